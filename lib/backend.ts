@@ -1,0 +1,23 @@
+import { native } from './native.js';
+
+export interface Backend {
+  /** The LibTorch version the addon was built against. */
+  torch: string;
+  /** Whether CUDA devices can be used now (a CUDA build and at least one device). */
+  cuda: boolean;
+  cudaDevices: number;
+  /** Whether the addon was compiled with its CUDA kernels. */
+  cudaBuilt: boolean;
+  /** LibTorch's intra-op threads (set from DNA_THREADS, default: the available cores). */
+  threads: number;
+}
+
+/** What the native backend is and can do. */
+export function backend(): Backend {
+  return native.backend();
+}
+
+/** Sets LibTorch's intra-op threads for this process. */
+export function setThreads(threads: number): void {
+  native.setNumThreads(threads);
+}

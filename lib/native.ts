@@ -1,0 +1,174 @@
+// The raw addon, typed once. Everything else in lib/ goes through the public wrappers
+// (Tensor, Generator); nothing outside lib/ touches these handles.
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+declare const tensorBrand: unique symbol;
+declare const generatorBrand: unique symbol;
+/** An opaque handle to a LibTorch tensor, owned by one `Tensor`. */
+export type NativeTensor = { readonly [tensorBrand]: true };
+/** An opaque handle to a LibTorch generator. */
+export type NativeGenerator = { readonly [generatorBrand]: true };
+
+export type NativeDType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int32' | 'int64' | 'uint8' | 'bool';
+export type NativeTypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
+type T = NativeTensor;
+type Operand = NativeTensor | number | boolean;
+type Gen = NativeGenerator | null | undefined;
+type Dims = number | number[] | null | undefined;
+
+export interface NativeBackend {
+  torch: string;
+  cuda: boolean;
+  cudaDevices: number;
+  cudaBuilt: boolean;
+  threads: number;
+}
+
+export interface Addon {
+  backend(): NativeBackend;
+  setNumThreads(threads: number): void;
+
+  fromData(data: NativeTypedArray, shape: number[], dtype?: NativeDType, device?: string): T;
+  full(shape: number[], value: number | boolean, dtype?: NativeDType, device?: string): T;
+  arange(start: number, end: number, step: number, dtype?: NativeDType, device?: string): T;
+  data(x: T): NativeTypedArray;
+  item(x: T): number;
+  shape(x: T): number[];
+  dtype(x: T): NativeDType;
+  device(x: T): string;
+  numel(x: T): number;
+  isContiguous(x: T): boolean;
+  to(x: T, device: string, dtype?: NativeDType): T;
+  dispose(x: T): void;
+  isDisposed(x: T): boolean;
+  liveTensors(): number;
+
+  requiresGrad(x: T): boolean;
+  setRequiresGrad(x: T, value: boolean): void;
+  grad(x: T): T | undefined;
+  zeroGrad(x: T): void;
+  backward(x: T, gradient?: T | null, retainGraph?: boolean): void;
+  isGradEnabled(): boolean;
+  setGradEnabled(enabled: boolean): boolean;
+
+  add(x: Operand, y: Operand): T;
+  sub(x: Operand, y: Operand): T;
+  mul(x: Operand, y: Operand): T;
+  div(x: Operand, y: Operand): T;
+  pow(x: Operand, y: Operand): T;
+  remainder(x: Operand, y: Operand): T;
+  maximum(x: Operand, y: Operand): T;
+  minimum(x: Operand, y: Operand): T;
+  eq(x: Operand, y: Operand): T;
+  ne(x: Operand, y: Operand): T;
+  lt(x: Operand, y: Operand): T;
+  le(x: Operand, y: Operand): T;
+  gt(x: Operand, y: Operand): T;
+  ge(x: Operand, y: Operand): T;
+  logicalAnd(x: Operand, y: Operand): T;
+  logicalOr(x: Operand, y: Operand): T;
+
+  neg(x: T): T;
+  abs(x: T): T;
+  sign(x: T): T;
+  exp(x: T): T;
+  log(x: T): T;
+  log1p(x: T): T;
+  sqrt(x: T): T;
+  square(x: T): T;
+  reciprocal(x: T): T;
+  sin(x: T): T;
+  cos(x: T): T;
+  tanh(x: T): T;
+  sigmoid(x: T): T;
+  relu(x: T): T;
+  floor(x: T): T;
+  ceil(x: T): T;
+  round(x: T): T;
+  logicalNot(x: T): T;
+  isnan(x: T): T;
+  isfinite(x: T): T;
+  detach(x: T): T;
+  clone(x: T): T;
+  contiguous(x: T): T;
+  logit(x: T, eps?: number | null): T;
+  clamp(x: T, min?: number | null, max?: number | null): T;
+  where(condition: T, x: Operand, y: Operand): T;
+
+  sum(x: T, dims?: Dims, keepdim?: boolean): T;
+  mean(x: T, dims?: Dims, keepdim?: boolean): T;
+  amax(x: T, dims?: Dims, keepdim?: boolean): T;
+  amin(x: T, dims?: Dims, keepdim?: boolean): T;
+  logsumexp(x: T, dims?: Dims, keepdim?: boolean): T;
+  var(x: T, dims?: Dims, keepdim?: boolean, unbiased?: boolean): T;
+  std(x: T, dims?: Dims, keepdim?: boolean, unbiased?: boolean): T;
+  argmax(x: T, dim?: number | null, keepdim?: boolean): T;
+  argmin(x: T, dim?: number | null, keepdim?: boolean): T;
+  cumsum(x: T, dim: number): T;
+  softmax(x: T, dim: number): T;
+  logSoftmax(x: T, dim: number): T;
+  oneHot(x: T, classes: number): T;
+  matmul(x: T, y: T): T;
+
+  gather(x: T, dim: number, index: T): T;
+  indexSelect(x: T, dim: number, index: T): T;
+  maskedFill(x: T, mask: T, value: number | boolean): T;
+  narrow(x: T, dim: number, start: number, length: number): T;
+  select(x: T, dim: number, index: number): T;
+  cat(xs: T[], dim: number): T;
+  stack(xs: T[], dim: number): T;
+
+  reshape(x: T, shape: number[]): T;
+  permute(x: T, dims: number[]): T;
+  transpose(x: T, dim0: number, dim1: number): T;
+  expand(x: T, shape: number[]): T;
+  repeat(x: T, repeats: number[]): T;
+  flip(x: T, dims: number[]): T;
+  flatten(x: T, start?: number, end?: number): T;
+  squeeze(x: T, dim?: number | null): T;
+  unsqueeze(x: T, dim: number): T;
+
+  generator(seed: number | bigint, device?: string): NativeGenerator;
+  generatorSeed(g: NativeGenerator): bigint;
+  generatorDevice(g: NativeGenerator): string;
+  generatorState(g: NativeGenerator): T;
+  setGeneratorState(g: NativeGenerator, state: T): void;
+  manualSeed(seed: number | bigint): void;
+  rand(shape: number[], g?: Gen, dtype?: NativeDType, device?: string): T;
+  randn(shape: number[], g?: Gen, dtype?: NativeDType, device?: string): T;
+  uniform(low: number, high: number, shape: number[], g?: Gen, dtype?: NativeDType, device?: string): T;
+  randint(low: number, high: number, shape: number[], g?: Gen, dtype?: NativeDType, device?: string): T;
+  randperm(n: number, g?: Gen, device?: string): T;
+  bernoulli(p: T, g?: Gen): T;
+}
+
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Where the addon is: DNA_NATIVE_PATH, else the cmake-js / node-gyp build folder. */
+export function addonPath(): string {
+  return process.env.DNA_NATIVE_PATH ?? path.join(packageRoot, 'build', 'Release', 'dna_native.node');
+}
+
+function load(): Addon {
+  const file = addonPath();
+  try {
+    return createRequire(import.meta.url)(file) as Addon;
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new Error(
+      `dna-augment: cannot load the native addon ${file}: ${reason}\n` +
+        'Build it with `npm install` (or `npm run build`) in the package folder; it needs LibTorch ' +
+        '(Debian: apt-get install libtorch-dev, or LIBTORCH=/path/to/libtorch).',
+      { cause },
+    );
+  }
+}
+
+export const native: Addon = load();
+
+// LibTorch starts with one intra-op thread on some machines; use the available cores unless told.
+const requestedThreads = Number(process.env.DNA_THREADS ?? os.availableParallelism());
+if (Number.isInteger(requestedThreads) && requestedThreads >= 1) native.setNumThreads(requestedThreads);

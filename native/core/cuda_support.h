@@ -1,0 +1,18 @@
+// What the CUDA translation units provide. In a build without CUDA these report the absence
+// clearly instead of leaving the functions undefined.
+#pragma once
+
+#include <ATen/core/Generator.h>
+#include <c10/core/Device.h>
+
+#include <cstdint>
+
+namespace dna {
+
+// Whether the addon was compiled with its CUDA kernels.
+bool builtWithCuda();
+
+// A seeded generator on the given CUDA device.
+at::Generator makeCudaGenerator(c10::DeviceIndex index, uint64_t seed);
+
+}  // namespace dna

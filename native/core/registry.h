@@ -1,0 +1,13 @@
+// The groups of native functions the addon exports; each lives in its own translation unit.
+#pragma once
+
+#include <napi.h>
+
+namespace dna {
+
+void registerTensorIo(Napi::Object exports);
+void registerTensorOps(Napi::Object exports);
+void registerRandom(Napi::Object exports);
+void registerRuntime(Napi::Object exports);
+
+}  // namespace dna

@@ -1,0 +1,18 @@
+// Compiled only when the addon is built with CUDA (see CMakeLists.txt, binding.gyp).
+#include "core/cuda_support.h"
+
+#include <ATen/cuda/CUDAGeneratorImpl.h>
+#include <c10/cuda/CUDAFunctions.h>
+
+namespace dna {
+
+bool builtWithCuda() { return true; }
+
+at::Generator makeCudaGenerator(c10::DeviceIndex index, uint64_t seed) {
+  const c10::DeviceIndex device = index < 0 ? c10::cuda::current_device() : index;
+  at::Generator generator = at::cuda::detail::createCUDAGenerator(device);
+  generator.set_current_seed(seed);
+  return generator;
+}
+
+}  // namespace dna
