@@ -1,0 +1,82 @@
+# node-gyp build of the addon: the fallback for CPU toolchains without CMake.
+# The main build is CMakeLists.txt (cmake-js, through scripts/build-addon.mjs); this file builds
+# the same C++ sources into the same build/Release/dna_native.node.
+#
+# LibTorch is found by scripts/find-libtorch.cjs, the same discovery the cmake-js build uses
+# (LIBTORCH / Torch_DIR, a Python torch, the system).
+#
+# CUDA: on by default when that LibTorch has libtorch_cuda.so. Override with
+#   node-gyp rebuild --dna_cuda=0      (or 1)
+# and point at the CUDA toolkit's headers with --cuda_home=/path (default: $CUDA_HOME,
+# $CUDA_PATH, /usr/local/cuda). node-gyp compiles C++ only: the CUDA path here builds the host
+# sources in native/cuda/*.cc, but NOT the native/**/*.cu kernels; those need nvcc and the
+# cmake-js build (npm install / scripts/build-addon.mjs).
+{
+  'variables': {
+    'dna_cuda%': '<!(node scripts/find-libtorch.cjs --cuda)',
+    'torch_libdir%': '<!(node scripts/find-libtorch.cjs --libdir)',
+    'cuda_home%': "<!(node -p \"process.env.CUDA_HOME || process.env.CUDA_PATH || '/usr/local/cuda'\")",
+  },
+  'targets': [
+    {
+      'target_name': 'dna_native',
+      # Every native/**/*.cc outside a cuda/ folder (native/core/no_cuda.cc included; it is
+      # dropped below when CUDA is on), as paths relative to this file.
+      'sources': [
+        "<!@(node -p \"require('fs').readdirSync('native', { recursive: true }).map((f) => f.split(require('path').sep).join('/')).filter((f) => f.endsWith('.cc') && !f.split('/').includes('cuda')).sort().map((f) => 'native/' + f).join(' ')\")",
+      ],
+      'include_dirs': [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        '<!@(node scripts/find-libtorch.cjs --include)',
+        'native',
+      ],
+      'defines': [
+        'NAPI_VERSION=8',
+        'NAPI_CPP_EXCEPTIONS',
+        'NODE_ADDON_API_DISABLE_DEPRECATED',
+      ],
+      # Node's common.gypi turns exceptions and RTTI off and picks its own -std; LibTorch and
+      # node-addon-api's C++ exceptions need both on.
+      'cflags!': ['-fno-exceptions', '-fno-rtti'],
+      'cflags_cc!': ['-fno-exceptions', '-fno-rtti', '-std=gnu++17', '-std=gnu++20'],
+      'cflags_cc': [
+        '-std=c++17',
+        '-fexceptions',
+        '-frtti',
+        '-Wall',
+        '-Wno-unused-parameter',
+        # LibTorch's C++ ABI (-D_GLIBCXX_USE_CXX11_ABI=0|1); it must match.
+        '<!@(node scripts/find-libtorch.cjs --cxxflags)',
+      ],
+      'ldflags': [
+        '-L<(torch_libdir)',
+        '-Wl,-rpath,<(torch_libdir)',
+      ],
+      # --no-as-needed keeps every LibTorch library loaded even where none of its symbols is
+      # referenced directly (libtorch_cuda must load for LibTorch to register its CUDA backend).
+      'libraries': [
+        '-Wl,--no-as-needed',
+        '-ltorch',
+        '-ltorch_cpu',
+        '-lc10',
+        '-Wl,--as-needed',
+      ],
+      'conditions': [
+        ['dna_cuda==1', {
+          'sources!': ['native/core/no_cuda.cc'],
+          'sources': [
+            "<!@(node -p \"require('fs').readdirSync('native/cuda').filter((f) => f.endsWith('.cc')).sort().map((f) => 'native/cuda/' + f).join(' ')\")",
+          ],
+          'include_dirs': ['<(cuda_home)/include'],
+          'defines': ['DNA_WITH_CUDA=1'],
+          'libraries!': ['-Wl,--as-needed'],
+          'libraries': [
+            '-ltorch_cuda',
+            '-lc10_cuda',
+            '-Wl,--as-needed',
+          ],
+        }],
+      ],
+    },
+  ],
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+// Compiles every .cu file under native/ with nvcc (device code for sm_90 by default), so that
+// CUDA compile errors show up on machines without a GPU. DNA_CUDA_ARCH overrides the target
+// (e.g. "80" or "90a"); NVCC the compiler.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+
+function findNvcc() {
+  const candidates = [process.env.NVCC, process.env.CUDACXX, 'nvcc', '/usr/local/cuda/bin/nvcc'].filter(Boolean);
+  return candidates.find((c) => spawnSync(c, ['--version'], { stdio: 'ignore' }).status === 0);
+}
+
+function cudaSources(dir) {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return cudaSources(full);
+    return entry.name.endsWith('.cu') ? [full] : [];
+  });
+}
+
+const nvcc = findNvcc();
+if (!nvcc) {
+  console.error('check:cuda: nvcc not found (set NVCC=/path/to/nvcc, or install the CUDA toolkit)');
+  process.exit(1);
+}
+const sources = cudaSources(path.join(root, 'native'));
+if (sources.length === 0) {
+  console.log('check:cuda: no .cu sources under native/');
+  process.exit(0);
+}
+
+// The kernels are compiled with LibTorch's ABI flag, as in the real build.
+let abi = [];
+try {
+  const { discover, describe } = require('./find-libtorch.cjs');
+  const found = discover();
+  if (found.cmakeDir) abi = describe(found.cmakeDir).cxxflags.split(/\s+/).filter(Boolean);
+} catch {
+  // No LibTorch: the kernels do not include it, so compile without the flag.
+}
+
+const arch = process.env.DNA_CUDA_ARCH || '90';
+const out = fs.mkdtempSync(path.join(os.tmpdir(), 'dna-check-cuda-'));
+let failed = 0;
+for (const source of sources) {
+  const object = path.join(out, path.basename(source) + '.o');
+  const args = ['-std=c++17', `-arch=sm_${arch}`, '-O2', '-Xcompiler', '-fPIC', ...abi, '-I', path.join(root, 'native'), '-c', source, '-o', object];
+  const result = spawnSync(nvcc, args, { stdio: 'inherit' });
+  const name = path.relative(root, source);
+  if (result.status === 0) console.log(`check:cuda: ok   ${name} (sm_${arch})`);
+  else {
+    console.error(`check:cuda: FAIL ${name}`);
+    failed += 1;
+  }
+}
+fs.rmSync(out, { recursive: true, force: true });
+console.log(`check:cuda: ${sources.length - failed} of ${sources.length} CUDA sources compiled with ${nvcc}`);
+process.exit(failed === 0 ? 0 : 1);
