@@ -5,23 +5,18 @@
 # LibTorch is found by scripts/find-libtorch.cjs, the same discovery the cmake-js build uses
 # (LIBTORCH / Torch_DIR, a Python torch, the system).
 #
-# CUDA: on by default when that LibTorch has libtorch_cuda.so. Override with
-#   node-gyp rebuild --dna_cuda=0      (or 1)
-# and point at the CUDA toolkit's headers with --cuda_home=/path (default: $CUDA_HOME,
-# $CUDA_PATH, /usr/local/cuda). node-gyp compiles C++ only: the CUDA path here builds the host
-# sources in native/cuda/*.cc, but NOT the native/**/*.cu kernels; those need nvcc and the
-# cmake-js build (npm install / scripts/build-addon.mjs).
+# node-gyp compiles C++ only, so this build is always the CPU path: native/**/*.cu kernels
+# need nvcc and the cmake-js build (npm install / scripts/build-addon.mjs). Against a CUDA
+# LibTorch it still links and runs on the CPU.
 {
   'variables': {
-    'dna_cuda%': '<!(node scripts/find-libtorch.cjs --cuda)',
     'torch_libdir%': '<!(node scripts/find-libtorch.cjs --libdir)',
-    'cuda_home%': "<!(node -p \"process.env.CUDA_HOME || process.env.CUDA_PATH || '/usr/local/cuda'\")",
   },
   'targets': [
     {
       'target_name': 'dna_native',
-      # Every native/**/*.cc outside a cuda/ folder (native/core/no_cuda.cc included; it is
-      # dropped below when CUDA is on), as paths relative to this file.
+      # Every native/**/*.cc outside a cuda/ folder, as paths relative to this file.
+      # readdirSync's recursive option needs Node >= 20.1.
       'sources': [
         "<!@(node -p \"require('fs').readdirSync('native', { recursive: true }).map((f) => f.split(require('path').sep).join('/')).filter((f) => f.endsWith('.cc') && !f.split('/').includes('cuda')).sort().map((f) => 'native/' + f).join(' ')\")",
       ],
@@ -53,29 +48,13 @@
         '-Wl,-rpath,<(torch_libdir)',
       ],
       # --no-as-needed keeps every LibTorch library loaded even where none of its symbols is
-      # referenced directly (libtorch_cuda must load for LibTorch to register its CUDA backend).
+      # referenced directly.
       'libraries': [
         '-Wl,--no-as-needed',
         '-ltorch',
         '-ltorch_cpu',
         '-lc10',
         '-Wl,--as-needed',
-      ],
-      'conditions': [
-        ['dna_cuda==1', {
-          'sources!': ['native/core/no_cuda.cc'],
-          'sources': [
-            "<!@(node -p \"require('fs').readdirSync('native/cuda').filter((f) => f.endsWith('.cc')).sort().map((f) => 'native/cuda/' + f).join(' ')\")",
-          ],
-          'include_dirs': ['<(cuda_home)/include'],
-          'defines': ['DNA_WITH_CUDA=1'],
-          'libraries!': ['-Wl,--as-needed'],
-          'libraries': [
-            '-ltorch_cuda',
-            '-lc10_cuda',
-            '-Wl,--as-needed',
-          ],
-        }],
       ],
     },
   ],

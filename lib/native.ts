@@ -143,6 +143,12 @@ export interface Addon {
   randint(low: number, high: number, shape: number[], g?: Gen, dtype?: NativeDType, device?: string): T;
   randperm(n: number, g?: Gen, device?: string): T;
   bernoulli(p: T, g?: Gen): T;
+
+  augmentBatch(images: T, kinds: T, values: T, bits: T, noise: T): T;
+  applySubPolicies(
+    images: T, c: T, b: T, m: T, kindsTable: T, ranges: T, noise: T, dadaBaseline: boolean, exactMagnitude: boolean,
+  ): T;
+  preprocessBatch(images: T, params: T): T;
 }
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -13,6 +13,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   dna::registerTensorIo(exports);
   dna::registerTensorOps(exports);
   dna::registerRandom(exports);
+  dna::registerAugment(exports);
   return exports;
 }
 

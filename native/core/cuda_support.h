@@ -12,6 +12,9 @@ namespace dna {
 // Whether the addon was compiled with its CUDA kernels.
 bool builtWithCuda();
 
+// The current CUDA stream of a device, as a cudaStream_t.
+void* currentCudaStream(c10::DeviceIndex index);
+
 // A seeded generator on the given CUDA device.
 at::Generator makeCudaGenerator(c10::DeviceIndex index, uint64_t seed);
 

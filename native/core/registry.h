@@ -9,5 +9,6 @@ void registerTensorIo(Napi::Object exports);
 void registerTensorOps(Napi::Object exports);
 void registerRandom(Napi::Object exports);
 void registerRuntime(Napi::Object exports);
+void registerAugment(Napi::Object exports);
 
 }  // namespace dna

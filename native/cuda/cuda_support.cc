@@ -3,10 +3,13 @@
 
 #include <ATen/cuda/CUDAGeneratorImpl.h>
 #include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAStream.h>
 
 namespace dna {
 
 bool builtWithCuda() { return true; }
+
+void* currentCudaStream(c10::DeviceIndex index) { return c10::cuda::getCurrentCUDAStream(index).stream(); }
 
 at::Generator makeCudaGenerator(c10::DeviceIndex index, uint64_t seed) {
   const c10::DeviceIndex device = index < 0 ? c10::cuda::current_device() : index;

@@ -1,0 +1,172 @@
+// The fused augmentation engine from TypeScript: one op per image (applyOp), a sub-policy per
+// image with gradients into the policy (applySubPolicies), and the baseline preprocessing.
+import { native } from './native.js';
+import { IDENTITY_KIND, defaultSearchSpace, findOp, kernelTableTensors, type OpSpec, type SearchSpace } from './search-space.js';
+import { Generator, Tensor, full, rand, randint, stack, tensor, tidy, zeros } from './tensor.js';
+
+export interface AugmentOptions {
+  /** Draws the random parameters (Cutout centres, crop offsets, flips). Default: LibTorch's default generator. */
+  generator?: Generator;
+}
+
+function checkImages(images: unknown, where: string): asserts images is Tensor {
+  if (!(images instanceof Tensor)) throw new TypeError(`${where}: images must be a Tensor [B, C, H, W]`);
+  const shape = images.shape;
+  if (shape.length !== 4) throw new RangeError(`${where}: images must be [B, C, H, W], got shape [${shape.join(', ')}]`);
+}
+
+function perImageMagnitude(magnitude: number | Tensor, batch: number, device: string): Tensor {
+  if (typeof magnitude === 'number') {
+    if (!(magnitude >= 0 && magnitude <= 1)) throw new RangeError(`applyOp: magnitude must be in [0, 1], got ${magnitude}`);
+    return full([batch], magnitude, { device });
+  }
+  if (!(magnitude instanceof Tensor)) throw new TypeError('applyOp: magnitude must be a number or a Tensor [B]');
+  const shape = magnitude.shape;
+  if (shape.length !== 1 || shape[0] !== batch) {
+    throw new RangeError(`applyOp: a magnitude tensor must have shape [${batch}], got [${shape.join(', ')}]`);
+  }
+  return magnitude.detach().to(device, 'float32');
+}
+
+/**
+ * Applies one op to every image, each with its own magnitude (a number for all, or a tensor [B]
+ * of values in [0, 1]). Images: float32 in [0, 1] or uint8, [B, C, H, W], C = 1 or 3.
+ */
+export function applyOp(
+  images: Tensor,
+  op: string | OpSpec,
+  magnitude: number | Tensor,
+  options: AugmentOptions = {},
+): Tensor {
+  checkImages(images, 'applyOp');
+  const spec = typeof op === 'string' ? findOp(op) : op;
+  return tidy(() => {
+    const [batch] = images.shape;
+    const device = images.device;
+    const m = perImageMagnitude(magnitude, batch, device);
+    const [lo, hi] = spec.range ?? [0, 0];
+    const values = stack([m.mul(hi - lo).add(lo), zeros([batch], { device })], 1);
+    const kinds = tensor(new Int32Array(batch * 2).map((_, k) => (k % 2 === 0 ? spec.kind : IDENTITY_KIND)), [batch, 2], { device });
+    const bits = tensor(new Float32Array(batch * 2).map((_, k) => (k % 2 === 0 ? 1 : 0)), [batch, 2], { device });
+    const noise = rand([batch, 2, 2], { generator: options.generator, device });
+    return new Tensor(native.augmentBatch(images.handle, kinds.handle, values.handle, bits.handle, noise.handle));
+  });
+}
+
+export interface SubPolicyOptions extends AugmentOptions {
+  /** The search space c, b and m are over. Default: defaultSearchSpace(). */
+  searchSpace?: SearchSpace;
+  /** Gradient of c for the sub-policies not selected: <G, x> ('identity', SPEC 1.4) or <G, 1> ('dada'). */
+  unselectedGradient?: 'identity' | 'dada';
+  /** dy/dm taken as 1 ('straight-through') or analytic where the op is differentiable ('exact'). */
+  magnitudeGradient?: 'straight-through' | 'exact';
+}
+
+const tableCache = new WeakMap<SearchSpace, Map<string, ReturnType<typeof kernelTableTensors>>>();
+let defaultSpace: SearchSpace | undefined;
+
+function tablesFor(space: SearchSpace, device: string): ReturnType<typeof kernelTableTensors> {
+  let byDevice = tableCache.get(space);
+  if (byDevice === undefined) {
+    byDevice = new Map();
+    tableCache.set(space, byDevice);
+  }
+  let tables = byDevice.get(device);
+  if (tables === undefined) {
+    tables = kernelTableTensors(space, device);
+    byDevice.set(device, tables);
+  }
+  return tables;
+}
+
+// Tensors made by tidy() scopes must not take the cached tables with them.
+function cachedTables(space: SearchSpace, device: string): ReturnType<typeof kernelTableTensors> {
+  const cached = tableCache.get(space)?.get(device);
+  if (cached !== undefined) return cached;
+  const scopesSafe = tidyFree(() => tablesFor(space, device));
+  return scopesSafe;
+}
+
+function tidyFree<R>(fn: () => R): R {
+  // Made outside any tidy scope: the table tensors live as long as the search space.
+  return fn();
+}
+
+/**
+ * The fused sub-policy op (SPEC 1.4): per image, sub-policy s = argmax c; op 1 then op 2 of s,
+ * each applied with its bit b[s, l] and magnitude m[s, l]. Gradients flow into c, b and m by
+ * the straight-through rules; none into the images.
+ *
+ * c: [B, S] (one-hot, e.g. from gumbelSoftmaxST), b: [B, S, 2] (bits), m: [B, S, 2] in [0, 1].
+ */
+export function applySubPolicies(images: Tensor, c: Tensor, b: Tensor, m: Tensor, options: SubPolicyOptions = {}): Tensor {
+  checkImages(images, 'applySubPolicies');
+  for (const [value, name] of [[c, 'c'], [b, 'b'], [m, 'm']] as const) {
+    if (!(value instanceof Tensor)) throw new TypeError(`applySubPolicies: ${name} must be a Tensor`);
+  }
+  const unselected = options.unselectedGradient ?? 'identity';
+  const magnitude = options.magnitudeGradient ?? 'straight-through';
+  if (unselected !== 'identity' && unselected !== 'dada') {
+    throw new RangeError(`applySubPolicies: unselectedGradient must be 'identity' or 'dada', got '${unselected}'`);
+  }
+  if (magnitude !== 'straight-through' && magnitude !== 'exact') {
+    throw new RangeError(`applySubPolicies: magnitudeGradient must be 'straight-through' or 'exact', got '${magnitude}'`);
+  }
+  const space = options.searchSpace ?? (defaultSpace ??= defaultSearchSpace());
+  const device = images.device;
+  const tables = cachedTables(space, device);
+  return tidy(() => {
+    const noise = rand([images.shape[0], 2, 2], { generator: options.generator, device });
+    return new Tensor(
+      native.applySubPolicies(
+        images.handle, c.handle, b.handle, m.handle, tables.kinds.handle, tables.ranges.handle, noise.handle,
+        unselected === 'dada', magnitude === 'exact',
+      ),
+    );
+  });
+}
+
+/** The baseline preprocessing of SPEC 1.5, or your own. */
+export interface PreprocessConfig {
+  /** Probability of a horizontal flip. */
+  flip: number;
+  /** Pad by this many pixels, then crop back at a random offset (a shift of -pad..pad). */
+  pad: number;
+  /** Side of the Cutout square in pixels (0: none). */
+  cutout: number;
+}
+
+export const PREPROCESS_PRESETS: Readonly<Record<'cifar' | 'svhn' | 'none', PreprocessConfig>> = Object.freeze({
+  cifar: { flip: 0.5, pad: 4, cutout: 16 },
+  svhn: { flip: 0, pad: 0, cutout: 16 },
+  none: { flip: 0, pad: 0, cutout: 0 },
+});
+
+/** Flip, pad + random crop and Cutout, each image with its own random draws. */
+export function preprocess(
+  images: Tensor,
+  preset: keyof typeof PREPROCESS_PRESETS | PreprocessConfig,
+  options: AugmentOptions = {},
+): Tensor {
+  checkImages(images, 'preprocess');
+  const config = typeof preset === 'string' ? PREPROCESS_PRESETS[preset] : preset;
+  if (config === undefined) {
+    throw new RangeError(`preprocess: unknown preset '${String(preset)}' (one of ${Object.keys(PREPROCESS_PRESETS).join(', ')})`);
+  }
+  const { flip, pad, cutout } = config;
+  if (!(flip >= 0 && flip <= 1)) throw new RangeError(`preprocess: flip must be a probability, got ${flip}`);
+  if (!Number.isInteger(pad) || pad < 0) throw new RangeError(`preprocess: pad must be a non-negative integer, got ${pad}`);
+  if (!Number.isInteger(cutout) || cutout < 0) throw new RangeError(`preprocess: cutout must be a non-negative integer, got ${cutout}`);
+  const [batch, , height, width] = images.shape;
+  const device = images.device;
+  const generator = options.generator;
+  return tidy(() => {
+    const int = (low: number, high: number) => randint(low, high, [batch], { generator, device, dtype: 'int32' });
+    const flips = rand([batch], { generator, device }).lt(flip).toDtype('int32');
+    const params = stack(
+      [flips, int(-pad, pad + 1), int(-pad, pad + 1), full([batch], cutout, { device, dtype: 'int32' }), int(0, height), int(0, width)],
+      1,
+    );
+    return new Tensor(native.preprocessBatch(images.handle, params.handle));
+  });
+}

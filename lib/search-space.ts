@@ -1,0 +1,135 @@
+// The search space: a table of ops (name, kernel kind, magnitude range) and the sub-policies
+// built from it. It is data: copy OPS, change a range or drop an op, and pass the result on.
+import { Tensor, tensor } from './tensor.js';
+
+/** One augmentation op of a search space. */
+export interface OpSpec {
+  /** The name reports and `applyOp` use. */
+  readonly name: string;
+  /** The fused kernel's op kind (native/augment/ops.h). */
+  readonly kind: number;
+  /** v = lo + m * (hi - lo) for a magnitude m in [0, 1]; null for ops without a magnitude. */
+  readonly range: readonly [number, number] | null;
+  /** The magnitude at which the op leaves the image unchanged, if there is one. */
+  readonly identityAt: number | null;
+}
+
+/** The 15 AutoAugment ops with the ranges of SPEC 1.1, in the kernel's order. */
+export const OPS: readonly OpSpec[] = Object.freeze([
+  { name: 'ShearX', kind: 0, range: [-0.3, 0.3], identityAt: 0.5 },
+  { name: 'ShearY', kind: 1, range: [-0.3, 0.3], identityAt: 0.5 },
+  { name: 'TranslateX', kind: 2, range: [-0.45, 0.45], identityAt: 0.5 },
+  { name: 'TranslateY', kind: 3, range: [-0.45, 0.45], identityAt: 0.5 },
+  { name: 'Rotate', kind: 4, range: [-30, 30], identityAt: 0.5 },
+  { name: 'AutoContrast', kind: 5, range: null, identityAt: null },
+  { name: 'Invert', kind: 6, range: null, identityAt: null },
+  { name: 'Equalize', kind: 7, range: null, identityAt: null },
+  { name: 'Solarize', kind: 8, range: [0, 256], identityAt: 1 },
+  { name: 'Posterize', kind: 9, range: [4, 8], identityAt: 1 },
+  { name: 'Contrast', kind: 10, range: [0.1, 1.9], identityAt: 0.5 },
+  { name: 'Color', kind: 11, range: [0.1, 1.9], identityAt: 0.5 },
+  { name: 'Brightness', kind: 12, range: [0.1, 1.9], identityAt: 0.5 },
+  { name: 'Sharpness', kind: 13, range: [0.1, 1.9], identityAt: 0.5 },
+  { name: 'Cutout', kind: 14, range: [0, 0.2], identityAt: 0 },
+] as OpSpec[]);
+
+/** The kernel kind that means "no op" (an empty slot). */
+export const IDENTITY_KIND = -1;
+const KERNEL_KINDS = OPS.length;
+
+/** A sub-policy: op `first`, then op `second` (indices into the search space's ops). */
+export type SubPolicy = readonly [first: number, second: number];
+
+export interface SearchSpace {
+  readonly ops: readonly OpSpec[];
+  readonly subPolicies: readonly SubPolicy[];
+}
+
+/** All pairs (i, j), i < j, in lexicographic order: 105 for the 15 ops. */
+export function subPolicies(ops: readonly OpSpec[]): SubPolicy[] {
+  const pairs: SubPolicy[] = [];
+  for (let i = 0; i < ops.length; i++) for (let j = i + 1; j < ops.length; j++) pairs.push([i, j]);
+  return pairs;
+}
+
+/** Checks a search space and says what is wrong with it. */
+export function validateSearchSpace(space: SearchSpace): void {
+  if (!space || !Array.isArray(space.ops) || !Array.isArray(space.subPolicies)) {
+    throw new TypeError('a search space is { ops: OpSpec[], subPolicies: [i, j][] }');
+  }
+  if (space.ops.length === 0) throw new RangeError('the search space has no ops');
+  if (space.subPolicies.length === 0) throw new RangeError('the search space has no sub-policies');
+  const names = new Set<string>();
+  for (const op of space.ops) {
+    if (typeof op?.name !== 'string' || op.name === '') throw new TypeError('every op needs a name');
+    if (names.has(op.name)) throw new RangeError(`the op '${op.name}' appears twice in the search space`);
+    names.add(op.name);
+    if (!Number.isInteger(op.kind) || op.kind < 0 || op.kind >= KERNEL_KINDS) {
+      throw new RangeError(`op '${op.name}': unknown kernel kind ${op.kind}`);
+    }
+    if (op.range !== null) {
+      const [lo, hi] = op.range ?? [];
+      if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new RangeError(`op '${op.name}': the range must be two finite numbers or null`);
+    }
+  }
+  space.subPolicies.forEach(([i, j], k) => {
+    for (const index of [i, j]) {
+      if (!Number.isInteger(index) || index < 0 || index >= space.ops.length) {
+        throw new RangeError(`sub-policy ${k} refers to op ${index}, but the search space has ${space.ops.length} ops`);
+      }
+    }
+  });
+}
+
+/** The 15 ops of SPEC 1.1 and their 105 sub-policies. */
+export function defaultSearchSpace(): SearchSpace {
+  const ops = OPS.map((op) => ({ ...op, range: op.range ? ([...op.range] as [number, number]) : null }));
+  return { ops, subPolicies: subPolicies(ops) };
+}
+
+/** Looks an op up by name. */
+export function findOp(name: string, ops: readonly OpSpec[] = OPS): OpSpec {
+  const op = ops.find((candidate) => candidate.name === name);
+  if (op === undefined) {
+    throw new RangeError(`unknown op '${name}' (one of ${ops.map((o) => o.name).join(', ')})`);
+  }
+  return op;
+}
+
+/** A sub-policy's name, e.g. "Rotate+Invert". */
+export function subPolicyName(space: SearchSpace, index: number): string {
+  const [i, j] = space.subPolicies[index];
+  return `${space.ops[i].name}+${space.ops[j].name}`;
+}
+
+/** The kernel tables of a search space, on the CPU: kinds [S, 2] int32 and ranges [S, 2, 2]. */
+export interface KernelTables {
+  kinds: Tensor;
+  ranges: Tensor;
+}
+
+export function kernelTables(space: SearchSpace): { kinds: Int32Array; ranges: Float32Array; count: number } {
+  validateSearchSpace(space);
+  const count = space.subPolicies.length;
+  const kinds = new Int32Array(count * 2);
+  const ranges = new Float32Array(count * 4);
+  space.subPolicies.forEach((pair, s) => {
+    pair.forEach((opIndex, slot) => {
+      const op = space.ops[opIndex];
+      kinds[s * 2 + slot] = op.kind;
+      const [lo, hi] = op.range ?? [0, 0];
+      ranges[s * 4 + slot * 2] = lo;
+      ranges[s * 4 + slot * 2 + 1] = hi;
+    });
+  });
+  return { kinds, ranges, count };
+}
+
+/** The kernel tables as tensors on `device`. */
+export function kernelTableTensors(space: SearchSpace, device = 'cpu'): KernelTables {
+  const { kinds, ranges, count } = kernelTables(space);
+  return {
+    kinds: tensor(kinds, [count, 2], { device }),
+    ranges: tensor(ranges, [count, 2, 2], { device }),
+  };
+}

@@ -1,0 +1,339 @@
+// The math of every augmentation op, written once for the CPU and CUDA launchers.
+//
+// Images are float32, CHW, values in [0, 1], one image at a time (the launchers walk the batch).
+// An op is a kind plus its value v in natural units (degrees, a blend factor, a fraction of
+// the width...); the search space in lib/ maps magnitudes m in [0, 1] to v. Ops defined on
+// 8-bit images (AutoContrast, Equalize, Solarize, Posterize) quantise to 256 levels the way
+// PIL does. Nothing here includes LibTorch or CUDA headers, so nvcc compiles it alone.
+#pragma once
+
+#include <math.h>
+#include <stdint.h>
+
+#if defined(__CUDACC__)
+#define DNA_HOST_DEVICE __host__ __device__
+#else
+#define DNA_HOST_DEVICE
+#endif
+
+namespace dna {
+namespace augment {
+
+// The kernel's op kinds. Order and values are shared with lib/ (OPS in search-space.ts).
+enum OpKind : int32_t {
+  kIdentity = -1,
+  kShearX = 0,
+  kShearY = 1,
+  kTranslateX = 2,
+  kTranslateY = 3,
+  kRotate = 4,
+  kAutoContrast = 5,
+  kInvert = 6,
+  kEqualize = 7,
+  kSolarize = 8,
+  kPosterize = 9,
+  kContrast = 10,
+  kColor = 11,
+  kBrightness = 12,
+  kSharpness = 13,
+  kCutout = 14,
+  kOpKindCount = 15,
+};
+
+// Gray fill for pixels that geometric ops bring in from outside the image, and for Cutout.
+constexpr float kFill = 0.5f;
+constexpr int kMaxChannels = 3;
+
+struct ImageShape {
+  int channels;
+  int height;
+  int width;
+};
+
+// One op applied to one image: its kind, value and the uniform draws it may use.
+struct OpParams {
+  int32_t kind;
+  float value;
+  float noise0;  // Cutout: vertical centre, as a fraction of the height
+  float noise1;  // Cutout: horizontal centre, as a fraction of the width
+};
+
+// Per-image statistics that some ops need before they can map pixels.
+struct OpStats {
+  float low[kMaxChannels];   // AutoContrast: darkest 8-bit level per channel
+  float high[kMaxChannels];  // AutoContrast: brightest 8-bit level per channel
+  float meanGray;            // Contrast: mean of the grayscale image
+  const uint8_t* lut;        // Equalize: channels x 256 lookup table
+};
+
+DNA_HOST_DEVICE inline bool needsMinMax(int32_t kind) { return kind == kAutoContrast; }
+DNA_HOST_DEVICE inline bool needsHistogram(int32_t kind) { return kind == kEqualize; }
+DNA_HOST_DEVICE inline bool needsMeanGray(int32_t kind) { return kind == kContrast; }
+DNA_HOST_DEVICE inline bool isGeometric(int32_t kind) { return kind >= kShearX && kind <= kRotate; }
+
+// The 8-bit level of a [0, 1] value, as PIL stores it.
+DNA_HOST_DEVICE inline int quantize(float value) {
+  int level = static_cast<int>(floorf(value * 255.0f + 0.5f));
+  return level < 0 ? 0 : (level > 255 ? 255 : level);
+}
+
+DNA_HOST_DEVICE inline float clamp01(float value) { return value < 0.0f ? 0.0f : (value > 1.0f ? 1.0f : value); }
+
+// ITU-R 601 luma, as PIL's convert("L") and torchvision's rgb_to_grayscale.
+DNA_HOST_DEVICE inline float gray(float r, float g, float b) { return 0.299f * r + 0.587f * g + 0.114f * b; }
+
+// The pixel at (x, y) of a channel plane, or the fill outside the image.
+DNA_HOST_DEVICE inline float pixelOrFill(const float* plane, int height, int width, int x, int y) {
+  return (x < 0 || y < 0 || x >= width || y >= height) ? kFill : plane[y * width + x];
+}
+
+// Bilinear sampling at (sx, sy) in pixel-index coordinates; neighbours outside the image are
+// the fill value. Also gives the derivatives of the sample with respect to sx and sy.
+DNA_HOST_DEVICE inline float sampleBilinear(const float* plane, int height, int width, float sx, float sy,
+                                            float* dsx = nullptr, float* dsy = nullptr) {
+  const float fx0 = floorf(sx);
+  const float fy0 = floorf(sy);
+  const int x0 = static_cast<int>(fx0);
+  const int y0 = static_cast<int>(fy0);
+  const float ax = sx - fx0;
+  const float ay = sy - fy0;
+  const float v00 = pixelOrFill(plane, height, width, x0, y0);
+  const float v01 = pixelOrFill(plane, height, width, x0 + 1, y0);
+  const float v10 = pixelOrFill(plane, height, width, x0, y0 + 1);
+  const float v11 = pixelOrFill(plane, height, width, x0 + 1, y0 + 1);
+  if (dsx != nullptr) *dsx = (1.0f - ay) * (v01 - v00) + ay * (v11 - v10);
+  if (dsy != nullptr) *dsy = (1.0f - ax) * (v10 - v00) + ax * (v11 - v01);
+  return (1.0f - ay) * ((1.0f - ax) * v00 + ax * v01) + ay * ((1.0f - ax) * v10 + ax * v11);
+}
+
+// Where an output pixel of a geometric op samples the input (inverse mapping), and how that
+// source point moves with the op's value (for the exact magnitude gradient).
+struct SourcePoint {
+  float x, y;
+  float dxdv, dydv;
+};
+
+DNA_HOST_DEVICE inline SourcePoint sourcePoint(int32_t kind, float value, ImageShape shape, int x, int y) {
+  const float cx = 0.5f * static_cast<float>(shape.width - 1);
+  const float cy = 0.5f * static_cast<float>(shape.height - 1);
+  const float fx = static_cast<float>(x);
+  const float fy = static_cast<float>(y);
+  SourcePoint p{fx, fy, 0.0f, 0.0f};
+  switch (kind) {
+    case kShearX:  // x' = x + v * (y - cy)
+      p.x = fx + value * (fy - cy);
+      p.dxdv = fy - cy;
+      break;
+    case kShearY:  // y' = y + v * (x - cx)
+      p.y = fy + value * (fx - cx);
+      p.dydv = fx - cx;
+      break;
+    case kTranslateX:  // content moves right by v * width
+      p.x = fx - value * static_cast<float>(shape.width);
+      p.dxdv = -static_cast<float>(shape.width);
+      break;
+    case kTranslateY:  // content moves down by v * height
+      p.y = fy - value * static_cast<float>(shape.height);
+      p.dydv = -static_cast<float>(shape.height);
+      break;
+    case kRotate: {  // counter-clockwise by v degrees about the centre
+      const float radians = value * 0.017453292519943295f;
+      const float c = cosf(radians);
+      const float s = sinf(radians);
+      const float dx = fx - cx;
+      const float dy = fy - cy;
+      p.x = c * dx - s * dy + cx;
+      p.y = s * dx + c * dy + cy;
+      p.dxdv = (-s * dx - c * dy) * 0.017453292519943295f;
+      p.dydv = (c * dx - s * dy) * 0.017453292519943295f;
+      break;
+    }
+    default:
+      break;
+  }
+  return p;
+}
+
+// PIL's ImageOps.equalize lookup table for one channel's 256-bin histogram.
+DNA_HOST_DEVICE inline void equalizeLut(const int* histogram, uint8_t* lut) {
+  int total = 0;
+  int last = 0;
+  int nonzero = 0;
+  for (int i = 0; i < 256; ++i) {
+    if (histogram[i] != 0) {
+      total += histogram[i];
+      last = histogram[i];
+      ++nonzero;
+    }
+  }
+  const int step = nonzero <= 1 ? 0 : (total - last) / 255;
+  if (step == 0) {
+    for (int i = 0; i < 256; ++i) lut[i] = static_cast<uint8_t>(i);
+    return;
+  }
+  int n = step / 2;
+  for (int i = 0; i < 256; ++i) {
+    const int level = n / step;
+    lut[i] = static_cast<uint8_t>(level > 255 ? 255 : level);
+    n += histogram[i];
+  }
+}
+
+// PIL's ImageOps.autocontrast (cutoff 0) for one 8-bit level of a channel spanning [low, high].
+DNA_HOST_DEVICE inline int autocontrastLevel(int level, float low, float high) {
+  if (high <= low) return level;
+  const float scale = 255.0f / (high - low);
+  const float offset = -low * scale;
+  const int mapped = static_cast<int>(static_cast<float>(level) * scale + offset);  // truncation, as PIL
+  return mapped < 0 ? 0 : (mapped > 255 ? 255 : mapped);
+}
+
+// The side of the Cutout square, in pixels, for a value v (a fraction of the width).
+DNA_HOST_DEVICE inline int cutoutSide(float value, int width) {
+  const int side = static_cast<int>(floorf(value * static_cast<float>(width) + 0.5f));
+  return side < 0 ? 0 : side;
+}
+
+// Whether (x, y) lies in the Cutout square centred at the op's random point.
+DNA_HOST_DEVICE inline bool insideCutout(const OpParams& op, ImageShape shape, int x, int y) {
+  const int side = cutoutSide(op.value, shape.width);
+  if (side == 0) return false;
+  int cy = static_cast<int>(op.noise0 * static_cast<float>(shape.height));
+  int cx = static_cast<int>(op.noise1 * static_cast<float>(shape.width));
+  cy = cy >= shape.height ? shape.height - 1 : cy;
+  cx = cx >= shape.width ? shape.width - 1 : cx;
+  const int y0 = cy - side / 2;
+  const int x0 = cx - side / 2;
+  return y >= y0 && y < y0 + side && x >= x0 && x < x0 + side;
+}
+
+// The 3x3 smoothing PIL's ImageFilter.SMOOTH applies ([1 1 1; 1 5 1; 1 1 1] / 13), with the
+// border pixels kept as they are.
+DNA_HOST_DEVICE inline float smoothed(const float* plane, ImageShape shape, int x, int y) {
+  if (x == 0 || y == 0 || x == shape.width - 1 || y == shape.height - 1) return plane[y * shape.width + x];
+  float sum = 4.0f * plane[y * shape.width + x];
+  for (int dy = -1; dy <= 1; ++dy) {
+    for (int dx = -1; dx <= 1; ++dx) sum += plane[(y + dy) * shape.width + (x + dx)];
+  }
+  return sum / 13.0f;
+}
+
+// What a blend op blends with at (c, y, x): the op's "degenerate" image.
+DNA_HOST_DEVICE inline float degenerate(int32_t kind, const OpStats& stats, const float* image, ImageShape shape,
+                                        int c, int y, int x) {
+  const int planeSize = shape.height * shape.width;
+  const int index = y * shape.width + x;
+  switch (kind) {
+    case kContrast:
+      return stats.meanGray;
+    case kColor:
+      return shape.channels == 3 ? gray(image[index], image[planeSize + index], image[2 * planeSize + index])
+                                 : image[c * planeSize + index];
+    case kBrightness:
+      return 0.0f;
+    case kSharpness:
+      return smoothed(image + c * planeSize, shape, x, y);
+    default:
+      return image[c * planeSize + index];
+  }
+}
+
+DNA_HOST_DEVICE inline bool isBlend(int32_t kind) {
+  return kind == kContrast || kind == kColor || kind == kBrightness || kind == kSharpness;
+}
+
+// The op's output at (c, y, x). `image` is the whole input image (CHW, contiguous).
+DNA_HOST_DEVICE inline float applyPixel(const OpParams& op, const OpStats& stats, const float* image, ImageShape shape,
+                                        int c, int y, int x) {
+  const int planeSize = shape.height * shape.width;
+  const float* plane = image + c * planeSize;
+  const float input = plane[y * shape.width + x];
+  if (isGeometric(op.kind)) {
+    const SourcePoint p = sourcePoint(op.kind, op.value, shape, x, y);
+    return sampleBilinear(plane, shape.height, shape.width, p.x, p.y);
+  }
+  if (isBlend(op.kind)) {
+    const float base = degenerate(op.kind, stats, image, shape, c, y, x);
+    return clamp01(base + op.value * (input - base));
+  }
+  switch (op.kind) {
+    case kAutoContrast:
+      return static_cast<float>(autocontrastLevel(quantize(input), stats.low[c], stats.high[c])) / 255.0f;
+    case kInvert:
+      return 1.0f - input;
+    case kEqualize:
+      return static_cast<float>(stats.lut[c * 256 + quantize(input)]) / 255.0f;
+    case kSolarize:
+      return static_cast<float>(quantize(input)) >= op.value ? 1.0f - input : input;
+    case kPosterize: {
+      int bits = static_cast<int>(floorf(op.value));
+      bits = bits < 1 ? 1 : (bits > 8 ? 8 : bits);
+      const int mask = (0xFF << (8 - bits)) & 0xFF;
+      return static_cast<float>(quantize(input) & mask) / 255.0f;
+    }
+    case kCutout:
+      return insideCutout(op, shape, x, y) ? kFill : input;
+    default:
+      return input;
+  }
+}
+
+// d(output)/dv at (c, y, x) where the op is differentiable in its value: geometric ops through
+// bilinear sampling, blends away from the clamp. `hasDerivative` is false for the others
+// (their magnitude gradient falls back to straight-through).
+DNA_HOST_DEVICE inline bool hasDerivative(int32_t kind) { return isGeometric(kind) || isBlend(kind); }
+
+DNA_HOST_DEVICE inline float pixelDerivative(const OpParams& op, const OpStats& stats, const float* image,
+                                             ImageShape shape, int c, int y, int x) {
+  const int planeSize = shape.height * shape.width;
+  const float* plane = image + c * planeSize;
+  if (isGeometric(op.kind)) {
+    const SourcePoint p = sourcePoint(op.kind, op.value, shape, x, y);
+    float dsx = 0.0f, dsy = 0.0f;
+    sampleBilinear(plane, shape.height, shape.width, p.x, p.y, &dsx, &dsy);
+    return dsx * p.dxdv + dsy * p.dydv;
+  }
+  if (isBlend(op.kind)) {
+    const float input = plane[y * shape.width + x];
+    const float base = degenerate(op.kind, stats, image, shape, c, y, x);
+    const float blended = base + op.value * (input - base);
+    return (blended <= 0.0f || blended >= 1.0f) ? 0.0f : input - base;
+  }
+  return 0.0f;
+}
+
+// Per-image sums the backward of the fused sub-policy op needs (SPEC 1.4), in this order.
+enum BackwardSum : int {
+  kGradDotInput = 0,    // <G, x>
+  kGradDotOutput = 1,   // <G, x2>
+  kGradDotDelta1 = 2,   // <G, y1 - x>
+  kGradDotDelta2 = 3,   // <G, y2 - x1>
+  kGradSum = 4,         // <G, 1>
+  kGradDotDerivative1 = 5,  // <G, dy1/dv1>
+  kGradDotDerivative2 = 6,  // <G, dy2/dv2>
+  kBackwardSumCount = 7,
+};
+
+// The baseline preprocessing of one image (SPEC 1.5): horizontal flip, then a shift by
+// (dx, dy) whole pixels (pad + random crop; the padding is black), then a Cutout square of
+// `cutoutSide` pixels at (cutoutY, cutoutX) filled with gray.
+struct PreprocessParams {
+  int32_t flip;
+  int32_t dx, dy;
+  int32_t cutoutSide;
+  int32_t cutoutY, cutoutX;
+};
+
+DNA_HOST_DEVICE inline float preprocessPixel(const PreprocessParams& p, const float* plane, ImageShape shape, int x, int y) {
+  const int y0 = p.cutoutY - p.cutoutSide / 2;
+  const int x0 = p.cutoutX - p.cutoutSide / 2;
+  if (p.cutoutSide > 0 && y >= y0 && y < y0 + p.cutoutSide && x >= x0 && x < x0 + p.cutoutSide) return kFill;
+  const int sy = y - p.dy;
+  int sx = x - p.dx;
+  if (sx < 0 || sy < 0 || sx >= shape.width || sy >= shape.height) return 0.0f;
+  if (p.flip) sx = shape.width - 1 - sx;
+  return plane[sy * shape.width + sx];
+}
+
+}  // namespace augment
+}  // namespace dna
