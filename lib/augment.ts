@@ -1,8 +1,16 @@
 // The fused augmentation engine from TypeScript: one op per image (applyOp), a sub-policy per
 // image with gradients into the policy (applySubPolicies), and the baseline preprocessing.
 import { native } from './native.js';
-import { IDENTITY_KIND, defaultSearchSpace, findOp, kernelTableTensors, type OpSpec, type SearchSpace } from './search-space.js';
-import { Generator, Tensor, full, rand, randint, stack, tensor, tidy, zeros } from './tensor.js';
+import {
+  IDENTITY_KIND,
+  defaultSearchSpace,
+  findOp,
+  kernelTableTensors,
+  type KernelTables,
+  type OpSpec,
+  type SearchSpace,
+} from './search-space.js';
+import { Generator, Tensor, full, keep, rand, randint, stack, tensor, tidy, zeros } from './tensor.js';
 
 export interface AugmentOptions {
   /** Draws the random parameters (Cutout centres, crop offsets, flips). Default: LibTorch's default generator. */
@@ -62,10 +70,12 @@ export interface SubPolicyOptions extends AugmentOptions {
   magnitudeGradient?: 'straight-through' | 'exact';
 }
 
-const tableCache = new WeakMap<SearchSpace, Map<string, ReturnType<typeof kernelTableTensors>>>();
+// Kernel tables per search space and device, made once. keep() takes them out of any tidy()
+// scope that happens to be open when they are first needed.
+const tableCache = new WeakMap<SearchSpace, Map<string, KernelTables>>();
 let defaultSpace: SearchSpace | undefined;
 
-function tablesFor(space: SearchSpace, device: string): ReturnType<typeof kernelTableTensors> {
+function tablesFor(space: SearchSpace, device: string): KernelTables {
   let byDevice = tableCache.get(space);
   if (byDevice === undefined) {
     byDevice = new Map();
@@ -73,23 +83,11 @@ function tablesFor(space: SearchSpace, device: string): ReturnType<typeof kernel
   }
   let tables = byDevice.get(device);
   if (tables === undefined) {
-    tables = kernelTableTensors(space, device);
+    const made = kernelTableTensors(space, device);
+    tables = { kinds: keep(made.kinds), ranges: keep(made.ranges) };
     byDevice.set(device, tables);
   }
   return tables;
-}
-
-// Tensors made by tidy() scopes must not take the cached tables with them.
-function cachedTables(space: SearchSpace, device: string): ReturnType<typeof kernelTableTensors> {
-  const cached = tableCache.get(space)?.get(device);
-  if (cached !== undefined) return cached;
-  const scopesSafe = tidyFree(() => tablesFor(space, device));
-  return scopesSafe;
-}
-
-function tidyFree<R>(fn: () => R): R {
-  // Made outside any tidy scope: the table tensors live as long as the search space.
-  return fn();
 }
 
 /**
@@ -114,7 +112,7 @@ export function applySubPolicies(images: Tensor, c: Tensor, b: Tensor, m: Tensor
   }
   const space = options.searchSpace ?? (defaultSpace ??= defaultSearchSpace());
   const device = images.device;
-  const tables = cachedTables(space, device);
+  const tables = tablesFor(space, device);
   return tidy(() => {
     const noise = rand([images.shape[0], 2, 2], { generator: options.generator, device });
     return new Tensor(

@@ -32,3 +32,24 @@ export {
   type TensorOptions,
   type RandomOptions,
 } from './tensor.js';
+export {
+  OPS,
+  IDENTITY_KIND,
+  subPolicies,
+  defaultSearchSpace,
+  validateSearchSpace,
+  findOp,
+  subPolicyName,
+  type OpSpec,
+  type SubPolicy,
+  type SearchSpace,
+} from './search-space.js';
+export {
+  applyOp,
+  applySubPolicies,
+  preprocess,
+  PREPROCESS_PRESETS,
+  type AugmentOptions,
+  type SubPolicyOptions,
+  type PreprocessConfig,
+} from './augment.js';

@@ -180,11 +180,12 @@ DNA_HOST_DEVICE inline void equalizeLut(const int* histogram, uint8_t* lut) {
 }
 
 // PIL's ImageOps.autocontrast (cutoff 0) for one 8-bit level of a channel spanning [low, high].
+// Double precision, as PIL's Python arithmetic: float32 would truncate 255 - epsilon to 254.
 DNA_HOST_DEVICE inline int autocontrastLevel(int level, float low, float high) {
   if (high <= low) return level;
-  const float scale = 255.0f / (high - low);
-  const float offset = -low * scale;
-  const int mapped = static_cast<int>(static_cast<float>(level) * scale + offset);  // truncation, as PIL
+  const double scale = 255.0 / (static_cast<double>(high) - static_cast<double>(low));
+  const double offset = -static_cast<double>(low) * scale;
+  const int mapped = static_cast<int>(static_cast<double>(level) * scale + offset);  // truncation, as PIL
   return mapped < 0 ? 0 : (mapped > 255 ? 255 : mapped);
 }
 
