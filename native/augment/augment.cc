@@ -80,8 +80,13 @@ struct BatchParams {
   at::Tensor noise;   // [B, 2, 2] float32
 };
 
-SubPolicyBatch describe(const at::Tensor& images, const BatchParams& p, at::Tensor& output, at::Tensor& between) {
-  return SubPolicyBatch{images.data_ptr<float>(), output.data_ptr<float>(), between.data_ptr<float>(), images.size(0),
+// The CUDA launchers need x1 for the whole batch; the CPU ones use a buffer per thread.
+at::Tensor betweenBuffer(const at::Tensor& images) {
+  return images.is_cuda() ? at::empty_like(images) : at::Tensor();
+}
+
+SubPolicyBatch describe(const at::Tensor& images, const BatchParams& p, float* output, const at::Tensor& between) {
+  return SubPolicyBatch{images.data_ptr<float>(), output, between.defined() ? between.data_ptr<float>() : nullptr, images.size(0),
                         shapeOf(images), p.kinds.data_ptr<int32_t>(), p.values.data_ptr<float>(), p.bits.data_ptr<float>(),
                         p.noise.data_ptr<float>()};
 }
@@ -89,8 +94,8 @@ SubPolicyBatch describe(const at::Tensor& images, const BatchParams& p, at::Tens
 at::Tensor runForward(const at::Tensor& images, const BatchParams& p) {
   const c10::DeviceGuard guard(images.device());
   at::Tensor output = at::empty_like(images);
-  at::Tensor between = at::empty_like(images);
-  const SubPolicyBatch batch = describe(images, p, output, between);
+  const at::Tensor between = betweenBuffer(images);
+  const SubPolicyBatch batch = describe(images, p, output.data_ptr<float>(), between);
   if (images.is_cuda()) subPolicyForwardCuda(batch, currentCudaStream(images.get_device()));
   else subPolicyForwardCpu(batch);
   return output;
@@ -99,12 +104,10 @@ at::Tensor runForward(const at::Tensor& images, const BatchParams& p) {
 // [B, kBackwardSumCount]: the per-image sums of the backward rules.
 at::Tensor backwardSums(const at::Tensor& images, const BatchParams& p, const at::Tensor& gradOutput, bool exact) {
   const c10::DeviceGuard guard(images.device());
-  at::Tensor between = at::empty_like(images);
-  at::Tensor unused = at::empty({0}, images.options());
+  const at::Tensor between = betweenBuffer(images);
   at::Tensor sums = at::zeros({images.size(0), kBackwardSumCount}, images.options());
   at::Tensor grad = gradOutput.to(at::kFloat).contiguous();
-  SubPolicyBatch batch = describe(images, p, unused, between);
-  batch.output = nullptr;
+  const SubPolicyBatch batch = describe(images, p, nullptr, between);
   const SubPolicyGradient gradient{grad.data_ptr<float>(), sums.data_ptr<float>(), exact};
   if (images.is_cuda()) subPolicyBackwardCuda(batch, gradient, currentCudaStream(images.get_device()));
   else subPolicyBackwardCpu(batch, gradient);

@@ -14,7 +14,7 @@ namespace augment {
 struct SubPolicyBatch {
   const float* input;    // [B, C, H, W], contiguous
   float* output;         // [B, C, H, W]
-  float* between;        // [B, C, H, W]: x1, scratch
+  float* between;        // [B, C, H, W]: x1, scratch for the CUDA launchers (the CPU ones keep their own)
   int64_t batch;
   ImageShape shape;
   const int32_t* kinds;  // [B, 2]

@@ -15,7 +15,7 @@ struct StatsScratch {
   uint8_t lut[kMaxChannels * 256];
 };
 
-OpStats computeStats(const OpParams& op, const float* image, ImageShape shape, StatsScratch& scratch) {
+OpStats computeStats(const PreparedOp& op, const float* image, ImageShape shape, StatsScratch& scratch) {
   OpStats stats{};
   stats.lut = scratch.lut;
   const int planeSize = shape.height * shape.width;
@@ -51,7 +51,7 @@ OpStats computeStats(const OpParams& op, const float* image, ImageShape shape, S
 // One op over one image, blended with its input by `bit`. The op kind is a template argument
 // so that the per-pixel switch folds away and simple ops vectorise.
 template <int32_t Kind>
-void applyImageAs(OpParams op, const OpStats& stats, const float* in, float* out, ImageShape shape, float bit) {
+void applyImageAs(PreparedOp op, const OpStats& stats, const float* in, float* out, ImageShape shape, float bit) {
   op.kind = Kind;
   const float keep = 1.0f - bit;
   for (int c = 0; c < shape.channels; ++c) {
@@ -64,23 +64,39 @@ void applyImageAs(OpParams op, const OpStats& stats, const float* in, float* out
   }
 }
 
-void applyImage(const OpParams& op, const float* in, float* out, ImageShape shape, float bit) {
+// Geometric ops: the bilinear tap of a pixel is computed once and used for every channel.
+void applyGeometric(const PreparedOp& op, const float* in, float* out, ImageShape shape, float bit) {
+  const int planeSize = shape.height * shape.width;
+  const float keep = 1.0f - bit;
+  for (int y = 0; y < shape.height; ++y) {
+    const float fy = static_cast<float>(y);
+    for (int x = 0; x < shape.width; ++x) {
+      const float fx = static_cast<float>(x);
+      const BilinearTap tap = bilinearTap(op.affine[0] * fx + op.affine[1] * fy + op.affine[2],
+                                          op.affine[3] * fx + op.affine[4] * fy + op.affine[5], shape.height, shape.width);
+      const int index = y * shape.width + x;
+      for (int c = 0; c < shape.channels; ++c) {
+        const float* plane = in + c * planeSize;
+        out[c * planeSize + index] = bit * sampleTap(plane, tap) + keep * plane[index];
+      }
+    }
+  }
+}
+
+void applyImage(const OpParams& params, const float* in, float* out, ImageShape shape, float bit) {
   const size_t count = static_cast<size_t>(shape.channels) * shape.height * shape.width;
-  if (op.kind == kIdentity || bit == 0.0f) {
+  if (params.kind == kIdentity || bit == 0.0f) {
     std::memcpy(out, in, count * sizeof(float));
     return;
   }
+  const PreparedOp op = prepareOp(params, shape);
+  if (isGeometric(op.kind)) return applyGeometric(op, in, out, shape, bit);
   StatsScratch scratch;
   const OpStats stats = computeStats(op, in, shape, scratch);
   switch (op.kind) {
 #define DNA_CASE(K) \
   case K:           \
     return applyImageAs<K>(op, stats, in, out, shape, bit);
-    DNA_CASE(kShearX)
-    DNA_CASE(kShearY)
-    DNA_CASE(kTranslateX)
-    DNA_CASE(kTranslateY)
-    DNA_CASE(kRotate)
     DNA_CASE(kAutoContrast)
     DNA_CASE(kInvert)
     DNA_CASE(kEqualize)
@@ -114,9 +130,10 @@ void subPolicyForwardCpu(const SubPolicyBatch& batch) {
   const ImageShape shape = batch.shape;
   const int64_t imageSize = static_cast<int64_t>(shape.channels) * shape.height * shape.width;
   at::parallel_for(0, batch.batch, grainFor(shape), [&](int64_t begin, int64_t end) {
+    std::vector<float> between(static_cast<size_t>(imageSize));  // x1, one image at a time
     for (int64_t i = begin; i < end; ++i) {
       const float* x0 = batch.input + i * imageSize;
-      float* x1 = batch.between + i * imageSize;
+      float* x1 = between.data();
       applyImage(opOf(batch, i, 0), x0, x1, shape, batch.bits[i * 2]);
       applyImage(opOf(batch, i, 1), x1, batch.output + i * imageSize, shape, batch.bits[i * 2 + 1]);
     }
@@ -128,15 +145,16 @@ void subPolicyBackwardCpu(const SubPolicyBatch& batch, const SubPolicyGradient& 
   const int64_t imageSize = static_cast<int64_t>(shape.channels) * shape.height * shape.width;
   at::parallel_for(0, batch.batch, grainFor(shape), [&](int64_t begin, int64_t end) {
     StatsScratch scratch;
+    std::vector<float> between(static_cast<size_t>(imageSize));  // x1, one image at a time
     for (int64_t i = begin; i < end; ++i) {
       const float* x0 = batch.input + i * imageSize;
       const float* g = gradient.gradOutput + i * imageSize;
-      float* x1 = batch.between + i * imageSize;
+      float* x1 = between.data();
       double sums[kBackwardSumCount] = {0};
       const float bits[2] = {batch.bits[i * 2], batch.bits[i * 2 + 1]};
       const float* layerInput = x0;
       for (int layer = 0; layer < 2; ++layer) {
-        const OpParams op = opOf(batch, i, layer);
+        const PreparedOp op = prepareOp(opOf(batch, i, layer), shape);
         const OpStats stats = computeStats(op, layerInput, shape, scratch);
         const bool exact = gradient.exact && hasDerivative(op.kind);
         double delta = 0.0, derivative = 0.0, gradSum = 0.0, gradDotInput = 0.0, gradDotOutput = 0.0;

@@ -87,10 +87,53 @@ DNA_HOST_DEVICE inline float pixelOrFill(const float* plane, int height, int wid
   return (x < 0 || y < 0 || x >= width || y >= height) ? kFill : plane[y * width + x];
 }
 
-// Bilinear sampling at (sx, sy) in pixel-index coordinates; neighbours outside the image are
-// the fill value. Also gives the derivatives of the sample with respect to sx and sy.
-DNA_HOST_DEVICE inline float sampleBilinear(const float* plane, int height, int width, float sx, float sy,
-                                            float* dsx = nullptr, float* dsy = nullptr) {
+// Bilinear sampling at (sx, sy) in pixel-index coordinates, as four taps: neighbours inside
+// the image by offset and weight, the weight of those outside going to the fill value. A tap is
+// computed once per pixel and used for every channel.
+struct BilinearTap {
+  int offset[4];
+  float weight[4];
+  float fillWeight;
+};
+
+DNA_HOST_DEVICE inline BilinearTap bilinearTap(float sx, float sy, int height, int width) {
+  BilinearTap tap{};
+  // Far outside (or NaN): all fill; also keeps the integer conversion below in range.
+  if (!(sx > -2.0f && sy > -2.0f && sx < static_cast<float>(width) + 1.0f && sy < static_cast<float>(height) + 1.0f)) {
+    tap.fillWeight = 1.0f;
+    return tap;
+  }
+  const float fx0 = floorf(sx);
+  const float fy0 = floorf(sy);
+  const int x0 = static_cast<int>(fx0);
+  const int y0 = static_cast<int>(fy0);
+  const float ax = sx - fx0;
+  const float ay = sy - fy0;
+  const float weights[4] = {(1.0f - ax) * (1.0f - ay), ax * (1.0f - ay), (1.0f - ax) * ay, ax * ay};
+  for (int k = 0; k < 4; ++k) {
+    const int x = x0 + (k & 1);
+    const int y = y0 + (k >> 1);
+    if (x < 0 || y < 0 || x >= width || y >= height) {
+      tap.fillWeight += weights[k];
+    } else {
+      tap.offset[k] = y * width + x;
+      tap.weight[k] = weights[k];
+    }
+  }
+  return tap;
+}
+
+DNA_HOST_DEVICE inline float sampleTap(const float* plane, const BilinearTap& tap) {
+  return tap.weight[0] * plane[tap.offset[0]] + tap.weight[1] * plane[tap.offset[1]] +
+         tap.weight[2] * plane[tap.offset[2]] + tap.weight[3] * plane[tap.offset[3]] + tap.fillWeight * kFill;
+}
+
+// The derivatives of a bilinear sample with respect to sx and sy.
+DNA_HOST_DEVICE inline void bilinearSlopes(const float* plane, int height, int width, float sx, float sy, float* dsx,
+                                           float* dsy) {
+  *dsx = 0.0f;
+  *dsy = 0.0f;
+  if (!(sx > -2.0f && sy > -2.0f && sx < static_cast<float>(width) + 1.0f && sy < static_cast<float>(height) + 1.0f)) return;
   const float fx0 = floorf(sx);
   const float fy0 = floorf(sy);
   const int x0 = static_cast<int>(fx0);
@@ -101,55 +144,104 @@ DNA_HOST_DEVICE inline float sampleBilinear(const float* plane, int height, int 
   const float v01 = pixelOrFill(plane, height, width, x0 + 1, y0);
   const float v10 = pixelOrFill(plane, height, width, x0, y0 + 1);
   const float v11 = pixelOrFill(plane, height, width, x0 + 1, y0 + 1);
-  if (dsx != nullptr) *dsx = (1.0f - ay) * (v01 - v00) + ay * (v11 - v10);
-  if (dsy != nullptr) *dsy = (1.0f - ax) * (v10 - v00) + ax * (v11 - v01);
-  return (1.0f - ay) * ((1.0f - ax) * v00 + ax * v01) + ay * ((1.0f - ax) * v10 + ax * v11);
+  *dsx = (1.0f - ay) * (v01 - v00) + ay * (v11 - v10);
+  *dsy = (1.0f - ax) * (v10 - v00) + ax * (v11 - v01);
 }
 
-// Where an output pixel of a geometric op samples the input (inverse mapping), and how that
-// source point moves with the op's value (for the exact magnitude gradient).
-struct SourcePoint {
-  float x, y;
-  float dxdv, dydv;
+// An op made ready for one image: what its pixels need, computed once rather than per pixel.
+struct PreparedOp {
+  int32_t kind;
+  float value;
+  // Geometric ops: output pixel (x, y) samples the input at (a x + b y + c, d x + e y + f)
+  // (inverse mapping, pixel-index coordinates), and affineDv is the derivative of those six
+  // coefficients with respect to v.
+  float affine[6];
+  float affineDv[6];
+  // Cutout: the square [y0, y0 + side) x [x0, x0 + side).
+  int cutoutY0, cutoutX0, cutoutSide;
+  // Posterize: the bits kept, as a mask of 8-bit levels.
+  int posterizeMask;
 };
 
-DNA_HOST_DEVICE inline SourcePoint sourcePoint(int32_t kind, float value, ImageShape shape, int x, int y) {
-  const float cx = 0.5f * static_cast<float>(shape.width - 1);
-  const float cy = 0.5f * static_cast<float>(shape.height - 1);
-  const float fx = static_cast<float>(x);
-  const float fy = static_cast<float>(y);
-  SourcePoint p{fx, fy, 0.0f, 0.0f};
-  switch (kind) {
+// The side of the Cutout square, in pixels, for a value v (a fraction of the width).
+DNA_HOST_DEVICE inline int cutoutSide(float value, int width) {
+  const int side = static_cast<int>(floorf(value * static_cast<float>(width) + 0.5f));
+  return side < 0 ? 0 : side;
+}
+
+DNA_HOST_DEVICE inline PreparedOp prepareOp(const OpParams& op, ImageShape shape) {
+  PreparedOp p{};
+  p.kind = op.kind;
+  p.value = op.value;
+  const float v = op.value;
+  const float width = static_cast<float>(shape.width);
+  const float height = static_cast<float>(shape.height);
+  const float cx = 0.5f * (width - 1.0f);
+  const float cy = 0.5f * (height - 1.0f);
+  // Identity map unless the op says otherwise.
+  float a[6] = {1.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0.0f};
+  float da[6] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+  switch (op.kind) {
     case kShearX:  // x' = x + v * (y - cy)
-      p.x = fx + value * (fy - cy);
-      p.dxdv = fy - cy;
+      a[1] = v;
+      a[2] = -v * cy;
+      da[1] = 1.0f;
+      da[2] = -cy;
       break;
     case kShearY:  // y' = y + v * (x - cx)
-      p.y = fy + value * (fx - cx);
-      p.dydv = fx - cx;
+      a[3] = v;
+      a[5] = -v * cx;
+      da[3] = 1.0f;
+      da[5] = -cx;
       break;
     case kTranslateX:  // content moves right by v * width
-      p.x = fx - value * static_cast<float>(shape.width);
-      p.dxdv = -static_cast<float>(shape.width);
+      a[2] = -v * width;
+      da[2] = -width;
       break;
     case kTranslateY:  // content moves down by v * height
-      p.y = fy - value * static_cast<float>(shape.height);
-      p.dydv = -static_cast<float>(shape.height);
+      a[5] = -v * height;
+      da[5] = -height;
       break;
     case kRotate: {  // counter-clockwise by v degrees about the centre
-      const float radians = value * 0.017453292519943295f;
-      const float c = cosf(radians);
-      const float s = sinf(radians);
-      const float dx = fx - cx;
-      const float dy = fy - cy;
-      p.x = c * dx - s * dy + cx;
-      p.y = s * dx + c * dy + cy;
-      p.dxdv = (-s * dx - c * dy) * 0.017453292519943295f;
-      p.dydv = (c * dx - s * dy) * 0.017453292519943295f;
+      const float perDegree = 0.017453292519943295f;
+      const float c = cosf(v * perDegree);
+      const float s = sinf(v * perDegree);
+      a[0] = c;
+      a[1] = -s;
+      a[2] = cx - c * cx + s * cy;
+      a[3] = s;
+      a[4] = c;
+      a[5] = cy - s * cx - c * cy;
+      da[0] = -s * perDegree;
+      da[1] = -c * perDegree;
+      da[2] = (s * cx + c * cy) * perDegree;
+      da[3] = c * perDegree;
+      da[4] = -s * perDegree;
+      da[5] = (-c * cx + s * cy) * perDegree;
+      break;
+    }
+    case kCutout: {
+      p.cutoutSide = cutoutSide(v, shape.width);
+      int centreY = static_cast<int>(op.noise0 * height);
+      int centreX = static_cast<int>(op.noise1 * width);
+      centreY = centreY >= shape.height ? shape.height - 1 : (centreY < 0 ? 0 : centreY);
+      centreX = centreX >= shape.width ? shape.width - 1 : (centreX < 0 ? 0 : centreX);
+      p.cutoutY0 = centreY - p.cutoutSide / 2;
+      p.cutoutX0 = centreX - p.cutoutSide / 2;
+      break;
+    }
+    case kPosterize: {
+      int bits = static_cast<int>(floorf(v));
+      bits = bits < 1 ? 1 : (bits > 8 ? 8 : bits);
+      p.posterizeMask = (0xFF << (8 - bits)) & 0xFF;
       break;
     }
     default:
       break;
+  }
+  for (int k = 0; k < 6; ++k) {
+    p.affine[k] = a[k];
+    p.affineDv[k] = da[k];
   }
   return p;
 }
@@ -189,25 +281,6 @@ DNA_HOST_DEVICE inline int autocontrastLevel(int level, float low, float high) {
   return mapped < 0 ? 0 : (mapped > 255 ? 255 : mapped);
 }
 
-// The side of the Cutout square, in pixels, for a value v (a fraction of the width).
-DNA_HOST_DEVICE inline int cutoutSide(float value, int width) {
-  const int side = static_cast<int>(floorf(value * static_cast<float>(width) + 0.5f));
-  return side < 0 ? 0 : side;
-}
-
-// Whether (x, y) lies in the Cutout square centred at the op's random point.
-DNA_HOST_DEVICE inline bool insideCutout(const OpParams& op, ImageShape shape, int x, int y) {
-  const int side = cutoutSide(op.value, shape.width);
-  if (side == 0) return false;
-  int cy = static_cast<int>(op.noise0 * static_cast<float>(shape.height));
-  int cx = static_cast<int>(op.noise1 * static_cast<float>(shape.width));
-  cy = cy >= shape.height ? shape.height - 1 : cy;
-  cx = cx >= shape.width ? shape.width - 1 : cx;
-  const int y0 = cy - side / 2;
-  const int x0 = cx - side / 2;
-  return y >= y0 && y < y0 + side && x >= x0 && x < x0 + side;
-}
-
 // The 3x3 smoothing PIL's ImageFilter.SMOOTH applies ([1 1 1; 1 5 1; 1 1 1] / 13), with the
 // border pixels kept as they are.
 DNA_HOST_DEVICE inline float smoothed(const float* plane, ImageShape shape, int x, int y) {
@@ -244,14 +317,17 @@ DNA_HOST_DEVICE inline bool isBlend(int32_t kind) {
 }
 
 // The op's output at (c, y, x). `image` is the whole input image (CHW, contiguous).
-DNA_HOST_DEVICE inline float applyPixel(const OpParams& op, const OpStats& stats, const float* image, ImageShape shape,
+DNA_HOST_DEVICE inline float applyPixel(const PreparedOp& op, const OpStats& stats, const float* image, ImageShape shape,
                                         int c, int y, int x) {
   const int planeSize = shape.height * shape.width;
   const float* plane = image + c * planeSize;
   const float input = plane[y * shape.width + x];
   if (isGeometric(op.kind)) {
-    const SourcePoint p = sourcePoint(op.kind, op.value, shape, x, y);
-    return sampleBilinear(plane, shape.height, shape.width, p.x, p.y);
+    const float fx = static_cast<float>(x);
+    const float fy = static_cast<float>(y);
+    const float sx = op.affine[0] * fx + op.affine[1] * fy + op.affine[2];
+    const float sy = op.affine[3] * fx + op.affine[4] * fy + op.affine[5];
+    return sampleTap(plane, bilinearTap(sx, sy, shape.height, shape.width));
   }
   if (isBlend(op.kind)) {
     const float base = degenerate(op.kind, stats, image, shape, c, y, x);
@@ -266,14 +342,13 @@ DNA_HOST_DEVICE inline float applyPixel(const OpParams& op, const OpStats& stats
       return static_cast<float>(stats.lut[c * 256 + quantize(input)]) / 255.0f;
     case kSolarize:
       return static_cast<float>(quantize(input)) >= op.value ? 1.0f - input : input;
-    case kPosterize: {
-      int bits = static_cast<int>(floorf(op.value));
-      bits = bits < 1 ? 1 : (bits > 8 ? 8 : bits);
-      const int mask = (0xFF << (8 - bits)) & 0xFF;
-      return static_cast<float>(quantize(input) & mask) / 255.0f;
+    case kPosterize:
+      return static_cast<float>(quantize(input) & op.posterizeMask) / 255.0f;
+    case kCutout: {
+      const bool inside = y >= op.cutoutY0 && y < op.cutoutY0 + op.cutoutSide && x >= op.cutoutX0 &&
+                          x < op.cutoutX0 + op.cutoutSide;
+      return inside ? kFill : input;
     }
-    case kCutout:
-      return insideCutout(op, shape, x, y) ? kFill : input;
     default:
       return input;
   }
@@ -284,15 +359,20 @@ DNA_HOST_DEVICE inline float applyPixel(const OpParams& op, const OpStats& stats
 // (their magnitude gradient falls back to straight-through).
 DNA_HOST_DEVICE inline bool hasDerivative(int32_t kind) { return isGeometric(kind) || isBlend(kind); }
 
-DNA_HOST_DEVICE inline float pixelDerivative(const OpParams& op, const OpStats& stats, const float* image,
+DNA_HOST_DEVICE inline float pixelDerivative(const PreparedOp& op, const OpStats& stats, const float* image,
                                              ImageShape shape, int c, int y, int x) {
   const int planeSize = shape.height * shape.width;
   const float* plane = image + c * planeSize;
   if (isGeometric(op.kind)) {
-    const SourcePoint p = sourcePoint(op.kind, op.value, shape, x, y);
-    float dsx = 0.0f, dsy = 0.0f;
-    sampleBilinear(plane, shape.height, shape.width, p.x, p.y, &dsx, &dsy);
-    return dsx * p.dxdv + dsy * p.dydv;
+    const float fx = static_cast<float>(x);
+    const float fy = static_cast<float>(y);
+    const float sx = op.affine[0] * fx + op.affine[1] * fy + op.affine[2];
+    const float sy = op.affine[3] * fx + op.affine[4] * fy + op.affine[5];
+    float dsx, dsy;
+    bilinearSlopes(plane, shape.height, shape.width, sx, sy, &dsx, &dsy);
+    const float dxdv = op.affineDv[0] * fx + op.affineDv[1] * fy + op.affineDv[2];
+    const float dydv = op.affineDv[3] * fx + op.affineDv[4] * fy + op.affineDv[5];
+    return dsx * dxdv + dsy * dydv;
   }
   if (isBlend(op.kind)) {
     const float input = plane[y * shape.width + x];

@@ -36,7 +36,7 @@ __device__ double blockSum(double value, double* scratch) {
 }
 
 // All threads of the block call this with the same op.
-__device__ OpStats computeStats(const OpParams& op, const float* image, ImageShape shape, SharedStats& shared) {
+__device__ OpStats computeStats(const PreparedOp& op, const float* image, ImageShape shape, SharedStats& shared) {
   OpStats stats{};
   stats.lut = shared.lut;
   const int planeSize = shape.height * shape.width;
@@ -78,13 +78,14 @@ __device__ OpStats computeStats(const OpParams& op, const float* image, ImageSha
   return stats;
 }
 
-__device__ void applyImage(const OpParams& op, const float* in, float* out, ImageShape shape, float bit,
+__device__ void applyImage(const OpParams& params, const float* in, float* out, ImageShape shape, float bit,
                            SharedStats& shared) {
   const int count = shape.channels * shape.height * shape.width;
-  if (op.kind == kIdentity || bit == 0.0f) {
+  if (params.kind == kIdentity || bit == 0.0f) {
     for (int k = threadIdx.x; k < count; k += blockDim.x) out[k] = in[k];
     return;
   }
+  const PreparedOp op = prepareOp(params, shape);
   const OpStats stats = computeStats(op, in, shape, shared);
   const int planeSize = shape.height * shape.width;
   for (int k = threadIdx.x; k < count; k += blockDim.x) {
@@ -123,7 +124,7 @@ __global__ void subPolicyBackwardKernel(SubPolicyBatch batch, SubPolicyGradient 
   float* sums = gradient.sums + i * kBackwardSumCount;
   const float* layerInput = x0;
   for (int layer = 0; layer < 2; ++layer) {
-    const OpParams op = opOf(batch, i, layer);
+    const PreparedOp op = prepareOp(opOf(batch, i, layer), shape);
     const float bit = batch.bits[i * 2 + layer];
     const OpStats stats = computeStats(op, layerInput, shape, shared);
     const bool exact = gradient.exact && hasDerivative(op.kind);
