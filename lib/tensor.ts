@@ -430,7 +430,7 @@ export function zeros(shape: number[], options: TensorOptions = {}): Tensor {
 export function ones(shape: number[], options: TensorOptions = {}): Tensor {
   return full(shape, 1, options);
 }
-/** start, start+step, ... below end. int64 unless a dtype is given. */
+/** start, start+step, ... below end: int64 when all three are integers, else float32, unless a dtype is given. */
 export function arange(start: number, end?: number, step = 1, options: TensorOptions = {}): Tensor {
   const [from, to] = end === undefined ? [0, start] : [start, end];
   return new Tensor(native.arange(from, to, step, options.dtype, options.device));

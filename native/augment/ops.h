@@ -110,6 +110,15 @@ DNA_HOST_DEVICE inline BilinearTap bilinearTap(float sx, float sy, int height, i
   const float ax = sx - fx0;
   const float ay = sy - fy0;
   const float weights[4] = {(1.0f - ax) * (1.0f - ay), ax * (1.0f - ay), (1.0f - ax) * ay, ax * ay};
+  if (x0 >= 0 && y0 >= 0 && x0 + 1 < width && y0 + 1 < height) {  // the common case: all four inside
+    const int base = y0 * width + x0;
+    const int offsets[4] = {base, base + 1, base + width, base + width + 1};
+    for (int k = 0; k < 4; ++k) {
+      tap.offset[k] = offsets[k];
+      tap.weight[k] = weights[k];
+    }
+    return tap;
+  }
   for (int k = 0; k < 4; ++k) {
     const int x = x0 + (k & 1);
     const int y = y0 + (k >> 1);

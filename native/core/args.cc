@@ -217,11 +217,20 @@ c10::Device Args::device(size_t i) const {
   return c10::Device(name);
 }
 
-c10::optional<at::Generator> Args::generator(size_t i) const {
-  if (isMissing(i)) return c10::nullopt;
-  GeneratorHandle* handle = GeneratorHandle::unwrap(info_[i]);
+at::Generator Args::generator(size_t i) const {
+  GeneratorHandle* handle = i < size() ? GeneratorHandle::unwrap(info_[i]) : nullptr;
   if (handle == nullptr) fail(i, "a Generator");
   return handle->generator();
+}
+
+c10::optional<at::Generator> Args::optionalGenerator(size_t i) const {
+  if (isMissing(i)) return c10::nullopt;
+  return generator(i);
+}
+
+c10::optional<c10::Scalar> Args::optionalScalar(size_t i) const {
+  if (isMissing(i)) return c10::nullopt;
+  return scalar(i);
 }
 
 void exportFunction(Napi::Object exports, const char* name, NativeFunction body) {

@@ -48,7 +48,10 @@ class Args {
 
   at::ScalarType dtype(size_t i, at::ScalarType fallback) const;
   c10::Device device(size_t i) const;
-  c10::optional<at::Generator> generator(size_t i) const;
+  at::Generator generator(size_t i) const;
+  c10::optional<at::Generator> optionalGenerator(size_t i) const;
+  // A tensor or a number; numbers keep integer-ness (see scalar()).
+  c10::optional<c10::Scalar> optionalScalar(size_t i) const;
 
   [[noreturn]] void fail(size_t i, const std::string& expectation) const;
 

@@ -27,10 +27,11 @@ std::atomic<int64_t> liveTensors{0};
 constexpr napi_type_tag kTensorTag = {0x6a1d0c2e5b7f4a31ULL, 0x9e3c4b8a2f6d1e07ULL};
 constexpr napi_type_tag kGeneratorTag = {0x3b9f1c7e2a5d4e68ULL, 0x81c2d4f6a8b0e3c5ULL};
 
-// Bytes reported to V8 so that the garbage collector sees what CPU tensors weigh.
+// Bytes reported to V8 so that the garbage collector sees what CPU tensors keep alive: their
+// storage (an expanded view of one element is one element, not its numel).
 int64_t hostBytes(const at::Tensor& tensor) {
-  if (!tensor.defined() || !tensor.device().is_cpu() || tensor.is_sparse()) return 0;
-  return static_cast<int64_t>(tensor.numel()) * static_cast<int64_t>(tensor.element_size());
+  if (!tensor.defined() || !tensor.device().is_cpu() || !tensor.has_storage()) return 0;
+  return static_cast<int64_t>(tensor.storage().nbytes());
 }
 
 }  // namespace

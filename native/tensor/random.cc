@@ -36,20 +36,20 @@ void registerRandom(Napi::Object exports) {
     return GeneratorHandle::wrap(a.env(), at::make_generator<at::CPUGeneratorImpl>(seed));
   });
   exportFunction(exports, "generatorSeed", [](Args& a) {
-    at::Generator generator = *a.generator(0);
+    at::Generator generator = a.generator(0);
     return Napi::BigInt::New(a.env(), static_cast<uint64_t>(generator.current_seed()));
   });
   exportFunction(exports, "generatorDevice", [](Args& a) {
-    return Napi::String::New(a.env(), a.generator(0)->device().str());
+    return Napi::String::New(a.env(), a.generator(0).device().str());
   });
   // The full state (a uint8 tensor), to save in checkpoints and restore on resume.
   exportFunction(exports, "generatorState", [](Args& a) {
-    at::Generator generator = *a.generator(0);
+    at::Generator generator = a.generator(0);
     std::lock_guard<std::mutex> lock(generator.mutex());
     return wrapTensor(a, generator.get_state());
   });
   exportFunction(exports, "setGeneratorState", [](Args& a) {
-    at::Generator generator = *a.generator(0);
+    at::Generator generator = a.generator(0);
     const at::Tensor state = a.tensor(1);
     if (state.scalar_type() != at::kByte || state.dim() != 1) {
       throw ArgumentError("a generator state is a 1-d uint8 tensor");
@@ -66,13 +66,13 @@ void registerRandom(Napi::Object exports) {
   // rand(shape, generator?, dtype?, device?): uniform on [0, 1).
   exportFunction(exports, "rand", [](Args& a) {
     const auto options = optionsFrom(a, 2, at::kFloat);
-    const auto generator = a.generator(1);
+    const auto generator = a.optionalGenerator(1);
     checkGeneratorDevice(generator, options.device());
     return wrapTensor(a, at::rand(a.shape(0), generator, options));
   });
   exportFunction(exports, "randn", [](Args& a) {
     const auto options = optionsFrom(a, 2, at::kFloat);
-    const auto generator = a.generator(1);
+    const auto generator = a.optionalGenerator(1);
     checkGeneratorDevice(generator, options.device());
     return wrapTensor(a, at::randn(a.shape(0), generator, options));
   });
@@ -80,9 +80,9 @@ void registerRandom(Napi::Object exports) {
   exportFunction(exports, "uniform", [](Args& a) {
     const double low = a.number(0);
     const double high = a.number(1);
-    if (!(low <= high)) throw ArgumentError("uniform needs low <= high");
+    if (!(low < high)) throw ArgumentError("uniform needs low < high");
     const auto options = optionsFrom(a, 4, at::kFloat);
-    const auto generator = a.generator(3);
+    const auto generator = a.optionalGenerator(3);
     checkGeneratorDevice(generator, options.device());
     return wrapTensor(a, at::empty(a.shape(2), options).uniform_(low, high, generator));
   });
@@ -92,7 +92,7 @@ void registerRandom(Napi::Object exports) {
     const int64_t high = a.integer(1);
     if (low >= high) throw ArgumentError("randint needs low < high");
     const auto options = optionsFrom(a, 4, at::kLong);
-    const auto generator = a.generator(3);
+    const auto generator = a.optionalGenerator(3);
     checkGeneratorDevice(generator, options.device());
     return wrapTensor(a, at::randint(low, high, a.shape(2), generator, options));
   });
@@ -100,7 +100,7 @@ void registerRandom(Napi::Object exports) {
   exportFunction(exports, "randperm", [](Args& a) {
     const int64_t n = a.integer(0);
     if (n < 0) throw ArgumentError("randperm needs n >= 0");
-    const auto generator = a.generator(1);
+    const auto generator = a.optionalGenerator(1);
     const auto options = at::TensorOptions().dtype(at::kLong).device(a.device(2));
     checkGeneratorDevice(generator, options.device());
     return wrapTensor(a, at::randperm(n, generator, options));
@@ -108,7 +108,7 @@ void registerRandom(Napi::Object exports) {
   // bernoulli(probabilities, generator?): 0/1 draws of the same shape and dtype.
   exportFunction(exports, "bernoulli", [](Args& a) {
     const at::Tensor p = a.tensor(0);
-    const auto generator = a.generator(1);
+    const auto generator = a.optionalGenerator(1);
     checkGeneratorDevice(generator, p.device());
     return wrapTensor(a, at::bernoulli(p, generator));
   });

@@ -99,8 +99,12 @@ void registerTensorIo(Napi::Object exports) {
   });
 
   exportFunction(exports, "arange", [](Args& a) {
-    const auto options = at::TensorOptions().dtype(a.dtype(3, at::kLong)).device(a.device(4));
-    return wrapTensor(a, at::arange(a.scalar(0), a.scalar(1), a.scalar(2), options));
+    const c10::Scalar start = a.scalar(0);
+    const c10::Scalar end = a.scalar(1);
+    const c10::Scalar step = a.scalar(2);
+    const bool integral = start.isIntegral(false) && end.isIntegral(false) && step.isIntegral(false);
+    const auto options = at::TensorOptions().dtype(a.dtype(3, integral ? at::kLong : at::kFloat)).device(a.device(4));
+    return wrapTensor(a, at::arange(start, end, step, options));
   });
 
   exportFunction(exports, "data", [](Args& a) { return toTypedArray(a.env(), a.tensor(0)); });

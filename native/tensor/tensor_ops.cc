@@ -108,27 +108,20 @@ void registerTensorOps(Napi::Object exports) {
   exportFunction(exports, "logit", [](Args& a) { return wrapTensor(a, at::logit(a.tensor(0), a.optionalNumber(1))); });
   exportFunction(exports, "clamp", [](Args& a) {
     const at::Tensor x = a.tensor(0);
-    const c10::optional<double> lo = a.optionalNumber(1);
-    const c10::optional<double> hi = a.optionalNumber(2);
+    const c10::optional<c10::Scalar> lo = a.optionalScalar(1);
+    const c10::optional<c10::Scalar> hi = a.optionalScalar(2);
     if (!lo && !hi) throw ArgumentError("clamp needs a minimum, a maximum or both");
-    return wrapTensor(a, at::clamp(x, lo ? c10::optional<c10::Scalar>(*lo) : c10::nullopt,
-                                   hi ? c10::optional<c10::Scalar>(*hi) : c10::nullopt));
+    return wrapTensor(a, at::clamp(x, lo, hi));
   });
-  // where(condition, x, y): x and y tensors or numbers.
+  // where(condition, x, y): x and y tensors or numbers; numbers promote like Python scalars.
   exportFunction(exports, "where", [](Args& a) {
     const at::Tensor condition = a.tensor(0);
     if (condition.scalar_type() != at::kBool) throw ArgumentError("where: the condition must be a bool tensor");
-    at::Tensor x, y;
-    if (a.isTensor(1) || a.isTensor(2)) {
-      const at::Tensor like = a.isTensor(1) ? a.tensor(1) : a.tensor(2);
-      x = a.isTensor(1) ? a.tensor(1) : at::scalar_tensor(a.scalar(1), like.options().requires_grad(false));
-      y = a.isTensor(2) ? a.tensor(2) : at::scalar_tensor(a.scalar(2), like.options().requires_grad(false));
-    } else {
+    if (!a.isTensor(1) && !a.isTensor(2)) {
       const auto options = at::TensorOptions().dtype(at::kFloat).device(condition.device());
-      x = at::scalar_tensor(a.scalar(1), options);
-      y = at::scalar_tensor(a.scalar(2), options);
+      return wrapTensor(a, at::where(condition, at::scalar_tensor(a.scalar(1), options), at::scalar_tensor(a.scalar(2), options)));
     }
-    return wrapTensor(a, at::where(condition, x, y));
+    return wrapTensor(a, at::where(condition, operand(a, 1, condition.device()), operand(a, 2, condition.device())));
   });
 
   exportReduction(exports, "sum", [](T x, at::IntArrayRef dims, bool keep) { return at::sum(x, dims, keep); });

@@ -1,0 +1,526 @@
+// Robustness of the raw addon: every exported function, called with no arguments, with garbage
+// in each position of an otherwise valid call, and with random mixes of valid and invalid values,
+// must return normally or throw an Error whose message names the function -- never crash.
+//
+// Set DNA_FUZZ_TRACE=/some/file to log every call before it is made (to find a crashing call).
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { openSync, writeSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { native } from '../lib/native.js';
+
+type Fn = (...args: unknown[]) => unknown;
+const addon = native as unknown as Record<string, unknown>;
+const NativeTensor = addon.NativeTensor as new () => object;
+const NativeGenerator = addon.NativeGenerator as new () => object;
+
+const functionNames = Object.keys(addon).filter(
+  (name) => typeof addon[name] === 'function' && name !== 'NativeTensor' && name !== 'NativeGenerator',
+);
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let r = Math.imul(a ^ (a >>> 15), 1 | a);
+    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
+    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// ---- values: every handle made here is disposed after each call ----
+
+let created: unknown[] = [];
+function track<T>(value: T): T {
+  created.push(value);
+  return value;
+}
+const f32 = (shape: number[], fill = (i: number) => ((i * 7) % 10) / 10) =>
+  track(native.fromData(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => fill(i)), shape));
+const i64 = (values: number[], shape = [values.length]) => track(native.fromData(BigInt64Array.from(values, BigInt), shape));
+const bool = (values: number[], shape = [values.length]) => track(native.fromData(Uint8Array.from(values), shape, 'bool'));
+const disposed = () => {
+  const x = native.full([2], 1);
+  native.dispose(x);
+  return x;
+};
+const generator = () => native.generator(7);
+const requiresGrad = () => {
+  const x = f32([2, 3]);
+  native.setRequiresGrad(x, true);
+  return x;
+};
+const lossOf = () => {
+  const x = requiresGrad();
+  return track(native.sum(track(native.mul(x, x))));
+};
+
+/** A valid call of each function of the tensor API (fresh values each time). */
+const valid: Record<string, () => unknown[]> = {
+  backend: () => [],
+  setNumThreads: () => [2],
+  fromData: () => [new Float32Array(6), [2, 3], 'float64', 'cpu'],
+  full: () => [[2, 3], 1.5, 'float32', 'cpu'],
+  arange: () => [0, 5, 1, 'int64', 'cpu'],
+  data: () => [f32([2, 3])],
+  item: () => [f32([1])],
+  shape: () => [f32([2, 3])],
+  dtype: () => [f32([2, 3])],
+  device: () => [f32([2, 3])],
+  numel: () => [f32([2, 3])],
+  isContiguous: () => [f32([2, 3])],
+  to: () => [f32([2, 3]), 'cpu', 'float64'],
+  dispose: () => [f32([2])],
+  isDisposed: () => [f32([2])],
+  liveTensors: () => [],
+  requiresGrad: () => [f32([2])],
+  setRequiresGrad: () => [f32([2]), true],
+  grad: () => [f32([2])],
+  zeroGrad: () => [f32([2])],
+  backward: () => [lossOf(), null, false],
+  isGradEnabled: () => [],
+  setGradEnabled: () => [true],
+  where: () => [bool([1, 0, 1, 0, 1, 0], [2, 3]), f32([2, 3]), f32([2, 3])],
+  logit: () => [f32([2, 3]), 1e-3],
+  clamp: () => [f32([2, 3]), 0.2, 0.8],
+  var: () => [f32([2, 3]), [1], false, true],
+  std: () => [f32([2, 3]), [1], false, true],
+  argmax: () => [f32([2, 3]), 1, false],
+  argmin: () => [f32([2, 3]), 1, false],
+  cumsum: () => [f32([2, 3]), 1],
+  softmax: () => [f32([2, 3]), 1],
+  logSoftmax: () => [f32([2, 3]), 1],
+  oneHot: () => [i64([0, 2, 1]), 3],
+  matmul: () => [f32([2, 3]), f32([3, 2])],
+  gather: () => [f32([2, 3]), 1, i64([0, 2, 1, 1], [2, 2])],
+  indexSelect: () => [f32([2, 3]), 1, i64([2, 0])],
+  maskedFill: () => [f32([2, 3]), bool([1, 0, 1, 0, 1, 0], [2, 3]), 0],
+  narrow: () => [f32([2, 3]), 1, 0, 2],
+  select: () => [f32([2, 3]), 1, 0],
+  cat: () => [[f32([2, 3]), f32([1, 3])], 0],
+  stack: () => [[f32([2, 3]), f32([2, 3])], 0],
+  reshape: () => [f32([2, 3]), [3, 2]],
+  permute: () => [f32([2, 3]), [1, 0]],
+  transpose: () => [f32([2, 3]), 0, 1],
+  expand: () => [f32([1, 3]), [2, 3]],
+  repeat: () => [f32([2, 3]), [2, 1]],
+  flip: () => [f32([2, 3]), [0]],
+  flatten: () => [f32([2, 3]), 0, -1],
+  squeeze: () => [f32([1, 3]), null],
+  unsqueeze: () => [f32([2, 3]), 0],
+  generator: () => [1, 'cpu'],
+  generatorSeed: () => [generator()],
+  generatorDevice: () => [generator()],
+  generatorState: () => [generator()],
+  setGeneratorState: () => {
+    const g = generator();
+    return [g, track(native.generatorState(g))];
+  },
+  manualSeed: () => [1],
+  rand: () => [[2, 3], generator(), 'float32', 'cpu'],
+  randn: () => [[2, 3], generator(), 'float64', 'cpu'],
+  uniform: () => [0, 1, [2, 3], generator(), 'float32', 'cpu'],
+  randint: () => [0, 10, [2, 3], generator(), 'int64', 'cpu'],
+  randperm: () => [5, generator(), 'cpu'],
+  bernoulli: () => [f32([2, 3]), generator()],
+};
+for (const name of ['add', 'sub', 'mul', 'div', 'pow', 'remainder', 'maximum', 'minimum', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logicalAnd', 'logicalOr']) {
+  valid[name] = () => [f32([2, 3]), f32([3])];
+}
+for (const name of ['neg', 'abs', 'sign', 'exp', 'log', 'log1p', 'sqrt', 'square', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'relu', 'floor', 'ceil', 'round', 'logicalNot', 'isnan', 'isfinite', 'detach', 'clone', 'contiguous']) {
+  valid[name] = () => [f32([2, 3])];
+}
+for (const name of ['sum', 'mean', 'amax', 'amin', 'logsumexp']) valid[name] = () => [f32([2, 3]), [1], true];
+
+/** Values that are wrong almost everywhere. `throws` marks values whose own traps throw. */
+const garbage: Array<[string, () => unknown, { throws?: boolean }?]> = [
+  ['undefined', () => undefined],
+  ['null', () => null],
+  ['true', () => true],
+  ['false', () => false],
+  ['0', () => 0],
+  ['-0', () => -0],
+  ['-1', () => -1],
+  ['0.5', () => 0.5],
+  ['1e15', () => 1e15],
+  ['-1e15', () => -1e15],
+  ['2^53', () => 2 ** 53],
+  ['-2^53', () => -(2 ** 53)],
+  ['MAX_VALUE', () => Number.MAX_VALUE],
+  ['NaN', () => NaN],
+  ['Infinity', () => Infinity],
+  ['-Infinity', () => -Infinity],
+  ["'abc'", () => 'abc'],
+  ["''", () => ''],
+  ["'cuda'", () => 'cuda'],
+  ["'cuda:99999999999'", () => 'cuda:99999999999'],
+  ["'cuda:-3'", () => 'cuda:-3'],
+  ["'float32'", () => 'float32'],
+  ['symbol', () => Symbol('garbage')],
+  ['10n', () => 10n],
+  ['-1n', () => -1n],
+  ['2n**80n', () => 2n ** 80n],
+  ['{}', () => ({})],
+  ['{ length: 3 }', () => ({ length: 3, 0: 1, 1: 2, 2: 3 })],
+  ['[]', () => []],
+  ["['a', {}, null]", () => ['a', {}, null]],
+  ['[NaN]', () => [NaN]],
+  ['[-1]', () => [-1]],
+  ['[-5, 2]', () => [-5, 2]],
+  ['[0.5]', () => [0.5]],
+  ['[1e15, 1e15]', () => [1e15, 1e15]],
+  ['[2^53]', () => [2 ** 53]],
+  ['[1, ..., 9] (9 dims)', () => [1, 1, 1, 1, 1, 1, 1, 1, 1]],
+  ['[0]', () => [0]],
+  ['sparse array', () => [, 1]], // eslint-disable-line no-sparse-arrays
+  ['array with 10n', () => [10n]],
+  ['array with a symbol', () => [Symbol('s')]],
+  ['array whose element getter throws', () => Object.defineProperty([1, 2], 0, { get: () => { throw new Error('getter trap'); } }), { throws: true }],
+  ['function', () => () => 1],
+  ['Float32Array(2)', () => new Float32Array(2)],
+  ['Int8Array(2)', () => new Int8Array(2)],
+  ['Uint8ClampedArray(2)', () => new Uint8ClampedArray(2)],
+  ['BigUint64Array(2)', () => new BigUint64Array(2)],
+  ['DataView', () => new DataView(new ArrayBuffer(8))],
+  ['ArrayBuffer', () => new ArrayBuffer(8)],
+  ['Date', () => new Date(0)],
+  ['disposed tensor', disposed],
+  ['[disposed tensor]', () => [disposed()]],
+  ['generator', generator],
+  ['[generator]', () => [generator()]],
+  ['new NativeTensor()', () => new NativeTensor()],
+  ['Object.create(NativeTensor.prototype)', () => Object.create(NativeTensor.prototype)],
+  ['[new NativeTensor()]', () => [new NativeTensor()]],
+  ['new NativeGenerator()', () => new NativeGenerator()],
+  ['Object.create(NativeGenerator.prototype)', () => Object.create(NativeGenerator.prototype)],
+  ['bool tensor', () => bool([1, 0, 1])],
+  ['int64 tensor', () => i64([5, -1, 2])],
+  ['uint8 tensor', () => track(native.fromData(new Uint8Array([1, 2, 3, 4, 5]), [5]))],
+  ['float64 scalar tensor', () => track(native.fromData(new Float64Array([2.5]), [], 'float64'))],
+  ['empty tensor [0, 3]', () => f32([0, 3])],
+  ['requires-grad tensor', requiresGrad],
+  ['[tensor, bool tensor]', () => [f32([2, 3]), bool([1, 0])]],
+];
+
+/** More plausible values for random argument mixes. */
+const plausible: Array<[string, () => unknown]> = [
+  ['1', () => 1],
+  ['2', () => 2],
+  ['3', () => 3],
+  ['-2', () => -2],
+  ['1.5', () => 1.5],
+  ["'int64'", () => 'int64'],
+  ["'bool'", () => 'bool'],
+  ["'float16'", () => 'float16'],
+  ["'cpu'", () => 'cpu'],
+  ['[2, 3]', () => [2, 3]],
+  ['[3, 2]', () => [3, 2]],
+  ['[6]', () => [6]],
+  ['[1, 0]', () => [1, 0]],
+  ['[2, 1, 3]', () => [2, 1, 3]],
+  ['f32 [2, 3]', () => f32([2, 3])],
+  ['f32 [1, 3]', () => f32([1, 3])],
+  ['f32 [3]', () => f32([3])],
+  ['f32 [3, 2]', () => f32([3, 2])],
+  ['f32 image [2, 3, 8, 8]', () => f32([2, 3, 8, 8], (i) => (i % 17) / 17)],
+  ['f32 [2, 4]', () => f32([2, 4])],
+  ['int64 [2, 2] in range', () => i64([0, 2, 1, 1], [2, 2])],
+  ['int64 [2] large', () => i64([1e9, -1e9])],
+  ['int32 [2, 2]', () => track(native.fromData(new Int32Array([1, 0, 2, 1]), [2, 2]))],
+  ['bool [2, 3]', () => bool([1, 0, 1, 0, 0, 1], [2, 3])],
+  ['float16 [2, 3]', () => track(native.to(f32([2, 3]), 'cpu', 'float16'))],
+  ['expanded view', () => track(native.expand(f32([1, 3]), [4, 3]))],
+  ['transposed view', () => track(native.transpose(f32([2, 3]), 0, 1))],
+  ['[f32 [2, 3], f32 [2, 3]]', () => [f32([2, 3]), f32([2, 3])]],
+];
+
+// ---- calling ----
+
+const tracePath = process.env.DNA_FUZZ_TRACE;
+const traceFd = tracePath ? openSync(tracePath, 'a') : undefined;
+
+
+const originalThreads = native.backend().threads;
+
+function cleanup(result: unknown): void {
+  const handles = [...created, result, ...(Array.isArray(result) ? result : [])];
+  for (const h of handles) {
+    if (h instanceof NativeTensor) {
+      try {
+        native.dispose(h as never);
+      } catch {
+        // not a real handle (e.g. new NativeTensor())
+      }
+    }
+  }
+  created = [];
+  native.setGradEnabled(true);
+}
+
+/** Makes the call; returns a description of what went wrong, or undefined when all is well. */
+function attempt(name: string, args: unknown[], label: string, ownThrow = false): string | undefined {
+  if (traceFd !== undefined) writeSync(traceFd, `${name} ${label}\n`);
+  let result: unknown;
+  try {
+    result = (addon[name] as Fn)(...args);
+  } catch (error) {
+    cleanup(undefined);
+    if (!(error instanceof Error)) return `${name}(${label}) threw a non-Error: ${String(error)}`;
+    if (typeof error.message !== 'string' || error.message.length === 0) return `${name}(${label}) threw an Error without a message`;
+    if (ownThrow && /trap/.test(error.message)) return undefined;
+    if (!error.message.startsWith(`${name}: `)) return `${name}(${label}) threw "${error.message}", which does not name the function`;
+    return undefined;
+  }
+  cleanup(result);
+  return undefined;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'symbol') return 'symbol';
+  if (value instanceof NativeTensor) return 'tensor';
+  if (Array.isArray(value)) return `[${value.map(describe).join(', ')}]`;
+  if (typeof value === 'function') return 'function';
+  if (value !== null && typeof value === 'object') return value.constructor?.name ?? 'object';
+  return String(value);
+}
+
+// ---- tests ----
+
+test('every exported function is covered (the table of valid calls knows the tensor API)', (t) => {
+  t.true(functionNames.length > 80);
+  const known = Object.keys(valid);
+  // Functions outside the tensor API (e.g. augmentation kernels) are fuzzed without a valid baseline.
+  for (const name of known) t.true(functionNames.includes(name), `${name} is exported`);
+  const withoutBaseline = functionNames.filter((name) => !known.includes(name));
+  if (withoutBaseline.length > 0) t.log(`fuzzed without a valid baseline: ${withoutBaseline.join(', ')}`);
+});
+
+test('the valid calls succeed', (t) => {
+  for (const [name, make] of Object.entries(valid)) {
+    const args = make();
+    t.notThrows(() => cleanup((addon[name] as Fn)(...args)), `${name}(${args.map(describe).join(', ')})`);
+  }
+  native.setNumThreads(originalThreads);
+});
+
+test('no arguments: every function returns or throws an Error naming it', (t) => {
+  const problems = functionNames.map((name) => attempt(name, [], 'no arguments')).filter(Boolean);
+  t.deepEqual(problems, []);
+  native.setNumThreads(originalThreads);
+});
+
+test('no arguments where one is required: a TypeError "name: argument N must be ..., got nothing"', (t) => {
+  for (const [name, make] of Object.entries(valid)) {
+    if (make().length === 0 || name === 'setGradEnabled') continue;
+    cleanup(undefined);
+    const error = t.throws(() => (addon[name] as Fn)(), { instanceOf: TypeError }, name);
+    t.regex(error?.message ?? '', new RegExp(`^${name}: argument \\d+ must be .+, got nothing$`));
+    t.is((error as { code?: string } | undefined)?.code, 'DNA_INVALID_ARGUMENT', name);
+  }
+  cleanup(undefined);
+});
+
+test('wrong argument types: the TypeError names the function, the argument and what it got', (t) => {
+  const wrong: Array<[unknown, string]> = [
+    ['abc', 'a string'],
+    [Symbol('s'), 'a symbol'],
+    [{}, 'an object'],
+    [() => 1, 'a function'],
+  ];
+  for (const [name, make] of Object.entries(valid)) {
+    if (make().length === 0 || name === 'setGradEnabled') continue;
+    for (const [value, got] of wrong) {
+      const args = make();
+      args[0] = value;
+      const error = t.throws(() => (addon[name] as Fn)(...args), { instanceOf: TypeError }, `${name}(${got})`);
+      t.regex(error?.message ?? '', new RegExp(`^${name}: argument 1 must be .+, got ${got}$`));
+      cleanup(undefined);
+    }
+  }
+  // A later argument too.
+  t.throws(() => native.reshape(native.full([2], 1), 'abc' as never), { instanceOf: TypeError, message: /^reshape: argument 2 must be an array of integers, got a string$/ });
+  t.throws(() => native.add(native.full([2], 1), 'abc' as never), { instanceOf: TypeError, message: /^add: argument 2 must be a number, got a string$/ });
+  t.throws(() => native.full([2], 1, 'float32', 42 as never), { instanceOf: TypeError, message: /^full: argument 4 must be a string, got a number$/ });
+  t.throws(() => native.cat([native.full([2], 1), 'x'] as never, 0), { instanceOf: TypeError, message: /^cat: argument 1\[1\] must be a Tensor$/ });
+  t.throws(() => native.reshape(native.full([2], 1), [2, 'x'] as never), { instanceOf: TypeError, message: /^reshape: argument 2\[1\] must be an integer$/ });
+});
+
+test('garbage in each position of a valid call: returns or throws an Error naming the function', (t) => {
+  const problems: string[] = [];
+  let calls = 0;
+  for (const name of functionNames) {
+    const make = valid[name] ?? (() => [f32([2, 3]), f32([2, 3]), f32([2, 3]), f32([2, 3]), f32([2, 3]), f32([2, 3]), f32([2, 3])]);
+    const arity = make().length;
+    cleanup(undefined);
+    for (let position = 0; position <= arity; position++) {
+      for (const [label, value, flags] of garbage) {
+        const args = make();
+        args[position] = value();
+        calls++;
+        const problem = attempt(name, args, `#${position}=${label}`, flags?.throws);
+        if (problem) problems.push(problem);
+      }
+    }
+    // The same garbage in every position.
+    for (const [label, value, flags] of garbage) {
+      for (const n of [1, 3, 9]) {
+        calls++;
+        const problem = attempt(name, Array.from({ length: n }, value), `${n} x ${label}`, flags?.throws);
+        if (problem) problems.push(problem);
+      }
+    }
+  }
+  native.setNumThreads(originalThreads);
+  t.true(calls > 10000);
+  t.deepEqual(problems.slice(0, 30), []);
+});
+
+test('random mixes of valid and invalid values: returns or throws an Error naming the function', (t) => {
+  const rnd = mulberry32(20240601);
+  const pool = [...garbage, ...plausible, ...plausible];
+  const problems: string[] = [];
+  for (const name of functionNames) {
+    const base = valid[name]?.() ?? [];
+    cleanup(undefined);
+    for (let k = 0; k < 120; k++) {
+      const length = Math.floor(rnd() * 10);
+      const picks = Array.from({ length }, () => pool[Math.floor(rnd() * pool.length)]);
+      // Half of the mixes start from a valid call and replace some of its arguments.
+      const fromValid = rnd() < 0.5 && base.length > 0;
+      const args = fromValid ? (valid[name]!() as unknown[]) : [];
+      const labels: string[] = fromValid ? args.map(() => 'valid') : [];
+      picks.forEach(([label, value], i) => {
+        const at = fromValid ? Math.floor(rnd() * (args.length + 1)) : i;
+        args[at] = value();
+        labels[at] = label;
+      });
+      const ownThrow = picks.some((p) => (p as [string, () => unknown, { throws?: boolean }?])[2]?.throws);
+      const problem = attempt(name, args, labels.join(', '), ownThrow);
+      if (problem) problems.push(problem);
+    }
+  }
+  native.setNumThreads(originalThreads);
+  t.deepEqual(problems.slice(0, 30), []);
+});
+
+test('objects built on the NativeTensor / NativeGenerator classes are not tensors or generators', (t) => {
+  const fakes: Array<[string, () => unknown]> = [
+    ['new NativeTensor()', () => new NativeTensor()],
+    ['Object.create(NativeTensor.prototype)', () => Object.create(NativeTensor.prototype)],
+    ['new NativeGenerator()', () => new NativeGenerator()],
+    ['Object.create(NativeGenerator.prototype)', () => Object.create(NativeGenerator.prototype)],
+  ];
+  for (const [label, fake] of fakes) {
+    for (const name of ['shape', 'data', 'item', 'dispose', 'isDisposed', 'exp', 'sum', 'backward', 'requiresGrad', 'grad', 'bernoulli']) {
+      t.throws(() => (addon[name] as Fn)(fake()), { instanceOf: Error, message: new RegExp(`^${name}: argument 1 must be a Tensor`) }, `${name}(${label})`);
+    }
+    t.throws(() => native.add(fake() as never, native.full([1], 1)), { instanceOf: Error, message: /^add: argument 1/ });
+    t.throws(() => native.where(native.full([1], true, 'bool'), fake() as never, 1), { instanceOf: Error, message: /^where:/ });
+    t.throws(() => native.cat([native.full([1], 1), fake()] as never, 0), { instanceOf: Error, message: /^cat: argument 1\[1\] must be a Tensor/ });
+    t.throws(() => native.rand([2], fake() as never), { instanceOf: Error, message: /^rand: argument 2 must be a Generator/ });
+    t.throws(() => native.generatorSeed(fake() as never), { instanceOf: Error, message: /^generatorSeed: argument 1 must be a Generator/ });
+    t.throws(() => native.setGeneratorState(native.generator(1), fake() as never), { instanceOf: Error, message: /^setGeneratorState: argument 2 must be a Tensor/ });
+  }
+  // A generator where a tensor is expected, and a tensor where a generator is expected.
+  t.throws(() => native.exp(native.generator(1) as never), { instanceOf: TypeError, message: /^exp: argument 1 must be a Tensor, got an object$/ });
+  t.throws(() => native.randn([2], native.full([1], 1) as never), { instanceOf: TypeError, message: /^randn: argument 2 must be a Generator/ });
+  // The classes themselves: callable only with new, harmless with it.
+  t.throws(() => (NativeTensor as unknown as () => unknown)(), { instanceOf: Error });
+  t.notThrows(() => new NativeTensor());
+  t.notThrows(() => new NativeGenerator());
+});
+
+test('huge shapes throw an Error (overflow or allocation failure) instead of crashing', (t) => {
+  const one = native.full([1, 1], 1);
+  const cases: Array<[string, () => unknown]> = [
+    ['fromData [1e15, 1e15]', () => native.fromData(new Float32Array(4), [1e15, 1e15])],
+    ['fromData [2^31, 2^31, 2^31]', () => native.fromData(new Float32Array(4), [2 ** 31, 2 ** 31, 2 ** 31])],
+    ['full [1e15, 1e15]', () => native.full([1e15, 1e15], 0)],
+    ['full [1e15]', () => native.full([1e15], 0)],
+    ['rand [1e15, 1e15]', () => native.rand([1e15, 1e15])],
+    ['randn [3e9, 3e9]', () => native.randn([3e9, 3e9])],
+    ['uniform [1e15, 1e15]', () => native.uniform(0, 1, [1e15, 1e15])],
+    ['randint [1e15, 1e15]', () => native.randint(0, 2, [1e15, 1e15])],
+    ['reshape [1e15, 1e15]', () => native.reshape(one, [1e15, 1e15])],
+    ['expand [1e15, 1e15]', () => native.expand(one, [1e15, 1e15])],
+    ['repeat [1e15, 1e15]', () => native.repeat(one, [1e15, 1e15])],
+    ['arange 0..1e15', () => native.arange(0, 1e15, 1)],
+    ['arange 0..MAX_VALUE', () => native.arange(0, Number.MAX_VALUE, 1)],
+    ['randperm 1e15', () => native.randperm(1e15)],
+    ['oneHot 1e15 classes', () => native.oneHot(native.full([2], 1, 'int64'), 1e15)],
+    ['rand [2^53]', () => native.rand([2 ** 53])],
+  ];
+  for (const [label, call] of cases) {
+    const error = t.throws(call, { instanceOf: Error }, label);
+    t.truthy(error?.message, label);
+  }
+  native.dispose(one);
+});
+
+test('errors carry codes: DNA_INVALID_ARGUMENT for bad arguments, DNA_TORCH_ERROR for LibTorch checks', (t) => {
+  const bad = t.throws(() => native.exp('x' as never), { instanceOf: TypeError });
+  t.is((bad as { code?: string } | undefined)?.code, 'DNA_INVALID_ARGUMENT');
+  const torch = t.throws(() => native.matmul(native.full([2, 3], 1), native.full([2, 3], 1)), { instanceOf: Error });
+  t.is((torch as { code?: string } | undefined)?.code, 'DNA_TORCH_ERROR');
+  t.notRegex(torch?.message ?? '', /Exception raised from/);
+});
+
+test('the process is still healthy after all that', (t) => {
+  const x = native.fromData(new Float32Array([1, 2, 3]), [3]);
+  t.deepEqual(Array.from(native.data(native.mul(x, 2)) as Float32Array), [2, 4, 6]);
+  t.true(native.isGradEnabled());
+});
+
+// ---- calls that crash the process today: checked in a child process ----
+
+const nativeModule = fileURLToPath(new URL('../lib/native.js', import.meta.url));
+
+/** Runs `body` (with `native` in scope) in a fresh node process; returns its exit status and output. */
+function inChild(body: string): Promise<{ status: number | null; signal: string | null; output: string }> {
+  const code = `import { native } from ${JSON.stringify(nativeModule)};\n${body}`;
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      resolve({ status, signal, output });
+    });
+  });
+}
+
+async function expectCleanError(t: import('ava').ExecutionContext, call: string, message: RegExp): Promise<void> {
+  const result = await inChild(`
+    try { ${call}; console.log('RETURNED'); }
+    catch (error) { console.log(error instanceof Error ? 'ERROR ' + error.message : 'NON-ERROR'); }`);
+  t.is(result.signal, null, `${call} killed the process: ${result.signal}\n${result.output.slice(0, 500)}`);
+  t.is(result.status, 0, `${call} exited with ${result.status}\n${result.output.slice(0, 500)}`);
+  t.regex(result.output, message, call);
+}
+
+// Generator functions with a missing generator once dereferenced an empty optional (SIGSEGV).
+// One call per function, each in its own process, so a regression cannot take the suite down.
+const missingGenerator: Array<[string, string]> = [
+  ['generatorSeed', ''],
+  ['generatorDevice', 'null'],
+  ['generatorState', 'undefined'],
+  ['setGeneratorState', 'null, native.full([4], 0, "uint8")'],
+];
+for (const [name, args] of missingGenerator) {
+  test(`${name}(${args}) throws "argument 1 must be a Generator" instead of crashing`, async (t) => {
+    await expectCleanError(t, `native.${name}(${args})`, new RegExp(`^ERROR ${name}: argument 1 must be a Generator`, 'm'));
+  });
+}
+
+// External-memory accounting counts storage, not numel: an expanded view of one element once
+// reported 2^62 bytes to V8, which aborts (Check failed: ... change_in_bytes < kMaxReasonableBytes).
+test('expand of a 1-element tensor to [1e9, 1e9] (a stride-0 view) does not abort', async (t) => {
+  await expectCleanError(
+    t,
+    `const v = native.expand(native.full([1, 1], 1), [1e9, 1e9]); console.log('VIEW ' + native.numel(v)); native.dispose(v)`,
+    /^(VIEW 1000000000000000000|ERROR expand: )/m,
+  );
+});
