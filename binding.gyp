@@ -40,10 +40,13 @@
         '-frtti',
         '-Wall',
         '-Wno-unused-parameter',
+        # at::parallel_for is inline and needs OpenMP to run in parallel (LibTorch builds with it).
+        '-fopenmp',
         # LibTorch's C++ ABI (-D_GLIBCXX_USE_CXX11_ABI=0|1); it must match.
         '<!@(node scripts/find-libtorch.cjs --cxxflags)',
       ],
       'ldflags': [
+        '-fopenmp',
         '-L<(torch_libdir)',
         '-Wl,-rpath,<(torch_libdir)',
       ],

@@ -1,4 +1,6 @@
-// CPU launchers: images in parallel (at::parallel_for), the math from ops.h.
+// CPU launchers: images in parallel (at::parallel_for), the math from ops.h. Each kind of op
+// gets the loop shape that suits it (flat loops for point ops, one bilinear tap per pixel for
+// all channels of a geometric op), calling the same per-pixel functions as the CUDA kernels.
 #include <ATen/Parallel.h>
 
 #include <cstring>
@@ -13,6 +15,7 @@ namespace {
 
 struct StatsScratch {
   uint8_t lut[kMaxChannels * 256];
+  std::vector<uint8_t> levels;  // one channel's 8-bit levels
 };
 
 OpStats computeStats(const PreparedOp& op, const float* image, ImageShape shape, StatsScratch& scratch) {
@@ -27,8 +30,7 @@ OpStats computeStats(const PreparedOp& op, const float* image, ImageShape shape,
         low = level < low ? level : low;
         high = level > high ? level : high;
       }
-      stats.low[c] = static_cast<float>(low);
-      stats.high[c] = static_cast<float>(high);
+      autocontrastLut(low, high, scratch.lut + c * 256);
     }
   }
   if (needsHistogram(op.kind)) {
@@ -48,32 +50,28 @@ OpStats computeStats(const PreparedOp& op, const float* image, ImageShape shape,
   return stats;
 }
 
-// One op over one image, blended with its input by `bit`. The op kind is a template argument
-// so that the per-pixel switch folds away and simple ops vectorise.
+// Point ops: a flat loop per channel. The kind is a template argument so that pointOp's switch
+// folds away and the loop can vectorise.
 template <int32_t Kind>
-void applyImageAs(PreparedOp op, const OpStats& stats, const float* in, float* out, ImageShape shape, float bit) {
+void applyPointOp(PreparedOp op, const OpStats& stats, const float* __restrict in, float* __restrict out,
+                  ImageShape shape, float bit) {
   op.kind = Kind;
+  const int planeSize = shape.height * shape.width;
   const float keep = 1.0f - bit;
   for (int c = 0; c < shape.channels; ++c) {
-    for (int y = 0; y < shape.height; ++y) {
-      const int row = (c * shape.height + y) * shape.width;
-      for (int x = 0; x < shape.width; ++x) {
-        out[row + x] = bit * applyPixel(op, stats, in, shape, c, y, x) + keep * in[row + x];
-      }
-    }
+    const float* __restrict plane = in + c * planeSize;
+    float* __restrict target = out + c * planeSize;
+    for (int i = 0; i < planeSize; ++i) target[i] = bit * pointOp(op, stats, c, plane[i]) + keep * plane[i];
   }
 }
 
 // Geometric ops: the bilinear tap of a pixel is computed once and used for every channel.
-void applyGeometric(const PreparedOp& op, const float* in, float* out, ImageShape shape, float bit) {
+void applyGeometric(const PreparedOp& op, const float* __restrict in, float* __restrict out, ImageShape shape, float bit) {
   const int planeSize = shape.height * shape.width;
   const float keep = 1.0f - bit;
   for (int y = 0; y < shape.height; ++y) {
-    const float fy = static_cast<float>(y);
     for (int x = 0; x < shape.width; ++x) {
-      const float fx = static_cast<float>(x);
-      const BilinearTap tap = bilinearTap(op.affine[0] * fx + op.affine[1] * fy + op.affine[2],
-                                          op.affine[3] * fx + op.affine[4] * fy + op.affine[5], shape.height, shape.width);
+      const BilinearTap tap = geometricTap(op, shape, x, y);
       const int index = y * shape.width + x;
       for (int c = 0; c < shape.channels; ++c) {
         const float* plane = in + c * planeSize;
@@ -83,32 +81,121 @@ void applyGeometric(const PreparedOp& op, const float* in, float* out, ImageShap
   }
 }
 
-void applyImage(const OpParams& params, const float* in, float* out, ImageShape shape, float bit) {
+// Color: the gray of a pixel is computed once and used for every channel.
+void applyColor(const PreparedOp& op, const float* __restrict in, float* __restrict out, ImageShape shape, float bit) {
+  const int planeSize = shape.height * shape.width;
+  const float keep = 1.0f - bit;
+  if (shape.channels != 3) {
+    for (int i = 0; i < planeSize; ++i) out[i] = bit * blendClamped(in[i], op.value, in[i]) + keep * in[i];
+    return;
+  }
+  for (int i = 0; i < planeSize; ++i) {
+    const float g = gray(in[i], in[planeSize + i], in[2 * planeSize + i]);
+    for (int c = 0; c < 3; ++c) {
+      const float value = in[c * planeSize + i];
+      out[c * planeSize + i] = bit * blendClamped(g, op.value, value) + keep * value;
+    }
+  }
+}
+
+// Sharpness: border pixels blend with themselves, interior rows run the stencil without checks.
+void applySharpness(const PreparedOp& op, const float* __restrict in, float* __restrict out, ImageShape shape, float bit) {
+  const int width = shape.width;
+  const int planeSize = shape.height * width;
+  const float keep = 1.0f - bit;
+  for (int c = 0; c < shape.channels; ++c) {
+    const float* __restrict plane = in + c * planeSize;
+    float* __restrict target = out + c * planeSize;
+    const auto blendAt = [&](int index, float base) {
+      target[index] = bit * blendClamped(base, op.value, plane[index]) + keep * plane[index];
+    };
+    for (int y = 0; y < shape.height; ++y) {
+      const int row = y * width;
+      if (y == 0 || y == shape.height - 1 || width < 3) {
+        for (int x = 0; x < width; ++x) blendAt(row + x, plane[row + x]);
+        continue;
+      }
+      blendAt(row, plane[row]);
+      for (int x = 1; x < width - 1; ++x) blendAt(row + x, smoothedInterior(plane, width, row + x));
+      blendAt(row + width - 1, plane[row + width - 1]);
+    }
+  }
+}
+
+// AutoContrast and Equalize: quantise each channel once, build its lookup table from the levels
+// (min/max or histogram, as computeStats does), then map.
+void applyLevelTable(const PreparedOp& op, const float* __restrict in, float* __restrict out, ImageShape shape, float bit,
+                     StatsScratch& scratch, std::vector<uint8_t>& levels) {
+  const int planeSize = shape.height * shape.width;
+  const float keep = 1.0f - bit;
+  levels.resize(static_cast<size_t>(planeSize));
+  uint8_t* __restrict level = levels.data();
+  for (int c = 0; c < shape.channels; ++c) {
+    const float* __restrict plane = in + c * planeSize;
+    float* __restrict target = out + c * planeSize;
+    uint8_t* lut = scratch.lut + c * 256;
+    if (op.kind == kAutoContrast) {
+      // quantize is monotonic: the extreme levels are the levels of the extreme values.
+      float low = plane[0], high = plane[0];
+      for (int i = 0; i < planeSize; ++i) {
+        low = atMost(plane[i], low);
+        high = atLeast(plane[i], high);
+      }
+      for (int i = 0; i < planeSize; ++i) level[i] = static_cast<uint8_t>(quantize(plane[i]));
+      autocontrastLut(quantize(low), quantize(high), lut);
+    } else {
+      int histogram[256] = {0};
+      for (int i = 0; i < planeSize; ++i) level[i] = static_cast<uint8_t>(quantize(plane[i]));
+      for (int i = 0; i < planeSize; ++i) ++histogram[level[i]];
+      equalizeLut(histogram, lut);
+    }
+    for (int i = 0; i < planeSize; ++i) target[i] = bit * static_cast<float>(lut[level[i]]) * kInverse255 + keep * plane[i];
+  }
+}
+
+// Cutout: a copy, then the square.
+void applyCutout(const PreparedOp& op, const float* in, float* out, ImageShape shape, float bit) {
+  const int planeSize = shape.height * shape.width;
+  if (out != in) std::memcpy(out, in, static_cast<size_t>(shape.channels) * planeSize * sizeof(float));
+  const int y0 = op.cutoutY0 < 0 ? 0 : op.cutoutY0;
+  const int x0 = op.cutoutX0 < 0 ? 0 : op.cutoutX0;
+  const int y1 = op.cutoutY0 + op.cutoutSide > shape.height ? shape.height : op.cutoutY0 + op.cutoutSide;
+  const int x1 = op.cutoutX0 + op.cutoutSide > shape.width ? shape.width : op.cutoutX0 + op.cutoutSide;
+  for (int c = 0; c < shape.channels; ++c) {
+    for (int y = y0; y < y1; ++y) {
+      for (int x = x0; x < x1; ++x) {
+        const int index = c * planeSize + y * shape.width + x;
+        out[index] = bit * kFill + (1.0f - bit) * in[index];
+      }
+    }
+  }
+}
+
+// out = bit * op(in) + (1 - bit) * in for one image.
+void applyImage(const OpParams& params, const float* in, float* out, ImageShape shape, float bit, StatsScratch& scratch) {
   const size_t count = static_cast<size_t>(shape.channels) * shape.height * shape.width;
   if (params.kind == kIdentity || bit == 0.0f) {
-    std::memcpy(out, in, count * sizeof(float));
+    if (out != in) std::memcpy(out, in, count * sizeof(float));
     return;
   }
   const PreparedOp op = prepareOp(params, shape);
   if (isGeometric(op.kind)) return applyGeometric(op, in, out, shape, bit);
-  StatsScratch scratch;
+  if (op.kind == kColor) return applyColor(op, in, out, shape, bit);
+  if (op.kind == kSharpness) return applySharpness(op, in, out, shape, bit);
+  if (op.kind == kCutout) return applyCutout(op, in, out, shape, bit);
+  if (op.kind == kAutoContrast || op.kind == kEqualize) return applyLevelTable(op, in, out, shape, bit, scratch, scratch.levels);
   const OpStats stats = computeStats(op, in, shape, scratch);
   switch (op.kind) {
-#define DNA_CASE(K) \
-  case K:           \
-    return applyImageAs<K>(op, stats, in, out, shape, bit);
-    DNA_CASE(kAutoContrast)
-    DNA_CASE(kInvert)
-    DNA_CASE(kEqualize)
-    DNA_CASE(kSolarize)
-    DNA_CASE(kPosterize)
-    DNA_CASE(kContrast)
-    DNA_CASE(kColor)
-    DNA_CASE(kBrightness)
-    DNA_CASE(kSharpness)
-    DNA_CASE(kCutout)
-#undef DNA_CASE
-    default:
+#define DNA_POINT_CASE(K) \
+  case K:                 \
+    return applyPointOp<K>(op, stats, in, out, shape, bit);
+    DNA_POINT_CASE(kInvert)
+    DNA_POINT_CASE(kSolarize)
+    DNA_POINT_CASE(kPosterize)
+    DNA_POINT_CASE(kContrast)
+    DNA_POINT_CASE(kBrightness)
+#undef DNA_POINT_CASE
+    default:  // every kind is handled above; a copy keeps the output defined regardless
       std::memcpy(out, in, count * sizeof(float));
   }
 }
@@ -124,23 +211,44 @@ int64_t grainFor(ImageShape shape) {
   return pixels >= 16384 ? 1 : 16384 / pixels;
 }
 
+// <G, a> over one image, with float partial sums per row of 1024 values and a double total.
+double dot(const float* __restrict g, const float* __restrict a, int64_t count) {
+  double total = 0.0;
+  for (int64_t start = 0; start < count; start += 1024) {
+    const int64_t end = start + 1024 < count ? start + 1024 : count;
+    float partial = 0.0f;
+    for (int64_t k = start; k < end; ++k) partial += g[k] * a[k];
+    total += partial;
+  }
+  return total;
+}
+
+// <G, a - b>, in one pass (no cancellation between two large dot products).
+double dotDifference(const float* __restrict g, const float* __restrict a, const float* __restrict b, int64_t count) {
+  double total = 0.0;
+  for (int64_t start = 0; start < count; start += 1024) {
+    const int64_t end = start + 1024 < count ? start + 1024 : count;
+    float partial = 0.0f;
+    for (int64_t k = start; k < end; ++k) partial += g[k] * (a[k] - b[k]);
+    total += partial;
+  }
+  return total;
+}
+
+double sum(const float* __restrict g, int64_t count) {
+  double total = 0.0;
+  for (int64_t start = 0; start < count; start += 1024) {
+    const int64_t end = start + 1024 < count ? start + 1024 : count;
+    float partial = 0.0f;
+    for (int64_t k = start; k < end; ++k) partial += g[k];
+    total += partial;
+  }
+  return total;
+}
+
 }  // namespace
 
 void subPolicyForwardCpu(const SubPolicyBatch& batch) {
-  const ImageShape shape = batch.shape;
-  const int64_t imageSize = static_cast<int64_t>(shape.channels) * shape.height * shape.width;
-  at::parallel_for(0, batch.batch, grainFor(shape), [&](int64_t begin, int64_t end) {
-    std::vector<float> between(static_cast<size_t>(imageSize));  // x1, one image at a time
-    for (int64_t i = begin; i < end; ++i) {
-      const float* x0 = batch.input + i * imageSize;
-      float* x1 = between.data();
-      applyImage(opOf(batch, i, 0), x0, x1, shape, batch.bits[i * 2]);
-      applyImage(opOf(batch, i, 1), x1, batch.output + i * imageSize, shape, batch.bits[i * 2 + 1]);
-    }
-  });
-}
-
-void subPolicyBackwardCpu(const SubPolicyBatch& batch, const SubPolicyGradient& gradient) {
   const ImageShape shape = batch.shape;
   const int64_t imageSize = static_cast<int64_t>(shape.channels) * shape.height * shape.width;
   at::parallel_for(0, batch.batch, grainFor(shape), [&](int64_t begin, int64_t end) {
@@ -148,45 +256,73 @@ void subPolicyBackwardCpu(const SubPolicyBatch& batch, const SubPolicyGradient& 
     std::vector<float> between(static_cast<size_t>(imageSize));  // x1, one image at a time
     for (int64_t i = begin; i < end; ++i) {
       const float* x0 = batch.input + i * imageSize;
-      const float* g = gradient.gradOutput + i * imageSize;
-      float* x1 = between.data();
-      double sums[kBackwardSumCount] = {0};
+      float* out = batch.output + i * imageSize;
+      const OpParams first = opOf(batch, i, 0);
+      const OpParams second = opOf(batch, i, 1);
       const float bits[2] = {batch.bits[i * 2], batch.bits[i * 2 + 1]};
+      if (second.kind == kIdentity || bits[1] == 0.0f) {  // one op: straight into the output
+        applyImage(first, x0, out, shape, bits[0], scratch);
+        continue;
+      }
+      const bool firstApplies = first.kind != kIdentity && bits[0] != 0.0f;
+      const float* x1 = x0;
+      if (firstApplies) {
+        applyImage(first, x0, between.data(), shape, bits[0], scratch);
+        x1 = between.data();
+      }
+      applyImage(second, x1, out, shape, bits[1], scratch);
+    }
+  });
+}
+
+// The backward recomputes each op's output y_l with the forward loops (bit 1), then takes the
+// dot products of SPEC 1.4 in flat loops: <G, x>, <G, 1>, <G, y_l - x_{l-1}>, <G, x2> and,
+// with `exact`, <G, dy_l/dv>.
+void subPolicyBackwardCpu(const SubPolicyBatch& batch, const SubPolicyGradient& gradient) {
+  const ImageShape shape = batch.shape;
+  const int64_t imageSize = static_cast<int64_t>(shape.channels) * shape.height * shape.width;
+  at::parallel_for(0, batch.batch, grainFor(shape), [&](int64_t begin, int64_t end) {
+    StatsScratch scratch;
+    std::vector<float> between(static_cast<size_t>(imageSize));  // x1
+    std::vector<float> opOutput(static_cast<size_t>(imageSize));  // y_l
+    std::vector<float> blended(static_cast<size_t>(imageSize));   // x2
+    for (int64_t i = begin; i < end; ++i) {
+      const float* x0 = batch.input + i * imageSize;
+      const float* g = gradient.gradOutput + i * imageSize;
+      float* sums = gradient.sums + i * kBackwardSumCount;
+      const double gradSum = sum(g, imageSize);
+      sums[kGradSum] = static_cast<float>(gradSum);
+      sums[kGradDotInput] = static_cast<float>(dot(g, x0, imageSize));
       const float* layerInput = x0;
       for (int layer = 0; layer < 2; ++layer) {
-        const PreparedOp op = prepareOp(opOf(batch, i, layer), shape);
-        const OpStats stats = computeStats(op, layerInput, shape, scratch);
-        const bool exact = gradient.exact && hasDerivative(op.kind);
-        double delta = 0.0, derivative = 0.0, gradSum = 0.0, gradDotInput = 0.0, gradDotOutput = 0.0;
-        for (int c = 0; c < shape.channels; ++c) {
-          for (int y = 0; y < shape.height; ++y) {
-            for (int x = 0; x < shape.width; ++x) {
-              const int64_t k = (static_cast<int64_t>(c) * shape.height + y) * shape.width + x;
-              const float in = layerInput[k];
-              const float out = op.kind == kIdentity ? in : applyPixel(op, stats, layerInput, shape, c, y, x);
-              const float blended = bits[layer] * out + (1.0f - bits[layer]) * in;
-              delta += static_cast<double>(g[k]) * (out - in);
-              gradSum += g[k];
-              gradDotInput += static_cast<double>(g[k]) * in;
-              gradDotOutput += static_cast<double>(g[k]) * blended;
-              if (exact) derivative += static_cast<double>(g[k]) * pixelDerivative(op, stats, layerInput, shape, c, y, x);
-              if (layer == 0) x1[k] = blended;
+        const OpParams params = opOf(batch, i, layer);
+        const float bit = batch.bits[i * 2 + layer];
+        float* y = opOutput.data();
+        applyImage(params, layerInput, y, shape, 1.0f, scratch);
+        const double delta = dotDifference(g, y, layerInput, imageSize);
+        float* next = layer == 0 ? between.data() : blended.data();
+        for (int64_t k = 0; k < imageSize; ++k) next[k] = bit * y[k] + (1.0f - bit) * layerInput[k];
+        double derivative = gradSum;  // straight-through: dy/dv taken as 1
+        const PreparedOp op = prepareOp(params, shape);
+        if (gradient.exact && hasDerivative(op.kind)) {
+          const OpStats stats = computeStats(op, layerInput, shape, scratch);
+          derivative = 0.0;
+          for (int c = 0; c < shape.channels; ++c) {
+            for (int yy = 0; yy < shape.height; ++yy) {
+              float partial = 0.0f;
+              for (int xx = 0; xx < shape.width; ++xx) {
+                const int64_t k = (static_cast<int64_t>(c) * shape.height + yy) * shape.width + xx;
+                partial += g[k] * pixelDerivative(op, stats, layerInput, shape, c, yy, xx);
+              }
+              derivative += partial;
             }
           }
         }
-        if (layer == 0) {
-          sums[kGradDotInput] = gradDotInput;
-          sums[kGradSum] = gradSum;
-          sums[kGradDotDelta1] = delta;
-          sums[kGradDotDerivative1] = exact ? derivative : gradSum;
-          layerInput = x1;
-        } else {
-          sums[kGradDotOutput] = gradDotOutput;
-          sums[kGradDotDelta2] = delta;
-          sums[kGradDotDerivative2] = exact ? derivative : gradSum;
-        }
+        sums[layer == 0 ? kGradDotDelta1 : kGradDotDelta2] = static_cast<float>(delta);
+        sums[layer == 0 ? kGradDotDerivative1 : kGradDotDerivative2] = static_cast<float>(derivative);
+        layerInput = next;
       }
-      for (int k = 0; k < kBackwardSumCount; ++k) gradient.sums[i * kBackwardSumCount + k] = static_cast<float>(sums[k]);
+      sums[kGradDotOutput] = static_cast<float>(dot(g, blended.data(), imageSize));
     }
   });
 }

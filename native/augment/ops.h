@@ -60,24 +60,31 @@ struct OpParams {
 
 // Per-image statistics that some ops need before they can map pixels.
 struct OpStats {
-  float low[kMaxChannels];   // AutoContrast: darkest 8-bit level per channel
-  float high[kMaxChannels];  // AutoContrast: brightest 8-bit level per channel
-  float meanGray;            // Contrast: mean of the grayscale image
-  const uint8_t* lut;        // Equalize: channels x 256 lookup table
+  float meanGray;      // Contrast: mean of the grayscale image
+  const uint8_t* lut;  // AutoContrast, Equalize: channels x 256 lookup table of 8-bit levels
 };
 
+// AutoContrast needs each channel's darkest and brightest level, then a lookup table.
 DNA_HOST_DEVICE inline bool needsMinMax(int32_t kind) { return kind == kAutoContrast; }
 DNA_HOST_DEVICE inline bool needsHistogram(int32_t kind) { return kind == kEqualize; }
 DNA_HOST_DEVICE inline bool needsMeanGray(int32_t kind) { return kind == kContrast; }
 DNA_HOST_DEVICE inline bool isGeometric(int32_t kind) { return kind >= kShearX && kind <= kRotate; }
 
-// The 8-bit level of a [0, 1] value, as PIL stores it.
+// max/min that compile to single instructions (fmaxf/fminf are library calls on x86 without
+// -ffast-math); a NaN `value` gives `bound`.
+DNA_HOST_DEVICE inline float atLeast(float value, float bound) { return value > bound ? value : bound; }
+DNA_HOST_DEVICE inline float atMost(float value, float bound) { return value < bound ? value : bound; }
+
+// The 8-bit level of a [0, 1] value, as PIL stores it: floor(255 v + 0.5), clamped. Clamping
+// first makes the conversion a plain truncation (no floorf call, NaN goes to 0).
 DNA_HOST_DEVICE inline int quantize(float value) {
-  int level = static_cast<int>(floorf(value * 255.0f + 0.5f));
-  return level < 0 ? 0 : (level > 255 ? 255 : level);
+  const float scaled = atMost(atLeast(value * 255.0f + 0.5f, 0.0f), 255.0f);
+  return static_cast<int>(scaled);
 }
 
-DNA_HOST_DEVICE inline float clamp01(float value) { return value < 0.0f ? 0.0f : (value > 1.0f ? 1.0f : value); }
+constexpr float kInverse255 = 1.0f / 255.0f;
+
+DNA_HOST_DEVICE inline float clamp01(float value) { return atMost(atLeast(value, 0.0f), 1.0f); }
 
 // ITU-R 601 luma, as PIL's convert("L") and torchvision's rgb_to_grayscale.
 DNA_HOST_DEVICE inline float gray(float r, float g, float b) { return 0.299f * r + 0.587f * g + 0.114f * b; }
@@ -103,12 +110,11 @@ DNA_HOST_DEVICE inline BilinearTap bilinearTap(float sx, float sy, int height, i
     tap.fillWeight = 1.0f;
     return tap;
   }
-  const float fx0 = floorf(sx);
-  const float fy0 = floorf(sy);
-  const int x0 = static_cast<int>(fx0);
-  const int y0 = static_cast<int>(fy0);
-  const float ax = sx - fx0;
-  const float ay = sy - fy0;
+  // sx, sy > -2 here, so truncation after a shift of 2 is the floor.
+  const int x0 = static_cast<int>(sx + 2.0f) - 2;
+  const int y0 = static_cast<int>(sy + 2.0f) - 2;
+  const float ax = sx - static_cast<float>(x0);
+  const float ay = sy - static_cast<float>(y0);
   const float weights[4] = {(1.0f - ax) * (1.0f - ay), ax * (1.0f - ay), (1.0f - ax) * ay, ax * ay};
   if (x0 >= 0 && y0 >= 0 && x0 + 1 < width && y0 + 1 < height) {  // the common case: all four inside
     const int base = y0 * width + x0;
@@ -143,12 +149,11 @@ DNA_HOST_DEVICE inline void bilinearSlopes(const float* plane, int height, int w
   *dsx = 0.0f;
   *dsy = 0.0f;
   if (!(sx > -2.0f && sy > -2.0f && sx < static_cast<float>(width) + 1.0f && sy < static_cast<float>(height) + 1.0f)) return;
-  const float fx0 = floorf(sx);
-  const float fy0 = floorf(sy);
-  const int x0 = static_cast<int>(fx0);
-  const int y0 = static_cast<int>(fy0);
-  const float ax = sx - fx0;
-  const float ay = sy - fy0;
+  // sx, sy > -2 here, so truncation after a shift of 2 is the floor.
+  const int x0 = static_cast<int>(sx + 2.0f) - 2;
+  const int y0 = static_cast<int>(sy + 2.0f) - 2;
+  const float ax = sx - static_cast<float>(x0);
+  const float ay = sy - static_cast<float>(y0);
   const float v00 = pixelOrFill(plane, height, width, x0, y0);
   const float v01 = pixelOrFill(plane, height, width, x0 + 1, y0);
   const float v10 = pixelOrFill(plane, height, width, x0, y0 + 1);
@@ -170,6 +175,8 @@ struct PreparedOp {
   int cutoutY0, cutoutX0, cutoutSide;
   // Posterize: the bits kept, as a mask of 8-bit levels.
   int posterizeMask;
+  // Solarize: pixels at or above this 8-bit level (ceil v) are inverted.
+  float solarizeLevel;
 };
 
 // The side of the Cutout square, in pixels, for a value v (a fraction of the width).
@@ -239,6 +246,9 @@ DNA_HOST_DEVICE inline PreparedOp prepareOp(const OpParams& op, ImageShape shape
       p.cutoutX0 = centreX - p.cutoutSide / 2;
       break;
     }
+    case kSolarize:
+      p.solarizeLevel = ceilf(v);
+      break;
     case kPosterize: {
       int bits = static_cast<int>(floorf(v));
       bits = bits < 1 ? 1 : (bits > 8 ? 8 : bits);
@@ -280,25 +290,35 @@ DNA_HOST_DEVICE inline void equalizeLut(const int* histogram, uint8_t* lut) {
   }
 }
 
-// PIL's ImageOps.autocontrast (cutoff 0) for one 8-bit level of a channel spanning [low, high].
-// Double precision, as PIL's Python arithmetic: float32 would truncate 255 - epsilon to 254.
-DNA_HOST_DEVICE inline int autocontrastLevel(int level, float low, float high) {
-  if (high <= low) return level;
-  const double scale = 255.0 / (static_cast<double>(high) - static_cast<double>(low));
+// PIL's ImageOps.autocontrast (cutoff 0) lookup table for a channel spanning [low, high], in
+// double precision as PIL's Python arithmetic (float32 would truncate 255 - epsilon to 254).
+DNA_HOST_DEVICE inline void autocontrastLut(int low, int high, uint8_t* lut) {
+  if (high <= low) {
+    for (int i = 0; i < 256; ++i) lut[i] = static_cast<uint8_t>(i);
+    return;
+  }
+  const double scale = 255.0 / static_cast<double>(high - low);
   const double offset = -static_cast<double>(low) * scale;
-  const int mapped = static_cast<int>(static_cast<double>(level) * scale + offset);  // truncation, as PIL
-  return mapped < 0 ? 0 : (mapped > 255 ? 255 : mapped);
+  for (int i = 0; i < 256; ++i) {
+    const int mapped = static_cast<int>(static_cast<double>(i) * scale + offset);  // truncation, as PIL
+    lut[i] = static_cast<uint8_t>(mapped < 0 ? 0 : (mapped > 255 ? 255 : mapped));
+  }
 }
 
 // The 3x3 smoothing PIL's ImageFilter.SMOOTH applies ([1 1 1; 1 5 1; 1 1 1] / 13), with the
 // border pixels kept as they are.
+// The smoothing at an interior pixel (index = y * width + x, not on the border).
+DNA_HOST_DEVICE inline float smoothedInterior(const float* plane, int width, int index) {
+  const float* above = plane + index - width;
+  const float* here = plane + index;
+  const float* below = plane + index + width;
+  const float sum = (above[-1] + above[0] + above[1]) + (here[-1] + 5.0f * here[0] + here[1]) + (below[-1] + below[0] + below[1]);
+  return sum / 13.0f;
+}
+
 DNA_HOST_DEVICE inline float smoothed(const float* plane, ImageShape shape, int x, int y) {
   if (x == 0 || y == 0 || x == shape.width - 1 || y == shape.height - 1) return plane[y * shape.width + x];
-  float sum = 4.0f * plane[y * shape.width + x];
-  for (int dy = -1; dy <= 1; ++dy) {
-    for (int dx = -1; dx <= 1; ++dx) sum += plane[(y + dy) * shape.width + (x + dx)];
-  }
-  return sum / 13.0f;
+  return smoothedInterior(plane, shape.width, y * shape.width + x);
 }
 
 // What a blend op blends with at (c, y, x): the op's "degenerate" image.
@@ -325,39 +345,63 @@ DNA_HOST_DEVICE inline bool isBlend(int32_t kind) {
   return kind == kContrast || kind == kColor || kind == kBrightness || kind == kSharpness;
 }
 
+// base + factor * (input - base), in [0, 1].
+DNA_HOST_DEVICE inline float blendClamped(float base, float factor, float input) {
+  return clamp01(base + factor * (input - base));
+}
+
+// Ops whose output at a pixel depends only on that pixel's value and channel.
+DNA_HOST_DEVICE inline bool isPointOp(int32_t kind) {
+  return kind == kAutoContrast || kind == kInvert || kind == kEqualize || kind == kSolarize || kind == kPosterize ||
+         kind == kContrast || kind == kBrightness;
+}
+
+DNA_HOST_DEVICE inline float pointOp(const PreparedOp& op, const OpStats& stats, int c, float input) {
+  switch (op.kind) {
+    case kAutoContrast:
+    case kEqualize:
+      return static_cast<float>(stats.lut[c * 256 + quantize(input)]) * kInverse255;
+    case kInvert:
+      return 1.0f - input;
+    case kSolarize:  // quantize(input) >= ceil(v), without the integer conversion
+      return atMost(atLeast(input * 255.0f + 0.5f, 0.0f), 255.0f) >= op.solarizeLevel ? 1.0f - input : input;
+    case kPosterize:
+      return static_cast<float>(quantize(input) & op.posterizeMask) * kInverse255;
+    case kContrast:
+      return blendClamped(stats.meanGray, op.value, input);
+    case kBrightness:
+      return clamp01(op.value * input);
+    default:
+      return input;
+  }
+}
+
+DNA_HOST_DEVICE inline bool insideCutout(const PreparedOp& op, int x, int y) {
+  return y >= op.cutoutY0 && y < op.cutoutY0 + op.cutoutSide && x >= op.cutoutX0 && x < op.cutoutX0 + op.cutoutSide;
+}
+
+// A geometric op's output at (x, y) of one channel plane.
+DNA_HOST_DEVICE inline BilinearTap geometricTap(const PreparedOp& op, ImageShape shape, int x, int y) {
+  const float fx = static_cast<float>(x);
+  const float fy = static_cast<float>(y);
+  return bilinearTap(op.affine[0] * fx + op.affine[1] * fy + op.affine[2], op.affine[3] * fx + op.affine[4] * fy + op.affine[5],
+                     shape.height, shape.width);
+}
+
 // The op's output at (c, y, x). `image` is the whole input image (CHW, contiguous).
 DNA_HOST_DEVICE inline float applyPixel(const PreparedOp& op, const OpStats& stats, const float* image, ImageShape shape,
                                         int c, int y, int x) {
   const int planeSize = shape.height * shape.width;
   const float* plane = image + c * planeSize;
   const float input = plane[y * shape.width + x];
-  if (isGeometric(op.kind)) {
-    const float fx = static_cast<float>(x);
-    const float fy = static_cast<float>(y);
-    const float sx = op.affine[0] * fx + op.affine[1] * fy + op.affine[2];
-    const float sy = op.affine[3] * fx + op.affine[4] * fy + op.affine[5];
-    return sampleTap(plane, bilinearTap(sx, sy, shape.height, shape.width));
-  }
-  if (isBlend(op.kind)) {
-    const float base = degenerate(op.kind, stats, image, shape, c, y, x);
-    return clamp01(base + op.value * (input - base));
-  }
+  if (isGeometric(op.kind)) return sampleTap(plane, geometricTap(op, shape, x, y));
+  if (isPointOp(op.kind)) return pointOp(op, stats, c, input);
   switch (op.kind) {
-    case kAutoContrast:
-      return static_cast<float>(autocontrastLevel(quantize(input), stats.low[c], stats.high[c])) / 255.0f;
-    case kInvert:
-      return 1.0f - input;
-    case kEqualize:
-      return static_cast<float>(stats.lut[c * 256 + quantize(input)]) / 255.0f;
-    case kSolarize:
-      return static_cast<float>(quantize(input)) >= op.value ? 1.0f - input : input;
-    case kPosterize:
-      return static_cast<float>(quantize(input) & op.posterizeMask) / 255.0f;
-    case kCutout: {
-      const bool inside = y >= op.cutoutY0 && y < op.cutoutY0 + op.cutoutSide && x >= op.cutoutX0 &&
-                          x < op.cutoutX0 + op.cutoutSide;
-      return inside ? kFill : input;
-    }
+    case kColor:
+    case kSharpness:
+      return blendClamped(degenerate(op.kind, stats, image, shape, c, y, x), op.value, input);
+    case kCutout:
+      return insideCutout(op, x, y) ? kFill : input;
     default:
       return input;
   }

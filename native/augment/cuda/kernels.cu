@@ -53,10 +53,8 @@ __device__ OpStats computeStats(const PreparedOp& op, const float* image, ImageS
       atomicMax(&shared.high[k / planeSize], level);
     }
     __syncthreads();
-    for (int c = 0; c < shape.channels; ++c) {
-      stats.low[c] = static_cast<float>(shared.low[c]);
-      stats.high[c] = static_cast<float>(shared.high[c]);
-    }
+    if (threadIdx.x < shape.channels) autocontrastLut(shared.low[threadIdx.x], shared.high[threadIdx.x], shared.lut + threadIdx.x * 256);
+    __syncthreads();
   }
   if (needsHistogram(op.kind)) {
     for (int k = threadIdx.x; k < kMaxChannels * 256; k += blockDim.x) shared.histogram[k] = 0;
