@@ -1,0 +1,484 @@
+// Speed of the fused augmentation engine (applySubPolicies) on the CPU, against per-image
+// PIL and torchvision pipelines on the same workload, as ratios measured in one run.
+//
+//   npx tsc -p . && node dist/bench/augment.js [--write] [--seed N]
+//
+// Workload: 3-channel images, 32x32 and 224x224, batch 512, values in [0, 1] quantised to
+// 8 bits; each image its own random sub-policy of the default search space (c one-hot of a
+// random index in 105, b random 0/1 bits, m uniform). Rows: forward only (c, b, m without
+// gradients) and forward + backward (c, b, m requiring gradients, out.mul(G).sum().backward()),
+// at 1 and 2 LibTorch threads, which take turns in blocks (1, 2, 1, 2). The baselines
+// (bench/augment_baselines.py, Debian's /usr/bin/python3) run per image in one process on one
+// thread, before and after ours. The machine's other load is measured (/proc/stat) during every
+// timed row; a disturbed row is timed again. --write rewrites the '## Fused augmentation (CPU)'
+// section of bench/RESULTS.md (and creates the file if needed), leaving other sections alone.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { applySubPolicies } from '../lib/augment.js';
+import { backend, setThreads } from '../lib/backend.js';
+import { defaultSearchSpace } from '../lib/search-space.js';
+import { Generator, Tensor, dispose, liveTensors, rand, randint, tidy } from '../lib/tensor.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const PYTHON = '/usr/bin/python3';
+const BASELINES = 'bench/augment_baselines.py';
+const RESULTS = path.join(ROOT, 'bench', 'RESULTS.md');
+const SECTION = '## Fused augmentation (CPU)';
+
+const BATCH = 512;
+const CHANNELS = 3;
+const THREADS = [1, 2] as const;
+
+interface SizeConfig {
+  size: number;
+  /** Timed iterations per thread count (after the warm-up), and at least this many seconds in all. */
+  iterations: number;
+  minSeconds: number;
+  warmup: number;
+  /** Images the Python baselines time, per pipeline. */
+  baselineImages: number;
+}
+
+const SIZES: SizeConfig[] = [
+  { size: 32, iterations: 15, minSeconds: 2, warmup: 3, baselineImages: 4096 },
+  { size: 224, iterations: 4, minSeconds: 0, warmup: 1, baselineImages: 512 },
+];
+
+interface Args {
+  write: boolean;
+  seed: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { write: false, seed: 0 };
+  for (let k = 0; k < argv.length; k++) {
+    if (argv[k] === '--write') args.write = true;
+    else if (argv[k] === '--seed') args.seed = Number(argv[++k]);
+    else if (argv[k] === '--help' || argv[k] === '-h') {
+      console.log('usage: node dist/bench/augment.js [--write] [--seed N]');
+      process.exit(0);
+    } else throw new Error(`unknown argument '${argv[k]}' (try --help)`);
+  }
+  if (!Number.isInteger(args.seed) || args.seed < 0) throw new Error('--seed takes a non-negative integer');
+  return args;
+}
+
+interface Workload {
+  images: Tensor;
+  c: Tensor;
+  b: Tensor;
+  m: Tensor;
+  g: Tensor;
+}
+
+function makeWorkload(size: number, subPolicies: number, generator: Generator): Workload {
+  return tidy(() => {
+    const images = randint(0, 256, [BATCH, CHANNELS, size, size], { generator, dtype: 'float32' }).div(255);
+    const c = randint(0, subPolicies, [BATCH], { generator }).oneHot(subPolicies).float();
+    const b = rand([BATCH, subPolicies, 2], { generator }).lt(0.5).float();
+    const m = rand([BATCH, subPolicies, 2], { generator });
+    const g = rand([BATCH, CHANNELS, size, size], { generator }).sub(0.5);
+    return { images, c, b, m, g };
+  });
+}
+
+// ---- Background load: other processes share this machine and distort the timings ----
+
+interface CpuSnapshot {
+  busyMs: number; // all CPUs, from /proc/stat (NaN where unavailable)
+  ownMs: number; // this process, all its threads
+  wallMs: number;
+}
+
+function cpuSnapshot(): CpuSnapshot {
+  let busyMs = Number.NaN;
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = fields;
+    busyMs = (user + nice + system + irq + softirq + (steal ?? 0)) * 10; // USER_HZ = 100
+  } catch {
+    // not Linux: no background figure
+  }
+  const own = process.cpuUsage();
+  return { busyMs, ownMs: (own.user + own.system) / 1000, wallMs: performance.now() };
+}
+
+/** CPU cores other processes kept busy since `before`, on average. */
+function backgroundCores(before: CpuSnapshot, after = cpuSnapshot()): number {
+  const wall = after.wallMs - before.wallMs;
+  return Math.max(0, (after.busyMs - before.busyMs - (after.ownMs - before.ownMs)) / wall);
+}
+
+const QUIET_CORES = 0.25;
+
+/** Waits (up to `maxSeconds`) until other processes use less than QUIET_CORES cores; returns their load. */
+function waitForQuiet(maxSeconds: number): number {
+  const deadline = performance.now() + maxSeconds * 1000;
+  let load = 0;
+  do {
+    const before = cpuSnapshot();
+    sleep(1000);
+    load = backgroundCores(before);
+    if (!(load >= QUIET_CORES)) return load;
+  } while (performance.now() < deadline);
+  return load;
+}
+
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+interface Timing {
+  rate: number;
+  iterations: number;
+  /** Cores other processes kept busy while this was timed. */
+  background: number;
+}
+
+const RETRIES = 2;
+/** Retries stop this many seconds into the run, so that a busy machine cannot stretch it much past ~3 minutes. */
+const RETRY_WINDOW_S = 90;
+const runStarted = performance.now();
+const MAX_ROW_SECONDS = 25;
+
+function mayRetry(): boolean {
+  return performance.now() - runStarted < RETRY_WINDOW_S * 1000;
+}
+
+/**
+ * Images per second of `step` (one batch) at each thread count, from the median of the timed
+ * iterations. The thread counts take turns in blocks (1, 2, 1, 2 threads), so that a drift in the
+ * machine's speed (shared hosts have them) moves all of them alike and their ratio stays fair.
+ * Each block starts with an untimed warm-up: right after setThreads() the first iterations run
+ * slow (LibTorch rebuilds its thread pools, an idle CPU wakes up), which per-iteration turns
+ * would time. Timed again (up to RETRIES times) when other processes were busy meanwhile; the
+ * quietest try counts.
+ */
+function imagesPerSecond(step: () => void, config: SizeConfig): Map<number, Timing> {
+  let best = timeInTurns(step, config);
+  for (let retry = 0; retry < RETRIES && best.background >= QUIET_CORES && mayRetry(); retry++) {
+    waitForQuiet(10);
+    const again = timeInTurns(step, config);
+    if (again.background < best.background) best = again;
+  }
+  return new Map(THREADS.map((threads, k) => [threads, { ...best.timings[k], background: best.background }]));
+}
+
+const BLOCKS = 2; // turns per thread count
+const WARM_SECONDS = 0.5; // at least, after each switch of the thread count
+
+function timeInTurns(step: () => void, config: SizeConfig): { timings: Omit<Timing, 'background'>[]; background: number } {
+  const before = cpuSnapshot();
+  const times: number[][] = THREADS.map(() => []);
+  const perBlock = Math.ceil(config.iterations / BLOCKS);
+  for (let block = 0; block < BLOCKS; block++) {
+    THREADS.forEach((threads, k) => {
+      setThreads(threads);
+      const warmStart = performance.now();
+      for (let n = 0; n < config.warmup || performance.now() - warmStart < WARM_SECONDS * 1000; n++) step();
+      // At least perBlock iterations (and minSeconds / BLOCKS), but no more than two once
+      // MAX_ROW_SECONDS / BLOCKS have passed.
+      let total = 0;
+      for (let n = 0; ; n++) {
+        const enough = n >= perBlock && total >= (config.minSeconds / BLOCKS) * 1000;
+        const tooLong = n >= 2 && total > (MAX_ROW_SECONDS / BLOCKS) * 1000;
+        if (enough || tooLong) break;
+        const start = performance.now();
+        step();
+        const elapsed = performance.now() - start;
+        times[k].push(elapsed);
+        total += elapsed;
+      }
+    });
+  }
+  return {
+    timings: times.map((t) => ({ rate: BATCH / (median(t) / 1000), iterations: t.length })),
+    background: backgroundCores(before),
+  };
+}
+
+interface OursRow {
+  forward: Timing;
+  backward: Timing;
+}
+
+function measureOurs(config: SizeConfig, seed: number): Map<number, OursRow> {
+  const space = defaultSearchSpace();
+  const w = makeWorkload(config.size, space.subPolicies.length, new Generator(seed));
+  const generator = new Generator(seed + 1);
+  const forward = () => {
+    tidy(() => {
+      applySubPolicies(w.images, w.c, w.b, w.m, { searchSpace: space, generator });
+    });
+  };
+  const grads = [w.c, w.b, w.m];
+  const forwardBackward = () => {
+    tidy(() => {
+      for (const t of grads) t.requireGrad(true);
+      const out = applySubPolicies(w.images, w.c, w.b, w.m, { searchSpace: space, generator });
+      out.mul(w.g).sum().backward();
+      for (const t of grads) t.requireGrad(false).zeroGrad();
+    });
+  };
+
+  // The first call caches the search space's kernel tables (two small tensors kept for the
+  // life of the search space): make it before counting live tensors.
+  dispose(applySubPolicies(w.images.narrow(0, 0, 1), w.c.narrow(0, 0, 1), w.b.narrow(0, 0, 1), w.m.narrow(0, 0, 1), { searchSpace: space }));
+  const rows = new Map<number, OursRow>();
+  const live = liveTensors();
+  const fwd = imagesPerSecond(forward, config);
+  const bwd = imagesPerSecond(forwardBackward, config);
+  for (const threads of THREADS) {
+    const row = { forward: fwd.get(threads)!, backward: bwd.get(threads)! };
+    rows.set(threads, row);
+    console.error(
+      `  ${config.size}x${config.size}, ${threads} thread(s): fwd ${fmtRate(row.forward.rate)} img/s (${row.forward.iterations} it, ` +
+        `background ${row.forward.background.toFixed(2)} cores), fwd+bwd ${fmtRate(row.backward.rate)} img/s ` +
+        `(${row.backward.iterations} it, background ${row.backward.background.toFixed(2)} cores)`,
+    );
+  }
+  if (liveTensors() !== live) throw new Error(`tensors leaked: ${live} live before, ${liveTensors()} after`);
+  dispose(w);
+  return rows;
+}
+
+interface Baselines {
+  pil: number;
+  torchvision: number;
+  /** Cores other processes kept busy while the baselines were timed (the larger of the two). */
+  background: number;
+  versions: string;
+  /** The separate runs these rates combine, for the spread. */
+  runs: { pil: number; torchvision: number }[];
+}
+
+function runBaselines(config: SizeConfig, seed: number): Baselines {
+  const args = [BASELINES, String(config.size), String(config.baselineImages), String(seed)];
+  const result = spawnSync(PYTHON, args, {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1' },
+  });
+  if (result.error) throw new Error(`${PYTHON} ${args.join(' ')}: ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`${PYTHON} ${args.join(' ')} exited with ${result.status}:\n${result.stderr}`);
+  const line = result.stdout.trim().split('\n').at(-1) ?? '';
+  const parsed = JSON.parse(line) as Record<string, number | string | null>;
+  const pil = Number(parsed.pil_images_per_s);
+  const torchvision = Number(parsed.torchvision_images_per_s);
+  if (!(pil > 0 && torchvision > 0)) throw new Error(`unexpected baseline output: ${line}`);
+  const cores = (value: unknown) => (typeof value === 'number' ? value : Number.NaN); // null off Linux
+  const background = Math.max(cores(parsed.pil_background_cores), cores(parsed.torchvision_background_cores));
+  return {
+    pil,
+    torchvision,
+    background,
+    versions: `Pillow ${parsed.pil}, torch ${parsed.torch}, torchvision ${parsed.torchvision}`,
+    runs: [{ pil, torchvision }],
+  };
+}
+
+function measureBaselines(config: SizeConfig, seed: number): Baselines {
+  let best = runBaselines(config, seed);
+  for (let retry = 0; retry < RETRIES && best.background >= QUIET_CORES && mayRetry(); retry++) {
+    waitForQuiet(10);
+    const again = runBaselines(config, seed);
+    if (again.background < best.background) best = again;
+  }
+  console.error(
+    `  ${config.size}x${config.size} baselines: PIL ${fmtRate(best.pil)} img/s, torchvision ${fmtRate(best.torchvision)} img/s ` +
+      `(background ${best.background.toFixed(2)} cores)`,
+  );
+  return best;
+}
+
+function combineBaselines(a: Baselines, b: Baselines): Baselines {
+  const harmonic = (x: number, y: number) => 2 / (1 / x + 1 / y);
+  return {
+    pil: harmonic(a.pil, b.pil),
+    torchvision: harmonic(a.torchvision, b.torchvision),
+    background: Math.max(a.background, b.background),
+    versions: a.versions,
+    runs: [...a.runs, ...b.runs],
+  };
+}
+
+function fmtRate(rate: number): string {
+  return rate >= 100 ? Math.round(rate).toLocaleString('en-US') : rate.toPrecision(3);
+}
+
+function fmtRatio(ratio: number): string {
+  return `${ratio >= 10 ? ratio.toFixed(1) : ratio.toFixed(2)}x`;
+}
+
+interface Measured {
+  config: SizeConfig;
+  ours: Map<number, OursRow>;
+  baselines: Baselines;
+}
+
+function ratioCell(value: number, target: number | undefined): string {
+  if (target === undefined) return fmtRatio(value);
+  return `${fmtRatio(value)} ${value >= target ? 'met' : 'MISSED'}`;
+}
+
+/** A rate, marked † when other processes kept QUIET_CORES or more busy while it was timed. */
+function rateCell(rate: number, background: number): string {
+  return `${fmtRate(rate)}${background >= QUIET_CORES ? ' †' : ''}`;
+}
+
+function tables(results: Measured[]): string {
+  const header = `| | ${results.map((r) => `${r.config.size}x${r.config.size}`).join(' | ')} |`;
+  const rule = `|---|${results.map(() => '---:').join('|')}|`;
+  const row = (label: string, cell: (r: Measured) => string) => `| ${label} | ${results.map(cell).join(' | ')} |`;
+  const ours = (r: Measured, threads: number) => r.ours.get(threads)!;
+  const timed = (t: Timing) => rateCell(t.rate, t.background);
+  const throughput = [
+    '**Images per second** (batch 512, 3 channels)',
+    '',
+    header,
+    rule,
+    row('ours, forward, 1 thread', (r) => timed(ours(r, 1).forward)),
+    row('ours, forward, 2 threads', (r) => timed(ours(r, 2).forward)),
+    row('ours, forward + backward, 1 thread', (r) => timed(ours(r, 1).backward)),
+    row('ours, forward + backward, 2 threads', (r) => timed(ours(r, 2).backward)),
+    row('PIL per image (Fast AA / DADA loader, 1 process)', (r) => rateCell(r.baselines.pil, r.baselines.background)),
+    row('torchvision per image (1 thread)', (r) => rateCell(r.baselines.torchvision, r.baselines.background)),
+  ];
+
+  type RatioRow = { label: string; value: (r: Measured) => number; target: (size: number) => number | undefined };
+  const ratios: RatioRow[] = [
+    { label: 'ours fwd 1 thread / PIL', value: (r) => ours(r, 1).forward.rate / r.baselines.pil, target: (s) => (s <= 32 ? 20 : 2) },
+    { label: 'ours fwd 1 thread / torchvision', value: (r) => ours(r, 1).forward.rate / r.baselines.torchvision, target: () => undefined },
+    { label: 'ours fwd+bwd 1 thread / PIL', value: (r) => ours(r, 1).backward.rate / r.baselines.pil, target: () => undefined },
+    { label: 'ours fwd 2 threads / 1 thread', value: (r) => ours(r, 2).forward.rate / ours(r, 1).forward.rate, target: () => 1.7 },
+    {
+      label: 'ours fwd+bwd 2 threads / 1 thread',
+      value: (r) => ours(r, 2).backward.rate / ours(r, 1).backward.rate,
+      target: () => 1.7,
+    },
+  ];
+  const ratioHeader = `| ratio | ${results.map((r) => `${r.config.size}x${r.config.size} | target`).join(' | ')} |`;
+  const ratioRule = `|---|${results.map(() => '---:|---:').join('|')}|`;
+  const ratioLines = ratios.map((q) => {
+    const cells = results.map((r) => {
+      const target = q.target(r.config.size);
+      return `${ratioCell(q.value(r), target)} | ${target === undefined ? '—' : `>= ${target}x`}`;
+    });
+    return `| ${q.label} | ${cells.join(' | ')} |`;
+  });
+
+  const loads = results.flatMap((r) => [
+    ...[...r.ours.values()].flatMap((o) => [o.forward.background, o.backward.background]),
+    r.baselines.background,
+  ]);
+  const worst = Math.max(...loads.filter(Number.isFinite));
+  const loadNote = Number.isFinite(worst)
+    ? `Other processes on the machine kept at most ${worst.toFixed(2)} cores busy during any timed row` +
+      (worst >= QUIET_CORES ? ` († marks rows timed with ${QUIET_CORES} cores or more of such load: read them with care).` : '.')
+    : 'Background load unknown (no /proc/stat).';
+  const spread = (pick: (run: { pil: number; torchvision: number }) => number) =>
+    results.map((r) => `${r.baselines.runs.map((run) => fmtRate(pick(run))).join(' / ')} (${r.config.size}x${r.config.size})`).join(', ');
+  const spreadNote =
+    `The baselines' separate runs, before / after ours: PIL ${spread((run) => run.pil)}; torchvision ` +
+    `${spread((run) => run.torchvision)}. Their spread is the machine's drift: read the ratios with it in mind.`;
+  const notes = [loadNote, spreadNote];
+  if (results.every((r) => ours(r, 2).forward.rate < 1.2 * ours(r, 1).forward.rate)) {
+    notes.push(
+      '2 threads gave no real speed-up. `at::parallel_for` is header-inline: unless the addon\'s CPU kernels ' +
+        'are compiled with OpenMP (`-fopenmp`, as LibTorch is), it runs the whole batch on the calling thread.',
+    );
+  }
+  return [...throughput, '', '**Ratios**', '', ratioHeader, ratioRule, ...ratioLines, '', ...notes.flatMap((n) => [n, ''])]
+    .join('\n')
+    .trimEnd();
+}
+
+/** The commit, and whether native/ or lib/ differ from it (the addon measured is the one built now). */
+function sourceState(): string {
+  const git = (args: string[]) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' });
+  const head = git(['rev-parse', '--short', 'HEAD']);
+  if (head.status !== 0) return 'source state unknown (no git)';
+  const dirty = git(['status', '--porcelain', '--', 'native', 'lib']).stdout.trim();
+  return `commit ${head.stdout.trim()}${dirty ? ' with uncommitted changes in native/ or lib/' : ''}`;
+}
+
+function section(results: Measured[], command: string): string {
+  const cpus = os.cpus();
+  const info = backend();
+  const date = new Date().toISOString().slice(0, 10);
+  const versions = results[0]?.baselines.versions ?? '';
+  return [
+    SECTION,
+    '',
+    `Measured ${date} on ${cpus[0]?.model ?? 'unknown CPU'} (${cpus.length} cores), LibTorch ${info.torch}, ` +
+      `Node ${process.version}, addon from ${sourceState()}; baselines with Debian's ${PYTHON} (${versions}).`,
+    '',
+    `Command: \`${command}\``,
+    '',
+    'Workload: random images in [0, 1] quantised to 8 bits, each image its own random sub-policy of the ' +
+      'default search space (c one-hot of a random index in 105, b random 0/1 bits, m uniform). ' +
+      '"forward": `applySubPolicies` with c, b, m not requiring gradients; "forward + backward": c, b, m ' +
+      'requiring gradients and `out.mul(G).sum().backward()`. Threads are LibTorch intra-op threads ' +
+      '(`setThreads`), taking turns in blocks (1, 2, 1, 2 threads), each after an untimed warm-up of at least ' +
+      `${WARM_SECONDS} s. Rates are batch / median iteration time. Baselines ` +
+      '(`bench/augment_baselines.py`), timed before and after ours (harmonic mean), per image in one process: ' +
+      'PIL as the Fast AutoAugment / DADA loaders ' +
+      '(Image.fromarray, ops on `img.copy()`, nearest-neighbour affine/rotate as in their code, Cutout ' +
+      'rectangle, then ToTensor), and `torchvision.transforms.functional` on float [C, H, W] tensors ' +
+      '(bilinear affine/rotate with the default fill, uint8 round trips for equalize/posterize, ' +
+      '`torch.set_num_threads(1)`); each op applied with probability 0.5 at a uniform magnitude.',
+    '',
+    tables(results),
+    '',
+  ].join('\n');
+}
+
+function writeSection(text: string): void {
+  let doc = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '# Measured results\n';
+  const lines = doc.split('\n');
+  const start = lines.findIndex((line) => line.trim() === SECTION);
+  if (start < 0) {
+    doc = `${doc.replace(/\s*$/, '')}\n\n${text}`;
+  } else {
+    let end = lines.findIndex((line, k) => k > start && /^##? /.test(line));
+    if (end < 0) end = lines.length;
+    const before = lines.slice(0, start).join('\n').replace(/\s*$/, '');
+    const after = lines.slice(end).join('\n').replace(/^\s*/, '');
+    doc = `${before}\n\n${text}${after ? `\n${after}` : ''}`;
+  }
+  writeFileSync(RESULTS, doc.replace(/\s*$/, '\n'));
+  console.error(`wrote the '${SECTION}' section of ${path.relative(process.cwd(), RESULTS) || RESULTS}`);
+}
+
+function main(): void {
+  const args = parseArgs(process.argv.slice(2));
+  const command = `npx tsc -p . && node dist/bench/augment.js ${process.argv.slice(2).join(' ')}`.trim();
+  const results: Measured[] = [];
+  const initialLoad = waitForQuiet(20);
+  if (initialLoad >= QUIET_CORES) console.error(`other processes keep ${initialLoad.toFixed(2)} cores busy: timings will be disturbed`);
+  for (const config of SIZES) {
+    console.error(`${config.size}x${config.size}:`);
+    // The baselines run before and after ours and count as one (harmonic mean of the rates), so
+    // that a drift in the machine's speed during the size's measurements touches both sides.
+    const before = measureBaselines(config, args.seed);
+    const ours = measureOurs(config, args.seed);
+    const after = measureBaselines(config, args.seed + 1);
+    results.push({ config, ours, baselines: combineBaselines(before, after) });
+  }
+  const text = section(results, command);
+  console.log(`\n${text}`);
+  console.error(`(${((performance.now() - runStarted) / 1000).toFixed(0)} s)`);
+  if (args.write) writeSection(text);
+}
+
+main();
