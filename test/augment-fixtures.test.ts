@@ -8,6 +8,7 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 
 import { applyOp, findOp, tensor, tidy } from '../lib/index.js';
+import { geometricSource } from './helpers/augment-reference.js';
 
 // ---- fixtures ----
 
@@ -120,45 +121,15 @@ function kernelValue(op: string, m: number): number {
   return f32(f32(f32(m) * f32(hi - lo)) + f32(lo));
 }
 
-/** Where the output pixel (x, y) samples the input, by the conventions of ops.h. */
-function sourcePoint(op: string, v: number, height: number, width: number, x: number, y: number): [number, number] {
-  const cx = (width - 1) / 2;
-  const cy = (height - 1) / 2;
-  switch (op) {
-    case 'ShearX':
-      return [x + v * (y - cy), y];
-    case 'ShearY':
-      return [x, y + v * (x - cx)];
-    case 'TranslateX':
-      return [x - v * width, y];
-    case 'TranslateY':
-      return [x, y - v * height];
-    case 'Rotate': {
-      const r = (v * Math.PI) / 180;
-      const dx = x - cx;
-      const dy = y - cy;
-      return [Math.cos(r) * dx - Math.sin(r) * dy + cx, Math.sin(r) * dx + Math.cos(r) * dy + cy];
-    }
-    default:
-      throw new RangeError(op);
-  }
-}
-
 // Source points within EPS of the image count as inside: a neighbour that far out has weight
 // <= EPS (the float32 v of the translations is ~1e-7 off whole pixels).
 const EPS = 1e-3;
 
-/**
- * Per pixel (y, x): 'inside' when the source point lies in [0, W-1] x [0, H-1], so that every
- * bilinear neighbour with nonzero weight is in the image (there PIL, which clamps neighbours
- * to the border, and ops.h, which uses the fill for them, must agree); 'outside' when it is
- * beyond all four neighbours (both give the fill); 'edge' otherwise (not compared).
- */
 function geometricMask(op: string, v: number, height: number, width: number): ('inside' | 'outside' | 'edge')[] {
   const mask: ('inside' | 'outside' | 'edge')[] = [];
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      const [sx, sy] = sourcePoint(op, v, height, width, x, y);
+      const [sx, sy] = geometricSource(op, v, { data: new Float32Array(0), channels: 1, height, width }, x, y);
       if (sx >= -EPS && sx <= width - 1 + EPS && sy >= -EPS && sy <= height - 1 + EPS) mask.push('inside');
       else if (sx < -1 - EPS || sx > width + EPS || sy < -1 - EPS || sy > height + EPS) mask.push('outside');
       else mask.push('edge');

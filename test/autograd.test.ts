@@ -2,16 +2,8 @@
 // and the requiresGrad / grad / backward / noGrad / detach API.
 import test, { type ExecutionContext } from 'ava';
 import * as dna from '../lib/index.js';
+import { mulberry32 } from './helpers/random.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(a ^ (a >>> 15), 1 | a);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomValues(rnd: () => number, n: number, lo = -2, hi = 2): Float64Array {
   return Float64Array.from({ length: n }, () => lo + (hi - lo) * rnd());

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { openSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { native } from '../lib/native.js';
+import { mulberry32 } from './helpers/random.js';
 
 type Fn = (...args: unknown[]) => unknown;
 const addon = native as unknown as Record<string, unknown>;
@@ -18,15 +19,6 @@ const functionNames = Object.keys(addon).filter(
   (name) => typeof addon[name] === 'function' && name !== 'NativeTensor' && name !== 'NativeGenerator',
 );
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(a ^ (a >>> 15), 1 | a);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---- values: every handle made here is disposed after each call ----
 

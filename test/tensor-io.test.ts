@@ -2,18 +2,10 @@
 // nested arrays, metadata, toArray/item, scalars, empty tensors, dtype conversions, errors.
 import test from 'ava';
 import * as dna from '../lib/index.js';
+import { mulberry32 } from './helpers/random.js';
 
 // ---- helpers ----
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(a ^ (a >>> 15), 1 | a);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function roundHalfEven(x: number): number {
   const r = Math.round(x);

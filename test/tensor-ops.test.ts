@@ -2,6 +2,7 @@
 import test, { type ExecutionContext } from 'ava';
 import * as dna from '../lib/index.js';
 import { native } from '../lib/native.js';
+import { mulberry32 } from './helpers/random.js';
 
 // ---- a tiny n-d array in plain JS ----
 
@@ -10,15 +11,6 @@ interface ND {
   data: number[];
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let r = Math.imul(a ^ (a >>> 15), 1 | a);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const stridesOf = (shape: number[]) => shape.map((_, d) => sizeOf(shape.slice(d + 1)));
