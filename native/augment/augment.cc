@@ -152,6 +152,9 @@ Selection select(const at::Tensor& c, const at::Tensor& b, const at::Tensor& m, 
   s.params.kinds = table.index_select(0, s.index).contiguous();
   s.params.values = (s.low + magnitudes * s.span).contiguous();
   s.params.bits = b.gather(1, pairIndex).squeeze(1).to(at::kFloat).contiguous();
+  // Checked on what the images use: [B, 2] values, not the whole [B, S, 2] (no big temporaries).
+  if (at::isnan(magnitudes).any().item<bool>()) throw ArgumentError("m (magnitudes) contains NaN");
+  if (!at::isfinite(s.params.bits).all().item<bool>()) throw ArgumentError("b (apply bits) contains NaN or infinite values");
   s.params.noise = noise.to(at::kFloat).contiguous();
   return s;
 }
@@ -270,11 +273,6 @@ void registerAugment(Napi::Object exports) {
     for (const auto& [t, name] : {std::pair{c, "c"}, {b, "b"}, {m, "m"}, {noise, "noise"}}) {
       expectDevice(t, name, images);
       expectFloating(t, name);
-    }
-    if (B > 0) {
-      if (at::isnan(m).any().item<bool>()) throw ArgumentError("m (magnitudes) contains NaN");
-      expectFinite(c, "c (sub-policy weights)");
-      expectFinite(b, "b (apply bits)");
     }
     return wrapTensor(a, SubPolicyFunction::apply(images, c, b, m, kindsTable, ranges, noise, dada, exact));
   });
