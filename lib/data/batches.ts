@@ -1,0 +1,95 @@
+// Mini-batches of a dataset as tensors: one epoch per call, in an order that depends only on
+// (seed, epoch), so that a run resumed at any epoch (and batch) sees the same batches.
+import { tensor, type Device, type Tensor } from '../tensor.js';
+import { checkDataset, imageBytes, type ImageDataset } from './dataset.js';
+import { checkSeed, seededRandom, shuffleInPlace, STREAM } from './random.js';
+
+export interface BatchOptions {
+  batchSize: number;
+  /** Shuffle the images (default true); false keeps the dataset's order. */
+  shuffle?: boolean;
+  /** The order's seed (default 0). */
+  seed?: number;
+  /** Drop the last batch when it is smaller than batchSize (default false). */
+  dropLast?: boolean;
+  /** Where the tensors go (default 'cpu'). */
+  device?: Device;
+  /** Which epoch's order (default 0). */
+  epoch?: number;
+  /** Start at this batch of the epoch, to resume in the middle of one (default 0). */
+  startBatch?: number;
+}
+
+export interface Batch {
+  /** float32 [B, C, H, W], pixel / 255, on the device. */
+  images: Tensor;
+  /** int64 [B] class indices, on the device. */
+  labels: Tensor;
+  /** Which images of the dataset these are. */
+  indices: Int32Array;
+}
+
+/**
+ * The order in which epoch `epoch` visits the `count` images: a permutation that depends only
+ * on (seed, epoch) when shuffling, 0 .. count - 1 otherwise. A sharded sampler can take
+ * every k-th entry of it.
+ */
+export function epochOrder(count: number, options: { shuffle?: boolean; seed?: number; epoch?: number } = {}): Int32Array {
+  const { shuffle = true, seed = 0, epoch = 0 } = options;
+  checkSeed(seed, 'epochOrder');
+  if (!Number.isInteger(count) || count < 0) throw new RangeError(`epochOrder: count must be a non-negative integer, got ${count}`);
+  if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`epochOrder: epoch must be a non-negative integer, got ${epoch}`);
+  const order = new Int32Array(count);
+  for (let i = 0; i < count; i++) order[i] = i;
+  return shuffle ? shuffleInPlace(order, seededRandom(seed, STREAM.epoch, epoch)) : order;
+}
+
+/** How many batches one epoch of `count` images has. */
+export function batchCount(count: number, batchSize: number, dropLast = false): number {
+  return dropLast ? Math.floor(count / batchSize) : Math.ceil(count / batchSize);
+}
+
+/**
+ * One epoch of `ds` in batches: images as float32 [B, C, H, W] in [0, 1] and labels as int64
+ * [B], both on `device`. The uint8 pixels travel to the device and become float32 there.
+ * The caller owns each batch's two tensors: `dispose(batch)` after the step. (They are made
+ * when the loop asks for the next batch, so a `tidy` inside the loop body does not free them.)
+ */
+export function batches(ds: ImageDataset, options: BatchOptions): Generator<Batch, void, undefined> {
+  const where = 'batches';
+  checkDataset(ds, where);
+  if (options === null || typeof options !== 'object') throw new TypeError(`${where}: options { batchSize, ... } are required`);
+  const { batchSize, shuffle = true, seed = 0, dropLast = false, device = 'cpu', epoch = 0, startBatch = 0 } = options;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`${where}: batchSize must be a positive integer, got ${batchSize}`);
+  checkSeed(seed, where);
+  if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`${where}: epoch must be a non-negative integer, got ${epoch}`);
+  if (typeof device !== 'string') throw new TypeError(`${where}: device must be a string such as 'cpu' or 'cuda', got ${String(device)}`);
+  const total = batchCount(ds.count, batchSize, dropLast);
+  if (!Number.isInteger(startBatch) || startBatch < 0 || startBatch > total) {
+    throw new RangeError(`${where}: startBatch must be an integer in 0..${total}, got ${startBatch}`);
+  }
+  const order = epochOrder(ds.count, { shuffle, seed, epoch });
+  return generate(ds, order, batchSize, startBatch, total, device);
+}
+
+function* generate(ds: ImageDataset, order: Int32Array, batchSize: number, startBatch: number, total: number, device: Device): Generator<Batch, void, undefined> {
+  const size = imageBytes(ds);
+  const [channels, height, width] = ds.shape;
+  for (let b = startBatch; b < total; b++) {
+    const indices = order.slice(b * batchSize, Math.min((b + 1) * batchSize, ds.count));
+    const count = indices.length;
+    const pixels = new Uint8Array(count * size);
+    const labels = new Int32Array(count);
+    for (let k = 0; k < count; k++) {
+      const i = indices[k];
+      pixels.set(ds.images.subarray(i * size, (i + 1) * size), k * size);
+      labels[k] = ds.labels[i];
+    }
+    const bytes = tensor(pixels, [count, channels, height, width], { device });
+    const floats = bytes.float();
+    bytes.dispose();
+    const images = floats.div(255);
+    floats.dispose();
+    yield { images, labels: tensor(labels, [count], { dtype: 'int64', device }), indices };
+  }
+}

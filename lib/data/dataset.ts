@@ -1,0 +1,82 @@
+// The in-memory image dataset every loader returns, and the small operations on it.
+
+/**
+ * Images and labels in memory. Pixels stay uint8 (a quarter of float32's memory); `batches()`
+ * turns the images of one batch into float32 in [0, 1] on the device.
+ */
+export interface ImageDataset {
+  /** Where it came from, e.g. `'cifar10/train'`. */
+  name: string;
+  /** `count` images one after another, each channel-major (C planes of H rows of W pixels). */
+  images: Uint8Array;
+  /** One class index per image, in 0 .. classes.length - 1. */
+  labels: Int32Array;
+  count: number;
+  /** [C, H, W] of every image. */
+  shape: [number, number, number];
+  /** Class names; label k is `classes[k]`. */
+  classes: string[];
+}
+
+/** A loader's error about a file: the message names the file, `file` holds its path. */
+export class DataFileError extends Error {
+  readonly file: string;
+  constructor(file: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DataFileError';
+    this.file = file;
+  }
+}
+
+/** Bytes per image: C * H * W. */
+export function imageBytes(ds: Pick<ImageDataset, 'shape'>): number {
+  return ds.shape[0] * ds.shape[1] * ds.shape[2];
+}
+
+/** Checks that `ds` is a consistent ImageDataset (sizes agree, labels in range). */
+export function checkDataset(ds: ImageDataset, where: string): void {
+  if (ds === null || typeof ds !== 'object') throw new TypeError(`${where}: expected a dataset, got ${String(ds)}`);
+  if (!(ds.images instanceof Uint8Array)) throw new TypeError(`${where}: dataset.images must be a Uint8Array`);
+  if (!(ds.labels instanceof Int32Array)) throw new TypeError(`${where}: dataset.labels must be an Int32Array`);
+  if (!Array.isArray(ds.classes) || ds.classes.length === 0) throw new TypeError(`${where}: dataset.classes must be a non-empty array of names`);
+  const shape = ds.shape;
+  if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new TypeError(`${where}: dataset.shape must be [C, H, W] of positive integers, got ${JSON.stringify(shape)}`);
+  }
+  if (!Number.isInteger(ds.count) || ds.count < 0) throw new TypeError(`${where}: dataset.count must be a non-negative integer`);
+  if (ds.labels.length !== ds.count) {
+    throw new RangeError(`${where}: dataset has ${ds.count} images but ${ds.labels.length} labels`);
+  }
+  if (ds.images.length !== ds.count * imageBytes(ds)) {
+    throw new RangeError(`${where}: dataset.images has ${ds.images.length} bytes, ${ds.count} images of [${shape.join(', ')}] need ${ds.count * imageBytes(ds)}`);
+  }
+}
+
+/** How many images of each class: `counts[k]` for `classes[k]`. */
+export function classCounts(ds: ImageDataset): number[] {
+  const counts = new Array<number>(ds.classes.length).fill(0);
+  for (const label of ds.labels) {
+    if (!(label >= 0 && label < counts.length)) {
+      throw new RangeError(`classCounts: ${ds.name} has label ${label}, outside 0..${counts.length - 1}`);
+    }
+    counts[label]++;
+  }
+  return counts;
+}
+
+/** The images at `indices` (in that order), copied into a new dataset with the same classes. */
+export function subset(ds: ImageDataset, indices: ArrayLike<number>, name = ds.name): ImageDataset {
+  checkDataset(ds, 'subset');
+  const size = imageBytes(ds);
+  const images = new Uint8Array(indices.length * size);
+  const labels = new Int32Array(indices.length);
+  for (let k = 0; k < indices.length; k++) {
+    const i = indices[k];
+    if (!Number.isInteger(i) || i < 0 || i >= ds.count) {
+      throw new RangeError(`subset: index ${i} is outside 0..${ds.count - 1}`);
+    }
+    images.set(ds.images.subarray(i * size, (i + 1) * size), k * size);
+    labels[k] = ds.labels[i];
+  }
+  return { name, images, labels, count: indices.length, shape: [...ds.shape], classes: [...ds.classes] };
+}
