@@ -11,6 +11,12 @@ declare const generatorBrand: unique symbol;
 export type NativeTensor = { readonly [tensorBrand]: true };
 /** An opaque handle to a LibTorch generator. */
 export type NativeGenerator = { readonly [generatorBrand]: true };
+declare const moduleBrand: unique symbol;
+declare const optimizerBrand: unique symbol;
+/** An opaque handle to a native network (a torch::nn::Module), owned by one `Module`. */
+export type NativeModule = { readonly [moduleBrand]: true };
+/** An opaque handle to a LibTorch optimiser, owned by one `Optimizer`. */
+export type NativeOptimizer = { readonly [optimizerBrand]: true };
 
 export type NativeDType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int32' | 'int64' | 'uint8' | 'bool';
 export type NativeTypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
@@ -149,6 +155,50 @@ export interface Addon {
     images: T, c: T, b: T, m: T, kindsTable: T, ranges: T, noise: T, dadaBaseline: boolean, exactMagnitude: boolean,
   ): T;
   preprocessBatch(images: T, params: T): T;
+
+  // Models (native/nn/modules.cc). Configs and options are checked natively.
+  wideResNet(config: object, seed?: number | bigint | null): NativeModule;
+  moduleConfig(m: NativeModule): Record<string, unknown>;
+  moduleForward(m: NativeModule, x: T): T;
+  moduleTrain(m: NativeModule, on: boolean): void;
+  moduleIsTraining(m: NativeModule): boolean;
+  moduleParameters(m: NativeModule): T[];
+  moduleParameterNames(m: NativeModule): string[];
+  moduleParameterCount(m: NativeModule): number;
+  moduleBuffers(m: NativeModule): T[];
+  moduleBufferNames(m: NativeModule): string[];
+  moduleStateDict(m: NativeModule): Record<string, T>;
+  moduleLoadStateDict(m: NativeModule, dict: Record<string, T>): void;
+  moduleTo(m: NativeModule, device: string): void;
+  moduleDevice(m: NativeModule): string;
+  moduleDispose(m: NativeModule): void;
+  moduleIsDisposed(m: NativeModule): boolean;
+  crossEntropy(logits: T, labels: T, labelSmoothing?: number | null): T;
+
+  // Optimisers (native/nn/optim.cc).
+  sgd(params: T[], options: object): NativeOptimizer;
+  adam(params: T[], options?: object): NativeOptimizer;
+  optimizerStep(o: NativeOptimizer): void;
+  optimizerZeroGrad(o: NativeOptimizer): void;
+  optimizerSetLr(o: NativeOptimizer, lr: number): void;
+  optimizerGetLr(o: NativeOptimizer): number;
+  optimizerOptions(o: NativeOptimizer): Record<string, unknown>;
+  optimizerKind(o: NativeOptimizer): 'sgd' | 'adam';
+  optimizerParameters(o: NativeOptimizer): T[];
+  optimizerState(o: NativeOptimizer): NativeOptimizerState;
+  optimizerLoadState(o: NativeOptimizer, state: NativeOptimizerState): void;
+  optimizerDispose(o: NativeOptimizer): void;
+  optimizerIsDisposed(o: NativeOptimizer): boolean;
+  clipGradNorm(params: T[], maxNorm: number): number;
+}
+
+/** An optimiser's state as the addon reads and writes it (copies of its tensors). */
+export interface NativeOptimizerState {
+  kind: 'sgd' | 'adam';
+  parameters: number;
+  options: Record<string, unknown>;
+  tensors: Record<string, NativeTensor>;
+  numbers: Record<string, number>;
 }
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

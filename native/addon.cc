@@ -14,6 +14,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   dna::registerTensorOps(exports);
   dna::registerRandom(exports);
   dna::registerAugment(exports);
+  dna::registerModels(exports);
+  dna::registerOptim(exports);
   return exports;
 }
 

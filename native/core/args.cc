@@ -12,6 +12,10 @@ namespace dna {
 
 namespace {
 
+constexpr double kMaxSafeInteger = 9007199254740991.0;
+
+}  // namespace
+
 const char* jsTypeName(const Napi::Value& value) {
   switch (value.Type()) {
     case napi_undefined: return "undefined";
@@ -30,10 +34,6 @@ const char* jsTypeName(const Napi::Value& value) {
   }
   return "an unknown value";
 }
-
-constexpr double kMaxSafeInteger = 9007199254740991.0;
-
-}  // namespace
 
 void Args::fail(size_t i, const std::string& expectation) const {
   std::ostringstream message;

@@ -60,6 +60,9 @@ class Args {
   const char* function_;
 };
 
+// "a number", "an array", ...: what a JS value is, for error messages.
+const char* jsTypeName(const Napi::Value& value);
+
 at::ScalarType parseDtype(const std::string& name);
 const char* dtypeName(at::ScalarType type);
 

@@ -10,5 +10,7 @@ void registerTensorOps(Napi::Object exports);
 void registerRandom(Napi::Object exports);
 void registerRuntime(Napi::Object exports);
 void registerAugment(Napi::Object exports);
+void registerModels(Napi::Object exports);
+void registerOptim(Napi::Object exports);
 
 }  // namespace dna

@@ -1,0 +1,23 @@
+// A network the addon can hold in a ModuleHandle: a torch::nn::Module with one tensor in and
+// one tensor out, that checks its input and can describe its configuration.
+#pragma once
+
+#include <napi.h>
+#include <torch/nn/module.h>
+
+#include <string>
+
+namespace dna {
+
+class Network : public torch::nn::Module {
+ public:
+  using torch::nn::Module::Module;
+
+  // Throws ArgumentError naming what does not fit (shape, channels, dtype, device).
+  virtual void checkInput(const at::Tensor& input) const = 0;
+  virtual at::Tensor forward(const at::Tensor& input) = 0;
+  // The configuration it was built from, as a JS object (to store beside its weights).
+  virtual Napi::Object config(Napi::Env env) const = 0;
+};
+
+}  // namespace dna
