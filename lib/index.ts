@@ -145,3 +145,13 @@ export {
   type CutoutOptions,
   type DrawOptions,
 } from './policies.js';
+export {
+  train,
+  evaluate,
+  TrainingDivergedError,
+  CHECKPOINT_KIND as TRAIN_CHECKPOINT_KIND,
+  type TrainOptions,
+  type TrainProgress,
+  type TrainResult,
+  type Augmentation,
+} from './train.js';
