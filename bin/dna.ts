@@ -1,20 +1,161 @@
 #!/usr/bin/env node
 // The `dna` command line.
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-import { backend } from '../lib/index.js';
+import {
+  AUGMENTATION_POLICIES,
+  PREPROCESS_PRESETS,
+  WRN_10_1,
+  WRN_16_1,
+  WRN_28_10,
+  WRN_28_2,
+  WRN_40_2,
+  backend,
+  datasets,
+  evaluate,
+  loadTrainedModel,
+  setThreads,
+  stratifiedSubset,
+  train,
+  type Augmentation,
+  type ImageDataset,
+  type TrainProgress,
+} from '../lib/index.js';
 
 const usage = `Usage: dna <command> [options]
 
 Commands:
-  info        the native backend: LibTorch version, CUDA, threads
+  info                     the native backend: LibTorch version, CUDA, threads
+  train --data DIR         train a WideResNet with a baseline augmentation
+  eval --checkpoint FILE   test accuracy of a trained model
 
-Options:
-  --json      machine-readable output (info)
-  -h, --help  this help`;
+Data (train, eval):
+  --data DIR               the dataset's folder ('fashion-mnist': Debian's dataset-fashion-mnist)
+  --format NAME            cifar10 | cifar100 | svhn | idx | fashion-mnist | folder (default: from --data)
+  --subset N               a stratified subset of N training images
+
+Training:
+  --model NAME             wrn-40-2 | wrn-28-10 | wrn-28-2 | wrn-16-1 | wrn-10-1 (default wrn-40-2)
+  --epochs N               (default 200)     --batch-size N (default 128)
+  --lr X                   (default 0.1)     --weight-decay X (default 2e-4)
+  --augmentation NAME      ${Object.keys(AUGMENTATION_POLICIES).join(' | ')} (default none)
+  --preprocess NAME        ${Object.keys(PREPROCESS_PRESETS).join(' | ')} (default cifar for 3 channels, none otherwise)
+  --out DIR                checkpoints and metrics.jsonl (default runs/train)
+  --resume                 continue from DIR/train.last.ckpt
+  --seed N                 (default 0)
+
+Common:
+  --device cpu|cuda        (default cuda when available)
+  --threads N              LibTorch threads (default: the available cores)
+  --json                   machine-readable output
+  -h, --help               this help`;
+
+const MODELS = {
+  'wrn-40-2': WRN_40_2,
+  'wrn-28-10': WRN_28_10,
+  'wrn-28-2': WRN_28_2,
+  'wrn-16-1': WRN_16_1,
+  'wrn-10-1': WRN_10_1,
+} as const;
+
+const FORMATS = ['cifar10', 'cifar100', 'svhn', 'idx', 'fashion-mnist', 'folder'] as const;
+type Format = (typeof FORMATS)[number];
+
+class UsageError extends Error {}
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+function number(value: string | undefined, name: string, fallback: number, integer = false): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || (integer && !Number.isInteger(parsed))) {
+    throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'}, got '${value}'`);
+  }
+  return parsed;
+}
+
+function oneOf<T extends string>(value: string | undefined, name: string, choices: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(value)) throw new UsageError(`--${name} must be one of ${choices.join(', ')}, got '${value}'`);
+  return value as T;
+}
+
+function guessFormat(dir: string): Format {
+  if (dir === 'fashion-mnist') return 'fashion-mnist';
+  if (/cifar-?100/i.test(dir)) return 'cifar100';
+  if (/cifar/i.test(dir)) return 'cifar10';
+  if (/svhn/i.test(dir)) return 'svhn';
+  if (/mnist/i.test(dir)) return 'idx';
+  return 'folder';
+}
+
+async function loadData(dir: string | undefined, format: string | undefined, split: 'train' | 'test'): Promise<ImageDataset> {
+  if (dir === undefined) throw new UsageError('--data is required (a dataset folder, or fashion-mnist)');
+  const kind = oneOf(format, 'format', FORMATS, guessFormat(dir));
+  switch (kind) {
+    case 'cifar10':
+      return datasets.cifar10(dir, { split });
+    case 'cifar100':
+      return datasets.cifar100(dir, { split });
+    case 'svhn':
+      return datasets.svhn(dir, { split });
+    case 'idx':
+      return datasets.idx(dir, { split });
+    case 'fashion-mnist':
+      return dir === 'fashion-mnist' ? datasets.fashionMnist({ split }) : datasets.fashionMnist(dir, { split });
+    case 'folder':
+      return datasets.imageFolder(dir, { split });
+  }
+}
+
+function defaultDevice(requested: string | undefined): string {
+  return requested ?? (backend().cuda ? 'cuda' : 'cpu');
+}
+
+function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+/** Progress on a terminal: one line redrawn in place; elsewhere: a plain line per epoch. */
+function progressPrinter(json: boolean): (p: TrainProgress) => void {
+  const tty = process.stderr.isTTY && !json;
+  const started = performance.now();
+  let lastDraw = 0;
+  return (p) => {
+    const elapsed = (performance.now() - started) / 1000;
+    const eta = p.step > 0 ? (elapsed / p.step) * (p.steps - p.step) : Number.NaN;
+    const test = p.testAccuracy === undefined ? '' : `  test ${(100 * p.testAccuracy).toFixed(2)}%`;
+    const fields = `loss ${p.loss.toFixed(4)}  acc ${(100 * p.accuracy).toFixed(1)}%${test}  ${Math.round(p.imagesPerSecond)} img/s  lr ${p.lr.toPrecision(3)}  ETA ${formatDuration(eta)}`;
+    if (json) {
+      if (p.phase === 'epoch') console.log(JSON.stringify(p));
+      return;
+    }
+    if (tty) {
+      const now = performance.now();
+      if (p.phase === 'step' && now - lastDraw < 100) return;
+      lastDraw = now;
+      const width = 20;
+      const done = Math.round((width * p.stepInEpoch) / p.stepsPerEpoch);
+      const bar = '#'.repeat(done) + '.'.repeat(width - done);
+      const epoch = p.phase === 'epoch' ? p.epoch : p.epoch + 1;
+      process.stderr.write(`\r\x1b[2Kepoch ${epoch}/${p.epochs} [${bar}] step ${p.stepInEpoch}/${p.stepsPerEpoch}  ${fields}`);
+      if (p.phase === 'epoch') process.stderr.write('\n');
+    } else if (p.phase === 'epoch') {
+      console.log(`epoch ${p.epoch}/${p.epochs}  step ${p.step}/${p.steps}  ${fields}`);
+    }
+  };
+}
 
 function info(argv: string[]): void {
-  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean' } }, strict: true });
+  const values = parse(argv, { json: { type: 'boolean' } });
   const b = backend();
   if (values.json) {
     console.log(JSON.stringify(b));
@@ -25,7 +166,109 @@ function info(argv: string[]): void {
   console.log(`threads    ${b.threads}`);
 }
 
-const commands: Record<string, (argv: string[]) => void | Promise<void>> = { info };
+async function trainCommand(argv: string[]): Promise<void> {
+  const v = parse(argv, {
+    data: { type: 'string' },
+    format: { type: 'string' },
+    subset: { type: 'string' },
+    model: { type: 'string' },
+    epochs: { type: 'string' },
+    'batch-size': { type: 'string' },
+    lr: { type: 'string' },
+    'weight-decay': { type: 'string' },
+    augmentation: { type: 'string' },
+    preprocess: { type: 'string' },
+    out: { type: 'string' },
+    resume: { type: 'boolean' },
+    seed: { type: 'string' },
+    device: { type: 'string' },
+    threads: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (v.threads !== undefined) setThreads(number(v.threads, 'threads', 1, true));
+  const model = MODELS[oneOf(v.model, 'model', Object.keys(MODELS) as (keyof typeof MODELS)[], 'wrn-40-2')];
+  const augmentation = oneOf(v.augmentation, 'augmentation', Object.keys(AUGMENTATION_POLICIES), 'none') as Augmentation;
+  const seed = number(v.seed, 'seed', 0, true);
+  let trainData = await loadData(v.data, v.format, 'train');
+  const testData = await loadData(v.data, v.format, 'test');
+  if (v.subset !== undefined) trainData = stratifiedSubset(trainData, number(v.subset, 'subset', 0, true), seed);
+  const preprocess = oneOf(v.preprocess, 'preprocess', Object.keys(PREPROCESS_PRESETS) as (keyof typeof PREPROCESS_PRESETS)[], trainData.shape[0] === 3 ? 'cifar' : 'none');
+  const outDir = v.out ?? 'runs/train';
+  const controller = new AbortController();
+  const stop = () => {
+    process.stderr.write('\ndna: stopping after the current step (Ctrl-C again to quit at once)\n');
+    controller.abort();
+    process.once('SIGINT', () => process.exit(130));
+  };
+  process.once('SIGINT', stop);
+  const result = await train({
+    train: trainData,
+    test: testData,
+    model,
+    epochs: number(v.epochs, 'epochs', 200, true),
+    batchSize: number(v['batch-size'], 'batch-size', 128, true),
+    lr: number(v.lr, 'lr', 0.1),
+    weightDecay: number(v['weight-decay'], 'weight-decay', 2e-4),
+    augmentation,
+    preprocess,
+    seed,
+    device: defaultDevice(v.device),
+    outDir,
+    resume: v.resume ?? false,
+    signal: controller.signal,
+    onProgress: progressPrinter(v.json ?? false),
+  });
+  process.removeListener('SIGINT', stop);
+  const summary = {
+    aborted: result.aborted,
+    epochs: result.epochs,
+    steps: result.steps,
+    testAccuracy: result.testAccuracy,
+    bestTestAccuracy: result.bestTestAccuracy,
+    testError: result.testAccuracy === undefined ? undefined : 1 - result.testAccuracy,
+    seconds: result.seconds,
+    checkpoints: result.checkpoints,
+    metrics: result.metrics,
+  };
+  result.model.dispose();
+  if (v.json) {
+    console.log(JSON.stringify(summary));
+    return;
+  }
+  console.log(result.aborted ? `stopped after epoch ${result.epochs}, step ${result.steps}; resume with --resume` : `trained ${result.epochs} epochs in ${formatDuration(result.seconds)}`);
+  if (summary.testError !== undefined) console.log(`test error ${(100 * summary.testError).toFixed(2)}% (best accuracy ${(100 * (result.bestTestAccuracy ?? 0)).toFixed(2)}%)`);
+  console.log(`checkpoints ${result.checkpoints?.last}, ${result.checkpoints?.best}`);
+  console.log(`metrics     ${result.metrics}`);
+}
+
+async function evalCommand(argv: string[]): Promise<void> {
+  const v = parse(argv, {
+    checkpoint: { type: 'string' },
+    data: { type: 'string' },
+    format: { type: 'string' },
+    device: { type: 'string' },
+    'batch-size': { type: 'string' },
+    threads: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (v.checkpoint === undefined) throw new UsageError('--checkpoint is required (a train.last.ckpt or train.best.ckpt)');
+  if (v.threads !== undefined) setThreads(number(v.threads, 'threads', 1, true));
+  const device = defaultDevice(v.device);
+  const model = await loadTrainedModel(v.checkpoint, { device });
+  try {
+    const data = await loadData(v.data, v.format, 'test');
+    if (data.classes.length !== model.config.classes || data.shape[0] !== model.config.inChannels) {
+      throw new Error(`${v.checkpoint} is a model of ${model.config.classes} classes and ${model.config.inChannels} channels; the data has ${data.classes.length} classes and ${data.shape[0]} channels`);
+    }
+    const result = await evaluate({ model, data, device, batchSize: number(v['batch-size'], 'batch-size', 256, true) });
+    if (v.json) console.log(JSON.stringify({ ...result, testError: 1 - result.accuracy }));
+    else console.log(`accuracy ${(100 * result.accuracy).toFixed(2)}%  error ${(100 * (1 - result.accuracy)).toFixed(2)}%  loss ${result.loss.toFixed(4)}  (${result.count} images)`);
+  } finally {
+    model.dispose();
+  }
+}
+
+const commands: Record<string, (argv: string[]) => void | Promise<void>> = { info, train: trainCommand, eval: evalCommand };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -38,6 +281,10 @@ async function main(argv: string[]): Promise<number> {
     console.error(`dna: unknown command '${command}'\n\n${usage}`);
     return 2;
   }
+  if (rest.includes('-h') || rest.includes('--help')) {
+    console.log(usage);
+    return 0;
+  }
   await run(rest);
   return 0;
 }
@@ -48,6 +295,6 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     console.error(`dna: ${error instanceof Error ? error.message : String(error)}`);
-    process.exitCode = 1;
+    process.exitCode = error instanceof UsageError ? 2 : 1;
   },
 );

@@ -148,6 +148,7 @@ export {
 export {
   train,
   evaluate,
+  loadTrainedModel,
   TrainingDivergedError,
   CHECKPOINT_KIND as TRAIN_CHECKPOINT_KIND,
   type TrainOptions,

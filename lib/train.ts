@@ -122,6 +122,11 @@ async function exists(file: string): Promise<boolean> {
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** The tensors whose names start with `prefix`, without it. */
+function withPrefix(tensors: Record<string, Tensor>, prefix: string): Record<string, Tensor> {
+  return Object.fromEntries(Object.entries(tensors).filter(([name]) => name.startsWith(prefix)).map(([name, t]) => [name.slice(prefix.length), t]));
+}
+
 /** The state a checkpoint holds: weights, optimiser, augmentation generator, position. */
 function checkpointTensors(model: Module, optimizer: Optimizer, generator: Generator): { tensors: Record<string, Tensor>; optimizer: object } {
   const tensors: Record<string, Tensor> = {};
@@ -153,14 +158,34 @@ async function restoreCheckpoint(file: string, model: Module, optimizer: Optimiz
     if (!sameConfig(meta.model, config)) {
       throw new Error(`${file} is a checkpoint of another model (${JSON.stringify(meta.model)}), not of ${JSON.stringify(config)}`);
     }
-    const pick = (prefix: string) =>
-      Object.fromEntries(Object.entries(checkpoint.tensors).filter(([name]) => name.startsWith(prefix)).map(([name, t]) => [name.slice(prefix.length), t]));
-    model.loadStateDict(pick('model.'));
-    optimizer.loadState({ ...meta.optimizer, tensors: pick('optimizer.') });
+    model.loadStateDict(withPrefix(checkpoint.tensors, 'model.'));
+    optimizer.loadState({ ...meta.optimizer, tensors: withPrefix(checkpoint.tensors, 'optimizer.') });
     const state = checkpoint.tensors.generator;
     if (state === undefined) throw new Error(`${file}: the checkpoint has no generator state`);
     generator.setState(state);
     return meta.position;
+  } finally {
+    for (const t of Object.values(checkpoint.tensors)) t.dispose();
+  }
+}
+
+/** The model a training checkpoint holds (weights and architecture), ready to evaluate. */
+export async function loadTrainedModel(file: string, options: { device?: Device } = {}): Promise<Module> {
+  const checkpoint = await loadCheckpoint(file, { kind: CHECKPOINT_KIND });
+  try {
+    const meta = checkpoint.meta as { version?: number; model?: ModuleConfig };
+    if (meta.version !== CHECKPOINT_VERSION || meta.model === undefined || meta.model.kind !== 'wideResNet') {
+      throw new Error(`${file}: not a training checkpoint this version can read (version ${String(meta.version)})`);
+    }
+    const { kind: _kind, ...config } = meta.model;
+    const model = wideResNet(config);
+    try {
+      model.loadStateDict(withPrefix(checkpoint.tensors, 'model.'));
+      return model.to(options.device ?? 'cpu');
+    } catch (error) {
+      model.dispose();
+      throw error;
+    }
   } finally {
     for (const t of Object.values(checkpoint.tensors)) t.dispose();
   }
@@ -323,6 +348,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         });
         await yieldToEventLoop();
       }
+      const trainSeconds = (performance.now() - epochStarted) / 1000;
       const testAccuracy = test === undefined ? null : (await evaluate({ model, data: test, device })).accuracy;
       const improved = testAccuracy !== null && (position.bestTestAccuracy === null || testAccuracy > position.bestTestAccuracy);
       position = {
@@ -357,7 +383,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         loss: line.loss ?? Number.NaN,
         accuracy: line.trainAccuracy ?? Number.NaN,
         lr: line.lr,
-        imagesPerSecond: seen / line.seconds,
+        imagesPerSecond: seen / trainSeconds,
         testAccuracy: testAccuracy ?? undefined,
       });
     }

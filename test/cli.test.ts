@@ -1,0 +1,58 @@
+// The `dna` command line: info, a short train run and eval of its checkpoint, usage errors.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'dna.js');
+
+function dna(...args: string[]) {
+  const result = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+test('dna info prints the backend', (t) => {
+  const result = dna('info', '--json');
+  t.is(result.status, 0, result.stderr);
+  const info = JSON.parse(result.stdout);
+  t.is(typeof info.torch, 'string');
+  t.is(typeof info.cuda, 'boolean');
+});
+
+test('dna train writes checkpoints and metrics, dna eval reads the checkpoint back', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-cli-'));
+  try {
+    const trained = dna('train', '--data', 'fashion-mnist', '--model', 'wrn-10-1', '--epochs', '1', '--subset', '200', '--batch-size', '50', '--out', dir, '--json');
+    t.is(trained.status, 0, trained.stderr);
+    const lines = trained.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const summary = lines.at(-1);
+    t.is(summary.epochs, 1);
+    t.is(summary.steps, 4);
+    t.true(summary.testAccuracy >= 0 && summary.testAccuracy <= 1);
+    t.is(lines[0].phase, 'epoch');
+    const evaluated = dna('eval', '--checkpoint', summary.checkpoints.last, '--data', 'fashion-mnist', '--json');
+    t.is(evaluated.status, 0, evaluated.stderr);
+    const result = JSON.parse(evaluated.stdout);
+    t.is(result.count, 10000);
+    t.is(result.accuracy, summary.testAccuracy);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('usage errors exit with 2 and say what is wrong', (t) => {
+  const unknown = dna('frobnicate');
+  t.is(unknown.status, 2);
+  t.regex(unknown.stderr, /unknown command 'frobnicate'/);
+  const model = dna('train', '--data', 'fashion-mnist', '--model', 'wrn-99');
+  t.is(model.status, 2);
+  t.regex(model.stderr, /--model must be one of wrn-40-2/);
+  const missing = dna('eval');
+  t.is(missing.status, 2);
+  t.regex(missing.stderr, /--checkpoint is required/);
+  const notAFile = dna('eval', '--checkpoint', '/nonexistent/x.ckpt', '--data', 'fashion-mnist');
+  t.is(notAFile.status, 1);
+  t.regex(notAFile.stderr, /\/nonexistent\/x\.ckpt/);
+});
