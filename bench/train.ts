@@ -1,0 +1,622 @@
+// Speed of a classifier training step on the CPU, driven from TypeScript, against the same step
+// in PyTorch (Debian's /usr/bin/python3, over the same LibTorch), as ratios measured in one run.
+//
+//   npx tsc -p . && node dist/bench/train.js [--write] [--seed N]
+//
+// The step (as lib/train.ts takes it): zeroGrad, forward, cross-entropy, backward, SGD
+// (lr 0.1, momentum 0.9, Nesterov, weight decay 2e-4), loss.item(); on a fixed batch of random
+// images in [0, 1] (3x32x32, the model's own normalisation) and random labels in 10 classes.
+// Models: WRN-16-1 at batch 128 and WRN-40-2 at batch 64, at 1 and 2 LibTorch threads.
+// bench/train_baseline.py builds the same WideResNet in PyTorch (checked: parameter names,
+// shapes and count equal ours) and serves timed blocks of steps on request, so that our blocks
+// and PyTorch's take turns in a mirrored order, repeated (PyTorch 1, ours 1, PyTorch 2, ours 2,
+// then ours 2, PyTorch 2, ours 1, PyTorch 1 threads): a drift in the machine's speed touches
+// both sides alike, and each of our blocks has a PyTorch block next to it to compare with. The machine's other load is measured (/proc/stat) during every timed block; a
+// disturbed block is timed again. --write rewrites the '## Training step (CPU)' section of
+// bench/RESULTS.md (and creates the file if needed), leaving other sections alone.
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+import { backend, setThreads } from '../lib/backend.js';
+import { WRN_16_1, WRN_40_2, crossEntropy, wideResNet, type WideResNetPreset } from '../lib/models.js';
+import { sgd } from '../lib/optim.js';
+import { Generator, dispose, liveTensors, rand, randint, tidy } from '../lib/tensor.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const PYTHON = '/usr/bin/python3';
+const BASELINE = 'bench/train_baseline.py';
+const RESULTS = path.join(ROOT, 'bench', 'RESULTS.md');
+const SECTION = '## Training step (CPU)';
+
+const CHANNELS = 3;
+const SIZE = 32;
+const CLASSES = 10;
+const THREADS = [1, 2] as const;
+const SGD = { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 2e-4 } as const;
+
+interface ModelConfig {
+  name: string;
+  preset: WideResNetPreset;
+  batch: number;
+  /** Timed steps per block. */
+  steps: number;
+  /** Untimed steps before each block (at least this many, and WARM_SECONDS after a change of threads). */
+  warmup: number;
+  /** Repeats of the mirrored order: each side gets 2 * units blocks per thread count. */
+  units: number;
+}
+
+const MODELS: ModelConfig[] = [
+  { name: 'WRN-16-1', preset: WRN_16_1, batch: 128, steps: 6, warmup: 1, units: 3 },
+  { name: 'WRN-40-2', preset: WRN_40_2, batch: 64, steps: 2, warmup: 1, units: 2 },
+];
+
+const WARM_SECONDS = 0.5;
+const PHASES = ['forward', 'backward', 'update'] as const;
+
+interface Args {
+  write: boolean;
+  seed: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { write: false, seed: 0 };
+  for (let k = 0; k < argv.length; k++) {
+    if (argv[k] === '--write') args.write = true;
+    else if (argv[k] === '--seed') args.seed = Number(argv[++k]);
+    else if (argv[k] === '--help' || argv[k] === '-h') {
+      console.log('usage: node dist/bench/train.js [--write] [--seed N]');
+      process.exit(0);
+    } else throw new Error(`unknown argument '${argv[k]}' (try --help)`);
+  }
+  if (!Number.isInteger(args.seed) || args.seed < 0) throw new Error('--seed takes a non-negative integer');
+  return args;
+}
+
+// ---- Background load: other processes share this machine and distort the timings ----
+
+interface CpuSnapshot {
+  busyMs: number; // all CPUs, from /proc/stat (NaN where unavailable)
+  ownMs: number; // this process, all its threads
+  wallMs: number;
+}
+
+function cpuSnapshot(): CpuSnapshot {
+  let busyMs = Number.NaN;
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = fields;
+    busyMs = (user + nice + system + irq + softirq + (steal ?? 0)) * 10; // USER_HZ = 100
+  } catch {
+    // not Linux: no background figure
+  }
+  const own = process.cpuUsage();
+  return { busyMs, ownMs: (own.user + own.system) / 1000, wallMs: performance.now() };
+}
+
+/** CPU cores other processes kept busy since `before`, on average. */
+function backgroundCores(before: CpuSnapshot, after = cpuSnapshot()): number {
+  const wall = after.wallMs - before.wallMs;
+  return Math.max(0, (after.busyMs - before.busyMs - (after.ownMs - before.ownMs)) / wall);
+}
+
+const QUIET_CORES = 0.25;
+
+/** Waits (up to `maxSeconds`) until other processes use less than QUIET_CORES cores; returns their load. */
+function waitForQuiet(maxSeconds: number): number {
+  const deadline = performance.now() + maxSeconds * 1000;
+  let load = 0;
+  do {
+    const before = cpuSnapshot();
+    sleep(1000);
+    load = backgroundCores(before);
+    if (!(load >= QUIET_CORES)) return load;
+  } while (performance.now() < deadline);
+  return load;
+}
+
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+const RETRIES = 2;
+/** Retries stop this many seconds into the run, so that a busy machine cannot stretch it much past ~4 minutes. */
+const RETRY_WINDOW_S = 150;
+const runStarted = performance.now();
+
+function mayRetry(): boolean {
+  return performance.now() - runStarted < RETRY_WINDOW_S * 1000;
+}
+
+// ---- One block of steps, on either side ----
+
+/** A timed block: the seconds of each step and of its phases, and the other processes' load meanwhile. */
+interface Block {
+  steps: number[];
+  phases: number[][]; // per step: forward, backward, update
+  /** Minor page faults of the process during the timed steps. */
+  faults: number;
+  background: number;
+}
+
+interface Side {
+  name: 'ours' | 'PyTorch';
+  /** A block at `threads`: config.warmup untimed steps (and more until `warmSeconds` have passed), then config.steps timed ones. */
+  run(threads: number, config: ModelConfig, warmSeconds: number): Promise<Block>;
+}
+
+/** Our step: a model, an optimiser and a fixed batch, built once per model. */
+class Ours implements Side {
+  readonly name = 'ours';
+  readonly parameterCount: number;
+  readonly parameterNames: string[];
+  readonly parameterShapes: number[][];
+  readonly bufferNames: string[];
+  readonly mean: number[];
+  readonly std: number[];
+  readonly #model;
+  readonly #optimizer;
+  readonly #images;
+  readonly #labels;
+
+  constructor(config: ModelConfig, seed: number) {
+    this.#model = wideResNet({ ...config.preset, classes: CLASSES, inChannels: CHANNELS, seed }).train();
+    const parameters = this.#model.parameters();
+    this.#optimizer = sgd(parameters, SGD);
+    this.parameterShapes = parameters.map((p) => p.shape);
+    dispose(parameters);
+    this.parameterCount = this.#model.parameterCount;
+    this.parameterNames = this.#model.parameterNames;
+    this.bufferNames = this.#model.bufferNames;
+    ({ mean: this.mean, std: this.std } = this.#model.config);
+    const generator = new Generator(seed + 1);
+    this.#images = rand([config.batch, CHANNELS, SIZE, SIZE], { generator });
+    this.#labels = randint(0, CLASSES, [config.batch], { generator });
+  }
+
+  /** One step; `phases`, when given, gets the milliseconds of forward (with zeroGrad and the loss), backward and update (with item()). */
+  step(phases?: number[][]): number {
+    return tidy(() => {
+      const t0 = performance.now();
+      this.#optimizer.zeroGrad();
+      const loss = crossEntropy(this.#model.forward(this.#images), this.#labels);
+      const t1 = performance.now();
+      loss.backward();
+      const t2 = performance.now();
+      this.#optimizer.step();
+      const value = loss.item();
+      phases?.push([t1 - t0, t2 - t1, performance.now() - t2]);
+      return value;
+    });
+  }
+
+  async run(threads: number, config: ModelConfig, warmSeconds: number): Promise<Block> {
+    setThreads(threads);
+    const warmStart = performance.now();
+    for (let n = 0; n < config.warmup || performance.now() - warmStart < warmSeconds * 1000; n++) this.step();
+    const live = liveTensors();
+    const faults = process.resourceUsage().minorPageFault;
+    const before = cpuSnapshot();
+    const steps: number[] = [];
+    const phases: number[][] = [];
+    let loss = 0;
+    for (let n = 0; n < config.steps; n++) {
+      const start = performance.now();
+      loss = this.step(phases);
+      steps.push((performance.now() - start) / 1000);
+    }
+    const background = backgroundCores(before);
+    const faulted = process.resourceUsage().minorPageFault - faults;
+    if (liveTensors() !== live) throw new Error(`tensors leaked: ${live} live before the steps, ${liveTensors()} after`);
+    if (!Number.isFinite(loss)) throw new Error(`our loss became ${loss}`);
+    return { steps, phases: phases.map((p) => p.map((ms) => ms / 1000)), faults: faulted, background };
+  }
+
+  dispose(): void {
+    dispose([this.#images, this.#labels]);
+    this.#optimizer.dispose();
+    this.#model.dispose();
+  }
+}
+
+interface BaselineInfo {
+  model: string;
+  parameters: number;
+  parameter_names: string[];
+  parameter_shapes: number[][];
+  buffer_names: string[];
+  torch: string;
+  sgd_foreach: boolean | null;
+}
+
+/** PyTorch's step, in a /usr/bin/python3 process that times blocks of steps on request. */
+class PyTorch implements Side {
+  readonly name = 'PyTorch';
+  readonly #child: ChildProcessWithoutNullStreams;
+  readonly #lines: AsyncIterableIterator<string>;
+  #stderr = '';
+  readonly #command: string;
+
+  private constructor(child: ChildProcessWithoutNullStreams, command: string) {
+    this.#child = child;
+    this.#command = command;
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      this.#stderr += chunk;
+    });
+    this.#lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  }
+
+  /** Starts the server for `config`, checking that its model has our parameters (names, shapes, count). */
+  static async start(config: ModelConfig, ours: Ours, seed: number): Promise<{ side: PyTorch; info: BaselineInfo }> {
+    const { depth, widen } = config.preset;
+    const args = [
+      BASELINE,
+      '--serve',
+      ...['--depth', String(depth), '--widen', String(widen), '--batch', String(config.batch)],
+      ...['--classes', String(CLASSES), '--size', String(SIZE), '--seed', String(seed)],
+      ...['--mean', ...ours.mean.map(String), '--std', ...ours.std.map(String)],
+      ...['--expect-params', String(ours.parameterCount)],
+    ];
+    const command = `${PYTHON} ${args.join(' ')}`;
+    const child = spawn(PYTHON, args, { cwd: ROOT, env: process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const side = new PyTorch(child, command);
+    try {
+      const info = (await side.#reply()) as unknown as BaselineInfo;
+      side.#check(info, ours);
+      return { side, info };
+    } catch (error) {
+      side.kill();
+      throw error;
+    }
+  }
+
+  #check(info: BaselineInfo, ours: Ours): void {
+    const names = info.parameter_names.join(',');
+    if (names !== ours.parameterNames.join(',')) {
+      throw new Error(`the PyTorch model's parameters are not ours:\n  PyTorch: ${names}\n  ours:    ${ours.parameterNames.join(',')}`);
+    }
+    const shapes = JSON.stringify(info.parameter_shapes);
+    if (shapes !== JSON.stringify(ours.parameterShapes)) {
+      throw new Error(`the PyTorch model's parameter shapes are not ours:\n  PyTorch: ${shapes}\n  ours:    ${JSON.stringify(ours.parameterShapes)}`);
+    }
+    if (info.buffer_names.join(',') !== ours.bufferNames.join(',')) {
+      throw new Error(`the PyTorch model's buffers are not ours:\n  PyTorch: ${info.buffer_names.join(',')}\n  ours:    ${ours.bufferNames.join(',')}`);
+    }
+    if (info.parameters !== ours.parameterCount) {
+      throw new Error(`parameter counts differ: PyTorch ${info.parameters}, ours ${ours.parameterCount}`);
+    }
+  }
+
+  async #reply(): Promise<Record<string, unknown>> {
+    const next = await this.#lines.next();
+    if (next.done) {
+      const code = await new Promise<number | null>((resolve) => {
+        if (this.#child.exitCode !== null) resolve(this.#child.exitCode);
+        else this.#child.once('exit', (c) => resolve(c));
+      });
+      throw new Error(`${this.#command} exited with ${code}:\n${this.#stderr}`);
+    }
+    return JSON.parse(next.value) as Record<string, unknown>;
+  }
+
+  async run(threads: number, config: ModelConfig, warmSeconds: number): Promise<Block> {
+    this.#child.stdin.write(`${JSON.stringify({ threads, warmup: config.warmup, warmup_seconds: warmSeconds, steps: config.steps })}\n`);
+    const reply = await this.#reply();
+    if (reply.torch_threads !== threads) throw new Error(`PyTorch ran at ${String(reply.torch_threads)} threads, asked for ${threads}`);
+    const background = typeof reply.background_cores === 'number' ? reply.background_cores : Number.NaN; // null off Linux
+    return {
+      steps: reply.step_seconds as number[],
+      phases: reply.phase_seconds as number[][],
+      faults: Number(reply.minor_faults),
+      background,
+    };
+  }
+
+  kill(): void {
+    if (this.#child.exitCode === null) this.#child.kill();
+  }
+
+  async close(): Promise<void> {
+    this.#child.stdin.end();
+    const code = await new Promise<number | null>((resolve) => {
+      if (this.#child.exitCode !== null) resolve(this.#child.exitCode);
+      else this.#child.once('exit', (c) => resolve(c));
+    });
+    if (code !== 0) throw new Error(`${this.#command} exited with ${code}:\n${this.#stderr}`);
+  }
+}
+
+/** A block, timed again (up to RETRIES times) when other processes were busy meanwhile; the quietest try counts. */
+async function quietBlock(side: Side, threads: number, config: ModelConfig, warmSeconds: number): Promise<Block> {
+  let best = await side.run(threads, config, warmSeconds);
+  for (let retry = 0; retry < RETRIES && best.background >= QUIET_CORES && mayRetry(); retry++) {
+    console.error(`    ${side.name}, ${threads} thread(s): ${best.background.toFixed(2)} cores of other load, timing it again`);
+    waitForQuiet(10);
+    const again = await side.run(threads, config, warmSeconds);
+    if (again.background < best.background) best = again;
+  }
+  return best;
+}
+
+// ---- Measurement ----
+
+interface Timing {
+  /** Images per second: batch / median step time. */
+  rate: number;
+  steps: number;
+  /** Median seconds per step of each phase. */
+  phases: number[];
+  /** Minor page faults per timed step, on average. */
+  faultsPerStep: number;
+  /** The most cores other processes kept busy during any of its blocks. */
+  background: number;
+  /** The rate of each block alone, in the order they ran. */
+  blockRates: number[];
+}
+
+interface Measured {
+  config: ModelConfig;
+  parameters: { ours: number; pytorch: number };
+  ours: Map<number, Timing>;
+  pytorch: Map<number, Timing>;
+  /** Our rate over PyTorch's in each pair of adjacent blocks, per thread count. */
+  pairRatios: Map<number, number[]>;
+  torch: string;
+  foreach: boolean | null;
+}
+
+function timing(blocks: Block[], batch: number): Timing {
+  const steps = blocks.flatMap((b) => b.steps);
+  const phases = blocks.flatMap((b) => b.phases);
+  return {
+    rate: batch / median(steps),
+    steps: steps.length,
+    phases: PHASES.map((_, k) => median(phases.map((p) => p[k]))),
+    faultsPerStep: blocks.reduce((sum, b) => sum + b.faults, 0) / steps.length,
+    background: Math.max(...blocks.map((b) => b.background)),
+    blockRates: blocks.map((b) => batch / median(b.steps)),
+  };
+}
+
+async function measure(config: ModelConfig, seed: number): Promise<Measured> {
+  const ours = new Ours(config, seed);
+  const { side: pytorch, info } = await PyTorch.start(config, ours, seed);
+  console.error(`  parameters: ours ${ours.parameterCount.toLocaleString('en-US')}, PyTorch ${info.parameters.toLocaleString('en-US')}`);
+  try {
+    // The mirrored order: each thread count's PyTorch and our blocks sit symmetrically around
+    // the middle of each unit; the k-th blocks of the two sides at a thread count are neighbours.
+    const first: [Side, number][] = THREADS.flatMap((threads) => [
+      [pytorch, threads] as [Side, number],
+      [ours, threads] as [Side, number],
+    ]);
+    const unit = [...first, ...[...first].reverse()];
+    const order = Array.from({ length: config.units }, () => unit).flat();
+    const blocks = new Map<string, Block[]>();
+    const lastThreads = new Map<Side, number>();
+    for (const [side, threads] of order) {
+      const warmSeconds = lastThreads.get(side) === threads ? 0 : WARM_SECONDS;
+      lastThreads.set(side, threads);
+      const block = await quietBlock(side, threads, config, warmSeconds);
+      const key = `${side.name}/${threads}`;
+      blocks.set(key, [...(blocks.get(key) ?? []), block]);
+      console.error(
+        `    ${side.name}, ${threads} thread(s): ${fmtRate(config.batch / median(block.steps))} img/s ` +
+          `(${block.steps.length} steps, background ${block.background.toFixed(2)} cores)`,
+      );
+    }
+    const pick = (side: Side, threads: number) => timing(blocks.get(`${side.name}/${threads}`)!, config.batch);
+    const result: Measured = {
+      config,
+      parameters: { ours: ours.parameterCount, pytorch: info.parameters },
+      ours: new Map(THREADS.map((t) => [t, pick(ours, t)])),
+      pytorch: new Map(THREADS.map((t) => [t, pick(pytorch, t)])),
+      pairRatios: new Map(),
+      torch: info.torch,
+      foreach: info.sgd_foreach,
+    };
+    for (const t of THREADS) {
+      const o = result.ours.get(t)!.blockRates;
+      const p = result.pytorch.get(t)!.blockRates;
+      result.pairRatios.set(t, o.map((rate, k) => rate / p[k]));
+    }
+    await pytorch.close();
+    return result;
+  } catch (error) {
+    pytorch.kill();
+    throw error;
+  } finally {
+    ours.dispose();
+  }
+}
+
+// ---- Report ----
+
+function fmtRate(rate: number): string {
+  return rate >= 100 ? Math.round(rate).toLocaleString('en-US') : rate.toPrecision(3);
+}
+
+function fmtRatio(ratio: number): string {
+  return `${ratio >= 10 ? ratio.toFixed(1) : ratio.toFixed(2)}x`;
+}
+
+function fmtMs(seconds: number): string {
+  const ms = seconds * 1000;
+  return ms >= 100 ? Math.round(ms).toString() : ms.toPrecision(3);
+}
+
+/** A rate, marked † when other processes kept QUIET_CORES or more busy while it was timed. */
+function rateCell(t: Timing): string {
+  return `${fmtRate(t.rate)}${t.background >= QUIET_CORES ? ' †' : ''}`;
+}
+
+const TARGET = 1.0;
+
+function tables(results: Measured[]): string {
+  const label = (r: Measured) => `${r.config.name}, batch ${r.config.batch}`;
+  const header = `| | ${results.map(label).join(' | ')} |`;
+  const rule = `|---|${results.map(() => '---:').join('|')}|`;
+  const row = (name: string, cell: (r: Measured) => string) => `| ${name} | ${results.map(cell).join(' | ')} |`;
+  const throughput = [
+    `**Images per second** (${CHANNELS}x${SIZE}x${SIZE}, ${CLASSES} classes; forward, cross-entropy, backward, SGD step)`,
+    '',
+    header,
+    rule,
+    row('parameters, ours / PyTorch', (r) => `${r.parameters.ours.toLocaleString('en-US')} / ${r.parameters.pytorch.toLocaleString('en-US')}`),
+    ...THREADS.flatMap((t) => {
+      const s = t === 1 ? '' : 's';
+      return [
+        row(`ours, ${t} thread${s}`, (r) => rateCell(r.ours.get(t)!)),
+        row(`PyTorch, ${t} thread${s}`, (r) => rateCell(r.pytorch.get(t)!)),
+      ];
+    }),
+  ];
+
+  const ratioHeader = `| ratio | ${results.map((r) => `${r.config.name} | target`).join(' | ')} |`;
+  const ratioRule = `|---|${results.map(() => '---:|---:').join('|')}|`;
+  const ratioRows = [
+    ...THREADS.map((t) => {
+      const cells = results.map((r) => {
+        const value = r.ours.get(t)!.rate / r.pytorch.get(t)!.rate;
+        return `${fmtRatio(value)} ${value >= TARGET ? 'met' : 'MISSED'} | >= ${TARGET.toFixed(1)}x`;
+      });
+      return `| ours / PyTorch, ${t} thread${t === 1 ? '' : 's'} | ${cells.join(' | ')} |`;
+    }),
+    `| ours 2 threads / 1 thread | ${results.map((r) => `${fmtRatio(r.ours.get(2)!.rate / r.ours.get(1)!.rate)} | —`).join(' | ')} |`,
+    `| PyTorch 2 threads / 1 thread | ${results.map((r) => `${fmtRatio(r.pytorch.get(2)!.rate / r.pytorch.get(1)!.rate)} | —`).join(' | ')} |`,
+  ];
+
+  const phaseHeader = `| ms per step (median) | ${PHASES.join(' | ')} | whole step | page faults per step |`;
+  const phaseRule = `|---|${PHASES.map(() => '---:').join('|')}|---:|---:|`;
+  const phaseRows = results.flatMap((r) =>
+    THREADS.flatMap((t) =>
+      (['ours', 'PyTorch'] as const).map((side) => {
+        const timingOf = side === 'ours' ? r.ours.get(t)! : r.pytorch.get(t)!;
+        return `| ${r.config.name}, ${t} thread${t === 1 ? '' : 's'}, ${side} | ${timingOf.phases.map(fmtMs).join(' | ')} | ${fmtMs(r.config.batch / timingOf.rate)} | ${Math.round(timingOf.faultsPerStep).toLocaleString('en-US')} |`;
+      }),
+    ),
+  );
+
+  const loads = results.flatMap((r) => [...r.ours.values(), ...r.pytorch.values()].map((t) => t.background));
+  const worst = Math.max(...loads.filter(Number.isFinite));
+  const loadNote = Number.isFinite(worst)
+    ? `Other processes on the machine kept at most ${worst.toFixed(2)} cores busy during any timed block` +
+      (worst >= QUIET_CORES ? ` († marks rates timed with ${QUIET_CORES} cores or more of such load: read them with care).` : '.')
+    : 'Background load unknown (no /proc/stat).';
+  const pairs = results
+    .map((r) => `${r.config.name}: ${THREADS.map((t) => `${r.pairRatios.get(t)!.map((x) => x.toFixed(2)).join(', ')} (${t} thread${t === 1 ? '' : 's'})`).join('; ')}`)
+    .join('. ');
+  const spreadNote =
+    `ours / PyTorch in each pair of neighbouring blocks, in the order they ran: ${pairs}. ` +
+    'Their spread is the noise of the ratios on this machine.';
+  const steps = results.map((r) => `${r.config.name} ${r.ours.get(1)!.steps} (${2 * r.config.units} blocks of ${r.config.steps})`).join(', ');
+  const countNote = `Timed steps per side and thread count: ${steps}.`;
+  return [
+    ...throughput,
+    '',
+    '**Ratios**',
+    '',
+    ratioHeader,
+    ratioRule,
+    ...ratioRows,
+    '',
+    '**Where the time goes** (forward includes zeroGrad and the loss; update is the SGD step and `item()`; ' +
+      'the phases are medians of their own, so they need not add up to the whole step)',
+    '',
+    phaseHeader,
+    phaseRule,
+    ...phaseRows,
+    '',
+    loadNote,
+    '',
+    spreadNote,
+    '',
+    countNote,
+  ].join('\n');
+}
+
+/** The commit, and whether native/ or lib/ differ from it (the addon measured is the one built now). */
+function sourceState(): string {
+  const git = (args: string[]) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' });
+  const head = git(['rev-parse', '--short', 'HEAD']);
+  if (head.status !== 0) return 'source state unknown (no git)';
+  const dirty = git(['status', '--porcelain', '--', 'native', 'lib']).stdout.trim();
+  return `commit ${head.stdout.trim()}${dirty ? ' with uncommitted changes in native/ or lib/' : ''}`;
+}
+
+function section(results: Measured[], command: string): string {
+  const cpus = os.cpus();
+  const info = backend();
+  const date = new Date().toISOString().slice(0, 10);
+  const foreach = results[0]?.foreach;
+  return [
+    SECTION,
+    '',
+    `Measured ${date} on ${cpus[0]?.model ?? 'unknown CPU'} (${cpus.length} cores), LibTorch ${info.torch}, ` +
+      `Node ${process.version}, addon from ${sourceState()}; PyTorch ${results[0]?.torch ?? '?'} with Debian's ${PYTHON} ` +
+      '(the same LibTorch shared libraries).',
+    '',
+    `Command: \`${command}\``,
+    '',
+    'Workload: one training step of a pre-activation WideResNet on a fixed batch of random images in [0, 1] ' +
+      `(${CHANNELS}x${SIZE}x${SIZE}, normalised by the model: (x - 0.5) / 0.5) and random labels in ${CLASSES} classes: ` +
+      'zero the gradients (set to none), forward, mean cross-entropy, backward, SGD (lr 0.1, momentum 0.9, Nesterov, ' +
+      `weight decay 2e-4${foreach === null || foreach === undefined ? '' : `, foreach ${String(foreach)}`}), ` +
+      'read the loss. Ours: `wideResNet`, `crossEntropy` and `sgd` from TypeScript, in `tidy`. PyTorch ' +
+      '(`bench/train_baseline.py`): the same network written with torch.nn layer for layer (same parameter names, ' +
+      'shapes and count and buffer names, checked; same initial distributions), `F.cross_entropy`, `torch.optim.SGD`, in one ' +
+      'process that times blocks of steps on request. Threads are LibTorch intra-op threads (`setThreads`, ' +
+      '`torch.set_num_threads`). The blocks take turns in a mirrored order, repeated (PyTorch 1, ours 1, PyTorch 2, ours 2, ' +
+      `ours 2, PyTorch 2, ours 1, PyTorch 1 threads), each after an untimed warm-up of one step (and at least ${WARM_SECONDS} s ` +
+      'when its side changed threads). ' +
+      'Rates are batch / median step time over all the blocks of a side.',
+    '',
+    tables(results),
+    '',
+  ].join('\n');
+}
+
+function writeSection(text: string): void {
+  let doc = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '# Measured results\n';
+  const lines = doc.split('\n');
+  const start = lines.findIndex((line) => line.trim() === SECTION);
+  if (start < 0) {
+    doc = `${doc.replace(/\s*$/, '')}\n\n${text}`;
+  } else {
+    let end = lines.findIndex((line, k) => k > start && /^##? /.test(line));
+    if (end < 0) end = lines.length;
+    const before = lines.slice(0, start).join('\n').replace(/\s*$/, '');
+    const after = lines.slice(end).join('\n').replace(/^\s*/, '');
+    doc = `${before}\n\n${text}${after ? `\n${after}` : ''}`;
+  }
+  writeFileSync(RESULTS, doc.replace(/\s*$/, '\n'));
+  console.error(`wrote the '${SECTION}' section of ${path.relative(process.cwd(), RESULTS) || RESULTS}`);
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const command = `npx tsc -p . && node dist/bench/train.js ${process.argv.slice(2).join(' ')}`.trim();
+  const initialLoad = waitForQuiet(20);
+  if (initialLoad >= QUIET_CORES) console.error(`other processes keep ${initialLoad.toFixed(2)} cores busy: timings will be disturbed`);
+  const results: Measured[] = [];
+  for (const config of MODELS) {
+    console.error(`${config.name}, batch ${config.batch}:`);
+    results.push(await measure(config, args.seed));
+  }
+  const text = section(results, command);
+  console.log(`\n${text}`);
+  console.error(`(${((performance.now() - runStarted) / 1000).toFixed(0)} s)`);
+  if (args.write) writeSection(text);
+}
+
+await main();
