@@ -10,6 +10,8 @@ export interface Backend {
   cudaBuilt: boolean;
   /** LibTorch's intra-op threads (set from DNA_THREADS, default: the available cores). */
   threads: number;
+  /** Whether glibc keeps freed batches in the heap for reuse (DNA_MALLOC_TUNING=0 turns it off). */
+  allocatorTuned: boolean;
 }
 
 /** What the native backend is and can do. */

@@ -31,6 +31,7 @@ export interface NativeBackend {
   cudaDevices: number;
   cudaBuilt: boolean;
   threads: number;
+  allocatorTuned: boolean;
 }
 
 export interface Addon {

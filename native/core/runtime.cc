@@ -4,6 +4,13 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+#include <cstdlib>
+#include <cstring>
+
 #include "core/args.h"
 #include "core/cuda_support.h"
 #include "core/errors.h"
@@ -11,7 +18,30 @@
 
 namespace dna {
 
+namespace {
+
+// Batches of images are allocations of megabytes. With glibc's defaults, whether a freed batch
+// stays in the heap for the next step or goes back to the kernel (so that the next step faults
+// in fresh zeroed pages) depends on the order of other allocations: the same step ran at half
+// speed in some runs, and two threads ran slower than one. Fixed thresholds keep blocks up to
+// 32 MiB (glibc's own ceiling for its adaptive threshold) in the heap and stop trimming below
+// 1 GiB. DNA_MALLOC_TUNING=0 keeps glibc's defaults.
+bool tuneAllocator() {
+#if defined(__GLIBC__)
+  const char* setting = std::getenv("DNA_MALLOC_TUNING");
+  if (setting != nullptr && std::strcmp(setting, "0") == 0) return false;
+  const bool threshold = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1;
+  const bool trim = mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
+  return threshold && trim;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
 void registerRuntime(Napi::Object exports) {
+  static const bool allocatorTuned = tuneAllocator();
   exportFunction(exports, "backend", [](Args& a) {
     Napi::Object info = Napi::Object::New(a.env());
     info.Set("torch", Napi::String::New(a.env(), TORCH_VERSION));
@@ -21,6 +51,7 @@ void registerRuntime(Napi::Object exports) {
     info.Set("cudaDevices", Napi::Number::New(a.env(), static_cast<double>(devices)));
     info.Set("cudaBuilt", Napi::Boolean::New(a.env(), built));
     info.Set("threads", Napi::Number::New(a.env(), at::get_num_threads()));
+    info.Set("allocatorTuned", Napi::Boolean::New(a.env(), allocatorTuned));
     return info;
   });
   exportFunction(exports, "setNumThreads", [](Args& a) {
