@@ -13,20 +13,27 @@
 // timed row; a disturbed row is timed again. --write rewrites the '## Fused augmentation (CPU)'
 // section of bench/RESULTS.md (and creates the file if needed), leaving other sections alone.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { applySubPolicies } from '../lib/augment.js';
-import { backend, setThreads } from '../lib/backend.js';
+import { setThreads } from '../lib/backend.js';
 import { defaultSearchSpace } from '../lib/search-space.js';
 import { Generator, Tensor, dispose, liveTensors, rand, randint, tidy } from '../lib/tensor.js';
+import {
+  PYTHON,
+  ROOT,
+  backgroundCores,
+  backgroundNote,
+  cpuSnapshot,
+  fmtRate,
+  fmtRatio,
+  measuredOn,
+  median,
+  quietest,
+  rateCell,
+  runBench,
+} from './common.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const PYTHON = '/usr/bin/python3';
 const BASELINES = 'bench/augment_baselines.py';
-const RESULTS = path.join(ROOT, 'bench', 'RESULTS.md');
 const SECTION = '## Fused augmentation (CPU)';
 
 const BATCH = 512;
@@ -48,25 +55,6 @@ const SIZES: SizeConfig[] = [
   { size: 224, iterations: 4, minSeconds: 0, warmup: 1, baselineImages: 512 },
 ];
 
-interface Args {
-  write: boolean;
-  seed: number;
-}
-
-function parseArgs(argv: string[]): Args {
-  const args: Args = { write: false, seed: 0 };
-  for (let k = 0; k < argv.length; k++) {
-    if (argv[k] === '--write') args.write = true;
-    else if (argv[k] === '--seed') args.seed = Number(argv[++k]);
-    else if (argv[k] === '--help' || argv[k] === '-h') {
-      console.log('usage: node dist/bench/augment.js [--write] [--seed N]');
-      process.exit(0);
-    } else throw new Error(`unknown argument '${argv[k]}' (try --help)`);
-  }
-  if (!Number.isInteger(args.seed) || args.seed < 0) throw new Error('--seed takes a non-negative integer');
-  return args;
-}
-
 interface Workload {
   images: Tensor;
   c: Tensor;
@@ -86,58 +74,6 @@ function makeWorkload(size: number, subPolicies: number, generator: Generator): 
   });
 }
 
-// ---- Background load: other processes share this machine and distort the timings ----
-
-interface CpuSnapshot {
-  busyMs: number; // all CPUs, from /proc/stat (NaN where unavailable)
-  ownMs: number; // this process, all its threads
-  wallMs: number;
-}
-
-function cpuSnapshot(): CpuSnapshot {
-  let busyMs = Number.NaN;
-  try {
-    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const [user, nice, system, , , irq, softirq, steal] = fields;
-    busyMs = (user + nice + system + irq + softirq + (steal ?? 0)) * 10; // USER_HZ = 100
-  } catch {
-    // not Linux: no background figure
-  }
-  const own = process.cpuUsage();
-  return { busyMs, ownMs: (own.user + own.system) / 1000, wallMs: performance.now() };
-}
-
-/** CPU cores other processes kept busy since `before`, on average. */
-function backgroundCores(before: CpuSnapshot, after = cpuSnapshot()): number {
-  const wall = after.wallMs - before.wallMs;
-  return Math.max(0, (after.busyMs - before.busyMs - (after.ownMs - before.ownMs)) / wall);
-}
-
-const QUIET_CORES = 0.25;
-
-/** Waits (up to `maxSeconds`) until other processes use less than QUIET_CORES cores; returns their load. */
-function waitForQuiet(maxSeconds: number): number {
-  const deadline = performance.now() + maxSeconds * 1000;
-  let load = 0;
-  do {
-    const before = cpuSnapshot();
-    sleep(1000);
-    load = backgroundCores(before);
-    if (!(load >= QUIET_CORES)) return load;
-  } while (performance.now() < deadline);
-  return load;
-}
-
-function sleep(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
 interface Timing {
   rate: number;
   iterations: number;
@@ -145,15 +81,9 @@ interface Timing {
   background: number;
 }
 
-const RETRIES = 2;
 /** Retries stop this many seconds into the run, so that a busy machine cannot stretch it much past ~3 minutes. */
 const RETRY_WINDOW_S = 90;
-const runStarted = performance.now();
 const MAX_ROW_SECONDS = 25;
-
-function mayRetry(): boolean {
-  return performance.now() - runStarted < RETRY_WINDOW_S * 1000;
-}
 
 /**
  * Images per second of `step` (one batch) at each thread count, from the median of the timed
@@ -165,12 +95,7 @@ function mayRetry(): boolean {
  * quietest try counts.
  */
 function imagesPerSecond(step: () => void, config: SizeConfig): Map<number, Timing> {
-  let best = timeInTurns(step, config);
-  for (let retry = 0; retry < RETRIES && best.background >= QUIET_CORES && mayRetry(); retry++) {
-    waitForQuiet(10);
-    const again = timeInTurns(step, config);
-    if (again.background < best.background) best = again;
-  }
+  const best = quietest(() => timeInTurns(step, config), RETRY_WINDOW_S);
   return new Map(THREADS.map((threads, k) => [threads, { ...best.timings[k], background: best.background }]));
 }
 
@@ -288,12 +213,7 @@ function runBaselines(config: SizeConfig, seed: number): Baselines {
 }
 
 function measureBaselines(config: SizeConfig, seed: number): Baselines {
-  let best = runBaselines(config, seed);
-  for (let retry = 0; retry < RETRIES && best.background >= QUIET_CORES && mayRetry(); retry++) {
-    waitForQuiet(10);
-    const again = runBaselines(config, seed);
-    if (again.background < best.background) best = again;
-  }
+  const best = quietest(() => runBaselines(config, seed), RETRY_WINDOW_S);
   console.error(
     `  ${config.size}x${config.size} baselines: PIL ${fmtRate(best.pil)} img/s, torchvision ${fmtRate(best.torchvision)} img/s ` +
       `(background ${best.background.toFixed(2)} cores)`,
@@ -312,14 +232,6 @@ function combineBaselines(a: Baselines, b: Baselines): Baselines {
   };
 }
 
-function fmtRate(rate: number): string {
-  return rate >= 100 ? Math.round(rate).toLocaleString('en-US') : rate.toPrecision(3);
-}
-
-function fmtRatio(ratio: number): string {
-  return `${ratio >= 10 ? ratio.toFixed(1) : ratio.toFixed(2)}x`;
-}
-
 interface Measured {
   config: SizeConfig;
   ours: Map<number, OursRow>;
@@ -329,11 +241,6 @@ interface Measured {
 function ratioCell(value: number, target: number | undefined): string {
   if (target === undefined) return fmtRatio(value);
   return `${fmtRatio(value)} ${value >= target ? 'met' : 'MISSED'}`;
-}
-
-/** A rate, marked † when other processes kept QUIET_CORES or more busy while it was timed. */
-function rateCell(rate: number, background: number): string {
-  return `${fmtRate(rate)}${background >= QUIET_CORES ? ' †' : ''}`;
 }
 
 function tables(results: Measured[]): string {
@@ -381,11 +288,7 @@ function tables(results: Measured[]): string {
     ...[...r.ours.values()].flatMap((o) => [o.forward.background, o.backward.background]),
     r.baselines.background,
   ]);
-  const worst = Math.max(...loads.filter(Number.isFinite));
-  const loadNote = Number.isFinite(worst)
-    ? `Other processes on the machine kept at most ${worst.toFixed(2)} cores busy during any timed row` +
-      (worst >= QUIET_CORES ? ` († marks rows timed with ${QUIET_CORES} cores or more of such load: read them with care).` : '.')
-    : 'Background load unknown (no /proc/stat).';
+  const loadNote = backgroundNote(loads, 'row', 'rows');
   const spread = (pick: (run: { pil: number; torchvision: number }) => number) =>
     results.map((r) => `${r.baselines.runs.map((run) => fmtRate(pick(run))).join(' / ')} (${r.config.size}x${r.config.size})`).join(', ');
   const spreadNote =
@@ -403,25 +306,12 @@ function tables(results: Measured[]): string {
     .trimEnd();
 }
 
-/** The commit, and whether native/ or lib/ differ from it (the addon measured is the one built now). */
-function sourceState(): string {
-  const git = (args: string[]) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' });
-  const head = git(['rev-parse', '--short', 'HEAD']);
-  if (head.status !== 0) return 'source state unknown (no git)';
-  const dirty = git(['status', '--porcelain', '--', 'native', 'lib']).stdout.trim();
-  return `commit ${head.stdout.trim()}${dirty ? ' with uncommitted changes in native/ or lib/' : ''}`;
-}
-
 function section(results: Measured[], command: string): string {
-  const cpus = os.cpus();
-  const info = backend();
-  const date = new Date().toISOString().slice(0, 10);
   const versions = results[0]?.baselines.versions ?? '';
   return [
     SECTION,
     '',
-    `Measured ${date} on ${cpus[0]?.model ?? 'unknown CPU'} (${cpus.length} cores), LibTorch ${info.torch}, ` +
-      `Node ${process.version}, addon from ${sourceState()}; baselines with Debian's ${PYTHON} (${versions}).`,
+    `${measuredOn()}; baselines with Debian's ${PYTHON} (${versions}).`,
     '',
     `Command: \`${command}\``,
     '',
@@ -443,42 +333,19 @@ function section(results: Measured[], command: string): string {
   ].join('\n');
 }
 
-function writeSection(text: string): void {
-  let doc = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '# Measured results\n';
-  const lines = doc.split('\n');
-  const start = lines.findIndex((line) => line.trim() === SECTION);
-  if (start < 0) {
-    doc = `${doc.replace(/\s*$/, '')}\n\n${text}`;
-  } else {
-    let end = lines.findIndex((line, k) => k > start && /^##? /.test(line));
-    if (end < 0) end = lines.length;
-    const before = lines.slice(0, start).join('\n').replace(/\s*$/, '');
-    const after = lines.slice(end).join('\n').replace(/^\s*/, '');
-    doc = `${before}\n\n${text}${after ? `\n${after}` : ''}`;
-  }
-  writeFileSync(RESULTS, doc.replace(/\s*$/, '\n'));
-  console.error(`wrote the '${SECTION}' section of ${path.relative(process.cwd(), RESULTS) || RESULTS}`);
-}
-
-function main(): void {
-  const args = parseArgs(process.argv.slice(2));
-  const command = `npx tsc -p . && node dist/bench/augment.js ${process.argv.slice(2).join(' ')}`.trim();
+/** Every size, its baselines before and after ours; the section. */
+function measureAll(seed: number, command: string): string {
   const results: Measured[] = [];
-  const initialLoad = waitForQuiet(20);
-  if (initialLoad >= QUIET_CORES) console.error(`other processes keep ${initialLoad.toFixed(2)} cores busy: timings will be disturbed`);
   for (const config of SIZES) {
     console.error(`${config.size}x${config.size}:`);
     // The baselines run before and after ours and count as one (harmonic mean of the rates), so
     // that a drift in the machine's speed during the size's measurements touches both sides.
-    const before = measureBaselines(config, args.seed);
-    const ours = measureOurs(config, args.seed);
-    const after = measureBaselines(config, args.seed + 1);
+    const before = measureBaselines(config, seed);
+    const ours = measureOurs(config, seed);
+    const after = measureBaselines(config, seed + 1);
     results.push({ config, ours, baselines: combineBaselines(before, after) });
   }
-  const text = section(results, command);
-  console.log(`\n${text}`);
-  console.error(`(${((performance.now() - runStarted) / 1000).toFixed(0)} s)`);
-  if (args.write) writeSection(text);
+  return section(results, command);
 }
 
-main();
+await runBench('augment', SECTION, measureAll);

@@ -21,7 +21,6 @@ import json
 import math
 import random
 import sys
-import time
 
 import numpy as np
 import PIL
@@ -30,6 +29,8 @@ import torchvision
 import torchvision.transforms.functional as TF
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 from torchvision.transforms import InterpolationMode
+
+from bench_common import LoadMeter
 
 torch.set_num_threads(1)
 
@@ -235,28 +236,14 @@ def tv_pipeline(x, rng):
     return x
 
 
-def busy_seconds():
-    """CPU time of all processes (from /proc/stat), or None off Linux."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
-    steal = fields[7] if len(fields) > 7 else 0
-    return (user + nice + system + irq + softirq + steal) / 100.0  # USER_HZ
-
-
 def images_per_s(pipeline, pool, count, warmup, rng):
     """Images per second, and the CPU cores other processes kept busy meanwhile."""
     for k in range(warmup):
         pipeline(pool[k % len(pool)], rng)
-    busy, own, start = busy_seconds(), time.process_time(), time.perf_counter()
+    meter = LoadMeter()
     for k in range(count):
         pipeline(pool[k % len(pool)], rng)
-    wall = time.perf_counter() - start
-    own = time.process_time() - own
-    background = None if busy is None else max(0.0, (busy_seconds() - busy - own) / wall)
+    wall, background = meter.stop()
     return count / wall, background
 
 

@@ -14,22 +14,32 @@
 // both sides alike, and each of our blocks has a PyTorch block next to it to compare with. The machine's other load is measured (/proc/stat) during every timed block; a
 // disturbed block is timed again. --write rewrites the '## Training step (CPU)' section of
 // bench/RESULTS.md (and creates the file if needed), leaving other sections alone.
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 
-import { backend, setThreads } from '../lib/backend.js';
+import { setThreads } from '../lib/backend.js';
 import { WRN_16_1, WRN_40_2, crossEntropy, wideResNet, type WideResNetPreset } from '../lib/models.js';
 import { sgd } from '../lib/optim.js';
 import { Generator, dispose, liveTensors, rand, randint, tidy } from '../lib/tensor.js';
+import {
+  PYTHON,
+  QUIET_CORES,
+  RETRIES,
+  ROOT,
+  backgroundCores,
+  backgroundNote,
+  cpuSnapshot,
+  fmtRate,
+  fmtRatio,
+  mayRetry,
+  measuredOn,
+  median,
+  rateCell,
+  runBench,
+  waitForQuiet,
+} from './common.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const PYTHON = '/usr/bin/python3';
 const BASELINE = 'bench/train_baseline.py';
-const RESULTS = path.join(ROOT, 'bench', 'RESULTS.md');
 const SECTION = '## Training step (CPU)';
 
 const CHANNELS = 3;
@@ -58,85 +68,8 @@ const MODELS: ModelConfig[] = [
 const WARM_SECONDS = 0.5;
 const PHASES = ['forward', 'backward', 'update'] as const;
 
-interface Args {
-  write: boolean;
-  seed: number;
-}
-
-function parseArgs(argv: string[]): Args {
-  const args: Args = { write: false, seed: 0 };
-  for (let k = 0; k < argv.length; k++) {
-    if (argv[k] === '--write') args.write = true;
-    else if (argv[k] === '--seed') args.seed = Number(argv[++k]);
-    else if (argv[k] === '--help' || argv[k] === '-h') {
-      console.log('usage: node dist/bench/train.js [--write] [--seed N]');
-      process.exit(0);
-    } else throw new Error(`unknown argument '${argv[k]}' (try --help)`);
-  }
-  if (!Number.isInteger(args.seed) || args.seed < 0) throw new Error('--seed takes a non-negative integer');
-  return args;
-}
-
-// ---- Background load: other processes share this machine and distort the timings ----
-
-interface CpuSnapshot {
-  busyMs: number; // all CPUs, from /proc/stat (NaN where unavailable)
-  ownMs: number; // this process, all its threads
-  wallMs: number;
-}
-
-function cpuSnapshot(): CpuSnapshot {
-  let busyMs = Number.NaN;
-  try {
-    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    const [user, nice, system, , , irq, softirq, steal] = fields;
-    busyMs = (user + nice + system + irq + softirq + (steal ?? 0)) * 10; // USER_HZ = 100
-  } catch {
-    // not Linux: no background figure
-  }
-  const own = process.cpuUsage();
-  return { busyMs, ownMs: (own.user + own.system) / 1000, wallMs: performance.now() };
-}
-
-/** CPU cores other processes kept busy since `before`, on average. */
-function backgroundCores(before: CpuSnapshot, after = cpuSnapshot()): number {
-  const wall = after.wallMs - before.wallMs;
-  return Math.max(0, (after.busyMs - before.busyMs - (after.ownMs - before.ownMs)) / wall);
-}
-
-const QUIET_CORES = 0.25;
-
-/** Waits (up to `maxSeconds`) until other processes use less than QUIET_CORES cores; returns their load. */
-function waitForQuiet(maxSeconds: number): number {
-  const deadline = performance.now() + maxSeconds * 1000;
-  let load = 0;
-  do {
-    const before = cpuSnapshot();
-    sleep(1000);
-    load = backgroundCores(before);
-    if (!(load >= QUIET_CORES)) return load;
-  } while (performance.now() < deadline);
-  return load;
-}
-
-function sleep(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-const RETRIES = 2;
 /** Retries stop this many seconds into the run, so that a busy machine cannot stretch it much past ~4 minutes. */
 const RETRY_WINDOW_S = 150;
-const runStarted = performance.now();
-
-function mayRetry(): boolean {
-  return performance.now() - runStarted < RETRY_WINDOW_S * 1000;
-}
 
 // ---- One block of steps, on either side ----
 
@@ -340,7 +273,7 @@ class PyTorch implements Side {
 /** A block, timed again (up to RETRIES times) when other processes were busy meanwhile; the quietest try counts. */
 async function quietBlock(side: Side, threads: number, config: ModelConfig, warmSeconds: number): Promise<Block> {
   let best = await side.run(threads, config, warmSeconds);
-  for (let retry = 0; retry < RETRIES && best.background >= QUIET_CORES && mayRetry(); retry++) {
+  for (let retry = 0; retry < RETRIES && best.background >= QUIET_CORES && mayRetry(RETRY_WINDOW_S); retry++) {
     console.error(`    ${side.name}, ${threads} thread(s): ${best.background.toFixed(2)} cores of other load, timing it again`);
     waitForQuiet(10);
     const again = await side.run(threads, config, warmSeconds);
@@ -442,22 +375,9 @@ async function measure(config: ModelConfig, seed: number): Promise<Measured> {
 
 // ---- Report ----
 
-function fmtRate(rate: number): string {
-  return rate >= 100 ? Math.round(rate).toLocaleString('en-US') : rate.toPrecision(3);
-}
-
-function fmtRatio(ratio: number): string {
-  return `${ratio >= 10 ? ratio.toFixed(1) : ratio.toFixed(2)}x`;
-}
-
 function fmtMs(seconds: number): string {
   const ms = seconds * 1000;
   return ms >= 100 ? Math.round(ms).toString() : ms.toPrecision(3);
-}
-
-/** A rate, marked † when other processes kept QUIET_CORES or more busy while it was timed. */
-function rateCell(t: Timing): string {
-  return `${fmtRate(t.rate)}${t.background >= QUIET_CORES ? ' †' : ''}`;
 }
 
 const TARGET = 1.0;
@@ -467,6 +387,7 @@ function tables(results: Measured[]): string {
   const header = `| | ${results.map(label).join(' | ')} |`;
   const rule = `|---|${results.map(() => '---:').join('|')}|`;
   const row = (name: string, cell: (r: Measured) => string) => `| ${name} | ${results.map(cell).join(' | ')} |`;
+  const timed = (t: Timing) => rateCell(t.rate, t.background);
   const throughput = [
     `**Images per second** (${CHANNELS}x${SIZE}x${SIZE}, ${CLASSES} classes; forward, cross-entropy, backward, SGD step)`,
     '',
@@ -476,8 +397,8 @@ function tables(results: Measured[]): string {
     ...THREADS.flatMap((t) => {
       const s = t === 1 ? '' : 's';
       return [
-        row(`ours, ${t} thread${s}`, (r) => rateCell(r.ours.get(t)!)),
-        row(`PyTorch, ${t} thread${s}`, (r) => rateCell(r.pytorch.get(t)!)),
+        row(`ours, ${t} thread${s}`, (r) => timed(r.ours.get(t)!)),
+        row(`PyTorch, ${t} thread${s}`, (r) => timed(r.pytorch.get(t)!)),
       ];
     }),
   ];
@@ -508,11 +429,7 @@ function tables(results: Measured[]): string {
   );
 
   const loads = results.flatMap((r) => [...r.ours.values(), ...r.pytorch.values()].map((t) => t.background));
-  const worst = Math.max(...loads.filter(Number.isFinite));
-  const loadNote = Number.isFinite(worst)
-    ? `Other processes on the machine kept at most ${worst.toFixed(2)} cores busy during any timed block` +
-      (worst >= QUIET_CORES ? ` († marks rates timed with ${QUIET_CORES} cores or more of such load: read them with care).` : '.')
-    : 'Background load unknown (no /proc/stat).';
+  const loadNote = backgroundNote(loads, 'block', 'rates');
   const pairs = results
     .map((r) => `${r.config.name}: ${THREADS.map((t) => `${r.pairRatios.get(t)!.map((x) => x.toFixed(2)).join(', ')} (${t} thread${t === 1 ? '' : 's'})`).join('; ')}`)
     .join('. ');
@@ -545,25 +462,12 @@ function tables(results: Measured[]): string {
   ].join('\n');
 }
 
-/** The commit, and whether native/ or lib/ differ from it (the addon measured is the one built now). */
-function sourceState(): string {
-  const git = (args: string[]) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' });
-  const head = git(['rev-parse', '--short', 'HEAD']);
-  if (head.status !== 0) return 'source state unknown (no git)';
-  const dirty = git(['status', '--porcelain', '--', 'native', 'lib']).stdout.trim();
-  return `commit ${head.stdout.trim()}${dirty ? ' with uncommitted changes in native/ or lib/' : ''}`;
-}
-
 function section(results: Measured[], command: string): string {
-  const cpus = os.cpus();
-  const info = backend();
-  const date = new Date().toISOString().slice(0, 10);
   const foreach = results[0]?.foreach;
   return [
     SECTION,
     '',
-    `Measured ${date} on ${cpus[0]?.model ?? 'unknown CPU'} (${cpus.length} cores), LibTorch ${info.torch}, ` +
-      `Node ${process.version}, addon from ${sourceState()}; PyTorch ${results[0]?.torch ?? '?'} with Debian's ${PYTHON} ` +
+    `${measuredOn()}; PyTorch ${results[0]?.torch ?? '?'} with Debian's ${PYTHON} ` +
       '(the same LibTorch shared libraries).',
     '',
     `Command: \`${command}\``,
@@ -586,37 +490,14 @@ function section(results: Measured[], command: string): string {
   ].join('\n');
 }
 
-function writeSection(text: string): void {
-  let doc = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '# Measured results\n';
-  const lines = doc.split('\n');
-  const start = lines.findIndex((line) => line.trim() === SECTION);
-  if (start < 0) {
-    doc = `${doc.replace(/\s*$/, '')}\n\n${text}`;
-  } else {
-    let end = lines.findIndex((line, k) => k > start && /^##? /.test(line));
-    if (end < 0) end = lines.length;
-    const before = lines.slice(0, start).join('\n').replace(/\s*$/, '');
-    const after = lines.slice(end).join('\n').replace(/^\s*/, '');
-    doc = `${before}\n\n${text}${after ? `\n${after}` : ''}`;
-  }
-  writeFileSync(RESULTS, doc.replace(/\s*$/, '\n'));
-  console.error(`wrote the '${SECTION}' section of ${path.relative(process.cwd(), RESULTS) || RESULTS}`);
-}
-
-async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  const command = `npx tsc -p . && node dist/bench/train.js ${process.argv.slice(2).join(' ')}`.trim();
-  const initialLoad = waitForQuiet(20);
-  if (initialLoad >= QUIET_CORES) console.error(`other processes keep ${initialLoad.toFixed(2)} cores busy: timings will be disturbed`);
+/** Every model, ours and PyTorch's in turns; the section. */
+async function measureAll(seed: number, command: string): Promise<string> {
   const results: Measured[] = [];
   for (const config of MODELS) {
     console.error(`${config.name}, batch ${config.batch}:`);
-    results.push(await measure(config, args.seed));
+    results.push(await measure(config, seed));
   }
-  const text = section(results, command);
-  console.log(`\n${text}`);
-  console.error(`(${((performance.now() - runStarted) / 1000).toFixed(0)} s)`);
-  if (args.write) writeSection(text);
+  return section(results, command);
 }
 
-await main();
+await runBench('train', SECTION, measureAll);

@@ -42,6 +42,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from bench_common import LoadMeter
+
 
 class Normalize(nn.Module):
     def __init__(self, mean, std):
@@ -111,18 +113,6 @@ class WideResNet(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
-def busy_seconds():
-    """CPU time of all processes (from /proc/stat), or None off Linux."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
-    steal = fields[7] if len(fields) > 7 else 0
-    return (user + nice + system + irq + softirq + steal) / 100.0  # USER_HZ
-
-
 class Bench:
     def __init__(self, args):
         torch.manual_seed(args.seed)
@@ -177,15 +167,13 @@ class Bench:
             n += 1
         times, phases = [], []
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        busy, own, wall = busy_seconds(), time.process_time(), time.perf_counter()
+        meter = LoadMeter()
         for _ in range(steps):
             t0 = time.perf_counter()
             loss = self.step(phases)
             times.append(time.perf_counter() - t0)
-        wall = time.perf_counter() - wall
-        own = time.process_time() - own
+        _, background = meter.stop()
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
-        background = None if busy is None else max(0.0, (busy_seconds() - busy - own) / wall)
         if not math.isfinite(loss):
             raise RuntimeError(f"the loss became {loss}")
         return {

@@ -1,0 +1,210 @@
+// What bench/augment.ts and bench/train.ts share: arguments, the machine's background load
+// (/proc/stat), retries, number formats, the source state and the RESULTS.md section writer.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { backend } from '../lib/backend.js';
+
+/** The repository root (this file runs from dist/bench/). */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** Debian's Python, which runs the baselines. */
+export const PYTHON = '/usr/bin/python3';
+export const RESULTS = path.join(ROOT, 'bench', 'RESULTS.md');
+
+/** When the run started (this module's first evaluation), for retry windows and the closing time. */
+export const runStarted = performance.now();
+
+// ---- Arguments ----
+
+export interface Args {
+  write: boolean;
+  seed: number;
+}
+
+/** `--write`, `--seed N` and `--help` of `node dist/bench/<script>.js`. */
+function parseArgs(argv: string[], script: string): Args {
+  const args: Args = { write: false, seed: 0 };
+  for (let k = 0; k < argv.length; k++) {
+    if (argv[k] === '--write') args.write = true;
+    else if (argv[k] === '--seed') args.seed = Number(argv[++k]);
+    else if (argv[k] === '--help' || argv[k] === '-h') {
+      console.log(`usage: node dist/bench/${script}.js [--write] [--seed N]`);
+      process.exit(0);
+    } else throw new Error(`unknown argument '${argv[k]}' (try --help)`);
+  }
+  if (!Number.isInteger(args.seed) || args.seed < 0) throw new Error('--seed takes a non-negative integer');
+  return args;
+}
+
+/** The command line this run reproduces, for the section's `Command:` line. */
+function commandLine(script: string): string {
+  return `npx tsc -p . && node dist/bench/${script}.js ${process.argv.slice(2).join(' ')}`.trim();
+}
+
+// ---- Background load: other processes share this machine and distort the timings ----
+
+export interface CpuSnapshot {
+  busyMs: number; // all CPUs, from /proc/stat (NaN where unavailable)
+  ownMs: number; // this process, all its threads
+  wallMs: number;
+}
+
+export function cpuSnapshot(): CpuSnapshot {
+  let busyMs = Number.NaN;
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = fields;
+    busyMs = (user + nice + system + irq + softirq + (steal ?? 0)) * 10; // USER_HZ = 100
+  } catch {
+    // not Linux: no background figure
+  }
+  const own = process.cpuUsage();
+  return { busyMs, ownMs: (own.user + own.system) / 1000, wallMs: performance.now() };
+}
+
+/** CPU cores other processes kept busy since `before`, on average. */
+export function backgroundCores(before: CpuSnapshot, after = cpuSnapshot()): number {
+  const wall = after.wallMs - before.wallMs;
+  return Math.max(0, (after.busyMs - before.busyMs - (after.ownMs - before.ownMs)) / wall);
+}
+
+export const QUIET_CORES = 0.25;
+
+/** Waits (up to `maxSeconds`) until other processes use less than QUIET_CORES cores; returns their load. */
+export function waitForQuiet(maxSeconds: number): number {
+  const deadline = performance.now() + maxSeconds * 1000;
+  let load = 0;
+  do {
+    const before = cpuSnapshot();
+    sleep(1000);
+    load = backgroundCores(before);
+    if (!(load >= QUIET_CORES)) return load;
+  } while (performance.now() < deadline);
+  return load;
+}
+
+/** At the start of a run: waits (up to 20 s) for a quiet machine, and warns when it stays busy. */
+function settle(): void {
+  const initialLoad = waitForQuiet(20);
+  if (initialLoad >= QUIET_CORES) console.error(`other processes keep ${initialLoad.toFixed(2)} cores busy: timings will be disturbed`);
+}
+
+export function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** A disturbed measurement is timed again up to this many times; the quietest try counts. */
+export const RETRIES = 2;
+
+/** Whether retries are still allowed: only in the first `windowSeconds` of the run, so that a busy machine cannot stretch it much. */
+export function mayRetry(windowSeconds: number): boolean {
+  return performance.now() - runStarted < windowSeconds * 1000;
+}
+
+/**
+ * `measure()`, timed again (up to RETRIES times, each after waiting up to 10 s for a quiet machine)
+ * while other processes kept QUIET_CORES or more busy and the run is within its first
+ * `windowSeconds`; the quietest try counts.
+ */
+export function quietest<T extends { background: number }>(measure: () => T, windowSeconds: number): T {
+  let best = measure();
+  for (let retry = 0; retry < RETRIES && best.background >= QUIET_CORES && mayRetry(windowSeconds); retry++) {
+    waitForQuiet(10);
+    const again = measure();
+    if (again.background < best.background) best = again;
+  }
+  return best;
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+// ---- Report ----
+
+export function fmtRate(rate: number): string {
+  return rate >= 100 ? Math.round(rate).toLocaleString('en-US') : rate.toPrecision(3);
+}
+
+export function fmtRatio(ratio: number): string {
+  return `${ratio >= 10 ? ratio.toFixed(1) : ratio.toFixed(2)}x`;
+}
+
+/** A rate, marked † when other processes kept QUIET_CORES or more busy while it was timed. */
+export function rateCell(rate: number, background: number): string {
+  return `${fmtRate(rate)}${background >= QUIET_CORES ? ' †' : ''}`;
+}
+
+/**
+ * The note on the worst background load among `loads` (cores, NaN where unknown): "... during any
+ * timed `unit`", and, when it reached QUIET_CORES, what the † marks (`marked`: "rows", "rates").
+ */
+export function backgroundNote(loads: number[], unit: string, marked: string): string {
+  const worst = Math.max(...loads.filter(Number.isFinite));
+  return Number.isFinite(worst)
+    ? `Other processes on the machine kept at most ${worst.toFixed(2)} cores busy during any timed ${unit}` +
+        (worst >= QUIET_CORES ? ` († marks ${marked} timed with ${QUIET_CORES} cores or more of such load: read them with care).` : '.')
+    : 'Background load unknown (no /proc/stat).';
+}
+
+/** The commit, and whether native/ or lib/ differ from it (the addon measured is the one built now). */
+export function sourceState(): string {
+  const git = (args: string[]) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' });
+  const head = git(['rev-parse', '--short', 'HEAD']);
+  if (head.status !== 0) return 'source state unknown (no git)';
+  const dirty = git(['status', '--porcelain', '--', 'native', 'lib']).stdout.trim();
+  return `commit ${head.stdout.trim()}${dirty ? ' with uncommitted changes in native/ or lib/' : ''}`;
+}
+
+/** "Measured <date> on <CPU> (<n> cores), LibTorch <version>, Node <version>, addon from <source state>". */
+export function measuredOn(): string {
+  const cpus = os.cpus();
+  const info = backend();
+  const date = new Date().toISOString().slice(0, 10);
+  return (
+    `Measured ${date} on ${cpus[0]?.model ?? 'unknown CPU'} (${cpus.length} cores), LibTorch ${info.torch}, ` +
+    `Node ${process.version}, addon from ${sourceState()}`
+  );
+}
+
+/** Rewrites the `heading` section of bench/RESULTS.md with `text` (creating the file if needed), leaving other sections alone. */
+export function writeSection(heading: string, text: string): void {
+  let doc = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '# Measured results\n';
+  const lines = doc.split('\n');
+  const start = lines.findIndex((line) => line.trim() === heading);
+  if (start < 0) {
+    doc = `${doc.replace(/\s*$/, '')}\n\n${text}`;
+  } else {
+    let end = lines.findIndex((line, k) => k > start && /^##? /.test(line));
+    if (end < 0) end = lines.length;
+    const before = lines.slice(0, start).join('\n').replace(/\s*$/, '');
+    const after = lines.slice(end).join('\n').replace(/^\s*/, '');
+    doc = `${before}\n\n${text}${after ? `\n${after}` : ''}`;
+  }
+  writeFileSync(RESULTS, doc.replace(/\s*$/, '\n'));
+  console.error(`wrote the '${heading}' section of ${path.relative(process.cwd(), RESULTS) || RESULTS}`);
+}
+
+/**
+ * A benchmark's run, `node dist/bench/<script>.js [--write] [--seed N]`: parses the arguments, waits
+ * (up to 20 s) for a quiet machine, measures, prints the `heading` section that `measure` returns on
+ * stdout (and the run's time on stderr) and, with --write, puts it in bench/RESULTS.md.
+ */
+export async function runBench(
+  script: string,
+  heading: string,
+  measure: (seed: number, command: string) => string | Promise<string>,
+): Promise<void> {
+  const args = parseArgs(process.argv.slice(2), script);
+  const command = commandLine(script);
+  settle();
+  const text = await measure(args.seed, command);
+  console.log(`\n${text}`);
+  console.error(`(${((performance.now() - runStarted) / 1000).toFixed(0)} s)`);
+  if (args.write) writeSection(heading, text);
+}
