@@ -156,3 +156,11 @@ export {
   type TrainResult,
   type Augmentation,
 } from './train.js';
+export {
+  PolicyNetwork,
+  gumbelSoftmaxST,
+  relaxedBernoulliST,
+  type PolicyNetworkConfig,
+  type PolicyOutput,
+  type PolicySample,
+} from './policy.js';
