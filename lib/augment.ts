@@ -10,7 +10,7 @@ import {
   type OpSpec,
   type SearchSpace,
 } from './search-space.js';
-import { Generator, Tensor, full, keep, rand, randint, stack, tensor, tidy, zeros } from './tensor.js';
+import { Generator, Tensor, full, keep, rand, randint, stack, tensor, tidy, where, zeros } from './tensor.js';
 
 export interface AugmentOptions {
   /** Draws the random parameters (Cutout centres, crop offsets, flips). Default: LibTorch's default generator. */
@@ -166,5 +166,21 @@ export function preprocess(
       1,
     );
     return new Tensor(native.preprocessBatch(images.handle, params.handle));
+  });
+}
+
+/**
+ * Cutout of a fixed size, each image its own random centre, differentiable in the images: the
+ * gradient passes where the image is kept (the square is constant gray). Draws the same random
+ * numbers as `preprocess(images, { flip: 0, pad: 0, cutout: size })` and gives the same values.
+ */
+export function applyCutout(images: Tensor, size: number, options: AugmentOptions = {}): Tensor {
+  checkImages(images, 'applyCutout');
+  if (!Number.isInteger(size) || size < 0) throw new RangeError(`applyCutout: size must be a non-negative integer, got ${size}`);
+  if (size === 0) return images;
+  const [batch, , height, width] = images.shape;
+  return tidy(() => {
+    const marked = preprocess(full([batch, 1, height, width], 1, { device: images.device }), { flip: 0, pad: 0, cutout: size }, options);
+    return where(marked.lt(1), 0.5, images.dtype === 'uint8' ? images.float().div(255) : images);
   });
 }

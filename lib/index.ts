@@ -47,6 +47,7 @@ export {
 export {
   applyOp,
   applySubPolicies,
+  applyCutout,
   preprocess,
   PREPROCESS_PRESETS,
   type AugmentOptions,
@@ -164,3 +165,13 @@ export {
   type PolicyOutput,
   type PolicySample,
 } from './policy.js';
+export {
+  search,
+  savePolicy,
+  loadPolicy,
+  POLICY_FILE_KIND,
+  type SearchOptions,
+  type SearchProgress,
+  type SearchResult,
+  type LoadedPolicy,
+} from './search.js';

@@ -14,7 +14,7 @@
 // shift). Translations are whole pixels, as torchvision's `int(magnitude)`.
 import { native } from './native.js';
 import { OPS, IDENTITY_KIND } from './search-space.js';
-import { preprocess } from './augment.js';
+import { applyCutout } from './augment.js';
 import { Generator, Tensor, cat, full, keep, rand, randint, tensor, tidy, zeros } from './tensor.js';
 
 /** The options every policy takes. */
@@ -689,7 +689,7 @@ export function cutout(images: Tensor, options: CutoutOptions = {}): Tensor {
   checkImages(images, 'cutout');
   checkOptions(options, 'cutout');
   const size = checkInteger(options.size ?? 16, 'size', 'cutout', 0);
-  return preprocess(images, { flip: 0, pad: 0, cutout: size }, { generator: options.generator });
+  return applyCutout(images, size, { generator: options.generator });
 }
 
 /** No augmentation: a float32 copy in [0, 1] (uint8 images are scaled), like every policy returns. */

@@ -3,7 +3,7 @@
 import { mkdir, appendFile, access } from 'node:fs/promises';
 import path from 'node:path';
 
-import { preprocess as preprocessImages, PREPROCESS_PRESETS, type PreprocessConfig } from './augment.js';
+import { applyCutout, preprocess as preprocessImages, PREPROCESS_PRESETS, type PreprocessConfig } from './augment.js';
 import { checkpointPaths, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { batchCount, batches, type ImageDataset } from './data/index.js';
 import { crossEntropy, wideResNet, type Module, type ModuleConfig, type WideResNetConfig } from './models.js';
@@ -241,7 +241,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const augment = augmentationPolicy(options.augmentation ?? 'none');
   const baseline = resolvePreprocess(options.preprocess);
   const beforePolicy: PreprocessConfig = { ...baseline, cutout: 0 };
-  const afterPolicy: PreprocessConfig = { flip: 0, pad: 0, cutout: baseline.cutout };
   const lr = options.lr ?? 0.1;
   const lrFloor = options.lrFloor ?? 0;
   const [channels] = data.shape;
@@ -312,7 +311,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           [loss, right] = tidy(() => {
             let images = preprocessImages(batch.images, beforePolicy, { generator });
             images = augment(images, { generator });
-            images = preprocessImages(images, afterPolicy, { generator });
+            images = applyCutout(images, baseline.cutout, { generator });
             const logits = model.forward(images);
             const objective = crossEntropy(logits, batch.labels);
             optimizer.zeroGrad();

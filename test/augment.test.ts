@@ -465,3 +465,23 @@ test('bad input gives an Error that names the problem', (t) => {
   t.throws(() => applySubPolicies(images, c, b, m, { searchSpace: { ops: [], subPolicies: [] } }), { message: /no ops/ });
   dna.dispose([images, c, b, m]);
 });
+
+test('applyCutout gives preprocess\'s Cutout and passes gradients where the image is kept', (t) => {
+  const images = randomImages([6, 3, 10, 10], 31);
+  tidy(() => {
+    const viaPreprocess = preprocess(images, { flip: 0, pad: 0, cutout: 4 }, { generator: new Generator(8) });
+    const x = images.clone().requireGrad();
+    const viaCutout = dna.applyCutout(x, 4, { generator: new Generator(8) });
+    t.deepEqual(Array.from(viaCutout.data() as Float32Array), Array.from(viaPreprocess.data() as Float32Array));
+    viaCutout.sum().backward();
+    const grad = x.grad!.data() as Float32Array;
+    const out = viaCutout.data() as Float32Array;
+    const input = images.data() as Float32Array;
+    for (let k = 0; k < grad.length; k++) {
+      const cut = out[k] === 0.5 && input[k] !== 0.5;
+      t.is(grad[k], cut ? 0 : 1);
+    }
+    t.is(dna.applyCutout(x, 0), x, 'size 0 is the identity');
+  });
+  images.dispose();
+});
