@@ -17,6 +17,7 @@ import {
   setThreads,
   stratifiedSubset,
   train,
+  search,
   type Augmentation,
   type ImageDataset,
   type TrainProgress,
@@ -26,6 +27,7 @@ const usage = `Usage: dna <command> [options]
 
 Commands:
   info                     the native backend: LibTorch version, CUDA, threads
+  search --data DIR        search a DNA policy (objective joint); writes policy.dna
   train --data DIR         train a WideResNet with a baseline augmentation
   eval --checkpoint FILE   test accuracy of a trained model
 
@@ -43,6 +45,10 @@ Training:
   --out DIR                checkpoints and metrics.jsonl (default runs/train)
   --resume                 continue from DIR/train.last.ckpt
   --seed N                 (default 0)
+
+Search (also --model for the classifier, --epochs, --batch-size, --lr, --preprocess, --out, --seed):
+  --policy-model NAME      the policy network's backbone (default: as --model)
+  --policy-lr X            Adam lr of the policy (default 0.005)
 
 Common:
   --device cpu|cuda        (default cuda when available)
@@ -268,7 +274,67 @@ async function evalCommand(argv: string[]): Promise<void> {
   }
 }
 
-const commands: Record<string, (argv: string[]) => void | Promise<void>> = { info, train: trainCommand, eval: evalCommand };
+async function searchCommand(argv: string[]): Promise<void> {
+  const v = parse(argv, {
+    data: { type: 'string' },
+    format: { type: 'string' },
+    subset: { type: 'string' },
+    model: { type: 'string' },
+    'policy-model': { type: 'string' },
+    epochs: { type: 'string' },
+    'batch-size': { type: 'string' },
+    lr: { type: 'string' },
+    'policy-lr': { type: 'string' },
+    preprocess: { type: 'string' },
+    out: { type: 'string' },
+    seed: { type: 'string' },
+    device: { type: 'string' },
+    threads: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (v.threads !== undefined) setThreads(number(v.threads, 'threads', 1, true));
+  const names = Object.keys(MODELS) as (keyof typeof MODELS)[];
+  const classifier = MODELS[oneOf(v.model, 'model', names, 'wrn-40-2')];
+  const policyModel = MODELS[oneOf(v['policy-model'], 'policy-model', names, oneOf(v.model, 'model', names, 'wrn-40-2'))];
+  const data = await loadData(v.data, v.format, 'train');
+  const preprocess = oneOf(v.preprocess, 'preprocess', Object.keys(PREPROCESS_PRESETS) as (keyof typeof PREPROCESS_PRESETS)[], data.shape[0] === 3 ? 'cifar' : 'none');
+  const controller = new AbortController();
+  const stop = () => {
+    process.stderr.write('\ndna: stopping after the current step\n');
+    controller.abort();
+    process.once('SIGINT', () => process.exit(130));
+  };
+  process.once('SIGINT', stop);
+  const tty = process.stderr.isTTY && !v.json;
+  const result = await search({
+    train: data,
+    subset: v.subset === undefined ? Math.min(4000, data.count) : number(v.subset, 'subset', 0, true),
+    classifier,
+    policy: policyModel,
+    epochs: number(v.epochs, 'epochs', 20, true),
+    batchSize: number(v['batch-size'], 'batch-size', 128, true),
+    classifierLr: number(v.lr, 'lr', 0.1),
+    policyLr: number(v['policy-lr'], 'policy-lr', 0.005),
+    preprocess,
+    seed: number(v.seed, 'seed', 0, true),
+    device: defaultDevice(v.device),
+    outDir: v.out ?? 'runs/search',
+    signal: controller.signal,
+    onProgress: (p) => {
+      const line = `search epoch ${p.epoch + 1}/${p.epochs}  step ${p.step}/${p.steps}  loss ${p.loss.toFixed(4)}  acc ${(100 * p.accuracy).toFixed(1)}%`;
+      if (tty) process.stderr.write(`\r\x1b[2K${line}`);
+      else if (!v.json && p.step % 20 === 0) console.log(line);
+    },
+  });
+  process.removeListener('SIGINT', stop);
+  if (tty) process.stderr.write('\n');
+  result.policy.dispose();
+  const summary = { aborted: result.aborted, steps: result.steps, seconds: result.seconds, gpuHours: result.gpuHours, policyFile: result.policyFile };
+  if (v.json) console.log(JSON.stringify(summary));
+  else console.log(`${result.aborted ? 'stopped' : 'searched'} ${result.steps} steps in ${formatDuration(result.seconds)}; policy ${result.policyFile}`);
+}
+
+const commands: Record<string, (argv: string[]) => void | Promise<void>> = { info, search: searchCommand, train: trainCommand, eval: evalCommand };
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -42,6 +42,22 @@ test('dna train writes checkpoints and metrics, dna eval reads the checkpoint ba
   }
 });
 
+test('dna search writes a policy file that loadPolicy reads', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-cli-'));
+  try {
+    const searched = dna('search', '--data', 'fashion-mnist', '--model', 'wrn-10-1', '--epochs', '1', '--subset', '100', '--batch-size', '50', '--out', dir, '--json');
+    t.is(searched.status, 0, searched.stderr);
+    const summary = JSON.parse(searched.stdout.trim().split('\n').at(-1)!);
+    t.is(summary.steps, 2);
+    const { loadPolicy } = await import('../lib/search.js');
+    const policy = await loadPolicy(summary.policyFile);
+    t.is(policy.searchSpace.subPolicies.length, 105);
+    policy.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('usage errors exit with 2 and say what is wrong', (t) => {
   const unknown = dna('frobnicate');
   t.is(unknown.status, 2);
