@@ -160,6 +160,18 @@ function progressPrinter(json: boolean): (p: TrainProgress) => void {
   };
 }
 
+/** Ctrl-C aborts the run after its current step (which then saves); a second one quits. */
+function stopOnInterrupt(): { signal: AbortSignal; release: () => void } {
+  const controller = new AbortController();
+  const stop = () => {
+    process.stderr.write('\ndna: stopping after the current step (Ctrl-C again to quit at once)\n');
+    controller.abort();
+    process.once('SIGINT', () => process.exit(130));
+  };
+  process.once('SIGINT', stop);
+  return { signal: controller.signal, release: () => process.removeListener('SIGINT', stop) };
+}
+
 function info(argv: string[]): void {
   const values = parse(argv, { json: { type: 'boolean' } });
   const b = backend();
@@ -200,13 +212,7 @@ async function trainCommand(argv: string[]): Promise<void> {
   if (v.subset !== undefined) trainData = stratifiedSubset(trainData, number(v.subset, 'subset', 0, true), seed);
   const preprocess = oneOf(v.preprocess, 'preprocess', Object.keys(PREPROCESS_PRESETS) as (keyof typeof PREPROCESS_PRESETS)[], trainData.shape[0] === 3 ? 'cifar' : 'none');
   const outDir = v.out ?? 'runs/train';
-  const controller = new AbortController();
-  const stop = () => {
-    process.stderr.write('\ndna: stopping after the current step (Ctrl-C again to quit at once)\n');
-    controller.abort();
-    process.once('SIGINT', () => process.exit(130));
-  };
-  process.once('SIGINT', stop);
+  const interrupt = stopOnInterrupt();
   const result = await train({
     train: trainData,
     test: testData,
@@ -221,10 +227,10 @@ async function trainCommand(argv: string[]): Promise<void> {
     device: defaultDevice(v.device),
     outDir,
     resume: v.resume ?? false,
-    signal: controller.signal,
+    signal: interrupt.signal,
     onProgress: progressPrinter(v.json ?? false),
   });
-  process.removeListener('SIGINT', stop);
+  interrupt.release();
   const summary = {
     aborted: result.aborted,
     epochs: result.epochs,
@@ -298,13 +304,7 @@ async function searchCommand(argv: string[]): Promise<void> {
   const policyModel = MODELS[oneOf(v['policy-model'], 'policy-model', names, oneOf(v.model, 'model', names, 'wrn-40-2'))];
   const data = await loadData(v.data, v.format, 'train');
   const preprocess = oneOf(v.preprocess, 'preprocess', Object.keys(PREPROCESS_PRESETS) as (keyof typeof PREPROCESS_PRESETS)[], data.shape[0] === 3 ? 'cifar' : 'none');
-  const controller = new AbortController();
-  const stop = () => {
-    process.stderr.write('\ndna: stopping after the current step\n');
-    controller.abort();
-    process.once('SIGINT', () => process.exit(130));
-  };
-  process.once('SIGINT', stop);
+  const interrupt = stopOnInterrupt();
   const tty = process.stderr.isTTY && !v.json;
   const result = await search({
     train: data,
@@ -319,14 +319,14 @@ async function searchCommand(argv: string[]): Promise<void> {
     seed: number(v.seed, 'seed', 0, true),
     device: defaultDevice(v.device),
     outDir: v.out ?? 'runs/search',
-    signal: controller.signal,
+    signal: interrupt.signal,
     onProgress: (p) => {
       const line = `search epoch ${p.epoch + 1}/${p.epochs}  step ${p.step}/${p.steps}  loss ${p.loss.toFixed(4)}  acc ${(100 * p.accuracy).toFixed(1)}%`;
       if (tty) process.stderr.write(`\r\x1b[2K${line}`);
       else if (!v.json && p.step % 20 === 0) console.log(line);
     },
   });
-  process.removeListener('SIGINT', stop);
+  interrupt.release();
   if (tty) process.stderr.write('\n');
   result.policy.dispose();
   const summary = { aborted: result.aborted, steps: result.steps, seconds: result.seconds, gpuHours: result.gpuHours, policyFile: result.policyFile };
