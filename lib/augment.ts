@@ -140,6 +140,21 @@ export const PREPROCESS_PRESETS: Readonly<Record<'cifar' | 'svhn' | 'none', Prep
   none: { flip: 0, pad: 0, cutout: 0 },
 });
 
+/**
+ * The config of a preset name (or a config as it is); none when undefined. An unknown name
+ * throws a RangeError that starts with `error` and lists the presets.
+ */
+export function preprocessConfig(
+  preset: keyof typeof PREPROCESS_PRESETS | PreprocessConfig | undefined,
+  error: string,
+): PreprocessConfig {
+  const config = preset === undefined ? PREPROCESS_PRESETS.none : typeof preset === 'string' ? PREPROCESS_PRESETS[preset] : preset;
+  if (config === undefined) {
+    throw new RangeError(`${error} '${String(preset)}' (one of ${Object.keys(PREPROCESS_PRESETS).join(', ')})`);
+  }
+  return config;
+}
+
 /** Flip, pad + random crop and Cutout, each image with its own random draws. */
 export function preprocess(
   images: Tensor,
@@ -147,11 +162,7 @@ export function preprocess(
   options: AugmentOptions = {},
 ): Tensor {
   checkImages(images, 'preprocess');
-  const config = typeof preset === 'string' ? PREPROCESS_PRESETS[preset] : preset;
-  if (config === undefined) {
-    throw new RangeError(`preprocess: unknown preset '${String(preset)}' (one of ${Object.keys(PREPROCESS_PRESETS).join(', ')})`);
-  }
-  const { flip, pad, cutout } = config;
+  const { flip, pad, cutout } = preprocessConfig(preset, 'preprocess: unknown preset');
   if (!(flip >= 0 && flip <= 1)) throw new RangeError(`preprocess: flip must be a probability, got ${flip}`);
   if (!Number.isInteger(pad) || pad < 0) throw new RangeError(`preprocess: pad must be a non-negative integer, got ${pad}`);
   if (!Number.isInteger(cutout) || cutout < 0) throw new RangeError(`preprocess: cutout must be a non-negative integer, got ${cutout}`);

@@ -4,7 +4,8 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
-import { applyCutout, applySubPolicies, preprocess as preprocessImages, PREPROCESS_PRESETS, type PreprocessConfig } from './augment.js';
+import { applyCutout, applySubPolicies, preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, type PreprocessConfig } from './augment.js';
+import { positiveInteger, yieldToEventLoop } from './train.js';
 import { backend } from './backend.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { batchCount, batches, stratifiedSubset, type ImageDataset } from './data/index.js';
@@ -66,25 +67,15 @@ export interface SearchResult {
   policyFile?: string;
 }
 
-function resolvePreprocess(preset: SearchOptions['preprocess']): PreprocessConfig {
-  if (preset === undefined) return PREPROCESS_PRESETS.none;
-  const config = typeof preset === 'string' ? PREPROCESS_PRESETS[preset] : preset;
-  if (config === undefined) throw new RangeError(`search: unknown preprocess preset '${String(preset)}'`);
-  return config;
-}
-
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-
 /** Searches a policy with the paper's `joint` objective. */
 export async function search(options: SearchOptions): Promise<SearchResult> {
   const started = performance.now();
   const { signal, onProgress } = options;
-  if (!Number.isInteger(options.epochs) || options.epochs < 1) throw new RangeError(`search: epochs must be a positive integer, got ${options.epochs}`);
-  const batchSize = options.batchSize ?? 128;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`search: batchSize must be a positive integer, got ${batchSize}`);
+  const epochs = positiveInteger(options.epochs, 'epochs', 'search');
+  const batchSize = positiveInteger(options.batchSize ?? 128, 'batchSize', 'search');
   const seed = options.seed ?? 0;
   const device = options.device ?? 'cpu';
-  const baseline = resolvePreprocess(options.preprocess);
+  const baseline = preprocessConfig(options.preprocess, 'search: unknown preprocess preset');
   const beforePolicy: PreprocessConfig = { ...baseline, cutout: 0 };
   const data = options.subset === undefined ? options.train : stratifiedSubset(options.train, options.subset, seed);
   const [channels] = data.shape;
@@ -97,11 +88,11 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   const policyOptimizer = adam(policy.parameters(), { lr: options.policyLr ?? 0.005, betas: [0.5, 0.999], weightDecay: 0 });
   const generator = new Generator(seed, device);
   const stepsPerEpoch = batchCount(data.count, batchSize);
-  const steps = options.epochs * stepsPerEpoch;
+  const steps = epochs * stepsPerEpoch;
   let step = 0;
   let aborted = false;
   try {
-    outer: for (let epoch = 0; epoch < options.epochs; epoch++) {
+    outer: for (let epoch = 0; epoch < epochs; epoch++) {
       for (const batch of batches(data, { batchSize, seed, epoch, device })) {
         if (signal?.aborted) {
           dispose(batch);
@@ -132,7 +123,7 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
           dispose(batch);
         }
         step += 1;
-        onProgress?.({ epoch, epochs: options.epochs, step, steps, loss, accuracy: right / batch.indices.length });
+        onProgress?.({ epoch, epochs, step, steps, loss, accuracy: right / batch.indices.length });
         await yieldToEventLoop();
       }
     }

@@ -3,7 +3,7 @@
 import { mkdir, appendFile, access } from 'node:fs/promises';
 import path from 'node:path';
 
-import { applyCutout, preprocess as preprocessImages, PREPROCESS_PRESETS, type PreprocessConfig } from './augment.js';
+import { applyCutout, preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, type PreprocessConfig } from './augment.js';
 import { checkpointPaths, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { batchCount, batches, type ImageDataset } from './data/index.js';
 import { crossEntropy, wideResNet, type Module, type ModuleConfig, type WideResNetConfig } from './models.js';
@@ -94,19 +94,10 @@ interface Position {
   testAccuracy: number | null;
 }
 
-function positiveInteger(value: unknown, name: string): number {
-  if (!Number.isInteger(value) || (value as number) < 1) throw new RangeError(`train: ${name} must be a positive integer, got ${String(value)}`);
+/** A positive integer option, or a RangeError naming it and `where`. */
+export function positiveInteger(value: unknown, name: string, where: string): number {
+  if (!Number.isInteger(value) || (value as number) < 1) throw new RangeError(`${where}: ${name} must be a positive integer, got ${String(value)}`);
   return value as number;
-}
-
-function resolvePreprocess(preset: TrainOptions['preprocess']): PreprocessConfig {
-  if (preset === undefined) return PREPROCESS_PRESETS.none;
-  if (typeof preset === 'string') {
-    const config = PREPROCESS_PRESETS[preset];
-    if (config === undefined) throw new RangeError(`train: unknown preprocess preset '${preset}' (one of ${Object.keys(PREPROCESS_PRESETS).join(', ')})`);
-    return config;
-  }
-  return preset;
 }
 
 function sameConfig(a: ModuleConfig, b: ModuleConfig): boolean {
@@ -120,7 +111,8 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** Lets timers and I/O run between two steps of a long loop. */
+export const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** The tensors whose names start with `prefix`, without it. */
 function withPrefix(tensors: Record<string, Tensor>, prefix: string): Record<string, Tensor> {
@@ -233,13 +225,13 @@ export async function evaluate(options: { model: Module; data: ImageDataset; bat
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const started = performance.now();
   const { train: data, test, signal, onProgress } = options;
-  const epochs = positiveInteger(options.epochs, 'epochs');
-  const batchSize = positiveInteger(options.batchSize ?? 128, 'batchSize');
+  const epochs = positiveInteger(options.epochs, 'epochs', 'train');
+  const batchSize = positiveInteger(options.batchSize ?? 128, 'batchSize', 'train');
   const seed = options.seed ?? 0;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`train: seed must be a non-negative integer, got ${seed}`);
   const device = options.device ?? 'cpu';
   const augment = augmentationPolicy(options.augmentation ?? 'none');
-  const baseline = resolvePreprocess(options.preprocess);
+  const baseline = preprocessConfig(options.preprocess, 'train: unknown preprocess preset');
   const beforePolicy: PreprocessConfig = { ...baseline, cutout: 0 };
   const lr = options.lr ?? 0.1;
   const lrFloor = options.lrFloor ?? 0;
