@@ -102,13 +102,14 @@ export function subPolicyName(space: SearchSpace, index: number): string {
   return `${space.ops[i].name}+${space.ops[j].name}`;
 }
 
-/** The kernel tables of a search space, on the CPU: kinds [S, 2] int32 and ranges [S, 2, 2]. */
+/** The kernel tables of a search space: kinds [S, 2] int32 and ranges [S, 2, 2] (lo, hi). */
 export interface KernelTables {
   kinds: Tensor;
   ranges: Tensor;
 }
 
-export function kernelTables(space: SearchSpace): { kinds: Int32Array; ranges: Float32Array; count: number } {
+/** The kernel tables of a (validated) search space as tensors on `device`. */
+export function kernelTableTensors(space: SearchSpace, device = 'cpu'): KernelTables {
   validateSearchSpace(space);
   const count = space.subPolicies.length;
   const kinds = new Int32Array(count * 2);
@@ -122,12 +123,6 @@ export function kernelTables(space: SearchSpace): { kinds: Int32Array; ranges: F
       ranges[s * 4 + slot * 2 + 1] = hi;
     });
   });
-  return { kinds, ranges, count };
-}
-
-/** The kernel tables as tensors on `device`. */
-export function kernelTableTensors(space: SearchSpace, device = 'cpu'): KernelTables {
-  const { kinds, ranges, count } = kernelTables(space);
   return {
     kinds: tensor(kinds, [count, 2], { device }),
     ranges: tensor(ranges, [count, 2, 2], { device }),
