@@ -17,22 +17,11 @@ namespace augment {
 
 namespace {
 
-std::string sizesOf(const at::Tensor& t) {
-  std::string text = "[";
-  for (int64_t d = 0; d < t.dim(); ++d) text += (d ? ", " : "") + std::to_string(t.size(d));
-  return text + "]";
-}
-
 void expectShape(const at::Tensor& t, const char* name, std::initializer_list<int64_t> shape) {
   bool ok = t.dim() == static_cast<int64_t>(shape.size());
   int64_t d = 0;
   for (int64_t size : shape) ok = ok && t.size(d++) == size;
-  if (!ok) {
-    std::string expected = "[";
-    d = 0;
-    for (int64_t size : shape) expected += (d++ ? ", " : "") + std::to_string(size);
-    throw ArgumentError(std::string(name) + " must have shape " + expected + "], got " + sizesOf(t));
-  }
+  if (!ok) throw ArgumentError(std::string(name) + " must have shape " + shapeString(shape) + ", got " + shapeString(t.sizes()));
 }
 
 void expectDevice(const at::Tensor& t, const char* name, const at::Tensor& images) {
@@ -54,12 +43,12 @@ void expectFinite(const at::Tensor& t, const char* name) {
 // Images as the kernels want them: float32, contiguous, NCHW with 1 or 3 channels.
 // uint8 images are scaled from [0, 255].
 at::Tensor kernelImages(const at::Tensor& images) {
-  if (images.dim() != 4) throw ArgumentError("images must be a 4-d tensor [B, C, H, W], got shape " + sizesOf(images));
+  if (images.dim() != 4) throw ArgumentError("images must be a 4-d tensor [B, C, H, W], got shape " + shapeString(images.sizes()));
   const int64_t channels = images.size(1);
   if (channels != 1 && channels != 3) {
-    throw ArgumentError("images must have 1 or 3 channels, got " + std::to_string(channels) + " (shape " + sizesOf(images) + ")");
+    throw ArgumentError("images must have 1 or 3 channels, got " + std::to_string(channels) + " (shape " + shapeString(images.sizes()) + ")");
   }
-  if (images.size(2) == 0 || images.size(3) == 0) throw ArgumentError("images must not be empty, got shape " + sizesOf(images));
+  if (images.size(2) == 0 || images.size(3) == 0) throw ArgumentError("images must not be empty, got shape " + shapeString(images.sizes()));
   if (images.size(2) > (1 << 15) || images.size(3) > (1 << 15)) throw ArgumentError("images larger than 32768 pixels a side are not supported");
   if (images.scalar_type() == at::kByte) return images.to(at::kFloat).div_(255.0).contiguous();
   if (images.scalar_type() != at::kFloat) {
@@ -117,7 +106,7 @@ at::Tensor backwardSums(const at::Tensor& images, const BatchParams& p, const at
 // The search space's tables, checked: kinds [S, 2] int32 in [-1, kOpKindCount), ranges [S, 2, 2].
 void checkTables(const at::Tensor& kindsTable, const at::Tensor& ranges) {
   if (kindsTable.dim() != 2 || kindsTable.size(1) != 2 || kindsTable.scalar_type() != at::kInt) {
-    throw ArgumentError("the sub-policy table must be an int32 tensor [S, 2], got " + sizesOf(kindsTable));
+    throw ArgumentError("the sub-policy table must be an int32 tensor [S, 2], got " + shapeString(kindsTable.sizes()));
   }
   if (kindsTable.numel() > 0) {
     const int64_t low = kindsTable.min().item<int64_t>();

@@ -16,6 +16,12 @@ constexpr double kMaxSafeInteger = 9007199254740991.0;
 
 }  // namespace
 
+std::string shapeString(at::IntArrayRef sizes) {
+  std::string text = "[";
+  for (size_t k = 0; k < sizes.size(); ++k) text += (k ? ", " : "") + std::to_string(sizes[k]);
+  return text + "]";
+}
+
 const char* jsTypeName(const Napi::Value& value) {
   switch (value.Type()) {
     case napi_undefined: return "undefined";

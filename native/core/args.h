@@ -60,6 +60,9 @@ class Args {
   const char* function_;
 };
 
+// "[2, 3, 4]": a shape, for error messages.
+std::string shapeString(at::IntArrayRef sizes);
+
 // "a number", "an array", ...: what a JS value is, for error messages.
 const char* jsTypeName(const Napi::Value& value);
 

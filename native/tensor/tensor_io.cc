@@ -33,12 +33,6 @@ int64_t checkedNumel(const std::vector<int64_t>& shape) {
   return numel;
 }
 
-std::string shapeString(const std::vector<int64_t>& shape) {
-  std::string text = "[";
-  for (size_t k = 0; k < shape.size(); ++k) text += (k ? ", " : "") + std::to_string(shape[k]);
-  return text + "]";
-}
-
 template <typename Element>
 Napi::Value copyOut(Napi::Env env, const at::Tensor& host) {
   auto array = Napi::TypedArrayOf<Element>::New(env, static_cast<size_t>(host.numel()));
