@@ -150,7 +150,6 @@ export {
   train,
   evaluate,
   loadTrainedModel,
-  TrainingDivergedError,
   CHECKPOINT_KIND as TRAIN_CHECKPOINT_KIND,
   type TrainOptions,
   type TrainProgress,
@@ -167,11 +166,11 @@ export {
 } from './policy.js';
 export {
   search,
-  savePolicy,
-  loadPolicy,
-  POLICY_FILE_KIND,
+  SEARCH_CHECKPOINT_KIND,
   type SearchOptions,
   type SearchProgress,
   type SearchResult,
-  type LoadedPolicy,
 } from './search.js';
+export { savePolicy, loadPolicy, POLICY_FILE_KIND, type LoadedPolicy } from './policy-file.js';
+export { TrainingDivergedError } from './run-state.js';
+export { PAPER_PRESETS, type DatasetPreset, type SearchPreset, type TrainPreset, type PresetName } from './presets.js';

@@ -1,30 +1,38 @@
 // Training and evaluation of a classifier: seeded, resumable from atomic checkpoints, stoppable
 // by an AbortSignal after the current step, and yielding to the event loop after every step.
-import { mkdir, appendFile, access } from 'node:fs/promises';
+import { mkdir, appendFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { applyCutout, preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, type PreprocessConfig } from './augment.js';
-import { checkpointPaths, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { checkpointPaths, loadCheckpoint } from './checkpoint.js';
+import { loadPolicy, type LoadedPolicy } from './policy-file.js';
+import { datasetPreset, type PresetName } from './presets.js';
+import { TrainingDivergedError, fileExists, loadRunState, positiveInteger, recordedModule, saveRunState, withPrefix, yieldToEventLoop, type RunParts } from './run-state.js';
 import { batchCount, batches, type ImageDataset } from './data/index.js';
-import { crossEntropy, wideResNet, type Module, type ModuleConfig, type WideResNetConfig } from './models.js';
-import { cosineLr, sgd, type Optimizer } from './optim.js';
+import { crossEntropy, wideResNet, type Module, type WideResNetConfig } from './models.js';
+import { cosineLr, sgd } from './optim.js';
 import { augmentationPolicy, type AugmentationName, type AugmentationPolicy } from './policies.js';
-import { Generator, dispose as disposeBatch, noGrad, tidy, type Device, type Tensor } from './tensor.js';
+import { Generator, dispose as disposeBatch, noGrad, tidy, type Device } from './tensor.js';
 
 export const CHECKPOINT_KIND = 'dna-augment/train';
-const CHECKPOINT_VERSION = 1;
+const CHECKPOINT_VERSION = 2;
 
-/** Augmentation of a batch of [0, 1] images, applied after flip/crop and before Cutout. */
-export type Augmentation = AugmentationName | AugmentationPolicy;
+/**
+ * Augmentation of a batch of [0, 1] images, applied after flip/crop and before Cutout: a
+ * baseline by name, 'dna' (a searched policy, see `policyFile`), a loaded policy, or a function.
+ */
+export type Augmentation = AugmentationName | 'dna' | AugmentationPolicy | LoadedPolicy;
 
 export interface TrainOptions {
   train: ImageDataset;
   /** Evaluated after every epoch when given; the best accuracy picks best.ckpt. */
   test?: ImageDataset;
-  /** The network; classes and inChannels default to the dataset's. */
-  model: Partial<WideResNetConfig> & Pick<WideResNetConfig, 'depth' | 'widen'>;
-  epochs: number;
-  /** Default 128. */
+  /** The paper's settings for a dataset (SPEC 1.5); every option below overrides it. */
+  preset?: PresetName;
+  /** The network (required without a preset); classes and inChannels default to the dataset's. */
+  model?: Partial<WideResNetConfig> & Pick<WideResNetConfig, 'depth' | 'widen'>;
+  epochs?: number;
+  /** Default: the preset's, else 128. */
   batchSize?: number;
   /** SGD: default lr 0.1, momentum 0.9, Nesterov, weight decay 2e-4; cosine to lrFloor (default 0). */
   lr?: number;
@@ -36,6 +44,11 @@ export interface TrainOptions {
   preprocess?: keyof typeof PREPROCESS_PRESETS | PreprocessConfig;
   /** Default 'none'. */
   augmentation?: Augmentation;
+  /**
+   * The policy file of `augmentation: 'dna'` (from `search`): the policy network is frozen and
+   * each image gets a hard sample of its own sub-policy, between flip/crop and Cutout.
+   */
+  policyFile?: string;
   /** Seeds the weights, the batch order and every augmentation draw. Default 0. */
   seed?: number;
   device?: Device;
@@ -78,14 +91,6 @@ export interface TrainResult {
   metrics?: string;
 }
 
-/** Training stopped because the loss stopped being finite; the last good checkpoint is kept. */
-export class TrainingDivergedError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TrainingDivergedError';
-  }
-}
-
 interface Position {
   epoch: number;
   batch: number;
@@ -94,82 +99,15 @@ interface Position {
   testAccuracy: number | null;
 }
 
-/** A positive integer option, or a RangeError naming it and `where`. */
-export function positiveInteger(value: unknown, name: string, where: string): number {
-  if (!Number.isInteger(value) || (value as number) < 1) throw new RangeError(`${where}: ${name} must be a positive integer, got ${String(value)}`);
-  return value as number;
-}
-
-function sameConfig(a: ModuleConfig, b: ModuleConfig): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
-async function exists(file: string): Promise<boolean> {
-  return access(file).then(
-    () => true,
-    () => false,
-  );
-}
-
-/** Lets timers and I/O run between two steps of a long loop. */
-export const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** The tensors whose names start with `prefix`, without it. */
-function withPrefix(tensors: Record<string, Tensor>, prefix: string): Record<string, Tensor> {
-  return Object.fromEntries(Object.entries(tensors).filter(([name]) => name.startsWith(prefix)).map(([name, t]) => [name.slice(prefix.length), t]));
-}
-
-/** The state a checkpoint holds: weights, optimiser, augmentation generator, position. */
-function checkpointTensors(model: Module, optimizer: Optimizer, generator: Generator): { tensors: Record<string, Tensor>; optimizer: object } {
-  const tensors: Record<string, Tensor> = {};
-  for (const [name, value] of Object.entries(model.stateDict())) tensors[`model.${name}`] = value;
-  const state = optimizer.state();
-  for (const [name, value] of Object.entries(state.tensors)) tensors[`optimizer.${name}`] = value;
-  tensors.generator = generator.state();
-  return { tensors, optimizer: { kind: state.kind, parameters: state.parameters, options: state.options, numbers: state.numbers } };
-}
-
-async function writeCheckpoint(file: string, model: Module, optimizer: Optimizer, generator: Generator, position: Position, config: ModuleConfig, run: object): Promise<void> {
-  const { tensors, optimizer: optimizerMeta } = checkpointTensors(model, optimizer, generator);
-  try {
-    await saveCheckpoint(file, {
-      kind: CHECKPOINT_KIND,
-      meta: { version: CHECKPOINT_VERSION, position, model: config, optimizer: optimizerMeta, run },
-      tensors,
-    });
-  } finally {
-    for (const t of Object.values(tensors)) t.dispose();
-  }
-}
-
-async function restoreCheckpoint(file: string, model: Module, optimizer: Optimizer, generator: Generator, config: ModuleConfig): Promise<Position> {
-  const checkpoint = await loadCheckpoint(file, { kind: CHECKPOINT_KIND });
-  const meta = checkpoint.meta as { version: number; position: Position; model: ModuleConfig; optimizer: { kind: 'sgd' | 'adam'; parameters: number; options: Record<string, unknown>; numbers: Record<string, number> } };
-  try {
-    if (meta.version !== CHECKPOINT_VERSION) throw new Error(`${file}: checkpoint version ${meta.version}, this version reads ${CHECKPOINT_VERSION}`);
-    if (!sameConfig(meta.model, config)) {
-      throw new Error(`${file} is a checkpoint of another model (${JSON.stringify(meta.model)}), not of ${JSON.stringify(config)}`);
-    }
-    model.loadStateDict(withPrefix(checkpoint.tensors, 'model.'));
-    optimizer.loadState({ ...meta.optimizer, tensors: withPrefix(checkpoint.tensors, 'optimizer.') });
-    const state = checkpoint.tensors.generator;
-    if (state === undefined) throw new Error(`${file}: the checkpoint has no generator state`);
-    generator.setState(state);
-    return meta.position;
-  } finally {
-    for (const t of Object.values(checkpoint.tensors)) t.dispose();
-  }
-}
-
 /** The model a training checkpoint holds (weights and architecture), ready to evaluate. */
 export async function loadTrainedModel(file: string, options: { device?: Device } = {}): Promise<Module> {
   const checkpoint = await loadCheckpoint(file, { kind: CHECKPOINT_KIND });
   try {
-    const meta = checkpoint.meta as { version?: number; model?: ModuleConfig };
-    if (meta.version !== CHECKPOINT_VERSION || meta.model === undefined || meta.model.kind !== 'wideResNet') {
-      throw new Error(`${file}: not a training checkpoint this version can read (version ${String(meta.version)})`);
+    const recorded = recordedModule(checkpoint.meta, 'model', CHECKPOINT_VERSION);
+    if (recorded?.kind !== 'wideResNet') {
+      throw new Error(`${file}: not a training checkpoint this version can read (version ${String((checkpoint.meta as { version?: unknown } | null)?.version)})`);
     }
-    const { kind: _kind, ...config } = meta.model;
+    const { kind: _kind, ...config } = recorded;
     const model = wideResNet(config);
     try {
       model.loadStateDict(withPrefix(checkpoint.tensors, 'model.'));
@@ -225,15 +163,17 @@ export async function evaluate(options: { model: Module; data: ImageDataset; bat
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const started = performance.now();
   const { train: data, test, signal, onProgress } = options;
-  const epochs = positiveInteger(options.epochs, 'epochs', 'train');
-  const batchSize = positiveInteger(options.batchSize ?? 128, 'batchSize', 'train');
+  const preset = datasetPreset(options.preset, 'train')?.train;
+  const modelConfig = options.model ?? preset?.model;
+  if (modelConfig === undefined) throw new TypeError('train: give the model (e.g. WRN_40_2), or a preset');
+  const epochs = positiveInteger(options.epochs ?? preset?.epochs, 'epochs', 'train');
+  const batchSize = positiveInteger(options.batchSize ?? preset?.batchSize ?? 128, 'batchSize', 'train');
   const seed = options.seed ?? 0;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`train: seed must be a non-negative integer, got ${seed}`);
   const device = options.device ?? 'cpu';
-  const augment = augmentationPolicy(options.augmentation ?? 'none');
-  const baseline = preprocessConfig(options.preprocess, 'train: unknown preprocess preset');
+  const baseline = preprocessConfig(options.preprocess ?? preset?.preprocess, 'train: unknown preprocess preset');
   const beforePolicy: PreprocessConfig = { ...baseline, cutout: 0 };
-  const lr = options.lr ?? 0.1;
+  const lr = options.lr ?? preset?.lr ?? 0.1;
   const lrFloor = options.lrFloor ?? 0;
   const [channels] = data.shape;
   if (test !== undefined && test.shape.join() !== data.shape.join()) {
@@ -242,17 +182,19 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (test !== undefined && test.classes.length !== data.classes.length) {
     throw new RangeError(`train: the test data has ${test.classes.length} classes, the training data ${data.classes.length}`);
   }
+  const { augment, policy, name: augmentationName } = await resolveAugmentation(options, channels, device);
 
-  const model = wideResNet({ classes: data.classes.length, inChannels: channels, ...options.model, seed }).to(device);
+  const model = wideResNet({ classes: data.classes.length, inChannels: channels, ...modelConfig, seed }).to(device);
   const config = model.config;
   if (config.classes !== data.classes.length) {
     model.dispose();
+    policy?.dispose();
     throw new RangeError(`train: the model has ${config.classes} outputs but the data has ${data.classes.length} classes`);
   }
   const optimizer = sgd(model.parameters(), {
     lr,
     momentum: options.momentum ?? 0.9,
-    nesterov: options.nesterov ?? true,
+    nesterov: options.nesterov ?? preset?.nesterov ?? true,
     weightDecay: options.weightDecay ?? 2e-4,
   });
   const generator = new Generator(seed, device);
@@ -261,15 +203,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   const files = options.outDir === undefined ? undefined : checkpointPaths(options.outDir, 'train');
   const metricsFile = options.outDir === undefined ? undefined : path.join(options.outDir, 'metrics.jsonl');
-  if (options.outDir !== undefined) await mkdir(options.outDir, { recursive: true });
-  const run = { seed, epochs, batchSize, lr, lrFloor, augmentation: typeof options.augmentation === 'function' ? 'custom' : options.augmentation ?? 'none', preprocess: baseline, device };
+  const run = { seed, epochs, batchSize, lr, lrFloor, augmentation: augmentationName, preprocess: baseline, device };
 
   let position: Position = { epoch: 0, batch: 0, step: 0, bestTestAccuracy: null, testAccuracy: null };
-  if (options.resume && files !== undefined && (await exists(files.last))) {
-    position = await restoreCheckpoint(files.last, model, optimizer, generator, config);
-  }
-
-  const save = (file: string) => writeCheckpoint(file, model, optimizer, generator, position, config, run);
+  const parts: RunParts = { modules: { model }, optimizers: { optimizer }, generator };
+  const save = (file: string) => saveRunState(file, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts, position, run);
   const result = (aborted: boolean): TrainResult => ({
     model,
     epochs: position.epoch,
@@ -284,6 +222,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   model.train();
   try {
+    if (options.outDir !== undefined) await mkdir(options.outDir, { recursive: true });
+    if (options.resume && files !== undefined && (await fileExists(files.last))) {
+      position = (await loadRunState<Position>(files.last, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts)).position;
+    }
     while (position.epoch < epochs) {
       const epochStarted = performance.now();
       let seen = 0;
@@ -316,7 +258,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           disposeBatch(batch);
         }
         if (!Number.isFinite(loss)) {
-          const kept = files !== undefined && (await exists(files.last)) ? `; the last good checkpoint is ${files.last}` : '';
+          const kept = files !== undefined && (await fileExists(files.last)) ? `; the last good checkpoint is ${files.last}` : '';
           throw new TrainingDivergedError(`train: the loss became ${loss} at epoch ${position.epoch + 1}, step ${position.step + 1}${kept}`);
         }
         const size = batch.indices.length;
@@ -384,5 +326,26 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     throw error;
   } finally {
     optimizer.dispose();
+    policy?.dispose();
   }
+}
+
+/** The augmentation function of the options, the policy loaded for it (to dispose), and its name for the run record. */
+async function resolveAugmentation(options: TrainOptions, channels: number, device: Device): Promise<{ augment: AugmentationPolicy; policy?: LoadedPolicy; name: string }> {
+  const { augmentation = 'none', policyFile } = options;
+  if (augmentation !== 'dna' && policyFile !== undefined) throw new TypeError("train: policyFile goes with augmentation: 'dna'");
+  if (augmentation === 'dna') {
+    if (typeof policyFile !== 'string') throw new TypeError("train: augmentation 'dna' needs policyFile, a policy file written by search");
+    const policy = await loadPolicy(policyFile, { device });
+    if (policy.inChannels !== channels) {
+      policy.dispose();
+      throw new RangeError(`train: ${policyFile} is a policy for ${policy.inChannels}-channel images, the data has ${channels} channels`);
+    }
+    return { augment: (images, o) => policy.augment(images, o), policy, name: `dna:${path.resolve(policyFile)}` };
+  }
+  if (typeof augmentation === 'object' && augmentation !== null && typeof (augmentation as LoadedPolicy).augment === 'function') {
+    const policy = augmentation as LoadedPolicy;
+    return { augment: (images, o) => policy.augment(images, o), name: 'dna' };
+  }
+  return { augment: augmentationPolicy(augmentation as AugmentationName | AugmentationPolicy), name: typeof augmentation === 'function' ? 'custom' : String(augmentation) };
 }

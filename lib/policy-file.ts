@@ -1,0 +1,94 @@
+// Policy files: a searched policy network's weights with everything needed to use it (search
+// space, backbone, provenance), and `loadPolicy`, which turns one into a frozen augmenter.
+import { saveCheckpoint, loadCheckpoint } from './checkpoint.js';
+import { applySubPolicies } from './augment.js';
+import { PolicyNetwork, gumbelSoftmaxST, relaxedBernoulliST, type PolicyNetworkConfig } from './policy.js';
+import { validateSearchSpace, type SearchSpace } from './search-space.js';
+import { Generator, Tensor, dispose, noGrad, tidy, type Device } from './tensor.js';
+
+export const POLICY_FILE_KIND = 'dna-augment/policy';
+const POLICY_FILE_VERSION = 1;
+
+type Backbone = PolicyNetworkConfig['backbone'];
+
+interface PolicyFileMeta {
+  version: number;
+  searchSpace: SearchSpace;
+  backbone: Backbone;
+  inChannels: number;
+  provenance: { dataset: string; classes: string[]; seed: number; steps: number; seconds: number; library: string };
+}
+
+/** Writes a policy file: the policy network's weights and everything needed to use them. */
+export async function savePolicy(file: string, policy: PolicyNetwork, provenance: Omit<PolicyFileMeta['provenance'], 'library'>): Promise<void> {
+  const config = policy.network.config;
+  const state = policy.network.stateDict();
+  try {
+    const meta: PolicyFileMeta = {
+      version: POLICY_FILE_VERSION,
+      searchSpace: policy.searchSpace,
+      backbone: { depth: config.depth, widen: config.widen, dropout: config.dropout, mean: config.mean, std: config.std },
+      inChannels: config.inChannels,
+      provenance: { ...provenance, library: 'dna-augment' },
+    };
+    await saveCheckpoint(file, { kind: POLICY_FILE_KIND, meta, tensors: state });
+  } finally {
+    dispose(state);
+  }
+}
+
+/** A searched policy, frozen: each image gets a hard sample from its own (pi, p, m). */
+export interface LoadedPolicy {
+  readonly network: PolicyNetwork;
+  readonly searchSpace: SearchSpace;
+  /** The channels of the images it was searched on (1 or 3). */
+  readonly inChannels: number;
+  readonly provenance: PolicyFileMeta['provenance'];
+  /** Augments a batch of [0, 1] images (float32 [B, C, H, W]); the same generator state gives the same result. */
+  augment(images: Tensor, options?: { generator?: Generator }): Tensor;
+  dispose(): void;
+}
+
+/** Loads a policy file written by `search` as an augmenter usable in any pipeline. */
+export async function loadPolicy(file: string, options: { device?: Device } = {}): Promise<LoadedPolicy> {
+  const checkpoint = await loadCheckpoint(file, { kind: POLICY_FILE_KIND });
+  try {
+    const meta = checkpoint.meta as PolicyFileMeta;
+    if (meta?.version !== POLICY_FILE_VERSION) throw new Error(`${file}: policy file version ${String(meta?.version)}, this version reads ${POLICY_FILE_VERSION}`);
+    validateSearchSpace(meta.searchSpace);
+    const network = new PolicyNetwork({ backbone: meta.backbone, inChannels: meta.inChannels, searchSpace: meta.searchSpace });
+    try {
+      network.network.loadStateDict(checkpoint.tensors);
+    } catch (error) {
+      network.dispose();
+      throw new Error(`${file}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    network.to(options.device ?? 'cpu').eval();
+    return {
+      network,
+      searchSpace: meta.searchSpace,
+      inChannels: meta.inChannels,
+      provenance: meta.provenance,
+      augment(images, augmentOptions = {}) {
+        const { generator } = augmentOptions;
+        if (!(images instanceof Tensor) || images.ndim !== 4 || images.shape[1] !== meta.inChannels) {
+          const got = images instanceof Tensor ? `shape [${images.shape.join(', ')}]` : typeof images;
+          throw new RangeError(`policy.augment: images must be a Tensor [B, ${meta.inChannels}, H, W] in [0, 1], got ${got}`);
+        }
+        return noGrad(() =>
+          tidy(() => {
+            const { logits, p, m } = network.forward(images);
+            const c = gumbelSoftmaxST(logits, 1, generator);
+            const b = relaxedBernoulliST(p, 1, generator);
+            return applySubPolicies(images, c, b, m, { searchSpace: meta.searchSpace, generator });
+          }),
+        );
+      },
+      dispose() {
+        network.dispose();
+      },
+    };
+  } finally {
+    dispose(checkpoint.tensors);
+  }
+}
