@@ -175,3 +175,17 @@ export {
   type SearchResult,
   type LoadedPolicy,
 } from './search.js';
+export {
+  policyReport,
+  PolicyStatistics,
+  entropy,
+  jensenShannon,
+  POLICY_REPORT_KIND,
+  type PolicySource,
+  type PolicyReport,
+  type PolicyReportOptions,
+  type PolicyGroupStatistics,
+  type OpStatistics,
+  type RankedSubPolicy,
+} from './report.js';
+export { writePolicyReport, type PolicyReportFiles } from './report-files.js';
