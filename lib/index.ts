@@ -174,3 +174,17 @@ export {
 export { savePolicy, loadPolicy, POLICY_FILE_KIND, type LoadedPolicy } from './policy-file.js';
 export { TrainingDivergedError } from './run-state.js';
 export { PAPER_PRESETS, type DatasetPreset, type SearchPreset, type TrainPreset, type PresetName } from './presets.js';
+export {
+  policyReport,
+  PolicyStatistics,
+  entropy,
+  jensenShannon,
+  POLICY_REPORT_KIND,
+  type PolicySource,
+  type PolicyReport,
+  type PolicyReportOptions,
+  type PolicyGroupStatistics,
+  type OpStatistics,
+  type RankedSubPolicy,
+} from './report.js';
+export { writePolicyReport, type PolicyReportFiles } from './report-files.js';

@@ -1,0 +1,213 @@
+// A PolicyReport on disk: report.json, a readable report.md and SVG plots rendered headless with
+// Vega-Lite (compiled to Vega, rendered without a canvas). Vega is loaded on first use, so
+// importing the library does not pay for it.
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import type { TopLevelSpec } from 'vega-lite';
+
+import { POLICY_REPORT_KIND, type PolicyGroupStatistics, type PolicyReport } from './report.js';
+
+export interface PolicyReportFiles {
+  markdown: string;
+  json: string;
+  /** The SVG plots, in the order report.md shows them. */
+  plots: string[];
+}
+
+/** Writes `text` to a temp file beside `file`, then renames it over `file`. */
+async function writeAtomically(file: string, text: string): Promise<void> {
+  const temp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+  try {
+    await writeFile(temp, text, { flag: 'wx' });
+    await rename(temp, file);
+  } catch (error) {
+    await unlink(temp).catch(() => {});
+    throw error;
+  }
+}
+
+const number = (value: number | null, digits = 3) => (value === null ? '-' : value.toFixed(digits));
+const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\s+/g, ' ');
+
+function table(header: string[], rows: string[][]): string[] {
+  return [header, header.map(() => '---'), ...rows].map((row) => `| ${row.map(cell).join(' | ')} |`);
+}
+
+/** Each class that had images, then all images together. */
+const groups = (report: PolicyReport): PolicyGroupStatistics[] => [...report.perClass, report.overall];
+const groupName = (group: PolicyGroupStatistics) => (group.label === undefined ? `(all ${group.count} images)` : group.name);
+
+/** A class x op table of one op statistic. */
+function opTable(report: PolicyReport, value: (op: PolicyGroupStatistics['ops'][number]) => number | null): string[] {
+  return table(['class', ...report.searchSpace.ops], groups(report).map((group) => [groupName(group), ...group.ops.map((op) => number(value(op)))]));
+}
+
+interface Plot {
+  file: string;
+  title: string;
+  spec: TopLevelSpec;
+}
+
+function plots(report: PolicyReport): Plot[] {
+  const ops = report.searchSpace.ops;
+  const rowNames = groups(report).map(groupName);
+  const heatmapText = (format: string) => ({ mark: { type: 'text' as const, fontSize: 9 }, encoding: { text: { field: 'value', type: 'quantitative' as const, format } } });
+  const cells = { width: { step: 40 }, height: { step: 22 } };
+  const applyMass: TopLevelSpec = {
+    title: 'Expected applications per image, by op and class',
+    ...cells,
+    data: { values: groups(report).flatMap((group) => group.ops.map((op) => ({ group: groupName(group), op: op.name, value: op.applyMass }))) },
+    encoding: {
+      x: { field: 'op', type: 'nominal', sort: ops, title: 'op' },
+      y: { field: 'group', type: 'nominal', sort: rowNames, title: 'class' },
+    },
+    layer: [{ mark: 'rect', encoding: { color: { field: 'value', type: 'quantitative', title: 'apply mass', scale: { scheme: 'blues', domainMin: 0 } } } }, heatmapText('.2f')],
+  };
+  const classes = report.distance.classes;
+  const distance: TopLevelSpec = {
+    title: 'Jensen-Shannon divergence (bits) between class-mean pi',
+    ...cells,
+    data: { values: report.distance.matrix.flatMap((row, i) => row.map((value, j) => ({ a: classes[i], b: classes[j], value }))) },
+    encoding: {
+      x: { field: 'b', type: 'nominal', sort: classes, title: 'class' },
+      y: { field: 'a', type: 'nominal', sort: classes, title: 'class' },
+    },
+    layer: [{ mark: 'rect', encoding: { color: { field: 'value', type: 'quantitative', title: 'JSD', scale: { scheme: 'oranges', domainMin: 0 } } } }, heatmapText('.3f')],
+  };
+  const uniform = 1 / report.searchSpace.subPolicies.length;
+  const top: TopLevelSpec = {
+    title: `Top sub-policies by mean pi per class (uniform: ${uniform.toPrecision(3)})`,
+    data: { values: groups(report).flatMap((group) => group.top.map((entry, rank) => ({ group: groupName(group), rank, subPolicy: entry.name, probability: entry.probability }))) },
+    facet: { field: 'group', type: 'nominal', sort: rowNames, title: null },
+    columns: 4,
+    resolve: { scale: { y: 'independent' }, axis: { x: 'independent' } },
+    spec: {
+      width: 160,
+      mark: 'bar',
+      encoding: {
+        y: { field: 'subPolicy', type: 'nominal', sort: { field: 'rank' }, title: null },
+        x: { field: 'probability', type: 'quantitative', title: 'mean pi' },
+      },
+    },
+  };
+  const measures = ['apply mass', 'mean p', 'mean m'];
+  const parameters: TopLevelSpec = {
+    title: 'Per op over all images: apply mass, mean p and mean m (weighted by pi)',
+    data: {
+      values: report.overall.ops.flatMap((op) => [
+        { op: op.name, measure: 'apply mass', value: op.applyMass },
+        { op: op.name, measure: 'mean p', value: op.meanP },
+        { op: op.name, measure: 'mean m', value: op.meanM },
+      ]),
+    },
+    mark: 'bar',
+    encoding: {
+      x: { field: 'op', type: 'nominal', sort: ops, title: 'op' },
+      xOffset: { field: 'measure', type: 'nominal', sort: measures },
+      y: { field: 'value', type: 'quantitative', title: null },
+      color: { field: 'measure', type: 'nominal', title: null, scale: { domain: measures } },
+    },
+  };
+  return [
+    { file: 'apply-mass.svg', title: 'Apply mass per op and class', spec: applyMass },
+    { file: 'class-distance.svg', title: 'Distances between classes', spec: distance },
+    { file: 'top-sub-policies.svg', title: 'Top sub-policies per class', spec: top },
+    { file: 'op-parameters.svg', title: 'Apply mass, p and m per op', spec: parameters },
+  ];
+}
+
+/** Renders a Vega-Lite spec to SVG text, headless. */
+async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const [vega, vegaLite] = await Promise.all([import('vega'), import('vega-lite')]);
+  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+function markdown(report: PolicyReport, plotList: Plot[]): string {
+  const { searchSpace } = report;
+  const S = searchSpace.subPolicies.length;
+  const k = Math.max(...groups(report).map((group) => group.top.length));
+  const lines = [
+    `# Policy report${report.dataset === undefined ? '' : `: ${report.dataset}`}`,
+    '',
+    `${report.images} images in ${report.classes.length} classes; a search space of ${searchSpace.ops.length} ops and ${S} sub-policies ` +
+      `(uniform pi: ${(1 / S).toPrecision(3)} each, entropy ln ${S} = ${number(searchSpace.maxEntropy)} nats).`,
+  ];
+  if (report.policy !== undefined) {
+    lines.push('', `Policy: ${Object.entries(report.policy).map(([key, value]) => `${key} ${JSON.stringify(value)}`).join(', ')}.`);
+  }
+  const missing = report.classes.filter((_, label) => report.counts[label] === 0);
+  if (missing.length > 0) lines.push('', `Classes without images (left out below): ${missing.join(', ')}.`);
+  lines.push(
+    '',
+    '## Overview',
+    '',
+    ...table(
+      ['class', 'images', 'top sub-policy', 'mean pi', 'mean entropy of pi(x) (nats)', 'entropy of mean pi (nats)'],
+      groups(report).map((group) => [groupName(group), String(group.count), group.top[0].name, number(group.top[0].probability), number(group.meanEntropy), number(group.entropyOfMean)]),
+    ),
+    '',
+    `## Top ${k} sub-policies per class`,
+    '',
+    'Mean pi(x) over the images of each class (as in Table 3 of the DNA paper).',
+    '',
+    ...table(['class', ...Array.from({ length: k }, (_, i) => String(i + 1))], groups(report).map((group) => [groupName(group), ...group.top.map((entry) => `${entry.name} (${number(entry.probability)})`)])),
+    '',
+    '## Apply mass per op',
+    '',
+    'Expected applications of each op per image: the mean over images of pi_s(x) * p_{s,l}(x), summed over the slots (s, l) that hold the op.',
+    '',
+    ...opTable(report, (op) => op.applyMass),
+    '',
+    '## Mean apply probability p per op',
+    '',
+    'p averaged over the slots that hold the op, weighted by pi_s(x).',
+    '',
+    ...opTable(report, (op) => op.meanP),
+    '',
+    '## Mean magnitude m per op',
+    '',
+    'm in [0, 1], averaged like p (ops without a magnitude ignore it).',
+    '',
+    ...opTable(report, (op) => op.meanM),
+    '',
+    '## Distances between classes',
+    '',
+    `Jensen-Shannon divergence (base 2, 0 = same mean pi, 1 = disjoint) between the classes' mean pi; mean off the diagonal: ${number(report.distance.meanOffDiagonal, 4)}.`,
+    '',
+    ...table(['', ...report.distance.classes], report.distance.matrix.map((row, i) => [report.distance.classes[i], ...row.map((value) => number(value, 4))])),
+    '',
+    '## Plots',
+    '',
+    ...plotList.flatMap((plot) => [`![${plot.title}](${plot.file})`, '']),
+  );
+  return lines.join('\n');
+}
+
+/**
+ * Writes a report into `outDir` (created if needed): report.json, report.md and SVG plots (apply
+ * mass per op and class, the class distances, the top sub-policies per class, p and m per op).
+ * Each file is written to a temp name and renamed into place.
+ */
+export async function writePolicyReport(report: PolicyReport, outDir: string): Promise<PolicyReportFiles> {
+  if (report?.kind !== POLICY_REPORT_KIND) throw new TypeError('writePolicyReport: expected a report made by policyReport()');
+  if (typeof outDir !== 'string' || outDir === '') throw new TypeError('writePolicyReport: outDir must be a directory path');
+  const dir = path.resolve(outDir);
+  await mkdir(dir, { recursive: true });
+  const plotList = plots(report);
+  const files: PolicyReportFiles = {
+    markdown: path.join(dir, 'report.md'),
+    json: path.join(dir, 'report.json'),
+    plots: plotList.map((plot) => path.join(dir, plot.file)),
+  };
+  for (const [i, plot] of plotList.entries()) await writeAtomically(files.plots[i], await renderSvg(plot.spec));
+  await writeAtomically(files.json, JSON.stringify(report, null, 2) + '\n');
+  await writeAtomically(files.markdown, markdown(report, plotList));
+  return files;
+}
