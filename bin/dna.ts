@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // The `dna` command line.
+import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 import {
   AUGMENTATION_POLICIES,
   PREPROCESS_PRESETS,
+  PAPER_PRESETS,
   WRN_10_1,
   WRN_16_1,
   WRN_28_10,
@@ -21,15 +23,25 @@ import {
   type Augmentation,
   type ImageDataset,
   type TrainProgress,
+  type PresetName,
+  type PolicyReport,
+  type AugmentationName,
+  demo,
+  loadPolicy,
+  policyReport,
+  writePolicyReport,
 } from '../lib/index.js';
 
 const usage = `Usage: dna <command> [options]
 
 Commands:
   info                     the native backend: LibTorch version, CUDA, threads
+  demo                     the whole pipeline on Fashion-MNIST in a few minutes: search, train
+                           with the found policy, evaluate, report (--out, default runs/demo)
   search --data DIR        search a DNA policy (objective joint); writes policy.dna
-  train --data DIR         train a WideResNet with a baseline augmentation
+  train --data DIR         train a WideResNet with a searched policy (--policy FILE) or a baseline
   eval --checkpoint FILE   test accuracy of a trained model
+  report --policy FILE     per-class report of a policy on a dataset (Markdown, JSON, SVG plots)
 
 Data (train, eval):
   --data DIR               the dataset's folder ('fashion-mnist': Debian's dataset-fashion-mnist)
@@ -40,15 +52,28 @@ Training:
   --model NAME             wrn-40-2 | wrn-28-10 | wrn-28-2 | wrn-16-1 | wrn-10-1 (default wrn-40-2)
   --epochs N               (default 200)     --batch-size N (default 128)
   --lr X                   (default 0.1)     --weight-decay X (default 2e-4)
+  --policy FILE            augment with a searched policy (policy.dna from dna search)
   --augmentation NAME      ${Object.keys(AUGMENTATION_POLICIES).join(' | ')} (default none)
+  --preset NAME            the paper's settings for ${Object.keys(PAPER_PRESETS).join(' | ')} (search and train;
+                           explicit options override them)
   --preprocess NAME        ${Object.keys(PREPROCESS_PRESETS).join(' | ')} (default cifar for 3 channels, none otherwise)
   --out DIR                checkpoints and metrics.jsonl (default runs/train)
-  --resume                 continue from DIR/train.last.ckpt
+  --resume                 continue from DIR/train.last.ckpt (search: DIR/search.last.ckpt)
   --seed N                 (default 0)
 
 Search (also --model for the classifier, --epochs, --batch-size, --lr, --preprocess, --out, --seed):
   --policy-model NAME      the policy network's backbone (default: as --model)
   --policy-lr X            Adam lr of the policy (default 0.005)
+
+Report:
+  --policy FILE --data DIR the policy and the images to run it on (default: the test split)
+  --split train|test       --out DIR (default: report/ beside the policy file)
+
+Demo:
+  --data DIR               Fashion-MNIST IDX files (default: Debian's dataset-fashion-mnist)
+  --search-images N (2000) --search-epochs N (8) --train-images N (6000) --train-epochs N (6)
+  --test-images N (all)    --model NAME (wrn-16-1) --policy-model NAME (wrn-10-1)
+  --compare NAMES          also train baselines with the same budget, e.g. none,trivialaugment
 
 Common:
   --device cpu|cuda        (default cuda when available)
@@ -77,7 +102,9 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[]
   }
 }
 
-function number(value: string | undefined, name: string, fallback: number, integer = false): number {
+function number(value: string | undefined, name: string, fallback: number, integer?: boolean): number;
+function number(value: string | undefined, name: string, fallback: number | undefined, integer?: boolean): number | undefined;
+function number(value: string | undefined, name: string, fallback: number | undefined, integer = false): number | undefined {
   if (value === undefined) return fallback;
   const parsed = Number(value);
   if (!Number.isFinite(parsed) || (integer && !Number.isInteger(parsed))) {
@@ -118,6 +145,13 @@ async function loadData(dir: string | undefined, format: string | undefined, spl
     case 'folder':
       return datasets.imageFolder(dir, { split });
   }
+}
+
+/** --preprocess by name; without it the preset's, else cifar for RGB images and none for gray ones. */
+function preprocessOption(value: string | undefined, data: ImageDataset, preset: PresetName | undefined): keyof typeof PREPROCESS_PRESETS | undefined {
+  const names = Object.keys(PREPROCESS_PRESETS) as (keyof typeof PREPROCESS_PRESETS)[];
+  if (value === undefined && preset !== undefined) return undefined;
+  return oneOf(value, 'preprocess', names, data.shape[0] === 3 ? 'cifar' : 'none');
 }
 
 function defaultDevice(requested: string | undefined): string {
@@ -195,6 +229,8 @@ async function trainCommand(argv: string[]): Promise<void> {
     lr: { type: 'string' },
     'weight-decay': { type: 'string' },
     augmentation: { type: 'string' },
+    policy: { type: 'string' },
+    preset: { type: 'string' },
     preprocess: { type: 'string' },
     out: { type: 'string' },
     resume: { type: 'boolean' },
@@ -204,24 +240,29 @@ async function trainCommand(argv: string[]): Promise<void> {
     json: { type: 'boolean' },
   });
   if (v.threads !== undefined) setThreads(number(v.threads, 'threads', 1, true));
-  const model = MODELS[oneOf(v.model, 'model', Object.keys(MODELS) as (keyof typeof MODELS)[], 'wrn-40-2')];
-  const augmentation = oneOf(v.augmentation, 'augmentation', Object.keys(AUGMENTATION_POLICIES), 'none') as Augmentation;
+  const preset = v.preset === undefined ? undefined : oneOf(v.preset, 'preset', Object.keys(PAPER_PRESETS) as PresetName[], 'cifar10');
+  const modelNames = Object.keys(MODELS) as (keyof typeof MODELS)[];
+  const model = v.model === undefined && preset !== undefined ? undefined : MODELS[oneOf(v.model, 'model', modelNames, 'wrn-40-2')];
+  if (v.policy !== undefined && v.augmentation !== undefined) throw new UsageError('--policy and --augmentation exclude each other');
+  const augmentation = v.policy !== undefined ? 'dna' : (oneOf(v.augmentation, 'augmentation', Object.keys(AUGMENTATION_POLICIES), 'none') as Augmentation);
   const seed = number(v.seed, 'seed', 0, true);
   let trainData = await loadData(v.data, v.format, 'train');
   const testData = await loadData(v.data, v.format, 'test');
   if (v.subset !== undefined) trainData = stratifiedSubset(trainData, number(v.subset, 'subset', 0, true), seed);
-  const preprocess = oneOf(v.preprocess, 'preprocess', Object.keys(PREPROCESS_PRESETS) as (keyof typeof PREPROCESS_PRESETS)[], trainData.shape[0] === 3 ? 'cifar' : 'none');
+  const preprocess = preprocessOption(v.preprocess, trainData, preset);
   const outDir = v.out ?? 'runs/train';
   const interrupt = stopOnInterrupt();
   const result = await train({
     train: trainData,
     test: testData,
+    preset,
     model,
-    epochs: number(v.epochs, 'epochs', 200, true),
-    batchSize: number(v['batch-size'], 'batch-size', 128, true),
-    lr: number(v.lr, 'lr', 0.1),
-    weightDecay: number(v['weight-decay'], 'weight-decay', 2e-4),
+    epochs: number(v.epochs, 'epochs', preset === undefined ? 200 : undefined, true),
+    batchSize: number(v['batch-size'], 'batch-size', preset === undefined ? 128 : undefined, true),
+    lr: number(v.lr, 'lr', undefined),
+    weightDecay: number(v['weight-decay'], 'weight-decay', undefined),
     augmentation,
+    policyFile: v.policy,
     preprocess,
     seed,
     device: defaultDevice(v.device),
@@ -291,50 +332,179 @@ async function searchCommand(argv: string[]): Promise<void> {
     'batch-size': { type: 'string' },
     lr: { type: 'string' },
     'policy-lr': { type: 'string' },
+    preset: { type: 'string' },
     preprocess: { type: 'string' },
     out: { type: 'string' },
+    resume: { type: 'boolean' },
     seed: { type: 'string' },
     device: { type: 'string' },
     threads: { type: 'string' },
     json: { type: 'boolean' },
   });
   if (v.threads !== undefined) setThreads(number(v.threads, 'threads', 1, true));
+  const preset = v.preset === undefined ? undefined : oneOf(v.preset, 'preset', Object.keys(PAPER_PRESETS) as PresetName[], 'cifar10');
   const names = Object.keys(MODELS) as (keyof typeof MODELS)[];
-  const classifier = MODELS[oneOf(v.model, 'model', names, 'wrn-40-2')];
-  const policyModel = MODELS[oneOf(v['policy-model'], 'policy-model', names, oneOf(v.model, 'model', names, 'wrn-40-2'))];
+  const fallbackModel = preset === undefined ? 'wrn-40-2' : undefined;
+  const classifierName = v.model === undefined ? fallbackModel : oneOf(v.model, 'model', names, 'wrn-40-2');
+  const policyName = v['policy-model'] === undefined ? classifierName : oneOf(v['policy-model'], 'policy-model', names, 'wrn-40-2');
   const data = await loadData(v.data, v.format, 'train');
-  const preprocess = oneOf(v.preprocess, 'preprocess', Object.keys(PREPROCESS_PRESETS) as (keyof typeof PREPROCESS_PRESETS)[], data.shape[0] === 3 ? 'cifar' : 'none');
   const interrupt = stopOnInterrupt();
   const tty = process.stderr.isTTY && !v.json;
   const result = await search({
     train: data,
-    subset: v.subset === undefined ? Math.min(4000, data.count) : number(v.subset, 'subset', 0, true),
-    classifier,
-    policy: policyModel,
-    epochs: number(v.epochs, 'epochs', 20, true),
-    batchSize: number(v['batch-size'], 'batch-size', 128, true),
-    classifierLr: number(v.lr, 'lr', 0.1),
-    policyLr: number(v['policy-lr'], 'policy-lr', 0.005),
-    preprocess,
+    preset,
+    subset: number(v.subset, 'subset', preset === undefined ? Math.min(4000, data.count) : undefined, true),
+    classifier: classifierName && MODELS[classifierName],
+    policy: policyName && MODELS[policyName],
+    epochs: number(v.epochs, 'epochs', preset === undefined ? 20 : undefined, true),
+    batchSize: number(v['batch-size'], 'batch-size', undefined, true),
+    classifierLr: number(v.lr, 'lr', undefined),
+    policyLr: number(v['policy-lr'], 'policy-lr', undefined),
+    preprocess: preprocessOption(v.preprocess, data, preset),
     seed: number(v.seed, 'seed', 0, true),
     device: defaultDevice(v.device),
     outDir: v.out ?? 'runs/search',
+    resume: v.resume ?? false,
     signal: interrupt.signal,
     onProgress: (p) => {
-      const line = `search epoch ${p.epoch + 1}/${p.epochs}  step ${p.step}/${p.steps}  loss ${p.loss.toFixed(4)}  acc ${(100 * p.accuracy).toFixed(1)}%`;
+      const line = `search epoch ${p.phase === 'epoch' ? p.epoch : p.epoch + 1}/${p.epochs}  step ${p.step}/${p.steps}  loss ${p.loss.toFixed(4)}  acc ${(100 * p.accuracy).toFixed(1)}%`;
       if (tty) process.stderr.write(`\r\x1b[2K${line}`);
-      else if (!v.json && p.step % 20 === 0) console.log(line);
+      else if (!v.json && p.phase === 'epoch') console.log(line);
     },
   });
   interrupt.release();
   if (tty) process.stderr.write('\n');
   result.policy.dispose();
-  const summary = { aborted: result.aborted, steps: result.steps, seconds: result.seconds, gpuHours: result.gpuHours, policyFile: result.policyFile };
+  const summary = { aborted: result.aborted, steps: result.steps, seconds: result.seconds, gpuHours: result.gpuHours, policyFile: result.policyFile, checkpoint: result.checkpoint, metrics: result.metrics };
   if (v.json) console.log(JSON.stringify(summary));
-  else console.log(`${result.aborted ? 'stopped' : 'searched'} ${result.steps} steps in ${formatDuration(result.seconds)}; policy ${result.policyFile}`);
+  else if (result.aborted) console.log(`stopped after step ${result.steps}; continue with --resume (checkpoint ${result.checkpoint})`);
+  else console.log(`searched ${result.steps} steps in ${formatDuration(result.seconds)}; policy ${result.policyFile}`);
 }
 
-const commands: Record<string, (argv: string[]) => void | Promise<void>> = { info, search: searchCommand, train: trainCommand, eval: evalCommand };
+async function reportCommand(argv: string[]): Promise<void> {
+  const v = parse(argv, {
+    policy: { type: 'string' },
+    data: { type: 'string' },
+    format: { type: 'string' },
+    split: { type: 'string' },
+    subset: { type: 'string' },
+    out: { type: 'string' },
+    device: { type: 'string' },
+    'batch-size': { type: 'string' },
+    threads: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (v.policy === undefined) throw new UsageError('--policy is required (a policy.dna written by dna search)');
+  if (v.threads !== undefined) setThreads(number(v.threads, 'threads', 1, true));
+  const device = defaultDevice(v.device);
+  let data = await loadData(v.data, v.format, oneOf(v.split, 'split', ['train', 'test'] as const, 'test'));
+  if (v.subset !== undefined) data = stratifiedSubset(data, number(v.subset, 'subset', 0, true), 0);
+  const policy = await loadPolicy(v.policy, { device });
+  try {
+    const report = await policyReport({ policy, data, device, batchSize: number(v['batch-size'], 'batch-size', undefined, true) });
+    const files = await writePolicyReport(report, v.out ?? path.join(path.dirname(path.resolve(v.policy)), 'report'));
+    if (v.json) {
+      console.log(JSON.stringify(files));
+      return;
+    }
+    console.log(`report of ${v.policy} on ${report.images} images of ${data.name}`);
+    printTopSubPolicies(report);
+    console.log(`markdown ${files.markdown}\njson     ${files.json}\nplots    ${files.plots.join(', ')}`);
+  } finally {
+    policy.dispose();
+  }
+}
+
+/** The three most likely sub-policies per class, one line each (the report has five). */
+function printTopSubPolicies(report: PolicyReport): void {
+  const width = Math.max(...report.perClass.map((c) => c.name.length));
+  for (const group of report.perClass) {
+    const top = group.top.slice(0, 3).map((s) => `${s.name} ${(100 * s.probability).toFixed(1)}%`).join(', ');
+    console.log(`  ${group.name.padEnd(width)}  ${top}`);
+  }
+}
+
+async function demoCommand(argv: string[]): Promise<void> {
+  const v = parse(argv, {
+    data: { type: 'string' },
+    out: { type: 'string' },
+    'search-images': { type: 'string' },
+    'search-epochs': { type: 'string' },
+    'train-images': { type: 'string' },
+    'train-epochs': { type: 'string' },
+    'test-images': { type: 'string' },
+    model: { type: 'string' },
+    'policy-model': { type: 'string' },
+    compare: { type: 'string' },
+    seed: { type: 'string' },
+    device: { type: 'string' },
+    threads: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (v.threads !== undefined) setThreads(number(v.threads, 'threads', 1, true));
+  const compare = v.compare === undefined ? [] : v.compare.split(',').map((name) => oneOf(name.trim(), 'compare', Object.keys(AUGMENTATION_POLICIES) as AugmentationName[], 'none'));
+  const data = v.data === undefined ? undefined : { train: await datasets.fashionMnist(v.data, { split: 'train' }), test: await datasets.fashionMnist(v.data, { split: 'test' }) };
+  const outDir = path.resolve(v.out ?? 'runs/demo');
+  const interrupt = stopOnInterrupt();
+  const tty = process.stderr.isTTY && !v.json;
+  const started = performance.now();
+  const say = (line: string) => {
+    if (v.json) return;
+    if (tty) process.stderr.write(`\r\x1b[2K${line}`);
+    else console.log(line);
+  };
+  const result = await demo({
+    outDir,
+    data,
+    searchImages: number(v['search-images'], 'search-images', undefined, true),
+    searchEpochs: number(v['search-epochs'], 'search-epochs', undefined, true),
+    trainImages: number(v['train-images'], 'train-images', undefined, true),
+    trainEpochs: number(v['train-epochs'], 'train-epochs', undefined, true),
+    testImages: number(v['test-images'], 'test-images', undefined, true),
+    classifier: v.model === undefined ? undefined : MODELS[oneOf(v.model, 'model', Object.keys(MODELS) as (keyof typeof MODELS)[], 'wrn-16-1')],
+    policy: v['policy-model'] === undefined ? undefined : MODELS[oneOf(v['policy-model'], 'policy-model', Object.keys(MODELS) as (keyof typeof MODELS)[], 'wrn-10-1')],
+    compare,
+    seed: number(v.seed, 'seed', 0, true),
+    device: defaultDevice(v.device),
+    signal: interrupt.signal,
+    onProgress: (event) => {
+      const elapsed = formatDuration((performance.now() - started) / 1000);
+      if (event.stage === 'search') {
+        const p = event.progress;
+        if (tty || p.phase === 'epoch') say(`[${elapsed}] search  epoch ${p.phase === 'epoch' ? p.epoch : p.epoch + 1}/${p.epochs}  step ${p.step}/${p.steps}  loss ${p.loss.toFixed(3)}`);
+      } else if (event.stage === 'train') {
+        const p = event.progress;
+        if (tty || p.phase === 'epoch') say(`[${elapsed}] train (${event.augmentation})  epoch ${p.phase === 'epoch' ? p.epoch : p.epoch + 1}/${p.epochs}  step ${p.step}/${p.steps}  loss ${p.loss.toFixed(3)}  ${Math.round(p.imagesPerSecond)} img/s`);
+      } else {
+        say(`[${elapsed}] report`);
+      }
+    },
+  });
+  interrupt.release();
+  if (tty) process.stderr.write('\n');
+  if (v.json) {
+    console.log(JSON.stringify(result));
+    return;
+  }
+  if (result.aborted) {
+    console.log(`stopped; what was done is in ${outDir}`);
+    return;
+  }
+  console.log(`\nDNA on ${result.dataset}, done in ${formatDuration((performance.now() - started) / 1000)}`);
+  console.log(`search   ${result.search!.images} images, ${result.search!.epochs} epochs (${formatDuration(result.search!.seconds)}): ${result.search!.policyFile}`);
+  for (const run of result.runs) console.log(`train    ${run.augmentation.padEnd(14)} test error ${(100 * run.testError).toFixed(2)}%  (${formatDuration(run.seconds)}): ${run.checkpoint}`);
+  console.log(`report   ${result.report!.markdown}`);
+  console.log(`summary  ${result.summaryFile}`);
+}
+
+const commands: Record<string, (argv: string[]) => void | Promise<void>> = {
+  info,
+  demo: demoCommand,
+  search: searchCommand,
+  train: trainCommand,
+  eval: evalCommand,
+  report: reportCommand,
+};
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

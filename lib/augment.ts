@@ -90,6 +90,15 @@ function tablesFor(space: SearchSpace, device: string): KernelTables {
   return tables;
 }
 
+/** Frees the kernel tables made for `space` now rather than when it is collected; they are remade if it is used again. */
+export function releaseKernelTables(space: SearchSpace): void {
+  for (const tables of tableCache.get(space)?.values() ?? []) {
+    tables.kinds.dispose();
+    tables.ranges.dispose();
+  }
+  tableCache.delete(space);
+}
+
 /**
  * The fused sub-policy op (SPEC 1.4): per image, sub-policy s = argmax c; op 1 then op 2 of s,
  * each applied with its bit b[s, l] and magnitude m[s, l]. Gradients flow into c, b and m by

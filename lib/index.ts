@@ -100,6 +100,7 @@ export {
   type SgdOptions,
   type AdamOptions,
   type OptimizerState,
+  type Parameterized,
 } from './optim.js';
 export {
   saveCheckpoint,
@@ -188,3 +189,4 @@ export {
   type RankedSubPolicy,
 } from './report.js';
 export { writePolicyReport, type PolicyReportFiles } from './report-files.js';
+export { demo, type DemoOptions, type DemoProgress, type DemoResult, type DemoRun } from './demo.js';

@@ -106,14 +106,33 @@ function handles(params: Tensor[], where: string): NativeTensor[] {
   });
 }
 
-/** Stochastic gradient descent with optional (Nesterov) momentum and weight decay, as torch.optim.SGD. */
-export function sgd(params: Tensor[], options: SgdOptions): Optimizer {
-  return new Optimizer(native.sgd(handles(params, 'sgd'), options));
+/** Something with parameters (a Module, a PolicyNetwork). */
+export interface Parameterized {
+  parameters(): Tensor[];
 }
 
-/** Adam, as torch.optim.Adam (weight decay as an L2 term in the gradient). */
-export function adam(params: Tensor[], options: AdamOptions = {}): Optimizer {
-  return new Optimizer(native.adam(handles(params, 'adam'), options));
+/** The optimiser over `params`; the parameter handles taken from a model are released at once. */
+function build(params: Tensor[] | Parameterized, where: string, make: (handles: NativeTensor[]) => NativeOptimizer): Optimizer {
+  if (Array.isArray(params) || typeof (params as Parameterized | null)?.parameters !== 'function') return new Optimizer(make(handles(params as Tensor[], where)));
+  const owned = (params as Parameterized).parameters();
+  try {
+    return new Optimizer(make(handles(owned, where)));
+  } finally {
+    for (const p of owned) p.dispose();
+  }
+}
+
+/**
+ * Stochastic gradient descent with optional (Nesterov) momentum and weight decay, as
+ * torch.optim.SGD, over a list of parameters or all parameters of a model.
+ */
+export function sgd(params: Tensor[] | Parameterized, options: SgdOptions): Optimizer {
+  return build(params, 'sgd', (h) => native.sgd(h, options));
+}
+
+/** Adam, as torch.optim.Adam (weight decay as an L2 term in the gradient), over a list of parameters or a model. */
+export function adam(params: Tensor[] | Parameterized, options: AdamOptions = {}): Optimizer {
+  return build(params, 'adam', (h) => native.adam(h, options));
 }
 
 /**

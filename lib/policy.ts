@@ -1,6 +1,7 @@
 // The policy side of DNA (SPEC 1.2, 1.3): a network that maps each image to logits over the
 // sub-policies and to apply probabilities and magnitudes for their ops, and the
 // straight-through samplers that turn those into the (c, b, m) of applySubPolicies.
+import { releaseKernelTables } from './augment.js';
 import { wideResNet, type Module, type WideResNetConfig } from './models.js';
 import { defaultSearchSpace, validateSearchSpace, type SearchSpace } from './search-space.js';
 import { Generator, rand, tidy, type Device, type Tensor } from './tensor.js';
@@ -131,7 +132,9 @@ export class PolicyNetwork {
     return this;
   }
 
+  /** Frees the network and the kernel tables of its search space. */
   dispose(): void {
     this.network.dispose();
+    releaseKernelTables(this.searchSpace);
   }
 }

@@ -136,8 +136,8 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
 
   const policy = new PolicyNetwork({ backbone: settings.policy, inChannels: channels, searchSpace: options.searchSpace, seed: seed + 1 }).to(device);
   const classifier = wideResNet({ ...settings.classifier, classes, inChannels: channels, seed } as WideResNetConfig).to(device);
-  const classifierOptimizer = sgd(classifier.parameters(), { lr: settings.classifierLr, momentum: 0.9, nesterov: true, weightDecay: settings.weightDecay });
-  const policyOptimizer = adam(policy.parameters(), { lr: settings.policyLr, betas: [0.5, 0.999], weightDecay: 0 });
+  const classifierOptimizer = sgd(classifier, { lr: settings.classifierLr, momentum: 0.9, nesterov: true, weightDecay: settings.weightDecay });
+  const policyOptimizer = adam(policy, { lr: settings.policyLr, betas: [0.5, 0.999], weightDecay: 0 });
   const generator = new Generator(seed, device);
   const parts: RunParts = { modules: { classifier, policy: policy.network }, optimizers: { classifierOptimizer, policyOptimizer }, generator };
   const stepsPerEpoch = batchCount(data.count, batchSize);
@@ -231,7 +231,7 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     let policyFile: string | undefined;
     if (outDir !== undefined && !aborted) {
       policyFile = path.join(outDir, 'policy.dna');
-      await savePolicy(policyFile, policy, { dataset: data.name, classes: data.classes, seed, steps: position.step, seconds });
+      await savePolicy(policyFile, policy, { dataset: data.name, classes: data.classes, seed, steps: position.step, seconds: Math.round(seconds * 100) / 100 });
     }
     return {
       policy,

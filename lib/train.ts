@@ -191,7 +191,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     policy?.dispose();
     throw new RangeError(`train: the model has ${config.classes} outputs but the data has ${data.classes.length} classes`);
   }
-  const optimizer = sgd(model.parameters(), {
+  const optimizer = sgd(model, {
     lr,
     momentum: options.momentum ?? 0.9,
     nesterov: options.nesterov ?? preset?.nesterov ?? true,

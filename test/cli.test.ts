@@ -1,7 +1,7 @@
 // The `dna` command line: info, a short train run and eval of its checkpoint, usage errors.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,4 +71,41 @@ test('usage errors exit with 2 and say what is wrong', (t) => {
   const notAFile = dna('eval', '--checkpoint', '/nonexistent/x.ckpt', '--data', 'fashion-mnist');
   t.is(notAFile.status, 1);
   t.regex(notAFile.stderr, /\/nonexistent\/x\.ckpt/);
+});
+
+test('dna demo runs the pipeline (search, train with the policy, evaluate, report); dna report and dna train --policy read its policy', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-cli-demo-'));
+  try {
+    const ran = dna(
+      'demo', '--out', dir, '--search-images', '100', '--search-epochs', '1', '--train-images', '100', '--train-epochs', '1',
+      '--test-images', '100', '--model', 'wrn-10-1', '--policy-model', 'wrn-10-1', '--compare', 'none', '--json',
+    );
+    t.is(ran.status, 0, ran.stderr);
+    const result = JSON.parse(ran.stdout.trim().split('\n').at(-1)!);
+    t.false(result.aborted);
+    t.deepEqual(result.runs.map((r: { augmentation: string }) => r.augmentation), ['dna', 'none']);
+    for (const run of result.runs) t.true(run.testAccuracy >= 0 && run.testAccuracy <= 1);
+    t.true(existsSync(result.search.policyFile));
+    t.true(existsSync(result.report.markdown));
+    t.is(result.report.plots.length, 4);
+    t.true(existsSync(path.join(dir, 'summary.json')));
+
+    const reported = dna('report', '--policy', result.search.policyFile, '--data', 'fashion-mnist', '--subset', '100', '--out', path.join(dir, 'again'), '--json');
+    t.is(reported.status, 0, reported.stderr);
+    const files = JSON.parse(reported.stdout);
+    t.regex(readFileSync(files.markdown, 'utf8'), /Ankle boot/);
+
+    const trained = dna('train', '--data', 'fashion-mnist', '--policy', result.search.policyFile, '--model', 'wrn-10-1', '--epochs', '1', '--subset', '100', '--batch-size', '50', '--out', path.join(dir, 'train'), '--json');
+    t.is(trained.status, 0, trained.stderr);
+    t.is(JSON.parse(trained.stdout.trim().split('\n').at(-1)!).steps, 2);
+
+    const both = dna('train', '--data', 'fashion-mnist', '--policy', result.search.policyFile, '--augmentation', 'none');
+    t.is(both.status, 2);
+    t.regex(both.stderr, /--policy and --augmentation exclude each other/);
+    const missing = dna('report', '--data', 'fashion-mnist');
+    t.is(missing.status, 2);
+    t.regex(missing.stderr, /--policy is required/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -75,8 +75,11 @@ test.serial('search stops after the current step when aborted, and bad options g
   await t.throwsAsync(search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 1, preprocess: 'imagenet' as 'cifar' }), { message: /unknown preprocess preset/ });
 });
 
-function parameterValues(policy: dna.PolicyNetwork): number[][] {
-  return policy.parameters().map((p) => Array.from(p.data() as Float32Array));
+function parameterValues(policy: dna.Parameterized): number[][] {
+  const parameters = policy.parameters();
+  const values = parameters.map((p) => Array.from(p.data() as Float32Array));
+  dna.dispose(parameters);
+  return values;
 }
 
 test.serial('a search stopped and resumed from its checkpoint ends with the same policy as an uninterrupted one', async (t) => {
@@ -160,4 +163,35 @@ test.serial('under joint, the policy learns to avoid an op that destroys the lab
   t.true(final < 0.6 * initial, `AutoContrast apply mass ${final.toFixed(3)} (start ${initial.toFixed(3)})`);
   result.policy.dispose();
   probe.dispose();
+});
+
+test.serial("train with augmentation 'dna': the searched policy augments each image; same seed, same weights; clear errors", async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'dna-train-policy-'));
+  const data = await searchData(100);
+  const live = dna.liveTensors();
+  const searched = await search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 1, batchSize: 50, seed: 3, outDir: dir });
+  const before = parameterValues(searched.policy);
+  searched.policy.dispose();
+  const options = { train: data, model: dna.WRN_10_1, epochs: 1, batchSize: 50, seed: 4 };
+  const weights = async (extra: Partial<dna.TrainOptions>) => {
+    const result = await dna.train({ ...options, ...extra });
+    const values = parameterValues(result.model);
+    result.model.dispose();
+    return values;
+  };
+  const withPolicy = await weights({ augmentation: 'dna', policyFile: searched.policyFile });
+  t.deepEqual(await weights({ augmentation: 'dna', policyFile: searched.policyFile }), withPolicy);
+  t.notDeepEqual(await weights({ augmentation: 'none' }), withPolicy);
+  // A loaded policy works the same way, and stays frozen.
+  const loaded = await loadPolicy(searched.policyFile!);
+  t.deepEqual(await weights({ augmentation: loaded }), withPolicy);
+  t.deepEqual(parameterValues(loaded.network), before);
+  loaded.dispose();
+
+  await t.throwsAsync(dna.train({ ...options, augmentation: 'dna' }), { message: /augmentation 'dna' needs policyFile/ });
+  await t.throwsAsync(dna.train({ ...options, policyFile: searched.policyFile }), { message: /policyFile goes with augmentation: 'dna'/ });
+  const rgb: dna.ImageDataset = { name: 'rgb', images: new Uint8Array(4 * 3 * 28 * 28), labels: new Int32Array([0, 1, 0, 1]), count: 4, shape: [3, 28, 28], classes: ['a', 'b'] };
+  await t.throwsAsync(dna.train({ ...options, train: rgb, augmentation: 'dna', policyFile: searched.policyFile }), { message: /a policy for 1-channel images, the data has 3 channels/ });
+  t.is(dna.liveTensors(), live, 'the policy loaded for training, and for the failed runs, is disposed');
+  await rm(dir, { recursive: true, force: true });
 });

@@ -1,0 +1,145 @@
+// The whole DNA pipeline on a small budget, on real data: search a policy on a stratified
+// subset of Fashion-MNIST, train a classifier with it, evaluate, and write the per-class report.
+// Sized to take a few minutes on two CPU cores; every size is an option.
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+import type { PreprocessConfig } from './augment.js';
+import { datasets, stratifiedSubset, type ImageDataset } from './data/index.js';
+import { WRN_10_1, WRN_16_1, type WideResNetPreset } from './models.js';
+import { loadPolicy } from './policy-file.js';
+import type { AugmentationName } from './policies.js';
+import { policyReport, type PolicyReport } from './report.js';
+import { writePolicyReport } from './report-files.js';
+import { positiveInteger } from './run-state.js';
+import { search, type SearchProgress } from './search.js';
+import { evaluate, train, type TrainProgress } from './train.js';
+import type { Device } from './tensor.js';
+
+export interface DemoOptions {
+  /** Where everything goes: search/, train/, report/ and summary.json. */
+  outDir: string;
+  /** The training and test data; default Fashion-MNIST from Debian's dataset-fashion-mnist. */
+  data?: { train: ImageDataset; test: ImageDataset };
+  /** Stratified search subset and search epochs (default 2,000 images, 8 epochs). */
+  searchImages?: number;
+  searchEpochs?: number;
+  /** Stratified training subset and epochs with the found policy (default 6,000 images, 6 epochs). */
+  trainImages?: number;
+  trainEpochs?: number;
+  /** Test images (a stratified subset; default all). */
+  testImages?: number;
+  /** The classifier (search and training) and the policy network (default WRN-16-1 and WRN-10-1). */
+  classifier?: WideResNetPreset;
+  policy?: WideResNetPreset;
+  batchSize?: number;
+  /** Baselines trained with the same budget for comparison (default none). */
+  compare?: AugmentationName[];
+  seed?: number;
+  device?: Device;
+  signal?: AbortSignal;
+  onProgress?: (event: DemoProgress) => void;
+}
+
+export type DemoProgress =
+  | { stage: 'search'; progress: SearchProgress }
+  | { stage: 'train'; augmentation: string; progress: TrainProgress }
+  | { stage: 'report' };
+
+export interface DemoRun {
+  augmentation: string;
+  testAccuracy: number;
+  testError: number;
+  seconds: number;
+  checkpoint: string;
+}
+
+export interface DemoResult {
+  aborted: boolean;
+  dataset: string;
+  search?: { images: number; epochs: number; steps: number; seconds: number; policyFile: string };
+  runs: DemoRun[];
+  report?: { markdown: string; json: string; plots: string[]; summary: PolicyReport['overall'] };
+  summaryFile?: string;
+}
+
+/** Baseline preprocessing for 28x28 gray images: flip, pad 2 + crop, and Cutout 8 after the policy. */
+const DEMO_PREPROCESS: PreprocessConfig = { flip: 0.5, pad: 2, cutout: 8 };
+
+/** Search, train with the found policy, evaluate and report: the DNA pipeline end to end. */
+export async function demo(options: DemoOptions): Promise<DemoResult> {
+  const outDir = path.resolve(options.outDir);
+  const { signal, onProgress } = options;
+  const seed = options.seed ?? 0;
+  const device = options.device ?? 'cpu';
+  const batchSize = positiveInteger(options.batchSize ?? 128, 'batchSize', 'demo');
+  const classifier = options.classifier ?? WRN_16_1;
+  const policyBackbone = options.policy ?? WRN_10_1;
+  const data = options.data ?? { train: await datasets.fashionMnist({ split: 'train' }), test: await datasets.fashionMnist({ split: 'test' }) };
+  const searchImages = Math.min(positiveInteger(options.searchImages ?? 2000, 'searchImages', 'demo'), data.train.count);
+  const searchEpochs = positiveInteger(options.searchEpochs ?? 8, 'searchEpochs', 'demo');
+  const trainImages = Math.min(positiveInteger(options.trainImages ?? 6000, 'trainImages', 'demo'), data.train.count);
+  const trainEpochs = positiveInteger(options.trainEpochs ?? 6, 'trainEpochs', 'demo');
+  const testData = options.testImages === undefined ? data.test : stratifiedSubset(data.test, Math.min(positiveInteger(options.testImages, 'testImages', 'demo'), data.test.count), seed);
+  const result: DemoResult = { aborted: false, dataset: data.train.name, runs: [] };
+
+  const searched = await search({
+    train: data.train,
+    subset: searchImages,
+    classifier,
+    policy: policyBackbone,
+    epochs: searchEpochs,
+    batchSize,
+    preprocess: DEMO_PREPROCESS,
+    seed,
+    device,
+    outDir: path.join(outDir, 'search'),
+    signal,
+    onProgress: (progress) => onProgress?.({ stage: 'search', progress }),
+  });
+  searched.policy.dispose();
+  if (searched.aborted || searched.policyFile === undefined) return { ...result, aborted: true };
+  result.search = { images: searchImages, epochs: searchEpochs, steps: searched.steps, seconds: searched.seconds, policyFile: searched.policyFile };
+
+  const trainData = stratifiedSubset(data.train, trainImages, seed + 1);
+  for (const augmentation of ['dna', ...(options.compare ?? [])]) {
+    const runDir = path.join(outDir, augmentation === 'dna' ? 'train' : `train-${augmentation}`);
+    const trained = await train({
+      train: trainData,
+      model: classifier,
+      epochs: trainEpochs,
+      batchSize,
+      preprocess: DEMO_PREPROCESS,
+      augmentation: augmentation as AugmentationName | 'dna',
+      policyFile: augmentation === 'dna' ? searched.policyFile : undefined,
+      seed,
+      device,
+      outDir: runDir,
+      signal,
+      onProgress: (progress) => onProgress?.({ stage: 'train', augmentation, progress }),
+    });
+    try {
+      if (trained.aborted) return { ...result, aborted: true };
+      const { accuracy } = await evaluate({ model: trained.model, data: testData, device, signal });
+      result.runs.push({ augmentation, testAccuracy: accuracy, testError: 1 - accuracy, seconds: trained.seconds, checkpoint: trained.checkpoints!.last });
+    } finally {
+      trained.model.dispose();
+    }
+  }
+
+  onProgress?.({ stage: 'report' });
+  const policy = await loadPolicy(searched.policyFile, { device });
+  try {
+    const report = await policyReport({ policy, data: testData, device, signal });
+    const files = await writePolicyReport(report, path.join(outDir, 'report'));
+    result.report = { ...files, summary: report.overall };
+  } catch (error) {
+    if (signal?.aborted) return { ...result, aborted: true };
+    throw error;
+  } finally {
+    policy.dispose();
+  }
+  result.summaryFile = path.join(outDir, 'summary.json');
+  await writeFile(result.summaryFile, JSON.stringify({ ...result, report: result.report && { ...result.report, summary: undefined } }, null, 2) + '\n');
+  return result;
+}
