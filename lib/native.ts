@@ -57,7 +57,7 @@ export interface Addon {
   setRequiresGrad(x: T, value: boolean): void;
   grad(x: T): T | undefined;
   zeroGrad(x: T): void;
-  backward(x: T, gradient?: T | null, retainGraph?: boolean): void;
+  backward(x: T, gradient?: T | null, retainGraph?: boolean, createGraph?: boolean): void;
   isGradEnabled(): boolean;
   setGradEnabled(enabled: boolean): boolean;
 

@@ -4,18 +4,20 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
-import { applyCutout, applySubPolicies, preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, type PreprocessConfig } from './augment.js';
+import { preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, type PreprocessConfig } from './augment.js';
 import { backend } from './backend.js';
 import { checkpointPaths } from './checkpoint.js';
-import { batchCount, batches, stratifiedSubset, type ImageDataset } from './data/index.js';
-import { crossEntropy, wideResNet, type WideResNetConfig } from './models.js';
+import { batchCount, batches, splitStratified, stratifiedSubset, type ImageDataset } from './data/index.js';
+import { SEARCH_OBJECTIVES, searchStep, type Regularisers, type SearchObjective, type StepNetworks } from './objectives.js';
+import { wideResNet, type Module, type WideResNetConfig } from './models.js';
 import { adam, cosineLr, sgd } from './optim.js';
 import { datasetPreset, type PresetName } from './presets.js';
 import { PolicyNetwork, type PolicyNetworkConfig } from './policy.js';
 import { savePolicy } from './policy-file.js';
+import { PolicyStatistics } from './report.js';
 import { TrainingDivergedError, fileExists, loadRunState, positiveInteger, saveRunState, yieldToEventLoop, type RunParts } from './run-state.js';
 import type { SearchSpace } from './search-space.js';
-import { Generator, dispose, noGrad, tidy, type Device } from './tensor.js';
+import { Generator, dispose, tidy, type Device } from './tensor.js';
 
 export const SEARCH_CHECKPOINT_KIND = 'dna-augment/search';
 const SEARCH_CHECKPOINT_VERSION = 1;
@@ -43,6 +45,19 @@ export interface SearchOptions {
   tau?: number;
   lambda?: number;
   searchSpace?: SearchSpace;
+  /**
+   * What the policy optimises (lib/objectives.ts): 'joint' (the paper: the classifier's training
+   * loss), 'bilevel' (DADA: clean held-out loss after an unrolled step; the search subset is split
+   * in halves, stratified) or 'teacher' (TeachAugment: adversarial, constrained by an EMA teacher).
+   * Default 'joint'.
+   */
+  objective?: SearchObjective;
+  /** Entropy floor and strength target (lib/objectives.ts), off by default. */
+  regularisers?: Regularisers;
+  /** Gradient of the magnitudes through the ops: 'straight-through' (default, SPEC 1.4) or 'exact'. */
+  magnitudeGradient?: 'straight-through' | 'exact';
+  /** EMA decay of the teacher of objective 'teacher' (default 0.99). */
+  teacherDecay?: number;
   /** Baseline preprocessing: flip and crop before the sub-policy, Cutout after. Default: the preset's, else 'none'. */
   preprocess?: keyof typeof PREPROCESS_PRESETS | PreprocessConfig;
   seed?: number;
@@ -60,6 +75,8 @@ export interface SearchOptions {
 
 export interface SearchProgress {
   phase: 'step' | 'epoch';
+  /** At the end of an epoch: the collapse monitor's view of the epoch. */
+  monitor?: SearchMonitor;
   epoch: number;
   epochs: number;
   step: number;
@@ -70,8 +87,28 @@ export interface SearchProgress {
   accuracy: number;
 }
 
+/**
+ * The collapse monitor: how the policy behaved over an epoch of search images. `warning` says
+ * in words when it has collapsed (it applies almost nothing, or one sub-policy to everything).
+ */
+export interface SearchMonitor {
+  /** Mean entropy of pi(x) in nats, its maximum log S, and the entropy of the mean pi. */
+  entropy: number;
+  maxEntropy: number;
+  entropyOfMean: number;
+  /** Expected applications per image of each op (by name), and their sum. */
+  applyMass: Record<string, number>;
+  totalApplyMass: number;
+  /** Mean absolute pixel change the sampled sub-policies made. */
+  strength: number;
+  warning?: string;
+}
+
 export interface SearchResult {
   policy: PolicyNetwork;
+  /** The monitor of the last epoch, and every collapse warning of the run. */
+  monitor?: SearchMonitor;
+  warnings: string[];
   steps: number;
   aborted: boolean;
   seconds: number;
@@ -112,6 +149,10 @@ function resolveSearch(options: SearchOptions) {
     policyLr: options.policyLr ?? 0.005,
     tau: options.tau ?? 0.5,
     lambda: options.lambda ?? 0.5,
+    objective: checkObjective(options.objective ?? 'joint'),
+    regularisers: { ...(options.regularisers ?? {}) },
+    magnitudeGradient: options.magnitudeGradient ?? 'straight-through',
+    teacherDecay: options.teacherDecay ?? 0.99,
     preprocess: preprocessConfig(options.preprocess ?? preset?.preprocess, 'search: unknown preprocess preset'),
   };
 }
@@ -130,7 +171,9 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   const device = options.device ?? 'cpu';
   const baseline = settings.preprocess;
   const beforePolicy: PreprocessConfig = { ...baseline, cutout: 0 };
-  const data = settings.subset === undefined || settings.subset >= options.train.count ? options.train : stratifiedSubset(options.train, settings.subset, seed);
+  const subset = settings.subset === undefined || settings.subset >= options.train.count ? options.train : stratifiedSubset(options.train, settings.subset, seed);
+  // 'bilevel' holds out half of the subset (stratified) for the clean validation loss.
+  const [data, validation] = settings.objective === 'bilevel' ? splitStratified(subset, 0.5, seed) : [subset, undefined];
   const [channels] = data.shape;
   const classes = data.classes.length;
 
@@ -139,7 +182,13 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   const classifierOptimizer = sgd(classifier, { lr: settings.classifierLr, momentum: 0.9, nesterov: true, weightDecay: settings.weightDecay });
   const policyOptimizer = adam(policy, { lr: settings.policyLr, betas: [0.5, 0.999], weightDecay: 0 });
   const generator = new Generator(seed, device);
-  const parts: RunParts = { modules: { classifier, policy: policy.network }, optimizers: { classifierOptimizer, policyOptimizer }, generator };
+  const teacher = settings.objective === 'teacher' ? wideResNet({ ...settings.classifier, classes, inChannels: channels, seed } as WideResNetConfig).to(device).eval() : undefined;
+  const modules: Record<string, Module> = teacher === undefined ? { classifier, policy: policy.network } : { classifier, policy: policy.network, teacher };
+  const parts: RunParts = { modules, optimizers: { classifierOptimizer, policyOptimizer }, generator };
+  const networks: StepNetworks = { policy, classifier, classifierOptimizer, policyOptimizer, teacher };
+  const statistics = new PolicyStatistics(policy.searchSpace, data.classes);
+  const warnings: string[] = [];
+  let monitor: SearchMonitor | undefined;
   const stepsPerEpoch = batchCount(data.count, batchSize);
   const steps = epochs * stepsPerEpoch;
   const run = {
@@ -155,7 +204,11 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     lambda: settings.lambda,
     preprocess: baseline,
     searchSpace: policy.searchSpace,
-  };
+    objective: settings.objective,
+    regularisers: settings.regularisers,
+    magnitudeGradient: settings.magnitudeGradient,
+    teacherDecay: settings.objective === 'teacher' ? settings.teacherDecay : null,
+  } as const;
 
   const outDir = options.outDir === undefined ? undefined : path.resolve(options.outDir);
   const checkpoint = outDir === undefined ? undefined : checkpointPaths(outDir, 'search').last;
@@ -178,6 +231,8 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
       let lossSum = 0;
       let correct = 0;
       let seen = 0;
+      let strengthSum = 0;
+      statistics.reset();
       for (const batch of batches(data, { batchSize, seed, epoch: position.epoch, startBatch: position.batch, device })) {
         if (signal?.aborted) {
           dispose(batch);
@@ -185,29 +240,26 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
           await save();
           break outer;
         }
-        classifierOptimizer.lr = cosineLr(position.step, steps, settings.classifierLr);
+        const lr = cosineLr(position.step, steps, settings.classifierLr);
+        classifierOptimizer.lr = lr;
+        const held = validation === undefined ? undefined : validationBatch(validation, batchSize, seed, position, device);
         let loss: number;
         let right: number;
         try {
-          [loss, right] = tidy(() => {
+          const result = tidy(() => {
             const images = preprocessImages(batch.images, beforePolicy, { generator });
-            const { c, b, m } = policy.sample(images, { tau: settings.tau, lambda: settings.lambda, generator });
-            let augmented = applySubPolicies(images, c, b, m, { searchSpace: policy.searchSpace, generator });
-            augmented = applyCutout(augmented, baseline.cutout, { generator });
-            const logits = classifier.forward(augmented);
-            const objective = crossEntropy(logits, batch.labels);
-            classifierOptimizer.zeroGrad();
-            policyOptimizer.zeroGrad();
-            objective.backward();
-            const value = objective.item();
-            if (Number.isFinite(value)) {
-              classifierOptimizer.step();
-              policyOptimizer.step();
-            }
-            return [value, noGrad(() => logits.argmax(1).eq(batch.labels).sum().item())];
+            return searchStep(networks, { ...settings, cutout: baseline.cutout, lr }, { images, labels: batch.labels, validation: held }, generator);
           });
+          try {
+            statistics.add(result.outputs, batch.labels);
+          } finally {
+            dispose(result.outputs);
+          }
+          ({ loss, correct: right } = result);
+          strengthSum += result.strength * batch.indices.length;
         } finally {
           dispose(batch);
+          if (held !== undefined) dispose(held);
         }
         if (!Number.isFinite(loss)) {
           const kept = checkpoint !== undefined && (await fileExists(checkpoint)) ? `; the last good checkpoint is ${checkpoint}` : '';
@@ -222,10 +274,12 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
         await yieldToEventLoop();
       }
       position = { epoch: position.epoch + 1, batch: 0, step: position.step };
-      const line = { epoch: position.epoch, step: position.step, loss: seen === 0 ? null : lossSum / seen, accuracy: seen === 0 ? null : correct / seen };
+      monitor = seen === 0 ? monitor : watch(statistics, strengthSum / seen);
+      if (monitor?.warning !== undefined) warnings.push(`epoch ${position.epoch}: ${monitor.warning}`);
+      const line = { epoch: position.epoch, step: position.step, loss: seen === 0 ? null : lossSum / seen, accuracy: seen === 0 ? null : correct / seen, monitor: monitor ?? null };
       if (metrics !== undefined) await appendFile(metrics, JSON.stringify(line) + '\n');
       await save();
-      onProgress?.({ phase: 'epoch', epoch: position.epoch, epochs, step: position.step, steps, loss: line.loss ?? Number.NaN, accuracy: line.accuracy ?? Number.NaN });
+      onProgress?.({ phase: 'epoch', epoch: position.epoch, epochs, step: position.step, steps, loss: line.loss ?? Number.NaN, accuracy: line.accuracy ?? Number.NaN, monitor });
     }
     const seconds = (performance.now() - started) / 1000;
     let policyFile: string | undefined;
@@ -235,6 +289,8 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     }
     return {
       policy,
+      monitor,
+      warnings,
       steps: position.step,
       aborted,
       seconds,
@@ -248,7 +304,42 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     throw error;
   } finally {
     classifier.dispose();
+    teacher?.dispose();
     classifierOptimizer.dispose();
     policyOptimizer.dispose();
   }
+}
+
+function checkObjective(objective: string): SearchObjective {
+  if (!(SEARCH_OBJECTIVES as readonly string[]).includes(objective)) {
+    throw new RangeError(`search: unknown objective '${objective}' (one of ${SEARCH_OBJECTIVES.join(', ')})`);
+  }
+  return objective as SearchObjective;
+}
+
+/** The held-out batch paired with the step at `position`: the validation set cycles in its own seeded order. */
+function validationBatch(validation: ImageDataset, batchSize: number, seed: number, position: SearchPosition, device: Device) {
+  const perEpoch = batchCount(validation.count, batchSize);
+  const round = Math.floor(position.step / perEpoch);
+  const [batch] = batches(validation, { batchSize, seed: seed + 1, epoch: round, startBatch: position.step % perEpoch, device });
+  return { images: batch.images, labels: batch.labels };
+}
+
+/** Below this many op applications per image, the policy has stopped augmenting. */
+const COLLAPSED_APPLY_MASS = 0.1;
+/** Below this share of the maximum entropy log S, the mean pi sits on nearly one sub-policy for every image. */
+const COLLAPSED_ENTROPY = 0.1;
+
+/** The collapse monitor's summary of an epoch's statistics. */
+function watch(statistics: PolicyStatistics, strength: number): SearchMonitor {
+  const { overall, searchSpace } = statistics.report({ top: 1 });
+  const applyMass = Object.fromEntries(overall.ops.map((op) => [op.name, op.applyMass]));
+  const totalApplyMass = overall.ops.reduce((sum, op) => sum + op.applyMass, 0);
+  const monitor: SearchMonitor = { entropy: overall.meanEntropy, maxEntropy: searchSpace.maxEntropy, entropyOfMean: overall.entropyOfMean, applyMass, totalApplyMass, strength };
+  if (totalApplyMass < COLLAPSED_APPLY_MASS) {
+    monitor.warning = `the policy has collapsed: it applies ${totalApplyMass.toFixed(3)} ops per image (almost no augmentation); try an entropy floor or a strength target`;
+  } else if (overall.entropyOfMean < COLLAPSED_ENTROPY * searchSpace.maxEntropy) {
+    monitor.warning = `the policy has collapsed onto one sub-policy (${overall.top[0]?.name}, entropy of the mean pi ${overall.entropyOfMean.toFixed(2)} nats of ${searchSpace.maxEntropy.toFixed(2)}); try an entropy floor`;
+  }
+  return monitor;
 }

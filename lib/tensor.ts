@@ -136,9 +136,13 @@ export class Tensor {
   zeroGrad(): void {
     native.zeroGrad(this.#handle);
   }
-  /** Backpropagates from this tensor (a scalar, or with an explicit `gradient` of its shape). */
-  backward(gradient?: Tensor, options: { retainGraph?: boolean } = {}): void {
-    native.backward(this.#handle, gradient?.handle ?? null, options.retainGraph ?? false);
+  /**
+   * Backpropagates from this tensor (a scalar, or with an explicit `gradient` of its shape).
+   * `createGraph` records the backward pass itself, so that gradients can be differentiated
+   * again (second-order terms); it implies `retainGraph`.
+   */
+  backward(gradient?: Tensor, options: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
+    native.backward(this.#handle, gradient?.handle ?? null, options.retainGraph ?? false, options.createGraph ?? false);
   }
   /** The same values, cut from the autograd graph. */
   detach(): Tensor {

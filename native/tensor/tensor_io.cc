@@ -153,7 +153,8 @@ void registerTensorIo(Napi::Object exports) {
     const at::Tensor tensor = a.tensor(0);
     const c10::optional<at::Tensor> gradient = a.optionalTensor(1);
     const bool retainGraph = a.boolean(2, false);
-    tensor.backward(gradient.value_or(at::Tensor()), retainGraph);
+    const bool createGraph = a.boolean(3, false);
+    tensor.backward(gradient.value_or(at::Tensor()), retainGraph || createGraph, createGraph);
     return a.env().Undefined();
   });
   exportFunction(exports, "isGradEnabled", [](Args& a) { return Napi::Boolean::New(a.env(), at::GradMode::is_enabled()); });

@@ -1,0 +1,251 @@
+// What a policy search optimises. Every objective shares one step: the policy samples a
+// sub-policy per image, the fused op applies it, Cutout follows, and the classifier takes its
+// gradient on the augmented batch. The augmented batch is cut from the graph before the
+// classifier, so the classifier's backward gives dL/dy for the images y; each objective turns
+// that into the gradient the policy receives through y (and so through the fused op's
+// straight-through rules), and regularisers add terms of their own.
+//
+//   joint    the paper: both networks minimise the training loss (policy gets +dL/dy).
+//   bilevel  DADA: the policy minimises the loss of clean held-out images after one unrolled
+//            SGD step of the classifier on the augmented batch; the second-order term is a
+//            finite-difference Hessian-vector product (two extra classifier passes).
+//   teacher  TeachAugment: the policy maximises the classifier's loss while an EMA teacher of
+//            the classifier must still recognise the images (policy gets -dL/dy + dL_teacher/dy).
+import { applyCutout, applySubPolicies } from './augment.js';
+import { crossEntropy, type Module } from './models.js';
+import type { Optimizer } from './optim.js';
+import { gumbelSoftmaxST, relaxedBernoulliST, type PolicyNetwork, type PolicyOutput } from './policy.js';
+import { Generator, dispose, noGrad, tidy, type Tensor } from './tensor.js';
+
+export const SEARCH_OBJECTIVES = ['joint', 'bilevel', 'teacher'] as const;
+export type SearchObjective = (typeof SEARCH_OBJECTIVES)[number];
+
+/** Terms that keep a search from collapsing; each is off unless set. */
+export interface Regularisers {
+  /** Entropy floor on pi(x), in nats: adds entropyWeight * mean(relu(floor - H(pi(x)))). */
+  entropyFloor?: number;
+  /** Default 1. */
+  entropyWeight?: number;
+  /**
+   * Augmentation strength target: how much the policy should change each image, as the mean
+   * absolute pixel change in [0, 1] (cheap ops that barely change an image do not count).
+   * Adds strengthWeight * mean_i (change_i - target)^2 to the policy's loss.
+   */
+  strength?: number;
+  /** Default 10. */
+  strengthWeight?: number;
+}
+
+export interface StepNetworks {
+  policy: PolicyNetwork;
+  classifier: Module;
+  classifierOptimizer: Optimizer;
+  policyOptimizer: Optimizer;
+  /** The EMA teacher of objective 'teacher'. */
+  teacher?: Module;
+}
+
+export interface StepSettings {
+  objective: SearchObjective;
+  tau: number;
+  lambda: number;
+  /** Cutout after the sub-policy (pixels; 0 for none). */
+  cutout: number;
+  magnitudeGradient: 'straight-through' | 'exact';
+  regularisers: Regularisers;
+  /** The classifier's lr and weight decay of this step: the unrolled step of 'bilevel' uses them. */
+  lr: number;
+  weightDecay: number;
+  /** EMA decay of the teacher (objective 'teacher'). */
+  teacherDecay: number;
+}
+
+export interface StepBatch {
+  /** Images after flip and crop, float32 [B, C, H, W] in [0, 1]. */
+  images: Tensor;
+  labels: Tensor;
+  /** Clean held-out images and labels (objective 'bilevel'). */
+  validation?: { images: Tensor; labels: Tensor };
+}
+
+export interface StepResult {
+  /** The classifier's training loss on the augmented batch, and how many it got right. */
+  loss: number;
+  correct: number;
+  /** The policy's outputs for the batch, detached (for the collapse monitor); the caller disposes them. */
+  outputs: PolicyOutput;
+  /** Mean absolute pixel change the sampled sub-policies made. */
+  strength: number;
+}
+
+/** Mean over images of the entropy of pi(x) = softmax(logits), in nats, as a tensor (differentiable). */
+function meanEntropy(logits: Tensor): Tensor {
+  const logPi = logits.logSoftmax(1);
+  return logPi.exp().mul(logPi).sum(1).neg();
+}
+
+/** The policy's regularisation loss (a scalar tensor in the policy's graph), or undefined. */
+function regularisation(settings: StepSettings, logits: Tensor, change: Tensor): Tensor | undefined {
+  const { entropyFloor, entropyWeight = 1, strength, strengthWeight = 10 } = settings.regularisers;
+  let total: Tensor | undefined;
+  if (entropyFloor !== undefined) {
+    total = meanEntropy(logits).neg().add(entropyFloor).relu().mean().mul(entropyWeight);
+  }
+  if (strength !== undefined) {
+    const term = change.sub(strength).square().mean().mul(strengthWeight);
+    total = total === undefined ? term : total.add(term);
+  }
+  return total;
+}
+
+/** Loss and gradient of the classifier's loss with respect to the images `y` (a leaf here). */
+function lossAndImageGradient(model: UnrollableModel, y: Tensor, labels: Tensor): { loss: number; correct: number; grad: Tensor } {
+  const leaf = y.detach().requireGrad();
+  const logits = model.forward(leaf);
+  const loss = crossEntropy(logits, labels);
+  loss.backward();
+  return { loss: loss.item(), correct: noGrad(() => logits.argmax(1).eq(labels).sum().item()), grad: leaf.grad!.detach() };
+}
+
+/** What the unrolled step needs of a classifier (a Module, or any model with the same methods). */
+export type UnrollableModel = Pick<Module, 'forward' | 'stateDict' | 'loadStateDict' | 'namedParameters' | 'parameters'>;
+
+/** Drops the gradients of a module's parameters. */
+function zeroGrads(model: UnrollableModel): void {
+  const parameters = model.parameters();
+  for (const p of parameters) p.zeroGrad();
+  dispose(parameters);
+}
+
+/** Sets every parameter p to p + alpha * direction[p] (direction by parameter name). */
+function shiftParameters(model: UnrollableModel, base: Record<string, Tensor>, direction: Record<string, Tensor>, alpha: number): void {
+  noGrad(() =>
+    tidy(() => {
+      const shifted: Record<string, Tensor> = { ...base };
+      for (const name of Object.keys(direction)) shifted[name] = base[name].add(direction[name].mul(alpha));
+      model.loadStateDict(shifted);
+    }),
+  );
+}
+
+/** The parameters' gradients by name (copies); zeros where a parameter has none. */
+function parameterGradients(model: UnrollableModel): Record<string, Tensor> {
+  const named = model.namedParameters();
+  try {
+    return Object.fromEntries(Object.entries(named).map(([name, p]) => [name, p.grad?.detach().clone() ?? p.detach().mul(0)]));
+  } finally {
+    dispose(Object.values(named));
+  }
+}
+
+/**
+ * dL_val(w')/dy with w' = w - lr * (dL_train/dw + wd * w), by the finite-difference product of
+ * DARTS/DADA: -lr * (dL_train(w+)/dy - dL_train(w-)/dy) / (2 eps), w± = w ± eps * v,
+ * v = dL_val/dw', eps = 0.01 / |v|. Leaves the classifier's weights and buffers as it found them.
+ */
+export function unrolledImageGradient(
+  classifier: UnrollableModel,
+  y: Tensor,
+  labels: Tensor,
+  validation: { images: Tensor; labels: Tensor },
+  lr: number,
+  weightDecay: number,
+): Tensor {
+  return tidy(() => {
+    const state = classifier.stateDict();
+    try {
+      // The training gradient at w (the caller's forward/backward may have left others behind).
+      zeroGrads(classifier);
+      crossEntropy(classifier.forward(y.detach()), labels).backward();
+      const g = parameterGradients(classifier);
+      const step: Record<string, Tensor> = {};
+      for (const name of Object.keys(g)) step[name] = g[name].add(state[name].mul(weightDecay));
+      shiftParameters(classifier, state, step, -lr);
+      zeroGrads(classifier);
+      crossEntropy(classifier.forward(validation.images), validation.labels).backward();
+      const v = parameterGradients(classifier);
+      const norm = Math.sqrt(Object.values(v).reduce((sum, t) => sum + t.square().sum().item(), 0));
+      const eps = 0.01 / Math.max(norm, 1e-12);
+      shiftParameters(classifier, state, v, eps);
+      zeroGrads(classifier);
+      const plus = lossAndImageGradient(classifier, y, labels).grad;
+      shiftParameters(classifier, state, v, -eps);
+      zeroGrads(classifier);
+      const minus = lossAndImageGradient(classifier, y, labels).grad;
+      return plus.sub(minus).mul(-lr / (2 * eps));
+    } finally {
+      noGrad(() => classifier.loadStateDict(state));
+      zeroGrads(classifier);
+    }
+  });
+}
+
+/** Moves the teacher toward the classifier: t = decay * t + (1 - decay) * w (parameters and buffers). */
+export function updateTeacher(teacher: Module, classifier: Module, decay: number): void {
+  noGrad(() =>
+    tidy(() => {
+      const t = teacher.stateDict();
+      const w = classifier.stateDict();
+      const next: Record<string, Tensor> = {};
+      for (const name of Object.keys(t)) next[name] = t[name].dtype === 'float32' ? t[name].mul(decay).add(w[name].mul(1 - decay)) : w[name];
+      teacher.loadStateDict(next);
+    }),
+  );
+}
+
+/**
+ * One search step of `settings.objective`: samples and applies a sub-policy per image, updates
+ * the classifier on the augmented batch and the policy by its objective. Both optimisers step
+ * only when the loss is finite.
+ */
+export function searchStep(networks: StepNetworks, settings: StepSettings, batch: StepBatch, generator: Generator): StepResult {
+  const { policy, classifier, classifierOptimizer, policyOptimizer, teacher } = networks;
+  return tidy(() => {
+    const x = batch.images;
+    const outputs = policy.forward(x);
+    const c = gumbelSoftmaxST(outputs.logits, settings.tau, generator);
+    const b = relaxedBernoulliST(outputs.p, settings.lambda, generator);
+    const augmented = applySubPolicies(x, c, b, outputs.m, { searchSpace: policy.searchSpace, generator, magnitudeGradient: settings.magnitudeGradient });
+    const change = augmented.sub(x).abs().mean([1, 2, 3]);
+    const y = applyCutout(augmented, settings.cutout, { generator });
+
+    classifierOptimizer.zeroGrad();
+    policyOptimizer.zeroGrad();
+    let train: { loss: number; correct: number; grad: Tensor };
+    let imageGradient: Tensor;
+    switch (settings.objective) {
+      case 'joint':
+        train = lossAndImageGradient(classifier, y, batch.labels);
+        imageGradient = train.grad;
+        break;
+      case 'teacher': {
+        if (teacher === undefined) throw new Error("searchStep: objective 'teacher' needs the teacher network");
+        train = lossAndImageGradient(classifier, y, batch.labels);
+        const teacherGrad = lossAndImageGradient(teacher, y, batch.labels).grad;
+        zeroGrads(teacher);
+        imageGradient = teacherGrad.sub(train.grad);
+        break;
+      }
+      case 'bilevel': {
+        if (batch.validation === undefined) throw new Error("searchStep: objective 'bilevel' needs a validation batch");
+        // The unrolled step starts from w as it is now; the classifier's own gradient comes after.
+        imageGradient = unrolledImageGradient(classifier, y, batch.labels, batch.validation, settings.lr, settings.weightDecay);
+        train = lossAndImageGradient(classifier, y, batch.labels);
+        break;
+      }
+    }
+    const finite = Number.isFinite(train.loss);
+    if (finite) {
+      // The policy's loss: <dObjective/dy, y> carries the objective through the fused op, plus the regularisers.
+      let surrogate = y.mul(imageGradient).sum();
+      const extra = regularisation(settings, outputs.logits, change);
+      if (extra !== undefined) surrogate = surrogate.add(extra);
+      surrogate.backward();
+      classifierOptimizer.step();
+      policyOptimizer.step();
+      if (teacher !== undefined) updateTeacher(teacher, classifier, settings.teacherDecay);
+    }
+    const detached = { logits: outputs.logits.detach(), p: outputs.p.detach(), m: outputs.m.detach() };
+    return { loss: train.loss, correct: train.correct, outputs: detached, strength: noGrad(() => change.mean().item()) };
+  });
+}
