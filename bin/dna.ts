@@ -25,6 +25,9 @@ import {
   type TrainProgress,
   type PresetName,
   type PolicyReport,
+  type Regularisers,
+  type SearchObjective,
+  SEARCH_OBJECTIVES,
   type AugmentationName,
   demo,
   loadPolicy,
@@ -64,6 +67,10 @@ Training:
 Search (also --model for the classifier, --epochs, --batch-size, --lr, --preprocess, --out, --seed):
   --policy-model NAME      the policy network's backbone (default: as --model)
   --policy-lr X            Adam lr of the policy (default 0.005)
+  --objective NAME         ${SEARCH_OBJECTIVES.join(' | ')} (default joint; see the README)
+  --entropy-floor X        keep the entropy of pi(x) above X nats   --entropy-weight X (default 1)
+  --strength X             target mean pixel change of the sampled sub-policies  --strength-weight X (default 10)
+  --exact-magnitudes       analytic magnitude gradients where the ops have them (default straight-through)
 
 Report:
   --policy FILE --data DIR the policy and the images to run it on (default: the test split)
@@ -74,6 +81,7 @@ Demo:
   --search-images N (2000) --search-epochs N (8) --train-images N (6000) --train-epochs N (6)
   --test-images N (all)    --model NAME (wrn-16-1) --policy-model NAME (wrn-10-1)
   --compare NAMES          also train baselines with the same budget, e.g. none,trivialaugment
+  --objective, --entropy-floor, --strength and their weights as for search
 
 Common:
   --device cpu|cuda        (default cuda when available)
@@ -145,6 +153,27 @@ async function loadData(dir: string | undefined, format: string | undefined, spl
     case 'folder':
       return datasets.imageFolder(dir, { split });
   }
+}
+
+/** The options of search and demo that choose the objective and its regularisers. */
+const OBJECTIVE_OPTIONS = {
+  objective: { type: 'string' },
+  'entropy-floor': { type: 'string' },
+  'entropy-weight': { type: 'string' },
+  strength: { type: 'string' },
+  'strength-weight': { type: 'string' },
+} as const;
+
+function objectiveOptions(v: Partial<Record<keyof typeof OBJECTIVE_OPTIONS, string>>): { objective?: SearchObjective; regularisers: Regularisers } {
+  return {
+    objective: v.objective === undefined ? undefined : oneOf(v.objective, 'objective', SEARCH_OBJECTIVES, 'joint'),
+    regularisers: {
+      entropyFloor: number(v['entropy-floor'], 'entropy-floor', undefined),
+      entropyWeight: number(v['entropy-weight'], 'entropy-weight', undefined),
+      strength: number(v.strength, 'strength', undefined),
+      strengthWeight: number(v['strength-weight'], 'strength-weight', undefined),
+    },
+  };
 }
 
 /** --preprocess by name; without it the preset's, else cifar for RGB images and none for gray ones. */
@@ -332,6 +361,8 @@ async function searchCommand(argv: string[]): Promise<void> {
     'batch-size': { type: 'string' },
     lr: { type: 'string' },
     'policy-lr': { type: 'string' },
+    ...OBJECTIVE_OPTIONS,
+    'exact-magnitudes': { type: 'boolean' },
     preset: { type: 'string' },
     preprocess: { type: 'string' },
     out: { type: 'string' },
@@ -361,6 +392,8 @@ async function searchCommand(argv: string[]): Promise<void> {
     classifierLr: number(v.lr, 'lr', undefined),
     policyLr: number(v['policy-lr'], 'policy-lr', undefined),
     preprocess: preprocessOption(v.preprocess, data, preset),
+    ...objectiveOptions(v),
+    magnitudeGradient: v['exact-magnitudes'] ? 'exact' : undefined,
     seed: number(v.seed, 'seed', 0, true),
     device: defaultDevice(v.device),
     outDir: v.out ?? 'runs/search',
@@ -375,7 +408,18 @@ async function searchCommand(argv: string[]): Promise<void> {
   interrupt.release();
   if (tty) process.stderr.write('\n');
   result.policy.dispose();
-  const summary = { aborted: result.aborted, steps: result.steps, seconds: result.seconds, gpuHours: result.gpuHours, policyFile: result.policyFile, checkpoint: result.checkpoint, metrics: result.metrics };
+  const summary = {
+    aborted: result.aborted,
+    steps: result.steps,
+    seconds: result.seconds,
+    gpuHours: result.gpuHours,
+    policyFile: result.policyFile,
+    checkpoint: result.checkpoint,
+    metrics: result.metrics,
+    monitor: result.monitor,
+    warnings: result.warnings,
+  };
+  if (!v.json) for (const warning of result.warnings) console.error(`dna: warning: ${warning}`);
   if (v.json) console.log(JSON.stringify(summary));
   else if (result.aborted) console.log(`stopped after step ${result.steps}; continue with --resume (checkpoint ${result.checkpoint})`);
   else console.log(`searched ${result.steps} steps in ${formatDuration(result.seconds)}; policy ${result.policyFile}`);
@@ -435,6 +479,7 @@ async function demoCommand(argv: string[]): Promise<void> {
     'test-images': { type: 'string' },
     model: { type: 'string' },
     'policy-model': { type: 'string' },
+    ...OBJECTIVE_OPTIONS,
     compare: { type: 'string' },
     seed: { type: 'string' },
     device: { type: 'string' },
@@ -464,6 +509,7 @@ async function demoCommand(argv: string[]): Promise<void> {
     classifier: v.model === undefined ? undefined : MODELS[oneOf(v.model, 'model', Object.keys(MODELS) as (keyof typeof MODELS)[], 'wrn-16-1')],
     policy: v['policy-model'] === undefined ? undefined : MODELS[oneOf(v['policy-model'], 'policy-model', Object.keys(MODELS) as (keyof typeof MODELS)[], 'wrn-10-1')],
     compare,
+    ...objectiveOptions(v),
     seed: number(v.seed, 'seed', 0, true),
     device: defaultDevice(v.device),
     signal: interrupt.signal,
@@ -493,6 +539,7 @@ async function demoCommand(argv: string[]): Promise<void> {
   console.log(`\nDNA on ${result.dataset}, done in ${formatDuration((performance.now() - started) / 1000)}`);
   console.log(`search   ${result.search!.images} images, ${result.search!.epochs} epochs (${formatDuration(result.search!.seconds)}): ${result.search!.policyFile}`);
   for (const run of result.runs) console.log(`train    ${run.augmentation.padEnd(14)} test error ${(100 * run.testError).toFixed(2)}%  (${formatDuration(run.seconds)}): ${run.checkpoint}`);
+  for (const warning of result.search!.warnings) console.log(`warning  ${warning}`);
   console.log(`report   ${result.report!.markdown}`);
   console.log(`summary  ${result.summaryFile}`);
 }

@@ -12,6 +12,7 @@ import type { AugmentationName } from './policies.js';
 import { policyReport, type PolicyReport } from './report.js';
 import { writePolicyReport } from './report-files.js';
 import { positiveInteger } from './run-state.js';
+import type { Regularisers, SearchObjective } from './objectives.js';
 import { search, type SearchProgress } from './search.js';
 import { evaluate, train, type TrainProgress } from './train.js';
 import type { Device } from './tensor.js';
@@ -33,6 +34,9 @@ export interface DemoOptions {
   classifier?: WideResNetPreset;
   policy?: WideResNetPreset;
   batchSize?: number;
+  /** The search objective and regularisers (lib/objectives.ts); default: search's. */
+  objective?: SearchObjective;
+  regularisers?: Regularisers;
   /** Baselines trained with the same budget for comparison (default none). */
   compare?: AugmentationName[];
   seed?: number;
@@ -57,7 +61,7 @@ export interface DemoRun {
 export interface DemoResult {
   aborted: boolean;
   dataset: string;
-  search?: { images: number; epochs: number; steps: number; seconds: number; policyFile: string };
+  search?: { images: number; epochs: number; steps: number; seconds: number; policyFile: string; warnings: string[] };
   runs: DemoRun[];
   report?: { markdown: string; json: string; plots: string[]; summary: PolicyReport['overall'] };
   summaryFile?: string;
@@ -91,6 +95,8 @@ export async function demo(options: DemoOptions): Promise<DemoResult> {
     epochs: searchEpochs,
     batchSize,
     preprocess: DEMO_PREPROCESS,
+    objective: options.objective,
+    regularisers: options.regularisers,
     seed,
     device,
     outDir: path.join(outDir, 'search'),
@@ -99,7 +105,7 @@ export async function demo(options: DemoOptions): Promise<DemoResult> {
   });
   searched.policy.dispose();
   if (searched.aborted || searched.policyFile === undefined) return { ...result, aborted: true };
-  result.search = { images: searchImages, epochs: searchEpochs, steps: searched.steps, seconds: searched.seconds, policyFile: searched.policyFile };
+  result.search = { images: searchImages, epochs: searchEpochs, steps: searched.steps, seconds: searched.seconds, policyFile: searched.policyFile, warnings: searched.warnings };
 
   const trainData = stratifiedSubset(data.train, trainImages, seed + 1);
   for (const augmentation of ['dna', ...(options.compare ?? [])]) {

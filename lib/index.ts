@@ -171,7 +171,9 @@ export {
   type SearchOptions,
   type SearchProgress,
   type SearchResult,
+  type SearchMonitor,
 } from './search.js';
+export { SEARCH_OBJECTIVES, type SearchObjective, type Regularisers } from './objectives.js';
 export { savePolicy, loadPolicy, POLICY_FILE_KIND, type LoadedPolicy } from './policy-file.js';
 export { TrainingDivergedError } from './run-state.js';
 export { PAPER_PRESETS, type DatasetPreset, type SearchPreset, type TrainPreset, type PresetName } from './presets.js';

@@ -150,7 +150,7 @@ function resolveSearch(options: SearchOptions) {
     tau: options.tau ?? 0.5,
     lambda: options.lambda ?? 0.5,
     objective: checkObjective(options.objective ?? 'joint'),
-    regularisers: { ...(options.regularisers ?? {}) },
+    regularisers: checkRegularisers(options.regularisers ?? {}),
     magnitudeGradient: options.magnitudeGradient ?? 'straight-through',
     teacherDecay: options.teacherDecay ?? 0.99,
     preprocess: preprocessConfig(options.preprocess ?? preset?.preprocess, 'search: unknown preprocess preset'),
@@ -308,6 +308,20 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     classifierOptimizer.dispose();
     policyOptimizer.dispose();
   }
+}
+
+/** The regularisers that are set, each a non-negative finite number. */
+function checkRegularisers(regularisers: Regularisers): Regularisers {
+  if (regularisers === null || typeof regularisers !== 'object') throw new TypeError('search: regularisers must be an object { entropyFloor, entropyWeight, strength, strengthWeight }');
+  const known = ['entropyFloor', 'entropyWeight', 'strength', 'strengthWeight'];
+  const set: Record<string, number> = {};
+  for (const [name, value] of Object.entries(regularisers)) {
+    if (!known.includes(name)) throw new RangeError(`search: unknown regulariser '${name}' (one of ${known.join(', ')})`);
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new RangeError(`search: regularisers.${name} must be a non-negative number, got ${String(value)}`);
+    set[name] = value;
+  }
+  return set;
 }
 
 function checkObjective(objective: string): SearchObjective {

@@ -157,6 +157,12 @@ test('each objective runs a search end to end; bilevel holds out half the subset
   await t.throwsAsync(search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 1, objective: 'adversarial' as 'joint' }), {
     message: /unknown objective 'adversarial' \(one of joint, bilevel, teacher\)/,
   });
+  await t.throwsAsync(search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 1, regularisers: { strength: -1 } }), {
+    message: /regularisers\.strength must be a non-negative number, got -1/,
+  });
+  await t.throwsAsync(search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 1, regularisers: { entropy: 1 } as dna.Regularisers }), {
+    message: /unknown regulariser 'entropy'/,
+  });
 });
 
 test('the collapse monitor fires on a collapsing run; an entropy floor prevents the collapse', async (t) => {
