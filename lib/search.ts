@@ -12,6 +12,7 @@ import { batchCount, batches, stratifiedSubset, type ImageDataset } from './data
 import { crossEntropy, wideResNet, type WideResNetConfig } from './models.js';
 import { adam, cosineLr, sgd } from './optim.js';
 import { PolicyNetwork, gumbelSoftmaxST, relaxedBernoulliST, type PolicyNetworkConfig } from './policy.js';
+import { requireCustomOps } from './custom-ops.js';
 import { validateSearchSpace, type SearchSpace } from './search-space.js';
 import { Generator, dispose, noGrad, tidy, type Device, type Tensor } from './tensor.js';
 
@@ -81,6 +82,10 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   const [channels] = data.shape;
   const classes = data.classes.length;
 
+  if (options.searchSpace !== undefined) {
+    validateSearchSpace(options.searchSpace);
+    requireCustomOps(options.searchSpace, 'search');
+  }
   const policy = new PolicyNetwork({ backbone: options.policy, inChannels: channels, searchSpace: options.searchSpace, seed: seed + 1 }).to(device);
   const classifier = wideResNet({ ...options.classifier, classes, inChannels: channels, seed } as WideResNetConfig).to(device);
   const classifierLr = options.classifierLr ?? 0.1;
@@ -195,6 +200,7 @@ export async function loadPolicy(file: string, options: { device?: Device } = {}
     const meta = checkpoint.meta as PolicyFileMeta;
     if (meta?.version !== POLICY_FILE_VERSION) throw new Error(`${file}: policy file version ${String(meta?.version)}, this version reads ${POLICY_FILE_VERSION}`);
     validateSearchSpace(meta.searchSpace);
+    requireCustomOps(meta.searchSpace, file);
     const network = new PolicyNetwork({ backbone: meta.backbone, inChannels: meta.inChannels, searchSpace: meta.searchSpace });
     try {
       network.network.loadStateDict(checkpoint.tensors);
