@@ -6,16 +6,10 @@ import * as dna from '../lib/index.js';
 import { applyOp, applySubPolicies, preprocess } from '../lib/augment.js';
 import { native } from '../lib/native.js';
 import { OPS, defaultSearchSpace, findOp } from '../lib/search-space.js';
-import { type Image, imageOf, referenceBlend, referenceOp, referencePreprocess } from './helpers/augment-reference.js';
+import { type Image, imageOf, maxAbsDiff, referenceBlend, referenceOp, referencePreprocess } from './helpers/augment-reference.js';
 import { type Case, assertClose, fusedGradients, gradientCase, randomImages, relaxedGradients } from './helpers/gradient-reference.js';
 
 const { tensor, Generator, rand, tidy } = dna;
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let worst = 0;
-  for (let k = 0; k < a.length; k++) worst = Math.max(worst, Math.abs(a[k] - b[k]));
-  return worst;
-}
 
 const valueOf = (opName: string, m: number) => {
   const [lo, hi] = findOp(opName).range ?? [0, 0];

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import * as dna from '../lib/index.js';
 import { applyOp, applySubPolicies } from '../lib/augment.js';
 import { OPS, defaultSearchSpace, subPolicies, type CustomOpSpec, type OpSpec, type SearchSpace } from '../lib/search-space.js';
-import { type Image, imageOf, referenceBlend, referenceOp } from './helpers/augment-reference.js';
+import { type Image, imageOf, maxAbsDiff, mapImage, pixelAt, referenceBlend, referenceOp } from './helpers/augment-reference.js';
 import {
   type ReferenceTransform,
   NOISE_SEED,
@@ -55,40 +55,23 @@ test.before(() => {
 
 // ---- References, written from the ops' definitions ----
 
-function mapImage(img: Image, f: (value: number, c: number, y: number, x: number) => number): Image {
-  const data = new Float32Array(img.data.length);
-  for (let c = 0; c < img.channels; c++)
-    for (let y = 0; y < img.height; y++)
-      for (let x = 0; x < img.width; x++) {
-        const k = (c * img.height + y) * img.width + x;
-        data[k] = f(img.data[k], c, y, x);
-      }
-  return { ...img, data };
-}
-
-// The example's README: each pixel times 1 - strength * r^2 / 2 (clamped at 0), r^2 the squared
+// examples/custom-op/vignette.h: each pixel times 1 - strength * r^2 / 2 (clamped at 0), r^2 the squared
 // distance from the centre in units of the half-sizes.
 function vignetteReference(img: Image, strength: number): Image {
   const cy = (img.height - 1) / 2;
   const cx = (img.width - 1) / 2;
-  return mapImage(img, (value, _c, y, x) => {
+  return mapImage(img, (c, y, x) => {
     const dy = cy > 0 ? (y - cy) / cy : 0;
     const dx = cx > 0 ? (x - cx) / cx : 0;
-    return value * Math.max(0, 1 - strength * 0.5 * (dx * dx + dy * dy));
+    return pixelAt(img, c, y, x) * Math.max(0, 1 - strength * 0.5 * (dx * dx + dy * dy));
   });
 }
 
 const referenceTransform: ReferenceTransform = (op, v, x, draws) => {
   if (op.custom === 'dna_example::vignette') return vignetteReference(x, v);
-  if (op.custom === 'Gamma') return mapImage(x, (value) => value ** v);
+  if (op.custom === 'Gamma') return mapImage(x, (c, y, px) => pixelAt(x, c, y, px) ** v);
   return referenceOp(op.name, v, x, draws);
 };
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let worst = 0;
-  for (let k = 0; k < a.length; k++) worst = Math.max(worst, Math.abs(a[k] - b[k]));
-  return worst;
-}
 
 function spaceOf(ops: OpSpec[]): SearchSpace {
   return { ops, subPolicies: subPolicies(ops) };
@@ -131,7 +114,8 @@ test('a TypeScript transform applies like an op of the library; uint8 images are
     const out = applyOp(images, gamma, tensor([0, 0.25, 0.5, 1])).data() as Float32Array;
     const input = images.data() as Float32Array;
     [0, 0.25, 0.5, 1].forEach((m, i) => {
-      const expected = mapImage(imageOf(input, [4, 3, 5, 5], i), (value) => value ** (0.5 + 1.5 * m));
+      const image = imageOf(input, [4, 3, 5, 5], i);
+      const expected = mapImage(image, (c, y, x) => pixelAt(image, c, y, x) ** (0.5 + 1.5 * m));
       t.true(maxAbsDiff(imageOf(out, [4, 3, 5, 5], i).data, expected.data) < 1e-6);
     });
     const bytes = images.mul(255).round().toDtype('uint8');
