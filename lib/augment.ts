@@ -197,7 +197,10 @@ function withCustomOps(builtIn: Tensor, input: Tensor, chosen: number[], slot: n
   const groups = new Map<number, number[]>();
   chosen.forEach((s, image) => {
     const opIndex = space.subPolicies[s][slot];
-    if (space.ops[opIndex].custom !== undefined) groups.set(opIndex, [...(groups.get(opIndex) ?? []), image]);
+    if (space.ops[opIndex].custom === undefined) return;
+    const members = groups.get(opIndex);
+    if (members === undefined) groups.set(opIndex, [image]);
+    else members.push(image);
   });
   if (groups.size === 0) return builtIn;
   const device = input.device;
