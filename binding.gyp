@@ -58,6 +58,8 @@
         '-ltorch_cpu',
         '-lc10',
         '-Wl,--as-needed',
+        # dlopen for loadOpLibrary.
+        '-ldl',
       ],
     },
   ],

@@ -1,16 +1,17 @@
 // The fused augmentation engine from TypeScript: one op per image (applyOp), a sub-policy per
 // image with gradients into the policy (applySubPolicies), and the baseline preprocessing.
+import { lookupOp, runCustomOp } from './custom-ops.js';
 import { native } from './native.js';
 import {
   IDENTITY_KIND,
   defaultSearchSpace,
-  findOp,
+  hasCustomOps,
   kernelTableTensors,
   type KernelTables,
   type OpSpec,
   type SearchSpace,
 } from './search-space.js';
-import { Generator, Tensor, full, keep, rand, randint, stack, tensor, tidy, where, zeros } from './tensor.js';
+import { Generator, Tensor, cat, full, keep, rand, randint, stack, tensor, tidy, where, zeros } from './tensor.js';
 
 export interface AugmentOptions {
   /** Draws the random parameters (Cutout centres, crop offsets, flips). Default: LibTorch's default generator. */
@@ -38,7 +39,8 @@ function perImageMagnitude(magnitude: number | Tensor, batch: number, device: st
 
 /**
  * Applies one op to every image, each with its own magnitude (a number for all, or a tensor [B]
- * of values in [0, 1]). Images: float32 in [0, 1] or uint8, [B, C, H, W], C = 1 or 3.
+ * of values in [0, 1]). Images: float32 in [0, 1] or uint8, [B, C, H, W], C = 1 or 3. The op is
+ * a built-in op, a custom op (registerOp), or either's name.
  */
 export function applyOp(
   images: Tensor,
@@ -47,11 +49,12 @@ export function applyOp(
   options: AugmentOptions = {},
 ): Tensor {
   checkImages(images, 'applyOp');
-  const spec = typeof op === 'string' ? findOp(op) : op;
+  const spec = typeof op === 'string' ? lookupOp(op) : op;
   return tidy(() => {
     const [batch] = images.shape;
     const device = images.device;
     const m = perImageMagnitude(magnitude, batch, device);
+    if (spec.custom !== undefined) return runCustomOp(spec, floatImages(images), m);
     const [lo, hi] = spec.range ?? [0, 0];
     const values = stack([m.mul(hi - lo).add(lo), zeros([batch], { device })], 1);
     const kinds = tensor(new Int32Array(batch * 2).map((_, k) => (k % 2 === 0 ? spec.kind : IDENTITY_KIND)), [batch, 2], { device });
@@ -124,6 +127,7 @@ export function applySubPolicies(images: Tensor, c: Tensor, b: Tensor, m: Tensor
   const tables = tablesFor(space, device);
   return tidy(() => {
     const noise = rand([images.shape[0], 2, 2], { generator: options.generator, device });
+    if (hasCustomOps(space)) return applyBySlot(images, c, b, m, space, tables, noise, unselected === 'dada', magnitude === 'exact');
     return new Tensor(
       native.applySubPolicies(
         images.handle, c.handle, b.handle, m.handle, tables.kinds.handle, tables.ranges.handle, noise.handle,
@@ -131,6 +135,98 @@ export function applySubPolicies(images: Tensor, c: Tensor, b: Tensor, m: Tensor
       ),
     );
   });
+}
+
+/** Images as the kernels and custom ops see them: float32 in [0, 1] (uint8 is scaled). */
+function floatImages(images: Tensor): Tensor {
+  return images.dtype === 'uint8' ? images.float().div(255) : images;
+}
+
+/**
+ * applySubPolicies over a search space with custom ops: slot 1, then slot 2. In each slot the
+ * fused kernel applies the built-in ops (custom ops are identity in its tables) and each custom
+ * op runs once on the images that select it, gathered into one batch and scattered back. The
+ * value is the forward of SPEC 1.4; the gradients into c, b and m are its rules, built from
+ * detached parts: the fused kernel gives y and dy/dm of the built-in ops (straight-through or
+ * exact), custom ops take dy/dm = 1, every op's input Jacobian is the identity.
+ */
+function applyBySlot(
+  images: Tensor, c: Tensor, b: Tensor, m: Tensor, space: SearchSpace, tables: KernelTables, noise: Tensor,
+  dada: boolean, exact: boolean,
+): Tensor {
+  const x = floatImages(images).detach();
+  const [B] = x.shape;
+  const S = space.subPolicies.length;
+  const device = x.device;
+  for (const [value, name, shape] of [[c, 'c (sub-policy weights)', [B, S]], [b, 'b (apply bits)', [B, S, 2]], [m, 'm (magnitudes)', [B, S, 2]]] as const) {
+    if (value.shape.length !== shape.length || value.shape.some((size, k) => size !== shape[k])) {
+      throw new RangeError(`applySubPolicies: ${name} must have shape [${shape.join(', ')}], got [${value.shape.join(', ')}]`);
+    }
+  }
+  const selected = c.argmax(1);
+  const chosen = Array.from(selected.data() as BigInt64Array, Number);
+  const pair = selected.reshape([B, 1, 1]).expand([B, 1, 2]);
+  const bits = b.gather(1, pair).reshape([B, 2]);
+  const magnitudes = m.gather(1, pair).reshape([B, 2]);
+  // The fused kernel for one slot: c selects as before, the bit is 1 (the blend happens here),
+  // the magnitude is m's slot, the other slot is identity.
+  const selection = c.detach();
+  const applied = full([B, S, 2], 1, { device });
+  let current = x;
+  for (const slot of [0, 1]) {
+    const kinds = cat([tables.kinds.narrow(1, slot, 1), full([S, 1], IDENTITY_KIND, { device, dtype: 'int32' })], 1);
+    const ranges = cat([tables.ranges.narrow(1, slot, 1), zeros([S, 1, 2], { device })], 1);
+    const slotMagnitudes = cat([m.narrow(2, slot, 1), zeros([B, S, 1], { device })], 2);
+    const slotNoise = cat([noise.narrow(1, slot, 1), zeros([B, 1, 2], { device })], 1);
+    const builtIn = new Tensor(
+      native.applySubPolicies(
+        current.detach().handle, selection.handle, applied.handle, slotMagnitudes.handle, kinds.handle, ranges.handle,
+        slotNoise.handle, false, exact,
+      ),
+    );
+    const y = withCustomOps(builtIn, current, chosen, slot, magnitudes.narrow(1, slot, 1), space);
+    // The op's input Jacobian taken as the identity: gradients reach the previous slot's b and m.
+    const output = y.add(current.sub(current.detach()));
+    const bit = bits.narrow(1, slot, 1).reshape([B, 1, 1, 1]);
+    current = current.add(bit.mul(output.sub(current)));
+  }
+  // c: <G, x2> for the selected sub-policy, the baseline (<G, x> or DADA's <G, 1>) for the others.
+  const cSelected = c.gather(1, selected.reshape([B, 1])).reshape([B, 1, 1, 1]);
+  const cOthers = c.sum(1).reshape([B, 1, 1, 1]).sub(cSelected);
+  const weighted = cSelected.mul(current.detach()).add(cOthers.mul(dada ? 1 : x));
+  return current.add(weighted.sub(weighted.detach()));
+}
+
+/**
+ * The slot's output: the fused kernel's for images whose op is built in; for each custom op,
+ * its images gathered, the op called once, the results scattered back (dy/dm = 1 for ops with
+ * a range).
+ */
+function withCustomOps(builtIn: Tensor, input: Tensor, chosen: number[], slot: number, magnitudes: Tensor, space: SearchSpace): Tensor {
+  const groups = new Map<number, number[]>();
+  chosen.forEach((s, image) => {
+    const opIndex = space.subPolicies[s][slot];
+    if (space.ops[opIndex].custom === undefined) return;
+    const members = groups.get(opIndex);
+    if (members === undefined) groups.set(opIndex, [image]);
+    else members.push(image);
+  });
+  if (groups.size === 0) return builtIn;
+  const device = input.device;
+  const parts = [builtIn];
+  const source = chosen.map((_, image) => image);
+  let offset = chosen.length;
+  for (const [opIndex, members] of groups) {
+    const op = space.ops[opIndex];
+    if (op.custom === undefined) continue;
+    const index = tensor(new Int32Array(members), [members.length], { device }).long();
+    const m = magnitudes.indexSelect(0, index).reshape([members.length]);
+    const y = runCustomOp(op, input.detach().indexSelect(0, index), m);
+    parts.push(op.range === null ? y : y.add(m.sub(m.detach()).reshape([members.length, 1, 1, 1])));
+    members.forEach((image, k) => (source[image] = offset + k));
+    offset += members.length;
+  }
+  return cat(parts, 0).indexSelect(0, tensor(new Int32Array(source), [source.length], { device }).long());
 }
 
 /** The baseline preprocessing of SPEC 1.5, or your own. */

@@ -40,10 +40,19 @@ export {
   validateSearchSpace,
   findOp,
   subPolicyName,
+  hasCustomOps,
   type OpSpec,
+  type BuiltinOpSpec,
+  type CustomOpSpec,
   type SubPolicy,
   type SearchSpace,
 } from './search-space.js';
+export {
+  loadOpLibrary,
+  registerOp,
+  type CustomOpDefinition,
+  type TransformFunction,
+} from './custom-ops.js';
 export {
   applyOp,
   applySubPolicies,

@@ -157,6 +157,11 @@ export interface Addon {
   ): T;
   preprocessBatch(images: T, params: T): T;
 
+  // Custom transforms (native/ops/custom_ops.cc): libraries that register dispatcher operators.
+  loadOpLibrary(path: string): string[];
+  customOpSchema(name: string): string;
+  callCustomOp(name: string, images: T, magnitude: T): T;
+
   // Models (native/nn/modules.cc). Configs and options are checked natively.
   wideResNet(config: object, seed?: number | bigint | null): NativeModule;
   moduleConfig(m: NativeModule): Record<string, unknown>;

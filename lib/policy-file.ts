@@ -2,6 +2,7 @@
 // space, backbone, provenance), and `loadPolicy`, which turns one into a frozen augmenter.
 import { saveCheckpoint, loadCheckpoint } from './checkpoint.js';
 import { applySubPolicies } from './augment.js';
+import { requireCustomOps } from './custom-ops.js';
 import { PolicyNetwork, gumbelSoftmaxST, relaxedBernoulliST, type PolicyNetworkConfig } from './policy.js';
 import { validateSearchSpace, type SearchSpace } from './search-space.js';
 import { Generator, Tensor, dispose, noGrad, tidy, type Device } from './tensor.js';
@@ -56,6 +57,7 @@ export async function loadPolicy(file: string, options: { device?: Device } = {}
     const meta = checkpoint.meta as PolicyFileMeta;
     if (meta?.version !== POLICY_FILE_VERSION) throw new Error(`${file}: policy file version ${String(meta?.version)}, this version reads ${POLICY_FILE_VERSION}`);
     validateSearchSpace(meta.searchSpace);
+    requireCustomOps(meta.searchSpace, file);
     const network = new PolicyNetwork({ backbone: meta.backbone, inChannels: meta.inChannels, searchSpace: meta.searchSpace });
     try {
       network.network.loadStateDict(checkpoint.tensors);

@@ -2,20 +2,37 @@
 // built from it. It is data: copy OPS, change a range or drop an op, and pass the result on.
 import { Tensor, tensor } from './tensor.js';
 
-/** One augmentation op of a search space. */
-export interface OpSpec {
+interface OpSpecBase {
   /** The name reports and `applyOp` use. */
   readonly name: string;
-  /** The fused kernel's op kind (native/augment/ops.h). */
-  readonly kind: number;
   /** v = lo + m * (hi - lo) for a magnitude m in [0, 1]; null for ops without a magnitude. */
   readonly range: readonly [number, number] | null;
   /** The magnitude at which the op leaves the image unchanged, if there is one. */
   readonly identityAt: number | null;
 }
 
+/** A built-in op: one of the fused kernel's op kinds. */
+export interface BuiltinOpSpec extends OpSpecBase {
+  /** The fused kernel's op kind (native/augment/ops.h). */
+  readonly kind: number;
+  readonly custom?: undefined;
+}
+
+/**
+ * A custom op (registerOp): `custom` names its implementation, a dispatcher operator
+ * 'namespace::name' from a library loaded with loadOpLibrary, or a TypeScript transform
+ * registered under that name.
+ */
+export interface CustomOpSpec extends OpSpecBase {
+  readonly custom: string;
+  readonly kind?: undefined;
+}
+
+/** One augmentation op of a search space. */
+export type OpSpec = BuiltinOpSpec | CustomOpSpec;
+
 /** The 15 AutoAugment ops with the ranges of SPEC 1.1, in the kernel's order. */
-export const OPS: readonly OpSpec[] = Object.freeze([
+export const OPS: readonly BuiltinOpSpec[] = Object.freeze([
   { name: 'ShearX', kind: 0, range: [-0.3, 0.3], identityAt: 0.5 },
   { name: 'ShearY', kind: 1, range: [-0.3, 0.3], identityAt: 0.5 },
   { name: 'TranslateX', kind: 2, range: [-0.45, 0.45], identityAt: 0.5 },
@@ -31,7 +48,7 @@ export const OPS: readonly OpSpec[] = Object.freeze([
   { name: 'Brightness', kind: 12, range: [0.1, 1.9], identityAt: 0.5 },
   { name: 'Sharpness', kind: 13, range: [0.1, 1.9], identityAt: 0.5 },
   { name: 'Cutout', kind: 14, range: [0, 0.2], identityAt: 0 },
-] as OpSpec[]);
+] as BuiltinOpSpec[]);
 
 /** The kernel kind that means "no op" (an empty slot). */
 export const IDENTITY_KIND = -1;
@@ -64,8 +81,14 @@ export function validateSearchSpace(space: SearchSpace): void {
     if (typeof op?.name !== 'string' || op.name === '') throw new TypeError('every op needs a name');
     if (names.has(op.name)) throw new RangeError(`the op '${op.name}' appears twice in the search space`);
     names.add(op.name);
-    if (!Number.isInteger(op.kind) || op.kind < 0 || op.kind >= KERNEL_KINDS) {
+    if (op.custom !== undefined) {
+      if (typeof op.custom !== 'string' || op.custom === '') throw new TypeError(`op '${op.name}': custom must name an operator or a transform`);
+      if (op.kind !== undefined) throw new TypeError(`op '${op.name}': an op has a kernel kind or a custom implementation, not both`);
+    } else if (!Number.isInteger(op.kind) || op.kind < 0 || op.kind >= KERNEL_KINDS) {
       throw new RangeError(`op '${op.name}': unknown kernel kind ${op.kind}`);
+    }
+    if (op.identityAt !== null && op.identityAt !== undefined && !(op.identityAt >= 0 && op.identityAt <= 1)) {
+      throw new RangeError(`op '${op.name}': identityAt must be a magnitude in [0, 1] or null, got ${op.identityAt}`);
     }
     if (op.range !== null) {
       const [lo, hi] = op.range ?? [];
@@ -87,7 +110,14 @@ export function defaultSearchSpace(): SearchSpace {
   return { ops, subPolicies: subPolicies(ops) };
 }
 
+/** Whether a search space has custom ops (which the fused kernel alone cannot apply). */
+export function hasCustomOps(space: SearchSpace): boolean {
+  return space.ops.some((op) => op.custom !== undefined);
+}
+
 /** Looks an op up by name. */
+export function findOp(name: string): BuiltinOpSpec;
+export function findOp<T extends OpSpec>(name: string, ops: readonly T[]): T;
 export function findOp(name: string, ops: readonly OpSpec[] = OPS): OpSpec {
   const op = ops.find((candidate) => candidate.name === name);
   if (op === undefined) {
@@ -108,7 +138,10 @@ export interface KernelTables {
   ranges: Tensor;
 }
 
-/** The kernel tables of a (validated) search space as tensors on `device`. */
+/**
+ * The kernel tables of a (validated) search space as tensors on `device`. Custom ops are
+ * identity there (kind -1, range [0, 0]): applySubPolicies applies them apart.
+ */
 export function kernelTableTensors(space: SearchSpace, device = 'cpu'): KernelTables {
   validateSearchSpace(space);
   const count = space.subPolicies.length;
@@ -117,8 +150,8 @@ export function kernelTableTensors(space: SearchSpace, device = 'cpu'): KernelTa
   space.subPolicies.forEach((pair, s) => {
     pair.forEach((opIndex, slot) => {
       const op = space.ops[opIndex];
-      kinds[s * 2 + slot] = op.kind;
-      const [lo, hi] = op.range ?? [0, 0];
+      kinds[s * 2 + slot] = op.custom === undefined ? op.kind : IDENTITY_KIND;
+      const [lo, hi] = op.custom === undefined ? (op.range ?? [0, 0]) : [0, 0];
       ranges[s * 4 + slot * 2] = lo;
       ranges[s * 4 + slot * 2 + 1] = hi;
     });

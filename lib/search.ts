@@ -12,11 +12,12 @@ import { SEARCH_OBJECTIVES, searchStep, type Regularisers, type SearchObjective,
 import { wideResNet, type Module, type WideResNetConfig } from './models.js';
 import { adam, cosineLr, sgd } from './optim.js';
 import { datasetPreset, type PresetName } from './presets.js';
+import { requireCustomOps } from './custom-ops.js';
 import { PolicyNetwork, type PolicyNetworkConfig } from './policy.js';
 import { savePolicy } from './policy-file.js';
 import { PolicyStatistics } from './report.js';
 import { TrainingDivergedError, fileExists, loadRunState, positiveInteger, saveRunState, yieldToEventLoop, type RunParts } from './run-state.js';
-import type { SearchSpace } from './search-space.js';
+import { validateSearchSpace, type SearchSpace } from './search-space.js';
 import { Generator, dispose, tidy, type Device } from './tensor.js';
 
 export const SEARCH_CHECKPOINT_KIND = 'dna-augment/search';
@@ -177,6 +178,10 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   const [channels] = data.shape;
   const classes = data.classes.length;
 
+  if (options.searchSpace !== undefined) {
+    validateSearchSpace(options.searchSpace);
+    requireCustomOps(options.searchSpace, 'search');
+  }
   const policy = new PolicyNetwork({ backbone: settings.policy, inChannels: channels, searchSpace: options.searchSpace, seed: seed + 1 }).to(device);
   const classifier = wideResNet({ ...settings.classifier, classes, inChannels: channels, seed } as WideResNetConfig).to(device);
   const classifierOptimizer = sgd(classifier, { lr: settings.classifierLr, momentum: 0.9, nesterov: true, weightDecay: settings.weightDecay });

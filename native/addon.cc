@@ -16,6 +16,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   dna::registerAugment(exports);
   dna::registerModels(exports);
   dna::registerOptim(exports);
+  dna::registerCustomOps(exports);
   return exports;
 }
 

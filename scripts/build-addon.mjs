@@ -8,9 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { cmakeDefines, torchSettings } from './cmake-settings.mjs';
+
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { discover, describe, failureMessage } = require('./find-libtorch.cjs');
 
 const log = (message) => process.stderr.write(`dna-augment: ${message}\n`);
 
@@ -19,40 +20,18 @@ if (process.env.DNA_SKIP_BUILD === '1') {
   process.exit(0);
 }
 
-const found = discover();
-if (!found.cmakeDir) {
-  process.stderr.write(failureMessage(found) + '\n');
-  process.exit(1);
-}
-const torch = describe(found.cmakeDir);
-let cuda = torch.cuda;
-if (process.env.DNA_CUDA === '0') cuda = false;
-if (process.env.DNA_CUDA === '1') {
-  if (!torch.cuda) {
-    log(`DNA_CUDA=1 but the LibTorch in ${torch.cmakeDir} has no CUDA (no libtorch_cuda.so in ${torch.libdir})`);
-    process.exit(1);
-  }
-  cuda = true;
-}
-log(`LibTorch from ${found.source}: ${torch.cmakeDir} (${cuda ? 'CUDA' : 'CPU only'})`);
+const settings = torchSettings(log);
+log(`LibTorch from ${settings.source}: ${settings.torch.cmakeDir} (${settings.cuda ? 'CUDA' : 'CPU only'})`);
 
-const hasCommand = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
 const args = [
   require.resolve('cmake-js/bin/cmake-js'),
   'compile',
   '--directory', root,
   '--out', path.join(root, 'build'),
-  `--CDTorch_DIR=${torch.cmakeDir}`,
-  `--CDDNA_WITH_CUDA=${cuda ? 'ON' : 'OFF'}`,
+  `--CDDNA_WITH_CUDA=${settings.cuda ? 'ON' : 'OFF'}`,
+  ...cmakeDefines(settings).map((define) => `--CD${define}`),
 ];
 if (process.env.DNA_DEBUG === '1') args.push('--debug');
-if (hasCommand('ccache')) {
-  args.push('--CDCMAKE_CXX_COMPILER_LAUNCHER=ccache');
-  if (cuda) args.push('--CDCMAKE_CUDA_COMPILER_LAUNCHER=ccache');
-}
-if (cuda && !process.env.CUDACXX && !hasCommand('nvcc') && hasCommand('/usr/local/cuda/bin/nvcc')) {
-  args.push('--CDCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc');
-}
 
 const env = {
   ...process.env,

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Compiles every .cu file under native/ with nvcc (device code for sm_90 by default), so that
-// CUDA compile errors show up on machines without a GPU. DNA_CUDA_ARCH overrides the target
+// Compiles every .cu file under native/ and examples/ with nvcc (device code for sm_90 by
+// default), so that CUDA compile errors show up on machines without a GPU. DNA_CUDA_ARCH overrides the target
 // (e.g. "80" or "90a"); NVCC the compiler.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -30,9 +30,9 @@ if (!nvcc) {
   console.error('check:cuda: nvcc not found (set NVCC=/path/to/nvcc, or install the CUDA toolkit)');
   process.exit(1);
 }
-const sources = cudaSources(path.join(root, 'native'));
+const sources = ['native', 'examples'].flatMap((dir) => cudaSources(path.join(root, dir)));
 if (sources.length === 0) {
-  console.log('check:cuda: no .cu sources under native/');
+  console.log('check:cuda: no .cu sources under native/ or examples/');
   process.exit(0);
 }
 

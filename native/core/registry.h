@@ -12,5 +12,6 @@ void registerRuntime(Napi::Object exports);
 void registerAugment(Napi::Object exports);
 void registerModels(Napi::Object exports);
 void registerOptim(Napi::Object exports);
+void registerCustomOps(Napi::Object exports);
 
 }  // namespace dna

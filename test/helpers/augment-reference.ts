@@ -188,3 +188,13 @@ export function imageOf(data: Float32Array, shape: number[], i: number): Image {
   const size = channels * height * width;
   return { data: data.slice(i * size, (i + 1) * size), channels, height, width };
 }
+
+/** The largest absolute difference between two arrays of pixels. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  for (let k = 0; k < a.length; k++) worst = Math.max(worst, Math.abs(a[k] - b[k]));
+  return worst;
+}
+
+/** A new image from f(channel, y, x), and one pixel (gray 0.5 outside): for other references. */
+export { map as mapImage, at as pixelAt };
