@@ -2,7 +2,6 @@
 // binary, IDX plain and gzip, SVHN MAT-files from scipy, PNG/JPEG folders), their errors on
 // damaged files, the real Fashion-MNIST, stratified subsets and splits, shuffled batches.
 import test, { type ExecutionContext } from 'ava';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,19 @@ import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 
 import * as dna from '../lib/index.js';
+import {
+  CIFAR10_NAMES,
+  cifarRecords,
+  idxFile,
+  idxImages,
+  pixel,
+  python,
+  rgbBytes,
+  writeCifar10,
+  writePng,
+  writeSvhn,
+  type SvhnFile,
+} from './helpers/data-files.js';
 
 // ---- helpers ----
 
@@ -32,9 +44,6 @@ async function rejectsAbout(t: ExecutionContext, promise: Promise<unknown>, file
   t.regex(error!.message, pattern);
 }
 
-/** The value of pixel (channel c, row h, column w) of image n in the synthetic datasets. */
-const pixel = (n: number, c: number, h: number, w: number) => (n * 37 + c * 101 + h * 7 + w * 13) % 256;
-
 /** Checks every pixel of `ds` against `pixel(source(n), ...)`, channel-major. */
 function checkPixels(t: ExecutionContext, ds: dna.ImageDataset, source: (n: number) => number = (n) => n): void {
   const [C, H, W] = ds.shape;
@@ -51,10 +60,6 @@ function checkPixels(t: ExecutionContext, ds: dna.ImageDataset, source: (n: numb
   t.is(wrong, 0, `${ds.name}: pixels in channel-major order`);
 }
 
-function python(script: string, ...args: string[]): string {
-  return execFileSync('/usr/bin/python3', ['-c', script, ...args], { encoding: 'utf8' });
-}
-
 function requireScipy(t: ExecutionContext): boolean {
   try {
     python('import scipy.io, numpy');
@@ -66,34 +71,6 @@ function requireScipy(t: ExecutionContext): boolean {
 }
 
 // ---- CIFAR-10 / CIFAR-100 ----
-
-const CIFAR10_NAMES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
-
-/** CIFAR records: label bytes, then 3072 pixels R plane, G plane, B plane, each 32 rows of 32. */
-function cifarRecords(first: number, count: number, labelBytes: (n: number) => number[]): Uint8Array {
-  const record = labelBytes(0).length + 3072;
-  const out = new Uint8Array(count * record);
-  for (let k = 0; k < count; k++) {
-    const n = first + k;
-    const labels = labelBytes(n);
-    out.set(labels, k * record);
-    for (let c = 0; c < 3; c++) {
-      for (let h = 0; h < 32; h++) {
-        for (let w = 0; w < 32; w++) out[k * record + labels.length + c * 1024 + h * 32 + w] = pixel(n, c, h, w);
-      }
-    }
-  }
-  return out;
-}
-
-function writeCifar10(parent: string): string {
-  const dir = join(parent, 'cifar-10-batches-bin');
-  mkdirSync(dir, { recursive: true });
-  for (let b = 0; b < 5; b++) writeFileSync(join(dir, `data_batch_${b + 1}.bin`), cifarRecords(b * 3, 3, (n) => [(n * 3) % 10]));
-  writeFileSync(join(dir, 'test_batch.bin'), cifarRecords(100, 4, (n) => [n % 10]));
-  writeFileSync(join(dir, 'batches.meta.txt'), CIFAR10_NAMES.join('\n') + '\n\n');
-  return dir;
-}
 
 test('cifar10 reads the binary batches: labels, class names and channel-major pixels', async (t) => {
   const parent = folder();
@@ -178,25 +155,6 @@ test('cifar100 reads fine labels (or coarse ones on request) and checks both lab
 });
 
 // ---- IDX (MNIST, Fashion-MNIST) ----
-
-function idxFile(dims: number[], values: Uint8Array): Uint8Array {
-  const header = new Uint8Array(4 + 4 * dims.length);
-  const view = new DataView(header.buffer);
-  view.setUint32(0, 0x0800 | dims.length, false);
-  dims.forEach((d, k) => view.setUint32(4 + 4 * k, d, false));
-  const out = new Uint8Array(header.length + values.length);
-  out.set(header);
-  out.set(values, header.length);
-  return out;
-}
-
-function idxImages(first: number, count: number, rows: number, cols: number): Uint8Array {
-  const values = new Uint8Array(count * rows * cols);
-  for (let n = 0; n < count; n++) {
-    for (let h = 0; h < rows; h++) for (let w = 0; w < cols; w++) values[(n * rows + h) * cols + w] = pixel(first + n, 0, h, w);
-  }
-  return idxFile([count, rows, cols], values);
-}
 
 test('idx reads images and labels, plain or gzip (recognised by its bytes, whatever the name)', async (t) => {
   const dir = folder();
@@ -298,32 +256,6 @@ test('fashionMnist says which package to install when its folder is absent', asy
 
 // ---- SVHN (MAT-files written by scipy) ----
 
-/** What `writeSvhn` writes: a folder, a file name, the number of images, compressed or not, a variant. */
-type SvhnFile = [dir: string, name: string, count: number, compress: boolean, variant?: string];
-
-const SVHN_WRITER = `import json, sys, numpy as np, scipy.io as sio
-for d, name, n, compress, variant in json.loads(sys.argv[1]):
-    r, c, ch, k = np.meshgrid(np.arange(32), np.arange(32), np.arange(3), np.arange(n), indexing='ij')
-    X = ((k * 37 + ch * 101 + r * 7 + c * 13) % 256).astype(np.uint8)  # X(row, column, channel, image)
-    y = (np.arange(n) % 10 + 1).astype(np.float64).reshape(n, 1)       # 1..10, 10 for the digit 0
-    v = {'X': X, 'y': y}
-    if variant == 'double-X-uint8-y': v = {'X': X.astype(np.float64), 'y': y.astype(np.uint8)}
-    if variant == 'no-y': v = {'X': X}
-    if variant == 'no-X': v = {'Xs': X, 'y': y}
-    if variant == 'flat-X': v = {'X': X.reshape(32 * 32 * 3, n), 'y': y}
-    if variant == 'gray-X': v = {'X': X[:, :, :1, :], 'y': y}
-    if variant == 'short-y': v = {'X': X, 'y': y[:-1]}
-    if variant == 'bad-y': y[1, 0] = 11
-    if variant == 'half-y': y[1, 0] = 2.5
-    if variant == 'char-X': v = {'X': 'not pixels', 'y': y}
-    if variant == 'extra-var': v['note'] = np.array([[1.0, 2.0]])
-    sio.savemat(d + '/' + name, v, do_compression=compress)`;
-
-/** Writes SVHN-style MAT-files with scipy (one Python process for all of them). */
-function writeSvhn(files: SvhnFile[]): void {
-  python(SVHN_WRITER, JSON.stringify(files.map(([dir, name, count, compress, variant = 'plain']) => [dir, name, count, compress, variant])));
-}
-
 const svhnLabels = (count: number) => Array.from({ length: count }, (_, n) => (n % 10) + 1).map((y) => y % 10);
 
 test('svhn reads scipy MAT-files, plain and compressed: column-major X to channel-major, label 10 to 0', async (t) => {
@@ -409,17 +341,6 @@ test('svhn names the MAT-file that is missing, truncated, not a MAT-file or lack
 });
 
 // ---- Image folders ----
-
-/** An RGB image of h x w whose pixel (c, y, x) is pixel(n, c, y, x), as interleaved bytes. */
-function rgbBytes(n: number, height: number, width: number): Buffer {
-  const out = Buffer.alloc(height * width * 3);
-  for (let h = 0; h < height; h++) for (let w = 0; w < width; w++) for (let c = 0; c < 3; c++) out[(h * width + w) * 3 + c] = pixel(n, c, h, w);
-  return out;
-}
-
-async function writePng(path: string, n: number, height: number, width: number): Promise<void> {
-  await sharp(rgbBytes(n, height, width), { raw: { width, height, channels: 3 } }).png().toFile(path);
-}
 
 test('imageFolder decodes one subfolder per class to RGB, channel-major, classes in sorted order', async (t) => {
   const dir = folder('train');
