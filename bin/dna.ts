@@ -28,6 +28,12 @@ import {
   type Regularisers,
   type SearchObjective,
   SEARCH_OBJECTIVES,
+  defaultSearchSpace,
+  loadOpLibrary,
+  registerOp,
+  subPolicies,
+  type OpSpec,
+  type SearchSpace,
   type AugmentationName,
   demo,
   loadPolicy,
@@ -71,6 +77,8 @@ Search (also --model for the classifier, --epochs, --batch-size, --lr, --preproc
   --entropy-floor X        keep the entropy of pi(x) above X nats   --entropy-weight X (default 1)
   --strength X             target mean pixel change of the sampled sub-policies  --strength-weight X (default 10)
   --exact-magnitudes       analytic magnitude gradients where the ops have them (default straight-through)
+  --op-library FILE        load custom ops from a shared library (TORCH_LIBRARY; also for train and report)
+  --custom-op NS::NAME     add a loaded op to the 15 built-in ones (magnitude range [0, 1]; repeatable)
 
 Report:
   --policy FILE --data DIR the policy and the images to run it on (default: the test split)
@@ -153,6 +161,17 @@ async function loadData(dir: string | undefined, format: string | undefined, spl
     case 'folder':
       return datasets.imageFolder(dir, { split });
   }
+}
+
+/** The built-in ops plus the named dispatcher ops (magnitude range [0, 1]), or undefined for the default space. */
+function customSearchSpace(operators: string[]): SearchSpace | undefined {
+  if (operators.length === 0) return undefined;
+  const ops: OpSpec[] = [...defaultSearchSpace().ops];
+  for (const op of operators) {
+    if (!/^\w+::\w+$/.test(op)) throw new UsageError(`--custom-op takes a dispatcher name like my_ops::blur, got '${op}'`);
+    ops.push(registerOp({ name: op.split('::')[1], op }));
+  }
+  return { ops, subPolicies: subPolicies(ops) };
 }
 
 /** The options of search and demo that choose the objective and its regularisers. */
@@ -259,6 +278,7 @@ async function trainCommand(argv: string[]): Promise<void> {
     'weight-decay': { type: 'string' },
     augmentation: { type: 'string' },
     policy: { type: 'string' },
+    'op-library': { type: 'string', multiple: true },
     preset: { type: 'string' },
     preprocess: { type: 'string' },
     out: { type: 'string' },
@@ -273,6 +293,7 @@ async function trainCommand(argv: string[]): Promise<void> {
   const modelNames = Object.keys(MODELS) as (keyof typeof MODELS)[];
   const model = v.model === undefined && preset !== undefined ? undefined : MODELS[oneOf(v.model, 'model', modelNames, 'wrn-40-2')];
   if (v.policy !== undefined && v.augmentation !== undefined) throw new UsageError('--policy and --augmentation exclude each other');
+  for (const library of v['op-library'] ?? []) loadOpLibrary(library);
   const augmentation = v.policy !== undefined ? 'dna' : (oneOf(v.augmentation, 'augmentation', Object.keys(AUGMENTATION_POLICIES), 'none') as Augmentation);
   const seed = number(v.seed, 'seed', 0, true);
   let trainData = await loadData(v.data, v.format, 'train');
@@ -363,6 +384,8 @@ async function searchCommand(argv: string[]): Promise<void> {
     'policy-lr': { type: 'string' },
     ...OBJECTIVE_OPTIONS,
     'exact-magnitudes': { type: 'boolean' },
+    'op-library': { type: 'string', multiple: true },
+    'custom-op': { type: 'string', multiple: true },
     preset: { type: 'string' },
     preprocess: { type: 'string' },
     out: { type: 'string' },
@@ -378,11 +401,14 @@ async function searchCommand(argv: string[]): Promise<void> {
   const fallbackModel = preset === undefined ? 'wrn-40-2' : undefined;
   const classifierName = v.model === undefined ? fallbackModel : oneOf(v.model, 'model', names, 'wrn-40-2');
   const policyName = v['policy-model'] === undefined ? classifierName : oneOf(v['policy-model'], 'policy-model', names, 'wrn-40-2');
+  for (const library of v['op-library'] ?? []) loadOpLibrary(library);
+  const searchSpace = customSearchSpace(v['custom-op'] ?? []);
   const data = await loadData(v.data, v.format, 'train');
   const interrupt = stopOnInterrupt();
   const tty = process.stderr.isTTY && !v.json;
   const result = await search({
     train: data,
+    searchSpace,
     preset,
     subset: number(v.subset, 'subset', preset === undefined ? Math.min(4000, data.count) : undefined, true),
     classifier: classifierName && MODELS[classifierName],
@@ -428,6 +454,7 @@ async function searchCommand(argv: string[]): Promise<void> {
 async function reportCommand(argv: string[]): Promise<void> {
   const v = parse(argv, {
     policy: { type: 'string' },
+    'op-library': { type: 'string', multiple: true },
     data: { type: 'string' },
     format: { type: 'string' },
     split: { type: 'string' },
@@ -439,6 +466,7 @@ async function reportCommand(argv: string[]): Promise<void> {
     json: { type: 'boolean' },
   });
   if (v.policy === undefined) throw new UsageError('--policy is required (a policy.dna written by dna search)');
+  for (const library of v['op-library'] ?? []) loadOpLibrary(library);
   if (v.threads !== undefined) setThreads(number(v.threads, 'threads', 1, true));
   const device = defaultDevice(v.device);
   let data = await loadData(v.data, v.format, oneOf(v.split, 'split', ['train', 'test'] as const, 'test'));

@@ -3,7 +3,7 @@
 // gathering per op, the gradient rules of SPEC 1.4, a search, policy files, and bad input.
 import test from 'ava';
 import { execFile, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -326,6 +326,22 @@ test('the example script registers both transforms and runs a short search', asy
   t.regex(stdout, /operators: dna_example::vignette/);
   t.regex(stdout, /step 4\/4: loss/);
   t.true(existsSync(path.join(dir, 'policy.dna')));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('the CLI: dna search --op-library --custom-op adds the op; dna report needs the library to read the policy', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-custom-ops-cli-'));
+  const cli = path.join(root, 'dist/bin/dna.js');
+  const run = (...args: string[]) => promisify(execFile)(process.execPath, [cli, ...args]);
+  const common = ['--data', 'fashion-mnist', '--subset', '100'];
+  const { stdout } = await run('search', ...common, '--model', 'wrn-10-1', '--epochs', '1', '--batch-size', '50', '--op-library', EXAMPLE_LIBRARY, '--custom-op', 'dna_example::vignette', '--out', dir, '--json');
+  const policyFile = JSON.parse(stdout.trim().split('\n').at(-1)!).policyFile;
+  const error = await t.throwsAsync(run('report', '--policy', policyFile, ...common));
+  t.regex(String((error as { stderr?: string }).stderr), /uses the custom op 'vignette', which is not available in this process/);
+  const report = JSON.parse((await run('report', '--policy', policyFile, ...common, '--op-library', EXAMPLE_LIBRARY, '--json')).stdout);
+  const json = JSON.parse(readFileSync(report.json, 'utf8'));
+  t.true(json.searchSpace.ops.includes('vignette'));
+  t.is(json.searchSpace.subPolicies.length, 120); // 16 ops: 15 built-in and the custom one
   rmSync(dir, { recursive: true, force: true });
 });
 
