@@ -11,13 +11,21 @@
 //            finite-difference Hessian-vector product (two extra classifier passes).
 //   teacher  TeachAugment: the policy maximises the classifier's loss while an EMA teacher of
 //            the classifier must still recognise the images (policy gets -dL/dy + dL_teacher/dy).
+//   invariance
+//            the policy looks for the changes each image tolerates: its cost per image is the
+//            true rise of the classifier's loss, L(augmented) - L(clean), not a linearisation,
+//            plus the strength regulariser's deviation from its target. The discrete choices
+//            (sub-policy, bits) learn from that cost by the score function (REINFORCE with the
+//            batch as baseline); the magnitudes by the straight-through path. With a strength
+//            target, each image must be changed, and the cheapest change is the one the class
+//            is already invariant to.
 import { applyCutout, applySubPolicies } from './augment.js';
 import { crossEntropy, type Module } from './models.js';
 import type { Optimizer } from './optim.js';
 import { gumbelSoftmaxST, relaxedBernoulliST, type PolicyNetwork, type PolicyOutput } from './policy.js';
 import { Generator, dispose, noGrad, tidy, type Tensor } from './tensor.js';
 
-export const SEARCH_OBJECTIVES = ['joint', 'bilevel', 'teacher'] as const;
+export const SEARCH_OBJECTIVES = ['joint', 'bilevel', 'teacher', 'invariance'] as const;
 export type SearchObjective = (typeof SEARCH_OBJECTIVES)[number];
 
 /** Terms that keep a search from collapsing; each is off unless set. */
@@ -98,13 +106,32 @@ function regularisation(settings: StepSettings, logits: Tensor, change: Tensor):
   return total;
 }
 
+/** Cross-entropy of each image, [B] (no gradient). */
+function perImageLoss(logits: Tensor, labels: Tensor): Tensor {
+  return noGrad(() => logits.logSoftmax(1).gather(1, labels.unsqueeze(1)).squeeze(1).neg());
+}
+
 /** Loss and gradient of the classifier's loss with respect to the images `y` (a leaf here). */
-function lossAndImageGradient(model: UnrollableModel, y: Tensor, labels: Tensor): { loss: number; correct: number; grad: Tensor } {
+function lossAndImageGradient(model: UnrollableModel, y: Tensor, labels: Tensor): { loss: number; correct: number; grad: Tensor; perImage: Tensor } {
   const leaf = y.detach().requireGrad();
   const logits = model.forward(leaf);
   const loss = crossEntropy(logits, labels);
   loss.backward();
-  return { loss: loss.item(), correct: noGrad(() => logits.argmax(1).eq(labels).sum().item()), grad: leaf.grad!.detach() };
+  return { loss: loss.item(), correct: noGrad(() => logits.argmax(1).eq(labels).sum().item()), grad: leaf.grad!.detach(), perImage: perImageLoss(logits, labels) };
+}
+
+/**
+ * The score-function surrogate of objective 'invariance': mean over images of the normalised
+ * advantage times log pi(s|x) + log P(bits of s | x), for the sampled s and bits.
+ */
+function scoreFunctionLoss(outputs: PolicyOutput, c: Tensor, b: Tensor, cost: Tensor): Tensor {
+  const advantage = noGrad(() => cost.sub(cost.mean()).div(cost.std().add(1e-6)));
+  const chosen = c.detach();
+  const bits = b.detach();
+  const logPi = outputs.logits.logSoftmax(1).mul(chosen).sum(1);
+  const p = outputs.p.clamp(1e-6, 1 - 1e-6);
+  const logBits = bits.mul(p.log()).add(bits.neg().add(1).mul(p.neg().add(1).log())).mul(chosen.unsqueeze(2)).sum([1, 2]);
+  return logPi.add(logBits).mul(advantage).mean();
 }
 
 /** What the unrolled step needs of a classifier (a Module, or any model with the same methods). */
@@ -205,14 +232,21 @@ export function searchStep(networks: StepNetworks, settings: StepSettings, batch
     const outputs = policy.forward(x);
     const c = gumbelSoftmaxST(outputs.logits, settings.tau, generator);
     const b = relaxedBernoulliST(outputs.p, settings.lambda, generator);
-    const augmented = applySubPolicies(x, c, b, outputs.m, { searchSpace: policy.searchSpace, generator, magnitudeGradient: settings.magnitudeGradient });
+    // Under 'invariance' the choices learn by the score function: only the magnitudes take the path through the op.
+    const scored = settings.objective === 'invariance';
+    const augmented = applySubPolicies(x, scored ? c.detach() : c, scored ? b.detach() : b, outputs.m, {
+      searchSpace: policy.searchSpace,
+      generator,
+      magnitudeGradient: settings.magnitudeGradient,
+    });
     const change = augmented.sub(x).abs().mean([1, 2, 3]);
     const y = applyCutout(augmented, settings.cutout, { generator });
 
     classifierOptimizer.zeroGrad();
     policyOptimizer.zeroGrad();
-    let train: { loss: number; correct: number; grad: Tensor };
+    let train: { loss: number; correct: number; grad: Tensor; perImage: Tensor };
     let imageGradient: Tensor;
+    let score: Tensor | undefined;
     switch (settings.objective) {
       case 'joint':
         train = lossAndImageGradient(classifier, y, batch.labels);
@@ -233,6 +267,16 @@ export function searchStep(networks: StepNetworks, settings: StepSettings, batch
         train = lossAndImageGradient(classifier, y, batch.labels);
         break;
       }
+      case 'invariance': {
+        train = lossAndImageGradient(classifier, y, batch.labels);
+        imageGradient = train.grad;
+        const clean = perImageLoss(noGrad(() => classifier.forward(x)), batch.labels);
+        const { strength, strengthWeight = 10 } = settings.regularisers;
+        let cost = train.perImage.sub(clean);
+        if (strength !== undefined) cost = cost.add(change.detach().sub(strength).square().mul(strengthWeight));
+        score = scoreFunctionLoss(outputs, c, b, cost);
+        break;
+      }
     }
     const finite = Number.isFinite(train.loss);
     if (finite) {
@@ -240,6 +284,7 @@ export function searchStep(networks: StepNetworks, settings: StepSettings, batch
       let surrogate = y.mul(imageGradient).sum();
       const extra = regularisation(settings, outputs.logits, change);
       if (extra !== undefined) surrogate = surrogate.add(extra);
+      if (score !== undefined) surrogate = surrogate.add(score);
       surrogate.backward();
       classifierOptimizer.step();
       policyOptimizer.step();

@@ -49,8 +49,9 @@ export interface SearchOptions {
   /**
    * What the policy optimises (lib/objectives.ts): 'joint' (the paper: the classifier's training
    * loss), 'bilevel' (DADA: clean held-out loss after an unrolled step; the search subset is split
-   * in halves, stratified) or 'teacher' (TeachAugment: adversarial, constrained by an EMA teacher).
-   * Default 'joint'.
+   * in halves, stratified), 'teacher' (TeachAugment: adversarial, constrained by an EMA teacher)
+   * or 'invariance' (the true loss rise per image, by the score function; use with a strength
+   * target). Default 'joint'.
    */
   objective?: SearchObjective;
   /** Entropy floor and strength target (lib/objectives.ts), off by default. */

@@ -111,7 +111,7 @@ test('bilevel: the finite-difference Hessian-vector product matches the exact se
   });
 });
 
-for (const objective of ['joint', 'bilevel', 'teacher'] as SearchObjective[]) {
+for (const objective of dna.SEARCH_OBJECTIVES as readonly SearchObjective[]) {
   test(`${objective}: gradients reach the three policy heads, finite and non-zero, through the sampler and the fused op`, (t) => {
     const data = brightnessClasses(32, 7);
     const searchSpace = space(['Rotate', 'Invert', 'Contrast']);
@@ -147,7 +147,7 @@ for (const objective of ['joint', 'bilevel', 'teacher'] as SearchObjective[]) {
 test('each objective runs a search end to end; bilevel holds out half the subset', async (t) => {
   const data = brightnessClasses(64, 9);
   const searchSpace = space(['Rotate', 'Invert', 'Contrast']);
-  for (const objective of ['joint', 'bilevel', 'teacher'] as const) {
+  for (const objective of dna.SEARCH_OBJECTIVES) {
     const result = await search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, searchSpace, epochs: 1, batchSize: 16, objective, seed: 1 });
     t.is(result.steps, objective === 'bilevel' ? 2 : 4, objective);
     t.truthy(result.monitor, objective);
@@ -155,7 +155,7 @@ test('each objective runs a search end to end; bilevel holds out half the subset
     result.policy.dispose();
   }
   await t.throwsAsync(search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 1, objective: 'adversarial' as 'joint' }), {
-    message: /unknown objective 'adversarial' \(one of joint, bilevel, teacher\)/,
+    message: /unknown objective 'adversarial' \(one of joint, bilevel, teacher, invariance\)/,
   });
   await t.throwsAsync(search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 1, regularisers: { strength: -1 } }), {
     message: /regularisers\.strength must be a non-negative number, got -1/,
@@ -197,4 +197,21 @@ test('a strength target brings the pixel change of the sampled sub-policies towa
   held.policy.dispose();
   t.log(`mean pixel change: ${plain.monitor!.strength.toFixed(3)} without, ${held.monitor!.strength.toFixed(3)} with a target of ${target}`);
   t.true(Math.abs(held.monitor!.strength - target) < 0.5 * Math.abs(plain.monitor!.strength - target));
+});
+
+test('invariance with a strength target changes each image by about the target, with ops that keep the label', async (t) => {
+  // AutoContrast and Invert destroy the brightness that tells the classes apart; the shifts keep it.
+  const data = brightnessClasses(256, 1);
+  const searchSpace = space(['AutoContrast', 'Invert', 'TranslateX', 'ShearX']);
+  const target = 0.15;
+  const result = await search({
+    train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, searchSpace, epochs: 6, batchSize: 32, policyLr: 0.02, seed: 2,
+    objective: 'invariance', regularisers: { strength: target, strengthWeight: 20 },
+  });
+  result.policy.dispose();
+  const { applyMass, strength } = result.monitor!;
+  t.log(`apply mass ${JSON.stringify(Object.fromEntries(Object.entries(applyMass).map(([k, v]) => [k, +v.toFixed(3)])))}, strength ${strength.toFixed(3)}`);
+  t.true(applyMass.AutoContrast + applyMass.Invert < 0.05);
+  t.true(applyMass.TranslateX + applyMass.ShearX > 0.8);
+  t.true(Math.abs(strength - target) < 0.05);
 });
