@@ -50,6 +50,7 @@ export function applyOp(
 ): Tensor {
   checkImages(images, 'applyOp');
   const spec = typeof op === 'string' ? lookupOp(op) : op;
+  if (spec === null || typeof spec !== 'object') throw new TypeError(`applyOp: op must be an op's name or its OpSpec, got ${spec === null ? 'null' : typeof spec}`);
   return tidy(() => {
     const [batch] = images.shape;
     const device = images.device;

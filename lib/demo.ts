@@ -6,6 +6,7 @@ import path from 'node:path';
 
 import type { PreprocessConfig } from './augment.js';
 import { datasets, stratifiedSubset, type ImageDataset } from './data/index.js';
+import { checkDataset } from './data/dataset.js';
 import { WRN_10_1, WRN_16_1, type WideResNetPreset } from './models.js';
 import { loadPolicy } from './policy-file.js';
 import type { AugmentationName } from './policies.js';
@@ -80,6 +81,8 @@ export async function demo(options: DemoOptions): Promise<DemoResult> {
   const classifier = options.classifier ?? WRN_16_1;
   const policyBackbone = options.policy ?? WRN_10_1;
   const data = options.data ?? { train: await datasets.fashionMnist({ split: 'train' }), test: await datasets.fashionMnist({ split: 'test' }) };
+  checkDataset(data?.train, 'demo (data.train)');
+  checkDataset(data.test, 'demo (data.test)');
   const searchImages = Math.min(positiveInteger(options.searchImages ?? 2000, 'searchImages', 'demo'), data.train.count);
   const searchEpochs = positiveInteger(options.searchEpochs ?? 8, 'searchEpochs', 'demo');
   const trainImages = Math.min(positiveInteger(options.trainImages ?? 6000, 'trainImages', 'demo'), data.train.count);

@@ -88,6 +88,7 @@ export {
 } from './data/index.js';
 export {
   wideResNet,
+  wideResNetParameterCount,
   Module,
   crossEntropy,
   WRN_40_2,

@@ -4,7 +4,7 @@
 // A model takes images in [0, 1] (float32, NCHW) and normalises them itself (per-channel mean
 // and std from its config), so augmentation never has to know the normalisation.
 import { native, type NativeModule } from './native.js';
-import { Tensor, type Device } from './tensor.js';
+import { Tensor, tensorHandle, type Device } from './tensor.js';
 
 export interface WideResNetConfig {
   /** 6n+4: 10, 16, 22, 28, 40, ... (n blocks in each of the three groups). */
@@ -47,6 +47,40 @@ export const WRN_16_1: WideResNetPreset = Object.freeze({ depth: 16, widen: 1 })
 export const WRN_10_1: WideResNetPreset = Object.freeze({ depth: 10, widen: 1 });
 
 /**
+ * The trainable values of a WideResNet, counted from its config without building it: the first
+ * conv, three groups of blocks (bn, 3x3 conv, bn, 3x3 conv, a 1x1 shortcut where the width or the
+ * stride changes), the final bn and the linear head.
+ */
+export function wideResNetParameterCount({ depth, widen, classes, inChannels }: Pick<WideResNetConfig, 'depth' | 'widen' | 'classes' | 'inChannels'>): number {
+  const blocks = (depth - 4) / 6;
+  let count = 16 * inChannels * 9;
+  let channels = 16;
+  [16 * widen, 32 * widen, 64 * widen].forEach((out, group) => {
+    const shortcut = channels !== out || group > 0 ? out * channels : 0;
+    const first = 2 * channels + 9 * out * channels + 2 * out + 9 * out * out + shortcut;
+    const rest = 4 * out + 18 * out * out;
+    count += first + (blocks - 1) * rest;
+    channels = out;
+  });
+  return count + 2 * channels + channels * classes + classes;
+}
+
+/**
+ * Refuses, before it is built, a network recorded in a file that the file's tensors cannot fill:
+ * a crafted architecture (depth 1000, widen 64) would otherwise allocate memory and time without
+ * bound. Loading the weights afterwards checks every name and shape.
+ */
+export function checkRecordedNetwork(config: Pick<WideResNetConfig, 'depth' | 'widen' | 'classes' | 'inChannels'>, tensors: Record<string, Tensor>, file: string): void {
+  const stored = Object.values(tensors).reduce((sum, t) => sum + t.numel, 0);
+  const needed = wideResNetParameterCount(config);
+  if (needed > stored) {
+    throw new RangeError(
+      `${file}: the network it records (depth ${String(config.depth)}, widen ${String(config.widen)}, ${String(config.classes)} outputs) has ${needed} parameters, but the file holds ${stored} values`,
+    );
+  }
+}
+
+/**
  * A WideResNet, e.g. `wideResNet({ ...WRN_40_2, classes: 10, inChannels: 3, seed: 1 })`.
  * Built on the CPU in training mode; move it with `.to(device)`.
  */
@@ -85,7 +119,7 @@ export class Module {
 
   /** Logits [B, classes] for images [B, C, H, W] in [0, 1]; recorded by autograd unless under noGrad. */
   forward(x: Tensor): Tensor {
-    return new Tensor(native.moduleForward(this.#handle, x.handle));
+    return new Tensor(native.moduleForward(this.#handle, tensorHandle(x)));
   }
 
   /** Training mode (batch statistics, running averages updated, dropout on); returns this. */
@@ -177,5 +211,5 @@ export interface CrossEntropyOptions {
 
 /** The mean cross-entropy of logits [B, classes] against int64 labels [B] (a scalar tensor). */
 export function crossEntropy(logits: Tensor, labels: Tensor, options: CrossEntropyOptions = {}): Tensor {
-  return new Tensor(native.crossEntropy(logits.handle, labels.handle, options.labelSmoothing ?? null));
+  return new Tensor(native.crossEntropy(tensorHandle(logits), tensorHandle(labels), options?.labelSmoothing ?? null));
 }

@@ -4,6 +4,7 @@ import { saveCheckpoint, loadCheckpoint } from './checkpoint.js';
 import { applySubPolicies } from './augment.js';
 import { requireCustomOps } from './custom-ops.js';
 import { PolicyNetwork, gumbelSoftmaxST, relaxedBernoulliST, type PolicyNetworkConfig } from './policy.js';
+import { checkRecordedNetwork } from './models.js';
 import { validateSearchSpace, type SearchSpace } from './search-space.js';
 import { Generator, Tensor, dispose, noGrad, tidy, type Device } from './tensor.js';
 
@@ -22,6 +23,7 @@ interface PolicyFileMeta {
 
 /** Writes a policy file: the policy network's weights and everything needed to use them. */
 export async function savePolicy(file: string, policy: PolicyNetwork, provenance: Omit<PolicyFileMeta['provenance'], 'library'>): Promise<void> {
+  if (!(policy instanceof PolicyNetwork)) throw new TypeError(`savePolicy: policy must be a PolicyNetwork, got ${policy === null ? 'null' : typeof policy}`);
   const config = policy.network.config;
   const state = policy.network.stateDict();
   try {
@@ -56,8 +58,14 @@ export async function loadPolicy(file: string, options: { device?: Device } = {}
   try {
     const meta = checkpoint.meta as PolicyFileMeta;
     if (meta?.version !== POLICY_FILE_VERSION) throw new Error(`${file}: policy file version ${String(meta?.version)}, this version reads ${POLICY_FILE_VERSION}`);
-    validateSearchSpace(meta.searchSpace);
+    try {
+      validateSearchSpace(meta.searchSpace);
+    } catch (error) {
+      throw new Error(`${file}: ${error instanceof Error ? error.message : String(error)}`);
+    }
     requireCustomOps(meta.searchSpace, file);
+    if (meta.backbone === null || typeof meta.backbone !== 'object') throw new Error(`${file}: the policy file records no backbone`);
+    checkRecordedNetwork({ ...meta.backbone, classes: 5 * meta.searchSpace.subPolicies.length, inChannels: meta.inChannels }, checkpoint.tensors, file);
     const network = new PolicyNetwork({ backbone: meta.backbone, inChannels: meta.inChannels, searchSpace: meta.searchSpace });
     try {
       network.network.loadStateDict(checkpoint.tensors);

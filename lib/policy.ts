@@ -4,7 +4,7 @@
 import { releaseKernelTables } from './augment.js';
 import { wideResNet, type Module, type WideResNetConfig } from './models.js';
 import { defaultSearchSpace, validateSearchSpace, type SearchSpace } from './search-space.js';
-import { Generator, rand, tidy, type Device, type Tensor } from './tensor.js';
+import { Generator, Tensor, rand, tidy, type Device } from './tensor.js';
 
 // Uniform draws are kept away from 0 and 1 so that their logs stay finite.
 const EPS = 1e-6;
@@ -21,6 +21,7 @@ function checkTemperature(value: number, name: string, where: string): void {
  */
 export function gumbelSoftmaxST(logits: Tensor, tau = 0.5, generator?: Generator): Tensor {
   checkTemperature(tau, 'tau', 'gumbelSoftmaxST');
+  if (!(logits instanceof Tensor)) throw new TypeError('gumbelSoftmaxST: logits must be a Tensor');
   const last = logits.ndim - 1;
   if (last < 0) throw new RangeError('gumbelSoftmaxST: logits must have at least one dimension');
   return tidy(() => {
@@ -38,6 +39,7 @@ export function gumbelSoftmaxST(logits: Tensor, tau = 0.5, generator?: Generator
  */
 export function relaxedBernoulliST(p: Tensor, lambda = 0.5, generator?: Generator): Tensor {
   checkTemperature(lambda, 'lambda', 'relaxedBernoulliST');
+  if (!(p instanceof Tensor)) throw new TypeError('relaxedBernoulliST: p must be a Tensor of probabilities');
   return tidy(() => {
     const u = rand(p.shape, { generator, device: p.device }).clamp(EPS, 1 - EPS);
     const relaxed = p.logit(EPS).add(u.logit()).div(lambda).sigmoid();
@@ -81,6 +83,7 @@ export class PolicyNetwork {
   readonly network: Module;
 
   constructor(config: PolicyNetworkConfig) {
+    if (config === null || typeof config !== 'object') throw new TypeError('PolicyNetwork: config { backbone, inChannels, searchSpace } is required');
     this.searchSpace = config.searchSpace ?? defaultSearchSpace();
     validateSearchSpace(this.searchSpace);
     const S = this.searchSpace.subPolicies.length;

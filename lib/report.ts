@@ -76,8 +76,13 @@ export interface PolicyReport {
   distance: { classes: string[]; matrix: number[][]; meanOffDiagonal: number | null };
 }
 
+function checkDistribution(distribution: unknown, where: string): void {
+  if (!Array.isArray(distribution) && !ArrayBuffer.isView(distribution)) throw new TypeError(`${where}: a distribution must be an array of probabilities`);
+}
+
 /** Entropy of a distribution, in nats. */
 export function entropy(distribution: ArrayLike<number>): number {
+  checkDistribution(distribution, 'entropy');
   let sum = 0;
   for (let i = 0; i < distribution.length; i++) {
     const q = distribution[i];
@@ -88,6 +93,8 @@ export function entropy(distribution: ArrayLike<number>): number {
 
 /** Jensen-Shannon divergence of two distributions, base 2 (0 for equal ones, 1 for disjoint ones). */
 export function jensenShannon(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  checkDistribution(a, 'jensenShannon');
+  checkDistribution(b, 'jensenShannon');
   if (a.length !== b.length) throw new RangeError(`jensenShannon: the distributions have ${a.length} and ${b.length} entries`);
   let sum = 0;
   for (let i = 0; i < a.length; i++) {

@@ -86,6 +86,7 @@ export async function loadRunState<P>(file: string, kind: string, version: numbe
   try {
     const meta = checkpoint.meta as Partial<RunMeta<P>> | null;
     if (meta?.version !== version) throw new Error(`${file}: checkpoint version ${String(meta?.version)}, this version reads ${version}`);
+    checkPosition(meta.position, file);
     const modules = meta.modules ?? {};
     const optimizers = meta.optimizers ?? {};
     for (const [name, module] of Object.entries(parts.modules)) {
@@ -105,6 +106,17 @@ export async function loadRunState<P>(file: string, kind: string, version: numbe
     return { position: meta.position as P, run: meta.run };
   } finally {
     for (const t of Object.values(checkpoint.tensors)) t.dispose();
+  }
+}
+
+/** Where a run stands: epoch, batch of the epoch and step, each a non-negative integer. */
+function checkPosition(position: unknown, file: string): void {
+  const fields = position as Record<string, unknown> | null;
+  for (const name of ['epoch', 'batch', 'step']) {
+    const value = fields?.[name];
+    if (!Number.isSafeInteger(value) || (value as number) < 0) {
+      throw new Error(`${file}: the checkpoint's position.${name} is ${JSON.stringify(value) ?? 'missing'}, not a non-negative integer`);
+    }
   }
 }
 

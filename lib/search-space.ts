@@ -64,6 +64,7 @@ export interface SearchSpace {
 
 /** All pairs (i, j), i < j, in lexicographic order: 105 for the 15 ops. */
 export function subPolicies(ops: readonly OpSpec[]): SubPolicy[] {
+  if (!Array.isArray(ops)) throw new TypeError('subPolicies: ops must be an array of OpSpecs (e.g. OPS)');
   const pairs: SubPolicy[] = [];
   for (let i = 0; i < ops.length; i++) for (let j = i + 1; j < ops.length; j++) pairs.push([i, j]);
   return pairs;
@@ -91,12 +92,13 @@ export function validateSearchSpace(space: SearchSpace): void {
       throw new RangeError(`op '${op.name}': identityAt must be a magnitude in [0, 1] or null, got ${op.identityAt}`);
     }
     if (op.range !== null) {
-      const [lo, hi] = op.range ?? [];
+      const [lo, hi] = Array.isArray(op.range) ? op.range : [];
       if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new RangeError(`op '${op.name}': the range must be two finite numbers or null`);
     }
   }
-  space.subPolicies.forEach(([i, j], k) => {
-    for (const index of [i, j]) {
+  space.subPolicies.forEach((pair, k) => {
+    if (!Array.isArray(pair) || pair.length !== 2) throw new TypeError(`sub-policy ${k} must be a pair of op indices [i, j]`);
+    for (const index of pair) {
       if (!Number.isInteger(index) || index < 0 || index >= space.ops.length) {
         throw new RangeError(`sub-policy ${k} refers to op ${index}, but the search space has ${space.ops.length} ops`);
       }
@@ -128,6 +130,10 @@ export function findOp(name: string, ops: readonly OpSpec[] = OPS): OpSpec {
 
 /** A sub-policy's name, e.g. "Rotate+Invert". */
 export function subPolicyName(space: SearchSpace, index: number): string {
+  if (!Array.isArray(space?.subPolicies) || !Array.isArray(space.ops)) throw new TypeError('subPolicyName: a search space is { ops, subPolicies }');
+  if (!Number.isInteger(index) || index < 0 || index >= space.subPolicies.length) {
+    throw new RangeError(`subPolicyName: index must be an integer in 0..${space.subPolicies.length - 1}, got ${String(index)}`);
+  }
   const [i, j] = space.subPolicies[index];
   return `${space.ops[i].name}+${space.ops[j].name}`;
 }

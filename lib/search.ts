@@ -8,6 +8,7 @@ import { preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, t
 import { backend } from './backend.js';
 import { checkpointPaths } from './checkpoint.js';
 import { batchCount, batches, splitStratified, stratifiedSubset, type ImageDataset } from './data/index.js';
+import { checkDataset } from './data/dataset.js';
 import { SEARCH_OBJECTIVES, searchStep, type Regularisers, type SearchObjective, type StepNetworks } from './objectives.js';
 import { wideResNet, type Module, type WideResNetConfig } from './models.js';
 import { adam, cosineLr, sgd } from './optim.js';
@@ -167,7 +168,9 @@ function resolveSearch(options: SearchOptions) {
  */
 export async function search(options: SearchOptions): Promise<SearchResult> {
   const started = performance.now();
+  if (options === null || typeof options !== 'object') throw new TypeError('search: options { train, classifier, policy, epochs, ... } are required');
   const { signal, onProgress } = options;
+  checkDataset(options.train, 'search');
   const settings = resolveSearch(options);
   const { epochs, batchSize, seed } = settings;
   const device = options.device ?? 'cpu';

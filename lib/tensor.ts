@@ -27,6 +27,21 @@ function handleOf(value: Operand | boolean): NativeTensor | number | boolean {
   return value instanceof Tensor ? value.handle : value;
 }
 
+/** A Tensor argument's handle; anything else goes to the addon as it is, which names it in its error. */
+export function tensorHandle(value: Tensor): NativeTensor {
+  return (value instanceof Tensor ? value.handle : value) as NativeTensor;
+}
+
+/** The handle of a generator option: none for undefined or null; anything else is checked by the addon. */
+function generatorHandle(generator: Generator | undefined): NativeGenerator | undefined {
+  if (generator === undefined || generator === null) return undefined;
+  return (generator instanceof Generator ? generator.handle : generator) as NativeGenerator;
+}
+
+function checkFunction(fn: unknown, where: string): void {
+  if (typeof fn !== 'function') throw new TypeError(`${where}: fn must be a function, got ${fn === null ? 'null' : typeof fn}`);
+}
+
 function dims(value: number | number[] | undefined): number[] | undefined {
   return value === undefined ? undefined : Array.isArray(value) ? value : [value];
 }
@@ -142,7 +157,7 @@ export class Tensor {
    * again (second-order terms); it implies `retainGraph`.
    */
   backward(gradient?: Tensor, options: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
-    native.backward(this.#handle, gradient?.handle ?? null, options.retainGraph ?? false, options.createGraph ?? false);
+    native.backward(this.#handle, gradient === undefined || gradient === null ? null : tensorHandle(gradient), options.retainGraph ?? false, options.createGraph ?? false);
   }
   /** The same values, cut from the autograd graph. */
   detach(): Tensor {
@@ -316,19 +331,19 @@ export class Tensor {
     return new Tensor(native.oneHot(this.#handle, classes));
   }
   matmul(other: Tensor): Tensor {
-    return new Tensor(native.matmul(this.#handle, other.handle));
+    return new Tensor(native.matmul(this.#handle, tensorHandle(other)));
   }
 
   // ---- Indexing ----
 
   gather(dim: number, index: Tensor): Tensor {
-    return new Tensor(native.gather(this.#handle, dim, index.handle));
+    return new Tensor(native.gather(this.#handle, dim, tensorHandle(index)));
   }
   indexSelect(dim: number, index: Tensor): Tensor {
-    return new Tensor(native.indexSelect(this.#handle, dim, index.handle));
+    return new Tensor(native.indexSelect(this.#handle, dim, tensorHandle(index)));
   }
   maskedFill(mask: Tensor, value: number | boolean): Tensor {
-    return new Tensor(native.maskedFill(this.#handle, mask.handle, value));
+    return new Tensor(native.maskedFill(this.#handle, tensorHandle(mask), value));
   }
   /** Elements start .. start+length-1 along `dim` (a view). */
   narrow(dim: number, start: number, length: number): Tensor {
@@ -441,14 +456,14 @@ export function arange(start: number, end?: number, step = 1, options: TensorOpt
 }
 
 export function cat(tensors: Tensor[], dim = 0): Tensor {
-  return new Tensor(native.cat(tensors.map((t) => t.handle), dim));
+  return new Tensor(native.cat(Array.isArray(tensors) ? tensors.map(tensorHandle) : tensors, dim));
 }
 export function stack(tensors: Tensor[], dim = 0): Tensor {
-  return new Tensor(native.stack(tensors.map((t) => t.handle), dim));
+  return new Tensor(native.stack(Array.isArray(tensors) ? tensors.map(tensorHandle) : tensors, dim));
 }
 /** Elementwise `condition ? x : y`; x and y may be numbers. */
 export function where(condition: Tensor, x: Operand, y: Operand): Tensor {
-  return new Tensor(native.where(condition.handle, handleOf(x), handleOf(y)));
+  return new Tensor(native.where(tensorHandle(condition), handleOf(x), handleOf(y)));
 }
 
 // ---- Memory and autograd scopes ----
@@ -467,6 +482,7 @@ function collectTensors(value: unknown, into: Set<Tensor>, depth = 0): void {
  * synchronous: tensors created after an `await` would escape the scope.
  */
 export function tidy<R>(fn: () => R): R {
+  checkFunction(fn, 'tidy');
   const scope = new Set<Tensor>();
   scopes.push(scope);
   let result: R;
@@ -507,6 +523,7 @@ export function dispose(value: unknown): void {
 
 /** Runs `fn` with gradient recording off (synchronous `fn` only). */
 export function noGrad<R>(fn: () => R): R {
+  checkFunction(fn, 'noGrad');
   const previous = native.setGradEnabled(false);
   try {
     return fn();
@@ -552,7 +569,7 @@ export class Generator {
     return new Tensor(native.generatorState(this.#handle));
   }
   setState(state: Tensor): void {
-    native.setGeneratorState(this.#handle, state.handle);
+    native.setGeneratorState(this.#handle, tensorHandle(state));
   }
 }
 
@@ -568,25 +585,30 @@ export function manualSeed(seed: number | bigint): void {
 }
 /** Uniform on [0, 1). */
 export function rand(shape: number[], options: RandomOptions = {}): Tensor {
-  return new Tensor(native.rand(shape, options.generator?.handle, options.dtype, options.device));
+  const { generator, dtype, device } = options ?? {};
+  return new Tensor(native.rand(shape, generatorHandle(generator), dtype, device));
 }
 /** Standard normal. */
 export function randn(shape: number[], options: RandomOptions = {}): Tensor {
-  return new Tensor(native.randn(shape, options.generator?.handle, options.dtype, options.device));
+  const { generator, dtype, device } = options ?? {};
+  return new Tensor(native.randn(shape, generatorHandle(generator), dtype, device));
 }
 /** Uniform on [low, high). */
 export function uniform(low: number, high: number, shape: number[], options: RandomOptions = {}): Tensor {
-  return new Tensor(native.uniform(low, high, shape, options.generator?.handle, options.dtype, options.device));
+  const { generator, dtype, device } = options ?? {};
+  return new Tensor(native.uniform(low, high, shape, generatorHandle(generator), dtype, device));
 }
 /** Integers in [low, high), int64 unless a dtype is given. */
 export function randint(low: number, high: number, shape: number[], options: RandomOptions = {}): Tensor {
-  return new Tensor(native.randint(low, high, shape, options.generator?.handle, options.dtype, options.device));
+  const { generator, dtype, device } = options ?? {};
+  return new Tensor(native.randint(low, high, shape, generatorHandle(generator), dtype, device));
 }
 /** A random permutation of 0..n-1 (int64). */
 export function randperm(n: number, options: Omit<RandomOptions, 'dtype'> = {}): Tensor {
-  return new Tensor(native.randperm(n, options.generator?.handle, options.device));
+  const { generator, device } = options ?? {};
+  return new Tensor(native.randperm(n, generatorHandle(generator), device));
 }
 /** 0/1 draws with the given probabilities (same shape and dtype). */
 export function bernoulli(probabilities: Tensor, options: Pick<RandomOptions, 'generator'> = {}): Tensor {
-  return new Tensor(native.bernoulli(probabilities.handle, options.generator?.handle));
+  return new Tensor(native.bernoulli(tensorHandle(probabilities), generatorHandle(options?.generator)));
 }

@@ -9,7 +9,8 @@ import { loadPolicy, type LoadedPolicy } from './policy-file.js';
 import { datasetPreset, type PresetName } from './presets.js';
 import { TrainingDivergedError, fileExists, loadRunState, positiveInteger, recordedModule, saveRunState, withPrefix, yieldToEventLoop, type RunParts } from './run-state.js';
 import { batchCount, batches, type ImageDataset } from './data/index.js';
-import { crossEntropy, wideResNet, type Module, type WideResNetConfig } from './models.js';
+import { checkDataset } from './data/dataset.js';
+import { Module, checkRecordedNetwork, crossEntropy, wideResNet, type WideResNetConfig } from './models.js';
 import { cosineLr, sgd } from './optim.js';
 import { augmentationPolicy, type AugmentationName, type AugmentationPolicy } from './policies.js';
 import { Generator, dispose as disposeBatch, noGrad, tidy, type Device } from './tensor.js';
@@ -108,9 +109,11 @@ export async function loadTrainedModel(file: string, options: { device?: Device 
       throw new Error(`${file}: not a training checkpoint this version can read (version ${String((checkpoint.meta as { version?: unknown } | null)?.version)})`);
     }
     const { kind: _kind, ...config } = recorded;
+    const weights = withPrefix(checkpoint.tensors, 'model.');
+    checkRecordedNetwork(config, weights, file);
     const model = wideResNet(config);
     try {
-      model.loadStateDict(withPrefix(checkpoint.tensors, 'model.'));
+      model.loadStateDict(weights);
       return model.to(options.device ?? 'cpu');
     } catch (error) {
       model.dispose();
@@ -123,7 +126,10 @@ export async function loadTrainedModel(file: string, options: { device?: Device 
 
 /** Accuracy and mean loss of a model on a dataset (evaluation mode, no augmentation). */
 export async function evaluate(options: { model: Module; data: ImageDataset; batchSize?: number; device?: Device; signal?: AbortSignal }): Promise<{ accuracy: number; loss: number; count: number }> {
+  if (options === null || typeof options !== 'object') throw new TypeError('evaluate: options { model, data } are required');
   const { model, data, batchSize = 256, signal } = options;
+  if (!(model instanceof Module)) throw new TypeError('evaluate: options.model must be a Module (from wideResNet or loadTrainedModel)');
+  checkDataset(data, 'evaluate');
   const device = options.device ?? model.device;
   const wasTraining = model.training;
   model.eval();
@@ -162,7 +168,10 @@ export async function evaluate(options: { model: Module; data: ImageDataset; bat
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const started = performance.now();
+  if (options === null || typeof options !== 'object') throw new TypeError('train: options { train, model, epochs, ... } are required');
   const { train: data, test, signal, onProgress } = options;
+  checkDataset(data, 'train');
+  if (test !== undefined) checkDataset(test, 'train (test data)');
   const preset = datasetPreset(options.preset, 'train')?.train;
   const modelConfig = options.model ?? preset?.model;
   if (modelConfig === undefined) throw new TypeError('train: give the model (e.g. WRN_40_2), or a preset');

@@ -3,6 +3,7 @@
 // errors for bad configs and inputs.
 import test from 'ava';
 import * as dna from '../lib/index.js';
+import { wideResNetParameterCount } from '../lib/models.js';
 import { native } from '../lib/native.js';
 
 interface Architecture {
@@ -54,6 +55,7 @@ test('parameter counts match the published WideResNets', (t) => {
   const wrn2810 = { ...dna.WRN_28_10, classes: 10, inChannels: 3 };
   const big = dna.wideResNet(wrn2810);
   t.is(big.parameterCount, wrnParameterCount(wrn2810));
+  t.is(wideResNetParameterCount(wrn2810), big.parameterCount);
   t.true(big.parameterCount > 36.4e6 && big.parameterCount < 36.6e6, `WRN-28-10: ${big.parameterCount}`);
   big.dispose();
   t.true(big.isDisposed);
@@ -63,6 +65,7 @@ test('parameter counts match the published WideResNets', (t) => {
       const config = { ...preset, classes: 100, inChannels };
       const m = dna.wideResNet(config);
       t.is(m.parameterCount, wrnParameterCount(config), JSON.stringify(config));
+      t.is(wideResNetParameterCount(config), m.parameterCount, `closed form, ${JSON.stringify(config)}`);
       m.dispose();
     }
   }

@@ -54,6 +54,7 @@ export function checkDataset(ds: ImageDataset, where: string): void {
 
 /** How many images of each class: `counts[k]` for `classes[k]`. */
 export function classCounts(ds: ImageDataset): number[] {
+  checkDataset(ds, 'classCounts');
   const counts = new Array<number>(ds.classes.length).fill(0);
   for (const label of ds.labels) {
     if (!(label >= 0 && label < counts.length)) {

@@ -8,6 +8,7 @@ import { checkSeed, seededRandom, shuffleInPlace, STREAM } from './random.js';
  * down, the images left over going to the largest remainders (ties: the lower class index).
  */
 export function stratifiedQuotas(counts: number[], n: number): number[] {
+  if (!Array.isArray(counts)) throw new TypeError('stratifiedQuotas: counts must be an array of class counts');
   const total = counts.reduce((a, b) => a + b, 0);
   if (total === 0) return counts.map(() => 0);
   const quotas = counts.map((c) => Math.floor((n * c) / total));
