@@ -11,6 +11,7 @@ import path from 'node:path';
 import * as dna from '../../lib/index.js';
 import { savePolicy } from '../../lib/policy-file.js';
 import { cifarRecords, idxFile, idxImages, writeCifar10, writePng } from './data-files.js';
+import { tinyDataset } from './tiny-data.js';
 import { isEngineError, record, recordCall, type Outcome, type Random, type Tally } from './fuzz-outcomes.js';
 
 type Call = (...args: unknown[]) => unknown;
@@ -75,13 +76,6 @@ const S = SPACE.subPolicies.length;
 // Policy networks free their search space's kernel tables when disposed: they get their own.
 const POLICY_SPACE = dna.defaultSearchSpace();
 const TINY = dna.WRN_10_1;
-
-function tinyDataset(count = 32, channels = 1): dna.ImageDataset {
-  const size = channels * 8 * 8;
-  const images = new Uint8Array(count * size).map((_, i) => (i * 37) % 256);
-  const labels = new Int32Array(count).map((_, i) => i % 2);
-  return { name: 'tiny', images, labels, count, shape: [channels, 8, 8], classes: ['even', 'odd'] };
-}
 
 const images = (batch = 2, channels = 3, size = 8) => track(dna.rand([batch, channels, size, size], { generator: new dna.Generator(batch * 7 + channels) }));
 const gen = () => new dna.Generator(3);
