@@ -66,11 +66,12 @@ export async function loadPolicy(file: string, options: { device?: Device } = {}
     requireCustomOps(meta.searchSpace, file);
     if (meta.backbone === null || typeof meta.backbone !== 'object') throw new Error(`${file}: the policy file records no backbone`);
     checkRecordedNetwork({ ...meta.backbone, classes: 5 * meta.searchSpace.subPolicies.length, inChannels: meta.inChannels }, checkpoint.tensors, file);
-    const network = new PolicyNetwork({ backbone: meta.backbone, inChannels: meta.inChannels, searchSpace: meta.searchSpace });
+    let network: PolicyNetwork | undefined;
     try {
+      network = new PolicyNetwork({ backbone: meta.backbone, inChannels: meta.inChannels, searchSpace: meta.searchSpace });
       network.network.loadStateDict(checkpoint.tensors);
     } catch (error) {
-      network.dispose();
+      network?.dispose();
       throw new Error(`${file}: ${error instanceof Error ? error.message : String(error)}`);
     }
     network.to(options.device ?? 'cpu').eval();
