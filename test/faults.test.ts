@@ -3,6 +3,7 @@
 // `dna train` / `dna search` after the current step and saves; a NaN loss in a search stops it
 // keeping the last good checkpoint; a full disk or an unwritable output directory gives a clear
 // error and leaves the previous checkpoint as it was; on CUDA, running out of memory is an Error.
+// Serial: one child process at a time, so that the machine is not crowded (other test files run beside).
 import test from 'ava';
 import { spawn, type SpawnOptions } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -92,7 +93,7 @@ async function checkpointStep(file: string, kind: string): Promise<number> {
 // ---- SIGKILL ----
 
 for (const kind of ['search', 'train'] as const) {
-  test(`${kind}: SIGKILL at seeded random steps always leaves a loadable checkpoint; the resumed run ends as an uninterrupted one`, async (t) => {
+  test.serial(`${kind}: SIGKILL at seeded random steps always leaves a loadable checkpoint; the resumed run ends as an uninterrupted one`, async (t) => {
     const dir = tempDir(t);
     const epochs = 4;
     const stepsPerEpoch = 8; // 64 images, batches of 8
@@ -139,7 +140,7 @@ for (const kind of ['search', 'train'] as const) {
 
 // ---- SIGINT ----
 
-test('Ctrl-C: dna train stops after the current step, saves, and --resume finishes the run', async (t) => {
+test.serial('Ctrl-C: dna train stops after the current step, saves, and --resume finishes the run', async (t) => {
   const dir = tempDir(t);
   const data = writeTinyIdx(path.join(dir, 'data'), 200, 40);
   const out = path.join(dir, 'run');
@@ -164,7 +165,7 @@ test('Ctrl-C: dna train stops after the current step, saves, and --resume finish
   t.is(final.steps, 160);
 });
 
-test('Ctrl-C: dna search stops after the current step, saves, and --resume finishes the search', async (t) => {
+test.serial('Ctrl-C: dna search stops after the current step, saves, and --resume finishes the search', async (t) => {
   const dir = tempDir(t);
   const data = writeTinyIdx(path.join(dir, 'data'), 100, 10);
   const out = path.join(dir, 'run');
@@ -193,7 +194,7 @@ test('Ctrl-C: dna search stops after the current step, saves, and --resume finis
 
 // ---- NaN ----
 
-test('a NaN loss in a search stops it with a clear message and keeps the last good checkpoint', async (t) => {
+test.serial('a NaN loss in a search stops it with a clear message and keeps the last good checkpoint', async (t) => {
   const dir = tempDir(t);
   // One step per epoch: epoch 1 is finite and saved, the huge learning rate ruins step 2.
   const options = { train: tinyDataset(16), classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 3, batchSize: 16, classifierLr: 1e30, outDir: dir, seed: 1 };
@@ -236,7 +237,7 @@ async function secondEpochFails(t: import('ava').ExecutionContext, kind: 'train'
   return output.trim().split('\n').find((line) => line.startsWith('error ')) ?? output;
 }
 
-test('a file-size limit that stops the next checkpoint: a clear error, the previous checkpoint untouched (train and search)', async (t) => {
+test.serial('a file-size limit that stops the next checkpoint: a clear error, the previous checkpoint untouched (train and search)', async (t) => {
   for (const kind of ['train', 'search'] as const) {
     const dir = tempDir(t);
     // ulimit -f (1 KiB blocks): the first checkpoint exists already; writing the next one fails with EFBIG.
@@ -245,7 +246,7 @@ test('a file-size limit that stops the next checkpoint: a clear error, the previ
   }
 });
 
-test('a full disk (a tmpfs filled by the run): "no space left on device", the previous checkpoint untouched', async (t) => {
+test.serial('a full disk (a tmpfs filled by the run): "no space left on device", the previous checkpoint untouched', async (t) => {
   const { execFileSync } = await import('node:child_process');
   const dir = tempDir(t);
   const mount = path.join(dir, 'small');
@@ -268,7 +269,7 @@ test('a full disk (a tmpfs filled by the run): "no space left on device", the pr
   }
 });
 
-test('an unwritable output directory: a clear error naming the file, the previous checkpoint untouched', async (t) => {
+test.serial('an unwritable output directory: a clear error naming the file, the previous checkpoint untouched', async (t) => {
   const dir = path.join(tempDir(t, 0o755), 'run');
   mkdirSync(dir);
   const root = process.getuid?.() === 0;
@@ -284,7 +285,7 @@ test('an unwritable output directory: a clear error naming the file, the previou
 
 // ---- CUDA ----
 
-test('on CUDA, running out of memory is an Error that says so', (t) => {
+test.serial('on CUDA, running out of memory is an Error that says so', (t) => {
   if (!dna.backend().cuda) {
     t.log('skipped: no CUDA device here (the path: c10::OutOfMemoryError becomes an Error "...: out of memory: ...", code DNA_OUT_OF_MEMORY, native/core/errors.cc)');
     t.pass();
