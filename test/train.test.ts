@@ -129,10 +129,11 @@ test.serial('a timer keeps firing while a training run is in progress', async (t
   clearInterval(timer);
   result.model.dispose();
   // The loop yields after every step: the timer fires about once per step, and no gap is
-  // much longer than the longest step (whatever the load of the machine makes that).
+  // much longer than the longest step (whatever the load of the machine makes that); a loop
+  // that did not yield would show one gap as long as the whole run of 20 steps.
   const longest = Math.max(...gaps);
   t.true(gaps.length >= result.steps - 2, `${gaps.length} ticks over ${result.steps} steps`);
-  t.true(longest < 1.5 * longestStep + 100, `longest gap ${longest.toFixed(0)} ms, longest step ${longestStep.toFixed(0)} ms`);
+  t.true(longest < 2 * longestStep + 250, `longest gap ${longest.toFixed(0)} ms, longest step ${longestStep.toFixed(0)} ms`);
 });
 
 test.serial('a NaN loss stops the run with a clear message and keeps the last good checkpoint', async (t) => {
