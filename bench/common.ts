@@ -1,4 +1,4 @@
-// What bench/augment.ts and bench/train.ts share: arguments, the machine's background load
+// What bench/augment.ts, bench/train.ts and bench/search.ts share: arguments, the machine's background load
 // (/proc/stat), retries, number formats, the source state and the RESULTS.md section writer.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -111,12 +111,33 @@ export function mayRetry(windowSeconds: number): boolean {
  */
 export function quietest<T extends { background: number }>(measure: () => T, windowSeconds: number): T {
   let best = measure();
-  for (let retry = 0; retry < RETRIES && best.background >= QUIET_CORES && mayRetry(windowSeconds); retry++) {
+  for (let retry = 0; retryAgain(retry, best, windowSeconds); retry++) {
     waitForQuiet(10);
     const again = measure();
     if (again.background < best.background) best = again;
   }
   return best;
+}
+
+/** quietest() for an asynchronous `measure()`; `onRetry` hears of each disturbed try before it is timed again. */
+export async function quietestAsync<T extends { background: number }>(
+  measure: () => Promise<T>,
+  windowSeconds: number,
+  onRetry?: (disturbed: T) => void,
+): Promise<T> {
+  let best = await measure();
+  for (let retry = 0; retryAgain(retry, best, windowSeconds); retry++) {
+    onRetry?.(best);
+    waitForQuiet(10);
+    const again = await measure();
+    if (again.background < best.background) best = again;
+  }
+  return best;
+}
+
+/** Whether a measurement, after `retry` retries, is timed again: it was disturbed, and retries are left and allowed. */
+function retryAgain(retry: number, best: { background: number }, windowSeconds: number): boolean {
+  return retry < RETRIES && best.background >= QUIET_CORES && mayRetry(windowSeconds);
 }
 
 export function median(values: number[]): number {
@@ -129,6 +150,11 @@ export function median(values: number[]): number {
 
 export function fmtRate(rate: number): string {
   return rate >= 100 ? Math.round(rate).toLocaleString('en-US') : rate.toPrecision(3);
+}
+
+/** Milliseconds: whole from 100 up, else 3 significant digits. */
+export function fmtMs(ms: number): string {
+  return ms >= 100 ? Math.round(ms).toString() : ms.toPrecision(3);
 }
 
 export function fmtRatio(ratio: number): string {
