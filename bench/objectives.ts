@@ -100,6 +100,8 @@ type Run = SearchRun | BaselineRun;
 
 const STRENGTH: Regularisers = { strength: 0.12, strengthWeight: 30 };
 const ENTROPY: Regularisers = { entropyFloor: 3, entropyWeight: 1 };
+/** A linear reward per unit of pixel change (no target), with an entropy floor against collapse. */
+const REWARD: Regularisers = { changeReward: 0.5, entropyFloor: 2, entropyWeight: 1 };
 
 const RUNS: Run[] = [
   { kind: 'baseline', name: 'none', augmentation: 'none', preprocess: NO_CUTOUT, what: 'flip + crop' },
@@ -114,6 +116,8 @@ const RUNS: Run[] = [
   { kind: 'search', name: 'teacher+strength', objective: 'teacher', regularisers: STRENGTH },
   { kind: 'search', name: 'invariance+strength', objective: 'invariance', regularisers: STRENGTH },
   { kind: 'search', name: 'bilevel+strength+entropy', objective: 'bilevel', regularisers: { ...STRENGTH, ...ENTROPY } },
+  { kind: 'search', name: 'invariance+reward', objective: 'invariance', regularisers: REWARD },
+  { kind: 'search', name: 'joint+strength+entropy', objective: 'joint', regularisers: { ...STRENGTH, ...ENTROPY } },
 ];
 
 // ---- What a run leaves ----

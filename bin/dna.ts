@@ -76,6 +76,7 @@ Search (also --model for the classifier, --epochs, --batch-size, --lr, --preproc
   --objective NAME         ${SEARCH_OBJECTIVES.join(' | ')} (default joint; see the README)
   --entropy-floor X        keep the entropy of pi(x) above X nats   --entropy-weight X (default 1)
   --strength X             target mean pixel change of the sampled sub-policies  --strength-weight X (default 10)
+  --change-reward X        reward per unit of mean pixel change (change as much as the classifier tolerates)
   --exact-magnitudes       analytic magnitude gradients where the ops have them (default straight-through)
   --op-library FILE        load custom ops from a shared library (TORCH_LIBRARY; also for train and report)
   --custom-op NS::NAME     add a loaded op to the 15 built-in ones (magnitude range [0, 1]; repeatable)
@@ -89,7 +90,8 @@ Demo:
   --search-images N (2000) --search-epochs N (8) --train-images N (6000) --train-epochs N (6)
   --test-images N (all)    --model NAME (wrn-16-1) --policy-model NAME (wrn-10-1)
   --compare NAMES          also train baselines with the same budget, e.g. none,trivialaugment
-  --objective, --entropy-floor, --strength and their weights as for search
+  --objective, --entropy-floor, --strength, --change-reward and the weights as for search
+                           (default: invariance, change reward 0.5, entropy floor 2: measured best, see README)
 
 Common:
   --device cpu|cuda        (default cuda when available)
@@ -181,17 +183,21 @@ const OBJECTIVE_OPTIONS = {
   'entropy-weight': { type: 'string' },
   strength: { type: 'string' },
   'strength-weight': { type: 'string' },
+  'change-reward': { type: 'string' },
 } as const;
 
-function objectiveOptions(v: Partial<Record<keyof typeof OBJECTIVE_OPTIONS, string>>): { objective?: SearchObjective; regularisers: Regularisers } {
+function objectiveOptions(v: Partial<Record<keyof typeof OBJECTIVE_OPTIONS, string>>): { objective?: SearchObjective; regularisers?: Regularisers } {
+  const regularisers = {
+    entropyFloor: number(v['entropy-floor'], 'entropy-floor', undefined),
+    entropyWeight: number(v['entropy-weight'], 'entropy-weight', undefined),
+    strength: number(v.strength, 'strength', undefined),
+    strengthWeight: number(v['strength-weight'], 'strength-weight', undefined),
+    changeReward: number(v['change-reward'], 'change-reward', undefined),
+  };
   return {
     objective: v.objective === undefined ? undefined : oneOf(v.objective, 'objective', SEARCH_OBJECTIVES, 'joint'),
-    regularisers: {
-      entropyFloor: number(v['entropy-floor'], 'entropy-floor', undefined),
-      entropyWeight: number(v['entropy-weight'], 'entropy-weight', undefined),
-      strength: number(v.strength, 'strength', undefined),
-      strengthWeight: number(v['strength-weight'], 'strength-weight', undefined),
-    },
+    // None given: the caller's defaults (the demo has its own).
+    regularisers: Object.values(regularisers).every((x) => x === undefined) ? undefined : regularisers,
   };
 }
 

@@ -35,7 +35,10 @@ export interface DemoOptions {
   classifier?: WideResNetPreset;
   policy?: WideResNetPreset;
   batchSize?: number;
-  /** The search objective and regularisers (lib/objectives.ts); default: search's. */
+  /**
+   * The search objective and regularisers (lib/objectives.ts). Default: DEMO_OBJECTIVE, the
+   * configuration that measured best at this budget in bench/objectives.ts.
+   */
   objective?: SearchObjective;
   regularisers?: Regularisers;
   /** Baselines trained with the same budget for comparison (default none). */
@@ -68,6 +71,17 @@ export interface DemoResult {
   summaryFile?: string;
 }
 
+/**
+ * The objective of the demo: of the configurations bench/objectives.ts measured at a budget
+ * like the demo's (Fashion-MNIST with class-dependent nuisance, 3,000 search images x 8 epochs,
+ * then the demo's 6,000 training images x 6 epochs), this one gave the best test accuracy
+ * (88.09%, against 83.78% for TrivialAugment and 81.10% for the paper's joint).
+ */
+export const DEMO_OBJECTIVE: { objective: SearchObjective; regularisers: Regularisers } = Object.freeze({
+  objective: 'invariance',
+  regularisers: Object.freeze({ changeReward: 0.5, entropyFloor: 2, entropyWeight: 1 }),
+});
+
 /** Baseline preprocessing for 28x28 gray images: flip, pad 2 + crop, and Cutout 8 after the policy. */
 const DEMO_PREPROCESS: PreprocessConfig = { flip: 0.5, pad: 2, cutout: 8 };
 
@@ -98,8 +112,8 @@ export async function demo(options: DemoOptions): Promise<DemoResult> {
     epochs: searchEpochs,
     batchSize,
     preprocess: DEMO_PREPROCESS,
-    objective: options.objective,
-    regularisers: options.regularisers,
+    objective: options.objective ?? DEMO_OBJECTIVE.objective,
+    regularisers: options.regularisers ?? (options.objective === undefined ? DEMO_OBJECTIVE.regularisers : undefined),
     seed,
     device,
     outDir: path.join(outDir, 'search'),

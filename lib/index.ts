@@ -201,4 +201,4 @@ export {
   type RankedSubPolicy,
 } from './report.js';
 export { writePolicyReport, type PolicyReportFiles } from './report-files.js';
-export { demo, type DemoOptions, type DemoProgress, type DemoResult, type DemoRun } from './demo.js';
+export { demo, DEMO_OBJECTIVE, type DemoOptions, type DemoProgress, type DemoResult, type DemoRun } from './demo.js';

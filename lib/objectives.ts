@@ -12,13 +12,15 @@
 //   teacher  TeachAugment: the policy maximises the classifier's loss while an EMA teacher of
 //            the classifier must still recognise the images (policy gets -dL/dy + dL_teacher/dy).
 //   invariance
-//            the policy looks for the changes each image tolerates: its cost per image is the
-//            true rise of the classifier's loss, L(augmented) - L(clean), not a linearisation,
-//            plus the strength regulariser's deviation from its target. The discrete choices
+//            the policy looks for the changes each image tolerates: the classifier trains on
+//            the images as they are (after flip/crop), and the policy's cost per image is the
+//            true rise of its loss, L(augmented) - L(clean), not a linearisation, plus the
+//            strength regulariser's deviation from its target. The discrete choices
 //            (sub-policy, bits) learn from that cost by the score function (REINFORCE with the
 //            batch as baseline); the magnitudes by the straight-through path. With a strength
 //            target, each image must be changed, and the cheapest change is the one the class
-//            is already invariant to.
+//            is already invariant to. With a change reward instead, each image is changed as
+//            much as the classifier tolerates.
 import { applyCutout, applySubPolicies } from './augment.js';
 import { crossEntropy, type Module } from './models.js';
 import type { Optimizer } from './optim.js';
@@ -42,6 +44,13 @@ export interface Regularisers {
   strength?: number;
   /** Default 10. */
   strengthWeight?: number;
+  /**
+   * A linear reward per unit of mean pixel change: subtracts changeReward * change_i from the
+   * policy's loss, so the policy changes each image as much as the classifier tolerates. Unlike
+   * the squared target it does not penalise a large change the classifier does not mind (an
+   * Invert on a class that comes inverted anyway).
+   */
+  changeReward?: number;
 }
 
 export interface StepNetworks {
@@ -94,13 +103,17 @@ function meanEntropy(logits: Tensor): Tensor {
 
 /** The policy's regularisation loss (a scalar tensor in the policy's graph), or undefined. */
 function regularisation(settings: StepSettings, logits: Tensor, change: Tensor): Tensor | undefined {
-  const { entropyFloor, entropyWeight = 1, strength, strengthWeight = 10 } = settings.regularisers;
+  const { entropyFloor, entropyWeight = 1, strength, strengthWeight = 10, changeReward } = settings.regularisers;
   let total: Tensor | undefined;
   if (entropyFloor !== undefined) {
     total = meanEntropy(logits).neg().add(entropyFloor).relu().mean().mul(entropyWeight);
   }
   if (strength !== undefined) {
     const term = change.sub(strength).square().mean().mul(strengthWeight);
+    total = total === undefined ? term : total.add(term);
+  }
+  if (changeReward !== undefined) {
+    const term = change.mean().mul(-changeReward);
     total = total === undefined ? term : total.add(term);
   }
   return total;
@@ -268,12 +281,16 @@ export function searchStep(networks: StepNetworks, settings: StepSettings, batch
         break;
       }
       case 'invariance': {
-        train = lossAndImageGradient(classifier, y, batch.labels);
-        imageGradient = train.grad;
-        const clean = perImageLoss(noGrad(() => classifier.forward(x)), batch.labels);
-        const { strength, strengthWeight = 10 } = settings.regularisers;
-        let cost = train.perImage.sub(clean);
+        // The cost is measured by a classifier trained on the images as they are: what it
+        // tolerates is the variation the data itself has, class by class.
+        const augmentedPass = lossAndImageGradient(classifier, y, batch.labels);
+        classifierOptimizer.zeroGrad();
+        train = lossAndImageGradient(classifier, x, batch.labels);
+        imageGradient = augmentedPass.grad;
+        const { strength, strengthWeight = 10, changeReward } = settings.regularisers;
+        let cost = augmentedPass.perImage.sub(train.perImage);
         if (strength !== undefined) cost = cost.add(change.detach().sub(strength).square().mul(strengthWeight));
+        if (changeReward !== undefined) cost = cost.sub(change.detach().mul(changeReward));
         score = scoreFunctionLoss(outputs, c, b, cost);
         break;
       }

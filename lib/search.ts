@@ -321,8 +321,8 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
 
 /** The regularisers that are set, each a non-negative finite number. */
 function checkRegularisers(regularisers: Regularisers): Regularisers {
-  if (regularisers === null || typeof regularisers !== 'object') throw new TypeError('search: regularisers must be an object { entropyFloor, entropyWeight, strength, strengthWeight }');
-  const known = ['entropyFloor', 'entropyWeight', 'strength', 'strengthWeight'];
+  if (regularisers === null || typeof regularisers !== 'object') throw new TypeError('search: regularisers must be an object { entropyFloor, entropyWeight, strength, strengthWeight, changeReward }');
+  const known = ['entropyFloor', 'entropyWeight', 'strength', 'strengthWeight', 'changeReward'];
   const set: Record<string, number> = {};
   for (const [name, value] of Object.entries(regularisers)) {
     if (!known.includes(name)) throw new RangeError(`search: unknown regulariser '${name}' (one of ${known.join(', ')})`);

@@ -215,3 +215,15 @@ test('invariance with a strength target changes each image by about the target, 
   t.true(applyMass.TranslateX + applyMass.ShearX > 0.8);
   t.true(Math.abs(strength - target) < 0.05);
 });
+
+test('a change reward makes the sampled sub-policies change the images more', async (t) => {
+  const data = brightnessClasses(256, 2);
+  const searchSpace = space(['Brightness', 'Contrast', 'TranslateX', 'Rotate']);
+  const options = { train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, searchSpace, epochs: 4, batchSize: 32, policyLr: 0.05, seed: 4, objective: 'joint' as const };
+  const plain = await search(options);
+  plain.policy.dispose();
+  const rewarded = await search({ ...options, regularisers: { changeReward: 5 } });
+  rewarded.policy.dispose();
+  t.log(`mean pixel change: ${plain.monitor!.strength.toFixed(3)} without, ${rewarded.monitor!.strength.toFixed(3)} with a reward of 5 per unit`);
+  t.true(rewarded.monitor!.strength > 1.5 * plain.monitor!.strength);
+});
