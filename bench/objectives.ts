@@ -118,6 +118,8 @@ const RUNS: Run[] = [
   { kind: 'search', name: 'bilevel+strength+entropy', objective: 'bilevel', regularisers: { ...STRENGTH, ...ENTROPY } },
   { kind: 'search', name: 'invariance+reward', objective: 'invariance', regularisers: REWARD },
   { kind: 'search', name: 'joint+strength+entropy', objective: 'joint', regularisers: { ...STRENGTH, ...ENTROPY } },
+  { kind: 'search', name: 'invariance+reward1', objective: 'invariance', regularisers: { ...REWARD, changeReward: 1 } },
+  { kind: 'search', name: 'invariance+reward1.5', objective: 'invariance', regularisers: { ...REWARD, changeReward: 1.5 } },
 ];
 
 // ---- What a run leaves ----

@@ -91,7 +91,7 @@ Demo:
   --test-images N (all)    --model NAME (wrn-16-1) --policy-model NAME (wrn-10-1)
   --compare NAMES          also train baselines with the same budget, e.g. none,trivialaugment
   --objective, --entropy-floor, --strength, --change-reward and the weights as for search
-                           (default: invariance, change reward 0.5, entropy floor 2: measured best, see README)
+                           (default: invariance, change reward 1, entropy floor 2: measured best, see README)
 
 Common:
   --device cpu|cuda        (default cuda when available)

@@ -73,13 +73,15 @@ export interface DemoResult {
 
 /**
  * The objective of the demo: of the configurations bench/objectives.ts measured at a budget
- * like the demo's (Fashion-MNIST with class-dependent nuisance, 3,000 search images x 8 epochs,
- * then the demo's 6,000 training images x 6 epochs), this one gave the best test accuracy
- * (88.09%, against 83.78% for TrivialAugment and 81.10% for the paper's joint).
+ * like the demo's (Fashion-MNIST whose classes carry their own nuisance, 3,000 search images x
+ * 8 epochs, then the demo's 6,000 training images x 6 epochs), the best by that bench's goal: a
+ * policy that follows the classes (Invert 0.23 applications per image on the classes that come
+ * inverted, 0.001 on the others) with test accuracy above TrivialAugment's (87.12% against
+ * 83.78%; the paper's joint: 81.10%).
  */
 export const DEMO_OBJECTIVE: { objective: SearchObjective; regularisers: Regularisers } = Object.freeze({
   objective: 'invariance',
-  regularisers: Object.freeze({ changeReward: 0.5, entropyFloor: 2, entropyWeight: 1 }),
+  regularisers: Object.freeze({ changeReward: 1, entropyFloor: 2, entropyWeight: 1 }),
 });
 
 /** Baseline preprocessing for 28x28 gray images: flip, pad 2 + crop, and Cutout 8 after the policy. */
