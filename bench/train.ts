@@ -23,20 +23,18 @@ import { sgd } from '../lib/optim.js';
 import { Generator, dispose, liveTensors, rand, randint, tidy } from '../lib/tensor.js';
 import {
   PYTHON,
-  QUIET_CORES,
-  RETRIES,
   ROOT,
   backgroundCores,
   backgroundNote,
   cpuSnapshot,
+  fmtMs,
   fmtRate,
   fmtRatio,
-  mayRetry,
   measuredOn,
+  quietestAsync,
   median,
   rateCell,
   runBench,
-  waitForQuiet,
 } from './common.js';
 
 const BASELINE = 'bench/train_baseline.py';
@@ -271,15 +269,12 @@ class PyTorch implements Side {
 }
 
 /** A block, timed again (up to RETRIES times) when other processes were busy meanwhile; the quietest try counts. */
-async function quietBlock(side: Side, threads: number, config: ModelConfig, warmSeconds: number): Promise<Block> {
-  let best = await side.run(threads, config, warmSeconds);
-  for (let retry = 0; retry < RETRIES && best.background >= QUIET_CORES && mayRetry(RETRY_WINDOW_S); retry++) {
-    console.error(`    ${side.name}, ${threads} thread(s): ${best.background.toFixed(2)} cores of other load, timing it again`);
-    waitForQuiet(10);
-    const again = await side.run(threads, config, warmSeconds);
-    if (again.background < best.background) best = again;
-  }
-  return best;
+function quietBlock(side: Side, threads: number, config: ModelConfig, warmSeconds: number): Promise<Block> {
+  return quietestAsync(
+    () => side.run(threads, config, warmSeconds),
+    RETRY_WINDOW_S,
+    (disturbed) => console.error(`    ${side.name}, ${threads} thread(s): ${disturbed.background.toFixed(2)} cores of other load, timing it again`),
+  );
 }
 
 // ---- Measurement ----
@@ -375,10 +370,8 @@ async function measure(config: ModelConfig, seed: number): Promise<Measured> {
 
 // ---- Report ----
 
-function fmtMs(seconds: number): string {
-  const ms = seconds * 1000;
-  return ms >= 100 ? Math.round(ms).toString() : ms.toPrecision(3);
-}
+/** Seconds as milliseconds, as the other tables show them. */
+const fmtSeconds = (seconds: number) => fmtMs(seconds * 1000);
 
 const TARGET = 1.0;
 
@@ -423,7 +416,7 @@ function tables(results: Measured[]): string {
     THREADS.flatMap((t) =>
       (['ours', 'PyTorch'] as const).map((side) => {
         const timingOf = side === 'ours' ? r.ours.get(t)! : r.pytorch.get(t)!;
-        return `| ${r.config.name}, ${t} thread${t === 1 ? '' : 's'}, ${side} | ${timingOf.phases.map(fmtMs).join(' | ')} | ${fmtMs(r.config.batch / timingOf.rate)} | ${Math.round(timingOf.faultsPerStep).toLocaleString('en-US')} |`;
+        return `| ${r.config.name}, ${t} thread${t === 1 ? '' : 's'}, ${side} | ${timingOf.phases.map(fmtSeconds).join(' | ')} | ${fmtSeconds(r.config.batch / timingOf.rate)} | ${Math.round(timingOf.faultsPerStep).toLocaleString('en-US')} |`;
       }),
     ),
   );
