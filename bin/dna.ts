@@ -45,9 +45,9 @@ const usage = `Usage: dna <command> [options]
 
 Commands:
   info                     the native backend: LibTorch version, CUDA, threads
-  demo                     the whole pipeline on Fashion-MNIST in a few minutes: search, train
+  demo                     the whole pipeline on Fashion-MNIST in about 2 minutes: search, train
                            with the found policy, evaluate, report (--out, default runs/demo)
-  search --data DIR        search a DNA policy (objective joint); writes policy.dna
+  search --data DIR        search a DNA policy (default objective joint); writes policy.dna
   train --data DIR         train a WideResNet with a searched policy (--policy FILE) or a baseline
   eval --checkpoint FILE   test accuracy of a trained model
   report --policy FILE     per-class report of a policy on a dataset (Markdown, JSON, SVG plots)
