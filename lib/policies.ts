@@ -492,14 +492,26 @@ function slotOffsets(device: string): Tensor {
  * level (see autoAugmentValue). One native call per batch.
  */
 export function autoAugment(images: Tensor, options: AutoAugmentOptions = {}): Tensor {
-  checkImages(images, 'autoAugment');
-  checkOptions(options, 'autoAugment');
-  checkPolicyName(options.policy ?? 'cifar10', 'autoAugment');
+  return drawAndApply(images, options, 'autoAugment', (o, where) => checkPolicyName(o.policy ?? 'cifar10', where), autoAugmentDraws);
+}
+
+/**
+ * A policy applied to a batch: checks the images, the options and the policy's own settings
+ * (`check`, so that errors name the policy), draws per image for this batch's size and device,
+ * and applies the draws.
+ */
+function drawAndApply<O extends PolicyOptions>(
+  images: Tensor,
+  options: O,
+  where: string,
+  check: (options: O, where: string) => unknown,
+  draw: (batch: number, options: DrawOptions & O) => AugmentationDraws,
+): Tensor {
+  checkImages(images, where);
+  checkOptions(options, where);
+  check(options, where);
   const [batch, , height, width] = images.shape;
-  return tidy(() => {
-    const draws = autoAugmentDraws(batch, { ...options, device: images.device, height, width });
-    return applyAugmentationDraws(images, draws, options);
-  });
+  return tidy(() => applyAugmentationDraws(images, draw(batch, { ...options, device: images.device, height, width }), options));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -597,14 +609,7 @@ export function randAugmentDraws(batch: number, options: DrawOptions & RandAugme
  * 9 of 31), signs drawn per op. ceil(n / 2) native calls per batch.
  */
 export function randAugment(images: Tensor, options: RandAugmentOptions = {}): Tensor {
-  checkImages(images, 'randAugment');
-  checkOptions(options, 'randAugment');
-  randAugmentSettings(options, 'randAugment');
-  const [batch, , height, width] = images.shape;
-  return tidy(() => {
-    const draws = randAugmentDraws(batch, { ...options, device: images.device, height, width });
-    return applyAugmentationDraws(images, draws, options);
-  });
+  return drawAndApply(images, options, 'randAugment', randAugmentSettings, randAugmentDraws);
 }
 
 export interface TrivialAugmentOptions extends PolicyOptions {
@@ -663,14 +668,7 @@ export function trivialAugmentDraws(batch: number, options: DrawOptions & Trivia
  * One native call per batch.
  */
 export function trivialAugment(images: Tensor, options: TrivialAugmentOptions = {}): Tensor {
-  checkImages(images, 'trivialAugment');
-  checkOptions(options, 'trivialAugment');
-  checkInteger(options.bins ?? 31, 'bins', 'trivialAugment', 2, 1 << 16);
-  const [batch, , height, width] = images.shape;
-  return tidy(() => {
-    const draws = trivialAugmentDraws(batch, { ...options, device: images.device, height, width });
-    return applyAugmentationDraws(images, draws, options);
-  });
+  return drawAndApply(images, options, 'trivialAugment', (o, where) => checkInteger(o.bins ?? 31, 'bins', where, 2, 1 << 16), trivialAugmentDraws);
 }
 
 // ---------------------------------------------------------------------------------------------
