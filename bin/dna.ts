@@ -107,6 +107,9 @@ const MODELS = {
   'wrn-10-1': WRN_10_1,
 } as const;
 
+type ModelName = keyof typeof MODELS;
+const MODEL_NAMES = Object.keys(MODELS) as ModelName[];
+
 const FORMATS = ['cifar10', 'cifar100', 'svhn', 'idx', 'fashion-mnist', 'folder'] as const;
 type Format = (typeof FORMATS)[number];
 
@@ -135,6 +138,37 @@ function oneOf<T extends string>(value: string | undefined, name: string, choice
   if (value === undefined) return fallback;
   if (!(choices as readonly string[]).includes(value)) throw new UsageError(`--${name} must be one of ${choices.join(', ')}, got '${value}'`);
   return value as T;
+}
+
+/** Options every long-running command takes. */
+const RUN_OPTIONS = {
+  device: { type: 'string' },
+  threads: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+/** --threads, when given, sets LibTorch's threads. */
+function applyThreads(value: string | undefined): void {
+  if (value !== undefined) setThreads(number(value, 'threads', 1, true));
+}
+
+/** --preset by name, or undefined. */
+function presetOption(value: string | undefined): PresetName | undefined {
+  return value === undefined ? undefined : oneOf(value, 'preset', Object.keys(PAPER_PRESETS) as PresetName[], 'cifar10');
+}
+
+/** The name of a --model-like flag's network, `fallback` (which may be undefined) when not given. */
+function modelName(value: string | undefined, flag: string, fallback: ModelName | undefined): ModelName | undefined {
+  return value === undefined ? fallback : oneOf(value, flag, MODEL_NAMES, MODEL_NAMES[0]);
+}
+
+function modelOf(name: ModelName | undefined) {
+  return name === undefined ? undefined : MODELS[name];
+}
+
+/** Loads every --op-library. */
+function loadOpLibraries(files: string[] | undefined): void {
+  for (const file of files ?? []) loadOpLibrary(file);
 }
 
 function guessFormat(dir: string): Format {
@@ -290,16 +324,13 @@ async function trainCommand(argv: string[]): Promise<void> {
     out: { type: 'string' },
     resume: { type: 'boolean' },
     seed: { type: 'string' },
-    device: { type: 'string' },
-    threads: { type: 'string' },
-    json: { type: 'boolean' },
+    ...RUN_OPTIONS,
   });
-  if (v.threads !== undefined) setThreads(number(v.threads, 'threads', 1, true));
-  const preset = v.preset === undefined ? undefined : oneOf(v.preset, 'preset', Object.keys(PAPER_PRESETS) as PresetName[], 'cifar10');
-  const modelNames = Object.keys(MODELS) as (keyof typeof MODELS)[];
-  const model = v.model === undefined && preset !== undefined ? undefined : MODELS[oneOf(v.model, 'model', modelNames, 'wrn-40-2')];
+  applyThreads(v.threads);
+  const preset = presetOption(v.preset);
+  const model = modelOf(modelName(v.model, 'model', preset === undefined ? 'wrn-40-2' : undefined));
   if (v.policy !== undefined && v.augmentation !== undefined) throw new UsageError('--policy and --augmentation exclude each other');
-  for (const library of v['op-library'] ?? []) loadOpLibrary(library);
+  loadOpLibraries(v['op-library']);
   const augmentation = v.policy !== undefined ? 'dna' : (oneOf(v.augmentation, 'augmentation', Object.keys(AUGMENTATION_POLICIES), 'none') as Augmentation);
   const seed = number(v.seed, 'seed', 0, true);
   let trainData = await loadData(v.data, v.format, 'train');
@@ -355,13 +386,11 @@ async function evalCommand(argv: string[]): Promise<void> {
     checkpoint: { type: 'string' },
     data: { type: 'string' },
     format: { type: 'string' },
-    device: { type: 'string' },
     'batch-size': { type: 'string' },
-    threads: { type: 'string' },
-    json: { type: 'boolean' },
+    ...RUN_OPTIONS,
   });
   if (v.checkpoint === undefined) throw new UsageError('--checkpoint is required (a train.last.ckpt or train.best.ckpt)');
-  if (v.threads !== undefined) setThreads(number(v.threads, 'threads', 1, true));
+  applyThreads(v.threads);
   const device = defaultDevice(v.device);
   const model = await loadTrainedModel(v.checkpoint, { device });
   try {
@@ -397,17 +426,13 @@ async function searchCommand(argv: string[]): Promise<void> {
     out: { type: 'string' },
     resume: { type: 'boolean' },
     seed: { type: 'string' },
-    device: { type: 'string' },
-    threads: { type: 'string' },
-    json: { type: 'boolean' },
+    ...RUN_OPTIONS,
   });
-  if (v.threads !== undefined) setThreads(number(v.threads, 'threads', 1, true));
-  const preset = v.preset === undefined ? undefined : oneOf(v.preset, 'preset', Object.keys(PAPER_PRESETS) as PresetName[], 'cifar10');
-  const names = Object.keys(MODELS) as (keyof typeof MODELS)[];
-  const fallbackModel = preset === undefined ? 'wrn-40-2' : undefined;
-  const classifierName = v.model === undefined ? fallbackModel : oneOf(v.model, 'model', names, 'wrn-40-2');
-  const policyName = v['policy-model'] === undefined ? classifierName : oneOf(v['policy-model'], 'policy-model', names, 'wrn-40-2');
-  for (const library of v['op-library'] ?? []) loadOpLibrary(library);
+  applyThreads(v.threads);
+  const preset = presetOption(v.preset);
+  const classifierName = modelName(v.model, 'model', preset === undefined ? 'wrn-40-2' : undefined);
+  const policyName = modelName(v['policy-model'], 'policy-model', classifierName);
+  loadOpLibraries(v['op-library']);
   const searchSpace = customSearchSpace(v['custom-op'] ?? []);
   const data = await loadData(v.data, v.format, 'train');
   const interrupt = stopOnInterrupt();
@@ -417,8 +442,8 @@ async function searchCommand(argv: string[]): Promise<void> {
     searchSpace,
     preset,
     subset: number(v.subset, 'subset', preset === undefined ? Math.min(4000, data.count) : undefined, true),
-    classifier: classifierName && MODELS[classifierName],
-    policy: policyName && MODELS[policyName],
+    classifier: modelOf(classifierName),
+    policy: modelOf(policyName),
     epochs: number(v.epochs, 'epochs', preset === undefined ? 20 : undefined, true),
     batchSize: number(v['batch-size'], 'batch-size', undefined, true),
     classifierLr: number(v.lr, 'lr', undefined),
@@ -466,14 +491,12 @@ async function reportCommand(argv: string[]): Promise<void> {
     split: { type: 'string' },
     subset: { type: 'string' },
     out: { type: 'string' },
-    device: { type: 'string' },
     'batch-size': { type: 'string' },
-    threads: { type: 'string' },
-    json: { type: 'boolean' },
+    ...RUN_OPTIONS,
   });
   if (v.policy === undefined) throw new UsageError('--policy is required (a policy.dna written by dna search)');
-  for (const library of v['op-library'] ?? []) loadOpLibrary(library);
-  if (v.threads !== undefined) setThreads(number(v.threads, 'threads', 1, true));
+  loadOpLibraries(v['op-library']);
+  applyThreads(v.threads);
   const device = defaultDevice(v.device);
   let data = await loadData(v.data, v.format, oneOf(v.split, 'split', ['train', 'test'] as const, 'test'));
   if (v.subset !== undefined) data = stratifiedSubset(data, number(v.subset, 'subset', 0, true), 0);
@@ -516,11 +539,9 @@ async function demoCommand(argv: string[]): Promise<void> {
     ...OBJECTIVE_OPTIONS,
     compare: { type: 'string' },
     seed: { type: 'string' },
-    device: { type: 'string' },
-    threads: { type: 'string' },
-    json: { type: 'boolean' },
+    ...RUN_OPTIONS,
   });
-  if (v.threads !== undefined) setThreads(number(v.threads, 'threads', 1, true));
+  applyThreads(v.threads);
   const compare = v.compare === undefined ? [] : v.compare.split(',').map((name) => oneOf(name.trim(), 'compare', Object.keys(AUGMENTATION_POLICIES) as AugmentationName[], 'none'));
   const data = v.data === undefined ? undefined : { train: await datasets.fashionMnist(v.data, { split: 'train' }), test: await datasets.fashionMnist(v.data, { split: 'test' }) };
   const outDir = path.resolve(v.out ?? 'runs/demo');
@@ -540,8 +561,8 @@ async function demoCommand(argv: string[]): Promise<void> {
     trainImages: number(v['train-images'], 'train-images', undefined, true),
     trainEpochs: number(v['train-epochs'], 'train-epochs', undefined, true),
     testImages: number(v['test-images'], 'test-images', undefined, true),
-    classifier: v.model === undefined ? undefined : MODELS[oneOf(v.model, 'model', Object.keys(MODELS) as (keyof typeof MODELS)[], 'wrn-16-1')],
-    policy: v['policy-model'] === undefined ? undefined : MODELS[oneOf(v['policy-model'], 'policy-model', Object.keys(MODELS) as (keyof typeof MODELS)[], 'wrn-10-1')],
+    classifier: modelOf(modelName(v.model, 'model', undefined)),
+    policy: modelOf(modelName(v['policy-model'], 'policy-model', undefined)),
     compare,
     ...objectiveOptions(v),
     seed: number(v.seed, 'seed', 0, true),
