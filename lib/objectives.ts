@@ -95,28 +95,33 @@ export interface StepResult {
   strength: number;
 }
 
-/** Mean over images of the entropy of pi(x) = softmax(logits), in nats, as a tensor (differentiable). */
-function meanEntropy(logits: Tensor): Tensor {
+/** The entropy of pi(x) = softmax(logits) of each image [B], in nats (differentiable). */
+function policyEntropy(logits: Tensor): Tensor {
   const logPi = logits.logSoftmax(1);
   return logPi.exp().mul(logPi).sum(1).neg();
 }
 
+/**
+ * The strength target's and the change reward's cost of each image [B] for its pixel change
+ * `change` [B]: strengthWeight * (change - strength)^2 - changeReward * change; undefined when
+ * neither is set.
+ */
+function changeCost(regularisers: Regularisers, change: Tensor): Tensor | undefined {
+  const { strength, strengthWeight = 10, changeReward } = regularisers;
+  const terms: Tensor[] = [];
+  if (strength !== undefined) terms.push(change.sub(strength).square().mul(strengthWeight));
+  if (changeReward !== undefined) terms.push(change.mul(-changeReward));
+  return terms.length === 0 ? undefined : terms.reduce((sum, term) => sum.add(term));
+}
+
 /** The policy's regularisation loss (a scalar tensor in the policy's graph), or undefined. */
 function regularisation(settings: StepSettings, logits: Tensor, change: Tensor): Tensor | undefined {
-  const { entropyFloor, entropyWeight = 1, strength, strengthWeight = 10, changeReward } = settings.regularisers;
-  let total: Tensor | undefined;
-  if (entropyFloor !== undefined) {
-    total = meanEntropy(logits).neg().add(entropyFloor).relu().mean().mul(entropyWeight);
-  }
-  if (strength !== undefined) {
-    const term = change.sub(strength).square().mean().mul(strengthWeight);
-    total = total === undefined ? term : total.add(term);
-  }
-  if (changeReward !== undefined) {
-    const term = change.mean().mul(-changeReward);
-    total = total === undefined ? term : total.add(term);
-  }
-  return total;
+  const { entropyFloor, entropyWeight = 1 } = settings.regularisers;
+  const terms: Tensor[] = [];
+  if (entropyFloor !== undefined) terms.push(policyEntropy(logits).neg().add(entropyFloor).relu().mean().mul(entropyWeight));
+  const cost = changeCost(settings.regularisers, change);
+  if (cost !== undefined) terms.push(cost.mean());
+  return terms.length === 0 ? undefined : terms.reduce((sum, term) => sum.add(term));
 }
 
 /** Cross-entropy of each image, [B] (no gradient). */
@@ -287,11 +292,9 @@ export function searchStep(networks: StepNetworks, settings: StepSettings, batch
         classifierOptimizer.zeroGrad();
         train = lossAndImageGradient(classifier, x, batch.labels);
         imageGradient = augmentedPass.grad;
-        const { strength, strengthWeight = 10, changeReward } = settings.regularisers;
-        let cost = augmentedPass.perImage.sub(train.perImage);
-        if (strength !== undefined) cost = cost.add(change.detach().sub(strength).square().mul(strengthWeight));
-        if (changeReward !== undefined) cost = cost.sub(change.detach().mul(changeReward));
-        score = scoreFunctionLoss(outputs, c, b, cost);
+        const lossRise = augmentedPass.perImage.sub(train.perImage);
+        const extra = changeCost(settings.regularisers, change.detach());
+        score = scoreFunctionLoss(outputs, c, b, extra === undefined ? lossRise : lossRise.add(extra));
         break;
       }
     }
