@@ -19,6 +19,12 @@ export class TrainingDivergedError extends Error {
   }
 }
 
+/** The error of a run whose loss became `loss` at `position`, naming its last checkpoint when one exists. */
+export async function divergedError(where: string, loss: number, position: { epoch: number; step: number }, checkpoint: string | undefined): Promise<TrainingDivergedError> {
+  const kept = checkpoint !== undefined && (await fileExists(checkpoint)) ? `; the last good checkpoint is ${checkpoint}` : '';
+  return new TrainingDivergedError(`${where}: the loss became ${loss} at epoch ${position.epoch + 1}, step ${position.step + 1}${kept}`);
+}
+
 /** A positive integer option, or a RangeError naming it and `where`. */
 export function positiveInteger(value: unknown, name: string, where: string): number {
   if (!Number.isInteger(value) || (value as number) < 1) throw new RangeError(`${where}: ${name} must be a positive integer, got ${String(value)}`);

@@ -1,5 +1,6 @@
-// The DNA policy search (SPEC 1.5, objective `joint`): a policy network and a classifier trained
-// together, end to end through the fused sub-policy op, on a stratified subset. The result is a
+// The DNA policy search (SPEC 1.5): a policy network and a classifier trained together, end to
+// end through the fused sub-policy op, on a stratified subset, by one of the objectives of
+// lib/objectives.ts (the paper's `joint` by default). The result is a
 // policy file (lib/policy-file.ts) that `loadPolicy` turns into an augmenter.
 import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -17,7 +18,7 @@ import { requireCustomOps } from './custom-ops.js';
 import { PolicyNetwork, type PolicyNetworkConfig } from './policy.js';
 import { savePolicy } from './policy-file.js';
 import { PolicyStatistics } from './report.js';
-import { TrainingDivergedError, fileExists, loadRunState, positiveInteger, saveRunState, yieldToEventLoop, type RunParts } from './run-state.js';
+import { divergedError, fileExists, loadRunState, positiveInteger, saveRunState, yieldToEventLoop, type RunParts } from './run-state.js';
 import { validateSearchSpace, type SearchSpace } from './search-space.js';
 import { Generator, dispose, tidy, type Device } from './tensor.js';
 
@@ -161,10 +162,11 @@ function resolveSearch(options: SearchOptions) {
 }
 
 /**
- * Searches a policy with the paper's `joint` objective: the policy network samples a sub-policy
- * per image, the fused op applies it, and both networks minimise the classifier's loss on the
- * augmented batch (policy by Adam, classifier by SGD + cosine). With `outDir` it checkpoints
- * every epoch and `resume` continues with the same result as an uninterrupted search.
+ * Searches a policy: the policy network samples a sub-policy per image, the fused op applies
+ * it, and each step updates the classifier (SGD + cosine) and the policy (Adam) by the chosen
+ * objective (default `joint`, the paper's: both minimise the classifier's loss on the augmented
+ * batch). With `outDir` it checkpoints every epoch and `resume` continues with the same result
+ * as an uninterrupted search.
  */
 export async function search(options: SearchOptions): Promise<SearchResult> {
   const started = performance.now();
@@ -182,16 +184,21 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   const [channels] = data.shape;
   const classes = data.classes.length;
 
+  const outDir = options.outDir === undefined ? undefined : path.resolve(options.outDir);
+  const checkpoint = outDir === undefined ? undefined : checkpointPaths(outDir, 'search').last;
+  const metrics = outDir === undefined ? undefined : path.join(outDir, 'search.jsonl');
   if (options.searchSpace !== undefined) {
     validateSearchSpace(options.searchSpace);
     requireCustomOps(options.searchSpace, 'search');
   }
   const policy = new PolicyNetwork({ backbone: settings.policy, inChannels: channels, searchSpace: options.searchSpace, seed: seed + 1 }).to(device);
-  const classifier = wideResNet({ ...settings.classifier, classes, inChannels: channels, seed } as WideResNetConfig).to(device);
+  const classifierConfig = { ...settings.classifier, classes, inChannels: channels, seed } as WideResNetConfig;
+  const classifier = wideResNet(classifierConfig).to(device);
   const classifierOptimizer = sgd(classifier, { lr: settings.classifierLr, momentum: 0.9, nesterov: true, weightDecay: settings.weightDecay });
   const policyOptimizer = adam(policy, { lr: settings.policyLr, betas: [0.5, 0.999], weightDecay: 0 });
   const generator = new Generator(seed, device);
-  const teacher = settings.objective === 'teacher' ? wideResNet({ ...settings.classifier, classes, inChannels: channels, seed } as WideResNetConfig).to(device).eval() : undefined;
+  // TeachAugment's teacher starts as the classifier (same seed, same weights).
+  const teacher = settings.objective === 'teacher' ? wideResNet(classifierConfig).to(device).eval() : undefined;
   const modules: Record<string, Module> = teacher === undefined ? { classifier, policy: policy.network } : { classifier, policy: policy.network, teacher };
   const parts: RunParts = { modules, optimizers: { classifierOptimizer, policyOptimizer }, generator };
   const networks: StepNetworks = { policy, classifier, classifierOptimizer, policyOptimizer, teacher };
@@ -219,9 +226,6 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     teacherDecay: settings.objective === 'teacher' ? settings.teacherDecay : null,
   } as const;
 
-  const outDir = options.outDir === undefined ? undefined : path.resolve(options.outDir);
-  const checkpoint = outDir === undefined ? undefined : checkpointPaths(outDir, 'search').last;
-  const metrics = outDir === undefined ? undefined : path.join(outDir, 'search.jsonl');
   let position: SearchPosition = { epoch: 0, batch: 0, step: 0 };
   const save = () => (checkpoint === undefined ? Promise.resolve() : saveRunState(checkpoint, SEARCH_CHECKPOINT_KIND, SEARCH_CHECKPOINT_VERSION, parts, position, run));
   let aborted = false;
@@ -270,10 +274,7 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
           dispose(batch);
           if (held !== undefined) dispose(held);
         }
-        if (!Number.isFinite(loss)) {
-          const kept = checkpoint !== undefined && (await fileExists(checkpoint)) ? `; the last good checkpoint is ${checkpoint}` : '';
-          throw new TrainingDivergedError(`search: the loss became ${loss} at epoch ${position.epoch + 1}, step ${position.step + 1}${kept}`);
-        }
+        if (!Number.isFinite(loss)) throw await divergedError('search', loss, position, checkpoint);
         const size = batch.indices.length;
         lossSum += loss * size;
         correct += right;

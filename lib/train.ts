@@ -7,7 +7,7 @@ import { applyCutout, preprocess as preprocessImages, preprocessConfig, PREPROCE
 import { checkpointPaths, loadCheckpoint } from './checkpoint.js';
 import { loadPolicy, type LoadedPolicy } from './policy-file.js';
 import { datasetPreset, type PresetName } from './presets.js';
-import { TrainingDivergedError, fileExists, loadRunState, positiveInteger, recordedModule, saveRunState, withPrefix, yieldToEventLoop, type RunParts } from './run-state.js';
+import { divergedError, fileExists, loadRunState, positiveInteger, recordedModule, saveRunState, withPrefix, yieldToEventLoop, type RunParts } from './run-state.js';
 import { batchCount, batches, type ImageDataset } from './data/index.js';
 import { checkDataset } from './data/dataset.js';
 import { Module, checkRecordedNetwork, crossEntropy, wideResNet, type WideResNetConfig } from './models.js';
@@ -266,10 +266,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         } finally {
           disposeBatch(batch);
         }
-        if (!Number.isFinite(loss)) {
-          const kept = files !== undefined && (await fileExists(files.last)) ? `; the last good checkpoint is ${files.last}` : '';
-          throw new TrainingDivergedError(`train: the loss became ${loss} at epoch ${position.epoch + 1}, step ${position.step + 1}${kept}`);
-        }
+        if (!Number.isFinite(loss)) throw await divergedError('train', loss, position, files?.last);
         const size = batch.indices.length;
         seen += size;
         correct += right;
