@@ -2,13 +2,13 @@
 // optimisers, the generator behind every random draw, and where the run stands. `train` and
 // `search` write it atomically and resume from it; resuming gives the same result as running
 // straight through.
-import { access } from 'node:fs/promises';
-
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { exists as fileExists } from './data/files.js';
 import type { Module, ModuleConfig } from './models.js';
 import type { Optimizer, OptimizerState } from './optim.js';
 import type { Generator, Tensor } from './tensor.js';
 
+export { fileExists };
 export { yieldToEventLoop } from './data/files.js';
 
 /** Training stopped because the loss stopped being finite; the last good checkpoint is kept. */
@@ -44,13 +44,6 @@ interface RunMeta<P> {
   modules: Record<string, ModuleConfig>;
   optimizers: Record<string, Omit<OptimizerState, 'tensors'>>;
   run: unknown;
-}
-
-export async function fileExists(file: string): Promise<boolean> {
-  return access(file).then(
-    () => true,
-    () => false,
-  );
 }
 
 /** The tensors whose names start with `prefix`, without it. */
