@@ -1,6 +1,6 @@
 // A folder of images, one subfolder per class (the layout of torchvision's ImageFolder),
 // decoded with sharp (libvips) to 8-bit RGB.
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 
 import { DataFileError, type ImageDataset } from './dataset.js';
@@ -52,7 +52,10 @@ interface Decoded {
 async function decode(sharp: Sharp, path: string, size: [number, number] | undefined): Promise<Decoded> {
   let raw: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
-    raw = await sharp(path, { failOn: 'error' }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    // The bytes are read here and handed over: given a path, libvips may keep the file mapped
+    // (its operation cache), and a file changed on disk meanwhile then crashes the process (SIGBUS).
+    const bytes = await readFile(path);
+    raw = await sharp(bytes, { failOn: 'error' }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     if (size && (raw.info.height !== size[0] || raw.info.width !== size[1])) {
       raw = await sharp(raw.data, { raw: { width: raw.info.width, height: raw.info.height, channels: raw.info.channels as 3 } })
         .resize(size[1], size[0], { fit: 'fill' })
