@@ -21,6 +21,7 @@ import {
   train,
   search,
   type Augmentation,
+  type Execution,
   type ImageDataset,
   type TrainProgress,
   type PresetName,
@@ -96,6 +97,9 @@ Demo:
 Common:
   --device cpu|cuda        (default cuda when available)
   --threads N              LibTorch threads (default: the available cores)
+  --channels-last          NHWC activations and weights (train, eval, search, demo)
+  --precision float32|bfloat16
+                           bfloat16: autocast the forward passes (train, eval, search, demo)
   --json                   machine-readable output
   -h, --help               this help`;
 
@@ -146,6 +150,20 @@ const RUN_OPTIONS = {
   threads: { type: 'string' },
   json: { type: 'boolean' },
 } as const;
+
+/** How the networks run: commands that train or evaluate take these. */
+const EXECUTION_OPTIONS = {
+  'channels-last': { type: 'boolean' },
+  precision: { type: 'string' },
+} as const;
+
+/** --channels-last and --precision as a model's execution settings. */
+function executionOption(v: { 'channels-last'?: boolean; precision?: string }): Execution {
+  return {
+    memoryFormat: v['channels-last'] ? 'channelsLast' : 'contiguous',
+    precision: oneOf(v.precision, 'precision', ['float32', 'bfloat16'] as const, 'float32'),
+  };
+}
 
 /** --threads, when given, sets LibTorch's threads. */
 function applyThreads(value: string | undefined): void {
@@ -325,8 +343,10 @@ async function trainCommand(argv: string[]): Promise<void> {
     resume: { type: 'boolean' },
     seed: { type: 'string' },
     ...RUN_OPTIONS,
+    ...EXECUTION_OPTIONS,
   });
   applyThreads(v.threads);
+  const execution = executionOption(v);
   const preset = presetOption(v.preset);
   const model = modelOf(modelName(v.model, 'model', preset === undefined ? 'wrn-40-2' : undefined));
   if (v.policy !== undefined && v.augmentation !== undefined) throw new UsageError('--policy and --augmentation exclude each other');
@@ -353,6 +373,7 @@ async function trainCommand(argv: string[]): Promise<void> {
     preprocess,
     seed,
     device: defaultDevice(v.device),
+    execution,
     outDir,
     resume: v.resume ?? false,
     signal: interrupt.signal,
@@ -388,11 +409,13 @@ async function evalCommand(argv: string[]): Promise<void> {
     format: { type: 'string' },
     'batch-size': { type: 'string' },
     ...RUN_OPTIONS,
+    ...EXECUTION_OPTIONS,
   });
   if (v.checkpoint === undefined) throw new UsageError('--checkpoint is required (a train.last.ckpt or train.best.ckpt)');
   applyThreads(v.threads);
+  const execution = executionOption(v);
   const device = defaultDevice(v.device);
-  const model = await loadTrainedModel(v.checkpoint, { device });
+  const model = await loadTrainedModel(v.checkpoint, { device, execution });
   try {
     const data = await loadData(v.data, v.format, 'test');
     if (data.classes.length !== model.config.classes || data.shape[0] !== model.config.inChannels) {
@@ -427,8 +450,10 @@ async function searchCommand(argv: string[]): Promise<void> {
     resume: { type: 'boolean' },
     seed: { type: 'string' },
     ...RUN_OPTIONS,
+    ...EXECUTION_OPTIONS,
   });
   applyThreads(v.threads);
+  const execution = executionOption(v);
   const preset = presetOption(v.preset);
   const classifierName = modelName(v.model, 'model', preset === undefined ? 'wrn-40-2' : undefined);
   const policyName = modelName(v['policy-model'], 'policy-model', classifierName);
@@ -453,6 +478,7 @@ async function searchCommand(argv: string[]): Promise<void> {
     magnitudeGradient: v['exact-magnitudes'] ? 'exact' : undefined,
     seed: number(v.seed, 'seed', 0, true),
     device: defaultDevice(v.device),
+    execution,
     outDir: v.out ?? 'runs/search',
     resume: v.resume ?? false,
     signal: interrupt.signal,
@@ -540,8 +566,10 @@ async function demoCommand(argv: string[]): Promise<void> {
     compare: { type: 'string' },
     seed: { type: 'string' },
     ...RUN_OPTIONS,
+    ...EXECUTION_OPTIONS,
   });
   applyThreads(v.threads);
+  const execution = executionOption(v);
   const compare = v.compare === undefined ? [] : v.compare.split(',').map((name) => oneOf(name.trim(), 'compare', Object.keys(AUGMENTATION_POLICIES) as AugmentationName[], 'none'));
   const data = v.data === undefined ? undefined : { train: await datasets.fashionMnist(v.data, { split: 'train' }), test: await datasets.fashionMnist(v.data, { split: 'test' }) };
   const outDir = path.resolve(v.out ?? 'runs/demo');
@@ -567,6 +595,7 @@ async function demoCommand(argv: string[]): Promise<void> {
     ...objectiveOptions(v),
     seed: number(v.seed, 'seed', 0, true),
     device: defaultDevice(v.device),
+    execution,
     signal: interrupt.signal,
     onProgress: (event) => {
       const elapsed = formatDuration((performance.now() - started) / 1000);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { PreprocessConfig } from './augment.js';
 import { datasets, stratifiedSubset, type ImageDataset } from './data/index.js';
 import { checkDataset } from './data/dataset.js';
-import { WRN_10_1, WRN_16_1, type WideResNetPreset } from './models.js';
+import { WRN_10_1, WRN_16_1, type Execution, type WideResNetPreset } from './models.js';
 import { loadPolicy } from './policy-file.js';
 import type { AugmentationName } from './policies.js';
 import { policyReport, type PolicyReport } from './report.js';
@@ -45,6 +45,8 @@ export interface DemoOptions {
   compare?: AugmentationName[];
   seed?: number;
   device?: Device;
+  /** Memory format and precision of every network (see `Execution`). */
+  execution?: Execution;
   signal?: AbortSignal;
   onProgress?: (event: DemoProgress) => void;
 }
@@ -118,6 +120,7 @@ export async function demo(options: DemoOptions): Promise<DemoResult> {
     regularisers: options.regularisers ?? (options.objective === undefined ? DEMO_OBJECTIVE.regularisers : undefined),
     seed,
     device,
+    execution: options.execution,
     outDir: path.join(outDir, 'search'),
     signal,
     onProgress: (progress) => onProgress?.({ stage: 'search', progress }),
@@ -139,6 +142,7 @@ export async function demo(options: DemoOptions): Promise<DemoResult> {
       policyFile: augmentation === 'dna' ? searched.policyFile : undefined,
       seed,
       device,
+      execution: options.execution,
       outDir: runDir,
       signal,
       onProgress: (progress) => onProgress?.({ stage: 'train', augmentation, progress }),

@@ -100,6 +100,9 @@ export {
   type WideResNetPreset,
   type ModuleConfig,
   type CrossEntropyOptions,
+  type Execution,
+  type MemoryFormat,
+  type Precision,
 } from './models.js';
 export {
   sgd,

@@ -33,6 +33,46 @@ export interface ModuleConfig extends Required<Omit<WideResNetConfig, 'seed' | '
   std: number[];
 }
 
+/**
+ * How a model runs, apart from its weights. Both settings change speed, not the model: a
+ * checkpoint written under one loads under the other.
+ */
+export interface Execution {
+  /**
+   * 'channelsLast' keeps the input, the activations and the convolution weights in NHWC, which
+   * is what tensor-core convolutions want; 'contiguous' (NCHW) is the default.
+   */
+  memoryFormat?: MemoryFormat;
+  /**
+   * 'bfloat16' runs the forward pass under autocast: convolutions and matmuls in bfloat16,
+   * reductions and batch norm statistics in float32. Parameters, gradients and the logits stay
+   * float32, so optimisers and losses are unchanged. 'float32' (the default) is plain float32.
+   */
+  precision?: Precision;
+}
+export type MemoryFormat = 'contiguous' | 'channelsLast';
+export type Precision = 'float32' | 'bfloat16';
+
+const MEMORY_FORMATS: readonly MemoryFormat[] = ['contiguous', 'channelsLast'];
+const PRECISIONS: readonly Precision[] = ['float32', 'bfloat16'];
+
+/** `execution` checked and completed with the defaults; `where` names the caller in messages. */
+export function executionOptions(execution: Execution | undefined, where: string): Required<Execution> {
+  if (execution === undefined) return { memoryFormat: 'contiguous', precision: 'float32' };
+  if (execution === null || typeof execution !== 'object' || Array.isArray(execution)) {
+    throw new TypeError(`${where}: the execution settings must be an object { memoryFormat, precision }`);
+  }
+  const memoryFormat = execution.memoryFormat ?? 'contiguous';
+  const precision = execution.precision ?? 'float32';
+  if (!MEMORY_FORMATS.includes(memoryFormat)) {
+    throw new RangeError(`${where}: memoryFormat must be one of ${MEMORY_FORMATS.join(', ')}, got ${JSON.stringify(memoryFormat)}`);
+  }
+  if (!PRECISIONS.includes(precision)) {
+    throw new RangeError(`${where}: precision must be one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(precision)}`);
+  }
+  return { memoryFormat, precision };
+}
+
 /** The architecture part of a config; complete it with `classes` and `inChannels`. */
 export type WideResNetPreset = Readonly<Pick<WideResNetConfig, 'depth' | 'widen'>>;
 
@@ -189,6 +229,20 @@ export class Module {
   }
   get device(): Device {
     return native.moduleDevice(this.#handle);
+  }
+  /**
+   * Sets how the model runs (see `Execution`): the memory format of its convolution weights
+   * changes in place, and later `forward` calls follow. Unset fields return to their defaults.
+   * Returns this.
+   */
+  setExecution(execution: Execution): this {
+    const { memoryFormat, precision } = executionOptions(execution, 'setExecution');
+    native.moduleSetExecution(this.#handle, memoryFormat === 'channelsLast', precision);
+    return this;
+  }
+  get execution(): Required<Execution> {
+    const { channelsLast, precision } = native.moduleExecution(this.#handle);
+    return { memoryFormat: channelsLast ? 'channelsLast' : 'contiguous', precision: precision as Precision };
   }
   /** The architecture, to store beside the weights and rebuild with `wideResNet(config)`. */
   get config(): ModuleConfig {

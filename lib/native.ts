@@ -167,6 +167,8 @@ export interface Addon {
   moduleConfig(m: NativeModule): Record<string, unknown>;
   moduleForward(m: NativeModule, x: T): T;
   moduleTrain(m: NativeModule, on: boolean): void;
+  moduleSetExecution(m: NativeModule, channelsLast: boolean, precision: string): void;
+  moduleExecution(m: NativeModule): { channelsLast: boolean; precision: string };
   moduleIsTraining(m: NativeModule): boolean;
   moduleParameters(m: NativeModule): T[];
   moduleParameterNames(m: NativeModule): string[];

@@ -11,7 +11,7 @@ import { checkpointPaths } from './checkpoint.js';
 import { batchCount, batches, splitStratified, stratifiedSubset, type ImageDataset } from './data/index.js';
 import { checkDataset } from './data/dataset.js';
 import { SEARCH_OBJECTIVES, searchStep, type Regularisers, type SearchObjective, type StepNetworks } from './objectives.js';
-import { wideResNet, type Module, type WideResNetConfig } from './models.js';
+import { executionOptions, wideResNet, type Execution, type Module, type WideResNetConfig } from './models.js';
 import { adam, cosineLr, sgd } from './optim.js';
 import { datasetPreset, type PresetName } from './presets.js';
 import { requireCustomOps } from './custom-ops.js';
@@ -66,6 +66,8 @@ export interface SearchOptions {
   preprocess?: keyof typeof PREPROCESS_PRESETS | PreprocessConfig;
   seed?: number;
   device?: Device;
+  /** Memory format and precision of both networks (see `Execution`); default NCHW float32. */
+  execution?: Execution;
   /**
    * Where the run goes: policy.dna at the end, search.last.ckpt after every epoch (and when
    * aborted), search.jsonl one line per epoch. Without it nothing is written.
@@ -191,14 +193,16 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     validateSearchSpace(options.searchSpace);
     requireCustomOps(options.searchSpace, 'search');
   }
+  const execution = executionOptions(options.execution, 'search');
   const policy = new PolicyNetwork({ backbone: settings.policy, inChannels: channels, searchSpace: options.searchSpace, seed: seed + 1 }).to(device);
+  policy.network.setExecution(execution);
   const classifierConfig = { ...settings.classifier, classes, inChannels: channels, seed } as WideResNetConfig;
-  const classifier = wideResNet(classifierConfig).to(device);
+  const classifier = wideResNet(classifierConfig).to(device).setExecution(execution);
   const classifierOptimizer = sgd(classifier, { lr: settings.classifierLr, momentum: 0.9, nesterov: true, weightDecay: settings.weightDecay });
   const policyOptimizer = adam(policy, { lr: settings.policyLr, betas: [0.5, 0.999], weightDecay: 0 });
   const generator = new Generator(seed, device);
   // TeachAugment's teacher starts as the classifier (same seed, same weights).
-  const teacher = settings.objective === 'teacher' ? wideResNet(classifierConfig).to(device).eval() : undefined;
+  const teacher = settings.objective === 'teacher' ? wideResNet(classifierConfig).to(device).setExecution(execution).eval() : undefined;
   const modules: Record<string, Module> = teacher === undefined ? { classifier, policy: policy.network } : { classifier, policy: policy.network, teacher };
   const parts: RunParts = { modules, optimizers: { classifierOptimizer, policyOptimizer }, generator };
   const networks: StepNetworks = { policy, classifier, classifierOptimizer, policyOptimizer, teacher };

@@ -10,7 +10,7 @@ import { datasetPreset, type PresetName } from './presets.js';
 import { divergedError, fileExists, loadRunState, positiveInteger, recordedModule, saveRunState, withPrefix, yieldToEventLoop, type RunParts } from './run-state.js';
 import { batchCount, batches, type ImageDataset } from './data/index.js';
 import { checkDataset } from './data/dataset.js';
-import { Module, checkRecordedNetwork, crossEntropy, wideResNet, type WideResNetConfig } from './models.js';
+import { Module, checkRecordedNetwork, crossEntropy, executionOptions, wideResNet, type Execution, type WideResNetConfig } from './models.js';
 import { cosineLr, sgd } from './optim.js';
 import { augmentationPolicy, type AugmentationName, type AugmentationPolicy } from './policies.js';
 import { Generator, dispose as disposeBatch, noGrad, tidy, type Device } from './tensor.js';
@@ -53,6 +53,11 @@ export interface TrainOptions {
   /** Seeds the weights, the batch order and every augmentation draw. Default 0. */
   seed?: number;
   device?: Device;
+  /**
+   * Memory format and precision of the model (and of a DNA policy network): see `Execution`.
+   * Default NCHW float32. They change speed and rounding, not what is saved.
+   */
+  execution?: Execution;
   /** Where last.ckpt, best.ckpt and metrics.jsonl go; without it nothing is written. */
   outDir?: string;
   /** Continue from outDir/last.ckpt when it exists. */
@@ -101,7 +106,8 @@ interface Position {
 }
 
 /** The model a training checkpoint holds (weights and architecture), ready to evaluate. */
-export async function loadTrainedModel(file: string, options: { device?: Device } = {}): Promise<Module> {
+export async function loadTrainedModel(file: string, options: { device?: Device; execution?: Execution } = {}): Promise<Module> {
+  const execution = executionOptions(options.execution, 'loadTrainedModel');
   const checkpoint = await loadCheckpoint(file, { kind: CHECKPOINT_KIND });
   try {
     const recorded = recordedModule(checkpoint.meta, 'model', CHECKPOINT_VERSION);
@@ -114,7 +120,7 @@ export async function loadTrainedModel(file: string, options: { device?: Device 
     const model = wideResNet(config);
     try {
       model.loadStateDict(weights);
-      return model.to(options.device ?? 'cpu');
+      return model.to(options.device ?? 'cpu').setExecution(execution);
     } catch (error) {
       model.dispose();
       throw error;
@@ -191,9 +197,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (test !== undefined && test.classes.length !== data.classes.length) {
     throw new RangeError(`train: the test data has ${test.classes.length} classes, the training data ${data.classes.length}`);
   }
+  const execution = executionOptions(options.execution, 'train');
   const { augment, policy, name: augmentationName } = await resolveAugmentation(options, channels, device);
+  policy?.network.network.setExecution(execution);
 
-  const model = wideResNet({ classes: data.classes.length, inChannels: channels, ...modelConfig, seed }).to(device);
+  const model = wideResNet({ classes: data.classes.length, inChannels: channels, ...modelConfig, seed }).to(device).setExecution(execution);
   const config = model.config;
   if (config.classes !== data.classes.length) {
     model.dispose();

@@ -37,6 +37,10 @@ test('dna train writes checkpoints and metrics, dna eval reads the checkpoint ba
     const result = JSON.parse(evaluated.stdout);
     t.is(result.count, 10000);
     t.is(result.accuracy, summary.testAccuracy);
+    // Execution settings change how the model runs, not the checkpoint it reads.
+    const nhwc = dna('eval', '--checkpoint', summary.checkpoints.last, '--data', 'fashion-mnist', '--channels-last', '--json');
+    t.is(nhwc.status, 0, nhwc.stderr);
+    t.true(Math.abs(JSON.parse(nhwc.stdout).accuracy - summary.testAccuracy) <= 0.002);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -45,7 +49,7 @@ test('dna train writes checkpoints and metrics, dna eval reads the checkpoint ba
 test('dna search writes a policy file that loadPolicy reads', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-cli-'));
   try {
-    const searched = dna('search', '--data', 'fashion-mnist', '--model', 'wrn-10-1', '--epochs', '1', '--subset', '100', '--batch-size', '50', '--out', dir, '--json');
+    const searched = dna('search', '--data', 'fashion-mnist', '--model', 'wrn-10-1', '--epochs', '1', '--subset', '100', '--batch-size', '50', '--out', dir, '--json', '--precision', 'bfloat16', '--channels-last');
     t.is(searched.status, 0, searched.stderr);
     const summary = JSON.parse(searched.stdout.trim().split('\n').at(-1)!);
     t.is(summary.steps, 2);
@@ -65,6 +69,9 @@ test('usage errors exit with 2 and say what is wrong', (t) => {
   const model = dna('train', '--data', 'fashion-mnist', '--model', 'wrn-99');
   t.is(model.status, 2);
   t.regex(model.stderr, /--model must be one of wrn-40-2/);
+  const precision = dna('train', '--data', 'fashion-mnist', '--precision', 'half');
+  t.is(precision.status, 2);
+  t.regex(precision.stderr, /--precision must be one of float32, bfloat16, got 'half'/);
   const missing = dna('eval');
   t.is(missing.status, 2);
   t.regex(missing.stderr, /--checkpoint is required/);

@@ -498,6 +498,7 @@ test('garbage in any argument of the model, loss and optimiser functions: an Err
       return [m, native.moduleStateDict(m)];
     },
     moduleTo: () => [module(), 'cpu'],
+    moduleSetExecution: () => [module(), true, 'bfloat16'],
     crossEntropy: () => [tensor([2, 3]), tensor([2], 'int64'), 0.1],
     sgd: () => [[parameter()], { lr: 0.1, momentum: 0.9, nesterov: true }],
     adam: () => [[parameter()], { lr: 0.1, betas: [0.5, 0.999] }],
@@ -508,7 +509,7 @@ test('garbage in any argument of the model, loss and optimiser functions: an Err
     },
     clipGradNorm: () => [[parameter()], 1],
   };
-  for (const name of ['moduleConfig', 'moduleIsTraining', 'moduleParameters', 'moduleParameterNames', 'moduleParameterCount', 'moduleBuffers', 'moduleBufferNames', 'moduleStateDict', 'moduleDevice', 'moduleDispose', 'moduleIsDisposed']) {
+  for (const name of ['moduleConfig', 'moduleIsTraining', 'moduleParameters', 'moduleParameterNames', 'moduleParameterCount', 'moduleBuffers', 'moduleBufferNames', 'moduleStateDict', 'moduleDevice', 'moduleExecution', 'moduleDispose', 'moduleIsDisposed']) {
     valid[name] = () => [module()];
   }
   for (const name of ['optimizerStep', 'optimizerZeroGrad', 'optimizerGetLr', 'optimizerOptions', 'optimizerKind', 'optimizerParameters', 'optimizerState', 'optimizerDispose', 'optimizerIsDisposed']) {

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -261,10 +262,16 @@ class WideResNet : public Network {
 
   at::Tensor forward(const at::Tensor& input) override {
     checkInput(input);
-    at::Tensor x = conv1_->forward(normalize_->forward(input));
+    const Execution& execution = this->execution();
+    std::optional<AutocastScope> autocast;
+    if (execution.autocast) autocast.emplace(input.device().type(), *execution.autocast);
+    at::Tensor x = execution.channelsLast ? input.contiguous(at::MemoryFormat::ChannelsLast) : input;
+    x = conv1_->forward(normalize_->forward(x));
     for (const auto& block : blocks_) x = block->forward(x);
     x = bn_->forward(x).relu_();
-    return fc_->forward(x.mean({2, 3}));
+    const at::Tensor logits = fc_->forward(x.mean({2, 3}));
+    // Under autocast the head runs in bfloat16; the loss and the policy's softmax want float32.
+    return execution.autocast ? logits.to(at::kFloat) : logits;
   }
 
   Napi::Object config(Napi::Env env) const override {
@@ -393,6 +400,26 @@ void registerModels(Napi::Object exports) {
   exportFunction(exports, "moduleForward", [](Args& a) {
     const auto network = networkArg(a, 0);
     return wrapTensor(a, network->forward(a.tensor(1)));
+  });
+  // moduleSetExecution(module, channelsLast, precision: float32 | bfloat16): see nn/execution.h.
+  exportFunction(exports, "moduleSetExecution", [](Args& a) {
+    const auto network = networkArg(a, 0);
+    Execution execution;
+    execution.channelsLast = a.boolean(1, false);
+    const at::ScalarType precision = a.dtype(2, at::kFloat);
+    if (precision == at::kBFloat16) execution.autocast = precision;
+    else if (precision != at::kFloat) {
+      throw ArgumentError(std::string("precision must be float32 or bfloat16 (autocast), got ") + dtypeName(precision));
+    }
+    network->setExecution(execution);
+    return a.env().Undefined();
+  });
+  exportFunction(exports, "moduleExecution", [](Args& a) {
+    const Execution& execution = networkArg(a, 0)->execution();
+    Napi::Object object = Napi::Object::New(a.env());
+    object.Set("channelsLast", Napi::Boolean::New(a.env(), execution.channelsLast));
+    object.Set("precision", dtypeName(execution.autocast.value_or(at::kFloat)));
+    return object;
   });
   exportFunction(exports, "moduleTrain", [](Args& a) {
     const auto network = networkArg(a, 0);

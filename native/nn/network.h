@@ -6,6 +6,9 @@
 #include <torch/nn/module.h>
 
 #include <string>
+#include <vector>
+
+#include "nn/execution.h"
 
 namespace dna {
 
@@ -18,6 +21,19 @@ class Network : public torch::nn::Module {
   virtual at::Tensor forward(const at::Tensor& input) = 0;
   // The configuration it was built from, as a JS object (to store beside its weights).
   virtual Napi::Object config(Napi::Env env) const = 0;
+
+  const Execution& execution() const { return execution_; }
+  // Converts the 4-d parameters and buffers to the memory format asked for; forward() follows
+  // the rest (input layout, autocast).
+  void setExecution(const Execution& execution) {
+    std::vector<at::Tensor> tensors = parameters();
+    for (const at::Tensor& buffer : buffers()) tensors.push_back(buffer);
+    setMemoryFormat(tensors, execution.channelsLast);
+    execution_ = execution;
+  }
+
+ private:
+  Execution execution_;
 };
 
 }  // namespace dna

@@ -262,6 +262,7 @@ function targets(files: Files): Target[] {
     { name: 'Module.forward', valid: () => [model(3), images(2, 3)], call: (m, x) => (m as dna.Module).forward(x as dna.Tensor), method: 'object' },
     { name: 'Module.loadStateDict', valid: () => { const m = model(); return [m, track(m.stateDict())]; }, call: (m, d) => (m as dna.Module).loadStateDict(d as Record<string, dna.Tensor>), method: 'object' },
     { name: 'Module.to', valid: () => [model(), 'cpu'], call: (m, d) => (m as dna.Module).to(d as string), method: 'object' },
+    { name: 'Module.setExecution', valid: () => [model(), { memoryFormat: 'channelsLast', precision: 'bfloat16' }], call: (m, e) => (m as dna.Module).setExecution(e as dna.Execution), method: 'object', options: 1 },
     { name: 'crossEntropy', valid: () => [f32([4, 3]), track(dna.tensor([0, 2, 1, 1], [4], { dtype: 'int64' })), { labelSmoothing: 0.1 }], call: (l, y, o) => dna.crossEntropy(l as dna.Tensor, y as dna.Tensor, o as dna.CrossEntropyOptions), options: 2 },
     { name: 'sgd', valid: () => [model(), { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 1e-4 }], call: (p, o) => dna.sgd(p as dna.Module, o as dna.SgdOptions), options: 1 },
     { name: 'adam', valid: () => [[f32([3]).requireGrad()], { lr: 0.01, betas: [0.5, 0.999], eps: 1e-8 }], call: (p, o) => dna.adam(p as dna.Tensor[], o as dna.AdamOptions), options: 1 },
