@@ -151,6 +151,8 @@ export interface Addon {
   randperm(n: number, g?: Gen, device?: string): T;
   bernoulli(p: T, g?: Gen): T;
 
+  /** Testing: kernel outputs start as NaN while on; returns the previous setting. */
+  setOutputPoisoning(on: boolean): boolean;
   augmentBatch(images: T, kinds: T, values: T, bits: T, noise: T): T;
   applySubPolicies(
     images: T, c: T, b: T, m: T, kindsTable: T, ranges: T, noise: T, dadaBaseline: boolean, exactMagnitude: boolean,

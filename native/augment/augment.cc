@@ -4,6 +4,8 @@
 #include <c10/core/DeviceGuard.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <atomic>
+#include <limits>
 #include <string>
 
 #include "augment/kernels.h"
@@ -69,9 +71,19 @@ struct BatchParams {
   at::Tensor noise;   // [B, 2, 2] float32
 };
 
+// When set, the buffers the kernels must write in full start as NaN instead of uninitialised
+// memory, so that a test sees any value a kernel leaves unwritten (setOutputPoisoning).
+std::atomic<bool> poisonOutputs{false};
+
+at::Tensor kernelOutput(const at::Tensor& images) {
+  at::Tensor output = at::empty_like(images, at::MemoryFormat::Contiguous);
+  if (poisonOutputs.load(std::memory_order_relaxed)) output.fill_(std::numeric_limits<float>::quiet_NaN());
+  return output;
+}
+
 // The CUDA launchers need x1 for the whole batch; the CPU ones use a buffer per thread.
 at::Tensor betweenBuffer(const at::Tensor& images) {
-  return images.is_cuda() ? at::empty_like(images) : at::Tensor();
+  return images.is_cuda() ? kernelOutput(images) : at::Tensor();
 }
 
 SubPolicyBatch describe(const at::Tensor& images, const BatchParams& p, float* output, const at::Tensor& between) {
@@ -82,7 +94,7 @@ SubPolicyBatch describe(const at::Tensor& images, const BatchParams& p, float* o
 
 at::Tensor runForward(const at::Tensor& images, const BatchParams& p) {
   const c10::DeviceGuard guard(images.device());
-  at::Tensor output = at::empty_like(images);
+  at::Tensor output = kernelOutput(images);
   const at::Tensor between = betweenBuffer(images);
   const SubPolicyBatch batch = describe(images, p, output.data_ptr<float>(), between);
   if (images.is_cuda()) subPolicyForwardCuda(batch, currentCudaStream(images.get_device()));
@@ -266,6 +278,12 @@ void registerAugment(Napi::Object exports) {
     return wrapTensor(a, SubPolicyFunction::apply(images, c, b, m, kindsTable, ranges, noise, dada, exact));
   });
 
+  // setOutputPoisoning(on): kernel outputs start as NaN while on (a check that kernels write
+  // every value); returns the previous setting.
+  exportFunction(exports, "setOutputPoisoning", [](Args& a) {
+    return Napi::Boolean::New(a.env(), poisonOutputs.exchange(a.boolean(0, false)));
+  });
+
   // preprocess(images, params[B,6] int32): flip, shift, Cutout per image (PreprocessParams).
   exportFunction(exports, "preprocessBatch", [](Args& a) {
     const at::Tensor images = kernelImages(a.tensor(0));
@@ -275,7 +293,7 @@ void registerAugment(Napi::Object exports) {
     expectDevice(params, "preprocess parameters", images);
     const at::Tensor q = params.contiguous();
     const c10::DeviceGuard guard(images.device());
-    at::Tensor output = at::empty_like(images);
+    at::Tensor output = kernelOutput(images);
     const PreprocessBatch batch{images.data_ptr<float>(), output.data_ptr<float>(), images.size(0), shapeOf(images),
                                 q.data_ptr<int32_t>()};
     if (images.is_cuda()) preprocessCuda(batch, currentCudaStream(images.get_device()));
