@@ -188,16 +188,21 @@ class Bench:
         }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_step_arguments(parser):
+    """The model and batch of a timed step (shared with bench/gpu_baseline.py)."""
     parser.add_argument("--depth", type=int, required=True)
     parser.add_argument("--widen", type=int, required=True)
     parser.add_argument("--batch", type=int, required=True)
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_step_arguments(parser)
     parser.add_argument("--mean", type=float, nargs=3)
     parser.add_argument("--std", type=float, nargs=3)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--warmup-seconds", type=float, default=0.5)

@@ -19,6 +19,14 @@ export function backend(): Backend {
   return native.backend();
 }
 
+/**
+ * Waits until the work queued on a CUDA device is done (CUDA runs asynchronously: time GPU work
+ * only after this). On the CPU there is nothing to wait for.
+ */
+export function synchronize(device: string = 'cuda'): void {
+  native.synchronize(device);
+}
+
 /** Sets LibTorch's intra-op threads for this process. */
 export function setThreads(threads: number): void {
   native.setNumThreads(threads);

@@ -1,5 +1,5 @@
 // dna-augment: learned, input-conditional data augmentation (Dynamic Network Augmentation).
-export { backend, setThreads, type Backend } from './backend.js';
+export { backend, setThreads, synchronize, type Backend } from './backend.js';
 export {
   Tensor,
   Generator,

@@ -36,6 +36,7 @@ export interface NativeBackend {
 
 export interface Addon {
   backend(): NativeBackend;
+  synchronize(device: string): void;
   setNumThreads(threads: number): void;
 
   fromData(data: NativeTypedArray, shape: number[], dtype?: NativeDType, device?: string): T;

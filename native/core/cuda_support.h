@@ -15,6 +15,9 @@ bool builtWithCuda();
 // The current CUDA stream of a device, as a cudaStream_t.
 void* currentCudaStream(c10::DeviceIndex index);
 
+// Waits until the work queued on the device's current stream is done.
+void synchronizeCuda(c10::DeviceIndex index);
+
 // A seeded generator on the given CUDA device.
 at::Generator makeCudaGenerator(c10::DeviceIndex index, uint64_t seed);
 

@@ -16,6 +16,7 @@ namespace {
 bool builtWithCuda() { return false; }
 void* currentCudaStream(c10::DeviceIndex) { noCuda("a CUDA stream"); }
 at::Generator makeCudaGenerator(c10::DeviceIndex, uint64_t) { noCuda("a CUDA generator"); }
+void synchronizeCuda(c10::DeviceIndex) { noCuda("synchronizing a CUDA device"); }
 
 namespace augment {
 void subPolicyForwardCuda(const SubPolicyBatch&, void*) { noCuda("the CUDA augmentation kernels"); }

@@ -54,6 +54,13 @@ void registerRuntime(Napi::Object exports) {
     info.Set("allocatorTuned", Napi::Boolean::New(a.env(), allocatorTuned));
     return info;
   });
+  // synchronize(device): waits for the work queued on a CUDA device; nothing to wait for on the CPU.
+  exportFunction(exports, "synchronize", [](Args& a) {
+    if (a.isMissing(0)) a.fail(0, "a device name (cpu, cuda, cuda:N)");
+    const c10::Device device = a.device(0);
+    if (device.is_cuda()) synchronizeCuda(device.index());
+    return a.env().Undefined();
+  });
   exportFunction(exports, "setNumThreads", [](Args& a) {
     const int64_t threads = a.integer(0);
     if (threads < 1 || threads > 4096) throw ArgumentError("the number of threads must be between 1 and 4096");

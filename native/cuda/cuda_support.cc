@@ -11,6 +11,11 @@ bool builtWithCuda() { return true; }
 
 void* currentCudaStream(c10::DeviceIndex index) { return c10::cuda::getCurrentCUDAStream(index).stream(); }
 
+void synchronizeCuda(c10::DeviceIndex index) {
+  const c10::DeviceIndex device = index < 0 ? c10::cuda::current_device() : index;
+  c10::cuda::getCurrentCUDAStream(device).synchronize();
+}
+
 at::Generator makeCudaGenerator(c10::DeviceIndex index, uint64_t seed) {
   const c10::DeviceIndex device = index < 0 ? c10::cuda::current_device() : index;
   at::Generator generator = at::cuda::detail::createCUDAGenerator(device);

@@ -332,6 +332,7 @@ function targets(files: Files): Target[] {
     },
     { name: 'backend', valid: () => [], call: () => dna.backend() },
     { name: 'setThreads', valid: () => [1], call: (n) => dna.setThreads(n as number) },
+    { name: 'synchronize', valid: () => ['cpu'], call: (d) => dna.synchronize(d as string) },
   ];
   // Tensor methods: the receiver is a valid tensor (or a bad one), the arguments are fuzzed.
   const methods: Array<[string, () => unknown[]]> = [

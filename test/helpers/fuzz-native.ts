@@ -48,6 +48,7 @@ const lossOf = () => {
 export const valid: Record<string, () => unknown[]> = {
   backend: () => [],
   setNumThreads: () => [2],
+  synchronize: () => ['cpu'],
   fromData: () => [new Float32Array(6), [2, 3], 'float64', 'cpu'],
   full: () => [[2, 3], 1.5, 'float32', 'cpu'],
   arange: () => [0, 5, 1, 'int64', 'cpu'],
