@@ -301,10 +301,17 @@ function progressPrinter(json: boolean): (p: TrainProgress) => void {
 }
 
 /** Ctrl-C aborts the run after its current step (which then saves); a second one quits. */
+/**
+ * Ctrl-C stops a run after its current step; the run saves, and the command exits with 130
+ * (interrupted, as shells report SIGINT) so that `dna train ... && next` does not go on.
+ */
+let interrupted = false;
+
 function stopOnInterrupt(): { signal: AbortSignal; release: () => void } {
   const controller = new AbortController();
   const stop = () => {
     process.stderr.write('\ndna: stopping after the current step (Ctrl-C again to quit at once)\n');
+    interrupted = true;
     controller.abort();
     process.once('SIGINT', () => process.exit(130));
   };
@@ -653,7 +660,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   await run(rest);
-  return 0;
+  return interrupted ? 130 : 0;
 }
 
 main(process.argv.slice(2)).then(

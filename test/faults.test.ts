@@ -140,7 +140,7 @@ for (const kind of ['search', 'train'] as const) {
 
 // ---- SIGINT ----
 
-test.serial('Ctrl-C: dna train stops after the current step, saves, and --resume finishes the run', async (t) => {
+test.serial('Ctrl-C: dna train stops after the current step, saves, exits 130, and --resume finishes the run', async (t) => {
   const dir = tempDir(t);
   const data = writeTinyIdx(path.join(dir, 'data'), 200, 40);
   const out = path.join(dir, 'run');
@@ -149,7 +149,7 @@ test.serial('Ctrl-C: dna train stops after the current step, saves, and --resume
   await child.waitFor(/"phase":"epoch"/); // epoch 1 done and saved; the run is in epoch 2
   child.kill('SIGINT');
   const { code, output } = await child.exited;
-  t.is(code, 0, output);
+  t.is(code, 130, output);
   t.regex(output, /stopping after the current step/);
   const summary = JSON.parse(output.trim().split('\n').filter((l) => l.startsWith('{')).at(-1)!);
   t.true(summary.aborted);
@@ -165,7 +165,7 @@ test.serial('Ctrl-C: dna train stops after the current step, saves, and --resume
   t.is(final.steps, 160);
 });
 
-test.serial('Ctrl-C: dna search stops after the current step, saves, and --resume finishes the search', async (t) => {
+test.serial('Ctrl-C: dna search stops after the current step, saves, exits 130, and --resume finishes the search', async (t) => {
   const dir = tempDir(t);
   const data = writeTinyIdx(path.join(dir, 'data'), 100, 10);
   const out = path.join(dir, 'run');
@@ -174,7 +174,7 @@ test.serial('Ctrl-C: dna search stops after the current step, saves, and --resum
   await child.waitFor(/^search epoch 1\/8/); // printed at the end of epoch 1
   child.kill('SIGINT');
   const { code, output } = await child.exited;
-  t.is(code, 0, output);
+  t.is(code, 130, output);
   const stopped = /stopped after step (\d+); continue with --resume \(checkpoint (.+)\)/.exec(output);
   t.truthy(stopped, output);
   const step = Number(stopped![1]);
