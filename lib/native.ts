@@ -57,6 +57,7 @@ export interface Addon {
   requiresGrad(x: T): boolean;
   setRequiresGrad(x: T, value: boolean): void;
   grad(x: T): T | undefined;
+  setGrad(t: T, gradient: T): void;
   zeroGrad(x: T): void;
   backward(x: T, gradient?: T | null, retainGraph?: boolean, createGraph?: boolean): void;
   isGradEnabled(): boolean;

@@ -183,10 +183,22 @@ function parameterGradients(model: UnrollableModel): Record<string, Tensor> {
   }
 }
 
+/** Sets each parameter's gradient to `gradients[name]`. */
+function restoreGradients(model: UnrollableModel, gradients: Record<string, Tensor>): void {
+  const named = model.namedParameters();
+  try {
+    for (const [name, p] of Object.entries(named)) p.setGrad(gradients[name]);
+  } finally {
+    dispose(Object.values(named));
+  }
+}
+
 /**
  * dL_val(w')/dy with w' = w - lr * (dL_train/dw + wd * w), by the finite-difference product of
  * DARTS/DADA: -lr * (dL_train(w+)/dy - dL_train(w-)/dy) / (2 eps), w± = w ± eps * v,
- * v = dL_val/dw', eps = 0.01 / |v|. Leaves the classifier's weights and buffers as it found them.
+ * v = dL_val/dw', eps = 0.01 / |v|. The classifier's gradients must hold dL_train(w)/dw of
+ * (y, labels) (the caller's backward: the classifier's own update needs them too). Leaves the
+ * classifier's weights, buffers and gradients as it found them.
  */
 export function unrolledImageGradient(
   classifier: UnrollableModel,
@@ -198,11 +210,8 @@ export function unrolledImageGradient(
 ): Tensor {
   return tidy(() => {
     const state = classifier.stateDict();
+    const g = parameterGradients(classifier);
     try {
-      // The training gradient at w (the caller's forward/backward may have left others behind).
-      zeroGrads(classifier);
-      crossEntropy(classifier.forward(y.detach()), labels).backward();
-      const g = parameterGradients(classifier);
       const step: Record<string, Tensor> = {};
       for (const name of Object.keys(g)) step[name] = g[name].add(state[name].mul(weightDecay));
       shiftParameters(classifier, state, step, -lr);
@@ -220,7 +229,7 @@ export function unrolledImageGradient(
       return plus.sub(minus).mul(-lr / (2 * eps));
     } finally {
       noGrad(() => classifier.loadStateDict(state));
-      zeroGrads(classifier);
+      restoreGradients(classifier, g);
     }
   });
 }
@@ -280,9 +289,9 @@ export function searchStep(networks: StepNetworks, settings: StepSettings, batch
       }
       case 'bilevel': {
         if (batch.validation === undefined) throw new Error("searchStep: objective 'bilevel' needs a validation batch");
-        // The unrolled step starts from w as it is now; the classifier's own gradient comes after.
-        imageGradient = unrolledImageGradient(classifier, y, batch.labels, batch.validation, settings.lr, settings.weightDecay);
+        // The training gradient at w serves both the unrolled step and the classifier's update.
         train = lossAndImageGradient(classifier, y, batch.labels);
+        imageGradient = unrolledImageGradient(classifier, y, batch.labels, batch.validation, settings.lr, settings.weightDecay);
         break;
       }
       case 'invariance': {

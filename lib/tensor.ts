@@ -147,6 +147,11 @@ export class Tensor {
     const grad = native.grad(this.#handle);
     return grad === undefined ? undefined : new Tensor(grad);
   }
+  /** Sets the accumulated gradient to a copy of `gradient` (same shape, dtype and device); returns this. */
+  setGrad(gradient: Tensor): this {
+    native.setGrad(this.#handle, tensorHandle(gradient));
+    return this;
+  }
   /** Forgets the accumulated gradient. */
   zeroGrad(): void {
     native.zeroGrad(this.#handle);

@@ -200,6 +200,19 @@ test('grad is undefined before backward, set after, undefined again after zeroGr
   t.deepEqual(x.grad!.toArray(), [3, 3, 3]);
 });
 
+test('setGrad replaces the gradient with a copy; later backward calls add to it; a gradient that does not fit is refused', (t) => {
+  const x = dna.tensor([1, 2], undefined, { requiresGrad: true });
+  const g = dna.tensor([0.5, -1]);
+  t.is(x.setGrad(g), x);
+  t.deepEqual(x.grad!.toArray(), [0.5, -1]);
+  x.mul(2).sum().backward();
+  t.deepEqual(x.grad!.toArray(), [2.5, 1]);
+  t.deepEqual(g.toArray(), [0.5, -1], 'the given tensor is copied, not accumulated into');
+  t.throws(() => x.setGrad(dna.tensor([1, 2, 3])), { message: /^setGrad: the gradient has shape \[3\] but the tensor has shape \[2\]$/ });
+  t.throws(() => x.setGrad(dna.tensor([1, 2], undefined, { dtype: 'float64' })), { message: /^setGrad: the gradient is float64 but the tensor is float32$/ });
+  t.deepEqual(x.grad!.toArray(), [2.5, 1]);
+});
+
 test('gradients accumulate across backward calls until zeroGrad', (t) => {
   const x = dna.tensor([1, 2], undefined, { requiresGrad: true });
   x.mul(2).sum().backward();

@@ -78,11 +78,15 @@ test('bilevel: the finite-difference Hessian-vector product matches the exact se
     const validation = batchOf(data, 16, 16);
     const y = dna.rand([16, 1, SIDE, SIDE], { generator: gen });
     const before = model.stateDict();
+    // The caller's training gradient at w, which the unrolled step reads and leaves in place.
+    dna.crossEntropy(model.forward(y), train.labels).backward();
+    const gradients = () => Object.fromEntries(Object.entries(model.namedParameters()).map(([name, p]) => [name, p.grad!.data()]));
+    const trainingGradient = gradients();
     const approximate = unrolledImageGradient(model as unknown as dna.Module, y, train.labels, validation, lr, weightDecay);
+    t.deepEqual(gradients(), trainingGradient, 'the training gradient is left as it was');
 
     // Exact: v = dL_val/dw' at w' = w - lr * (g + wd * w), then -lr * d/dy <dL_train(w, y)/dw, v> by double backward.
     const params = model.namedParameters();
-    dna.crossEntropy(model.forward(y), train.labels).backward();
     const moved = Object.fromEntries(Object.entries(params).map(([name, p]) => [name, p.sub(p.grad!.add(p.mul(weightDecay)).mul(lr))]));
     for (const p of Object.values(params)) p.zeroGrad();
     model.loadStateDict(moved);

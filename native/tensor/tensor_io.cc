@@ -148,6 +148,23 @@ void registerTensorIo(Napi::Object exports) {
     tensor.mutable_grad() = at::Tensor();
     return a.env().Undefined();
   });
+  // setGrad(tensor, gradient): the accumulated gradient becomes a copy of `gradient`, which must
+  // have the tensor's shape, dtype and device.
+  exportFunction(exports, "setGrad", [](Args& a) {
+    at::Tensor tensor = a.tensor(0);
+    const at::Tensor gradient = a.tensor(1);
+    if (gradient.sizes() != tensor.sizes()) {
+      throw ArgumentError("the gradient has shape " + shapeString(gradient.sizes()) + " but the tensor has shape " + shapeString(tensor.sizes()));
+    }
+    if (gradient.scalar_type() != tensor.scalar_type()) {
+      throw ArgumentError(std::string("the gradient is ") + dtypeName(gradient.scalar_type()) + " but the tensor is " + dtypeName(tensor.scalar_type()));
+    }
+    if (gradient.device() != tensor.device()) {
+      throw ArgumentError("the gradient is on " + gradient.device().str() + " but the tensor is on " + tensor.device().str());
+    }
+    tensor.mutable_grad() = gradient.detach().clone();
+    return a.env().Undefined();
+  });
   // backward(tensor, gradient?, retainGraph?)
   exportFunction(exports, "backward", [](Args& a) {
     const at::Tensor tensor = a.tensor(0);

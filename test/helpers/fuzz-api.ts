@@ -345,7 +345,7 @@ function targets(files: Files): Target[] {
     ['logit', () => [1e-3]], ['gather', () => [1, track(dna.tensor([0, 2, 1, 1], [2, 2], { dtype: 'int64' }))]],
     ['indexSelect', () => [1, track(dna.tensor([2, 0], [2], { dtype: 'int64' }))]], ['maskedFill', () => [track(f32([2, 3]).gt(0.5)), 0]],
     ['to', () => ['cpu', 'float64']], ['toDtype', () => ['int32']], ['requireGrad', () => [true]], ['toArray', () => []], ['data', () => []],
-    ['backward', () => [f32([2, 3])]], ['eq', () => [f32([2, 3])]],
+    ['backward', () => [f32([2, 3])]], ['eq', () => [f32([2, 3])]], ['setGrad', () => [f32([2, 3])]],
   ];
   for (const [method, args] of methods) {
     list.push({

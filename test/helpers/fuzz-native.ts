@@ -67,6 +67,7 @@ export const valid: Record<string, () => unknown[]> = {
   setRequiresGrad: () => [f32([2]), true],
   grad: () => [f32([2])],
   zeroGrad: () => [f32([2])],
+  setGrad: () => [f32([2]), f32([2])],
   backward: () => [lossOf(), null, false],
   isGradEnabled: () => [],
   setGradEnabled: () => [true],
