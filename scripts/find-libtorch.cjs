@@ -79,10 +79,22 @@ function discover() {
   return { tried };
 }
 
+/**
+ * The install prefix, as TorchConfig.cmake computes it: LibTorch zips and Python wheels put it
+ * three folders above (<prefix>/share/cmake/Torch), Debian four (/usr/lib/<triplet>/cmake/Torch).
+ */
+function installPrefix(cmakeDir, config) {
+  if (process.env.TORCH_INSTALL_PREFIX) return process.env.TORCH_INSTALL_PREFIX;
+  const relative = /get_filename_component\(TORCH_INSTALL_PREFIX "\$\{CMAKE_CURRENT_LIST_DIR\}\/([./]+)"/.exec(config);
+  if (relative) return path.resolve(cmakeDir, relative[1]);
+  const candidates = [path.resolve(cmakeDir, '../../..'), path.resolve(cmakeDir, '../../../..')];
+  return candidates.find((dir) => fs.existsSync(path.join(dir, 'include', 'torch'))) ?? candidates[1];
+}
+
 /** Fills in what a build without CMake (node-gyp) needs from a TorchConfig.cmake folder. */
 function describe(cmakeDir) {
   const config = fs.readFileSync(path.join(cmakeDir, 'TorchConfig.cmake'), 'utf8');
-  const prefix = process.env.TORCH_INSTALL_PREFIX || path.resolve(cmakeDir, '../../../..');
+  const prefix = installPrefix(cmakeDir, config);
   const include = [path.join(prefix, 'include'), path.join(prefix, 'include', 'torch', 'csrc', 'api', 'include')];
   // Debian puts the libraries beside cmake/ (lib/<triplet>), LibTorch zips and wheels in prefix/lib.
   const libCandidates = [path.join(prefix, 'lib'), path.resolve(cmakeDir, '../..')];
