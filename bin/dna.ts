@@ -41,6 +41,7 @@ import {
   policyReport,
   writePolicyReport,
 } from '../lib/index.js';
+import { describe } from '../lib/describe.js';
 
 const usage = `Usage: dna <command> [options]
 
@@ -133,14 +134,14 @@ function number(value: string | undefined, name: string, fallback: number | unde
   if (value === undefined) return fallback;
   const parsed = Number(value);
   if (!Number.isFinite(parsed) || (integer && !Number.isInteger(parsed))) {
-    throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'}, got '${value}'`);
+    throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'}, got ${describe(value)}`);
   }
   return parsed;
 }
 
 function oneOf<T extends string>(value: string | undefined, name: string, choices: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
-  if (!(choices as readonly string[]).includes(value)) throw new UsageError(`--${name} must be one of ${choices.join(', ')}, got '${value}'`);
+  if (!(choices as readonly string[]).includes(value)) throw new UsageError(`--${name} must be one of ${choices.join(', ')}, got ${describe(value)}`);
   return value as T;
 }
 
@@ -222,7 +223,7 @@ function customSearchSpace(operators: string[]): SearchSpace | undefined {
   if (operators.length === 0) return undefined;
   const ops: OpSpec[] = [...defaultSearchSpace().ops];
   for (const op of operators) {
-    if (!/^\w+::\w+$/.test(op)) throw new UsageError(`--custom-op takes a dispatcher name like my_ops::blur, got '${op}'`);
+    if (!/^\w+::\w+$/.test(op)) throw new UsageError(`--custom-op takes a dispatcher name like my_ops::blur, got ${describe(op)}`);
     ops.push(registerOp({ name: op.split('::')[1], op }));
   }
   return { ops, subPolicies: subPolicies(ops) };
@@ -650,9 +651,9 @@ async function main(argv: string[]): Promise<number> {
     console.log(usage);
     return command === undefined ? 1 : 0;
   }
-  const run = commands[command];
+  const run = Object.hasOwn(commands, command) ? commands[command] : undefined;
   if (run === undefined) {
-    console.error(`dna: unknown command '${command}'\n\n${usage}`);
+    console.error(`dna: unknown command ${describe(command)}\n\n${usage}`);
     return 2;
   }
   if (rest.includes('-h') || rest.includes('--help')) {

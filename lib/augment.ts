@@ -1,6 +1,7 @@
 // The fused augmentation engine from TypeScript: one op per image (applyOp), a sub-policy per
 // image with gradients into the policy (applySubPolicies), and the baseline preprocessing.
 import { lookupOp, runCustomOp } from './custom-ops.js';
+import { describe, optionsObject } from './describe.js';
 import { native } from './native.js';
 import {
   IDENTITY_KIND,
@@ -19,17 +20,17 @@ export interface AugmentOptions {
 }
 
 function checkImages(images: unknown, where: string): asserts images is Tensor {
-  if (!(images instanceof Tensor)) throw new TypeError(`${where}: images must be a Tensor [B, C, H, W]`);
+  if (!(images instanceof Tensor)) throw new TypeError(`${where}: images must be a Tensor [B, C, H, W], got ${describe(images)}`);
   const shape = images.shape;
   if (shape.length !== 4) throw new RangeError(`${where}: images must be [B, C, H, W], got shape [${shape.join(', ')}]`);
 }
 
 function perImageMagnitude(magnitude: number | Tensor, batch: number, device: string): Tensor {
   if (typeof magnitude === 'number') {
-    if (!(magnitude >= 0 && magnitude <= 1)) throw new RangeError(`applyOp: magnitude must be in [0, 1], got ${magnitude}`);
+    if (!(magnitude >= 0 && magnitude <= 1)) throw new RangeError(`applyOp: magnitude must be in [0, 1], got ${describe(magnitude)}`);
     return full([batch], magnitude, { device });
   }
-  if (!(magnitude instanceof Tensor)) throw new TypeError('applyOp: magnitude must be a number or a Tensor [B]');
+  if (!(magnitude instanceof Tensor)) throw new TypeError(`applyOp: magnitude must be a number or a Tensor [B], got ${describe(magnitude)}`);
   const shape = magnitude.shape;
   if (shape.length !== 1 || shape[0] !== batch) {
     throw new RangeError(`applyOp: a magnitude tensor must have shape [${batch}], got [${shape.join(', ')}]`);
@@ -49,8 +50,9 @@ export function applyOp(
   options: AugmentOptions = {},
 ): Tensor {
   checkImages(images, 'applyOp');
-  const spec = typeof op === 'string' ? lookupOp(op) : op;
-  if (spec === null || typeof spec !== 'object') throw new TypeError(`applyOp: op must be an op's name or its OpSpec, got ${spec === null ? 'null' : typeof spec}`);
+  const { generator } = optionsObject(options, 'applyOp');
+  const spec = typeof op === 'string' ? lookupOp(op, 'applyOp') : op;
+  if (spec === null || typeof spec !== 'object') throw new TypeError(`applyOp: op must be an op's name or its OpSpec, got ${describe(spec)}`);
   return tidy(() => {
     const [batch] = images.shape;
     const device = images.device;
@@ -60,7 +62,7 @@ export function applyOp(
     const values = stack([m.mul(hi - lo).add(lo), zeros([batch], { device })], 1);
     const kinds = tensor(new Int32Array(batch * 2).map((_, k) => (k % 2 === 0 ? spec.kind : IDENTITY_KIND)), [batch, 2], { device });
     const bits = tensor(new Float32Array(batch * 2).map((_, k) => (k % 2 === 0 ? 1 : 0)), [batch, 2], { device });
-    const noise = rand([batch, 2, 2], { generator: options.generator, device });
+    const noise = rand([batch, 2, 2], { generator, device });
     return new Tensor(native.augmentBatch(images.handle, kinds.handle, values.handle, bits.handle, noise.handle));
   });
 }
@@ -113,21 +115,22 @@ export function releaseKernelTables(space: SearchSpace): void {
 export function applySubPolicies(images: Tensor, c: Tensor, b: Tensor, m: Tensor, options: SubPolicyOptions = {}): Tensor {
   checkImages(images, 'applySubPolicies');
   for (const [value, name] of [[c, 'c'], [b, 'b'], [m, 'm']] as const) {
-    if (!(value instanceof Tensor)) throw new TypeError(`applySubPolicies: ${name} must be a Tensor`);
+    if (!(value instanceof Tensor)) throw new TypeError(`applySubPolicies: ${name} must be a Tensor, got ${describe(value)}`);
   }
-  const unselected = options.unselectedGradient ?? 'identity';
-  const magnitude = options.magnitudeGradient ?? 'straight-through';
+  const { unselectedGradient, magnitudeGradient, searchSpace, generator } = optionsObject(options, 'applySubPolicies');
+  const unselected = unselectedGradient ?? 'identity';
+  const magnitude = magnitudeGradient ?? 'straight-through';
   if (unselected !== 'identity' && unselected !== 'dada') {
-    throw new RangeError(`applySubPolicies: unselectedGradient must be 'identity' or 'dada', got '${unselected}'`);
+    throw new RangeError(`applySubPolicies: unselectedGradient must be 'identity' or 'dada', got ${describe(unselected)}`);
   }
   if (magnitude !== 'straight-through' && magnitude !== 'exact') {
-    throw new RangeError(`applySubPolicies: magnitudeGradient must be 'straight-through' or 'exact', got '${magnitude}'`);
+    throw new RangeError(`applySubPolicies: magnitudeGradient must be 'straight-through' or 'exact', got ${describe(magnitude)}`);
   }
-  const space = options.searchSpace ?? (defaultSpace ??= defaultSearchSpace());
+  const space = searchSpace ?? (defaultSpace ??= defaultSearchSpace());
   const device = images.device;
   const tables = tablesFor(space, device);
   return tidy(() => {
-    const noise = rand([images.shape[0], 2, 2], { generator: options.generator, device });
+    const noise = rand([images.shape[0], 2, 2], { generator, device });
     if (hasCustomOps(space)) return applyBySlot(images, c, b, m, space, tables, noise, unselected === 'dada', magnitude === 'exact');
     return new Tensor(
       native.applySubPolicies(
@@ -248,17 +251,20 @@ export const PREPROCESS_PRESETS: Readonly<Record<'cifar' | 'svhn' | 'none', Prep
 
 /**
  * The config of a preset name (or a config as it is); none when undefined. An unknown name
- * throws a RangeError that starts with `error` and lists the presets.
+ * throws a RangeError, anything else that is not an object a TypeError; both start with
+ * `error` and list the presets.
  */
 export function preprocessConfig(
   preset: keyof typeof PREPROCESS_PRESETS | PreprocessConfig | undefined,
   error: string,
 ): PreprocessConfig {
-  const config = preset === undefined ? PREPROCESS_PRESETS.none : typeof preset === 'string' ? PREPROCESS_PRESETS[preset] : preset;
-  if (config === undefined) {
-    throw new RangeError(`${error} '${String(preset)}' (one of ${Object.keys(PREPROCESS_PRESETS).join(', ')})`);
+  if (preset === undefined) return PREPROCESS_PRESETS.none;
+  if (typeof preset === 'string' && Object.hasOwn(PREPROCESS_PRESETS, preset)) return PREPROCESS_PRESETS[preset];
+  if (typeof preset === 'string' || preset === null || typeof preset !== 'object' || Array.isArray(preset)) {
+    const Kind = typeof preset === 'string' ? RangeError : TypeError;
+    throw new Kind(`${error} ${describe(preset)} (one of ${Object.keys(PREPROCESS_PRESETS).join(', ')}, or a config { flip, pad, cutout })`);
   }
-  return config;
+  return preset;
 }
 
 /** Flip, pad + random crop and Cutout, each image with its own random draws. */
@@ -268,13 +274,13 @@ export function preprocess(
   options: AugmentOptions = {},
 ): Tensor {
   checkImages(images, 'preprocess');
+  const { generator } = optionsObject(options, 'preprocess');
   const { flip, pad, cutout } = preprocessConfig(preset, 'preprocess: unknown preset');
-  if (!(flip >= 0 && flip <= 1)) throw new RangeError(`preprocess: flip must be a probability, got ${flip}`);
-  if (!Number.isInteger(pad) || pad < 0) throw new RangeError(`preprocess: pad must be a non-negative integer, got ${pad}`);
-  if (!Number.isInteger(cutout) || cutout < 0) throw new RangeError(`preprocess: cutout must be a non-negative integer, got ${cutout}`);
+  if (!(typeof flip === 'number' && flip >= 0 && flip <= 1)) throw new RangeError(`preprocess: flip must be a probability, got ${describe(flip)}`);
+  if (!Number.isInteger(pad) || pad < 0) throw new RangeError(`preprocess: pad must be a non-negative integer, got ${describe(pad)}`);
+  if (!Number.isInteger(cutout) || cutout < 0) throw new RangeError(`preprocess: cutout must be a non-negative integer, got ${describe(cutout)}`);
   const [batch, , height, width] = images.shape;
   const device = images.device;
-  const generator = options.generator;
   return tidy(() => {
     const int = (low: number, high: number) => randint(low, high, [batch], { generator, device, dtype: 'int32' });
     const flips = rand([batch], { generator, device }).lt(flip).toDtype('int32');
@@ -293,11 +299,12 @@ export function preprocess(
  */
 export function applyCutout(images: Tensor, size: number, options: AugmentOptions = {}): Tensor {
   checkImages(images, 'applyCutout');
-  if (!Number.isInteger(size) || size < 0) throw new RangeError(`applyCutout: size must be a non-negative integer, got ${size}`);
+  const { generator } = optionsObject(options, 'applyCutout');
+  if (!Number.isInteger(size) || size < 0) throw new RangeError(`applyCutout: size must be a non-negative integer, got ${describe(size)}`);
   if (size === 0) return images;
   const [batch, , height, width] = images.shape;
   return tidy(() => {
-    const marked = preprocess(full([batch, 1, height, width], 1, { device: images.device }), { flip: 0, pad: 0, cutout: size }, options);
+    const marked = preprocess(full([batch, 1, height, width], 1, { device: images.device }), { flip: 0, pad: 0, cutout: size }, { generator });
     return where(marked.lt(1), 0.5, images.dtype === 'uint8' ? images.float().div(255) : images);
   });
 }

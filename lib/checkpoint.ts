@@ -26,6 +26,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import * as nodePath from 'node:path';
 import * as zlib from 'node:zlib';
+import { describe, optionsObject } from './describe.js';
 import { Tensor, tensor, type DType, type Device, type TypedArray } from './tensor.js';
 
 /** The file's magic bytes. */
@@ -102,10 +103,11 @@ export class CheckpointError extends Error {
   /** The system error code of the cause (ENOSPC, EACCES, ...), when there is one. */
   readonly code: string | undefined;
   constructor(path: string, message: string, options: { cause?: unknown; code?: string } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const { cause, code } = optionsObject(options, 'CheckpointError');
+    super(message, cause === undefined ? undefined : { cause });
     this.name = 'CheckpointError';
     this.path = path;
-    this.code = options.code;
+    this.code = code;
   }
 }
 
@@ -146,7 +148,7 @@ function checkPathArgument(path: unknown, what: string): string {
   if (typeof path !== 'string' || path.length === 0) {
     throw new TypeError(`${what}: path must be a non-empty string, got ${describe(path)}`);
   }
-  if (path.includes('\0')) throw new TypeError(`${what}: path ${JSON.stringify(path)} contains a NUL byte`);
+  if (path.includes('\0')) throw new TypeError(`${what}: path ${describe(path)} contains a NUL byte`);
   return path;
 }
 
@@ -163,7 +165,7 @@ export function checkpointPaths(dir: string, name: string): { dir: string; last:
   if (typeof name !== 'string') throw new TypeError(`checkpointPaths(): name must be a string, got ${describe(name)}`);
   if (name.length === 0 || name.length > 128 || !NAME_PATTERN.test(name)) {
     throw new Error(
-      `checkpointPaths(): invalid checkpoint name ${JSON.stringify(name)}: use 1-128 letters, digits, '_', '-' or '.', ` +
+      `checkpointPaths(): invalid checkpoint name ${describe(name)}: use 1-128 letters, digits, '_', '-' or '.', ` +
         `not starting with '.' or '-' (no path separators, no '..', no absolute paths)`,
     );
   }
@@ -172,21 +174,13 @@ export function checkpointPaths(dir: string, name: string): { dir: string; last:
   const best = nodePath.join(root, `${name}.best.ckpt`);
   for (const file of [last, best]) {
     // Belt and braces: the pattern already rules this out.
-    if (nodePath.dirname(file) !== root) throw new Error(`checkpointPaths(): name ${JSON.stringify(name)} leaves ${root}`);
+    if (nodePath.dirname(file) !== root) throw new Error(`checkpointPaths(): name ${describe(name)} leaves ${root}`);
   }
   return { dir: root, last, best };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Saving.
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
-  if (typeof value === 'object') return (value as object).constructor?.name ?? 'an object';
-  return `${typeof value} ${String(value)}`;
-}
 
 /** Throws (a message without the file name; the caller adds it) unless `value` is plain JSON. */
 function checkJSON(value: unknown, where: string, seen: Set<object>, depth: number): void {
@@ -482,7 +476,7 @@ function validateHeader(path: string, header: unknown, dataStart: number, dataEn
     const expectedBytes = numel * ELEMENT_BYTES[expectedStorage];
     if (!Number.isSafeInteger(expectedBytes)) throw bad(`${label}: shape ${JSON.stringify(shape)} is too big`);
     if (byteLength !== expectedBytes) {
-      throw bad(`${label}: byteLength ${typeof byteLength === 'number' ? byteLength : describe(byteLength)} does not match shape ${JSON.stringify(shape)} of ${dtype} (${expectedBytes} bytes)`);
+      throw bad(`${label}: byteLength ${describe(byteLength)} does not match shape ${JSON.stringify(shape)} of ${dtype} (${expectedBytes} bytes)`);
     }
     if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset % CHECKPOINT_ALIGN !== 0) {
       throw bad(`${label}: offset ${describe(offset)} is not a multiple of ${CHECKPOINT_ALIGN}`);
@@ -511,10 +505,9 @@ function validateHeader(path: string, header: unknown, dataStart: number, dataEn
  */
 export async function loadCheckpoint(path: string, options: LoadCheckpointOptions = {}): Promise<LoadedCheckpoint> {
   checkPathArgument(path, 'loadCheckpoint()');
-  if (options === null || typeof options !== 'object') throw new TypeError(`loadCheckpoint(${path}): options must be an object`);
-  const { kind: wantKind, device = 'cpu' } = options;
-  if (wantKind !== undefined && typeof wantKind !== 'string') throw new TypeError(`loadCheckpoint(${path}): options.kind must be a string`);
-  if (typeof device !== 'string') throw new TypeError(`loadCheckpoint(${path}): options.device must be a string`);
+  const { kind: wantKind, device = 'cpu' } = optionsObject(options, `loadCheckpoint(${path})`);
+  if (wantKind !== undefined && typeof wantKind !== 'string') throw new TypeError(`loadCheckpoint(${path}): options.kind must be a string, got ${describe(wantKind)}`);
+  if (typeof device !== 'string') throw new TypeError(`loadCheckpoint(${path}): options.device must be a string, got ${describe(device)}`);
 
   let handle: FileHandle | undefined;
   try {

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 
+import { describe } from './describe.js';
 import { addonPath, native } from './native.js';
 import { OPS, hasCustomOps, type CustomOpSpec, type OpSpec, type SearchSpace } from './search-space.js';
 import { Tensor, noGrad, tidy, zeros } from './tensor.js';
@@ -66,7 +67,7 @@ function trialLoad(file: string): void {
  * built against the LibTorch this package uses. Loading the same file again does nothing.
  */
 export function loadOpLibrary(file: string): string[] {
-  if (typeof file !== 'string' || file === '') throw new TypeError('loadOpLibrary: the path must be a non-empty string');
+  if (typeof file !== 'string' || file === '') throw new TypeError(`loadOpLibrary: the path must be a non-empty string, got ${describe(file)}`);
   const resolved = path.resolve(file);
   const known = libraries.get(resolved);
   if (known !== undefined) return [...known];
@@ -84,26 +85,26 @@ export function loadOpLibrary(file: string): string[] {
  * a name again replaces the earlier transform.
  */
 export function registerOp(definition: CustomOpDefinition): CustomOpSpec {
-  if (definition === null || typeof definition !== 'object') throw new TypeError('registerOp: expected { name, op | transform, range, identityAt }');
+  if (definition === null || typeof definition !== 'object') throw new TypeError(`registerOp: expected { name, op | transform, range, identityAt }, got ${describe(definition)}`);
   const { name, op, transform, range = [0, 1], identityAt = null } = definition;
-  if (typeof name !== 'string' || name === '') throw new TypeError('registerOp: name must be a non-empty string');
+  if (typeof name !== 'string' || name === '') throw new TypeError(`registerOp: name must be a non-empty string, got ${describe(name)}`);
   if (OPS.some((builtin) => builtin.name === name)) throw new RangeError(`registerOp: '${name}' is the name of a built-in op`);
   if ((op === undefined) === (transform === undefined)) {
     throw new TypeError(`registerOp('${name}'): give either op ('namespace::name') or transform (a function), not ${op === undefined ? 'neither' : 'both'}`);
   }
   if (range !== null && !(Array.isArray(range) && range.length === 2 && range.every(Number.isFinite))) {
-    throw new RangeError(`registerOp('${name}'): range must be [lo, hi] (finite numbers) or null`);
+    throw new RangeError(`registerOp('${name}'): range must be [lo, hi] (finite numbers) or null, got ${describe(range)}`);
   }
   if (identityAt !== null && !(typeof identityAt === 'number' && identityAt >= 0 && identityAt <= 1)) {
-    throw new RangeError(`registerOp('${name}'): identityAt must be a magnitude in [0, 1] or null`);
+    throw new RangeError(`registerOp('${name}'): identityAt must be a magnitude in [0, 1] or null, got ${describe(identityAt)}`);
   }
   let custom: string;
   if (op !== undefined) {
-    if (typeof op !== 'string') throw new TypeError(`registerOp('${name}'): op must be a string 'namespace::name'`);
+    if (typeof op !== 'string') throw new TypeError(`registerOp('${name}'): op must be a string 'namespace::name', got ${describe(op)}`);
     operatorSchema(op, `registerOp('${name}')`);
     custom = op;
   } else {
-    if (typeof transform !== 'function') throw new TypeError(`registerOp('${name}'): transform must be a function (images, values) => Tensor`);
+    if (typeof transform !== 'function') throw new TypeError(`registerOp('${name}'): transform must be a function (images, values) => Tensor, got ${describe(transform)}`);
     if (isOperatorName(name)) throw new RangeError(`registerOp('${name}'): the name of a TypeScript transform must not contain '::'`);
     transforms.set(name, transform);
     custom = name;
@@ -113,12 +114,12 @@ export function registerOp(definition: CustomOpDefinition): CustomOpSpec {
   return spec;
 }
 
-/** A built-in op or a registered custom op by name. */
-export function lookupOp(name: string): OpSpec {
+/** A built-in op or a registered custom op by name; an unknown name is a RangeError starting with `where`. */
+export function lookupOp(name: string, where: string): OpSpec {
   const op = OPS.find((candidate) => candidate.name === name) ?? registered.get(name);
   if (op === undefined) {
     const names = [...OPS.map((o) => o.name), ...registered.keys()];
-    throw new RangeError(`unknown op '${name}' (one of ${names.join(', ')})`);
+    throw new RangeError(`${where}: unknown op ${describe(name)} (one of ${names.join(', ')})`);
   }
   return op;
 }

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { PreprocessConfig } from './augment.js';
 import { datasets, stratifiedSubset, type ImageDataset } from './data/index.js';
 import { checkDataset } from './data/dataset.js';
+import { describe, requiredOptions } from './describe.js';
 import { WRN_10_1, WRN_16_1, type Execution, type WideResNetPreset } from './models.js';
 import { loadPolicy } from './policy-file.js';
 import type { AugmentationName } from './policies.js';
@@ -91,8 +92,9 @@ const DEMO_PREPROCESS: PreprocessConfig = { flip: 0.5, pad: 2, cutout: 8 };
 
 /** Search, train with the found policy, evaluate and report: the DNA pipeline end to end. */
 export async function demo(options: DemoOptions): Promise<DemoResult> {
-  const outDir = path.resolve(options.outDir);
-  const { signal, onProgress } = options;
+  const { outDir: dir, signal, onProgress } = requiredOptions(options, 'demo', '{ outDir, ... }');
+  if (typeof dir !== 'string' || dir === '') throw new TypeError(`demo: outDir must be a folder path, got ${describe(dir)}`);
+  const outDir = path.resolve(dir);
   const seed = options.seed ?? 0;
   const device = options.device ?? 'cpu';
   const batchSize = positiveInteger(options.batchSize ?? 128, 'batchSize', 'demo');

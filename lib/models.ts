@@ -3,6 +3,7 @@
 //
 // A model takes images in [0, 1] (float32, NCHW) and normalises them itself (per-channel mean
 // and std from its config), so augmentation never has to know the normalisation.
+import { describe, optionsObject } from './describe.js';
 import { native, type NativeModule } from './native.js';
 import { Tensor, tensorHandle, type Device } from './tensor.js';
 
@@ -60,15 +61,15 @@ const PRECISIONS: readonly Precision[] = ['float32', 'bfloat16'];
 export function executionOptions(execution: Execution | undefined, where: string): Required<Execution> {
   if (execution === undefined) return { memoryFormat: 'contiguous', precision: 'float32' };
   if (execution === null || typeof execution !== 'object' || Array.isArray(execution)) {
-    throw new TypeError(`${where}: the execution settings must be an object { memoryFormat, precision }`);
+    throw new TypeError(`${where}: the execution settings must be an object { memoryFormat, precision }, got ${describe(execution)}`);
   }
   const memoryFormat = execution.memoryFormat ?? 'contiguous';
   const precision = execution.precision ?? 'float32';
   if (!MEMORY_FORMATS.includes(memoryFormat)) {
-    throw new RangeError(`${where}: memoryFormat must be one of ${MEMORY_FORMATS.join(', ')}, got ${JSON.stringify(memoryFormat)}`);
+    throw new RangeError(`${where}: memoryFormat must be one of ${MEMORY_FORMATS.join(', ')}, got ${describe(memoryFormat)}`);
   }
   if (!PRECISIONS.includes(precision)) {
-    throw new RangeError(`${where}: precision must be one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(precision)}`);
+    throw new RangeError(`${where}: precision must be one of ${PRECISIONS.join(', ')}, got ${describe(precision)}`);
   }
   return { memoryFormat, precision };
 }
@@ -126,7 +127,7 @@ export function checkRecordedNetwork(config: Pick<WideResNetConfig, 'depth' | 'w
  */
 export function wideResNet(config: WideResNetConfig): Module {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new TypeError('wideResNet: config must be an object, e.g. { ...WRN_40_2, classes: 10, inChannels: 3 }');
+    throw new TypeError(`wideResNet: config must be an object, e.g. { ...WRN_40_2, classes: 10, inChannels: 3 }, got ${describe(config)}`);
   }
   for (const key of ['depth', 'widen', 'classes', 'inChannels'] as const) {
     if (config[key] === undefined) {
@@ -265,5 +266,6 @@ export interface CrossEntropyOptions {
 
 /** The mean cross-entropy of logits [B, classes] against int64 labels [B] (a scalar tensor). */
 export function crossEntropy(logits: Tensor, labels: Tensor, options: CrossEntropyOptions = {}): Tensor {
-  return new Tensor(native.crossEntropy(tensorHandle(logits), tensorHandle(labels), options?.labelSmoothing ?? null));
+  const { labelSmoothing } = optionsObject(options, 'crossEntropy');
+  return new Tensor(native.crossEntropy(tensorHandle(logits), tensorHandle(labels), labelSmoothing ?? null));
 }

@@ -1,5 +1,6 @@
 // Optimisers: LibTorch's SGD and Adam over parameter tensors, their checkpointable state,
 // gradient clipping, and the cosine learning-rate schedule.
+import { describe, optionsObject, requiredOptions } from './describe.js';
 import { native, type NativeOptimizer, type NativeTensor } from './native.js';
 import { Tensor } from './tensor.js';
 
@@ -127,12 +128,14 @@ function build(params: Tensor[] | Parameterized, where: string, make: (handles: 
  * torch.optim.SGD, over a list of parameters or all parameters of a model.
  */
 export function sgd(params: Tensor[] | Parameterized, options: SgdOptions): Optimizer {
-  return build(params, 'sgd', (h) => native.sgd(h, options));
+  const checked = requiredOptions(options, 'sgd', '{ lr, momentum, ... }');
+  return build(params, 'sgd', (h) => native.sgd(h, checked));
 }
 
 /** Adam, as torch.optim.Adam (weight decay as an L2 term in the gradient), over a list of parameters or a model. */
 export function adam(params: Tensor[] | Parameterized, options: AdamOptions = {}): Optimizer {
-  return build(params, 'adam', (h) => native.adam(h, options));
+  const checked = optionsObject(options, 'adam');
+  return build(params, 'adam', (h) => native.adam(h, checked));
 }
 
 /**
@@ -152,13 +155,13 @@ export function cosineLr(step: number, totalSteps: number, baseLr: number, floor
   const check = (ok: boolean, message: string) => {
     if (!ok) throw new RangeError(`cosineLr: ${message}`);
   };
-  check(Number.isFinite(step) && step >= 0, `step must be a non-negative number, got ${step}`);
-  check(Number.isFinite(totalSteps) && totalSteps > 0, `totalSteps must be positive, got ${totalSteps}`);
-  check(Number.isFinite(baseLr) && baseLr >= 0, `baseLr must be a non-negative number, got ${baseLr}`);
-  check(Number.isFinite(floorLr) && floorLr >= 0 && floorLr <= baseLr, `floorLr must be in [0, baseLr], got ${floorLr}`);
+  check(Number.isFinite(step) && step >= 0, `step must be a non-negative number, got ${describe(step)}`);
+  check(Number.isFinite(totalSteps) && totalSteps > 0, `totalSteps must be positive, got ${describe(totalSteps)}`);
+  check(Number.isFinite(baseLr) && baseLr >= 0, `baseLr must be a non-negative number, got ${describe(baseLr)}`);
+  check(Number.isFinite(floorLr) && floorLr >= 0 && floorLr <= baseLr, `floorLr must be in [0, baseLr], got ${describe(floorLr)}`);
   check(
     Number.isFinite(warmupSteps) && warmupSteps >= 0 && warmupSteps < totalSteps,
-    `warmupSteps must be in [0, totalSteps), got ${warmupSteps}`,
+    `warmupSteps must be in [0, totalSteps), got ${describe(warmupSteps)}`,
   );
   if (step < warmupSteps) return (baseLr * (step + 1)) / warmupSteps;
   const progress = Math.min(1, (step - warmupSteps) / (totalSteps - warmupSteps));

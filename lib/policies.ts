@@ -12,6 +12,7 @@
 // default), bring in gray 0.5 from outside the image (torchvision: black), and shear about the
 // image centre (torchvision and PIL: about the top-left corner, i.e. the same shear plus a
 // shift). Translations are whole pixels, as torchvision's `int(magnitude)`.
+import { describe, optionsObject } from './describe.js';
 import { native } from './native.js';
 import { OPS, IDENTITY_KIND } from './search-space.js';
 import { applyCutout } from './augment.js';
@@ -43,23 +44,25 @@ export interface AugmentationDraws {
 // Checks
 
 function checkImages(images: unknown, where: string): asserts images is Tensor {
-  if (!(images instanceof Tensor)) throw new TypeError(`${where}: images must be a Tensor [B, C, H, W]`);
+  if (!(images instanceof Tensor)) throw new TypeError(`${where}: images must be a Tensor [B, C, H, W], got ${describe(images)}`);
   const shape = images.shape;
   if (shape.length !== 4) throw new RangeError(`${where}: images must be [B, C, H, W], got shape [${shape.join(', ')}]`);
 }
 
-function checkOptions(options: unknown, where: string): asserts options is PolicyOptions {
-  if (options === null || typeof options !== 'object') throw new TypeError(`${where}: options must be an object`);
-  const { generator } = options as PolicyOptions;
+/** The options as an object (none for undefined or null), with a Generator or none. */
+function checkOptions<O extends PolicyOptions>(options: O | null | undefined, where: string): O {
+  const checked = optionsObject(options, where);
+  const { generator } = checked;
   if (generator !== undefined && !(generator instanceof Generator)) {
-    throw new TypeError(`${where}: options.generator must be a Generator`);
+    throw new TypeError(`${where}: options.generator must be a Generator, got ${describe(generator)}`);
   }
+  return checked;
 }
 
 function checkInteger(value: unknown, name: string, where: string, min: number, max = Infinity): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     const range = max === Infinity ? `>= ${min}` : `in ${min}..${max}`;
-    throw new RangeError(`${where}: ${name} must be an integer ${range}, got ${String(value)}`);
+    throw new RangeError(`${where}: ${name} must be an integer ${range}, got ${describe(value)}`);
   }
   return value;
 }
@@ -97,11 +100,17 @@ const KIND_OF: Readonly<Record<PolicyOpName, number>> = (() => {
 
 /** The kernel kind of a policy op, or an Error for an op our engine does not have. */
 function kindOf(name: string, where: string): number {
-  const kind = (KIND_OF as Record<string, number | undefined>)[name];
-  if (kind === undefined) {
-    throw new RangeError(`${where}: the op '${name}' has no kernel in this engine (ops: ${Object.keys(KIND_OF).join(', ')})`);
+  if (typeof name !== 'string' || !Object.hasOwn(KIND_OF, name)) {
+    throw new RangeError(`${where}: the op ${describe(name)} has no kernel in this engine (ops: ${Object.keys(KIND_OF).join(', ')})`);
   }
-  return kind;
+  return KIND_OF[name as PolicyOpName];
+}
+
+/** The arguments of a policy op's value: an op of the engine, an image size in 1..32768. */
+function checkOpValue(op: string, height: number, width: number, where: string): void {
+  kindOf(op, where);
+  checkSize(height, 'height', where);
+  checkSize(width, 'width', where);
 }
 
 // torch.round: half to even.
@@ -236,10 +245,10 @@ export function applyAugmentationDraws(
 ): Tensor {
   const where = 'applyAugmentationDraws';
   checkImages(images, where);
-  checkOptions(options, where);
+  const { generator } = checkOptions(options, where);
   const { kinds, values, bits } = draws ?? ({} as AugmentationDraws);
   for (const [value, name] of [[kinds, 'kinds'], [values, 'values'], [bits, 'bits']] as const) {
-    if (!(value instanceof Tensor)) throw new TypeError(`${where}: draws.${name} must be a Tensor [B, L]`);
+    if (!(value instanceof Tensor)) throw new TypeError(`${where}: draws.${name} must be a Tensor [B, L], got ${describe(value)}`);
   }
   const [batch] = images.shape;
   const shape = kinds.shape;
@@ -254,7 +263,6 @@ export function applyAugmentationDraws(
   }
   if (kinds.dtype !== 'int32') throw new TypeError(`${where}: draws.kinds must be int32, got ${kinds.dtype}`);
   const device = images.device;
-  const { generator } = options;
   return tidy(() => {
     // Pad to an even number of slots (at least two) with empty ones.
     let k = kinds;
@@ -413,7 +421,7 @@ const AUTOAUGMENT_SPACE: MagnitudeSpace = {
  *   AutoContrast/Equalize/Invert: no magnitude.
  */
 export function autoAugmentValue(op: PolicyOpName, level: number | null, height = 32, width = 32): { base: number; magnitude: number; signed: boolean } {
-  kindOf(op, 'autoAugmentValue');
+  checkOpValue(op, height, width, 'autoAugmentValue');
   const needsLevel = !['Identity', 'AutoContrast', 'Equalize', 'Invert'].includes(op);
   if (needsLevel) checkInteger(level, `the level of ${op}`, 'autoAugmentValue', 0, AUTOAUGMENT_BINS - 1);
   return binValue(op, needsLevel ? (level as number) : 0, AUTOAUGMENT_BINS, AUTOAUGMENT_SPACE, height, width);
@@ -448,18 +456,19 @@ export interface DrawOptions extends PolicyOptions {
 
 function checkPolicyName(name: unknown, where: string): AutoAugmentPolicyName {
   if (typeof name !== 'string' || !Object.hasOwn(AUTOAUGMENT_POLICIES, name)) {
-    throw new RangeError(`${where}: unknown AutoAugment policy '${String(name)}' (one of ${Object.keys(AUTOAUGMENT_POLICIES).join(', ')})`);
+    throw new RangeError(`${where}: unknown AutoAugment policy ${describe(name)} (one of ${Object.keys(AUTOAUGMENT_POLICIES).join(', ')})`);
   }
   return name as AutoAugmentPolicyName;
 }
 
-function drawGeometry(batch: unknown, options: DrawOptions, where: string) {
-  checkOptions(options, where);
+function drawGeometry<O extends DrawOptions>(batch: unknown, options: O | null | undefined, where: string) {
+  const checked = checkOptions(options, where);
   const b = checkInteger(batch, 'the batch size', where, 0);
-  const height = checkSize(options.height ?? 32, 'height', where);
-  const width = checkSize(options.width ?? 32, 'width', where);
-  const device = options.device ?? options.generator?.device ?? 'cpu';
-  return { batch: b, height, width, device, generator: options.generator };
+  const height = checkSize(checked.height ?? 32, 'height', where);
+  const width = checkSize(checked.width ?? 32, 'width', where);
+  const device = checked.device ?? checked.generator?.device ?? 'cpu';
+  if (typeof device !== 'string') throw new TypeError(`${where}: device must be a string such as 'cpu' or 'cuda', got ${describe(device)}`);
+  return { options: checked, batch: b, height, width, device, generator: checked.generator };
 }
 
 /**
@@ -469,8 +478,8 @@ function drawGeometry(batch: unknown, options: DrawOptions, where: string) {
  */
 export function autoAugmentDraws(batch: number, options: DrawOptions & { policy?: AutoAugmentPolicyName } = {}): AugmentationDraws {
   const where = 'autoAugmentDraws';
-  const { height, width, device, generator, batch: b } = drawGeometry(batch, options, where);
-  const policyName = checkPolicyName(options.policy ?? 'cifar10', where);
+  const { options: checked, height, width, device, generator, batch: b } = drawGeometry(batch, options, where);
+  const policyName = checkPolicyName(checked.policy ?? 'cifar10', where);
   const [kindsTable, floatsTable] = autoAugmentTables(policyName, device, height, width);
   return tidy(() => {
     const choice = randint(0, AUTOAUGMENT_POLICIES[policyName].length, [b], { generator, device });
@@ -508,10 +517,10 @@ function drawAndApply<O extends PolicyOptions>(
   draw: (batch: number, options: DrawOptions & O) => AugmentationDraws,
 ): Tensor {
   checkImages(images, where);
-  checkOptions(options, where);
-  check(options, where);
+  const checked = checkOptions(options, where);
+  check(checked, where);
   const [batch, , height, width] = images.shape;
-  return tidy(() => applyAugmentationDraws(images, draw(batch, { ...options, device: images.device, height, width }), options));
+  return tidy(() => applyAugmentationDraws(images, draw(batch, { ...checked, device: images.device, height, width }), checked));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -571,7 +580,7 @@ function randAugmentSettings(options: RandAugmentOptions, where: string) {
  * 31), for an image of height x width: AutoAugment's ranges (see autoAugmentValue) on `bins` bins.
  */
 export function randAugmentValue(op: PolicyOpName, magnitude = 9, bins = 31, height = 32, width = 32): { base: number; magnitude: number; signed: boolean } {
-  kindOf(op, 'randAugmentValue');
+  checkOpValue(op, height, width, 'randAugmentValue');
   checkInteger(bins, 'bins', 'randAugmentValue', 2, 1 << 16);
   checkInteger(magnitude, 'magnitude', 'randAugmentValue', 0, bins - 1);
   return binValue(op, magnitude, bins, RANDAUGMENT_SPACE, height, width);
@@ -584,8 +593,8 @@ export function randAugmentValue(op: PolicyOpName, magnitude = 9, bins = 31, hei
  */
 export function randAugmentDraws(batch: number, options: DrawOptions & RandAugmentOptions = {}): AugmentationDraws {
   const where = 'randAugmentDraws';
-  const { height, width, device, generator, batch: b } = drawGeometry(batch, options, where);
-  const { n, bins, magnitude } = randAugmentSettings(options, where);
+  const { options: checked, height, width, device, generator, batch: b } = drawGeometry(batch, options, where);
+  const { n, bins, magnitude } = randAugmentSettings(checked, where);
   const [kindsTable, floatsTable] = cachedTables(`randaugment:${device}:${height}x${width}:${magnitude}/${bins}`, () =>
     packTables(
       RANDAUGMENT_OPS.map((op) => ({
@@ -625,7 +634,7 @@ export interface TrivialAugmentOptions extends PolicyOptions {
  *   Solarize: threshold 255 * (1 - bin/(bins-1)).
  */
 export function trivialAugmentValue(op: PolicyOpName, bin: number, bins = 31, height = 32, width = 32): { base: number; magnitude: number; signed: boolean } {
-  kindOf(op, 'trivialAugmentValue');
+  checkOpValue(op, height, width, 'trivialAugmentValue');
   checkInteger(bins, 'bins', 'trivialAugmentValue', 2, 1 << 16);
   checkInteger(bin, 'bin', 'trivialAugmentValue', 0, bins - 1);
   return binValue(op, bin, bins, TRIVIALAUGMENT_SPACE, height, width);
@@ -638,8 +647,8 @@ export function trivialAugmentValue(op: PolicyOpName, bin: number, bins = 31, he
  */
 export function trivialAugmentDraws(batch: number, options: DrawOptions & TrivialAugmentOptions = {}): AugmentationDraws {
   const where = 'trivialAugmentDraws';
-  const { height, width, device, generator, batch: b } = drawGeometry(batch, options, where);
-  const bins = checkInteger(options.bins ?? 31, 'bins', where, 2, 1 << 16);
+  const { options: checked, height, width, device, generator, batch: b } = drawGeometry(batch, options, where);
+  const bins = checkInteger(checked.bins ?? 31, 'bins', where, 2, 1 << 16);
   const count = RANDAUGMENT_OPS.length;
   // Table rows: op * bins + bin.
   const [kindsTable, floatsTable] = cachedTables(`trivialaugment:${device}:${height}x${width}:${bins}`, () =>
@@ -685,9 +694,8 @@ export interface CutoutOptions extends PolicyOptions {
  */
 export function cutout(images: Tensor, options: CutoutOptions = {}): Tensor {
   checkImages(images, 'cutout');
-  checkOptions(options, 'cutout');
-  const size = checkInteger(options.size ?? 16, 'size', 'cutout', 0);
-  return applyCutout(images, size, { generator: options.generator });
+  const { size, generator } = checkOptions(options, 'cutout');
+  return applyCutout(images, checkInteger(size ?? 16, 'size', 'cutout', 0), { generator });
 }
 
 /** No augmentation: a float32 copy in [0, 1] (uint8 images are scaled), like every policy returns. */
@@ -718,8 +726,8 @@ export const AUGMENTATION_POLICIES: Readonly<Record<AugmentationName, Augmentati
 export function augmentationPolicy(name: AugmentationName | string | AugmentationPolicy): AugmentationPolicy {
   if (typeof name === 'function') return name;
   const known = Object.keys(AUGMENTATION_POLICIES).join(', ');
-  if (typeof name !== 'string') throw new TypeError(`augmentation must be a policy name (one of ${known}) or a function, got ${typeof name}`);
+  if (typeof name !== 'string') throw new TypeError(`augmentation must be a policy name (one of ${known}) or a function, got ${describe(name)}`);
   const key = name.toLowerCase();
-  if (!Object.hasOwn(AUGMENTATION_POLICIES, key)) throw new RangeError(`unknown augmentation policy '${name}' (one of ${known})`);
+  if (!Object.hasOwn(AUGMENTATION_POLICIES, key)) throw new RangeError(`unknown augmentation policy ${describe(name)} (one of ${known})`);
   return AUGMENTATION_POLICIES[key as AugmentationName];
 }

@@ -2,6 +2,7 @@
 // space, backbone, provenance), and `loadPolicy`, which turns one into a frozen augmenter.
 import { saveCheckpoint, loadCheckpoint } from './checkpoint.js';
 import { applySubPolicies } from './augment.js';
+import { describe, optionsObject } from './describe.js';
 import { requireCustomOps } from './custom-ops.js';
 import { PolicyNetwork, gumbelSoftmaxST, relaxedBernoulliST, type PolicyNetworkConfig } from './policy.js';
 import { checkRecordedNetwork } from './models.js';
@@ -23,7 +24,7 @@ interface PolicyFileMeta {
 
 /** Writes a policy file: the policy network's weights and everything needed to use them. */
 export async function savePolicy(file: string, policy: PolicyNetwork, provenance: Omit<PolicyFileMeta['provenance'], 'library'>): Promise<void> {
-  if (!(policy instanceof PolicyNetwork)) throw new TypeError(`savePolicy: policy must be a PolicyNetwork, got ${policy === null ? 'null' : typeof policy}`);
+  if (!(policy instanceof PolicyNetwork)) throw new TypeError(`savePolicy: policy must be a PolicyNetwork, got ${describe(policy)}`);
   const config = policy.network.config;
   const state = policy.network.stateDict();
   try {
@@ -54,6 +55,7 @@ export interface LoadedPolicy {
 
 /** Loads a policy file written by `search` as an augmenter usable in any pipeline. */
 export async function loadPolicy(file: string, options: { device?: Device } = {}): Promise<LoadedPolicy> {
+  const { device } = optionsObject(options, 'loadPolicy');
   const checkpoint = await loadCheckpoint(file, { kind: POLICY_FILE_KIND });
   try {
     const meta = checkpoint.meta as PolicyFileMeta;
@@ -74,16 +76,16 @@ export async function loadPolicy(file: string, options: { device?: Device } = {}
       network?.dispose();
       throw new Error(`${file}: ${error instanceof Error ? error.message : String(error)}`);
     }
-    network.to(options.device ?? 'cpu').eval();
+    network.to(device ?? 'cpu').eval();
     return {
       network,
       searchSpace: meta.searchSpace,
       inChannels: meta.inChannels,
       provenance: meta.provenance,
       augment(images, augmentOptions = {}) {
-        const { generator } = augmentOptions;
+        const { generator } = optionsObject(augmentOptions, 'policy.augment');
         if (!(images instanceof Tensor) || images.ndim !== 4 || images.shape[1] !== meta.inChannels) {
-          const got = images instanceof Tensor ? `shape [${images.shape.join(', ')}]` : typeof images;
+          const got = images instanceof Tensor ? `shape [${images.shape.join(', ')}]` : describe(images);
           throw new RangeError(`policy.augment: images must be a Tensor [B, ${meta.inChannels}, H, W] in [0, 1], got ${got}`);
         }
         return noGrad(() =>

@@ -2,6 +2,7 @@
 // sub-policies and to apply probabilities and magnitudes for their ops, and the
 // straight-through samplers that turn those into the (c, b, m) of applySubPolicies.
 import { releaseKernelTables } from './augment.js';
+import { describe, optionsObject } from './describe.js';
 import { wideResNet, type Module, type WideResNetConfig } from './models.js';
 import { defaultSearchSpace, validateSearchSpace, type SearchSpace } from './search-space.js';
 import { Generator, Tensor, rand, tidy, type Device } from './tensor.js';
@@ -11,7 +12,7 @@ const EPS = 1e-6;
 
 function checkTemperature(value: number, name: string, where: string): void {
   if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
-    throw new RangeError(`${where}: ${name} must be a positive number, got ${String(value)}`);
+    throw new RangeError(`${where}: ${name} must be a positive number, got ${describe(value)}`);
   }
 }
 
@@ -21,7 +22,7 @@ function checkTemperature(value: number, name: string, where: string): void {
  */
 export function gumbelSoftmaxST(logits: Tensor, tau = 0.5, generator?: Generator): Tensor {
   checkTemperature(tau, 'tau', 'gumbelSoftmaxST');
-  if (!(logits instanceof Tensor)) throw new TypeError('gumbelSoftmaxST: logits must be a Tensor');
+  if (!(logits instanceof Tensor)) throw new TypeError(`gumbelSoftmaxST: logits must be a Tensor, got ${describe(logits)}`);
   const last = logits.ndim - 1;
   if (last < 0) throw new RangeError('gumbelSoftmaxST: logits must have at least one dimension');
   return tidy(() => {
@@ -39,7 +40,7 @@ export function gumbelSoftmaxST(logits: Tensor, tau = 0.5, generator?: Generator
  */
 export function relaxedBernoulliST(p: Tensor, lambda = 0.5, generator?: Generator): Tensor {
   checkTemperature(lambda, 'lambda', 'relaxedBernoulliST');
-  if (!(p instanceof Tensor)) throw new TypeError('relaxedBernoulliST: p must be a Tensor of probabilities');
+  if (!(p instanceof Tensor)) throw new TypeError(`relaxedBernoulliST: p must be a Tensor of probabilities, got ${describe(p)}`);
   return tidy(() => {
     const u = rand(p.shape, { generator, device: p.device }).clamp(EPS, 1 - EPS);
     const relaxed = p.logit(EPS).add(u.logit()).div(lambda).sigmoid();
@@ -83,7 +84,7 @@ export class PolicyNetwork {
   readonly network: Module;
 
   constructor(config: PolicyNetworkConfig) {
-    if (config === null || typeof config !== 'object') throw new TypeError('PolicyNetwork: config { backbone, inChannels, searchSpace } is required');
+    if (config === null || typeof config !== 'object') throw new TypeError(`PolicyNetwork: config { backbone, inChannels, searchSpace } is required, got ${describe(config)}`);
     this.searchSpace = config.searchSpace ?? defaultSearchSpace();
     validateSearchSpace(this.searchSpace);
     const S = this.searchSpace.subPolicies.length;
@@ -110,7 +111,7 @@ export class PolicyNetwork {
 
   /** A straight-through sample (c, b, m) for each image (SPEC 1.3). */
   sample(images: Tensor, options: { tau?: number; lambda?: number; generator?: Generator } = {}): PolicySample {
-    const { tau = 0.5, lambda = 0.5, generator } = options;
+    const { tau = 0.5, lambda = 0.5, generator } = optionsObject(options, 'PolicyNetwork.sample');
     return tidy(() => {
       const { logits, p, m } = this.forward(images);
       return { c: gumbelSoftmaxST(logits, tau, generator), b: relaxedBernoulliST(p, lambda, generator), m };

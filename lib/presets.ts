@@ -1,6 +1,7 @@
 // The paper's settings per dataset (SPEC 1.5): search subset, epochs, batch sizes, learning
 // rates, networks and baseline preprocessing for the search and the training phase. `search`
 // and `train` take `preset` and let every explicit option override it.
+import { describe } from './describe.js';
 import { WRN_28_10, WRN_40_2, type WideResNetPreset } from './models.js';
 
 export interface SearchPreset {
@@ -50,7 +51,8 @@ export type PresetName = keyof typeof PAPER_PRESETS;
 /** The preset called `name`, or a RangeError listing the presets. */
 export function datasetPreset(name: string | undefined, where: string): DatasetPreset | undefined {
   if (name === undefined) return undefined;
-  const preset = (PAPER_PRESETS as Record<string, DatasetPreset>)[name];
-  if (preset === undefined) throw new RangeError(`${where}: unknown preset '${name}' (one of ${Object.keys(PAPER_PRESETS).join(', ')})`);
-  return preset;
+  if (typeof name !== 'string' || !Object.hasOwn(PAPER_PRESETS, name)) {
+    throw new RangeError(`${where}: unknown preset ${describe(name)} (one of ${Object.keys(PAPER_PRESETS).join(', ')})`);
+  }
+  return (PAPER_PRESETS as Record<string, DatasetPreset>)[name];
 }

@@ -7,6 +7,7 @@ import path from 'node:path';
 
 import type { TopLevelSpec } from 'vega-lite';
 
+import { describe } from './describe.js';
 import { POLICY_REPORT_KIND, type PolicyGroupStatistics, type PolicyReport } from './report.js';
 
 export interface PolicyReportFiles {
@@ -196,8 +197,8 @@ function markdown(report: PolicyReport, plotList: Plot[]): string {
  * Each file is written to a temp name and renamed into place.
  */
 export async function writePolicyReport(report: PolicyReport, outDir: string): Promise<PolicyReportFiles> {
-  if (report?.kind !== POLICY_REPORT_KIND) throw new TypeError('writePolicyReport: expected a report made by policyReport()');
-  if (typeof outDir !== 'string' || outDir === '') throw new TypeError('writePolicyReport: outDir must be a directory path');
+  if (report?.kind !== POLICY_REPORT_KIND) throw new TypeError(`writePolicyReport: expected a report made by policyReport(), got ${describe(report)}`);
+  if (typeof outDir !== 'string' || outDir === '') throw new TypeError(`writePolicyReport: outDir must be a directory path, got ${describe(outDir)}`);
   const dir = path.resolve(outDir);
   await mkdir(dir, { recursive: true });
   const plotList = plots(report);

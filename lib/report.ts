@@ -3,11 +3,12 @@
 // into mean pi(x), the top sub-policies (the paper's Table 3), entropies, per-op apply mass,
 // mean p and m, and the Jensen-Shannon distances between the classes' mean pi.
 import { checkDataset, classCounts, type ImageDataset } from './data/dataset.js';
+import { describe, optionsObject, requiredOptions } from './describe.js';
 import { batches } from './data/batches.js';
 import { PolicyNetwork, type PolicyOutput } from './policy.js';
 import type { LoadedPolicy } from './policy-file.js';
 import { subPolicyName, validateSearchSpace, type SearchSpace } from './search-space.js';
-import { arange, cat, dispose, noGrad, ones, tidy, type Device, type Tensor } from './tensor.js';
+import { Tensor, arange, cat, dispose, noGrad, ones, tidy, type Device } from './tensor.js';
 import { positiveInteger, yieldToEventLoop } from './run-state.js';
 
 export const POLICY_REPORT_KIND = 'dna-augment/policy-report';
@@ -77,7 +78,10 @@ export interface PolicyReport {
 }
 
 function checkDistribution(distribution: unknown, where: string): void {
-  if (!Array.isArray(distribution) && !ArrayBuffer.isView(distribution)) throw new TypeError(`${where}: a distribution must be an array of probabilities`);
+  const numbers = Array.isArray(distribution)
+    ? distribution.every((q) => typeof q === 'number')
+    : ArrayBuffer.isView(distribution) && !(distribution instanceof DataView) && !(distribution instanceof BigInt64Array) && !(distribution instanceof BigUint64Array);
+  if (!numbers) throw new TypeError(`${where}: a distribution must be an array of probabilities, got ${describe(distribution)}`);
 }
 
 /** Entropy of a distribution, in nats. */
@@ -105,7 +109,8 @@ export function jensenShannon(a: ArrayLike<number>, b: ArrayLike<number>): numbe
   return Math.min(1, Math.max(0, sum / 2));
 }
 
-const shapeText = (t: Tensor) => `[${t.shape.join(', ')}]`;
+/** A tensor's shape as text ([2, 3]); anything else described. */
+const shapeText = (value: unknown) => (value instanceof Tensor ? `[${value.shape.join(', ')}]` : describe(value));
 
 /**
  * Per-class sums of the policy's outputs, added one batch at a time: images, pi(x), the entropy
@@ -146,11 +151,11 @@ export class PolicyStatistics {
     const S = this.searchSpace.subPolicies.length;
     const K = this.classes.length;
     const { logits, p, m } = outputs ?? ({} as PolicyOutput);
-    if (labels?.ndim !== 1) throw new TypeError(`${where}: labels must be a [B] tensor of class indices`);
+    if (!(labels instanceof Tensor) || labels.ndim !== 1) throw new TypeError(`${where}: labels must be a [B] tensor of class indices, got ${shapeText(labels)}`);
     const B = labels.shape[0];
-    if (logits?.shape.join() !== [B, S].join()) throw new RangeError(`${where}: logits are ${logits ? shapeText(logits) : String(logits)}, expected [${B}, ${S}] (${B} labels, ${S} sub-policies)`);
+    if (!(logits instanceof Tensor) || logits.shape.join() !== [B, S].join()) throw new RangeError(`${where}: logits are ${shapeText(logits)}, expected [${B}, ${S}] (${B} labels, ${S} sub-policies)`);
     for (const [name, value] of [['p', p], ['m', m]] as const) {
-      if (value?.shape.join() !== [B, S, 2].join()) throw new RangeError(`${where}: ${name} is ${value ? shapeText(value) : String(value)}, expected [${B}, ${S}, 2]`);
+      if (!(value instanceof Tensor) || value.shape.join() !== [B, S, 2].join()) throw new RangeError(`${where}: ${name} is ${shapeText(value)}, expected [${B}, ${S}, 2]`);
     }
     const sums = noGrad(() =>
       tidy(() => {
@@ -173,7 +178,8 @@ export class PolicyStatistics {
 
   /** The statistics of everything added so far; `top` sub-policies per group (default 5). */
   report(options: { top?: number; dataset?: string; policy?: Record<string, unknown> } = {}): PolicyReport {
-    const top = positiveInteger(options.top ?? 5, 'top', 'PolicyStatistics.report');
+    const { top: count, dataset, policy } = optionsObject(options, 'PolicyStatistics.report');
+    const top = positiveInteger(count ?? 5, 'top', 'PolicyStatistics.report');
     const K = this.classes.length;
     const counts = Array.from({ length: K }, (_, k) => this.#sums[k * this.#width]);
     const total = new Float64Array(this.#width);
@@ -189,8 +195,8 @@ export class PolicyStatistics {
     return {
       kind: POLICY_REPORT_KIND,
       version: POLICY_REPORT_VERSION,
-      ...(options.dataset === undefined ? {} : { dataset: options.dataset }),
-      ...(options.policy === undefined ? {} : { policy: options.policy }),
+      ...(dataset === undefined ? {} : { dataset }),
+      ...(policy === undefined ? {} : { policy }),
       images: total[0],
       classes: [...this.classes],
       counts,
@@ -278,8 +284,7 @@ function resolvePolicy(policy: PolicyReportOptions['policy']): { source: PolicyS
  */
 export async function policyReport(options: PolicyReportOptions): Promise<PolicyReport> {
   const where = 'policyReport';
-  if (options === null || typeof options !== 'object') throw new TypeError(`${where}: options { policy, data } are required`);
-  const { data, signal, onProgress } = options;
+  const { data, signal, onProgress } = requiredOptions(options, where, '{ policy, data }');
   const batchSize = positiveInteger(options.batchSize ?? 256, 'batchSize', where);
   const top = positiveInteger(options.top ?? 5, 'top', where);
   const { source, network, provenance } = resolvePolicy(options.policy);

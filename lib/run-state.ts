@@ -3,6 +3,7 @@
 // `search` write it atomically and resume from it; resuming gives the same result as running
 // straight through.
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { describe } from './describe.js';
 import { exists as fileExists } from './data/files.js';
 import type { Module, ModuleConfig } from './models.js';
 import type { Optimizer, OptimizerState } from './optim.js';
@@ -27,7 +28,7 @@ export async function divergedError(where: string, loss: number, position: { epo
 
 /** A positive integer option, or a RangeError naming it and `where`. */
 export function positiveInteger(value: unknown, name: string, where: string): number {
-  if (!Number.isInteger(value) || (value as number) < 1) throw new RangeError(`${where}: ${name} must be a positive integer, got ${String(value)}`);
+  if (!Number.isInteger(value) || (value as number) < 1) throw new RangeError(`${where}: ${name} must be a positive integer, got ${describe(value)}`);
   return value as number;
 }
 

@@ -1,5 +1,6 @@
 // The search space: a table of ops (name, kernel kind, magnitude range) and the sub-policies
 // built from it. It is data: copy OPS, change a range or drop an op, and pass the result on.
+import { describe } from './describe.js';
 import { Tensor, tensor } from './tensor.js';
 
 interface OpSpecBase {
@@ -86,10 +87,10 @@ export function validateSearchSpace(space: SearchSpace): void {
       if (typeof op.custom !== 'string' || op.custom === '') throw new TypeError(`op '${op.name}': custom must name an operator or a transform`);
       if (op.kind !== undefined) throw new TypeError(`op '${op.name}': an op has a kernel kind or a custom implementation, not both`);
     } else if (!Number.isInteger(op.kind) || op.kind < 0 || op.kind >= KERNEL_KINDS) {
-      throw new RangeError(`op '${op.name}': unknown kernel kind ${op.kind}`);
+      throw new RangeError(`op '${op.name}': unknown kernel kind ${describe(op.kind)}`);
     }
-    if (op.identityAt !== null && op.identityAt !== undefined && !(op.identityAt >= 0 && op.identityAt <= 1)) {
-      throw new RangeError(`op '${op.name}': identityAt must be a magnitude in [0, 1] or null, got ${op.identityAt}`);
+    if (op.identityAt !== null && op.identityAt !== undefined && !(typeof op.identityAt === 'number' && op.identityAt >= 0 && op.identityAt <= 1)) {
+      throw new RangeError(`op '${op.name}': identityAt must be a magnitude in [0, 1] or null, got ${describe(op.identityAt)}`);
     }
     if (op.range !== null) {
       const [lo, hi] = Array.isArray(op.range) ? op.range : [];
@@ -100,7 +101,7 @@ export function validateSearchSpace(space: SearchSpace): void {
     if (!Array.isArray(pair) || pair.length !== 2) throw new TypeError(`sub-policy ${k} must be a pair of op indices [i, j]`);
     for (const index of pair) {
       if (!Number.isInteger(index) || index < 0 || index >= space.ops.length) {
-        throw new RangeError(`sub-policy ${k} refers to op ${index}, but the search space has ${space.ops.length} ops`);
+        throw new RangeError(`sub-policy ${k} refers to op ${describe(index)}, but the search space has ${space.ops.length} ops`);
       }
     }
   });
@@ -121,9 +122,10 @@ export function hasCustomOps(space: SearchSpace): boolean {
 export function findOp(name: string): BuiltinOpSpec;
 export function findOp<T extends OpSpec>(name: string, ops: readonly T[]): T;
 export function findOp(name: string, ops: readonly OpSpec[] = OPS): OpSpec {
+  if (!Array.isArray(ops)) throw new TypeError(`findOp: ops must be an array of OpSpecs, got ${describe(ops)}`);
   const op = ops.find((candidate) => candidate.name === name);
   if (op === undefined) {
-    throw new RangeError(`unknown op '${name}' (one of ${ops.map((o) => o.name).join(', ')})`);
+    throw new RangeError(`findOp: unknown op ${describe(name)} (one of ${ops.map((o) => o.name).join(', ')})`);
   }
   return op;
 }
@@ -132,7 +134,7 @@ export function findOp(name: string, ops: readonly OpSpec[] = OPS): OpSpec {
 export function subPolicyName(space: SearchSpace, index: number): string {
   if (!Array.isArray(space?.subPolicies) || !Array.isArray(space.ops)) throw new TypeError('subPolicyName: a search space is { ops, subPolicies }');
   if (!Number.isInteger(index) || index < 0 || index >= space.subPolicies.length) {
-    throw new RangeError(`subPolicyName: index must be an integer in 0..${space.subPolicies.length - 1}, got ${String(index)}`);
+    throw new RangeError(`subPolicyName: index must be an integer in 0..${space.subPolicies.length - 1}, got ${describe(index)}`);
   }
   const [i, j] = space.subPolicies[index];
   return `${space.ops[i].name}+${space.ops[j].name}`;

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, type PreprocessConfig } from './augment.js';
 import { backend } from './backend.js';
 import { checkpointPaths } from './checkpoint.js';
+import { describe, requiredOptions } from './describe.js';
 import { batchCount, batches, splitStratified, stratifiedSubset, type ImageDataset } from './data/index.js';
 import { checkDataset } from './data/dataset.js';
 import { SEARCH_OBJECTIVES, searchStep, type Regularisers, type SearchObjective, type StepNetworks } from './objectives.js';
@@ -142,7 +143,7 @@ function resolveSearch(options: SearchOptions) {
   const subset = options.subset ?? preset?.subset;
   if (subset !== undefined) positiveInteger(subset, 'subset', 'search');
   const seed = options.seed ?? 0;
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`search: seed must be a non-negative integer, got ${seed}`);
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`search: seed must be a non-negative integer, got ${describe(seed)}`);
   return {
     classifier,
     policy,
@@ -172,8 +173,7 @@ function resolveSearch(options: SearchOptions) {
  */
 export async function search(options: SearchOptions): Promise<SearchResult> {
   const started = performance.now();
-  if (options === null || typeof options !== 'object') throw new TypeError('search: options { train, classifier, policy, epochs, ... } are required');
-  const { signal, onProgress } = options;
+  const { signal, onProgress } = requiredOptions(options, 'search', '{ train, classifier, policy, epochs, ... }');
   checkDataset(options.train, 'search');
   const settings = resolveSearch(options);
   const { epochs, batchSize, seed } = settings;
@@ -326,13 +326,13 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
 
 /** The regularisers that are set, each a non-negative finite number. */
 function checkRegularisers(regularisers: Regularisers): Regularisers {
-  if (regularisers === null || typeof regularisers !== 'object') throw new TypeError('search: regularisers must be an object { entropyFloor, entropyWeight, strength, strengthWeight, changeReward }');
+  if (regularisers === null || typeof regularisers !== 'object') throw new TypeError(`search: regularisers must be an object { entropyFloor, entropyWeight, strength, strengthWeight, changeReward }, got ${describe(regularisers)}`);
   const known = ['entropyFloor', 'entropyWeight', 'strength', 'strengthWeight', 'changeReward'];
   const set: Record<string, number> = {};
   for (const [name, value] of Object.entries(regularisers)) {
     if (!known.includes(name)) throw new RangeError(`search: unknown regulariser '${name}' (one of ${known.join(', ')})`);
     if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new RangeError(`search: regularisers.${name} must be a non-negative number, got ${String(value)}`);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new RangeError(`search: regularisers.${name} must be a non-negative number, got ${describe(value)}`);
     set[name] = value;
   }
   return set;
@@ -340,7 +340,7 @@ function checkRegularisers(regularisers: Regularisers): Regularisers {
 
 function checkObjective(objective: string): SearchObjective {
   if (!(SEARCH_OBJECTIVES as readonly string[]).includes(objective)) {
-    throw new RangeError(`search: unknown objective '${objective}' (one of ${SEARCH_OBJECTIVES.join(', ')})`);
+    throw new RangeError(`search: unknown objective ${describe(objective)} (one of ${SEARCH_OBJECTIVES.join(', ')})`);
   }
   return objective as SearchObjective;
 }

@@ -3,6 +3,7 @@
 // Every Tensor owns one native reference. `dispose()` drops it now; `tidy(fn)` drops every
 // tensor made inside `fn` except the ones it returns; garbage collection drops forgotten ones
 // eventually (a safety net, not a plan: GPU memory is invisible to the JS heap).
+import { describe, optionsObject } from './describe.js';
 import { native, type NativeDType, type NativeGenerator, type NativeTensor, type NativeTypedArray } from './native.js';
 
 export type DType = NativeDType;
@@ -39,7 +40,7 @@ function generatorHandle(generator: Generator | undefined): NativeGenerator | un
 }
 
 function checkFunction(fn: unknown, where: string): void {
-  if (typeof fn !== 'function') throw new TypeError(`${where}: fn must be a function, got ${fn === null ? 'null' : typeof fn}`);
+  if (typeof fn !== 'function') throw new TypeError(`${where}: fn must be a function, got ${describe(fn)}`);
 }
 
 function dims(value: number | number[] | undefined): number[] | undefined {
@@ -162,7 +163,8 @@ export class Tensor {
    * again (second-order terms); it implies `retainGraph`.
    */
   backward(gradient?: Tensor, options: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
-    native.backward(this.#handle, gradient === undefined || gradient === null ? null : tensorHandle(gradient), options.retainGraph ?? false, options.createGraph ?? false);
+    const { retainGraph, createGraph } = optionsObject(options, 'backward');
+    native.backward(this.#handle, gradient === undefined || gradient === null ? null : tensorHandle(gradient), retainGraph ?? false, createGraph ?? false);
   }
   /** The same values, cut from the autograd graph. */
   detach(): Tensor {
@@ -411,7 +413,7 @@ function flattenNested(value: NestedArray | boolean, shape: number[], depth: num
   if (!Array.isArray(value)) {
     if (depth !== shape.length) throw new TypeError('tensor(): nested arrays are ragged');
     if (typeof value === 'boolean') value = value ? 1 : 0;
-    if (typeof value !== 'number') throw new TypeError(`tensor(): expected numbers, got ${typeof value}`);
+    if (typeof value !== 'number') throw new TypeError(`tensor(): expected numbers, got ${describe(value)}`);
     out.push(value);
     return;
   }
@@ -431,11 +433,12 @@ function withGrad(t: Tensor, options: TensorOptions): Tensor {
  * its own dtype unless `dtype` says otherwise.
  */
 export function tensor(data: TypedArray | NestedArray | boolean[], shape?: number[], options: TensorOptions = {}): Tensor {
+  options = optionsObject(options, 'tensor()');
   if (isTypedArray(data)) {
     return withGrad(new Tensor(native.fromData(data, shape ?? [data.length], options.dtype, options.device)), options);
   }
   if (!Array.isArray(data) && typeof data !== 'number') {
-    throw new TypeError(`tensor(): data must be a typed array, a number or nested arrays of numbers, got ${typeof data}`);
+    throw new TypeError(`tensor(): data must be a typed array, a number or nested arrays of numbers, got ${describe(data)}`);
   }
   const inferred: number[] = [];
   const flat: number[] = [];
@@ -446,18 +449,20 @@ export function tensor(data: TypedArray | NestedArray | boolean[], shape?: numbe
 }
 
 export function full(shape: number[], value: number | boolean, options: TensorOptions = {}): Tensor {
+  options = optionsObject(options, 'full');
   return withGrad(new Tensor(native.full(shape, value, options.dtype, options.device)), options);
 }
 export function zeros(shape: number[], options: TensorOptions = {}): Tensor {
-  return full(shape, 0, options);
+  return full(shape, 0, optionsObject(options, 'zeros'));
 }
 export function ones(shape: number[], options: TensorOptions = {}): Tensor {
-  return full(shape, 1, options);
+  return full(shape, 1, optionsObject(options, 'ones'));
 }
 /** start, start+step, ... below end: int64 when all three are integers, else float32, unless a dtype is given. */
 export function arange(start: number, end?: number, step = 1, options: TensorOptions = {}): Tensor {
+  const { dtype, device } = optionsObject(options, 'arange');
   const [from, to] = end === undefined ? [0, start] : [start, end];
-  return new Tensor(native.arange(from, to, step, options.dtype, options.device));
+  return new Tensor(native.arange(from, to, step, dtype, device));
 }
 
 export function cat(tensors: Tensor[], dim = 0): Tensor {
@@ -590,30 +595,31 @@ export function manualSeed(seed: number | bigint): void {
 }
 /** Uniform on [0, 1). */
 export function rand(shape: number[], options: RandomOptions = {}): Tensor {
-  const { generator, dtype, device } = options ?? {};
+  const { generator, dtype, device } = optionsObject(options, 'rand');
   return new Tensor(native.rand(shape, generatorHandle(generator), dtype, device));
 }
 /** Standard normal. */
 export function randn(shape: number[], options: RandomOptions = {}): Tensor {
-  const { generator, dtype, device } = options ?? {};
+  const { generator, dtype, device } = optionsObject(options, 'randn');
   return new Tensor(native.randn(shape, generatorHandle(generator), dtype, device));
 }
 /** Uniform on [low, high). */
 export function uniform(low: number, high: number, shape: number[], options: RandomOptions = {}): Tensor {
-  const { generator, dtype, device } = options ?? {};
+  const { generator, dtype, device } = optionsObject(options, 'uniform');
   return new Tensor(native.uniform(low, high, shape, generatorHandle(generator), dtype, device));
 }
 /** Integers in [low, high), int64 unless a dtype is given. */
 export function randint(low: number, high: number, shape: number[], options: RandomOptions = {}): Tensor {
-  const { generator, dtype, device } = options ?? {};
+  const { generator, dtype, device } = optionsObject(options, 'randint');
   return new Tensor(native.randint(low, high, shape, generatorHandle(generator), dtype, device));
 }
 /** A random permutation of 0..n-1 (int64). */
 export function randperm(n: number, options: Omit<RandomOptions, 'dtype'> = {}): Tensor {
-  const { generator, device } = options ?? {};
+  const { generator, device } = optionsObject(options, 'randperm');
   return new Tensor(native.randperm(n, generatorHandle(generator), device));
 }
 /** 0/1 draws with the given probabilities (same shape and dtype). */
 export function bernoulli(probabilities: Tensor, options: Pick<RandomOptions, 'generator'> = {}): Tensor {
-  return new Tensor(native.bernoulli(tensorHandle(probabilities), generatorHandle(options?.generator)));
+  const { generator } = optionsObject(options, 'bernoulli');
+  return new Tensor(native.bernoulli(tensorHandle(probabilities), generatorHandle(generator)));
 }

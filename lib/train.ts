@@ -5,6 +5,7 @@ import path from 'node:path';
 
 import { applyCutout, preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, type PreprocessConfig } from './augment.js';
 import { checkpointPaths, loadCheckpoint } from './checkpoint.js';
+import { describe, optionsObject, requiredOptions } from './describe.js';
 import { loadPolicy, type LoadedPolicy } from './policy-file.js';
 import { datasetPreset, type PresetName } from './presets.js';
 import { divergedError, fileExists, loadRunState, positiveInteger, recordedModule, saveRunState, withPrefix, yieldToEventLoop, type RunParts } from './run-state.js';
@@ -107,7 +108,8 @@ interface Position {
 
 /** The model a training checkpoint holds (weights and architecture), ready to evaluate. */
 export async function loadTrainedModel(file: string, options: { device?: Device; execution?: Execution } = {}): Promise<Module> {
-  const execution = executionOptions(options.execution, 'loadTrainedModel');
+  const { device, execution: settings } = optionsObject(options, 'loadTrainedModel');
+  const execution = executionOptions(settings, 'loadTrainedModel');
   const checkpoint = await loadCheckpoint(file, { kind: CHECKPOINT_KIND });
   try {
     const recorded = recordedModule(checkpoint.meta, 'model', CHECKPOINT_VERSION);
@@ -120,7 +122,7 @@ export async function loadTrainedModel(file: string, options: { device?: Device;
     const model = wideResNet(config);
     try {
       model.loadStateDict(weights);
-      return model.to(options.device ?? 'cpu').setExecution(execution);
+      return model.to(device ?? 'cpu').setExecution(execution);
     } catch (error) {
       model.dispose();
       throw error;
@@ -132,11 +134,10 @@ export async function loadTrainedModel(file: string, options: { device?: Device;
 
 /** Accuracy and mean loss of a model on a dataset (evaluation mode, no augmentation). */
 export async function evaluate(options: { model: Module; data: ImageDataset; batchSize?: number; device?: Device; signal?: AbortSignal }): Promise<{ accuracy: number; loss: number; count: number }> {
-  if (options === null || typeof options !== 'object') throw new TypeError('evaluate: options { model, data } are required');
-  const { model, data, batchSize = 256, signal } = options;
-  if (!(model instanceof Module)) throw new TypeError('evaluate: options.model must be a Module (from wideResNet or loadTrainedModel)');
+  const { model, data, batchSize = 256, signal, device: on } = requiredOptions(options, 'evaluate', '{ model, data }');
+  if (!(model instanceof Module)) throw new TypeError(`evaluate: options.model must be a Module (from wideResNet or loadTrainedModel), got ${describe(model)}`);
   checkDataset(data, 'evaluate');
-  const device = options.device ?? model.device;
+  const device = on ?? model.device;
   const wasTraining = model.training;
   model.eval();
   let correct = 0;
@@ -174,8 +175,7 @@ export async function evaluate(options: { model: Module; data: ImageDataset; bat
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const started = performance.now();
-  if (options === null || typeof options !== 'object') throw new TypeError('train: options { train, model, epochs, ... } are required');
-  const { train: data, test, signal, onProgress } = options;
+  const { train: data, test, signal, onProgress } = requiredOptions(options, 'train', '{ train, model, epochs, ... }');
   checkDataset(data, 'train');
   if (test !== undefined) checkDataset(test, 'train (test data)');
   const preset = datasetPreset(options.preset, 'train')?.train;
@@ -184,7 +184,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const epochs = positiveInteger(options.epochs ?? preset?.epochs, 'epochs', 'train');
   const batchSize = positiveInteger(options.batchSize ?? preset?.batchSize ?? 128, 'batchSize', 'train');
   const seed = options.seed ?? 0;
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`train: seed must be a non-negative integer, got ${seed}`);
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`train: seed must be a non-negative integer, got ${describe(seed)}`);
   const device = options.device ?? 'cpu';
   const baseline = preprocessConfig(options.preprocess ?? preset?.preprocess, 'train: unknown preprocess preset');
   const beforePolicy: PreprocessConfig = { ...baseline, cutout: 0 };

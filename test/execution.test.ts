@@ -167,8 +167,8 @@ test('train and search run with channels-last and bfloat16, and learn', async (t
 
 test('bad execution settings: an Error that names the setting', async (t) => {
   const m = model();
-  t.throws(() => m.setExecution({ precision: 'float16' as 'bfloat16' }), { message: /precision must be one of float32, bfloat16, got "float16"/ });
-  t.throws(() => m.setExecution({ memoryFormat: 'nhwc' as 'channelsLast' }), { message: /memoryFormat must be one of contiguous, channelsLast, got "nhwc"/ });
+  t.throws(() => m.setExecution({ precision: 'float16' as 'bfloat16' }), { message: /precision must be one of float32, bfloat16, got 'float16'/ });
+  t.throws(() => m.setExecution({ memoryFormat: 'nhwc' as 'channelsLast' }), { message: /memoryFormat must be one of contiguous, channelsLast, got 'nhwc'/ });
   t.throws(() => m.setExecution(null as unknown as dna.Execution), { message: /execution settings must be an object/ });
   t.deepEqual(m.execution, { memoryFormat: 'contiguous', precision: 'float32' });
   const data = tinyDataset(16, 3, 8);

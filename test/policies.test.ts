@@ -407,7 +407,8 @@ test('bad input and options give Errors that name the problem', (t) => {
   t.throws(() => cutout(images, { size: -1 }), { message: /size must be an integer/ });
   t.throws(() => cutout(images, { size: 2.5 }), { message: /size must be an integer/ });
   t.throws(() => trivialAugment(images, { generator: {} as dna.Generator }), { instanceOf: TypeError, message: /generator must be a Generator/ });
-  t.throws(() => autoAugment(images, null as unknown as {}), { instanceOf: TypeError, message: /options must be an object/ });
+  t.throws(() => autoAugment(images, 5 as unknown as {}), { instanceOf: TypeError, message: /^autoAugment: options must be an object, got 5$/ });
+  dna.dispose(autoAugment(images, null as unknown as {})); // null is no options
   t.throws(() => autoAugment([1, 2] as unknown as dna.Tensor), { instanceOf: TypeError, message: /autoAugment: images must be a Tensor/ });
   t.throws(() => randAugment(dna.zeros([3, 8, 8])), { message: /images must be \[B, C, H, W\], got shape \[3, 8, 8\]/ });
   t.throws(() => trivialAugment(dna.zeros([2, 4, 8, 8])), { message: /1 or 3 channels/ });

@@ -1,5 +1,6 @@
 // Mini-batches of a dataset as tensors: one epoch per call, in an order that depends only on
 // (seed, epoch), so that a run resumed at any epoch (and batch) sees the same batches.
+import { describe, optionsObject, requiredOptions } from '../describe.js';
 import { tensor, type Device, type Tensor } from '../tensor.js';
 import { checkDataset, imageBytes, type ImageDataset } from './dataset.js';
 import { checkSeed, seededRandom, shuffleInPlace, STREAM } from './random.js';
@@ -35,10 +36,10 @@ export interface Batch {
  * every k-th entry of it.
  */
 export function epochOrder(count: number, options: { shuffle?: boolean; seed?: number; epoch?: number } = {}): Int32Array {
-  const { shuffle = true, seed = 0, epoch = 0 } = options;
+  const { shuffle = true, seed = 0, epoch = 0 } = optionsObject(options, 'epochOrder');
   checkSeed(seed, 'epochOrder');
-  if (!Number.isInteger(count) || count < 0) throw new RangeError(`epochOrder: count must be a non-negative integer, got ${count}`);
-  if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`epochOrder: epoch must be a non-negative integer, got ${epoch}`);
+  if (!Number.isInteger(count) || count < 0) throw new RangeError(`epochOrder: count must be a non-negative integer, got ${describe(count)}`);
+  if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`epochOrder: epoch must be a non-negative integer, got ${describe(epoch)}`);
   const order = new Int32Array(count);
   for (let i = 0; i < count; i++) order[i] = i;
   return shuffle ? shuffleInPlace(order, seededRandom(seed, STREAM.epoch, epoch)) : order;
@@ -58,15 +59,14 @@ export function batchCount(count: number, batchSize: number, dropLast = false): 
 export function batches(ds: ImageDataset, options: BatchOptions): Generator<Batch, void, undefined> {
   const where = 'batches';
   checkDataset(ds, where);
-  if (options === null || typeof options !== 'object') throw new TypeError(`${where}: options { batchSize, ... } are required`);
-  const { batchSize, shuffle = true, seed = 0, dropLast = false, device = 'cpu', epoch = 0, startBatch = 0 } = options;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`${where}: batchSize must be a positive integer, got ${batchSize}`);
+  const { batchSize, shuffle = true, seed = 0, dropLast = false, device = 'cpu', epoch = 0, startBatch = 0 } = requiredOptions(options, where, '{ batchSize, ... }');
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`${where}: batchSize must be a positive integer, got ${describe(batchSize)}`);
   checkSeed(seed, where);
-  if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`${where}: epoch must be a non-negative integer, got ${epoch}`);
-  if (typeof device !== 'string') throw new TypeError(`${where}: device must be a string such as 'cpu' or 'cuda', got ${String(device)}`);
+  if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`${where}: epoch must be a non-negative integer, got ${describe(epoch)}`);
+  if (typeof device !== 'string') throw new TypeError(`${where}: device must be a string such as 'cpu' or 'cuda', got ${describe(device)}`);
   const total = batchCount(ds.count, batchSize, dropLast);
   if (!Number.isInteger(startBatch) || startBatch < 0 || startBatch > total) {
-    throw new RangeError(`${where}: startBatch must be an integer in 0..${total}, got ${startBatch}`);
+    throw new RangeError(`${where}: startBatch must be an integer in 0..${total}, got ${describe(startBatch)}`);
   }
   const order = epochOrder(ds.count, { shuffle, seed, epoch });
   return generate(ds, order, batchSize, startBatch, total, device);

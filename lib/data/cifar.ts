@@ -3,6 +3,7 @@
 // (1024 red, 1024 green, 1024 blue, each 32 rows of 32).
 import { join } from 'node:path';
 
+import { describe, optionsObject } from '../describe.js';
 import { DataFileError, type ImageDataset } from './dataset.js';
 import { checkDirArgument, checkSplit, isDirectory, readClassNames, readRequired, type LoadOptions } from './files.js';
 
@@ -25,7 +26,7 @@ interface CifarFormat {
 async function loadCifar(format: CifarFormat, dir: string, options: LoadOptions): Promise<ImageDataset> {
   const { where } = format;
   checkDirArgument(where, dir);
-  const split = checkSplit(where, options.split) as 'train' | 'test';
+  const split = checkSplit(where, optionsObject(options, where).split) as 'train' | 'test';
   const root = (await isDirectory(join(dir, format.folder))) ? join(dir, format.folder) : dir;
   const classes = await readClassNames(where, join(root, format.namesFile), format.classes, `the ${format.classes} class names of ${format.folder}`);
   const paths = format.files[split].map((file) => join(root, file));
@@ -99,9 +100,10 @@ export interface Cifar100Options extends LoadOptions {
  * label byte. Labels are the 100 fine classes (`fine_label_names.txt`) unless
  * `labels: 'coarse'` (the 20 superclasses, `coarse_label_names.txt`).
  */
-export function cifar100(dir: string, options: Cifar100Options = {}): Promise<ImageDataset> {
-  const which = options.labels ?? 'fine';
-  if (which !== 'fine' && which !== 'coarse') throw new RangeError(`cifar100: labels must be 'fine' or 'coarse', got ${JSON.stringify(which)}`);
+export async function cifar100(dir: string, options: Cifar100Options = {}): Promise<ImageDataset> {
+  const checked = optionsObject(options, 'cifar100');
+  const which = checked.labels ?? 'fine';
+  if (which !== 'fine' && which !== 'coarse') throw new RangeError(`cifar100: labels must be 'fine' or 'coarse', got ${describe(which)}`);
   const fine = which === 'fine';
   return loadCifar(
     {
@@ -115,6 +117,6 @@ export function cifar100(dir: string, options: Cifar100Options = {}): Promise<Im
       otherLabelClasses: fine ? [20] : [0, 100],
     },
     dir,
-    options,
+    checked,
   );
 }

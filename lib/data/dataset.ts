@@ -1,4 +1,5 @@
 // The in-memory image dataset every loader returns, and the small operations on it.
+import { describe } from '../describe.js';
 
 /**
  * Images and labels in memory. Pixels stay uint8 (a quarter of float32's memory); `batches()`
@@ -35,15 +36,17 @@ export function imageBytes(ds: Pick<ImageDataset, 'shape'>): number {
 
 /** Checks that `ds` is a consistent ImageDataset (sizes agree, labels in range). */
 export function checkDataset(ds: ImageDataset, where: string): void {
-  if (ds === null || typeof ds !== 'object') throw new TypeError(`${where}: expected a dataset, got ${String(ds)}`);
+  if (ds === null || typeof ds !== 'object') throw new TypeError(`${where}: expected a dataset, got ${describe(ds)}`);
+  // The name goes into messages, subsets' names and reports: a string (or, as datasets made by hand may have it, none).
+  if (ds.name !== undefined && typeof ds.name !== 'string') throw new TypeError(`${where}: dataset.name must be a string, got ${describe(ds.name)}`);
   if (!(ds.images instanceof Uint8Array)) throw new TypeError(`${where}: dataset.images must be a Uint8Array`);
   if (!(ds.labels instanceof Int32Array)) throw new TypeError(`${where}: dataset.labels must be an Int32Array`);
   if (!Array.isArray(ds.classes) || ds.classes.length === 0) throw new TypeError(`${where}: dataset.classes must be a non-empty array of names`);
   const shape = ds.shape;
   if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
-    throw new TypeError(`${where}: dataset.shape must be [C, H, W] of positive integers, got ${JSON.stringify(shape)}`);
+    throw new TypeError(`${where}: dataset.shape must be [C, H, W] of positive integers, got ${describe(shape)}`);
   }
-  if (!Number.isInteger(ds.count) || ds.count < 0) throw new TypeError(`${where}: dataset.count must be a non-negative integer`);
+  if (!Number.isInteger(ds.count) || ds.count < 0) throw new TypeError(`${where}: dataset.count must be a non-negative integer, got ${describe(ds.count)}`);
   if (ds.labels.length !== ds.count) {
     throw new RangeError(`${where}: dataset has ${ds.count} images but ${ds.labels.length} labels`);
   }
@@ -68,13 +71,16 @@ export function classCounts(ds: ImageDataset): number[] {
 /** The images at `indices` (in that order), copied into a new dataset with the same classes. */
 export function subset(ds: ImageDataset, indices: ArrayLike<number>, name = ds.name): ImageDataset {
   checkDataset(ds, 'subset');
+  if (typeof (indices as Partial<ArrayLike<number>> | null | undefined)?.length !== 'number') {
+    throw new TypeError(`subset: indices must be an array of image indices, got ${describe(indices)}`);
+  }
   const size = imageBytes(ds);
   const images = new Uint8Array(indices.length * size);
   const labels = new Int32Array(indices.length);
   for (let k = 0; k < indices.length; k++) {
     const i = indices[k];
     if (!Number.isInteger(i) || i < 0 || i >= ds.count) {
-      throw new RangeError(`subset: index ${i} is outside 0..${ds.count - 1}`);
+      throw new RangeError(`subset: index ${describe(i)} is outside 0..${ds.count - 1}`);
     }
     images.set(ds.images.subarray(i * size, (i + 1) * size), k * size);
     labels[k] = ds.labels[i];

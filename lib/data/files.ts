@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 
+import { describe } from '../describe.js';
 import { DataFileError } from './dataset.js';
 
 const gunzipAsync = promisify(gunzip);
@@ -19,13 +20,13 @@ export interface LoadOptions {
 export function checkSplit(where: string, split: unknown, allowed: readonly string[] = ['train', 'test']): string {
   if (split === undefined) return 'train';
   if (typeof split !== 'string' || !allowed.includes(split)) {
-    throw new RangeError(`${where}: split must be ${allowed.map((s) => `'${s}'`).join(' or ')}, got ${JSON.stringify(split)}`);
+    throw new RangeError(`${where}: split must be ${allowed.map((s) => `'${s}'`).join(' or ')}, got ${describe(split)}`);
   }
   return split;
 }
 
 export function checkDirArgument(where: string, dir: unknown): string {
-  if (typeof dir !== 'string' || dir === '') throw new TypeError(`${where}: dir must be a folder path, got ${String(dir)}`);
+  if (typeof dir !== 'string' || dir === '') throw new TypeError(`${where}: dir must be a folder path, got ${describe(dir)}`);
   return dir;
 }
 

@@ -1,6 +1,7 @@
 // IDX files (MNIST, Fashion-MNIST, http://yann.lecun.com/exdb/mnist/): a big-endian header
 // (two zero bytes, a type byte, the number of dimensions, one uint32 per dimension) and the
 // values. Images: idx3-ubyte (N x rows x cols), labels: idx1-ubyte (N). Plain or gzip.
+import { describe, optionsObject } from '../describe.js';
 import { DataFileError, type ImageDataset } from './dataset.js';
 import { checkDirArgument, checkSplit, findOneOf, gunzipIfCompressed, isDirectory, readRequired, type LoadOptions } from './files.js';
 
@@ -31,11 +32,11 @@ export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 function classNames(where: string, classes: IdxOptions['classes']): string[] {
   if (classes === undefined) return Array.from({ length: 10 }, (_, k) => String(k));
   if (typeof classes === 'number') {
-    if (!Number.isInteger(classes) || classes < 1 || classes > 256) throw new RangeError(`${where}: classes must be 1..256 or an array of names, got ${classes}`);
+    if (!Number.isInteger(classes) || classes < 1 || classes > 256) throw new RangeError(`${where}: classes must be 1..256 or an array of names, got ${describe(classes)}`);
     return Array.from({ length: classes }, (_, k) => String(k));
   }
   if (!Array.isArray(classes) || classes.length === 0 || !classes.every((c) => typeof c === 'string')) {
-    throw new TypeError(`${where}: classes must be a non-empty array of names or a number`);
+    throw new TypeError(`${where}: classes must be a non-empty array of names or a number, got ${describe(classes)}`);
   }
   return [...classes];
 }
@@ -84,8 +85,11 @@ export function idx(dir: string, options: IdxOptions = {}): Promise<ImageDataset
 
 async function loadIdx(where: string, dir: string, options: IdxOptions): Promise<ImageDataset> {
   checkDirArgument(where, dir);
-  const split = checkSplit(where, options.split);
-  const classes = classNames(where, options.classes);
+  const { split: which, classes: names, name: label } = optionsObject(options, where);
+  const split = checkSplit(where, which);
+  const classes = classNames(where, names);
+  const name = label ?? 'idx';
+  if (typeof name !== 'string') throw new TypeError(`${where}: name must be a string, got ${describe(name)}`);
   const prefix = split === 'train' ? 'train' : 't10k';
   const [images, labels] = await Promise.all([readIdx(where, dir, `${prefix}-images`, 3), readIdx(where, dir, `${prefix}-labels`, 1)]);
   const [count, height, width] = images.dims;
@@ -100,7 +104,7 @@ async function loadIdx(where: string, dir: string, options: IdxOptions): Promise
     }
     out[n] = label;
   }
-  return { name: `${options.name ?? 'idx'}/${split}`, images: images.values, labels: out, count, shape: [1, height, width], classes };
+  return { name: `${name}/${split}`, images: images.values, labels: out, count, shape: [1, height, width], classes };
 }
 
 /**
@@ -113,6 +117,7 @@ export async function fashionMnist(
   options: LoadOptions = {},
 ): Promise<ImageDataset> {
   if (typeof dir === 'object' && dir !== null) [dir, options] = [FASHION_MNIST_DIR, dir];
+  const { split } = optionsObject(options, 'fashionMnist');
   checkDirArgument('fashionMnist', dir);
   if (!(await isDirectory(dir))) {
     throw new DataFileError(
@@ -120,6 +125,6 @@ export async function fashionMnist(
       `fashionMnist: ${dir} is not a folder: install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass the folder`,
     );
   }
-  return loadIdx('fashionMnist', dir, { split: options.split, classes: [...FASHION_MNIST_CLASSES], name: 'fashion-mnist' });
+  return loadIdx('fashionMnist', dir, { split, classes: [...FASHION_MNIST_CLASSES], name: 'fashion-mnist' });
 }
 

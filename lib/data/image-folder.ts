@@ -3,6 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 
+import { describe, optionsObject } from '../describe.js';
 import { DataFileError, type ImageDataset } from './dataset.js';
 import { checkDirArgument, isDirectory } from './files.js';
 
@@ -87,12 +88,12 @@ async function decode(sharp: Sharp, path: string, size: [number, number] | undef
 export async function imageFolder(dir: string, options: ImageFolderOptions = {}): Promise<ImageDataset> {
   const where = 'imageFolder';
   checkDirArgument(where, dir);
-  const { split, size, concurrency = 8 } = options;
-  if (split !== undefined && (typeof split !== 'string' || split === '')) throw new TypeError(`${where}: split must be a subfolder name, got ${String(split)}`);
+  const { split, size, concurrency = 8 } = optionsObject(options, where);
+  if (split !== undefined && (typeof split !== 'string' || split === '')) throw new TypeError(`${where}: split must be a subfolder name, got ${describe(split)}`);
   if (size !== undefined && !(Array.isArray(size) && size.length === 2 && size.every((d) => Number.isInteger(d) && d > 0))) {
-    throw new TypeError(`${where}: size must be [height, width] of positive integers, got ${JSON.stringify(size)}`);
+    throw new TypeError(`${where}: size must be [height, width] of positive integers, got ${describe(size)}`);
   }
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`${where}: concurrency must be a positive integer, got ${concurrency}`);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`${where}: concurrency must be a positive integer, got ${describe(concurrency)}`);
   const root = split === undefined ? dir : join(dir, split);
   if (!(await isDirectory(root))) throw new DataFileError(root, `${where}: missing folder ${root} (expected one subfolder of images per class)`);
 

@@ -1,5 +1,6 @@
 // Class-stratified subsets and splits: the reduced datasets of a policy search (e.g. 4,000
 // CIFAR-10 images) and their validation halves.
+import { describe } from '../describe.js';
 import { checkDataset, classCounts, subset, type ImageDataset } from './dataset.js';
 import { checkSeed, seededRandom, shuffleInPlace, STREAM } from './random.js';
 
@@ -8,7 +9,10 @@ import { checkSeed, seededRandom, shuffleInPlace, STREAM } from './random.js';
  * down, the images left over going to the largest remainders (ties: the lower class index).
  */
 export function stratifiedQuotas(counts: number[], n: number): number[] {
-  if (!Array.isArray(counts)) throw new TypeError('stratifiedQuotas: counts must be an array of class counts');
+  if (!Array.isArray(counts) || !counts.every((c) => Number.isSafeInteger(c) && c >= 0)) {
+    throw new TypeError(`stratifiedQuotas: counts must be an array of class counts (non-negative integers), got ${describe(counts)}`);
+  }
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`stratifiedQuotas: n must be a non-negative integer, got ${describe(n)}`);
   const total = counts.reduce((a, b) => a + b, 0);
   if (total === 0) return counts.map(() => 0);
   const quotas = counts.map((c) => Math.floor((n * c) / total));
@@ -63,7 +67,7 @@ export function stratifiedSubset(ds: ImageDataset, n: number, seed: number): Ima
   const where = 'stratifiedSubset';
   checkDataset(ds, where);
   checkSeed(seed, where);
-  if (!Number.isInteger(n)) throw new TypeError(`${where}: n must be an integer, got ${n}`);
+  if (!Number.isInteger(n)) throw new TypeError(`${where}: n must be an integer, got ${describe(n)}`);
   if (n > ds.count) throw new RangeError(`${where}: n = ${n} is more than the ${ds.count} images of ${ds.name}`);
   const present = classCounts(ds).filter((c) => c > 0).length;
   if (n < present) {
@@ -83,7 +87,7 @@ export function splitStratified(ds: ImageDataset, fraction: number, seed: number
   const where = 'splitStratified';
   checkDataset(ds, where);
   checkSeed(seed, where);
-  if (typeof fraction !== 'number' || !(fraction > 0 && fraction < 1)) throw new RangeError(`${where}: fraction must be in (0, 1), got ${fraction}`);
+  if (typeof fraction !== 'number' || !(fraction > 0 && fraction < 1)) throw new RangeError(`${where}: fraction must be in (0, 1), got ${describe(fraction)}`);
   const n = Math.round(fraction * ds.count);
   if (n === 0 || n === ds.count) {
     throw new RangeError(`${where}: a fraction of ${fraction} of ${ds.count} images leaves one part empty`);

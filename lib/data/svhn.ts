@@ -3,6 +3,7 @@
 // column-major: X(row, column, channel, image)) and y (Nx1, digits 1..9 and 10 for 0).
 import { join } from 'node:path';
 
+import { optionsObject } from '../describe.js';
 import { DataFileError, type ImageDataset } from './dataset.js';
 import { checkDirArgument, checkSplit, readRequired, yieldToEventLoop } from './files.js';
 import { readMat, type MatArray } from './mat.js';
@@ -18,7 +19,7 @@ const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 export async function svhn(dir: string, options: SvhnOptions = {}): Promise<ImageDataset> {
   const where = 'svhn';
   checkDirArgument(where, dir);
-  const split = checkSplit(where, options.split, ['train', 'test', 'extra']);
+  const split = checkSplit(where, optionsObject(options, where).split, ['train', 'test', 'extra']);
   const file = join(dir, `${split}_32x32.mat`);
   const bytes = await readRequired(where, file, `the SVHN ${split} set, a MAT-file with X (32x32x3xN uint8) and y (Nx1)`);
   const variables = await readMat(where, file, bytes);
