@@ -21,9 +21,11 @@
 //
 // --quick shrinks everything (a small model, small batches, one epoch) to check the script
 // itself on a CPU: its figures mean nothing. --out DIR writes gpu-bench.json and gpu-bench.md
-// there; --write puts the section in bench/RESULTS.md.
+// there; --write puts the section in bench/RESULTS.md. --render FILE measures nothing: it makes
+// the section from a gpu-bench.json measured elsewhere (the GPU machine's, which does not send
+// bench/RESULTS.md back), e.g. `node dist/bench/gpu.js --render gpu-bench.json --write`.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { applySubPolicies, preprocess } from '../lib/augment.js';
@@ -41,6 +43,7 @@ const PAPER_V100_HOURS = 0.4;
 
 interface Options {
   out?: string;
+  render?: string;
   write: boolean;
   device: Device;
   quick: boolean;
@@ -51,21 +54,23 @@ function parseOptions(argv: string[]): Options {
   for (let k = 0; k < argv.length; k++) {
     const arg = argv[k];
     if (arg === '--out') options.out = argv[++k];
+    else if (arg === '--render') options.render = argv[++k];
     else if (arg === '--write') options.write = true;
     else if (arg === '--device') options.device = argv[++k] as Device;
     else if (arg === '--quick') options.quick = true;
     else if (arg === '--help' || arg === '-h') {
-      console.log('usage: node dist/bench/gpu.js [--out DIR] [--write] [--device cuda|cpu] [--quick]');
+      console.log('usage: node dist/bench/gpu.js [--out DIR] [--write] [--device cuda|cpu] [--quick] | --render FILE [--write]');
       process.exit(0);
     } else throw new Error(`unknown argument '${arg}' (try --help)`);
   }
   if (options.out === '' || (options.out === undefined && argv.includes('--out'))) throw new Error('--out takes a directory');
+  if (options.render === '' || (options.render === undefined && argv.includes('--render'))) throw new Error('--render takes a gpu-bench.json file');
   return options;
 }
 
 const options = parseOptions(process.argv.slice(2));
 const { device, quick } = options;
-if (device.startsWith('cuda') && !backend().cuda) {
+if (options.render === undefined && device.startsWith('cuda') && !backend().cuda) {
   console.error(`no CUDA device here (backend: ${JSON.stringify(backend())}); use --device cpu --quick to check the script`);
   process.exit(2);
 }
@@ -265,8 +270,9 @@ async function main(): Promise<void> {
   searched.policy.dispose();
   log(`search: ${searched.steps} steps in ${searchSeconds.toFixed(1)} s`);
 
-  const figures = {
+  const figures: Figures = {
     measured: measuredOn(),
+    command: `npx tsc -p . && node dist/bench/gpu.js ${process.argv.slice(2).join(' ')}`.trim(),
     backend: backend(),
     pytorch: { torch: first.torch, cuda: first.cuda, device: first.device, cudnnTf32: first.cudnn_tf32, matmulTf32: first.matmul_tf32 },
     quick,
@@ -287,20 +293,24 @@ async function main(): Promise<void> {
   log('done');
 }
 
-function section(f: {
+interface Figures {
   measured: string;
+  command: string;
+  backend: unknown;
   pytorch: { torch: string; cuda: string | null; device: string; cudnnTf32: boolean; matmulTf32: boolean };
   quick: boolean;
   augmentation: Array<AugmentFigure & { forwardImagesPerSecond: number; forwardBackwardImagesPerSecond: number }>;
   trainingStep: { model: string; batch: number; steps: Array<{ setting: Execution; ours: number; pytorch: number; oursImagesPerSecond: number; pytorchImagesPerSecond: number; ratio: number }> };
   augmentationShare: { seconds: number; ofFloat32Step: number; ofFastestStep: number; fastest: Execution };
   search: { images: number; epochs: number; batch: number; model: string; execution: Execution; steps: number; seconds: number; gpuHours: number };
-}): string {
+}
+
+function section(f: Figures): string {
   const lines = [
     SECTION,
     '',
     `${f.measured}; ${f.pytorch.device}, PyTorch ${f.pytorch.torch} (CUDA ${f.pytorch.cuda ?? 'none'}, cuDNN TF32 ${f.pytorch.cudnnTf32 ? 'allowed' : 'off'}, matmul TF32 ${f.pytorch.matmulTf32 ? 'allowed' : 'off'}).`,
-    `Command: \`npx tsc -p . && node dist/bench/gpu.js ${process.argv.slice(2).join(' ')}\` (run by scripts/gpu-check.sh).`,
+    `Command: \`${f.command}\` (run by scripts/gpu-check.sh).`,
     ...(f.quick ? ['', '**--quick: a check of the script on small sizes; these figures mean nothing.**'] : []),
     '',
     `Fused augmentation, batch ${f.augmentation[0]?.batch}, every image its own sub-policy:`,
@@ -325,4 +335,12 @@ function section(f: {
   return lines.join('\n');
 }
 
-await main();
+/** --render: the section from figures measured elsewhere. */
+function render(file: string): void {
+  const text = section(JSON.parse(readFileSync(file, 'utf8')) as Figures);
+  console.log(text);
+  if (options.write) writeSection(SECTION, text);
+}
+
+if (options.render !== undefined) render(options.render);
+else await main();
