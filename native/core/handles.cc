@@ -1,25 +1,39 @@
 #include "core/handles.h"
 
 #include <atomic>
+#include <deque>
 #include <memory>
+
+#include "core/handle_class.h"
 
 namespace dna {
 
-namespace {
+namespace detail {
 
+size_t nextHandleSlot() {
+  static std::atomic<size_t> next{0};
+  return next.fetch_add(1);
+}
+
+// The environment's instance data: a constructor reference per handle type. A deque, so that a
+// reference handed out stays where it is when a later slot is added.
 struct AddonData {
-  Napi::FunctionReference tensorClass;
-  Napi::FunctionReference generatorClass;
+  std::deque<Napi::FunctionReference> classes;
 };
 
-AddonData& addonData(Napi::Env env) {
+Napi::FunctionReference& handleClassSlot(Napi::Env env, size_t slot) {
   auto* data = env.GetInstanceData<AddonData>();
   if (data == nullptr) {
     data = new AddonData();
     env.SetInstanceData<AddonData>(data);
   }
-  return *data;
+  if (data->classes.size() <= slot) data->classes.resize(slot + 1);
+  return data->classes[slot];
 }
+
+}  // namespace detail
+
+namespace {
 
 std::atomic<int64_t> liveTensors{0};
 
@@ -38,12 +52,12 @@ int64_t hostBytes(const at::Tensor& tensor) {
 
 void TensorHandle::define(Napi::Env env, Napi::Object exports) {
   Napi::Function cls = DefineClass(env, "NativeTensor", {});
-  addonData(env).tensorClass = Napi::Persistent(cls);
+  HandleClass<TensorHandle>::remember(env, cls);
   exports.Set("NativeTensor", cls);
 }
 
 Napi::Object TensorHandle::wrap(Napi::Env env, at::Tensor tensor) {
-  Napi::Object object = addonData(env).tensorClass.New({});
+  Napi::Object object = HandleClass<TensorHandle>::instance(env);
   object.TypeTag(&kTensorTag);
   Unwrap(object)->hold(env, std::move(tensor));
   return object;
@@ -87,12 +101,12 @@ void TensorHandle::dispose(Napi::Env env) {
 
 void GeneratorHandle::define(Napi::Env env, Napi::Object exports) {
   Napi::Function cls = DefineClass(env, "NativeGenerator", {});
-  addonData(env).generatorClass = Napi::Persistent(cls);
+  HandleClass<GeneratorHandle>::remember(env, cls);
   exports.Set("NativeGenerator", cls);
 }
 
 Napi::Object GeneratorHandle::wrap(Napi::Env env, at::Generator generator) {
-  Napi::Object object = addonData(env).generatorClass.New({});
+  Napi::Object object = HandleClass<GeneratorHandle>::instance(env);
   object.TypeTag(&kGeneratorTag);
   Unwrap(object)->generator_ = std::move(generator);
   return object;

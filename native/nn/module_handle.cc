@@ -1,7 +1,7 @@
 #include "nn/module_handle.h"
 
 #include "core/errors.h"
-#include "nn/handle_class.h"
+#include "core/handle_class.h"
 
 namespace dna {
 

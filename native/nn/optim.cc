@@ -21,7 +21,7 @@
 #include "core/errors.h"
 #include "core/handles.h"
 #include "core/registry.h"
-#include "nn/handle_class.h"
+#include "core/handle_class.h"
 #include "nn/options.h"
 
 namespace dna {
