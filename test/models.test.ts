@@ -268,14 +268,14 @@ test('a state dict from another architecture: a clear Error, and the model is le
   dna.tidy(() => {
     const before = values(gray.parameters()[1]);
     const error = t.throws(() => gray.loadStateDict(rgb.stateDict()), { instanceOf: Error });
-    t.regex(error!.message, /^moduleLoadStateDict: checkpoint does not fit this model: conv1\.weight has shape \[16,3,3,3\], model expects \[16,1,3,3\]/);
+    t.regex(error!.message, /^moduleLoadStateDict: checkpoint does not fit this model: conv1\.weight has shape \[16, 3, 3, 3\], model expects \[16, 1, 3, 3\]/);
     t.deepEqual(values(gray.parameters()[1]), before, 'nothing was written');
 
     t.throws(() => rgb.loadStateDict(deeper.stateDict()), {
       message: /checkpoint does not fit this model: unexpected group1\.1\.bn1\.weight, .* and \d+ more$/,
     });
     t.throws(() => deeper.loadStateDict(rgb.stateDict()), { message: /checkpoint does not fit this model: missing group1\.1\.bn1\.weight/ });
-    t.throws(() => rgb.loadStateDict(wider.stateDict()), { message: /group1\.0\.conv1\.weight has shape \[32,16,3,3\], model expects \[16,16,3,3\]/ });
+    t.throws(() => rgb.loadStateDict(wider.stateDict()), { message: /group1\.0\.conv1\.weight has shape \[32, 16, 3, 3\], model expects \[16, 16, 3, 3\]/ });
 
     const dict = rgb.stateDict();
     t.throws(() => rgb.loadStateDict({ ...dict, 'fc.bias': 'zeros' as never }), { message: /state dict entry 'fc\.bias' is not a Tensor/ });
@@ -376,7 +376,7 @@ test('crossEntropy: bad logits or labels give clear Errors', (t) => {
     t.throws(() => dna.crossEntropy(logits, labels([0, -1, 1])), { message: /label -1 is out of range for 4 classes/ });
     t.throws(() => dna.crossEntropy(logits, dna.tensor([0, 1, 2])), { message: 'crossEntropy: labels must be int64, got float32' });
     t.throws(() => dna.crossEntropy(logits, labels([0, 1])), { message: /labels must have shape \[3\] \(one per row of logits\), got \[2\]/ });
-    t.throws(() => dna.crossEntropy(dna.zeros([3, 4, 1]), labels([0, 1, 2])), { message: /logits must be a non-empty \[batch, classes\] tensor, got shape \[3,4,1\]/ });
+    t.throws(() => dna.crossEntropy(dna.zeros([3, 4, 1]), labels([0, 1, 2])), { message: /logits must be a non-empty \[batch, classes\] tensor, got shape \[3, 4, 1\]/ });
     t.throws(() => dna.crossEntropy(dna.zeros([3, 4], { dtype: 'int32' }), labels([0, 1, 2])), { message: /logits must be floating point, got int32/ });
     t.throws(() => dna.crossEntropy(logits, labels([0, 1, 2]), { labelSmoothing: 1.5 }), { message: /labelSmoothing must be in \[0, 1\], got 1.5/ });
     const gone = labels([0, 1, 2]);
@@ -416,9 +416,9 @@ test('bad inputs to a model give Errors, never a crash', (t) => {
   const model = small({ inChannels: 3 });
   dna.tidy(() => {
     t.throws(() => model.forward(images([2, 1, 8, 8])), {
-      message: 'moduleForward: this WideResNet takes 3-channel images, got 1 channels (input shape [2,1,8,8])',
+      message: 'moduleForward: this WideResNet takes 3-channel images, got 1 channels (input shape [2, 1, 8, 8])',
     });
-    t.throws(() => model.forward(images([3, 8, 8])), { message: /takes a batch of images \[B, C, H, W\], got shape \[3,8,8\]/ });
+    t.throws(() => model.forward(images([3, 8, 8])), { message: /takes a batch of images \[B, C, H, W\], got shape \[3, 8, 8\]/ });
     t.throws(() => model.forward(images([0, 3, 8, 8])), { message: /the batch is empty/ });
     t.throws(() => model.forward(images([2, 3, 8, 8]).toDtype('float64')), { message: /the images must be float32 \(values in \[0, 1\]\), got float64/ });
     t.throws(() => model.forward(dna.zeros([2, 3, 8, 8], { dtype: 'uint8' })), { message: /got uint8/ });
@@ -427,7 +427,7 @@ test('bad inputs to a model give Errors, never a crash', (t) => {
     t.throws(() => model.forward(gone), { message: 'moduleForward: argument 2 is a disposed Tensor' });
     // Training mode needs more than one value per channel for batch statistics (else NaN statistics).
     t.throws(() => model.forward(images([1, 3, 4, 4])), {
-      message: /^moduleForward: in training mode batch norm needs more than one value per channel, and a batch of shape \[1,3,4,4\] has one at the last group; use a larger batch or eval\(\)$/,
+      message: /^moduleForward: in training mode batch norm needs more than one value per channel, and a batch of shape \[1, 3, 4, 4\] has one at the last group; use a larger batch or eval\(\)$/,
     });
     t.deepEqual(model.forward(images([1, 3, 5, 5])).shape, [1, 5]);
     t.deepEqual(model.forward(images([2, 3, 1, 1])).shape, [2, 5]);

@@ -9,7 +9,6 @@
 #include <memory>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -25,14 +24,6 @@
 namespace dna {
 
 namespace {
-
-std::string shapeText(at::IntArrayRef sizes) {
-  std::ostringstream text;
-  text << "[";
-  for (size_t i = 0; i < sizes.size(); ++i) text << (i == 0 ? "" : ",") << sizes[i];
-  text << "]";
-  return text.str();
-}
 
 // ---- Layers ----
 // Parameters and buffers carry PyTorch's names (weight, bias, running_mean, ...), so state
@@ -233,21 +224,21 @@ class WideResNet : public Network {
 
   void checkInput(const at::Tensor& x) const override {
     if (x.dim() != 4) {
-      throw ArgumentError("a WideResNet takes a batch of images [B, C, H, W], got shape " + shapeText(x.sizes()));
+      throw ArgumentError("a WideResNet takes a batch of images [B, C, H, W], got shape " + shapeString(x.sizes()));
     }
     if (x.size(1) != config_.inChannels) {
       throw ArgumentError("this WideResNet takes " + std::to_string(config_.inChannels) + "-channel images, got " +
-                          std::to_string(x.size(1)) + " channels (input shape " + shapeText(x.sizes()) + ")");
+                          std::to_string(x.size(1)) + " channels (input shape " + shapeString(x.sizes()) + ")");
     }
     if (x.size(0) == 0 || x.size(2) == 0 || x.size(3) == 0) {
-      throw ArgumentError("the batch is empty (input shape " + shapeText(x.sizes()) + ")");
+      throw ArgumentError("the batch is empty (input shape " + shapeString(x.sizes()) + ")");
     }
     if (is_training()) {
       // Batch statistics need more than one value per channel, also after the two stride-2 groups.
       const int64_t values = x.size(0) * quarter(x.size(2)) * quarter(x.size(3));
       if (values < 2) {
         throw ArgumentError("in training mode batch norm needs more than one value per channel, and a batch of shape " +
-                            shapeText(x.sizes()) + " has one at the last group; use a larger batch or eval()");
+                            shapeString(x.sizes()) + " has one at the last group; use a larger batch or eval()");
       }
     }
     if (x.scalar_type() != weight_.scalar_type()) {
@@ -352,7 +343,7 @@ void loadStateDict(Network& network, Args& a, size_t index) {
     }
     const at::Tensor& source = found->second;
     if (source.sizes() != tensor.sizes()) {
-      mismatched.push_back(name + " has shape " + shapeText(source.sizes()) + ", model expects " + shapeText(tensor.sizes()));
+      mismatched.push_back(name + " has shape " + shapeString(source.sizes()) + ", model expects " + shapeString(tensor.sizes()));
     } else if (source.is_floating_point() != tensor.is_floating_point() || source.is_complex()) {
       mismatched.push_back(name + " has dtype " + dtypeName(source.scalar_type()) + ", model expects " + dtypeName(tensor.scalar_type()));
     }
@@ -495,13 +486,13 @@ void registerModels(Napi::Object exports) {
     const at::Tensor labels = a.tensor(1);
     const double smoothing = a.optionalNumber(2).value_or(0.0);
     if (logits.dim() != 2 || logits.size(0) == 0 || logits.size(1) == 0) {
-      throw ArgumentError("logits must be a non-empty [batch, classes] tensor, got shape " + shapeText(logits.sizes()));
+      throw ArgumentError("logits must be a non-empty [batch, classes] tensor, got shape " + shapeString(logits.sizes()));
     }
     if (!logits.is_floating_point()) throw ArgumentError(std::string("logits must be floating point, got ") + dtypeName(logits.scalar_type()));
     if (labels.scalar_type() != at::kLong) throw ArgumentError(std::string("labels must be int64, got ") + dtypeName(labels.scalar_type()));
     if (labels.dim() != 1 || labels.size(0) != logits.size(0)) {
       throw ArgumentError("labels must have shape [" + std::to_string(logits.size(0)) + "] (one per row of logits), got " +
-                          shapeText(labels.sizes()));
+                          shapeString(labels.sizes()));
     }
     if (labels.device() != logits.device()) {
       throw ArgumentError("labels are on " + labels.device().str() + " but logits are on " + logits.device().str());
