@@ -3,7 +3,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import sharp from 'sharp';
 
 /** The value of pixel (channel c, row h, column w) of image n in the synthetic datasets. */
 export const pixel = (n: number, c: number, h: number, w: number) => (n * 37 + c * 101 + h * 7 + w * 13) % 256;
@@ -93,5 +92,7 @@ export function rgbBytes(n: number, height: number, width: number): Buffer {
 }
 
 export async function writePng(path: string, n: number, height: number, width: number): Promise<void> {
+  // Loaded here, not with the module: tests that only use the IDX or tiny datasets run without sharp.
+  const { default: sharp } = await import('sharp');
   await sharp(rgbBytes(n, height, width), { raw: { width, height, channels: 3 } }).png().toFile(path);
 }
