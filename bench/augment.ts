@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { applySubPolicies } from '../lib/augment.js';
 import { setThreads } from '../lib/backend.js';
 import { defaultSearchSpace } from '../lib/search-space.js';
-import { Generator, Tensor, dispose, liveTensors, rand, randint, tidy } from '../lib/tensor.js';
+import { Generator, dispose, liveTensors, tidy } from '../lib/tensor.js';
 import {
   PYTHON,
   ROOT,
@@ -31,13 +31,13 @@ import {
   quietest,
   rateCell,
   runBench,
+  subPolicyWorkload,
 } from './common.js';
 
 const BASELINES = 'bench/augment_baselines.py';
 const SECTION = '## Fused augmentation (CPU)';
 
 const BATCH = 512;
-const CHANNELS = 3;
 const THREADS = [1, 2] as const;
 
 interface SizeConfig {
@@ -54,25 +54,6 @@ const SIZES: SizeConfig[] = [
   { size: 32, iterations: 15, minSeconds: 2, warmup: 3, baselineImages: 4096 },
   { size: 224, iterations: 4, minSeconds: 0, warmup: 1, baselineImages: 512 },
 ];
-
-interface Workload {
-  images: Tensor;
-  c: Tensor;
-  b: Tensor;
-  m: Tensor;
-  g: Tensor;
-}
-
-function makeWorkload(size: number, subPolicies: number, generator: Generator): Workload {
-  return tidy(() => {
-    const images = randint(0, 256, [BATCH, CHANNELS, size, size], { generator, dtype: 'float32' }).div(255);
-    const c = randint(0, subPolicies, [BATCH], { generator }).oneHot(subPolicies).float();
-    const b = rand([BATCH, subPolicies, 2], { generator }).lt(0.5).float();
-    const m = rand([BATCH, subPolicies, 2], { generator });
-    const g = rand([BATCH, CHANNELS, size, size], { generator }).sub(0.5);
-    return { images, c, b, m, g };
-  });
-}
 
 interface Timing {
   rate: number;
@@ -139,7 +120,7 @@ interface OursRow {
 
 function measureOurs(config: SizeConfig, seed: number): Map<number, OursRow> {
   const space = defaultSearchSpace();
-  const w = makeWorkload(config.size, space.subPolicies.length, new Generator(seed));
+  const w = subPolicyWorkload(BATCH, config.size, space.subPolicies.length, new Generator(seed));
   const generator = new Generator(seed + 1);
   const forward = () => {
     tidy(() => {

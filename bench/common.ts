@@ -7,6 +7,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { backend } from '../lib/backend.js';
+import type { ImageDataset } from '../lib/data/index.js';
+import { Generator, rand, randint, tidy, type Device, type Tensor } from '../lib/tensor.js';
 
 /** The repository root (this file runs from dist/bench/). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -233,4 +235,40 @@ export async function runBench(
   console.log(`\n${text}`);
   console.error(`(${((performance.now() - runStarted) / 1000).toFixed(0)} s)`);
   if (args.write) writeSection(heading, text);
+}
+
+// ---- Workloads ----
+
+/** A batch through random sub-policies: every image its own, as a policy's hard sample gives them. */
+export interface SubPolicyWorkload {
+  /** Random images in [0, 1], quantised to 8 bits. */
+  images: Tensor;
+  /** One-hot at a random sub-policy [B, S]; apply bits, 0 or 1 with probability 0.5 [B, S, 2]; magnitudes uniform [B, S, 2]. */
+  c: Tensor;
+  b: Tensor;
+  m: Tensor;
+  /** A fixed gradient for the output, uniform in [-0.5, 0.5). */
+  g: Tensor;
+}
+
+/** The workload of `batch` 3-channel `size` x `size` images over `subPolicies`, drawn in a fixed order from `generator`. */
+export function subPolicyWorkload(batch: number, size: number, subPolicies: number, generator: Generator, device: Device = 'cpu'): SubPolicyWorkload {
+  return tidy(() => ({
+    images: randint(0, 256, [batch, 3, size, size], { generator, dtype: 'float32', device }).div(255),
+    c: randint(0, subPolicies, [batch], { generator, device }).oneHot(subPolicies).float(),
+    b: rand([batch, subPolicies, 2], { generator, device }).lt(0.5).float(),
+    m: rand([batch, subPolicies, 2], { generator, device }),
+    g: rand([batch, 3, size, size], { generator, device }).sub(0.5),
+  }));
+}
+
+/** A dataset of `count` random uint8 images of 3x32x32 with random labels in 10 classes. */
+export function syntheticDataset(count: number, seed: number): ImageDataset {
+  const classes = 10;
+  const generator = new Generator(seed);
+  const [images, labels] = tidy(() => [
+    randint(0, 256, [count, 3, 32, 32], { generator, dtype: 'uint8' }).data() as Uint8Array,
+    Int32Array.from(randint(0, classes, [count], { generator, dtype: 'int32' }).data() as Int32Array),
+  ]);
+  return { name: 'synthetic', images, labels, count, shape: [3, 32, 32], classes: Array.from({ length: classes }, (_, k) => `class ${k}`) };
 }

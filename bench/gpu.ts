@@ -30,13 +30,12 @@ import path from 'node:path';
 
 import { applySubPolicies, preprocess } from '../lib/augment.js';
 import { backend, setThreads, synchronize } from '../lib/backend.js';
-import type { ImageDataset } from '../lib/data/index.js';
 import { WRN_10_1, WRN_40_2, crossEntropy, wideResNet, type Execution, type WideResNetPreset } from '../lib/models.js';
 import { sgd } from '../lib/optim.js';
 import { search } from '../lib/search.js';
-import { defaultSearchSpace } from '../lib/search-space.js';
-import { Generator, dispose, noGrad, rand, randint, tidy, type Device } from '../lib/tensor.js';
-import { ROOT, fmtMs, fmtRate, fmtRatio, measuredOn, median, writeSection } from './common.js';
+import { defaultSearchSpace, type SearchSpace } from '../lib/search-space.js';
+import { Generator, dispose, noGrad, rand, randint, tidy, type Device, type Tensor } from '../lib/tensor.js';
+import { ROOT, fmtMs, fmtRate, fmtRatio, measuredOn, median, subPolicyWorkload, syntheticDataset, writeSection, type SubPolicyWorkload } from './common.js';
 
 const SECTION = '## GPU';
 const PAPER_V100_HOURS = 0.4;
@@ -114,52 +113,32 @@ interface AugmentFigure {
 
 function augmentation(size: number, batch: number): AugmentFigure {
   const space = defaultSearchSpace();
-  const S = space.subPolicies.length;
   const g = new Generator(size, device);
-  const [images, c, b, m] = tidy(() => [
-    rand([batch, 3, size, size], { generator: g, device }),
-    randint(0, S, [batch], { generator: g, device }).oneHot(S).float(),
-    rand([batch, S, 2], { generator: g, device }).lt(0.5).float(),
-    rand([batch, S, 2], { generator: g, device }),
-  ]);
-  const forward = timeCalls(() => tidy(() => noGrad(() => applySubPolicies(images, c, b, m, { searchSpace: space, generator: g }))), 3, quick ? 3 : 20);
-  const withGrad = [c, b, m].map((t) => t.detach().requireGrad());
-  const backward = timeCalls(
-    () =>
-      tidy(() => {
-        const out = applySubPolicies(images, withGrad[0], withGrad[1], withGrad[2], { searchSpace: space, generator: g });
-        out.sum().backward();
-        for (const t of withGrad) t.zeroGrad();
-      }),
-    3,
-    quick ? 3 : 20,
-  );
-  dispose([images, c, b, m, ...withGrad]);
+  const w = subPolicyWorkload(batch, size, space.subPolicies.length, g, device);
+  const iterations = quick ? 3 : 20;
+  const forward = timeCalls(() => tidy(() => void noGrad(() => applySubPolicies(w.images, w.c, w.b, w.m, { searchSpace: space, generator: g }))), 3, iterations);
+  for (const t of [w.c, w.b, w.m]) t.requireGrad();
+  const backward = timeCalls(() => subPolicyBackward(w, space, g), 3, iterations);
+  dispose(Object.values(w));
   return { size, batch, forwardSeconds: median(forward), forwardBackwardSeconds: median(backward) };
+}
+
+/** The fused op forward and backward into c, b and m (which require gradients), after `before` (the preprocessing). */
+function subPolicyBackward(w: SubPolicyWorkload, space: SearchSpace, g: Generator, before: (x: Tensor) => Tensor = (x) => x): void {
+  tidy(() => {
+    applySubPolicies(before(w.images), w.c, w.b, w.m, { searchSpace: space, generator: g }).backward(w.g);
+    for (const t of [w.c, w.b, w.m]) t.zeroGrad();
+  });
 }
 
 /** The augmentation of a search step on a training batch: preprocess and the fused op, forward and backward. */
 function stepAugmentation(batch: number): number {
   const space = defaultSearchSpace();
-  const S = space.subPolicies.length;
   const g = new Generator(7, device);
-  const [images, c, b, m] = tidy(() => [
-    rand([batch, 3, 32, 32], { generator: g, device }),
-    randint(0, S, [batch], { generator: g, device }).oneHot(S).float().requireGrad(),
-    rand([batch, S, 2], { generator: g, device }).lt(0.5).float().requireGrad(),
-    rand([batch, S, 2], { generator: g, device }).requireGrad(),
-  ]);
-  const seconds = timeCalls(
-    () =>
-      tidy(() => {
-        const x = preprocess(images, 'cifar', { generator: g });
-        applySubPolicies(x, c, b, m, { searchSpace: space, generator: g }).sum().backward();
-        for (const t of [c, b, m]) t.zeroGrad();
-      }),
-    STEPS.warmup,
-    STEPS.timed,
-  );
-  dispose([images, c, b, m]);
+  const w = subPolicyWorkload(batch, 32, space.subPolicies.length, g, device);
+  for (const t of [w.c, w.b, w.m]) t.requireGrad();
+  const seconds = timeCalls(() => subPolicyBackward(w, space, g, (x) => preprocess(x, 'cifar', { generator: g })), STEPS.warmup, STEPS.timed);
+  dispose(Object.values(w));
   return median(seconds);
 }
 
@@ -214,14 +193,6 @@ function pytorchSteps(preset: WideResNetPreset, batch: number): PyTorchRun {
 
 // ---- 4. Search ----
 
-function syntheticData(count: number): ImageDataset {
-  const generator = new Generator(3);
-  const [images, labels] = tidy(() => [
-    randint(0, 256, [count, 3, 32, 32], { generator, dtype: 'uint8' }).data() as Uint8Array,
-    Int32Array.from(randint(0, CLASSES, [count], { generator, dtype: 'int32' }).data() as Int32Array),
-  ]);
-  return { name: 'synthetic', images, labels, count, shape: [3, 32, 32], classes: Array.from({ length: CLASSES }, (_, k) => `class ${k}`) };
-}
 
 // ---- The run ----
 
@@ -253,7 +224,7 @@ async function main(): Promise<void> {
   const augmentSeconds = stepAugmentation(batch);
   log(`augmentation of a batch of ${batch}: ${fmtMs(1000 * augmentSeconds)} ms`);
 
-  const data = syntheticData(SEARCH.images);
+  const data = syntheticDataset(SEARCH.images, 3);
   const searchStarted = performance.now();
   const searched = await search({
     train: data,

@@ -23,7 +23,7 @@ import { WRN_16_1, WRN_40_2, wideResNet, type WideResNetPreset } from '../lib/mo
 import { PolicyNetwork } from '../lib/policy.js';
 import { search } from '../lib/search.js';
 import { defaultSearchSpace } from '../lib/search-space.js';
-import { Generator, dispose, liveTensors, rand, randint, tidy } from '../lib/tensor.js';
+import { Generator, dispose, liveTensors, tidy } from '../lib/tensor.js';
 import { train } from '../lib/train.js';
 import {
   QUIET_CORES,
@@ -37,6 +37,8 @@ import {
   median,
   quietestAsync,
   runBench,
+  subPolicyWorkload,
+  syntheticDataset,
   type CpuSnapshot,
 } from './common.js';
 
@@ -86,16 +88,9 @@ interface Block {
   background: number;
 }
 
-/** Random uint8 images and labels, enough for one call of `config`: the first step, the warm-up and the timed steps. */
+/** Enough images for one call of `config`: the first step, the warm-up and the timed steps. */
 function syntheticData(config: ModelConfig, seed: number): ImageDataset {
-  const count = BATCH * (1 + config.warmup + config.steps);
-  const generator = new Generator(seed);
-  const [images, labels] = tidy(() => [
-    randint(0, 256, [count, CHANNELS, SIZE, SIZE], { generator, dtype: 'uint8' }).data() as Uint8Array,
-    Int32Array.from(randint(0, CLASSES, [count], { generator, dtype: 'int32' }).data() as Int32Array),
-  ]);
-  const classes = Array.from({ length: CLASSES }, (_, k) => `class ${k}`);
-  return { name: 'synthetic', images, labels, count, shape: [CHANNELS, SIZE, SIZE], classes };
+  return syntheticDataset(BATCH * (1 + config.warmup + config.steps), seed);
 }
 
 /**
@@ -163,13 +158,9 @@ class Augmentation {
     const S = this.#space.subPolicies.length;
     const generator = new Generator(seed);
     this.#generator = new Generator(seed + 1);
-    this.#w = tidy(() => ({
-      images: randint(0, 256, [batch, CHANNELS, SIZE, SIZE], { generator, dtype: 'float32' }).div(255),
-      c: randint(0, S, [batch], { generator }).oneHot(S).float().requireGrad(),
-      b: rand([batch, S, 2], { generator }).lt(0.5).float().requireGrad(),
-      m: rand([batch, S, 2], { generator }).requireGrad(),
-      g: rand([batch, CHANNELS, SIZE, SIZE], { generator }).sub(0.5),
-    }));
+    const w = subPolicyWorkload(batch, SIZE, S, generator);
+    for (const t of [w.c, w.b, w.m]) t.requireGrad();
+    this.#w = w;
     // The first call caches the search space's kernel tables (kept for the life of the space).
     this.#once();
   }
