@@ -25,10 +25,10 @@ if [ ! -f "$work/torch/.from" ] || [ "$(cat "$work/torch/.from")" != "$wheel" ];
   echo "$wheel" > "$work/torch/.from"
 fi
 
-# A copy of the tree (tracked and untracked-not-ignored files) with its own build/ and dist/.
+# A copy of the tree with its own build/ and dist/.
 tree="$work/tree"
-rm -rf "$tree" && mkdir -p "$tree"
-(cd "$root" && git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf -) | tar -C "$tree" -xf -
+rm -rf "$tree"
+bash "$root/scripts/copy-tree.sh" "$root" "$tree"
 ln -s "$root/node_modules" "$tree/node_modules"
 cd "$tree"
 export LIBTORCH="$work/torch" CCACHE_BASEDIR="$tree"

@@ -188,20 +188,10 @@ cmd_pack() {
 # ---------------------------------------------------------------------------------------------
 # run: on the GPU machine (or, --dry, here), from the project root.
 
-# Copies what the GPU machine would receive into $2: tracked files and untracked ones git does
-# not ignore (everything but the build outputs where there is no git), then .device/.
+# Copies what the GPU machine would receive into $2: the tree as a checkout has it, then .device/.
 copy_tree() {
-  local from="$1" to="$2"
-  mkdir -p "$to"
-  if git -C "$from" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    (cd "$from" && git ls-files -z --cached --others --exclude-standard \
-      | while IFS= read -r -d '' file; do [ -e "$file" ] && printf '%s\0' "$file"; done \
-      | tar --null -T - -cf -) | tar -C "$to" -xf -
-  else
-    (cd "$from" && tar --exclude=./node_modules --exclude=./build --exclude=./dist --exclude=./.node \
-      --exclude=./.device --exclude=./.git --exclude=./gpu-check-out -cf - .) | tar -C "$to" -xf -
-  fi
-  [ -d "$from/.device" ] && cp -a "$from/.device" "$to/.device"
+  bash "$root/scripts/copy-tree.sh" "$1" "$2"
+  [ -d "$1/.device" ] && cp -a "$1/.device" "$2/.device"
   return 0
 }
 
