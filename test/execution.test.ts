@@ -5,6 +5,7 @@
 // same checks run on CUDA (test/cuda.test.ts).
 import test from 'ava';
 import * as dna from '../lib/index.js';
+import { maxAbsDiff } from './helpers/augment-reference.js';
 import { tinyDataset } from './helpers/tiny-data.js';
 
 const { tidy, noGrad } = dna;
@@ -32,7 +33,6 @@ function forwardBackward(m: dna.Module, x: dna.Tensor): { logits: Float32Array; 
 }
 
 const maxAbs = (a: Float32Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 function cosine(a: Float32Array, b: Float32Array): number {
   let ab = 0;
   let aa = 0;
@@ -63,16 +63,16 @@ test('channels-last: the same logits and parameter gradients as NCHW, to float32
   const nhwc = model({ memoryFormat: 'channelsLast' });
   const a = forwardBackward(plain, x);
   const b = forwardBackward(nhwc, x);
-  t.true(maxDiff(a.logits, b.logits) <= 1e-5 * Math.max(1, maxAbs(a.logits)), `logits differ by ${maxDiff(a.logits, b.logits)}`);
+  t.true(maxAbsDiff(a.logits, b.logits) <= 1e-5 * Math.max(1, maxAbs(a.logits)), `logits differ by ${maxAbsDiff(a.logits, b.logits)}`);
   for (const [name, grad] of Object.entries(a.grads)) {
-    const error = maxDiff(grad, b.grads[name]);
+    const error = maxAbsDiff(grad, b.grads[name]);
     t.true(error <= 1e-4 * Math.max(1e-3, maxAbs(grad)), `${name}: gradients differ by ${error} (scale ${maxAbs(grad)})`);
   }
   plain.eval();
   nhwc.eval();
   const evalA = tidy(() => noGrad(() => plain.forward(x).data() as Float32Array));
   const evalB = tidy(() => noGrad(() => nhwc.forward(x).data() as Float32Array));
-  t.true(maxDiff(evalA, evalB) <= 1e-5 * Math.max(1, maxAbs(evalA)));
+  t.true(maxAbsDiff(evalA, evalB) <= 1e-5 * Math.max(1, maxAbs(evalA)));
   dna.dispose([plain, nhwc, x]);
 });
 
@@ -89,7 +89,7 @@ test('channels-last changes the weights in place: parameter handles and the opti
     optimizer.step();
   });
   const after = handle.data() as Float32Array;
-  t.true(maxDiff(before, after) > 0, 'the handle taken before the conversion sees the step');
+  t.true(maxAbsDiff(before, after) > 0, 'the handle taken before the conversion sees the step');
   t.deepEqual(after, m.namedParameters()['conv1.weight'].data());
 
   // A state dict of the channels-last model restores the same outputs in an NCHW one, and back.
@@ -100,10 +100,10 @@ test('channels-last changes the weights in place: parameter handles and the opti
   plain.eval();
   const fromNhwc = tidy(() => noGrad(() => m.forward(x).data() as Float32Array));
   const fromNchw = tidy(() => noGrad(() => plain.forward(x).data() as Float32Array));
-  t.true(maxDiff(fromNhwc, fromNchw) <= 1e-5 * Math.max(1, maxAbs(fromNchw)));
+  t.true(maxAbsDiff(fromNhwc, fromNchw) <= 1e-5 * Math.max(1, maxAbs(fromNchw)));
   m.setExecution({});
   const backToNchw = tidy(() => noGrad(() => m.forward(x).data() as Float32Array));
-  t.true(maxDiff(backToNchw, fromNchw) <= 1e-5 * Math.max(1, maxAbs(fromNchw)));
+  t.true(maxAbsDiff(backToNchw, fromNchw) <= 1e-5 * Math.max(1, maxAbs(fromNchw)));
   dna.dispose([...Object.values(state), m, plain, optimizer, x]);
 });
 
@@ -116,7 +116,7 @@ test('bfloat16 autocast: float32 logits and gradients, within bfloat16 precision
   for (const p of bf16.parameters()) t.is(p.dtype, 'float32');
   // bfloat16 keeps 8 significant bits: a relative rounding of 2^-8 per op, a few percent after
   // ten layers. The logits differ, but not by more than that.
-  const logitError = maxDiff(exact.logits, low.logits);
+  const logitError = maxAbsDiff(exact.logits, low.logits);
   t.true(logitError > 0, 'autocast changed the arithmetic');
   t.true(logitError <= 0.05 * Math.max(1, maxAbs(exact.logits)), `logits differ by ${logitError}`);
   // Small tensors (batch norm's 16 biases) carry more relative noise than the whole gradient.

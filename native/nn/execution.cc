@@ -3,8 +3,6 @@
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
-#include "core/errors.h"
-
 namespace dna {
 
 namespace {

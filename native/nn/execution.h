@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <optional>
+#include <vector>
 
 namespace dna {
 
@@ -33,8 +34,9 @@ class AutocastScope {
   at::ScalarType previousDtype_;
 };
 
-// Converts the 4-d parameters and buffers of `module` in place to channels-last (or back to
-// contiguous): the tensors keep their identity, so optimisers and handles given out follow.
+// Converts the 4-d tensors among `tensors` (a network's parameters and buffers) in place to
+// channels-last (or back to contiguous): the tensors keep their identity, so optimisers and
+// handles given out follow.
 void setMemoryFormat(const std::vector<at::Tensor>& tensors, bool channelsLast);
 
 }  // namespace dna

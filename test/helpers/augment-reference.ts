@@ -189,7 +189,7 @@ export function imageOf(data: Float32Array, shape: number[], i: number): Image {
   return { data: data.slice(i * size, (i + 1) * size), channels, height, width };
 }
 
-/** The largest absolute difference between two arrays of pixels. */
+/** The largest absolute difference between two arrays (pixels, logits, gradients). */
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let worst = 0;
   for (let k = 0; k < a.length; k++) worst = Math.max(worst, Math.abs(a[k] - b[k]));
