@@ -7,6 +7,7 @@ import {
   AUGMENTATION_POLICIES,
   PREPROCESS_PRESETS,
   PAPER_PRESETS,
+  PRECISIONS,
   WRN_10_1,
   WRN_16_1,
   WRN_28_10,
@@ -162,7 +163,7 @@ const EXECUTION_OPTIONS = {
 function executionOption(v: { 'channels-last'?: boolean; precision?: string }): Execution {
   return {
     memoryFormat: v['channels-last'] ? 'channelsLast' : 'contiguous',
-    precision: oneOf(v.precision, 'precision', ['float32', 'bfloat16'] as const, 'float32'),
+    precision: oneOf(v.precision, 'precision', PRECISIONS, 'float32'),
   };
 }
 

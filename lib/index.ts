@@ -100,6 +100,7 @@ export {
   type WideResNetPreset,
   type ModuleConfig,
   type CrossEntropyOptions,
+  PRECISIONS,
   type Execution,
   type MemoryFormat,
   type Precision,

@@ -55,7 +55,8 @@ export type MemoryFormat = 'contiguous' | 'channelsLast';
 export type Precision = 'float32' | 'bfloat16';
 
 const MEMORY_FORMATS: readonly MemoryFormat[] = ['contiguous', 'channelsLast'];
-const PRECISIONS: readonly Precision[] = ['float32', 'bfloat16'];
+/** The precisions a model runs in (`Execution.precision`). */
+export const PRECISIONS: readonly Precision[] = Object.freeze(['float32', 'bfloat16']);
 
 /** `execution` checked and completed with the defaults; `where` names the caller in messages. */
 export function executionOptions(execution: Execution | undefined, where: string): Required<Execution> {
