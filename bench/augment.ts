@@ -14,10 +14,10 @@
 // section of bench/RESULTS.md (and creates the file if needed), leaving other sections alone.
 import { spawnSync } from 'node:child_process';
 
-import { applySubPolicies } from '../lib/augment.js';
-import { setThreads } from '../lib/backend.js';
-import { defaultSearchSpace } from '../lib/search-space.js';
-import { Generator, dispose, liveTensors, tidy } from '../lib/tensor.js';
+import { applySubPolicies } from '../lib/augment/fused.js';
+import { setThreads } from '../lib/engine/backend.js';
+import { defaultSearchSpace } from '../lib/augment/search-space.js';
+import { Generator, dispose, liveTensors, tidy } from '../lib/engine/tensor.js';
 import {
   PYTHON,
   ROOT,

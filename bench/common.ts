@@ -6,9 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { backend } from '../lib/backend.js';
+import { backend } from '../lib/engine/backend.js';
 import type { ImageDataset } from '../lib/data/index.js';
-import { Generator, rand, randint, tidy, type Device, type Tensor } from '../lib/tensor.js';
+import { Generator, rand, randint, tidy, type Device, type Tensor } from '../lib/engine/tensor.js';
 
 /** The repository root (this file runs from dist/bench/). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -28,13 +28,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { applySubPolicies, preprocess } from '../lib/augment.js';
-import { backend, setThreads, synchronize } from '../lib/backend.js';
-import { WRN_10_1, WRN_40_2, crossEntropy, wideResNet, type Execution, type WideResNetPreset } from '../lib/models.js';
-import { sgd } from '../lib/optim.js';
-import { search } from '../lib/search.js';
-import { defaultSearchSpace, type SearchSpace } from '../lib/search-space.js';
-import { Generator, dispose, noGrad, rand, randint, tidy, type Device, type Tensor } from '../lib/tensor.js';
+import { applySubPolicies, preprocess } from '../lib/augment/fused.js';
+import { backend, setThreads, synchronize } from '../lib/engine/backend.js';
+import { WRN_10_1, WRN_40_2, crossEntropy, wideResNet, type Execution, type WideResNetPreset } from '../lib/engine/models.js';
+import { sgd } from '../lib/engine/optim.js';
+import { search } from '../lib/run/search.js';
+import { defaultSearchSpace, type SearchSpace } from '../lib/augment/search-space.js';
+import { Generator, dispose, noGrad, rand, randint, tidy, type Device, type Tensor } from '../lib/engine/tensor.js';
 import { ROOT, fmtMs, fmtRate, fmtRatio, measuredOn, median, subPolicyWorkload, syntheticDataset, writeSection, type SubPolicyWorkload } from './common.js';
 
 const SECTION = '## GPU';

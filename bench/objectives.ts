@@ -28,19 +28,19 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 
-import { applyOp, type PreprocessConfig } from '../lib/augment.js';
-import { setThreads } from '../lib/backend.js';
+import { applyOp, type PreprocessConfig } from '../lib/augment/fused.js';
+import { setThreads } from '../lib/engine/backend.js';
 import { batches, datasets, stratifiedSubset, type ImageDataset } from '../lib/data/index.js';
 import { seededRandom } from '../lib/data/random.js';
-import { WRN_10_1, WRN_16_1 } from '../lib/models.js';
-import type { Regularisers, SearchObjective } from '../lib/objectives.js';
-import type { AugmentationName } from '../lib/policies.js';
-import { PolicyNetwork } from '../lib/policy.js';
-import { loadPolicy } from '../lib/policy-file.js';
-import { policyReport, type PolicyReport } from '../lib/report.js';
-import { search, type SearchMonitor } from '../lib/search.js';
-import { dispose, tensor, tidy } from '../lib/tensor.js';
-import { evaluate, train } from '../lib/train.js';
+import { WRN_10_1, WRN_16_1 } from '../lib/engine/models.js';
+import type { Regularisers, SearchObjective } from '../lib/dna/objectives.js';
+import type { AugmentationName } from '../lib/baselines/draws.js';
+import { PolicyNetwork } from '../lib/dna/policy-network.js';
+import { loadPolicy } from '../lib/dna/policy-file.js';
+import { policyReport, type PolicyReport } from '../lib/dna/report.js';
+import { search, type SearchMonitor } from '../lib/run/search.js';
+import { dispose, tensor, tidy } from '../lib/engine/tensor.js';
+import { evaluate, train } from '../lib/run/train.js';
 import { measuredOn, runStarted, sourceState, writeSection } from './common.js';
 
 const SECTION = '## Search objectives (CPU)';

@@ -16,15 +16,15 @@
 // the machine's speed touches both sides alike. The machine's other load is measured (/proc/stat)
 // during every timed block; a disturbed block is timed again. --write rewrites the
 // '## Search step (CPU)' section of bench/RESULTS.md, leaving other sections alone.
-import { applySubPolicies, preprocess } from '../lib/augment.js';
-import { setThreads } from '../lib/backend.js';
+import { applySubPolicies, preprocess } from '../lib/augment/fused.js';
+import { setThreads } from '../lib/engine/backend.js';
 import type { ImageDataset } from '../lib/data/index.js';
-import { WRN_16_1, WRN_40_2, wideResNet, type WideResNetPreset } from '../lib/models.js';
-import { PolicyNetwork } from '../lib/policy.js';
-import { search } from '../lib/search.js';
-import { defaultSearchSpace } from '../lib/search-space.js';
-import { Generator, dispose, liveTensors, tidy } from '../lib/tensor.js';
-import { train } from '../lib/train.js';
+import { WRN_16_1, WRN_40_2, wideResNet, type WideResNetPreset } from '../lib/engine/models.js';
+import { PolicyNetwork } from '../lib/dna/policy-network.js';
+import { search } from '../lib/run/search.js';
+import { defaultSearchSpace } from '../lib/augment/search-space.js';
+import { Generator, dispose, liveTensors, tidy } from '../lib/engine/tensor.js';
+import { train } from '../lib/run/train.js';
 import {
   QUIET_CORES,
   backgroundCores,

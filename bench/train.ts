@@ -17,10 +17,10 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
-import { setThreads } from '../lib/backend.js';
-import { WRN_16_1, WRN_40_2, crossEntropy, wideResNet, type WideResNetPreset } from '../lib/models.js';
-import { sgd } from '../lib/optim.js';
-import { Generator, dispose, liveTensors, rand, randint, tidy } from '../lib/tensor.js';
+import { setThreads } from '../lib/engine/backend.js';
+import { WRN_16_1, WRN_40_2, crossEntropy, wideResNet, type WideResNetPreset } from '../lib/engine/models.js';
+import { sgd } from '../lib/engine/optim.js';
+import { Generator, dispose, liveTensors, rand, randint, tidy } from '../lib/engine/tensor.js';
 import {
   PYTHON,
   ROOT,

@@ -42,7 +42,7 @@ import {
   policyReport,
   writePolicyReport,
 } from '../lib/index.js';
-import { describe } from '../lib/describe.js';
+import { describe } from '../lib/util/describe.js';
 
 const usage = `Usage: dna <command> [options]
 

@@ -1,5 +1,5 @@
 // dna-augment: learned, input-conditional data augmentation (Dynamic Network Augmentation).
-export { backend, setThreads, synchronize, type Backend } from './backend.js';
+export { backend, setThreads, synchronize, type Backend } from './engine/backend.js';
 export {
   Tensor,
   Generator,
@@ -31,7 +31,7 @@ export {
   type Operand,
   type TensorOptions,
   type RandomOptions,
-} from './tensor.js';
+} from './engine/tensor.js';
 export {
   OPS,
   IDENTITY_KIND,
@@ -46,13 +46,13 @@ export {
   type CustomOpSpec,
   type SubPolicy,
   type SearchSpace,
-} from './search-space.js';
+} from './augment/search-space.js';
 export {
   loadOpLibrary,
   registerOp,
   type CustomOpDefinition,
   type TransformFunction,
-} from './custom-ops.js';
+} from './augment/custom-ops.js';
 export {
   applyOp,
   applySubPolicies,
@@ -62,7 +62,7 @@ export {
   type AugmentOptions,
   type SubPolicyOptions,
   type PreprocessConfig,
-} from './augment.js';
+} from './augment/fused.js';
 export {
   datasets,
   DataFileError,
@@ -104,7 +104,7 @@ export {
   type Execution,
   type MemoryFormat,
   type Precision,
-} from './models.js';
+} from './engine/models.js';
 export {
   sgd,
   adam,
@@ -115,7 +115,7 @@ export {
   type AdamOptions,
   type OptimizerState,
   type Parameterized,
-} from './optim.js';
+} from './engine/optim.js';
 export {
   saveCheckpoint,
   loadCheckpoint,
@@ -129,7 +129,7 @@ export {
   type LoadedCheckpoint,
   type CheckpointTensorEntry,
   type JSONValue,
-} from './checkpoint.js';
+} from './engine/checkpoint.js';
 export {
   autoAugment,
   randAugment,
@@ -160,7 +160,7 @@ export {
   type TrivialAugmentOptions,
   type CutoutOptions,
   type DrawOptions,
-} from './policies.js';
+} from './baselines/draws.js';
 export {
   train,
   evaluate,
@@ -170,7 +170,7 @@ export {
   type TrainProgress,
   type TrainResult,
   type Augmentation,
-} from './train.js';
+} from './run/train.js';
 export {
   PolicyNetwork,
   gumbelSoftmaxST,
@@ -178,7 +178,7 @@ export {
   type PolicyNetworkConfig,
   type PolicyOutput,
   type PolicySample,
-} from './policy.js';
+} from './dna/policy-network.js';
 export {
   search,
   SEARCH_CHECKPOINT_KIND,
@@ -186,11 +186,11 @@ export {
   type SearchProgress,
   type SearchResult,
   type SearchMonitor,
-} from './search.js';
-export { SEARCH_OBJECTIVES, type SearchObjective, type Regularisers } from './objectives.js';
-export { savePolicy, loadPolicy, POLICY_FILE_KIND, type LoadedPolicy } from './policy-file.js';
-export { TrainingDivergedError } from './run-state.js';
-export { PAPER_PRESETS, type DatasetPreset, type SearchPreset, type TrainPreset, type PresetName } from './presets.js';
+} from './run/search.js';
+export { SEARCH_OBJECTIVES, type SearchObjective, type Regularisers } from './dna/objectives.js';
+export { savePolicy, loadPolicy, POLICY_FILE_KIND, type LoadedPolicy } from './dna/policy-file.js';
+export { TrainingDivergedError } from './run/run-state.js';
+export { PAPER_PRESETS, type DatasetPreset, type SearchPreset, type TrainPreset, type PresetName } from './run/presets.js';
 export {
   policyReport,
   PolicyStatistics,
@@ -203,6 +203,6 @@ export {
   type PolicyGroupStatistics,
   type OpStatistics,
   type RankedSubPolicy,
-} from './report.js';
-export { writePolicyReport, type PolicyReportFiles } from './report-files.js';
-export { demo, DEMO_OBJECTIVE, type DemoOptions, type DemoProgress, type DemoResult, type DemoRun } from './demo.js';
+} from './dna/report.js';
+export { writePolicyReport, type PolicyReportFiles } from './dna/report-files.js';
+export { demo, DEMO_OBJECTIVE, type DemoOptions, type DemoProgress, type DemoResult, type DemoRun } from './run/demo.js';

@@ -3,9 +3,9 @@
 import test from 'ava';
 
 import * as dna from '../lib/index.js';
-import { applyOp, applySubPolicies, preprocess } from '../lib/augment.js';
-import { native } from '../lib/native.js';
-import { OPS, defaultSearchSpace, findOp } from '../lib/search-space.js';
+import { applyOp, applySubPolicies, preprocess } from '../lib/augment/fused.js';
+import { native } from '../lib/engine/native.js';
+import { OPS, defaultSearchSpace, findOp } from '../lib/augment/search-space.js';
 import { type Image, imageOf, maxAbsDiff, referenceBlend, referenceOp, referencePreprocess } from './helpers/augment-reference.js';
 import { assertClose, fusedGradients, gradientCase, randomImages, relaxedGradients } from './helpers/gradient-reference.js';
 

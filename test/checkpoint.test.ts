@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as dna from '../lib/index.js';
-import { crc32, crc32Js } from '../lib/checkpoint.js';
+import { crc32, crc32Js } from '../lib/engine/checkpoint.js';
 import { mulberry32 } from './helpers/random.js';
 
 const { saveCheckpoint, loadCheckpoint, checkpointPaths, CheckpointError, tensor } = dna;
@@ -517,8 +517,8 @@ test('SIGKILL during repeated saves never leaves an unloadable checkpoint', asyn
   const dir = await tempDir(t);
   const file = nodePath.join(dir, 'last.ckpt');
   // Only the two modules it needs, so the child does not depend on the rest of the package.
-  const checkpointModule = new URL('../lib/checkpoint.js', import.meta.url).href;
-  const tensorModule = new URL('../lib/tensor.js', import.meta.url).href;
+  const checkpointModule = new URL('../lib/engine/checkpoint.js', import.meta.url).href;
+  const tensorModule = new URL('../lib/engine/tensor.js', import.meta.url).href;
   const script = nodePath.join(dir, 'saver.mjs');
   await fsp.writeFile(
     script,

@@ -53,7 +53,7 @@ test('dna search writes a policy file that loadPolicy reads', async (t) => {
     t.is(searched.status, 0, searched.stderr);
     const summary = JSON.parse(searched.stdout.trim().split('\n').at(-1)!);
     t.is(summary.steps, 2);
-    const { loadPolicy } = await import('../lib/policy-file.js');
+    const { loadPolicy } = await import('../lib/dna/policy-file.js');
     const policy = await loadPolicy(summary.policyFile);
     t.is(policy.searchSpace.subPolicies.length, 105);
     policy.dispose();

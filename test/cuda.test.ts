@@ -13,8 +13,8 @@
 import test, { type ExecutionContext } from 'ava';
 
 import * as dna from '../lib/index.js';
-import { native } from '../lib/native.js';
-import { OPS, defaultSearchSpace, kernelTableTensors } from '../lib/search-space.js';
+import { native } from '../lib/engine/native.js';
+import { OPS, defaultSearchSpace, kernelTableTensors } from '../lib/augment/search-space.js';
 import { assertClose, randomImages } from './helpers/gradient-reference.js';
 
 const { tensor, tidy, Generator, rand } = dna;

@@ -10,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import * as dna from '../lib/index.js';
-import { applyOp, applySubPolicies } from '../lib/augment.js';
-import { OPS, defaultSearchSpace, subPolicies, type CustomOpSpec, type OpSpec, type SearchSpace } from '../lib/search-space.js';
+import { applyOp, applySubPolicies } from '../lib/augment/fused.js';
+import { OPS, defaultSearchSpace, subPolicies, type CustomOpSpec, type OpSpec, type SearchSpace } from '../lib/augment/search-space.js';
 import { type Image, imageOf, maxAbsDiff, mapImage, pixelAt, referenceBlend, referenceOp } from './helpers/augment-reference.js';
 import {
   type ReferenceTransform,

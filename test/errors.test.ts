@@ -7,7 +7,7 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { native } from '../lib/native.js';
+import { native } from '../lib/engine/native.js';
 import {
   NativeGenerator,
   NativeTensor,
@@ -203,7 +203,7 @@ test('the process is still healthy after all that', (t) => {
 
 // ---- calls that crash the process today: checked in a child process ----
 
-const nativeModule = fileURLToPath(new URL('../lib/native.js', import.meta.url));
+const nativeModule = fileURLToPath(new URL('../lib/engine/native.js', import.meta.url));
 
 /** Runs `body` (with `native` in scope) in a fresh node process; returns its exit status and output. */
 function inChild(body: string): Promise<{ status: number | null; signal: string | null; output: string }> {

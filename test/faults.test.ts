@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import * as dna from '../lib/index.js';
-import { CHECKPOINT_KIND } from '../lib/train.js';
+import { CHECKPOINT_KIND } from '../lib/run/train.js';
 import { mulberry32 } from './helpers/random.js';
 import { runOptions, type RunChildOptions } from './helpers/run-child.js';
 import { tinyDataset, writeTinyIdx } from './helpers/tiny-data.js';

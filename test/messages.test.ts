@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import * as dna from '../lib/index.js';
-import { describe, optionsObject, requiredOptions } from '../lib/describe.js';
+import { describe, optionsObject, requiredOptions } from '../lib/util/describe.js';
 import { cifarRecords, writeCifar10, writePng } from './helpers/data-files.js';
 import { tinyDataset, writeTinyIdx } from './helpers/tiny-data.js';
 

@@ -3,8 +3,8 @@
 // errors for bad configs and inputs.
 import test from 'ava';
 import * as dna from '../lib/index.js';
-import { wideResNetParameterCount } from '../lib/models.js';
-import { native } from '../lib/native.js';
+import { wideResNetParameterCount } from '../lib/engine/models.js';
+import { native } from '../lib/engine/native.js';
 
 interface Architecture {
   depth: number;

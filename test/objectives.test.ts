@@ -2,8 +2,8 @@
 import test from 'ava';
 
 import * as dna from '../lib/index.js';
-import { searchStep, unrolledImageGradient, type SearchObjective, type StepSettings } from '../lib/objectives.js';
-import { search } from '../lib/search.js';
+import { searchStep, unrolledImageGradient, type SearchObjective, type StepSettings } from '../lib/dna/objectives.js';
+import { search } from '../lib/run/search.js';
 
 const SIDE = 8;
 

@@ -5,7 +5,7 @@
 import test from 'ava';
 
 import * as dna from '../lib/index.js';
-import { preprocess } from '../lib/augment.js';
+import { preprocess } from '../lib/augment/fused.js';
 import {
   AUGMENTATION_POLICIES,
   AUTOAUGMENT_POLICIES,
@@ -24,8 +24,8 @@ import {
   trivialAugmentValue,
   type AugmentationDraws,
   type PolicyOpName,
-} from '../lib/policies.js';
-import { OPS, findOp } from '../lib/search-space.js';
+} from '../lib/baselines/draws.js';
+import { OPS, findOp } from '../lib/augment/search-space.js';
 
 const { Generator, rand, tidy } = dna;
 

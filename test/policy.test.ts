@@ -3,7 +3,7 @@
 import test from 'ava';
 
 import * as dna from '../lib/index.js';
-import { PolicyNetwork, gumbelSoftmaxST, relaxedBernoulliST } from '../lib/policy.js';
+import { PolicyNetwork, gumbelSoftmaxST, relaxedBernoulliST } from '../lib/dna/policy-network.js';
 
 const { Generator, tensor, tidy } = dna;
 

@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 
 import * as dna from '../lib/index.js';
-import { PolicyNetwork } from '../lib/policy.js';
-import { loadPolicy, savePolicy } from '../lib/policy-file.js';
+import { PolicyNetwork } from '../lib/dna/policy-network.js';
+import { loadPolicy, savePolicy } from '../lib/dna/policy-file.js';
 
 const { tensor, tidy } = dna;
 

@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 
 import * as dna from '../lib/index.js';
-import { search } from '../lib/search.js';
-import { loadPolicy } from '../lib/policy-file.js';
+import { search } from '../lib/run/search.js';
+import { loadPolicy } from '../lib/dna/policy-file.js';
 
 async function searchData(n: number): Promise<dna.ImageDataset> {
   return dna.stratifiedSubset(await dna.datasets.fashionMnist({ split: 'train' }), n, 3);

@@ -1,7 +1,7 @@
 // Every Tensor op and free function against values computed in plain JS on seeded random inputs.
 import test, { type ExecutionContext } from 'ava';
 import * as dna from '../lib/index.js';
-import { native } from '../lib/native.js';
+import { native } from '../lib/engine/native.js';
 import { mulberry32 } from './helpers/random.js';
 
 // ---- a tiny n-d array in plain JS ----

@@ -9,9 +9,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import * as dna from '../lib/index.js';
-import { loadCheckpoint } from '../lib/checkpoint.js';
-import { CHECKPOINT_KIND, evaluate, train } from '../lib/train.js';
-import { TrainingDivergedError } from '../lib/run-state.js';
+import { loadCheckpoint } from '../lib/engine/checkpoint.js';
+import { CHECKPOINT_KIND, evaluate, train } from '../lib/run/train.js';
+import { TrainingDivergedError } from '../lib/run/run-state.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 

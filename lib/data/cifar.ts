@@ -3,7 +3,7 @@
 // (1024 red, 1024 green, 1024 blue, each 32 rows of 32).
 import { join } from 'node:path';
 
-import { describe, optionsObject } from '../describe.js';
+import { describe, optionsObject } from '../util/describe.js';
 import { DataFileError, type ImageDataset } from './dataset.js';
 import { checkDirArgument, checkSplit, isDirectory, readClassNames, readRequired, type LoadOptions } from './files.js';
 

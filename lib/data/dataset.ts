@@ -1,5 +1,5 @@
 // The in-memory image dataset every loader returns, and the small operations on it.
-import { describe } from '../describe.js';
+import { describe } from '../util/describe.js';
 
 /**
  * Images and labels in memory. Pixels stay uint8 (a quarter of float32's memory); `batches()`

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 
-import { describe } from '../describe.js';
+import { describe } from '../util/describe.js';
 import { DataFileError } from './dataset.js';
 
 const gunzipAsync = promisify(gunzip);

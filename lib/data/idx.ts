@@ -1,7 +1,7 @@
 // IDX files (MNIST, Fashion-MNIST, http://yann.lecun.com/exdb/mnist/): a big-endian header
 // (two zero bytes, a type byte, the number of dimensions, one uint32 per dimension) and the
 // values. Images: idx3-ubyte (N x rows x cols), labels: idx1-ubyte (N). Plain or gzip.
-import { describe, optionsObject } from '../describe.js';
+import { describe, optionsObject } from '../util/describe.js';
 import { DataFileError, type ImageDataset } from './dataset.js';
 import { checkDirArgument, checkSplit, findOneOf, gunzipIfCompressed, isDirectory, readRequired, type LoadOptions } from './files.js';
 

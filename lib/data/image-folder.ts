@@ -3,7 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 
-import { describe, optionsObject } from '../describe.js';
+import { describe, optionsObject } from '../util/describe.js';
 import { DataFileError, type ImageDataset } from './dataset.js';
 import { checkDirArgument, isDirectory } from './files.js';
 

@@ -1,7 +1,7 @@
 // A small seeded PRNG (sfc32, seeded through murmur3's finaliser) for data order and subsets.
 // It lives in TypeScript so that the order of images depends only on the seed: the same on
 // every device, every LibTorch build, and after a resume.
-import { describe } from '../describe.js';
+import { describe } from '../util/describe.js';
 
 /** What a stream of random numbers is for; each gets independent numbers from the same seed. */
 export const STREAM = { subset: 1, epoch: 2 } as const;

@@ -1,6 +1,6 @@
 // Class-stratified subsets and splits: the reduced datasets of a policy search (e.g. 4,000
 // CIFAR-10 images) and their validation halves.
-import { describe } from '../describe.js';
+import { describe } from '../util/describe.js';
 import { checkDataset, classCounts, subset, type ImageDataset } from './dataset.js';
 import { checkSeed, seededRandom, shuffleInPlace, STREAM } from './random.js';
 

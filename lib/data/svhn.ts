@@ -3,7 +3,7 @@
 // column-major: X(row, column, channel, image)) and y (Nx1, digits 1..9 and 10 for 0).
 import { join } from 'node:path';
 
-import { optionsObject } from '../describe.js';
+import { optionsObject } from '../util/describe.js';
 import { DataFileError, type ImageDataset } from './dataset.js';
 import { checkDirArgument, checkSplit, readRequired, yieldToEventLoop } from './files.js';
 import { readMat, type MatArray } from './mat.js';

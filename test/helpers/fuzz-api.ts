@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import * as dna from '../../lib/index.js';
-import { savePolicy } from '../../lib/policy-file.js';
+import { savePolicy } from '../../lib/dna/policy-file.js';
 import { cifarRecords, idxFile, idxImages, writeCifar10, writePng } from './data-files.js';
 import { tinyDataset } from './tiny-data.js';
 import { isEngineError, record, recordCall, type Outcome, type Random, type Tally } from './fuzz-outcomes.js';

@@ -5,7 +5,7 @@
 //
 // Set DNA_FUZZ_TRACE=/some/file to log every call before it is made (to find a crashing call).
 import { openSync, writeSync } from 'node:fs';
-import { native } from '../../lib/native.js';
+import { native } from '../../lib/engine/native.js';
 import { record, recordCall, type Outcome, type Random, type Tally } from './fuzz-outcomes.js';
 
 type Fn = (...args: unknown[]) => unknown;

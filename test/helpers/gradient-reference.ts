@@ -4,8 +4,8 @@
 import type { ExecutionContext } from 'ava';
 
 import * as dna from '../../lib/index.js';
-import { applySubPolicies } from '../../lib/augment.js';
-import { defaultSearchSpace, type OpSpec, type SearchSpace } from '../../lib/search-space.js';
+import { applySubPolicies } from '../../lib/augment/fused.js';
+import { defaultSearchSpace, type OpSpec, type SearchSpace } from '../../lib/augment/search-space.js';
 import { type Image, imageOf, referenceBlend, referenceOp } from './augment-reference.js';
 
 const { tensor, Generator, rand, tidy } = dna;

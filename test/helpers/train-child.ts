@@ -1,6 +1,6 @@
 // A training run for the SIGKILL test: trains until killed, writing checkpoints into argv[2].
 import * as dna from '../../lib/index.js';
-import { train } from '../../lib/train.js';
+import { train } from '../../lib/run/train.js';
 
 const dir = process.argv[2];
 const full = await dna.datasets.fashionMnist({ split: 'train' });

@@ -1,13 +1,13 @@
 // Policy files: a searched policy network's weights with everything needed to use it (search
 // space, backbone, provenance), and `loadPolicy`, which turns one into a frozen augmenter.
-import { saveCheckpoint, loadCheckpoint } from './checkpoint.js';
-import { applySubPolicies } from './augment.js';
-import { describe, optionsObject } from './describe.js';
-import { requireCustomOps } from './custom-ops.js';
-import { PolicyNetwork, gumbelSoftmaxST, relaxedBernoulliST, type PolicyNetworkConfig } from './policy.js';
-import { checkRecordedNetwork } from './models.js';
-import { validateSearchSpace, type SearchSpace } from './search-space.js';
-import { Generator, Tensor, dispose, noGrad, tidy, type Device } from './tensor.js';
+import { saveCheckpoint, loadCheckpoint } from '../engine/checkpoint.js';
+import { applySubPolicies } from '../augment/fused.js';
+import { describe, optionsObject } from '../util/describe.js';
+import { requireCustomOps } from '../augment/custom-ops.js';
+import { PolicyNetwork, gumbelSoftmaxST, relaxedBernoulliST, type PolicyNetworkConfig } from './policy-network.js';
+import { checkRecordedNetwork } from '../engine/models.js';
+import { validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
+import { Generator, Tensor, dispose, noGrad, tidy, type Device } from '../engine/tensor.js';
 
 export const POLICY_FILE_KIND = 'dna-augment/policy';
 const POLICY_FILE_VERSION = 1;

@@ -213,7 +213,7 @@ export interface NativeOptimizerState {
   numbers: Record<string, number>;
 }
 
-const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 /** Where the addon is: DNA_NATIVE_PATH, else the cmake-js / node-gyp build folder. */
 export function addonPath(): string {

@@ -21,11 +21,11 @@
 //            target, each image must be changed, and the cheapest change is the one the class
 //            is already invariant to. With a change reward instead, each image is changed as
 //            much as the classifier tolerates.
-import { applyCutout, applySubPolicies } from './augment.js';
-import { crossEntropy, type Module } from './models.js';
-import type { Optimizer } from './optim.js';
-import { gumbelSoftmaxST, relaxedBernoulliST, type PolicyNetwork, type PolicyOutput } from './policy.js';
-import { Generator, dispose, noGrad, tidy, type Tensor } from './tensor.js';
+import { applyCutout, applySubPolicies } from '../augment/fused.js';
+import { crossEntropy, type Module } from '../engine/models.js';
+import type { Optimizer } from '../engine/optim.js';
+import { gumbelSoftmaxST, relaxedBernoulliST, type PolicyNetwork, type PolicyOutput } from './policy-network.js';
+import { Generator, dispose, noGrad, tidy, type Tensor } from '../engine/tensor.js';
 
 export const SEARCH_OBJECTIVES = ['joint', 'bilevel', 'teacher', 'invariance'] as const;
 export type SearchObjective = (typeof SEARCH_OBJECTIVES)[number];

@@ -4,20 +4,20 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import type { PreprocessConfig } from './augment.js';
-import { datasets, stratifiedSubset, type ImageDataset } from './data/index.js';
-import { checkDataset } from './data/dataset.js';
-import { describe, requiredOptions } from './describe.js';
-import { WRN_10_1, WRN_16_1, type Execution, type WideResNetPreset } from './models.js';
-import { loadPolicy } from './policy-file.js';
-import type { AugmentationName } from './policies.js';
-import { policyReport, type PolicyReport } from './report.js';
-import { writePolicyReport } from './report-files.js';
+import type { PreprocessConfig } from '../augment/fused.js';
+import { datasets, stratifiedSubset, type ImageDataset } from '../data/index.js';
+import { checkDataset } from '../data/dataset.js';
+import { describe, requiredOptions } from '../util/describe.js';
+import { WRN_10_1, WRN_16_1, type Execution, type WideResNetPreset } from '../engine/models.js';
+import { loadPolicy } from '../dna/policy-file.js';
+import type { AugmentationName } from '../baselines/draws.js';
+import { policyReport, type PolicyReport } from '../dna/report.js';
+import { writePolicyReport } from '../dna/report-files.js';
 import { positiveInteger } from './run-state.js';
-import type { Regularisers, SearchObjective } from './objectives.js';
+import type { Regularisers, SearchObjective } from '../dna/objectives.js';
 import { search, type SearchProgress } from './search.js';
 import { evaluate, train, type TrainProgress } from './train.js';
-import type { Device } from './tensor.js';
+import type { Device } from '../engine/tensor.js';
 
 export interface DemoOptions {
   /** Where everything goes: search/, train/, report/ and summary.json. */

@@ -26,7 +26,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import * as nodePath from 'node:path';
 import * as zlib from 'node:zlib';
-import { describe, optionsObject } from './describe.js';
+import { describe, optionsObject } from '../util/describe.js';
 import { Tensor, tensor, type DType, type Device, type TypedArray } from './tensor.js';
 
 /** The file's magic bytes. */

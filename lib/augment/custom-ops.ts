@@ -5,10 +5,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 
-import { describe } from './describe.js';
-import { addonPath, native } from './native.js';
+import { describe } from '../util/describe.js';
+import { addonPath, native } from '../engine/native.js';
 import { OPS, hasCustomOps, type CustomOpSpec, type OpSpec, type SearchSpace } from './search-space.js';
-import { Tensor, noGrad, tidy, zeros } from './tensor.js';
+import { Tensor, noGrad, tidy, zeros } from '../engine/tensor.js';
 
 /**
  * A transform written in TypeScript: images float32 [k, C, H, W] in [0, 1] and one value per

@@ -7,7 +7,7 @@ import path from 'node:path';
 
 import type { TopLevelSpec } from 'vega-lite';
 
-import { describe } from './describe.js';
+import { describe } from '../util/describe.js';
 import { POLICY_REPORT_KIND, type PolicyGroupStatistics, type PolicyReport } from './report.js';
 
 export interface PolicyReportFiles {

@@ -1,6 +1,6 @@
 // Optimisers: LibTorch's SGD and Adam over parameter tensors, their checkpointable state,
 // gradient clipping, and the cosine learning-rate schedule.
-import { describe, optionsObject, requiredOptions } from './describe.js';
+import { describe, optionsObject, requiredOptions } from '../util/describe.js';
 import { native, type NativeOptimizer, type NativeTensor } from './native.js';
 import { Tensor } from './tensor.js';
 

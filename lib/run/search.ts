@@ -5,23 +5,23 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
-import { preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, type PreprocessConfig } from './augment.js';
-import { backend } from './backend.js';
-import { checkpointPaths } from './checkpoint.js';
-import { describe, requiredOptions } from './describe.js';
-import { batchCount, batches, splitStratified, stratifiedSubset, type ImageDataset } from './data/index.js';
-import { checkDataset } from './data/dataset.js';
-import { SEARCH_OBJECTIVES, searchStep, type Regularisers, type SearchObjective, type StepNetworks } from './objectives.js';
-import { executionOptions, wideResNet, type Execution, type Module, type WideResNetConfig } from './models.js';
-import { adam, cosineLr, sgd } from './optim.js';
+import { preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, type PreprocessConfig } from '../augment/fused.js';
+import { backend } from '../engine/backend.js';
+import { checkpointPaths } from '../engine/checkpoint.js';
+import { describe, requiredOptions } from '../util/describe.js';
+import { batchCount, batches, splitStratified, stratifiedSubset, type ImageDataset } from '../data/index.js';
+import { checkDataset } from '../data/dataset.js';
+import { SEARCH_OBJECTIVES, searchStep, type Regularisers, type SearchObjective, type StepNetworks } from '../dna/objectives.js';
+import { executionOptions, wideResNet, type Execution, type Module, type WideResNetConfig } from '../engine/models.js';
+import { adam, cosineLr, sgd } from '../engine/optim.js';
 import { datasetPreset, type PresetName } from './presets.js';
-import { requireCustomOps } from './custom-ops.js';
-import { PolicyNetwork, type PolicyNetworkConfig } from './policy.js';
-import { savePolicy } from './policy-file.js';
-import { PolicyStatistics } from './report.js';
+import { requireCustomOps } from '../augment/custom-ops.js';
+import { PolicyNetwork, type PolicyNetworkConfig } from '../dna/policy-network.js';
+import { savePolicy } from '../dna/policy-file.js';
+import { PolicyStatistics } from '../dna/report.js';
 import { divergedError, fileExists, loadRunState, positiveInteger, saveRunState, yieldToEventLoop, type RunParts } from './run-state.js';
-import { validateSearchSpace, type SearchSpace } from './search-space.js';
-import { Generator, dispose, tidy, type Device } from './tensor.js';
+import { validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
+import { Generator, dispose, tidy, type Device } from '../engine/tensor.js';
 
 export const SEARCH_CHECKPOINT_KIND = 'dna-augment/search';
 const SEARCH_CHECKPOINT_VERSION = 1;

@@ -1,11 +1,11 @@
 // The policy side of DNA (SPEC 1.2, 1.3): a network that maps each image to logits over the
 // sub-policies and to apply probabilities and magnitudes for their ops, and the
 // straight-through samplers that turn those into the (c, b, m) of applySubPolicies.
-import { releaseKernelTables } from './augment.js';
-import { describe, optionsObject } from './describe.js';
-import { wideResNet, type Module, type WideResNetConfig } from './models.js';
-import { defaultSearchSpace, validateSearchSpace, type SearchSpace } from './search-space.js';
-import { Generator, Tensor, rand, tidy, type Device } from './tensor.js';
+import { releaseKernelTables } from '../augment/fused.js';
+import { describe, optionsObject } from '../util/describe.js';
+import { wideResNet, type Module, type WideResNetConfig } from '../engine/models.js';
+import { defaultSearchSpace, validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
+import { Generator, Tensor, rand, tidy, type Device } from '../engine/tensor.js';
 
 // Uniform draws are kept away from 0 and 1 so that their logs stay finite.
 const EPS = 1e-6;

@@ -3,7 +3,7 @@
 // Every Tensor owns one native reference. `dispose()` drops it now; `tidy(fn)` drops every
 // tensor made inside `fn` except the ones it returns; garbage collection drops forgotten ones
 // eventually (a safety net, not a plan: GPU memory is invisible to the JS heap).
-import { describe, optionsObject } from './describe.js';
+import { describe, optionsObject } from '../util/describe.js';
 import { native, type NativeDType, type NativeGenerator, type NativeTensor, type NativeTypedArray } from './native.js';
 
 export type DType = NativeDType;

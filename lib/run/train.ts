@@ -3,18 +3,18 @@
 import { mkdir, appendFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { applyCutout, preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, type PreprocessConfig } from './augment.js';
-import { checkpointPaths, loadCheckpoint } from './checkpoint.js';
-import { describe, optionsObject, requiredOptions } from './describe.js';
-import { loadPolicy, type LoadedPolicy } from './policy-file.js';
+import { applyCutout, preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, type PreprocessConfig } from '../augment/fused.js';
+import { checkpointPaths, loadCheckpoint } from '../engine/checkpoint.js';
+import { describe, optionsObject, requiredOptions } from '../util/describe.js';
+import { loadPolicy, type LoadedPolicy } from '../dna/policy-file.js';
 import { datasetPreset, type PresetName } from './presets.js';
 import { divergedError, fileExists, loadRunState, positiveInteger, recordedModule, saveRunState, withPrefix, yieldToEventLoop, type RunParts } from './run-state.js';
-import { batchCount, batches, type ImageDataset } from './data/index.js';
-import { checkDataset } from './data/dataset.js';
-import { Module, checkRecordedNetwork, crossEntropy, executionOptions, wideResNet, type Execution, type WideResNetConfig } from './models.js';
-import { cosineLr, sgd } from './optim.js';
-import { augmentationPolicy, type AugmentationName, type AugmentationPolicy } from './policies.js';
-import { Generator, dispose as disposeBatch, noGrad, tidy, type Device } from './tensor.js';
+import { batchCount, batches, type ImageDataset } from '../data/index.js';
+import { checkDataset } from '../data/dataset.js';
+import { Module, checkRecordedNetwork, crossEntropy, executionOptions, wideResNet, type Execution, type WideResNetConfig } from '../engine/models.js';
+import { cosineLr, sgd } from '../engine/optim.js';
+import { augmentationPolicy, type AugmentationName, type AugmentationPolicy } from '../baselines/draws.js';
+import { Generator, dispose as disposeBatch, noGrad, tidy, type Device } from '../engine/tensor.js';
 
 export const CHECKPOINT_KIND = 'dna-augment/train';
 const CHECKPOINT_VERSION = 2;

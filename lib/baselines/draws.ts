@@ -12,11 +12,11 @@
 // default), bring in gray 0.5 from outside the image (torchvision: black), and shear about the
 // image centre (torchvision and PIL: about the top-left corner, i.e. the same shear plus a
 // shift). Translations are whole pixels, as torchvision's `int(magnitude)`.
-import { describe, optionsObject } from './describe.js';
-import { native } from './native.js';
-import { OPS, IDENTITY_KIND } from './search-space.js';
-import { applyCutout } from './augment.js';
-import { Generator, Tensor, cat, full, keep, rand, randint, tensor, tidy, zeros } from './tensor.js';
+import { describe, optionsObject } from '../util/describe.js';
+import { native } from '../engine/native.js';
+import { OPS, IDENTITY_KIND } from '../augment/search-space.js';
+import { applyCutout } from '../augment/fused.js';
+import { Generator, Tensor, cat, full, keep, rand, randint, tensor, tidy, zeros } from '../engine/tensor.js';
 
 /** The options every policy takes. */
 export interface PolicyOptions {

@@ -1,8 +1,8 @@
 // The paper's settings per dataset (SPEC 1.5): search subset, epochs, batch sizes, learning
 // rates, networks and baseline preprocessing for the search and the training phase. `search`
 // and `train` take `preset` and let every explicit option override it.
-import { describe } from './describe.js';
-import { WRN_28_10, WRN_40_2, type WideResNetPreset } from './models.js';
+import { describe } from '../util/describe.js';
+import { WRN_28_10, WRN_40_2, type WideResNetPreset } from '../engine/models.js';
 
 export interface SearchPreset {
   subset: number;

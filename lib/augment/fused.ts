@@ -1,8 +1,8 @@
 // The fused augmentation engine from TypeScript: one op per image (applyOp), a sub-policy per
 // image with gradients into the policy (applySubPolicies), and the baseline preprocessing.
 import { lookupOp, runCustomOp } from './custom-ops.js';
-import { describe, optionsObject } from './describe.js';
-import { native } from './native.js';
+import { describe, optionsObject } from '../util/describe.js';
+import { native } from '../engine/native.js';
 import {
   IDENTITY_KIND,
   defaultSearchSpace,
@@ -12,7 +12,7 @@ import {
   type OpSpec,
   type SearchSpace,
 } from './search-space.js';
-import { Generator, Tensor, cat, full, keep, rand, randint, stack, tensor, tidy, where, zeros } from './tensor.js';
+import { Generator, Tensor, cat, full, keep, rand, randint, stack, tensor, tidy, where, zeros } from '../engine/tensor.js';
 
 export interface AugmentOptions {
   /** Draws the random parameters (Cutout centres, crop offsets, flips). Default: LibTorch's default generator. */

@@ -3,7 +3,7 @@
 //
 // A model takes images in [0, 1] (float32, NCHW) and normalises them itself (per-channel mean
 // and std from its config), so augmentation never has to know the normalisation.
-import { describe, optionsObject } from './describe.js';
+import { describe, optionsObject } from '../util/describe.js';
 import { native, type NativeModule } from './native.js';
 import { Tensor, tensorHandle, type Device } from './tensor.js';
 

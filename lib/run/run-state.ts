@@ -2,15 +2,15 @@
 // optimisers, the generator behind every random draw, and where the run stands. `train` and
 // `search` write it atomically and resume from it; resuming gives the same result as running
 // straight through.
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
-import { describe } from './describe.js';
-import { exists as fileExists } from './data/files.js';
-import type { Module, ModuleConfig } from './models.js';
-import type { Optimizer, OptimizerState } from './optim.js';
-import type { Generator, Tensor } from './tensor.js';
+import { loadCheckpoint, saveCheckpoint } from '../engine/checkpoint.js';
+import { describe } from '../util/describe.js';
+import { exists as fileExists } from '../data/files.js';
+import type { Module, ModuleConfig } from '../engine/models.js';
+import type { Optimizer, OptimizerState } from '../engine/optim.js';
+import type { Generator, Tensor } from '../engine/tensor.js';
 
 export { fileExists };
-export { yieldToEventLoop } from './data/files.js';
+export { yieldToEventLoop } from '../data/files.js';
 
 /** Training stopped because the loss stopped being finite; the last good checkpoint is kept. */
 export class TrainingDivergedError extends Error {

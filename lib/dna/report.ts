@@ -2,14 +2,14 @@
 // class. Sums over images are kept per class (so memory does not grow with the data) and turned
 // into mean pi(x), the top sub-policies (the paper's Table 3), entropies, per-op apply mass,
 // mean p and m, and the Jensen-Shannon distances between the classes' mean pi.
-import { checkDataset, classCounts, type ImageDataset } from './data/dataset.js';
-import { describe, optionsObject, requiredOptions } from './describe.js';
-import { batches } from './data/batches.js';
-import { PolicyNetwork, type PolicyOutput } from './policy.js';
+import { checkDataset, classCounts, type ImageDataset } from '../data/dataset.js';
+import { describe, optionsObject, requiredOptions } from '../util/describe.js';
+import { batches } from '../data/batches.js';
+import { PolicyNetwork, type PolicyOutput } from './policy-network.js';
 import type { LoadedPolicy } from './policy-file.js';
-import { subPolicyName, validateSearchSpace, type SearchSpace } from './search-space.js';
-import { Tensor, arange, cat, dispose, noGrad, ones, tidy, type Device } from './tensor.js';
-import { positiveInteger, yieldToEventLoop } from './run-state.js';
+import { subPolicyName, validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
+import { Tensor, arange, cat, dispose, noGrad, ones, tidy, type Device } from '../engine/tensor.js';
+import { positiveInteger, yieldToEventLoop } from '../run/run-state.js';
 
 export const POLICY_REPORT_KIND = 'dna-augment/policy-report';
 const POLICY_REPORT_VERSION = 1;

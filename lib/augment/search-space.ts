@@ -1,7 +1,7 @@
 // The search space: a table of ops (name, kernel kind, magnitude range) and the sub-policies
 // built from it. It is data: copy OPS, change a range or drop an op, and pass the result on.
-import { describe } from './describe.js';
-import { Tensor, tensor } from './tensor.js';
+import { describe } from '../util/describe.js';
+import { Tensor, tensor } from '../engine/tensor.js';
 
 interface OpSpecBase {
   /** The name reports and `applyOp` use. */
