@@ -17,7 +17,8 @@ import { spawnSync } from 'node:child_process';
 import { applySubPolicies } from '../lib/augment/fused.js';
 import { setThreads } from '../lib/engine/backend.js';
 import { defaultSearchSpace } from '../lib/augment/search-space.js';
-import { Generator, dispose, liveTensors, tidy } from '../lib/engine/tensor.js';
+import { Generator } from '../lib/engine/random.js';
+import { dispose, liveTensors, tidy } from '../lib/engine/tensor.js';
 import {
   PYTHON,
   ROOT,

@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 
 import { backend } from '../lib/engine/backend.js';
 import type { ImageDataset } from '../lib/data/index.js';
-import { Generator, rand, randint, tidy, type Device, type Tensor } from '../lib/engine/tensor.js';
+import { Generator, rand, randint } from '../lib/engine/random.js';
+import { tidy, type Device, type Tensor } from '../lib/engine/tensor.js';
 
 /** The repository root (this file runs from dist/bench/). */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -34,7 +34,8 @@ import { WRN_10_1, WRN_40_2, crossEntropy, wideResNet, type Execution, type Wide
 import { sgd } from '../lib/engine/optim.js';
 import { search } from '../lib/run/search.js';
 import { defaultSearchSpace, type SearchSpace } from '../lib/augment/search-space.js';
-import { Generator, dispose, noGrad, rand, randint, tidy, type Device, type Tensor } from '../lib/engine/tensor.js';
+import { Generator, rand, randint } from '../lib/engine/random.js';
+import { dispose, noGrad, tidy, type Device, type Tensor } from '../lib/engine/tensor.js';
 import { ROOT, fmtMs, fmtRate, fmtRatio, measuredOn, median, subPolicyWorkload, syntheticDataset, writeSection, type SubPolicyWorkload } from './common.js';
 
 const SECTION = '## GPU';

@@ -39,7 +39,8 @@ import { PolicyNetwork } from '../lib/dna/policy-network.js';
 import { loadPolicy } from '../lib/dna/policy-file.js';
 import { policyReport, type PolicyReport } from '../lib/dna/report.js';
 import { search, type SearchMonitor } from '../lib/run/search.js';
-import { dispose, tensor, tidy } from '../lib/engine/tensor.js';
+import { dispose, tidy } from '../lib/engine/tensor.js';
+import { tensor } from '../lib/engine/creation.js';
 import { evaluate, train } from '../lib/run/train.js';
 import { measuredOn, runStarted, sourceState, writeSection } from './common.js';
 

@@ -23,7 +23,8 @@ import { WRN_16_1, WRN_40_2, wideResNet, type WideResNetPreset } from '../lib/en
 import { PolicyNetwork } from '../lib/dna/policy-network.js';
 import { search } from '../lib/run/search.js';
 import { defaultSearchSpace } from '../lib/augment/search-space.js';
-import { Generator, dispose, liveTensors, tidy } from '../lib/engine/tensor.js';
+import { Generator } from '../lib/engine/random.js';
+import { dispose, liveTensors, tidy } from '../lib/engine/tensor.js';
 import { train } from '../lib/run/train.js';
 import {
   QUIET_CORES,

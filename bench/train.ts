@@ -20,7 +20,8 @@ import { createInterface } from 'node:readline';
 import { setThreads } from '../lib/engine/backend.js';
 import { WRN_16_1, WRN_40_2, crossEntropy, wideResNet, type WideResNetPreset } from '../lib/engine/models.js';
 import { sgd } from '../lib/engine/optim.js';
-import { Generator, dispose, liveTensors, rand, randint, tidy } from '../lib/engine/tensor.js';
+import { Generator, rand, randint } from '../lib/engine/random.js';
+import { dispose, liveTensors, tidy } from '../lib/engine/tensor.js';
 import {
   PYTHON,
   ROOT,

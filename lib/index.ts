@@ -1,37 +1,8 @@
 // dna-augment: learned, input-conditional data augmentation (Dynamic Network Augmentation).
 export { backend, setThreads, synchronize, type Backend } from './engine/backend.js';
-export {
-  Tensor,
-  Generator,
-  tensor,
-  full,
-  zeros,
-  ones,
-  arange,
-  cat,
-  stack,
-  where,
-  tidy,
-  keep,
-  dispose,
-  noGrad,
-  isGradEnabled,
-  liveTensors,
-  manualSeed,
-  rand,
-  randn,
-  uniform,
-  randint,
-  randperm,
-  bernoulli,
-  type DType,
-  type Device,
-  type TypedArray,
-  type NestedArray,
-  type Operand,
-  type TensorOptions,
-  type RandomOptions,
-} from './engine/tensor.js';
+export { Tensor, tidy, keep, dispose, noGrad, isGradEnabled, liveTensors, type DType, type Device, type TypedArray, type NestedArray, type Operand, type TensorOptions } from './engine/tensor.js';
+export { Generator, manualSeed, rand, randn, uniform, randint, randperm, bernoulli, type RandomOptions } from './engine/random.js';
+export { tensor, full, zeros, ones, arange, cat, stack, where } from './engine/creation.js';
 export {
   OPS,
   IDENTITY_KIND,
@@ -116,20 +87,8 @@ export {
   type OptimizerState,
   type Parameterized,
 } from './engine/optim.js';
-export {
-  saveCheckpoint,
-  loadCheckpoint,
-  checkpointPaths,
-  CheckpointError,
-  CHECKPOINT_MAGIC,
-  CHECKPOINT_VERSION,
-  CHECKPOINT_ALIGN,
-  type CheckpointData,
-  type LoadCheckpointOptions,
-  type LoadedCheckpoint,
-  type CheckpointTensorEntry,
-  type JSONValue,
-} from './engine/checkpoint.js';
+export { saveCheckpoint, loadCheckpoint, checkpointPaths } from './engine/checkpoint.js';
+export { CheckpointError, CHECKPOINT_MAGIC, CHECKPOINT_VERSION, CHECKPOINT_ALIGN, type CheckpointData, type LoadCheckpointOptions, type LoadedCheckpoint, type CheckpointTensorEntry, type JSONValue } from './engine/checkpoint-format.js';
 export {
   autoAugment,
   randAugment,

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as dna from '../lib/index.js';
-import { crc32, crc32Js } from '../lib/engine/checkpoint.js';
+import { crc32, crc32Js } from '../lib/engine/checkpoint-format.js';
 import { mulberry32 } from './helpers/random.js';
 
 const { saveCheckpoint, loadCheckpoint, checkpointPaths, CheckpointError, tensor } = dna;
@@ -516,15 +516,17 @@ test('writes into a vanished directory or under a file fail naming the path; not
 test('SIGKILL during repeated saves never leaves an unloadable checkpoint', async (t) => {
   const dir = await tempDir(t);
   const file = nodePath.join(dir, 'last.ckpt');
-  // Only the two modules it needs, so the child does not depend on the rest of the package.
+  // Only the modules it needs, so the child does not depend on the rest of the package.
   const checkpointModule = new URL('../lib/engine/checkpoint.js', import.meta.url).href;
   const tensorModule = new URL('../lib/engine/tensor.js', import.meta.url).href;
+  const creationModule = new URL('../lib/engine/creation.js', import.meta.url).href;
   const script = nodePath.join(dir, 'saver.mjs');
   await fsp.writeFile(
     script,
     `import { saveCheckpoint } from ${JSON.stringify(checkpointModule)};
-import * as tensors from ${JSON.stringify(tensorModule)};
-const dna = { ...tensors, saveCheckpoint };
+import { dispose } from ${JSON.stringify(tensorModule)};
+import { full } from ${JSON.stringify(creationModule)};
+const dna = { full, dispose, saveCheckpoint };
 const file = process.argv[2];
 let step = Number(process.argv[3]);
 process.stdout.write('ready\\n');

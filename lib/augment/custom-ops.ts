@@ -8,7 +8,8 @@ import path from 'node:path';
 import { describe } from '../util/describe.js';
 import { addonPath, native } from '../engine/native.js';
 import { OPS, hasCustomOps, type CustomOpSpec, type OpSpec, type SearchSpace } from './search-space.js';
-import { Tensor, noGrad, tidy, zeros } from '../engine/tensor.js';
+import { Tensor, noGrad, tidy } from '../engine/tensor.js';
+import { zeros } from '../engine/creation.js';
 
 /**
  * A transform written in TypeScript: images float32 [k, C, H, W] in [0, 1] and one value per

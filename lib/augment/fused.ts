@@ -12,7 +12,9 @@ import {
   type OpSpec,
   type SearchSpace,
 } from './search-space.js';
-import { Generator, Tensor, cat, full, keep, rand, randint, stack, tensor, tidy, where, zeros } from '../engine/tensor.js';
+import { Generator, rand, randint } from '../engine/random.js';
+import { Tensor, keep, tidy } from '../engine/tensor.js';
+import { cat, full, stack, tensor, where, zeros } from '../engine/creation.js';
 
 export interface AugmentOptions {
   /** Draws the random parameters (Cutout centres, crop offsets, flips). Default: LibTorch's default generator. */

@@ -1,7 +1,8 @@
 // The search space: a table of ops (name, kernel kind, magnitude range) and the sub-policies
 // built from it. It is data: copy OPS, change a range or drop an op, and pass the result on.
 import { describe } from '../util/describe.js';
-import { Tensor, tensor } from '../engine/tensor.js';
+import { Tensor } from '../engine/tensor.js';
+import { tensor } from '../engine/creation.js';
 
 interface OpSpecBase {
   /** The name reports and `applyOp` use. */

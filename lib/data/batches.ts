@@ -1,7 +1,8 @@
 // Mini-batches of a dataset as tensors: one epoch per call, in an order that depends only on
 // (seed, epoch), so that a run resumed at any epoch (and batch) sees the same batches.
 import { describe, optionsObject, requiredOptions } from '../util/describe.js';
-import { tensor, type Device, type Tensor } from '../engine/tensor.js';
+import { tensor } from '../engine/creation.js';
+import { type Device, type Tensor } from '../engine/tensor.js';
 import { checkDataset, imageBytes, type ImageDataset } from './dataset.js';
 import { checkSeed, seededRandom, shuffleInPlace, STREAM } from './random.js';
 

@@ -5,6 +5,7 @@ import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 
 import { describe } from '../util/describe.js';
+import { exists } from '../util/files.js';
 import { DataFileError } from './dataset.js';
 
 const gunzipAsync = promisify(gunzip);
@@ -37,15 +38,6 @@ function errorCode(error: unknown): string | undefined {
 export async function isDirectory(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
   } catch {
     return false;
   }
@@ -91,9 +83,4 @@ export async function readClassNames(where: string, path: string, expected: numb
     throw new DataFileError(path, `${where}: ${path} has ${names.length} class names, expected ${expected} (${what})`);
   }
   return names;
-}
-
-/** Lets the event loop run between chunks of a long synchronous loop. */
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }

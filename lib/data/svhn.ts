@@ -5,7 +5,8 @@ import { join } from 'node:path';
 
 import { optionsObject } from '../util/describe.js';
 import { DataFileError, type ImageDataset } from './dataset.js';
-import { checkDirArgument, checkSplit, readRequired, yieldToEventLoop } from './files.js';
+import { checkDirArgument, checkSplit, readRequired } from './files.js';
+import { yieldToEventLoop } from '../util/event-loop.js';
 import { readMat, type MatArray } from './mat.js';
 
 export interface SvhnOptions {

@@ -25,7 +25,8 @@ import { applyCutout, applySubPolicies } from '../augment/fused.js';
 import { crossEntropy, type Module } from '../engine/models.js';
 import type { Optimizer } from '../engine/optim.js';
 import { gumbelSoftmaxST, relaxedBernoulliST, type PolicyNetwork, type PolicyOutput } from './policy-network.js';
-import { Generator, dispose, noGrad, tidy, type Tensor } from '../engine/tensor.js';
+import { Generator } from '../engine/random.js';
+import { dispose, noGrad, tidy, type Tensor } from '../engine/tensor.js';
 
 export const SEARCH_OBJECTIVES = ['joint', 'bilevel', 'teacher', 'invariance'] as const;
 export type SearchObjective = (typeof SEARCH_OBJECTIVES)[number];

@@ -7,7 +7,8 @@ import { requireCustomOps } from '../augment/custom-ops.js';
 import { PolicyNetwork, gumbelSoftmaxST, relaxedBernoulliST, type PolicyNetworkConfig } from './policy-network.js';
 import { checkRecordedNetwork } from '../engine/models.js';
 import { validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
-import { Generator, Tensor, dispose, noGrad, tidy, type Device } from '../engine/tensor.js';
+import { Generator } from '../engine/random.js';
+import { Tensor, dispose, noGrad, tidy, type Device } from '../engine/tensor.js';
 
 export const POLICY_FILE_KIND = 'dna-augment/policy';
 const POLICY_FILE_VERSION = 1;

@@ -5,7 +5,8 @@ import { releaseKernelTables } from '../augment/fused.js';
 import { describe, optionsObject } from '../util/describe.js';
 import { wideResNet, type Module, type WideResNetConfig } from '../engine/models.js';
 import { defaultSearchSpace, validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
-import { Generator, Tensor, rand, tidy, type Device } from '../engine/tensor.js';
+import { Generator, rand } from '../engine/random.js';
+import { Tensor, tidy, type Device } from '../engine/tensor.js';
 
 // Uniform draws are kept away from 0 and 1 so that their logs stay finite.
 const EPS = 1e-6;

@@ -1,13 +1,13 @@
 // A PolicyReport on disk: report.json, a readable report.md and SVG plots rendered headless with
 // Vega-Lite (compiled to Vega, rendered without a canvas). Vega is loaded on first use, so
 // importing the library does not pay for it.
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { TopLevelSpec } from 'vega-lite';
 
 import { describe } from '../util/describe.js';
+import { writeTextAtomically } from '../util/files.js';
 import { POLICY_REPORT_KIND, type PolicyGroupStatistics, type PolicyReport } from './report.js';
 
 export interface PolicyReportFiles {
@@ -15,18 +15,6 @@ export interface PolicyReportFiles {
   json: string;
   /** The SVG plots, in the order report.md shows them. */
   plots: string[];
-}
-
-/** Writes `text` to a temp file beside `file`, then renames it over `file`. */
-async function writeAtomically(file: string, text: string): Promise<void> {
-  const temp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-  try {
-    await writeFile(temp, text, { flag: 'wx' });
-    await rename(temp, file);
-  } catch (error) {
-    await unlink(temp).catch(() => {});
-    throw error;
-  }
 }
 
 const number = (value: number | null, digits = 3) => (value === null ? '-' : value.toFixed(digits));
@@ -194,7 +182,7 @@ function markdown(report: PolicyReport, plotList: Plot[]): string {
 /**
  * Writes a report into `outDir` (created if needed): report.json, report.md and SVG plots (apply
  * mass per op and class, the class distances, the top sub-policies per class, p and m per op).
- * Each file is written to a temp name and renamed into place.
+ * Each file is written atomically (util/files.ts).
  */
 export async function writePolicyReport(report: PolicyReport, outDir: string): Promise<PolicyReportFiles> {
   if (report?.kind !== POLICY_REPORT_KIND) throw new TypeError(`writePolicyReport: expected a report made by policyReport(), got ${describe(report)}`);
@@ -207,8 +195,8 @@ export async function writePolicyReport(report: PolicyReport, outDir: string): P
     json: path.join(dir, 'report.json'),
     plots: plotList.map((plot) => path.join(dir, plot.file)),
   };
-  for (const [i, plot] of plotList.entries()) await writeAtomically(files.plots[i], await renderSvg(plot.spec));
-  await writeAtomically(files.json, JSON.stringify(report, null, 2) + '\n');
-  await writeAtomically(files.markdown, markdown(report, plotList));
+  for (const [i, plot] of plotList.entries()) await writeTextAtomically(files.plots[i], await renderSvg(plot.spec));
+  await writeTextAtomically(files.json, JSON.stringify(report, null, 2) + '\n');
+  await writeTextAtomically(files.markdown, markdown(report, plotList));
   return files;
 }

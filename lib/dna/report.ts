@@ -8,8 +8,10 @@ import { batches } from '../data/batches.js';
 import { PolicyNetwork, type PolicyOutput } from './policy-network.js';
 import type { LoadedPolicy } from './policy-file.js';
 import { subPolicyName, validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
-import { Tensor, arange, cat, dispose, noGrad, ones, tidy, type Device } from '../engine/tensor.js';
-import { positiveInteger, yieldToEventLoop } from '../run/run-state.js';
+import { Tensor, dispose, noGrad, tidy, type Device } from '../engine/tensor.js';
+import { arange, cat, ones } from '../engine/creation.js';
+import { positiveInteger } from '../run/run-state.js';
+import { yieldToEventLoop } from '../util/event-loop.js';
 
 export const POLICY_REPORT_KIND = 'dna-augment/policy-report';
 const POLICY_REPORT_VERSION = 1;

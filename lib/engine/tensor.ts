@@ -4,7 +4,7 @@
 // tensor made inside `fn` except the ones it returns; garbage collection drops forgotten ones
 // eventually (a safety net, not a plan: GPU memory is invisible to the JS heap).
 import { describe, optionsObject } from '../util/describe.js';
-import { native, type NativeDType, type NativeGenerator, type NativeTensor, type NativeTypedArray } from './native.js';
+import { native, type NativeDType, type NativeTensor, type NativeTypedArray } from './native.js';
 
 export type DType = NativeDType;
 /** `'cpu'`, `'cuda'` or `'cuda:N'`. */
@@ -24,19 +24,14 @@ export interface TensorOptions {
 // Scopes of tidy(): each collects the tensors created while it is the innermost one.
 const scopes: Set<Tensor>[] = [];
 
-function handleOf(value: Operand | boolean): NativeTensor | number | boolean {
+/** @internal An operand as the addon takes it: a tensor's handle, or the number itself. */
+export function handleOf(value: Operand | boolean): NativeTensor | number | boolean {
   return value instanceof Tensor ? value.handle : value;
 }
 
 /** A Tensor argument's handle; anything else goes to the addon as it is, which names it in its error. */
 export function tensorHandle(value: Tensor): NativeTensor {
   return (value instanceof Tensor ? value.handle : value) as NativeTensor;
-}
-
-/** The handle of a generator option: none for undefined or null; anything else is checked by the addon. */
-function generatorHandle(generator: Generator | undefined): NativeGenerator | undefined {
-  if (generator === undefined || generator === null) return undefined;
-  return (generator instanceof Generator ? generator.handle : generator) as NativeGenerator;
 }
 
 function checkFunction(fn: unknown, where: string): void {
@@ -397,85 +392,6 @@ export class Tensor {
   }
 }
 
-// ---- Making tensors ----
-
-function isTypedArray(value: unknown): value is TypedArray {
-  return (
-    value instanceof Float32Array ||
-    value instanceof Float64Array ||
-    value instanceof Int32Array ||
-    value instanceof BigInt64Array ||
-    value instanceof Uint8Array
-  );
-}
-
-function flattenNested(value: NestedArray | boolean, shape: number[], depth: number, out: number[]): void {
-  if (!Array.isArray(value)) {
-    if (depth !== shape.length) throw new TypeError('tensor(): nested arrays are ragged');
-    if (typeof value === 'boolean') value = value ? 1 : 0;
-    if (typeof value !== 'number') throw new TypeError(`tensor(): expected numbers, got ${describe(value)}`);
-    out.push(value);
-    return;
-  }
-  if (depth === shape.length) shape.push(value.length);
-  else if (shape[depth] !== value.length) throw new TypeError('tensor(): nested arrays are ragged');
-  for (const item of value) flattenNested(item, shape, depth + 1, out);
-}
-
-function withGrad(t: Tensor, options: TensorOptions): Tensor {
-  if (options.requiresGrad) t.requiresGrad = true;
-  return t;
-}
-
-/**
- * A tensor from values: a typed array (with `shape`, or 1-d), nested number arrays (shape
- * inferred), or one number (a scalar). Plain numbers default to float32; a typed array keeps
- * its own dtype unless `dtype` says otherwise.
- */
-export function tensor(data: TypedArray | NestedArray | boolean[], shape?: number[], options: TensorOptions = {}): Tensor {
-  options = optionsObject(options, 'tensor()');
-  if (isTypedArray(data)) {
-    return withGrad(new Tensor(native.fromData(data, shape ?? [data.length], options.dtype, options.device)), options);
-  }
-  if (!Array.isArray(data) && typeof data !== 'number') {
-    throw new TypeError(`tensor(): data must be a typed array, a number or nested arrays of numbers, got ${describe(data)}`);
-  }
-  const inferred: number[] = [];
-  const flat: number[] = [];
-  flattenNested(data as NestedArray, inferred, 0, flat);
-  const values = new Float64Array(flat);
-  const dtype = options.dtype ?? 'float32';
-  return withGrad(new Tensor(native.fromData(values, shape ?? inferred, dtype, options.device)), options);
-}
-
-export function full(shape: number[], value: number | boolean, options: TensorOptions = {}): Tensor {
-  options = optionsObject(options, 'full');
-  return withGrad(new Tensor(native.full(shape, value, options.dtype, options.device)), options);
-}
-export function zeros(shape: number[], options: TensorOptions = {}): Tensor {
-  return full(shape, 0, optionsObject(options, 'zeros'));
-}
-export function ones(shape: number[], options: TensorOptions = {}): Tensor {
-  return full(shape, 1, optionsObject(options, 'ones'));
-}
-/** start, start+step, ... below end: int64 when all three are integers, else float32, unless a dtype is given. */
-export function arange(start: number, end?: number, step = 1, options: TensorOptions = {}): Tensor {
-  const { dtype, device } = optionsObject(options, 'arange');
-  const [from, to] = end === undefined ? [0, start] : [start, end];
-  return new Tensor(native.arange(from, to, step, dtype, device));
-}
-
-export function cat(tensors: Tensor[], dim = 0): Tensor {
-  return new Tensor(native.cat(Array.isArray(tensors) ? tensors.map(tensorHandle) : tensors, dim));
-}
-export function stack(tensors: Tensor[], dim = 0): Tensor {
-  return new Tensor(native.stack(Array.isArray(tensors) ? tensors.map(tensorHandle) : tensors, dim));
-}
-/** Elementwise `condition ? x : y`; x and y may be numbers. */
-export function where(condition: Tensor, x: Operand, y: Operand): Tensor {
-  return new Tensor(native.where(tensorHandle(condition), handleOf(x), handleOf(y)));
-}
-
 // ---- Memory and autograd scopes ----
 
 function collectTensors(value: unknown, into: Set<Tensor>, depth = 0): void {
@@ -550,76 +466,4 @@ export function isGradEnabled(): boolean {
 /** The number of native tensors alive (not disposed, not yet collected). For leak tests. */
 export function liveTensors(): number {
   return native.liveTensors();
-}
-
-// ---- Randomness ----
-
-/**
- * A seeded random generator on one device. Pass it to the random functions so that the same
- * seed gives the same numbers; save `state()` in a checkpoint and `setState()` on resume.
- */
-export class Generator {
-  readonly #handle: NativeGenerator;
-
-  constructor(seed: number | bigint, device: Device = 'cpu') {
-    this.#handle = native.generator(seed, device);
-  }
-  /** @internal */
-  get handle(): NativeGenerator {
-    return this.#handle;
-  }
-  get seed(): bigint {
-    return native.generatorSeed(this.#handle);
-  }
-  get device(): Device {
-    return native.generatorDevice(this.#handle);
-  }
-  /** The full generator state, a uint8 tensor. */
-  state(): Tensor {
-    return new Tensor(native.generatorState(this.#handle));
-  }
-  setState(state: Tensor): void {
-    native.setGeneratorState(this.#handle, tensorHandle(state));
-  }
-}
-
-export interface RandomOptions {
-  generator?: Generator;
-  dtype?: DType;
-  device?: Device;
-}
-
-/** Seeds LibTorch's default generators (used when no Generator is passed). */
-export function manualSeed(seed: number | bigint): void {
-  native.manualSeed(seed);
-}
-/** Uniform on [0, 1). */
-export function rand(shape: number[], options: RandomOptions = {}): Tensor {
-  const { generator, dtype, device } = optionsObject(options, 'rand');
-  return new Tensor(native.rand(shape, generatorHandle(generator), dtype, device));
-}
-/** Standard normal. */
-export function randn(shape: number[], options: RandomOptions = {}): Tensor {
-  const { generator, dtype, device } = optionsObject(options, 'randn');
-  return new Tensor(native.randn(shape, generatorHandle(generator), dtype, device));
-}
-/** Uniform on [low, high). */
-export function uniform(low: number, high: number, shape: number[], options: RandomOptions = {}): Tensor {
-  const { generator, dtype, device } = optionsObject(options, 'uniform');
-  return new Tensor(native.uniform(low, high, shape, generatorHandle(generator), dtype, device));
-}
-/** Integers in [low, high), int64 unless a dtype is given. */
-export function randint(low: number, high: number, shape: number[], options: RandomOptions = {}): Tensor {
-  const { generator, dtype, device } = optionsObject(options, 'randint');
-  return new Tensor(native.randint(low, high, shape, generatorHandle(generator), dtype, device));
-}
-/** A random permutation of 0..n-1 (int64). */
-export function randperm(n: number, options: Omit<RandomOptions, 'dtype'> = {}): Tensor {
-  const { generator, device } = optionsObject(options, 'randperm');
-  return new Tensor(native.randperm(n, generatorHandle(generator), device));
-}
-/** 0/1 draws with the given probabilities (same shape and dtype). */
-export function bernoulli(probabilities: Tensor, options: Pick<RandomOptions, 'generator'> = {}): Tensor {
-  const { generator } = optionsObject(options, 'bernoulli');
-  return new Tensor(native.bernoulli(tensorHandle(probabilities), generatorHandle(generator)));
 }

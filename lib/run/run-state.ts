@@ -4,13 +4,12 @@
 // straight through.
 import { loadCheckpoint, saveCheckpoint } from '../engine/checkpoint.js';
 import { describe } from '../util/describe.js';
-import { exists as fileExists } from '../data/files.js';
+import { exists } from '../util/files.js';
 import type { Module, ModuleConfig } from '../engine/models.js';
 import type { Optimizer, OptimizerState } from '../engine/optim.js';
-import type { Generator, Tensor } from '../engine/tensor.js';
+import type { Generator } from '../engine/random.js';
+import type { Tensor } from '../engine/tensor.js';
 
-export { fileExists };
-export { yieldToEventLoop } from '../data/files.js';
 
 /** Training stopped because the loss stopped being finite; the last good checkpoint is kept. */
 export class TrainingDivergedError extends Error {
@@ -22,7 +21,7 @@ export class TrainingDivergedError extends Error {
 
 /** The error of a run whose loss became `loss` at `position`, naming its last checkpoint when one exists. */
 export async function divergedError(where: string, loss: number, position: { epoch: number; step: number }, checkpoint: string | undefined): Promise<TrainingDivergedError> {
-  const kept = checkpoint !== undefined && (await fileExists(checkpoint)) ? `; the last good checkpoint is ${checkpoint}` : '';
+  const kept = checkpoint !== undefined && (await exists(checkpoint)) ? `; the last good checkpoint is ${checkpoint}` : '';
   return new TrainingDivergedError(`${where}: the loss became ${loss} at epoch ${position.epoch + 1}, step ${position.step + 1}${kept}`);
 }
 

@@ -19,9 +19,12 @@ import { requireCustomOps } from '../augment/custom-ops.js';
 import { PolicyNetwork, type PolicyNetworkConfig } from '../dna/policy-network.js';
 import { savePolicy } from '../dna/policy-file.js';
 import { PolicyStatistics } from '../dna/report.js';
-import { divergedError, fileExists, loadRunState, positiveInteger, saveRunState, yieldToEventLoop, type RunParts } from './run-state.js';
+import { divergedError, loadRunState, positiveInteger, saveRunState, type RunParts } from './run-state.js';
+import { exists as fileExists } from '../util/files.js';
+import { yieldToEventLoop } from '../util/event-loop.js';
 import { validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
-import { Generator, dispose, tidy, type Device } from '../engine/tensor.js';
+import { Generator } from '../engine/random.js';
+import { dispose, tidy, type Device } from '../engine/tensor.js';
 
 export const SEARCH_CHECKPOINT_KIND = 'dna-augment/search';
 const SEARCH_CHECKPOINT_VERSION = 1;

@@ -8,13 +8,16 @@ import { checkpointPaths, loadCheckpoint } from '../engine/checkpoint.js';
 import { describe, optionsObject, requiredOptions } from '../util/describe.js';
 import { loadPolicy, type LoadedPolicy } from '../dna/policy-file.js';
 import { datasetPreset, type PresetName } from './presets.js';
-import { divergedError, fileExists, loadRunState, positiveInteger, recordedModule, saveRunState, withPrefix, yieldToEventLoop, type RunParts } from './run-state.js';
+import { divergedError, loadRunState, positiveInteger, recordedModule, saveRunState, withPrefix, type RunParts } from './run-state.js';
+import { exists as fileExists } from '../util/files.js';
+import { yieldToEventLoop } from '../util/event-loop.js';
 import { batchCount, batches, type ImageDataset } from '../data/index.js';
 import { checkDataset } from '../data/dataset.js';
 import { Module, checkRecordedNetwork, crossEntropy, executionOptions, wideResNet, type Execution, type WideResNetConfig } from '../engine/models.js';
 import { cosineLr, sgd } from '../engine/optim.js';
 import { augmentationPolicy, type AugmentationName, type AugmentationPolicy } from '../baselines/draws.js';
-import { Generator, dispose as disposeBatch, noGrad, tidy, type Device } from '../engine/tensor.js';
+import { Generator } from '../engine/random.js';
+import { dispose as disposeBatch, noGrad, tidy, type Device } from '../engine/tensor.js';
 
 export const CHECKPOINT_KIND = 'dna-augment/train';
 const CHECKPOINT_VERSION = 2;
