@@ -28,7 +28,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { applySubPolicies, preprocess } from '../lib/augment/fused.js';
+import { applySubPolicies } from '../lib/augment/fused.js';
+import { preprocess } from '../lib/augment/preprocess.js';
 import { backend, setThreads, synchronize } from '../lib/engine/backend.js';
 import { WRN_10_1, WRN_40_2, crossEntropy, wideResNet, type Execution, type WideResNetPreset } from '../lib/engine/models.js';
 import { sgd } from '../lib/engine/optim.js';

@@ -28,7 +28,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 
-import { applyOp, type PreprocessConfig } from '../lib/augment/fused.js';
+import { applyOp } from '../lib/augment/fused.js';
+import { type PreprocessConfig } from '../lib/augment/preprocess.js';
 import { setThreads } from '../lib/engine/backend.js';
 import { batches, datasets, stratifiedSubset, type ImageDataset } from '../lib/data/index.js';
 import { seededRandom } from '../lib/data/random.js';

@@ -16,7 +16,8 @@
 // the machine's speed touches both sides alike. The machine's other load is measured (/proc/stat)
 // during every timed block; a disturbed block is timed again. --write rewrites the
 // '## Search step (CPU)' section of bench/RESULTS.md, leaving other sections alone.
-import { applySubPolicies, preprocess } from '../lib/augment/fused.js';
+import { applySubPolicies } from '../lib/augment/fused.js';
+import { preprocess } from '../lib/augment/preprocess.js';
 import { setThreads } from '../lib/engine/backend.js';
 import type { ImageDataset } from '../lib/data/index.js';
 import { WRN_16_1, WRN_40_2, wideResNet, type WideResNetPreset } from '../lib/engine/models.js';

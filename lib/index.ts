@@ -24,16 +24,8 @@ export {
   type CustomOpDefinition,
   type TransformFunction,
 } from './augment/custom-ops.js';
-export {
-  applyOp,
-  applySubPolicies,
-  applyCutout,
-  preprocess,
-  PREPROCESS_PRESETS,
-  type AugmentOptions,
-  type SubPolicyOptions,
-  type PreprocessConfig,
-} from './augment/fused.js';
+export { applyOp, applySubPolicies, type AugmentOptions, type SubPolicyOptions } from './augment/fused.js';
+export { applyCutout, preprocess, PREPROCESS_PRESETS, type PreprocessConfig } from './augment/preprocess.js';
 export {
   datasets,
   DataFileError,

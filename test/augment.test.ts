@@ -3,7 +3,8 @@
 import test from 'ava';
 
 import * as dna from '../lib/index.js';
-import { applyOp, applySubPolicies, preprocess } from '../lib/augment/fused.js';
+import { applyOp, applySubPolicies } from '../lib/augment/fused.js';
+import { preprocess } from '../lib/augment/preprocess.js';
 import { native } from '../lib/engine/native.js';
 import { OPS, defaultSearchSpace, findOp } from '../lib/augment/search-space.js';
 import { type Image, imageOf, maxAbsDiff, referenceBlend, referenceOp, referencePreprocess } from './helpers/augment-reference.js';

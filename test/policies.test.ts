@@ -5,7 +5,7 @@
 import test from 'ava';
 
 import * as dna from '../lib/index.js';
-import { preprocess } from '../lib/augment/fused.js';
+import { preprocess } from '../lib/augment/preprocess.js';
 import {
   AUGMENTATION_POLICIES,
   AUTOAUGMENT_POLICIES,

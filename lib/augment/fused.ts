@@ -1,8 +1,14 @@
-// The fused augmentation engine from TypeScript: one op per image (applyOp), a sub-policy per
-// image with gradients into the policy (applySubPolicies), and the baseline preprocessing.
-import { lookupOp, runCustomOp } from './custom-ops.js';
-import { describe, optionsObject } from '../util/describe.js';
+// The fused augmentation engine from TypeScript: one op per image (applyOp) and a sub-policy per
+// image with gradients into the policy (applySubPolicies), built-in ops in one native pass and
+// custom ops gathered around it.
+import { cat, full, stack, tensor, zeros } from '../engine/creation.js';
+import { checkImages, floatImages } from '../engine/images.js';
 import { native } from '../engine/native.js';
+import { Generator, rand } from '../engine/random.js';
+import { Tensor, tidy } from '../engine/tensor.js';
+import { describe, optionsObject } from '../util/describe.js';
+import { lookupOp, runCustomOp } from './custom-ops.js';
+import { cachedTables } from './kernel-tables.js';
 import {
   IDENTITY_KIND,
   defaultSearchSpace,
@@ -12,19 +18,10 @@ import {
   type OpSpec,
   type SearchSpace,
 } from './search-space.js';
-import { Generator, rand, randint } from '../engine/random.js';
-import { Tensor, keep, tidy } from '../engine/tensor.js';
-import { cat, full, stack, tensor, where, zeros } from '../engine/creation.js';
 
 export interface AugmentOptions {
   /** Draws the random parameters (Cutout centres, crop offsets, flips). Default: LibTorch's default generator. */
   generator?: Generator;
-}
-
-function checkImages(images: unknown, where: string): asserts images is Tensor {
-  if (!(images instanceof Tensor)) throw new TypeError(`${where}: images must be a Tensor [B, C, H, W], got ${describe(images)}`);
-  const shape = images.shape;
-  if (shape.length !== 4) throw new RangeError(`${where}: images must be [B, C, H, W], got shape [${shape.join(', ')}]`);
 }
 
 function perImageMagnitude(magnitude: number | Tensor, batch: number, device: string): Tensor {
@@ -78,33 +75,15 @@ export interface SubPolicyOptions extends AugmentOptions {
   magnitudeGradient?: 'straight-through' | 'exact';
 }
 
-// Kernel tables per search space and device, made once. keep() takes them out of any tidy()
-// scope that happens to be open when they are first needed.
-const tableCache = new WeakMap<SearchSpace, Map<string, KernelTables>>();
 let defaultSpace: SearchSpace | undefined;
 
+/** The search space's kernel tables on `device` (op kinds [S, 2] int32, ranges [S, 2, 2]), made once. */
 function tablesFor(space: SearchSpace, device: string): KernelTables {
-  let byDevice = tableCache.get(space);
-  if (byDevice === undefined) {
-    byDevice = new Map();
-    tableCache.set(space, byDevice);
-  }
-  let tables = byDevice.get(device);
-  if (tables === undefined) {
+  const [kinds, ranges] = cachedTables(space, device, () => {
     const made = kernelTableTensors(space, device);
-    tables = { kinds: keep(made.kinds), ranges: keep(made.ranges) };
-    byDevice.set(device, tables);
-  }
-  return tables;
-}
-
-/** Frees the kernel tables made for `space` now rather than when it is collected; they are remade if it is used again. */
-export function releaseKernelTables(space: SearchSpace): void {
-  for (const tables of tableCache.get(space)?.values() ?? []) {
-    tables.kinds.dispose();
-    tables.ranges.dispose();
-  }
-  tableCache.delete(space);
+    return [made.kinds, made.ranges];
+  });
+  return { kinds, ranges };
 }
 
 /**
@@ -141,11 +120,6 @@ export function applySubPolicies(images: Tensor, c: Tensor, b: Tensor, m: Tensor
       ),
     );
   });
-}
-
-/** Images as the kernels and custom ops see them: float32 in [0, 1] (uint8 is scaled). */
-function floatImages(images: Tensor): Tensor {
-  return images.dtype === 'uint8' ? images.float().div(255) : images;
 }
 
 /**
@@ -233,80 +207,4 @@ function withCustomOps(builtIn: Tensor, input: Tensor, chosen: number[], slot: n
     offset += members.length;
   }
   return cat(parts, 0).indexSelect(0, tensor(new Int32Array(source), [source.length], { device }).long());
-}
-
-/** The baseline preprocessing of SPEC 1.5, or your own. */
-export interface PreprocessConfig {
-  /** Probability of a horizontal flip. */
-  flip: number;
-  /** Pad by this many pixels, then crop back at a random offset (a shift of -pad..pad). */
-  pad: number;
-  /** Side of the Cutout square in pixels (0: none). */
-  cutout: number;
-}
-
-export const PREPROCESS_PRESETS: Readonly<Record<'cifar' | 'svhn' | 'none', PreprocessConfig>> = Object.freeze({
-  cifar: { flip: 0.5, pad: 4, cutout: 16 },
-  svhn: { flip: 0, pad: 0, cutout: 16 },
-  none: { flip: 0, pad: 0, cutout: 0 },
-});
-
-/**
- * The config of a preset name (or a config as it is); none when undefined. An unknown name
- * throws a RangeError, anything else that is not an object a TypeError; both start with
- * `error` and list the presets.
- */
-export function preprocessConfig(
-  preset: keyof typeof PREPROCESS_PRESETS | PreprocessConfig | undefined,
-  error: string,
-): PreprocessConfig {
-  if (preset === undefined) return PREPROCESS_PRESETS.none;
-  if (typeof preset === 'string' && Object.hasOwn(PREPROCESS_PRESETS, preset)) return PREPROCESS_PRESETS[preset];
-  if (typeof preset === 'string' || preset === null || typeof preset !== 'object' || Array.isArray(preset)) {
-    const Kind = typeof preset === 'string' ? RangeError : TypeError;
-    throw new Kind(`${error} ${describe(preset)} (one of ${Object.keys(PREPROCESS_PRESETS).join(', ')}, or a config { flip, pad, cutout })`);
-  }
-  return preset;
-}
-
-/** Flip, pad + random crop and Cutout, each image with its own random draws. */
-export function preprocess(
-  images: Tensor,
-  preset: keyof typeof PREPROCESS_PRESETS | PreprocessConfig,
-  options: AugmentOptions = {},
-): Tensor {
-  checkImages(images, 'preprocess');
-  const { generator } = optionsObject(options, 'preprocess');
-  const { flip, pad, cutout } = preprocessConfig(preset, 'preprocess: unknown preset');
-  if (!(typeof flip === 'number' && flip >= 0 && flip <= 1)) throw new RangeError(`preprocess: flip must be a probability, got ${describe(flip)}`);
-  if (!Number.isInteger(pad) || pad < 0) throw new RangeError(`preprocess: pad must be a non-negative integer, got ${describe(pad)}`);
-  if (!Number.isInteger(cutout) || cutout < 0) throw new RangeError(`preprocess: cutout must be a non-negative integer, got ${describe(cutout)}`);
-  const [batch, , height, width] = images.shape;
-  const device = images.device;
-  return tidy(() => {
-    const int = (low: number, high: number) => randint(low, high, [batch], { generator, device, dtype: 'int32' });
-    const flips = rand([batch], { generator, device }).lt(flip).toDtype('int32');
-    const params = stack(
-      [flips, int(-pad, pad + 1), int(-pad, pad + 1), full([batch], cutout, { device, dtype: 'int32' }), int(0, height), int(0, width)],
-      1,
-    );
-    return new Tensor(native.preprocessBatch(images.handle, params.handle));
-  });
-}
-
-/**
- * Cutout of a fixed size, each image its own random centre, differentiable in the images: the
- * gradient passes where the image is kept (the square is constant gray). Draws the same random
- * numbers as `preprocess(images, { flip: 0, pad: 0, cutout: size })` and gives the same values.
- */
-export function applyCutout(images: Tensor, size: number, options: AugmentOptions = {}): Tensor {
-  checkImages(images, 'applyCutout');
-  const { generator } = optionsObject(options, 'applyCutout');
-  if (!Number.isInteger(size) || size < 0) throw new RangeError(`applyCutout: size must be a non-negative integer, got ${describe(size)}`);
-  if (size === 0) return images;
-  const [batch, , height, width] = images.shape;
-  return tidy(() => {
-    const marked = preprocess(full([batch, 1, height, width], 1, { device: images.device }), { flip: 0, pad: 0, cutout: size }, { generator });
-    return where(marked.lt(1), 0.5, images.dtype === 'uint8' ? images.float().div(255) : images);
-  });
 }

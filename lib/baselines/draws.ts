@@ -15,7 +15,7 @@
 import { describe, optionsObject } from '../util/describe.js';
 import { native } from '../engine/native.js';
 import { OPS, IDENTITY_KIND } from '../augment/search-space.js';
-import { applyCutout } from '../augment/fused.js';
+import { applyCutout } from '../augment/preprocess.js';
 import { Generator, rand, randint } from '../engine/random.js';
 import { Tensor, keep, tidy } from '../engine/tensor.js';
 import { cat, full, tensor, zeros } from '../engine/creation.js';

@@ -21,7 +21,8 @@
 //            target, each image must be changed, and the cheapest change is the one the class
 //            is already invariant to. With a change reward instead, each image is changed as
 //            much as the classifier tolerates.
-import { applyCutout, applySubPolicies } from '../augment/fused.js';
+import { applyCutout } from '../augment/preprocess.js';
+import { applySubPolicies } from '../augment/fused.js';
 import { crossEntropy, type Module } from '../engine/models.js';
 import type { Optimizer } from '../engine/optim.js';
 import { gumbelSoftmaxST, relaxedBernoulliST, type PolicyNetwork, type PolicyOutput } from './policy-network.js';

@@ -1,7 +1,7 @@
 // The policy side of DNA (SPEC 1.2, 1.3): a network that maps each image to logits over the
 // sub-policies and to apply probabilities and magnitudes for their ops, and the
 // straight-through samplers that turn those into the (c, b, m) of applySubPolicies.
-import { releaseKernelTables } from '../augment/fused.js';
+import { releaseTables } from '../augment/kernel-tables.js';
 import { describe, optionsObject } from '../util/describe.js';
 import { wideResNet, type Module, type WideResNetConfig } from '../engine/models.js';
 import { defaultSearchSpace, validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
@@ -140,6 +140,6 @@ export class PolicyNetwork {
   /** Frees the network and the kernel tables of its search space. */
   dispose(): void {
     this.network.dispose();
-    releaseKernelTables(this.searchSpace);
+    releaseTables(this.searchSpace);
   }
 }

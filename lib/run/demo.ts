@@ -4,7 +4,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import type { PreprocessConfig } from '../augment/fused.js';
+import type { PreprocessConfig } from '../augment/preprocess.js';
 import { datasets, stratifiedSubset, type ImageDataset } from '../data/index.js';
 import { checkDataset } from '../data/dataset.js';
 import { describe, requiredOptions } from '../util/describe.js';

@@ -3,7 +3,7 @@
 import { mkdir, appendFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { applyCutout, preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, type PreprocessConfig } from '../augment/fused.js';
+import { applyCutout, preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, type PreprocessConfig } from '../augment/preprocess.js';
 import { checkpointPaths, loadCheckpoint } from '../engine/checkpoint.js';
 import { describe, optionsObject, requiredOptions } from '../util/describe.js';
 import { loadPolicy, type LoadedPolicy } from '../dna/policy-file.js';
