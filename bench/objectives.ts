@@ -35,7 +35,7 @@ import { batches, datasets, stratifiedSubset, type ImageDataset } from '../lib/d
 import { seededRandom } from '../lib/data/random.js';
 import { WRN_10_1, WRN_16_1 } from '../lib/engine/models.js';
 import type { Regularisers, SearchObjective } from '../lib/dna/objectives.js';
-import type { AugmentationName } from '../lib/baselines/draws.js';
+import type { BaselineName } from '../lib/baselines/index.js';
 import { PolicyNetwork } from '../lib/dna/policy-network.js';
 import { loadPolicy } from '../lib/dna/policy-file.js';
 import { policyReport, type PolicyReport } from '../lib/dna/report.js';
@@ -93,7 +93,7 @@ interface SearchRun {
 interface BaselineRun {
   kind: 'baseline';
   name: string;
-  augmentation: AugmentationName;
+  augmentation: BaselineName;
   preprocess: PreprocessConfig;
   what: string;
 }
@@ -302,7 +302,7 @@ async function trainAndTest(
   context: Context,
   name: string,
   dir: string,
-  augmentation: AugmentationName | 'dna',
+  augmentation: BaselineName | 'dna',
   preprocess: PreprocessConfig,
   policyFile?: string,
 ): Promise<{ testAccuracy: number; trainSeconds: number }> {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 import {
-  AUGMENTATION_POLICIES,
+  BASELINES,
   PREPROCESS_PRESETS,
   PAPER_PRESETS,
   PRECISIONS,
@@ -36,7 +36,7 @@ import {
   subPolicies,
   type OpSpec,
   type SearchSpace,
-  type AugmentationName,
+  type BaselineName,
   demo,
   loadPolicy,
   policyReport,
@@ -65,7 +65,7 @@ Training:
   --epochs N               (default 200)     --batch-size N (default 128)
   --lr X                   (default 0.1)     --weight-decay X (default 2e-4)
   --policy FILE            augment with a searched policy (policy.dna from dna search)
-  --augmentation NAME      ${Object.keys(AUGMENTATION_POLICIES).join(' | ')} (default none)
+  --augmentation NAME      ${Object.keys(BASELINES).join(' | ')} (default none)
   --preset NAME            the paper's settings for ${Object.keys(PAPER_PRESETS).join(' | ')} (search and train;
                            explicit options override them)
   --preprocess NAME        ${Object.keys(PREPROCESS_PRESETS).join(' | ')} (default cifar for 3 channels, none otherwise)
@@ -360,7 +360,7 @@ async function trainCommand(argv: string[]): Promise<void> {
   const model = modelOf(modelName(v.model, 'model', preset === undefined ? 'wrn-40-2' : undefined));
   if (v.policy !== undefined && v.augmentation !== undefined) throw new UsageError('--policy and --augmentation exclude each other');
   loadOpLibraries(v['op-library']);
-  const augmentation = v.policy !== undefined ? 'dna' : (oneOf(v.augmentation, 'augmentation', Object.keys(AUGMENTATION_POLICIES), 'none') as Augmentation);
+  const augmentation = v.policy !== undefined ? 'dna' : (oneOf(v.augmentation, 'augmentation', Object.keys(BASELINES), 'none') as Augmentation);
   const seed = number(v.seed, 'seed', 0, true);
   let trainData = await loadData(v.data, v.format, 'train');
   const testData = await loadData(v.data, v.format, 'test');
@@ -579,7 +579,7 @@ async function demoCommand(argv: string[]): Promise<void> {
   });
   applyThreads(v.threads);
   const execution = executionOption(v);
-  const compare = v.compare === undefined ? [] : v.compare.split(',').map((name) => oneOf(name.trim(), 'compare', Object.keys(AUGMENTATION_POLICIES) as AugmentationName[], 'none'));
+  const compare = v.compare === undefined ? [] : v.compare.split(',').map((name) => oneOf(name.trim(), 'compare', Object.keys(BASELINES) as BaselineName[], 'none'));
   const data = v.data === undefined ? undefined : { train: await datasets.fashionMnist(v.data, { split: 'train' }), test: await datasets.fashionMnist(v.data, { split: 'test' }) };
   const outDir = path.resolve(v.out ?? 'runs/demo');
   const interrupt = stopOnInterrupt();

@@ -81,37 +81,12 @@ export {
 } from './engine/optim.js';
 export { saveCheckpoint, loadCheckpoint, checkpointPaths } from './engine/checkpoint.js';
 export { CheckpointError, CHECKPOINT_MAGIC, CHECKPOINT_VERSION, CHECKPOINT_ALIGN, type CheckpointData, type LoadCheckpointOptions, type LoadedCheckpoint, type CheckpointTensorEntry, type JSONValue } from './engine/checkpoint-format.js';
-export {
-  autoAugment,
-  randAugment,
-  trivialAugment,
-  cutout,
-  noAugmentation,
-  augmentationPolicy,
-  applyAugmentationDraws,
-  autoAugmentDraws,
-  randAugmentDraws,
-  trivialAugmentDraws,
-  autoAugmentValue,
-  randAugmentValue,
-  trivialAugmentValue,
-  AUGMENTATION_POLICIES,
-  AUTOAUGMENT_POLICIES,
-  RANDAUGMENT_OPS,
-  type AugmentationPolicy,
-  type AugmentationName,
-  type AugmentationDraws,
-  type PolicyOptions,
-  type PolicyOpName,
-  type AutoAugmentOp,
-  type AutoAugmentSubPolicy,
-  type AutoAugmentPolicyName,
-  type AutoAugmentOptions,
-  type RandAugmentOptions,
-  type TrivialAugmentOptions,
-  type CutoutOptions,
-  type DrawOptions,
-} from './baselines/draws.js';
+export { autoAugment, autoAugmentDraws, autoAugmentValue, AUTOAUGMENT_POLICIES, type AutoAugmentOp, type AutoAugmentSubPolicy, type AutoAugmentPolicyName, type AutoAugmentOptions } from './baselines/autoaugment.js';
+export { randAugment, randAugmentDraws, randAugmentValue, RANDAUGMENT_OPS, type RandAugmentOptions } from './baselines/randaugment.js';
+export { trivialAugment, trivialAugmentDraws, trivialAugmentValue, type TrivialAugmentOptions } from './baselines/trivialaugment.js';
+export { cutout, noAugmentation, type CutoutOptions } from './baselines/cutout.js';
+export { baselineAugmenter, BASELINES, type BaselineName } from './baselines/index.js';
+export { applyAugmentationDraws, type Augmenter, type AugmentationDraws, type AugmenterOptions, type BaselineOpName, type DrawOptions } from './baselines/draws.js';
 export {
   train,
   evaluate,

@@ -37,7 +37,7 @@ test.serial('the check catches a leak: an augmentation that keeps one tensor per
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-memory-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const kept: dna.Tensor[] = [];
-  const leaky: dna.AugmentationPolicy = (images) => {
+  const leaky: dna.Augmenter = (images) => {
     kept.push(dna.keep(images.clone()));
     return images;
   };

@@ -10,7 +10,7 @@ import { checkDataset } from '../data/dataset.js';
 import { describe, requiredOptions } from '../util/describe.js';
 import { WRN_10_1, WRN_16_1, type Execution, type WideResNetPreset } from '../engine/models.js';
 import { loadPolicy } from '../dna/policy-file.js';
-import type { AugmentationName } from '../baselines/draws.js';
+import type { BaselineName } from '../baselines/index.js';
 import { policyReport, type PolicyReport } from '../dna/report.js';
 import { writePolicyReport } from '../dna/report-files.js';
 import { positiveInteger } from './run-state.js';
@@ -43,7 +43,7 @@ export interface DemoOptions {
   objective?: SearchObjective;
   regularisers?: Regularisers;
   /** Baselines trained with the same budget for comparison (default none). */
-  compare?: AugmentationName[];
+  compare?: BaselineName[];
   seed?: number;
   device?: Device;
   /** Memory format and precision of every network (see `Execution`). */
@@ -140,7 +140,7 @@ export async function demo(options: DemoOptions): Promise<DemoResult> {
       epochs: trainEpochs,
       batchSize,
       preprocess: DEMO_PREPROCESS,
-      augmentation: augmentation as AugmentationName | 'dna',
+      augmentation: augmentation as BaselineName | 'dna',
       policyFile: augmentation === 'dna' ? searched.policyFile : undefined,
       seed,
       device,

@@ -15,7 +15,8 @@ import { batchCount, batches, type ImageDataset } from '../data/index.js';
 import { checkDataset } from '../data/dataset.js';
 import { Module, checkRecordedNetwork, crossEntropy, executionOptions, wideResNet, type Execution, type WideResNetConfig } from '../engine/models.js';
 import { cosineLr, sgd } from '../engine/optim.js';
-import { augmentationPolicy, type AugmentationName, type AugmentationPolicy } from '../baselines/draws.js';
+import { baselineAugmenter, type BaselineName } from '../baselines/index.js';
+import { type Augmenter } from '../baselines/draws.js';
 import { Generator } from '../engine/random.js';
 import { dispose as disposeBatch, noGrad, tidy, type Device } from '../engine/tensor.js';
 
@@ -26,7 +27,7 @@ const CHECKPOINT_VERSION = 2;
  * Augmentation of a batch of [0, 1] images, applied after flip/crop and before Cutout: a
  * baseline by name, 'dna' (a searched policy, see `policyFile`), a loaded policy, or a function.
  */
-export type Augmentation = AugmentationName | 'dna' | AugmentationPolicy | LoadedPolicy;
+export type Augmentation = BaselineName | 'dna' | Augmenter | LoadedPolicy;
 
 export interface TrainOptions {
   train: ImageDataset;
@@ -348,7 +349,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 }
 
 /** The augmentation function of the options, the policy loaded for it (to dispose), and its name for the run record. */
-async function resolveAugmentation(options: TrainOptions, channels: number, device: Device): Promise<{ augment: AugmentationPolicy; policy?: LoadedPolicy; name: string }> {
+async function resolveAugmentation(options: TrainOptions, channels: number, device: Device): Promise<{ augment: Augmenter; policy?: LoadedPolicy; name: string }> {
   const { augmentation = 'none', policyFile } = options;
   if (augmentation !== 'dna' && policyFile !== undefined) throw new TypeError("train: policyFile goes with augmentation: 'dna'");
   if (augmentation === 'dna') {
@@ -364,5 +365,5 @@ async function resolveAugmentation(options: TrainOptions, channels: number, devi
     const policy = augmentation as LoadedPolicy;
     return { augment: (images, o) => policy.augment(images, o), name: 'dna' };
   }
-  return { augment: augmentationPolicy(augmentation as AugmentationName | AugmentationPolicy), name: typeof augmentation === 'function' ? 'custom' : String(augmentation) };
+  return { augment: baselineAugmenter(augmentation as BaselineName | Augmenter), name: typeof augmentation === 'function' ? 'custom' : String(augmentation) };
 }

@@ -242,9 +242,9 @@ function targets(files: Files): Target[] {
     { name: 'randAugment', valid: () => [images(), { generator: gen(), n: 2, magnitude: 9 }], call: (x, o) => dna.randAugment(x as dna.Tensor, o as dna.RandAugmentOptions), options: 1 },
     { name: 'trivialAugment', valid: () => [images(), { generator: gen() }], call: (x, o) => dna.trivialAugment(x as dna.Tensor, o as dna.TrivialAugmentOptions), options: 1 },
     { name: 'cutout', valid: () => [images(), { generator: gen(), size: 4 }], call: (x, o) => dna.cutout(x as dna.Tensor, o as dna.CutoutOptions), options: 1 },
-    { name: 'augmentationPolicy', valid: () => ['randaugment'], call: (n) => dna.augmentationPolicy(n as dna.AugmentationName) },
+    { name: 'baselineAugmenter', valid: () => ['randaugment'], call: (n) => dna.baselineAugmenter(n as dna.BaselineName) },
     { name: 'autoAugmentDraws', valid: () => [4, { generator: gen(), height: 8, width: 8 }], call: (b, o) => dna.autoAugmentDraws(b as number, o as dna.DrawOptions), options: 1 },
-    { name: 'applyAugmentationDraws', valid: () => [images(4), track(dna.trivialAugmentDraws(4, { generator: gen() })), { generator: gen() }], call: (x, d, o) => dna.applyAugmentationDraws(x as dna.Tensor, d as dna.AugmentationDraws, o as dna.PolicyOptions), options: 2 },
+    { name: 'applyAugmentationDraws', valid: () => [images(4), track(dna.trivialAugmentDraws(4, { generator: gen() })), { generator: gen() }], call: (x, d, o) => dna.applyAugmentationDraws(x as dna.Tensor, d as dna.AugmentationDraws, o as dna.AugmenterOptions), options: 2 },
     // the search space
     { name: 'subPolicies', valid: () => [dna.OPS.slice(0, 4)], call: (ops) => dna.subPolicies(ops as dna.OpSpec[]) },
     { name: 'validateSearchSpace', valid: () => [{ ops: dna.OPS.slice(0, 3), subPolicies: [[0, 1], [1, 2]] }], call: (s) => dna.validateSearchSpace(s as dna.SearchSpace), options: 0 },

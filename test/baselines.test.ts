@@ -1,4 +1,4 @@
-// The augmentation baselines (lib/policies.ts): AutoAugment, RandAugment, TrivialAugmentWide,
+// The augmentation baselines (lib/baselines/): AutoAugment, RandAugment, TrivialAugmentWide,
 // Cutout and the registry. The draws are checked against the published tables and torchvision's
 // magnitude mappings (literal values printed by torchvision 0.14), empirically over many images;
 // the outputs against the draws, seeds, dtypes and bad input.
@@ -6,25 +6,12 @@ import test from 'ava';
 
 import * as dna from '../lib/index.js';
 import { preprocess } from '../lib/augment/preprocess.js';
-import {
-  AUGMENTATION_POLICIES,
-  AUTOAUGMENT_POLICIES,
-  RANDAUGMENT_OPS,
-  applyAugmentationDraws,
-  augmentationPolicy,
-  autoAugment,
-  autoAugmentDraws,
-  autoAugmentValue,
-  cutout,
-  randAugment,
-  randAugmentDraws,
-  randAugmentValue,
-  trivialAugment,
-  trivialAugmentDraws,
-  trivialAugmentValue,
-  type AugmentationDraws,
-  type PolicyOpName,
-} from '../lib/baselines/draws.js';
+import { BASELINES, baselineAugmenter } from '../lib/baselines/index.js';
+import { AUTOAUGMENT_POLICIES, autoAugment, autoAugmentDraws, autoAugmentValue } from '../lib/baselines/autoaugment.js';
+import { RANDAUGMENT_OPS, randAugment, randAugmentDraws, randAugmentValue } from '../lib/baselines/randaugment.js';
+import { applyAugmentationDraws, type AugmentationDraws, type BaselineOpName } from '../lib/baselines/draws.js';
+import { cutout } from '../lib/baselines/cutout.js';
+import { trivialAugment, trivialAugmentDraws, trivialAugmentValue } from '../lib/baselines/trivialaugment.js';
 import { OPS, findOp } from '../lib/augment/search-space.js';
 
 const { Generator, rand, tidy } = dna;
@@ -58,7 +45,7 @@ function read(draws: AugmentationDraws): Slots {
 }
 
 const f32 = Math.fround;
-const kindOf = (op: PolicyOpName) => (op === 'Identity' ? -1 : findOp(op).kind);
+const kindOf = (op: BaselineOpName) => (op === 'Identity' ? -1 : findOp(op).kind);
 // A drawn float32 value is base + magnitude, or base - magnitude for a signed op, in float32.
 const matches = (v: number, { base, magnitude, signed }: { base: number; magnitude: number; signed: boolean }) =>
   v === f32(f32(base) + f32(magnitude)) || (signed && v === f32(f32(base) - f32(magnitude)));
@@ -110,7 +97,7 @@ test('AutoAugment levels map to values as torchvision does for 32x32 images', (t
   for (const op of ['AutoContrast', 'Equalize', 'Invert'] as const) t.deepEqual(autoAugmentValue(op, null), { base: 0, magnitude: 0, signed: false });
   t.throws(() => autoAugmentValue('Rotate', 10), { message: /level of Rotate must be an integer in 0\.\.9/ });
   t.throws(() => autoAugmentValue('Rotate', null), { message: /level of Rotate/ });
-  t.throws(() => autoAugmentValue('Mixup' as PolicyOpName, 3), { message: /'Mixup' has no kernel/ });
+  t.throws(() => autoAugmentValue('Mixup' as BaselineOpName, 3), { message: /'Mixup' has no kernel/ });
 });
 
 test('RandAugment and TrivialAugmentWide bins map to values as torchvision does', (t) => {
@@ -275,7 +262,7 @@ test('TrivialAugmentWide draws one op per image uniformly, its magnitude uniform
 
 test('every policy: same seed, same batch; another seed, another batch; float32 out, shape kept', (t) => {
   const images = randomImages([16, 3, 12, 12], 1);
-  for (const [name, policy] of Object.entries(AUGMENTATION_POLICIES)) {
+  for (const [name, policy] of Object.entries(BASELINES)) {
     const a = policy(images, { generator: gen(42) });
     const b = policy(images, { generator: gen(42) });
     const c = policy(images, { generator: gen(43) });
@@ -292,13 +279,13 @@ test('every policy: same seed, same batch; another seed, another batch; float32 
 
 test('uint8 and gray images, non-square sizes: float32 in [0, 1] out, scaled like the engine', (t) => {
   const images = tidy(() => randomImages([6, 1, 10, 14], 2).mul(255).round().toDtype('uint8'));
-  for (const [name, policy] of Object.entries(AUGMENTATION_POLICIES)) {
+  for (const [name, policy] of Object.entries(BASELINES)) {
     const out = policy(images, { generator: gen(1) });
     t.deepEqual(out.shape, [6, 1, 10, 14], name);
     t.is(out.dtype, 'float32', name);
     t.true(nums(out).every((v) => v >= 0 && v <= 1), name);
   }
-  const none = AUGMENTATION_POLICIES.none(images);
+  const none = BASELINES.none(images);
   t.deepEqual(nums(none), nums(images).map((v) => f32(v / 255)));
 });
 
@@ -382,17 +369,17 @@ test('cutout is the preprocessing kernel\'s Cutout: a size x size gray square', 
 });
 
 test('the registry: names to policies, case-insensitive, functions pass through, unknown names listed', (t) => {
-  t.deepEqual(Object.keys(AUGMENTATION_POLICIES), ['none', 'cutout', 'autoaugment', 'randaugment', 'trivialaugment']);
-  t.is(augmentationPolicy('trivialaugment'), AUGMENTATION_POLICIES.trivialaugment);
-  t.is(augmentationPolicy('TrivialAugment'), AUGMENTATION_POLICIES.trivialaugment);
+  t.deepEqual(Object.keys(BASELINES), ['none', 'cutout', 'autoaugment', 'randaugment', 'trivialaugment']);
+  t.is(baselineAugmenter('trivialaugment'), BASELINES.trivialaugment);
+  t.is(baselineAugmenter('TrivialAugment'), BASELINES.trivialaugment);
   const custom = (x: dna.Tensor) => x.clone();
-  t.is(augmentationPolicy(custom), custom);
-  t.throws(() => augmentationPolicy('mixup'), { message: /unknown augmentation policy 'mixup' \(one of none, cutout, autoaugment, randaugment, trivialaugment\)/ });
-  t.throws(() => augmentationPolicy('toString'), { message: /unknown augmentation policy 'toString'/ });
-  t.throws(() => augmentationPolicy(3 as unknown as string), { instanceOf: TypeError, message: /policy name/ });
-  t.true(Object.isFrozen(AUGMENTATION_POLICIES));
+  t.is(baselineAugmenter(custom), custom);
+  t.throws(() => baselineAugmenter('mixup'), { message: /unknown augmentation policy 'mixup' \(one of none, cutout, autoaugment, randaugment, trivialaugment\)/ });
+  t.throws(() => baselineAugmenter('toString'), { message: /unknown augmentation policy 'toString'/ });
+  t.throws(() => baselineAugmenter(3 as unknown as string), { instanceOf: TypeError, message: /policy name/ });
+  t.true(Object.isFrozen(BASELINES));
   // The package entry point exports the same things.
-  t.is(dna.AUGMENTATION_POLICIES, AUGMENTATION_POLICIES);
+  t.is(dna.BASELINES, BASELINES);
   t.is(dna.autoAugment, autoAugment);
 });
 
@@ -412,7 +399,7 @@ test('bad input and options give Errors that name the problem', (t) => {
   t.throws(() => autoAugment([1, 2] as unknown as dna.Tensor), { instanceOf: TypeError, message: /autoAugment: images must be a Tensor/ });
   t.throws(() => randAugment(dna.zeros([3, 8, 8])), { message: /images must be \[B, C, H, W\], got shape \[3, 8, 8\]/ });
   t.throws(() => trivialAugment(dna.zeros([2, 4, 8, 8])), { message: /1 or 3 channels/ });
-  t.throws(() => AUGMENTATION_POLICIES.none(dna.zeros([2, 3, 8, 8], { dtype: 'float64' })), { message: /float32 in \[0, 1\] or uint8, got float64/ });
+  t.throws(() => BASELINES.none(dna.zeros([2, 3, 8, 8], { dtype: 'float64' })), { message: /float32 in \[0, 1\] or uint8, got float64/ });
   t.throws(() => autoAugmentDraws(-1), { message: /batch size must be an integer/ });
   t.throws(() => autoAugmentDraws(4, { width: 0 }), { message: /width must be an integer/ });
   const d = autoAugmentDraws(3);
@@ -427,7 +414,7 @@ test('bad input and options give Errors that name the problem', (t) => {
 test.serial('no tensors leak: a policy call leaves only its output behind', (t) => {
   const images = randomImages([8, 3, 8, 8], 8);
   const g = gen(1);
-  const policies = Object.values(AUGMENTATION_POLICIES);
+  const policies = Object.values(BASELINES);
   for (const policy of policies) policy(images, { generator: g }).dispose(); // warm the table caches
   const before = dna.liveTensors();
   for (let round = 0; round < 3; round++) {
@@ -447,7 +434,7 @@ test('the generator must be on the images\' device', (t) => {
   t.throws(() => trivialAugment(images, { generator: new Generator(1, 'cuda') }), { message: /generator is on cuda/ });
   const onGpu = images.to('cuda');
   const g = new Generator(3, 'cuda');
-  for (const [name, policy] of Object.entries(AUGMENTATION_POLICIES)) {
+  for (const [name, policy] of Object.entries(BASELINES)) {
     const out = policy(onGpu, { generator: g });
     t.is(out.device, onGpu.device, name);
   }
