@@ -97,14 +97,8 @@ export {
   type TrainResult,
   type Augmentation,
 } from './run/train.js';
-export {
-  PolicyNetwork,
-  gumbelSoftmaxST,
-  relaxedBernoulliST,
-  type PolicyNetworkConfig,
-  type PolicyOutput,
-  type PolicySample,
-} from './dna/policy-network.js';
+export { PolicyNetwork, type PolicyNetworkConfig } from './dna/policy-network.js';
+export { gumbelSoftmaxST, relaxedBernoulliST, samplePolicy, type PolicyOutput, type PolicySample, type SampleOptions } from './dna/sampling.js';
 export {
   search,
   SEARCH_CHECKPOINT_KIND,
@@ -114,7 +108,8 @@ export {
   type SearchMonitor,
 } from './run/search.js';
 export { SEARCH_OBJECTIVES, type SearchObjective, type Regularisers } from './dna/objectives.js';
-export { savePolicy, loadPolicy, POLICY_FILE_KIND, type LoadedPolicy } from './dna/policy-file.js';
+export { savePolicy, loadPolicy, POLICY_FILE_KIND } from './dna/policy-file.js';
+export type { LoadedPolicy, PolicyProvenance } from './dna/frozen-policy.js';
 export { TrainingDivergedError } from './run/run-state.js';
 export { PAPER_PRESETS, type DatasetPreset, type SearchPreset, type TrainPreset, type PresetName } from './run/presets.js';
 export {

@@ -3,7 +3,8 @@
 import test from 'ava';
 
 import * as dna from '../lib/index.js';
-import { PolicyNetwork, gumbelSoftmaxST, relaxedBernoulliST } from '../lib/dna/policy-network.js';
+import { PolicyNetwork } from '../lib/dna/policy-network.js';
+import { gumbelSoftmaxST, relaxedBernoulliST } from '../lib/dna/sampling.js';
 
 const { Generator, tensor, tidy } = dna;
 

@@ -4,7 +4,8 @@ import { describe, optionsObject, requiredOptions } from '../util/describe.js';
 import { tensor } from '../engine/creation.js';
 import { type Device, type Tensor } from '../engine/tensor.js';
 import { checkDataset, imageBytes, type ImageDataset } from './dataset.js';
-import { checkSeed, seededRandom, shuffleInPlace, STREAM } from './random.js';
+import { checkSeed } from '../util/checks.js';
+import { seededRandom, shuffleInPlace, STREAM } from './random.js';
 
 export interface BatchOptions {
   batchSize: number;

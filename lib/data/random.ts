@@ -1,7 +1,6 @@
 // A small seeded PRNG (sfc32, seeded through murmur3's finaliser) for data order and subsets.
 // It lives in TypeScript so that the order of images depends only on the seed: the same on
 // every device, every LibTorch build, and after a resume.
-import { describe } from '../util/describe.js';
 
 /** What a stream of random numbers is for; each gets independent numbers from the same seed. */
 export const STREAM = { subset: 1, epoch: 2 } as const;
@@ -13,14 +12,6 @@ function fmix32(h: number): number {
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
   return h >>> 0;
-}
-
-/** Checks a seed: an integer that a double holds exactly. */
-export function checkSeed(seed: unknown, where: string): number {
-  if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) {
-    throw new TypeError(`${where}: seed must be an integer, got ${describe(seed)}`);
-  }
-  return seed;
 }
 
 /**

@@ -2,7 +2,8 @@
 // CIFAR-10 images) and their validation halves.
 import { describe } from '../util/describe.js';
 import { checkDataset, classCounts, subset, type ImageDataset } from './dataset.js';
-import { checkSeed, seededRandom, shuffleInPlace, STREAM } from './random.js';
+import { checkSeed } from '../util/checks.js';
+import { seededRandom, shuffleInPlace, STREAM } from './random.js';
 
 /**
  * How many images of each class a stratified sample of `n` takes: n * count / total rounded

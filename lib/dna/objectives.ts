@@ -25,7 +25,8 @@ import { applyCutout } from '../augment/preprocess.js';
 import { applySubPolicies } from '../augment/fused.js';
 import { crossEntropy, type Module } from '../engine/models.js';
 import type { Optimizer } from '../engine/optim.js';
-import { gumbelSoftmaxST, relaxedBernoulliST, type PolicyNetwork, type PolicyOutput } from './policy-network.js';
+import { samplePolicy, type PolicyOutput } from './sampling.js';
+import { type PolicyNetwork } from './policy-network.js';
 import { Generator } from '../engine/random.js';
 import { dispose, noGrad, tidy, type Tensor } from '../engine/tensor.js';
 
@@ -259,8 +260,7 @@ export function searchStep(networks: StepNetworks, settings: StepSettings, batch
   return tidy(() => {
     const x = batch.images;
     const outputs = policy.forward(x);
-    const c = gumbelSoftmaxST(outputs.logits, settings.tau, generator);
-    const b = relaxedBernoulliST(outputs.p, settings.lambda, generator);
+    const { c, b } = samplePolicy(outputs, { tau: settings.tau, lambda: settings.lambda, generator });
     // Under 'invariance' the choices learn by the score function: only the magnitudes take the path through the op.
     const scored = settings.objective === 'invariance';
     const augmented = applySubPolicies(x, scored ? c.detach() : c, scored ? b.detach() : b, outputs.m, {

@@ -1,14 +1,13 @@
 // Policy files: a searched policy network's weights with everything needed to use it (search
-// space, backbone, provenance), and `loadPolicy`, which turns one into a frozen augmenter.
-import { saveCheckpoint, loadCheckpoint } from '../engine/checkpoint.js';
-import { applySubPolicies } from '../augment/fused.js';
-import { describe, optionsObject } from '../util/describe.js';
+// space, backbone, provenance), and `loadPolicy`, which turns one into a frozen policy.
 import { requireCustomOps } from '../augment/custom-ops.js';
-import { PolicyNetwork, gumbelSoftmaxST, relaxedBernoulliST, type PolicyNetworkConfig } from './policy-network.js';
-import { checkRecordedNetwork } from '../engine/models.js';
 import { validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
-import { Generator } from '../engine/random.js';
-import { Tensor, dispose, noGrad, tidy, type Device } from '../engine/tensor.js';
+import { loadCheckpoint, saveCheckpoint } from '../engine/checkpoint.js';
+import { checkRecordedNetwork } from '../engine/models.js';
+import { dispose, type Device } from '../engine/tensor.js';
+import { describe, optionsObject } from '../util/describe.js';
+import { frozenPolicy, type LoadedPolicy, type PolicyProvenance } from './frozen-policy.js';
+import { PolicyNetwork, type PolicyNetworkConfig } from './policy-network.js';
 
 export const POLICY_FILE_KIND = 'dna-augment/policy';
 const POLICY_FILE_VERSION = 1;
@@ -20,7 +19,7 @@ interface PolicyFileMeta {
   searchSpace: SearchSpace;
   backbone: Backbone;
   inChannels: number;
-  provenance: { dataset: string; classes: string[]; seed: number; steps: number; seconds: number; library: string };
+  provenance: PolicyProvenance;
 }
 
 /** Writes a policy file: the policy network's weights and everything needed to use them. */
@@ -40,18 +39,6 @@ export async function savePolicy(file: string, policy: PolicyNetwork, provenance
   } finally {
     dispose(state);
   }
-}
-
-/** A searched policy, frozen: each image gets a hard sample from its own (pi, p, m). */
-export interface LoadedPolicy {
-  readonly network: PolicyNetwork;
-  readonly searchSpace: SearchSpace;
-  /** The channels of the images it was searched on (1 or 3). */
-  readonly inChannels: number;
-  readonly provenance: PolicyFileMeta['provenance'];
-  /** Augments a batch of [0, 1] images (float32 [B, C, H, W]); the same generator state gives the same result. */
-  augment(images: Tensor, options?: { generator?: Generator }): Tensor;
-  dispose(): void;
 }
 
 /** Loads a policy file written by `search` as an augmenter usable in any pipeline. */
@@ -78,30 +65,7 @@ export async function loadPolicy(file: string, options: { device?: Device } = {}
       throw new Error(`${file}: ${error instanceof Error ? error.message : String(error)}`);
     }
     network.to(device ?? 'cpu').eval();
-    return {
-      network,
-      searchSpace: meta.searchSpace,
-      inChannels: meta.inChannels,
-      provenance: meta.provenance,
-      augment(images, augmentOptions = {}) {
-        const { generator } = optionsObject(augmentOptions, 'policy.augment');
-        if (!(images instanceof Tensor) || images.ndim !== 4 || images.shape[1] !== meta.inChannels) {
-          const got = images instanceof Tensor ? `shape [${images.shape.join(', ')}]` : describe(images);
-          throw new RangeError(`policy.augment: images must be a Tensor [B, ${meta.inChannels}, H, W] in [0, 1], got ${got}`);
-        }
-        return noGrad(() =>
-          tidy(() => {
-            const { logits, p, m } = network.forward(images);
-            const c = gumbelSoftmaxST(logits, 1, generator);
-            const b = relaxedBernoulliST(p, 1, generator);
-            return applySubPolicies(images, c, b, m, { searchSpace: meta.searchSpace, generator });
-          }),
-        );
-      },
-      dispose() {
-        network.dispose();
-      },
-    };
+    return frozenPolicy(network, { inChannels: meta.inChannels, provenance: meta.provenance });
   } finally {
     dispose(checkpoint.tensors);
   }

@@ -1,72 +1,12 @@
-// The policy side of DNA (SPEC 1.2, 1.3): a network that maps each image to logits over the
-// sub-policies and to apply probabilities and magnitudes for their ops, and the
-// straight-through samplers that turn those into the (c, b, m) of applySubPolicies.
+// The policy network of DNA (SPEC 1.2): a WideResNet that maps each image to logits over the
+// sub-policies and to apply probabilities and magnitudes for their ops (sampling.ts turns those
+// into the (c, b, m) of applySubPolicies).
 import { releaseTables } from '../augment/kernel-tables.js';
-import { describe, optionsObject } from '../util/describe.js';
-import { wideResNet, type Module, type WideResNetConfig } from '../engine/models.js';
 import { defaultSearchSpace, validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
-import { Generator, rand } from '../engine/random.js';
+import { wideResNet, type Module, type WideResNetConfig } from '../engine/models.js';
 import { Tensor, tidy, type Device } from '../engine/tensor.js';
-
-// Uniform draws are kept away from 0 and 1 so that their logs stay finite.
-const EPS = 1e-6;
-
-function checkTemperature(value: number, name: string, where: string): void {
-  if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
-    throw new RangeError(`${where}: ${name} must be a positive number, got ${describe(value)}`);
-  }
-}
-
-/**
- * Gumbel-softmax straight-through over the last dimension: the value is one-hot at
- * argmax(logits + g) (g Gumbel noise), the gradient is that of softmax((logits + g) / tau).
- */
-export function gumbelSoftmaxST(logits: Tensor, tau = 0.5, generator?: Generator): Tensor {
-  checkTemperature(tau, 'tau', 'gumbelSoftmaxST');
-  if (!(logits instanceof Tensor)) throw new TypeError(`gumbelSoftmaxST: logits must be a Tensor, got ${describe(logits)}`);
-  const last = logits.ndim - 1;
-  if (last < 0) throw new RangeError('gumbelSoftmaxST: logits must have at least one dimension');
-  return tidy(() => {
-    const u = rand(logits.shape, { generator, device: logits.device }).clamp(EPS, 1 - EPS);
-    const gumbel = u.log().neg().log().neg();
-    const soft = logits.add(gumbel).div(tau).softmax(last);
-    const hard = soft.argmax(last).oneHot(logits.shape[last]).toDtype(soft.dtype);
-    return hard.sub(soft.detach()).add(soft);
-  });
-}
-
-/**
- * Relaxed Bernoulli straight-through: the value is 1{bhat > 0.5} with
- * bhat = sigmoid((logit(p) + logit(u)) / lambda), the gradient is that of bhat.
- */
-export function relaxedBernoulliST(p: Tensor, lambda = 0.5, generator?: Generator): Tensor {
-  checkTemperature(lambda, 'lambda', 'relaxedBernoulliST');
-  if (!(p instanceof Tensor)) throw new TypeError(`relaxedBernoulliST: p must be a Tensor of probabilities, got ${describe(p)}`);
-  return tidy(() => {
-    const u = rand(p.shape, { generator, device: p.device }).clamp(EPS, 1 - EPS);
-    const relaxed = p.logit(EPS).add(u.logit()).div(lambda).sigmoid();
-    const hard = relaxed.gt(0.5).toDtype(relaxed.dtype);
-    return hard.sub(relaxed.detach()).add(relaxed);
-  });
-}
-
-export interface PolicyOutput {
-  /** [B, S] sub-policy logits alpha. */
-  logits: Tensor;
-  /** [B, S, 2] apply probabilities. */
-  p: Tensor;
-  /** [B, S, 2] magnitudes in [0, 1]. */
-  m: Tensor;
-}
-
-export interface PolicySample {
-  /** [B, S] one-hot (straight-through). */
-  c: Tensor;
-  /** [B, S, 2] 0/1 bits (straight-through). */
-  b: Tensor;
-  /** [B, S, 2] magnitudes, as the network gives them. */
-  m: Tensor;
-}
+import { describe, optionsObject } from '../util/describe.js';
+import { samplePolicy, type PolicyOutput, type PolicySample, type SampleOptions } from './sampling.js';
 
 export interface PolicyNetworkConfig {
   /** The backbone; `classes` is set from the search space. */
@@ -111,12 +51,9 @@ export class PolicyNetwork {
   }
 
   /** A straight-through sample (c, b, m) for each image (SPEC 1.3). */
-  sample(images: Tensor, options: { tau?: number; lambda?: number; generator?: Generator } = {}): PolicySample {
-    const { tau = 0.5, lambda = 0.5, generator } = optionsObject(options, 'PolicyNetwork.sample');
-    return tidy(() => {
-      const { logits, p, m } = this.forward(images);
-      return { c: gumbelSoftmaxST(logits, tau, generator), b: relaxedBernoulliST(p, lambda, generator), m };
-    });
+  sample(images: Tensor, options: SampleOptions = {}): PolicySample {
+    optionsObject(options, 'PolicyNetwork.sample');
+    return tidy(() => samplePolicy(this.forward(images), options));
   }
 
   parameters(): Tensor[] {

@@ -5,12 +5,13 @@
 import { checkDataset, classCounts, type ImageDataset } from '../data/dataset.js';
 import { describe, optionsObject, requiredOptions } from '../util/describe.js';
 import { batches } from '../data/batches.js';
-import { PolicyNetwork, type PolicyOutput } from './policy-network.js';
-import type { LoadedPolicy } from './policy-file.js';
+import { PolicyNetwork } from './policy-network.js';
+import { type PolicyOutput } from './sampling.js';
+import type { LoadedPolicy } from './frozen-policy.js';
 import { subPolicyName, validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
 import { Tensor, dispose, noGrad, tidy, type Device } from '../engine/tensor.js';
 import { arange, cat, ones } from '../engine/creation.js';
-import { positiveInteger } from '../run/run-state.js';
+import { positiveInteger } from '../util/checks.js';
 import { yieldToEventLoop } from '../util/event-loop.js';
 
 export const POLICY_REPORT_KIND = 'dna-augment/policy-report';

@@ -13,7 +13,7 @@ import { loadPolicy } from '../dna/policy-file.js';
 import type { BaselineName } from '../baselines/index.js';
 import { policyReport, type PolicyReport } from '../dna/report.js';
 import { writePolicyReport } from '../dna/report-files.js';
-import { positiveInteger } from './run-state.js';
+import { positiveInteger } from '../util/checks.js';
 import type { Regularisers, SearchObjective } from '../dna/objectives.js';
 import { search, type SearchProgress } from './search.js';
 import { evaluate, train, type TrainProgress } from './train.js';

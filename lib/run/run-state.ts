@@ -3,7 +3,6 @@
 // `search` write it atomically and resume from it; resuming gives the same result as running
 // straight through.
 import { loadCheckpoint, saveCheckpoint } from '../engine/checkpoint.js';
-import { describe } from '../util/describe.js';
 import { exists } from '../util/files.js';
 import type { Module, ModuleConfig } from '../engine/models.js';
 import type { Optimizer, OptimizerState } from '../engine/optim.js';
@@ -23,12 +22,6 @@ export class TrainingDivergedError extends Error {
 export async function divergedError(where: string, loss: number, position: { epoch: number; step: number }, checkpoint: string | undefined): Promise<TrainingDivergedError> {
   const kept = checkpoint !== undefined && (await exists(checkpoint)) ? `; the last good checkpoint is ${checkpoint}` : '';
   return new TrainingDivergedError(`${where}: the loss became ${loss} at epoch ${position.epoch + 1}, step ${position.step + 1}${kept}`);
-}
-
-/** A positive integer option, or a RangeError naming it and `where`. */
-export function positiveInteger(value: unknown, name: string, where: string): number {
-  if (!Number.isInteger(value) || (value as number) < 1) throw new RangeError(`${where}: ${name} must be a positive integer, got ${describe(value)}`);
-  return value as number;
 }
 
 /** What a run is made of; names become tensor-name prefixes in the file (`model.`, `optimizer.`, ...). */

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, type PreprocessConfig } from '../augment/preprocess.js';
 import { backend } from '../engine/backend.js';
 import { checkpointPaths } from '../engine/checkpoint.js';
+import { checkSeed } from '../util/checks.js';
 import { describe, requiredOptions } from '../util/describe.js';
 import { batchCount, batches, splitStratified, stratifiedSubset, type ImageDataset } from '../data/index.js';
 import { checkDataset } from '../data/dataset.js';
@@ -19,7 +20,8 @@ import { requireCustomOps } from '../augment/custom-ops.js';
 import { PolicyNetwork, type PolicyNetworkConfig } from '../dna/policy-network.js';
 import { savePolicy } from '../dna/policy-file.js';
 import { PolicyStatistics } from '../dna/report.js';
-import { divergedError, loadRunState, positiveInteger, saveRunState, type RunParts } from './run-state.js';
+import { divergedError, loadRunState, saveRunState, type RunParts } from './run-state.js';
+import { positiveInteger } from '../util/checks.js';
 import { exists as fileExists } from '../util/files.js';
 import { yieldToEventLoop } from '../util/event-loop.js';
 import { validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
@@ -145,8 +147,7 @@ function resolveSearch(options: SearchOptions) {
   const batchSize = positiveInteger(options.batchSize ?? preset?.batchSize ?? 128, 'batchSize', 'search');
   const subset = options.subset ?? preset?.subset;
   if (subset !== undefined) positiveInteger(subset, 'subset', 'search');
-  const seed = options.seed ?? 0;
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`search: seed must be a non-negative integer, got ${describe(seed)}`);
+  const seed = checkSeed(options.seed ?? 0, 'search', true);
   return {
     classifier,
     policy,

@@ -5,10 +5,13 @@ import path from 'node:path';
 
 import { applyCutout, preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, type PreprocessConfig } from '../augment/preprocess.js';
 import { checkpointPaths, loadCheckpoint } from '../engine/checkpoint.js';
+import { checkSeed } from '../util/checks.js';
 import { describe, optionsObject, requiredOptions } from '../util/describe.js';
-import { loadPolicy, type LoadedPolicy } from '../dna/policy-file.js';
+import { loadPolicy } from '../dna/policy-file.js';
+import { type LoadedPolicy } from '../dna/frozen-policy.js';
 import { datasetPreset, type PresetName } from './presets.js';
-import { divergedError, loadRunState, positiveInteger, recordedModule, saveRunState, withPrefix, type RunParts } from './run-state.js';
+import { divergedError, loadRunState, recordedModule, saveRunState, withPrefix, type RunParts } from './run-state.js';
+import { positiveInteger } from '../util/checks.js';
 import { exists as fileExists } from '../util/files.js';
 import { yieldToEventLoop } from '../util/event-loop.js';
 import { batchCount, batches, type ImageDataset } from '../data/index.js';
@@ -187,8 +190,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (modelConfig === undefined) throw new TypeError('train: give the model (e.g. WRN_40_2), or a preset');
   const epochs = positiveInteger(options.epochs ?? preset?.epochs, 'epochs', 'train');
   const batchSize = positiveInteger(options.batchSize ?? preset?.batchSize ?? 128, 'batchSize', 'train');
-  const seed = options.seed ?? 0;
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`train: seed must be a non-negative integer, got ${describe(seed)}`);
+  const seed = checkSeed(options.seed ?? 0, 'train', true);
   const device = options.device ?? 'cpu';
   const baseline = preprocessConfig(options.preprocess ?? preset?.preprocess, 'train: unknown preprocess preset');
   const beforePolicy: PreprocessConfig = { ...baseline, cutout: 0 };

@@ -1,0 +1,59 @@
+// A searched policy, frozen, as an augmenter for any pipeline: each image gets a hard sample of
+// its own (pi, p, m), at temperature 1, and the fused op applies it. Training with a policy
+// (`augmentation: 'dna'`) and `loadPolicy` use it.
+import { applySubPolicies } from '../augment/fused.js';
+import type { SearchSpace } from '../augment/search-space.js';
+import type { Generator } from '../engine/random.js';
+import { Tensor, noGrad, tidy } from '../engine/tensor.js';
+import { describe, optionsObject } from '../util/describe.js';
+import type { PolicyNetwork } from './policy-network.js';
+
+/** Where a policy came from: the search that wrote its file. */
+export interface PolicyProvenance {
+  dataset: string;
+  classes: string[];
+  seed: number;
+  steps: number;
+  seconds: number;
+  library: string;
+}
+
+/** A searched policy, frozen: each image gets a hard sample from its own (pi, p, m). */
+export interface LoadedPolicy {
+  readonly network: PolicyNetwork;
+  readonly searchSpace: SearchSpace;
+  /** The channels of the images it was searched on (1 or 3). */
+  readonly inChannels: number;
+  readonly provenance: PolicyProvenance;
+  /** Augments a batch of [0, 1] images (float32 [B, C, H, W]); the same generator state gives the same result. */
+  augment(images: Tensor, options?: { generator?: Generator }): Tensor;
+  dispose(): void;
+}
+
+/** `network` (in eval mode, on its device) as a frozen policy for images of `inChannels` channels. */
+export function frozenPolicy(network: PolicyNetwork, info: { inChannels: number; provenance: PolicyProvenance }): LoadedPolicy {
+  const { inChannels, provenance } = info;
+  const searchSpace = network.searchSpace;
+  return {
+    network,
+    searchSpace,
+    inChannels,
+    provenance,
+    augment(images, augmentOptions = {}) {
+      const { generator } = optionsObject(augmentOptions, 'policy.augment');
+      if (!(images instanceof Tensor) || images.ndim !== 4 || images.shape[1] !== inChannels) {
+        const got = images instanceof Tensor ? `shape [${images.shape.join(', ')}]` : describe(images);
+        throw new RangeError(`policy.augment: images must be a Tensor [B, ${inChannels}, H, W] in [0, 1], got ${got}`);
+      }
+      return noGrad(() =>
+        tidy(() => {
+          const { c, b, m } = network.sample(images, { tau: 1, lambda: 1, generator });
+          return applySubPolicies(images, c, b, m, { searchSpace, generator });
+        }),
+      );
+    },
+    dispose() {
+      network.dispose();
+    },
+  };
+}
