@@ -42,7 +42,8 @@ import { policyReport, type PolicyReport } from '../lib/dna/report.js';
 import { search, type SearchMonitor } from '../lib/run/search.js';
 import { dispose, tidy } from '../lib/engine/tensor.js';
 import { tensor } from '../lib/engine/creation.js';
-import { evaluate, train } from '../lib/run/train.js';
+import { evaluate } from '../lib/run/evaluate.js';
+import { train } from '../lib/run/train.js';
 import { measuredOn, runStarted, sourceState, writeSection } from './common.js';
 
 const SECTION = '## Search objectives (CPU)';

@@ -87,16 +87,8 @@ export { trivialAugment, trivialAugmentDraws, trivialAugmentValue, type TrivialA
 export { cutout, noAugmentation, type CutoutOptions } from './baselines/cutout.js';
 export { baselineAugmenter, BASELINES, type BaselineName } from './baselines/index.js';
 export { applyAugmentationDraws, type Augmenter, type AugmentationDraws, type AugmenterOptions, type BaselineOpName, type DrawOptions } from './baselines/draws.js';
-export {
-  train,
-  evaluate,
-  loadTrainedModel,
-  CHECKPOINT_KIND as TRAIN_CHECKPOINT_KIND,
-  type TrainOptions,
-  type TrainProgress,
-  type TrainResult,
-  type Augmentation,
-} from './run/train.js';
+export { train, loadTrainedModel, CHECKPOINT_KIND as TRAIN_CHECKPOINT_KIND, type TrainOptions, type TrainProgress, type TrainResult, type Augmentation } from './run/train.js';
+export { evaluate } from './run/evaluate.js';
 export { PolicyNetwork, type PolicyNetworkConfig } from './dna/policy-network.js';
 export { gumbelSoftmaxST, relaxedBernoulliST, samplePolicy, type PolicyOutput, type PolicySample, type SampleOptions } from './dna/sampling.js';
 export {

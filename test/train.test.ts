@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 import * as dna from '../lib/index.js';
 import { loadCheckpoint } from '../lib/engine/checkpoint.js';
-import { CHECKPOINT_KIND, evaluate, train } from '../lib/run/train.js';
+import { CHECKPOINT_KIND, train } from '../lib/run/train.js';
+import { evaluate } from '../lib/run/evaluate.js';
 import { TrainingDivergedError } from '../lib/run/run-state.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -16,7 +16,8 @@ import { writePolicyReport } from '../dna/report-files.js';
 import { positiveInteger } from '../util/checks.js';
 import type { Regularisers, SearchObjective } from '../dna/objectives.js';
 import { search, type SearchProgress } from './search.js';
-import { evaluate, train, type TrainProgress } from './train.js';
+import { evaluate } from './evaluate.js';
+import { train, type TrainProgress } from './train.js';
 import type { Device } from '../engine/tensor.js';
 
 export interface DemoOptions {

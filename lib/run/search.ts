@@ -1,32 +1,32 @@
 // The DNA policy search (SPEC 1.5): a policy network and a classifier trained together, end to
 // end through the fused sub-policy op, on a stratified subset, by one of the objectives of
-// lib/objectives.ts (the paper's `joint` by default). The result is a
-// policy file (lib/policy-file.ts) that `loadPolicy` turns into an augmenter.
-import { appendFile, mkdir } from 'node:fs/promises';
+// dna/objectives.ts (the paper's `joint` by default), over the shared epoch loop. The result is
+// a policy file (dna/policy-file.ts) that `loadPolicy` turns into a frozen policy.
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
+import { requireCustomOps } from '../augment/custom-ops.js';
 import { preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, type PreprocessConfig } from '../augment/preprocess.js';
+import { validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
+import { batchCount, batches } from '../data/batches.js';
+import { checkDataset, type ImageDataset } from '../data/dataset.js';
+import { splitStratified, stratifiedSubset } from '../data/subset.js';
+import { SEARCH_OBJECTIVES, searchStep, type Regularisers, type SearchObjective, type StepNetworks } from '../dna/objectives.js';
+import { savePolicy } from '../dna/policy-file.js';
+import { PolicyNetwork, type PolicyNetworkConfig } from '../dna/policy-network.js';
+import { PolicyStatistics } from '../dna/report.js';
 import { backend } from '../engine/backend.js';
 import { checkpointPaths } from '../engine/checkpoint.js';
-import { checkSeed } from '../util/checks.js';
-import { describe, requiredOptions } from '../util/describe.js';
-import { batchCount, batches, splitStratified, stratifiedSubset, type ImageDataset } from '../data/index.js';
-import { checkDataset } from '../data/dataset.js';
-import { SEARCH_OBJECTIVES, searchStep, type Regularisers, type SearchObjective, type StepNetworks } from '../dna/objectives.js';
 import { executionOptions, wideResNet, type Execution, type Module, type WideResNetConfig } from '../engine/models.js';
-import { adam, cosineLr, sgd } from '../engine/optim.js';
-import { datasetPreset, type PresetName } from './presets.js';
-import { requireCustomOps } from '../augment/custom-ops.js';
-import { PolicyNetwork, type PolicyNetworkConfig } from '../dna/policy-network.js';
-import { savePolicy } from '../dna/policy-file.js';
-import { PolicyStatistics } from '../dna/report.js';
-import { divergedError, loadRunState, saveRunState, type RunParts } from './run-state.js';
-import { positiveInteger } from '../util/checks.js';
-import { exists as fileExists } from '../util/files.js';
-import { yieldToEventLoop } from '../util/event-loop.js';
-import { validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
+import { adam, sgd } from '../engine/optim.js';
 import { Generator } from '../engine/random.js';
 import { dispose, tidy, type Device } from '../engine/tensor.js';
+import { checkSeed, positiveInteger } from '../util/checks.js';
+import { describe, requiredOptions } from '../util/describe.js';
+import { exists } from '../util/files.js';
+import { EpochLoop, type LoopPosition, type LoopProgress } from './epoch-loop.js';
+import { datasetPreset, type PresetName } from './presets.js';
+import { loadRunState, saveRunState, type RunParts } from './run-state.js';
 
 export const SEARCH_CHECKPOINT_KIND = 'dna-augment/search';
 const SEARCH_CHECKPOINT_VERSION = 1;
@@ -85,19 +85,16 @@ export interface SearchOptions {
   onProgress?: (progress: SearchProgress) => void;
 }
 
-export interface SearchProgress {
-  phase: 'step' | 'epoch';
+interface SearchEpochProgress {
   /** At the end of an epoch: the collapse monitor's view of the epoch. */
   monitor?: SearchMonitor;
-  epoch: number;
-  epochs: number;
-  step: number;
-  steps: number;
-  /** The classifier's loss on the augmented batch (of the step, or the epoch's mean). */
-  loss: number;
-  /** The classifier's accuracy on the augmented batch (of the step, or the epoch's mean). */
-  accuracy: number;
 }
+
+/**
+ * Progress of `search`, after every step and at the end of every epoch: the classifier's loss
+ * and accuracy on the augmented batches, and per epoch the collapse monitor.
+ */
+export type SearchProgress = LoopProgress & SearchEpochProgress;
 
 /**
  * The collapse monitor: how the policy behaved over an epoch of search images. `warning` says
@@ -129,12 +126,6 @@ export interface SearchResult {
   policyFile?: string;
   checkpoint?: string;
   metrics?: string;
-}
-
-interface SearchPosition {
-  epoch: number;
-  batch: number;
-  step: number;
 }
 
 /** The search's settings: the preset's, overridden by the explicit options. */
@@ -213,8 +204,6 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   const statistics = new PolicyStatistics(policy.searchSpace, data.classes);
   const warnings: string[] = [];
   let monitor: SearchMonitor | undefined;
-  const stepsPerEpoch = batchCount(data.count, batchSize);
-  const steps = epochs * stepsPerEpoch;
   const run = {
     dataset: data.name,
     images: data.count,
@@ -234,38 +223,23 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     teacherDecay: settings.objective === 'teacher' ? settings.teacherDecay : null,
   } as const;
 
-  let position: SearchPosition = { epoch: 0, batch: 0, step: 0 };
-  const save = () => (checkpoint === undefined ? Promise.resolve() : saveRunState(checkpoint, SEARCH_CHECKPOINT_KIND, SEARCH_CHECKPOINT_VERSION, parts, position, run));
-  let aborted = false;
-  try {
-    if (outDir !== undefined) await mkdir(outDir, { recursive: true });
-    if (options.resume && checkpoint !== undefined && (await fileExists(checkpoint))) {
-      const restored = await loadRunState<SearchPosition>(checkpoint, SEARCH_CHECKPOINT_KIND, SEARCH_CHECKPOINT_VERSION, parts);
-      if (JSON.stringify(restored.run) !== JSON.stringify(run)) {
-        throw new Error(`${checkpoint} was written by a search with other settings (${JSON.stringify(restored.run)}); resume it with the same data and options, or use another outDir`);
-      }
-      position = restored.position;
-    }
-    policy.train();
-    classifier.train();
-    outer: while (position.epoch < epochs) {
-      let lossSum = 0;
-      let correct = 0;
-      let seen = 0;
-      let strengthSum = 0;
-      statistics.reset();
-      for (const batch of batches(data, { batchSize, seed, epoch: position.epoch, startBatch: position.batch, device })) {
-        if (signal?.aborted) {
-          dispose(batch);
-          aborted = true;
-          await save();
-          break outer;
-        }
-        const lr = cosineLr(position.step, steps, settings.classifierLr);
-        classifierOptimizer.lr = lr;
-        const held = validation === undefined ? undefined : validationBatch(validation, batchSize, seed, position, device);
-        let loss: number;
-        let right: number;
+  let strengthSum = 0;
+  const loop: EpochLoop<LoopPosition, SearchEpochProgress> = new EpochLoop(
+    {
+      where: 'search',
+      data,
+      batchSize,
+      seed,
+      device,
+      epochs,
+      lr: settings.classifierLr,
+      optimizers: [classifierOptimizer],
+      signal,
+      metricsFile: metrics,
+      checkpoint,
+      save: () => (checkpoint === undefined ? Promise.resolve() : saveRunState(checkpoint, SEARCH_CHECKPOINT_KIND, SEARCH_CHECKPOINT_VERSION, parts, loop.position, run)),
+      step: (batch, lr) => {
+        const held = validation === undefined ? undefined : validationBatch(validation, batchSize, seed, loop.position, device);
         try {
           const result = tidy(() => {
             const images = preprocessImages(batch.images, beforePolicy, { generator });
@@ -276,40 +250,46 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
           } finally {
             dispose(result.outputs);
           }
-          ({ loss, correct: right } = result);
           strengthSum += result.strength * batch.indices.length;
+          return { loss: result.loss, correct: result.correct };
         } finally {
-          dispose(batch);
           if (held !== undefined) dispose(held);
         }
-        if (!Number.isFinite(loss)) throw await divergedError('search', loss, position, checkpoint);
-        const size = batch.indices.length;
-        lossSum += loss * size;
-        correct += right;
-        seen += size;
-        position = { ...position, batch: position.batch + 1, step: position.step + 1 };
-        onProgress?.({ phase: 'step', epoch: position.epoch, epochs, step: position.step, steps, loss, accuracy: right / size });
-        await yieldToEventLoop();
+      },
+      endEpoch: async (summary) => {
+        monitor = summary.images === 0 ? monitor : watch(statistics, strengthSum / summary.images);
+        statistics.reset();
+        strengthSum = 0;
+        if (monitor?.warning !== undefined) warnings.push(`epoch ${loop.position.epoch}: ${monitor.warning}`);
+        return { record: { loss: summary.loss, accuracy: summary.accuracy, monitor: monitor ?? null }, progress: { monitor } };
+      },
+      onProgress,
+    },
+    { epoch: 0, batch: 0, step: 0 },
+  );
+  try {
+    if (outDir !== undefined) await mkdir(outDir, { recursive: true });
+    if (options.resume && checkpoint !== undefined && (await exists(checkpoint))) {
+      const restored = await loadRunState<LoopPosition>(checkpoint, SEARCH_CHECKPOINT_KIND, SEARCH_CHECKPOINT_VERSION, parts);
+      if (JSON.stringify(restored.run) !== JSON.stringify(run)) {
+        throw new Error(`${checkpoint} was written by a search with other settings (${JSON.stringify(restored.run)}); resume it with the same data and options, or use another outDir`);
       }
-      position = { epoch: position.epoch + 1, batch: 0, step: position.step };
-      monitor = seen === 0 ? monitor : watch(statistics, strengthSum / seen);
-      if (monitor?.warning !== undefined) warnings.push(`epoch ${position.epoch}: ${monitor.warning}`);
-      const line = { epoch: position.epoch, step: position.step, loss: seen === 0 ? null : lossSum / seen, accuracy: seen === 0 ? null : correct / seen, monitor: monitor ?? null };
-      if (metrics !== undefined) await appendFile(metrics, JSON.stringify(line) + '\n');
-      await save();
-      onProgress?.({ phase: 'epoch', epoch: position.epoch, epochs, step: position.step, steps, loss: line.loss ?? Number.NaN, accuracy: line.accuracy ?? Number.NaN, monitor });
+      loop.position = restored.position;
     }
+    policy.train();
+    classifier.train();
+    const { aborted } = await loop.run();
     const seconds = (performance.now() - started) / 1000;
     let policyFile: string | undefined;
     if (outDir !== undefined && !aborted) {
       policyFile = path.join(outDir, 'policy.dna');
-      await savePolicy(policyFile, policy, { dataset: data.name, classes: data.classes, seed, steps: position.step, seconds: Math.round(seconds * 100) / 100 });
+      await savePolicy(policyFile, policy, { dataset: data.name, classes: data.classes, seed, steps: loop.position.step, seconds: Math.round(seconds * 100) / 100 });
     }
     return {
       policy,
       monitor,
       warnings,
-      steps: position.step,
+      steps: loop.position.step,
       aborted,
       seconds,
       gpuHours: device.startsWith('cuda') && backend().cuda ? seconds / 3600 : undefined,
@@ -350,7 +330,7 @@ function checkObjective(objective: string): SearchObjective {
 }
 
 /** The held-out batch paired with the step at `position`: the validation set cycles in its own seeded order. */
-function validationBatch(validation: ImageDataset, batchSize: number, seed: number, position: SearchPosition, device: Device) {
+function validationBatch(validation: ImageDataset, batchSize: number, seed: number, position: LoopPosition, device: Device) {
   const perEpoch = batchCount(validation.count, batchSize);
   const round = Math.floor(position.step / perEpoch);
   const [batch] = batches(validation, { batchSize, seed: seed + 1, epoch: round, startBatch: position.step % perEpoch, device });

@@ -1,27 +1,26 @@
-// Training and evaluation of a classifier: seeded, resumable from atomic checkpoints, stoppable
-// by an AbortSignal after the current step, and yielding to the event loop after every step.
-import { mkdir, appendFile } from 'node:fs/promises';
+// Training a classifier: seeded, resumable from atomic checkpoints, stoppable by an AbortSignal
+// after the current step, over the shared epoch loop; and loading the model a run saved.
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import { applyCutout, preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, type PreprocessConfig } from '../augment/preprocess.js';
-import { checkpointPaths, loadCheckpoint } from '../engine/checkpoint.js';
-import { checkSeed } from '../util/checks.js';
-import { describe, optionsObject, requiredOptions } from '../util/describe.js';
-import { loadPolicy } from '../dna/policy-file.js';
-import { type LoadedPolicy } from '../dna/frozen-policy.js';
-import { datasetPreset, type PresetName } from './presets.js';
-import { divergedError, loadRunState, recordedModule, saveRunState, withPrefix, type RunParts } from './run-state.js';
-import { positiveInteger } from '../util/checks.js';
-import { exists as fileExists } from '../util/files.js';
-import { yieldToEventLoop } from '../util/event-loop.js';
-import { batchCount, batches, type ImageDataset } from '../data/index.js';
-import { checkDataset } from '../data/dataset.js';
-import { Module, checkRecordedNetwork, crossEntropy, executionOptions, wideResNet, type Execution, type WideResNetConfig } from '../engine/models.js';
-import { cosineLr, sgd } from '../engine/optim.js';
+import type { Augmenter } from '../baselines/draws.js';
 import { baselineAugmenter, type BaselineName } from '../baselines/index.js';
-import { type Augmenter } from '../baselines/draws.js';
+import { checkDataset, type ImageDataset } from '../data/dataset.js';
+import type { LoadedPolicy } from '../dna/frozen-policy.js';
+import { loadPolicy } from '../dna/policy-file.js';
+import { checkpointPaths, loadCheckpoint } from '../engine/checkpoint.js';
+import { Module, checkRecordedNetwork, crossEntropy, executionOptions, wideResNet, type Execution, type WideResNetConfig } from '../engine/models.js';
+import { sgd } from '../engine/optim.js';
 import { Generator } from '../engine/random.js';
-import { dispose as disposeBatch, noGrad, tidy, type Device } from '../engine/tensor.js';
+import { noGrad, tidy, type Device } from '../engine/tensor.js';
+import { checkSeed, positiveInteger } from '../util/checks.js';
+import { optionsObject, requiredOptions } from '../util/describe.js';
+import { exists } from '../util/files.js';
+import { EpochLoop, type LoopPosition, type LoopProgress } from './epoch-loop.js';
+import { evaluate } from './evaluate.js';
+import { datasetPreset, type PresetName } from './presets.js';
+import { loadRunState, recordedModule, saveRunState, withPrefix, type RunParts } from './run-state.js';
 
 export const CHECKPOINT_KIND = 'dna-augment/train';
 const CHECKPOINT_VERSION = 2;
@@ -74,22 +73,8 @@ export interface TrainOptions {
   onProgress?: (progress: TrainProgress) => void;
 }
 
-export interface TrainProgress {
-  phase: 'step' | 'epoch';
-  epoch: number;
-  epochs: number;
-  step: number;
-  steps: number;
-  stepInEpoch: number;
-  stepsPerEpoch: number;
-  loss: number;
-  /** Training accuracy of the epoch so far. */
-  accuracy: number;
-  lr: number;
-  imagesPerSecond: number;
-  /** Test accuracy at the end of an epoch, when there is test data. */
-  testAccuracy?: number;
-}
+/** Progress of `train`: after every step, and at the end of every epoch with the test accuracy. */
+export type TrainProgress = LoopProgress & TrainEpochProgress;
 
 export interface TrainResult {
   model: Module;
@@ -105,12 +90,14 @@ export interface TrainResult {
   metrics?: string;
 }
 
-interface Position {
-  epoch: number;
-  batch: number;
-  step: number;
+interface Position extends LoopPosition {
   bestTestAccuracy: number | null;
   testAccuracy: number | null;
+}
+
+interface TrainEpochProgress {
+  /** Test accuracy at the end of an epoch, when there is test data. */
+  testAccuracy?: number;
 }
 
 /** The model a training checkpoint holds (weights and architecture), ready to evaluate. */
@@ -137,41 +124,6 @@ export async function loadTrainedModel(file: string, options: { device?: Device;
   } finally {
     for (const t of Object.values(checkpoint.tensors)) t.dispose();
   }
-}
-
-/** Accuracy and mean loss of a model on a dataset (evaluation mode, no augmentation). */
-export async function evaluate(options: { model: Module; data: ImageDataset; batchSize?: number; device?: Device; signal?: AbortSignal }): Promise<{ accuracy: number; loss: number; count: number }> {
-  const { model, data, batchSize = 256, signal, device: on } = requiredOptions(options, 'evaluate', '{ model, data }');
-  if (!(model instanceof Module)) throw new TypeError(`evaluate: options.model must be a Module (from wideResNet or loadTrainedModel), got ${describe(model)}`);
-  checkDataset(data, 'evaluate');
-  const device = on ?? model.device;
-  const wasTraining = model.training;
-  model.eval();
-  let correct = 0;
-  let lossSum = 0;
-  let count = 0;
-  try {
-    for (const batch of batches(data, { batchSize, shuffle: false, device })) {
-      try {
-        const [right, loss] = noGrad(() =>
-          tidy(() => {
-            const logits = model.forward(batch.images);
-            return [logits.argmax(1).eq(batch.labels).sum().item(), crossEntropy(logits, batch.labels).item()];
-          }),
-        );
-        correct += right;
-        lossSum += loss * batch.indices.length;
-        count += batch.indices.length;
-      } finally {
-        disposeBatch(batch);
-      }
-      if (signal?.aborted) break;
-      await yieldToEventLoop();
-    }
-  } finally {
-    model.train(wasTraining);
-  }
-  return { accuracy: count === 0 ? 0 : correct / count, loss: count === 0 ? 0 : lossSum / count, count };
 }
 
 /**
@@ -221,22 +173,66 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     weightDecay: options.weightDecay ?? 2e-4,
   });
   const generator = new Generator(seed, device);
-  const stepsPerEpoch = batchCount(data.count, batchSize);
-  const steps = epochs * stepsPerEpoch;
 
   const files = options.outDir === undefined ? undefined : checkpointPaths(options.outDir, 'train');
   const metricsFile = options.outDir === undefined ? undefined : path.join(options.outDir, 'metrics.jsonl');
   const run = { seed, epochs, batchSize, lr, lrFloor, augmentation: augmentationName, preprocess: baseline, device };
 
-  let position: Position = { epoch: 0, batch: 0, step: 0, bestTestAccuracy: null, testAccuracy: null };
   const parts: RunParts = { modules: { model }, optimizers: { optimizer }, generator };
-  const save = (file: string) => saveRunState(file, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts, position, run);
+  const loop: EpochLoop<Position, TrainEpochProgress> = new EpochLoop(
+    {
+      where: 'train',
+      data,
+      batchSize,
+      seed,
+      device,
+      epochs,
+      lr,
+      lrFloor,
+      optimizers: [optimizer],
+      signal,
+      metricsFile,
+      checkpoint: files?.last,
+      save: () => (files === undefined ? Promise.resolve() : save(files.last)),
+      step: (batch) =>
+        tidy(() => {
+          let images = preprocessImages(batch.images, beforePolicy, { generator });
+          images = augment(images, { generator });
+          images = applyCutout(images, baseline.cutout, { generator });
+          const logits = model.forward(images);
+          const objective = crossEntropy(logits, batch.labels);
+          optimizer.zeroGrad();
+          objective.backward();
+          const loss = objective.item();
+          if (Number.isFinite(loss)) optimizer.step();
+          return { loss, correct: noGrad(() => logits.argmax(1).eq(batch.labels).sum().item()) };
+        }),
+      endEpoch: async (summary) => {
+        const testAccuracy = test === undefined ? null : (await evaluate({ model, data: test, device })).accuracy;
+        const best = loop.position.bestTestAccuracy;
+        const improved = testAccuracy !== null && (best === null || testAccuracy > best);
+        loop.position = { ...loop.position, testAccuracy, bestTestAccuracy: improved ? testAccuracy : best };
+        if (improved && files !== undefined) await save(files.best);
+        const record = {
+          loss: summary.loss,
+          trainAccuracy: summary.accuracy,
+          testAccuracy,
+          lr: summary.lr,
+          seconds: (performance.now() - summary.started) / 1000,
+        };
+        return { record, progress: { testAccuracy: testAccuracy ?? undefined } };
+      },
+      onProgress,
+    },
+    { epoch: 0, batch: 0, step: 0, bestTestAccuracy: null, testAccuracy: null },
+  );
+  const save = (file: string) => saveRunState(file, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts, loop.position, run);
   const result = (aborted: boolean): TrainResult => ({
     model,
-    epochs: position.epoch,
-    steps: position.step,
-    testAccuracy: position.testAccuracy ?? undefined,
-    bestTestAccuracy: position.bestTestAccuracy ?? undefined,
+    epochs: loop.position.epoch,
+    steps: loop.position.step,
+    testAccuracy: loop.position.testAccuracy ?? undefined,
+    bestTestAccuracy: loop.position.bestTestAccuracy ?? undefined,
     aborted,
     seconds: (performance.now() - started) / 1000,
     checkpoints: files,
@@ -246,101 +242,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   model.train();
   try {
     if (options.outDir !== undefined) await mkdir(options.outDir, { recursive: true });
-    if (options.resume && files !== undefined && (await fileExists(files.last))) {
-      position = (await loadRunState<Position>(files.last, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts)).position;
+    if (options.resume && files !== undefined && (await exists(files.last))) {
+      loop.position = (await loadRunState<Position>(files.last, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts)).position;
     }
-    while (position.epoch < epochs) {
-      const epochStarted = performance.now();
-      let seen = 0;
-      let correct = 0;
-      let lossSum = 0;
-      for (const batch of batches(data, { batchSize, seed, epoch: position.epoch, startBatch: position.batch, device })) {
-        if (signal?.aborted) {
-          disposeBatch(batch);
-          if (files !== undefined) await save(files.last);
-          return result(true);
-        }
-        const stepLr = cosineLr(position.step, steps, lr, lrFloor);
-        optimizer.lr = stepLr;
-        let loss: number;
-        let right: number;
-        try {
-          [loss, right] = tidy(() => {
-            let images = preprocessImages(batch.images, beforePolicy, { generator });
-            images = augment(images, { generator });
-            images = applyCutout(images, baseline.cutout, { generator });
-            const logits = model.forward(images);
-            const objective = crossEntropy(logits, batch.labels);
-            optimizer.zeroGrad();
-            objective.backward();
-            const value = objective.item();
-            if (Number.isFinite(value)) optimizer.step();
-            return [value, noGrad(() => logits.argmax(1).eq(batch.labels).sum().item())];
-          });
-        } finally {
-          disposeBatch(batch);
-        }
-        if (!Number.isFinite(loss)) throw await divergedError('train', loss, position, files?.last);
-        const size = batch.indices.length;
-        seen += size;
-        correct += right;
-        lossSum += loss * size;
-        position = { ...position, batch: position.batch + 1, step: position.step + 1 };
-        onProgress?.({
-          phase: 'step',
-          epoch: position.epoch,
-          epochs,
-          step: position.step,
-          steps,
-          stepInEpoch: position.batch,
-          stepsPerEpoch,
-          loss,
-          accuracy: correct / seen,
-          lr: stepLr,
-          imagesPerSecond: seen / ((performance.now() - epochStarted) / 1000),
-        });
-        await yieldToEventLoop();
-      }
-      const trainSeconds = (performance.now() - epochStarted) / 1000;
-      const testAccuracy = test === undefined ? null : (await evaluate({ model, data: test, device })).accuracy;
-      const improved = testAccuracy !== null && (position.bestTestAccuracy === null || testAccuracy > position.bestTestAccuracy);
-      position = {
-        epoch: position.epoch + 1,
-        batch: 0,
-        step: position.step,
-        testAccuracy,
-        bestTestAccuracy: improved ? testAccuracy : position.bestTestAccuracy,
-      };
-      const line = {
-        epoch: position.epoch,
-        step: position.step,
-        loss: seen === 0 ? null : lossSum / seen,
-        trainAccuracy: seen === 0 ? null : correct / seen,
-        testAccuracy,
-        lr: cosineLr(Math.min(position.step, steps), steps, lr, lrFloor),
-        seconds: (performance.now() - epochStarted) / 1000,
-      };
-      if (metricsFile !== undefined) await appendFile(metricsFile, JSON.stringify(line) + '\n');
-      if (files !== undefined) {
-        await save(files.last);
-        if (improved) await save(files.best);
-      }
-      onProgress?.({
-        phase: 'epoch',
-        epoch: position.epoch,
-        epochs,
-        step: position.step,
-        steps,
-        stepInEpoch: stepsPerEpoch,
-        stepsPerEpoch,
-        loss: line.loss ?? Number.NaN,
-        accuracy: line.trainAccuracy ?? Number.NaN,
-        lr: line.lr,
-        imagesPerSecond: seen / trainSeconds,
-        testAccuracy: testAccuracy ?? undefined,
-      });
-    }
-    return result(false);
+    const { aborted } = await loop.run();
+    return result(aborted);
   } catch (error) {
     model.dispose();
     throw error;
