@@ -1,0 +1,107 @@
+// dna search: a DNA policy searched on a dataset; writes policy.dna.
+import { search, type PresetName } from '../../lib/index.js';
+import type { Command } from '../cli/command.js';
+import {
+  OBJECTIVE_OPTIONS,
+  RUN_GROUP,
+  applyThreads,
+  customSearchSpace,
+  deviceOption,
+  executionOption,
+  loadOpLibraries,
+  modelOf,
+  objectiveOptions,
+  option,
+  preprocessOption,
+} from '../cli/common.js';
+import { DATA_OPTIONS, loadData } from '../cli/data.js';
+import { stopOnInterrupt } from '../cli/interrupt.js';
+import { formatDuration, progressPrinter } from '../cli/progress.js';
+
+export const searchCommand: Command = {
+  name: 'search',
+  summary: 'search a DNA policy (default objective joint); writes policy.dna',
+  usage: 'dna search --data DIR [options]',
+  description:
+    'Trains a policy network and a classifier together on a stratified subset of --data: the policy picks a sub-policy per image, the fused op applies it, and both networks learn by the chosen objective. Writes policy.dna, search.last.ckpt and search.jsonl into --out.',
+  groups: [
+    { title: 'Data', options: [...DATA_OPTIONS, { name: 'subset', kind: 'integer', min: 1, value: 'N', help: 'stratified search subset (default 4000, or all when fewer)' }] },
+    {
+      title: 'Networks and schedule',
+      options: [
+        option.model('the classifier: wrn-40-2 (default), wrn-28-10, wrn-28-2, wrn-16-1 or wrn-10-1'),
+        option.policyModel("the policy network's backbone (default: as --model)"),
+        option.epochs('epochs (default 20)'),
+        option.batchSize('images per step (default 128)'),
+        option.lr('SGD learning rate of the classifier (default 0.1)'),
+        { name: 'policy-lr', kind: 'number', value: 'X', help: 'Adam learning rate of the policy (default 0.005)' },
+        option.preset(),
+        option.preprocess(),
+        option.seed(),
+      ],
+    },
+    {
+      title: 'Objective',
+      options: [...OBJECTIVE_OPTIONS, { name: 'exact-magnitudes', kind: 'flag', help: 'analytic magnitude gradients where the ops have them (default straight-through)' }],
+    },
+    {
+      title: 'Custom ops',
+      options: [option.opLibrary(), { name: 'custom-op', kind: 'list', value: 'NS::NAME', help: 'add a loaded op to the 15 built-in ones (magnitude range [0, 1]); repeatable' }],
+    },
+    { title: 'Output', options: [option.out('policy.dna, checkpoints and search.jsonl (default runs/search)'), option.resume('continue from DIR/search.last.ckpt')] },
+    RUN_GROUP,
+  ],
+  async run(v) {
+    applyThreads(v);
+    const execution = executionOption(v);
+    const device = deviceOption(v);
+    const preset = v.preset as PresetName | undefined;
+    const classifierName = v.model ?? (preset === undefined ? 'wrn-40-2' : undefined);
+    loadOpLibraries(v);
+    const searchSpace = customSearchSpace((v['custom-op'] as string[] | undefined) ?? []);
+    const data = await loadData(v, 'train');
+    const interrupt = stopOnInterrupt();
+    const result = await search({
+      train: data,
+      searchSpace,
+      preset,
+      subset: (v.subset as number | undefined) ?? (preset === undefined ? Math.min(4000, data.count) : undefined),
+      classifier: modelOf(classifierName),
+      policy: modelOf(v['policy-model'] ?? classifierName),
+      epochs: (v.epochs as number | undefined) ?? (preset === undefined ? 20 : undefined),
+      batchSize: v['batch-size'] as number | undefined,
+      classifierLr: v.lr as number | undefined,
+      policyLr: v['policy-lr'] as number | undefined,
+      preprocess: preprocessOption(v, data, preset),
+      ...objectiveOptions(v),
+      magnitudeGradient: v['exact-magnitudes'] ? 'exact' : undefined,
+      seed: (v.seed as number | undefined) ?? 0,
+      device,
+      execution,
+      outDir: (v.out as string | undefined) ?? 'runs/search',
+      resume: v.resume === true,
+      signal: interrupt.signal,
+      onProgress: progressPrinter('search epoch', v.json === true),
+    });
+    interrupt.release();
+    result.policy.dispose();
+    const summary = {
+      aborted: result.aborted,
+      steps: result.steps,
+      seconds: result.seconds,
+      gpuHours: result.gpuHours,
+      policyFile: result.policyFile,
+      checkpoint: result.checkpoint,
+      metrics: result.metrics,
+      monitor: result.monitor,
+      warnings: result.warnings,
+    };
+    if (v.json) {
+      console.log(JSON.stringify(summary));
+      return;
+    }
+    for (const warning of result.warnings) console.error(`dna: warning: ${warning}`);
+    if (result.aborted) console.log(`stopped after step ${result.steps}; continue with --resume (checkpoint ${result.checkpoint})`);
+    else console.log(`searched ${result.steps} steps in ${formatDuration(result.seconds)}; policy ${result.policyFile}`);
+  },
+};
