@@ -1,4 +1,5 @@
-// The math of every augmentation op, written once for the CPU and CUDA launchers.
+// The math of every augmentation op, for the CPU and CUDA launchers (see below the op kinds for
+// the CPU's own loops).
 //
 // Images are float32, CHW, values in [0, 1], one image at a time (the launchers walk the batch).
 // An op is a kind plus its value v in natural units (degrees, a blend factor, a fraction of
@@ -19,7 +20,21 @@
 namespace dna {
 namespace augment {
 
-// The kernel's op kinds. Order and values are shared with lib/ (OPS in search-space.ts).
+// The kernel's op kinds. Order and values are shared with lib/ (OPS in augment/search-space.ts).
+//
+// The CUDA launcher computes every op pixel by pixel with the functions below (opOutput). The CPU
+// launcher (kernels_cpu.cc) has loops of its own for nine of the fifteen ops, for speed, built
+// from the same pieces where the op has them:
+//   ShearX, TranslateX       applyRowShift: a two-tap blend per row (the bilinear tap of a pure
+//                            horizontal shift, written out with its weights fixed for the row)
+//   ShearY, TranslateY       applyColumnShift: the same per column
+//   Color                    applyColor: gray() once per pixel, blendClamped()
+//   Sharpness                applySharpness: smoothedInterior(), blendClamped()
+//   AutoContrast, Equalize   applyLevelTable: quantize(), autocontrastLut(), equalizeLut()
+//   Cutout                   applyCutout: the square of cutoutSide() filled with kFill
+// Rotate runs geometricTap() and sampleTap(); Invert, Solarize, Posterize, Contrast and
+// Brightness run pointOp(). Every op on either launcher is tested against the plain TypeScript
+// reference (test/helpers/augment-reference.ts) and against PIL / torchvision fixtures.
 enum OpKind : int32_t {
   kIdentity = -1,
   kShearX = 0,

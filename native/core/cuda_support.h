@@ -9,6 +9,10 @@
 
 namespace dna {
 
+// In a build without CUDA (the no_cuda.cc files): throws an ArgumentError saying that `what`
+// needs a CUDA build.
+[[noreturn]] void throwNoCuda(const char* what);
+
 // Whether the addon was compiled with its CUDA kernels.
 bool builtWithCuda();
 

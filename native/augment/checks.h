@@ -1,0 +1,25 @@
+// Input checks of the augmentation engine, apart from the math: shapes, devices, dtypes, finite
+// values, and the images as the kernels take them. Each throws ArgumentError naming the input.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <initializer_list>
+
+namespace dna {
+namespace augment {
+
+void expectShape(const at::Tensor& t, const char* name, std::initializer_list<int64_t> shape);
+void expectDevice(const at::Tensor& t, const char* name, const at::Tensor& images);
+void expectFloating(const at::Tensor& t, const char* name);
+void expectFinite(const at::Tensor& t, const char* name);
+
+// Images as the kernels want them: float32, contiguous, NCHW with 1 or 3 channels, at most
+// 32768 pixels a side. uint8 images are scaled from [0, 255].
+at::Tensor kernelImages(const at::Tensor& images);
+
+// The search space's tables: kinds [S, 2] int32 in [-1, kOpKindCount), ranges [S, 2, 2] floating.
+void checkTables(const at::Tensor& kindsTable, const at::Tensor& ranges);
+
+}  // namespace augment
+}  // namespace dna
