@@ -84,7 +84,10 @@ function imagesPerSecond(step: () => void, config: SizeConfig): Map<number, Timi
 const BLOCKS = 2; // turns per thread count
 const WARM_SECONDS = 0.5; // at least, after each switch of the thread count
 
-function timeInTurns(step: () => void, config: SizeConfig): { timings: Omit<Timing, 'background'>[]; background: number } {
+function timeInTurns(
+  step: () => void,
+  config: SizeConfig,
+): { timings: Omit<Timing, 'background'>[]; background: number } {
   const before = cpuSnapshot();
   const times: number[][] = THREADS.map(() => []);
   const perBlock = Math.ceil(config.iterations / BLOCKS);
@@ -140,7 +143,11 @@ function measureOurs(config: SizeConfig, seed: number): Map<number, OursRow> {
 
   // The first call caches the search space's kernel tables (two small tensors kept for the
   // life of the search space): make it before counting live tensors.
-  dispose(applySubPolicies(w.images.narrow(0, 0, 1), w.c.narrow(0, 0, 1), w.b.narrow(0, 0, 1), w.m.narrow(0, 0, 1), { searchSpace: space }));
+  dispose(
+    applySubPolicies(w.images.narrow(0, 0, 1), w.c.narrow(0, 0, 1), w.b.narrow(0, 0, 1), w.m.narrow(0, 0, 1), {
+      searchSpace: space,
+    }),
+  );
   const rows = new Map<number, OursRow>();
   const live = liveTensors();
   const fwd = imagesPerSecond(forward, config);
@@ -149,7 +156,8 @@ function measureOurs(config: SizeConfig, seed: number): Map<number, OursRow> {
     const row = { forward: fwd.get(threads)!, backward: bwd.get(threads)! };
     rows.set(threads, row);
     console.error(
-      `  ${config.size}x${config.size}, ${threads} thread(s): fwd ${fmtRate(row.forward.rate)} img/s (${row.forward.iterations} it, ` +
+      `  ${config.size}x${config.size}, ${threads} thread(s): fwd ${fmtRate(row.forward.rate)} img/s ` +
+        `(${row.forward.iterations} it, ` +
         `background ${row.forward.background.toFixed(2)} cores), fwd+bwd ${fmtRate(row.backward.rate)} img/s ` +
         `(${row.backward.iterations} it, background ${row.backward.background.toFixed(2)} cores)`,
     );
@@ -177,7 +185,8 @@ function runBaselines(config: SizeConfig, seed: number): Baselines {
     env: { ...process.env, OMP_NUM_THREADS: '1', MKL_NUM_THREADS: '1' },
   });
   if (result.error) throw new Error(`${PYTHON} ${args.join(' ')}: ${result.error.message}`);
-  if (result.status !== 0) throw new Error(`${PYTHON} ${args.join(' ')} exited with ${result.status}:\n${result.stderr}`);
+  if (result.status !== 0)
+    throw new Error(`${PYTHON} ${args.join(' ')} exited with ${result.status}:\n${result.stderr}`);
   const line = result.stdout.trim().split('\n').at(-1) ?? '';
   const parsed = JSON.parse(line) as Record<string, number | string | null>;
   const pil = Number(parsed.pil_images_per_s);
@@ -197,7 +206,8 @@ function runBaselines(config: SizeConfig, seed: number): Baselines {
 function measureBaselines(config: SizeConfig, seed: number): Baselines {
   const best = quietest(() => runBaselines(config, seed), RETRY_WINDOW_S);
   console.error(
-    `  ${config.size}x${config.size} baselines: PIL ${fmtRate(best.pil)} img/s, torchvision ${fmtRate(best.torchvision)} img/s ` +
+    `  ${config.size}x${config.size} baselines: PIL ${fmtRate(best.pil)} img/s, torchvision ` +
+      `${fmtRate(best.torchvision)} img/s ` +
       `(background ${best.background.toFixed(2)} cores)`,
   );
   return best;
@@ -246,10 +256,26 @@ function tables(results: Measured[]): string {
 
   type RatioRow = { label: string; value: (r: Measured) => number; target: (size: number) => number | undefined };
   const ratios: RatioRow[] = [
-    { label: 'ours fwd 1 thread / PIL', value: (r) => ours(r, 1).forward.rate / r.baselines.pil, target: (s) => (s <= 32 ? 20 : 2) },
-    { label: 'ours fwd 1 thread / torchvision', value: (r) => ours(r, 1).forward.rate / r.baselines.torchvision, target: () => undefined },
-    { label: 'ours fwd+bwd 1 thread / PIL', value: (r) => ours(r, 1).backward.rate / r.baselines.pil, target: () => undefined },
-    { label: 'ours fwd 2 threads / 1 thread', value: (r) => ours(r, 2).forward.rate / ours(r, 1).forward.rate, target: () => 1.7 },
+    {
+      label: 'ours fwd 1 thread / PIL',
+      value: (r) => ours(r, 1).forward.rate / r.baselines.pil,
+      target: (s) => (s <= 32 ? 20 : 2),
+    },
+    {
+      label: 'ours fwd 1 thread / torchvision',
+      value: (r) => ours(r, 1).forward.rate / r.baselines.torchvision,
+      target: () => undefined,
+    },
+    {
+      label: 'ours fwd+bwd 1 thread / PIL',
+      value: (r) => ours(r, 1).backward.rate / r.baselines.pil,
+      target: () => undefined,
+    },
+    {
+      label: 'ours fwd 2 threads / 1 thread',
+      value: (r) => ours(r, 2).forward.rate / ours(r, 1).forward.rate,
+      target: () => 1.7,
+    },
     {
       label: 'ours fwd+bwd 2 threads / 1 thread',
       value: (r) => ours(r, 2).backward.rate / ours(r, 1).backward.rate,
@@ -272,18 +298,32 @@ function tables(results: Measured[]): string {
   ]);
   const loadNote = backgroundNote(loads, 'row', 'rows');
   const spread = (pick: (run: { pil: number; torchvision: number }) => number) =>
-    results.map((r) => `${r.baselines.runs.map((run) => fmtRate(pick(run))).join(' / ')} (${r.config.size}x${r.config.size})`).join(', ');
+    results
+      .map(
+        (r) => `${r.baselines.runs.map((run) => fmtRate(pick(run))).join(' / ')} (${r.config.size}x${r.config.size})`,
+      )
+      .join(', ');
   const spreadNote =
     `The baselines' separate runs, before / after ours: PIL ${spread((run) => run.pil)}; torchvision ` +
     `${spread((run) => run.torchvision)}. Their spread is the machine's drift: read the ratios with it in mind.`;
   const notes = [loadNote, spreadNote];
   if (results.every((r) => ours(r, 2).forward.rate < 1.2 * ours(r, 1).forward.rate)) {
     notes.push(
-      '2 threads gave no real speed-up. `at::parallel_for` is header-inline: unless the addon\'s CPU kernels ' +
+      "2 threads gave no real speed-up. `at::parallel_for` is header-inline: unless the addon's CPU kernels " +
         'are compiled with OpenMP (`-fopenmp`, as LibTorch is), it runs the whole batch on the calling thread.',
     );
   }
-  return [...throughput, '', '**Ratios**', '', ratioHeader, ratioRule, ...ratioLines, '', ...notes.flatMap((n) => [n, ''])]
+  return [
+    ...throughput,
+    '',
+    '**Ratios**',
+    '',
+    ratioHeader,
+    ratioRule,
+    ...ratioLines,
+    '',
+    ...notes.flatMap((n) => [n, '']),
+  ]
     .join('\n')
     .trimEnd();
 }

@@ -92,7 +92,8 @@ export function waitForQuiet(maxSeconds: number): number {
 /** At the start of a run: waits (up to 20 s) for a quiet machine, and warns when it stays busy. */
 function settle(): void {
   const initialLoad = waitForQuiet(20);
-  if (initialLoad >= QUIET_CORES) console.error(`other processes keep ${initialLoad.toFixed(2)} cores busy: timings will be disturbed`);
+  if (initialLoad >= QUIET_CORES)
+    console.error(`other processes keep ${initialLoad.toFixed(2)} cores busy: timings will be disturbed`);
 }
 
 export function sleep(ms: number): void {
@@ -177,7 +178,9 @@ export function backgroundNote(loads: number[], unit: string, marked: string): s
   const worst = Math.max(...loads.filter(Number.isFinite));
   return Number.isFinite(worst)
     ? `Other processes on the machine kept at most ${worst.toFixed(2)} cores busy during any timed ${unit}` +
-        (worst >= QUIET_CORES ? ` († marks ${marked} timed with ${QUIET_CORES} cores or more of such load: read them with care).` : '.')
+        (worst >= QUIET_CORES
+          ? ` († marks ${marked} timed with ${QUIET_CORES} cores or more of such load: read them with care).`
+          : '.')
     : 'Background load unknown (no /proc/stat).';
 }
 
@@ -253,7 +256,13 @@ export interface SubPolicyWorkload {
 }
 
 /** The workload of `batch` 3-channel `size` x `size` images over `subPolicies`, drawn in a fixed order from `generator`. */
-export function subPolicyWorkload(batch: number, size: number, subPolicies: number, generator: Generator, device: Device = 'cpu'): SubPolicyWorkload {
+export function subPolicyWorkload(
+  batch: number,
+  size: number,
+  subPolicies: number,
+  generator: Generator,
+  device: Device = 'cpu',
+): SubPolicyWorkload {
   return tidy(() => ({
     images: randint(0, 256, [batch, 3, size, size], { generator, dtype: 'float32', device }).div(255),
     c: randint(0, subPolicies, [batch], { generator, device }).oneHot(subPolicies).float(),
@@ -271,5 +280,12 @@ export function syntheticDataset(count: number, seed: number): ImageDataset {
     randint(0, 256, [count, 3, 32, 32], { generator, dtype: 'uint8' }).data() as Uint8Array,
     Int32Array.from(randint(0, classes, [count], { generator, dtype: 'int32' }).data() as Int32Array),
   ]);
-  return { name: 'synthetic', images, labels, count, shape: [3, 32, 32], classes: Array.from({ length: classes }, (_, k) => `class ${k}`) };
+  return {
+    name: 'synthetic',
+    images,
+    labels,
+    count,
+    shape: [3, 32, 32],
+    classes: Array.from({ length: classes }, (_, k) => `class ${k}`),
+  };
 }

@@ -31,13 +31,31 @@ import path from 'node:path';
 import { applySubPolicies } from '../lib/augment/fused.js';
 import { preprocess } from '../lib/augment/preprocess.js';
 import { backend, setThreads, synchronize } from '../lib/engine/backend.js';
-import { WRN_10_1, WRN_40_2, crossEntropy, wideResNet, type Execution, type WideResNetPreset } from '../lib/engine/models.js';
+import {
+  WRN_10_1,
+  WRN_40_2,
+  crossEntropy,
+  wideResNet,
+  type Execution,
+  type WideResNetPreset,
+} from '../lib/engine/models.js';
 import { sgd } from '../lib/engine/optim.js';
 import { search } from '../lib/run/search.js';
 import { defaultSearchSpace, type SearchSpace } from '../lib/augment/search-space.js';
 import { Generator, rand, randint } from '../lib/engine/random.js';
 import { dispose, noGrad, tidy, type Device, type Tensor } from '../lib/engine/tensor.js';
-import { ROOT, fmtMs, fmtRate, fmtRatio, measuredOn, median, subPolicyWorkload, syntheticDataset, writeSection, type SubPolicyWorkload } from './common.js';
+import {
+  ROOT,
+  fmtMs,
+  fmtRate,
+  fmtRatio,
+  measuredOn,
+  median,
+  subPolicyWorkload,
+  syntheticDataset,
+  writeSection,
+  type SubPolicyWorkload,
+} from './common.js';
 
 const SECTION = '## GPU';
 const PAPER_V100_HOURS = 0.4;
@@ -60,24 +78,32 @@ function parseOptions(argv: string[]): Options {
     else if (arg === '--device') options.device = argv[++k] as Device;
     else if (arg === '--quick') options.quick = true;
     else if (arg === '--help' || arg === '-h') {
-      console.log('usage: node dist/bench/gpu.js [--out DIR] [--write] [--device cuda|cpu] [--quick] | --render FILE [--write]');
+      console.log(
+        'usage: node dist/bench/gpu.js [--out DIR] [--write] [--device cuda|cpu] [--quick] | --render FILE [--write]',
+      );
       process.exit(0);
     } else throw new Error(`unknown argument '${arg}' (try --help)`);
   }
-  if (options.out === '' || (options.out === undefined && argv.includes('--out'))) throw new Error('--out takes a directory');
-  if (options.render === '' || (options.render === undefined && argv.includes('--render'))) throw new Error('--render takes a gpu-bench.json file');
+  if (options.out === '' || (options.out === undefined && argv.includes('--out')))
+    throw new Error('--out takes a directory');
+  if (options.render === '' || (options.render === undefined && argv.includes('--render')))
+    throw new Error('--render takes a gpu-bench.json file');
   return options;
 }
 
 const options = parseOptions(process.argv.slice(2));
 const { device, quick } = options;
 if (options.render === undefined && device.startsWith('cuda') && !backend().cuda) {
-  console.error(`no CUDA device here (backend: ${JSON.stringify(backend())}); use --device cpu --quick to check the script`);
+  console.error(
+    `no CUDA device here (backend: ${JSON.stringify(backend())}); use --device cpu --quick to check the script`,
+  );
   process.exit(2);
 }
 if (device === 'cpu') setThreads(backend().threads);
 
-const SIZES = quick ? { augmentBatch: 16, sizes: [32, 64], batch: 16, model: WRN_10_1 } : { augmentBatch: 512, sizes: [32, 224], batch: 128, model: WRN_40_2 };
+const SIZES = quick
+  ? { augmentBatch: 16, sizes: [32, 64], batch: 16, model: WRN_10_1 }
+  : { augmentBatch: 512, sizes: [32, 224], batch: 128, model: WRN_40_2 };
 const STEPS = quick ? { warmup: 2, timed: 3 } : { warmup: 15, timed: 40 };
 const SEARCH = quick ? { images: 64, epochs: 1 } : { images: 4000, epochs: 20 };
 const SETTINGS: Execution[] = [
@@ -118,7 +144,12 @@ function augmentation(size: number, batch: number): AugmentFigure {
   const g = new Generator(size, device);
   const w = subPolicyWorkload(batch, size, space.subPolicies.length, g, device);
   const iterations = quick ? 3 : 20;
-  const forward = timeCalls(() => tidy(() => void noGrad(() => applySubPolicies(w.images, w.c, w.b, w.m, { searchSpace: space, generator: g }))), 3, iterations);
+  const forward = timeCalls(
+    () =>
+      tidy(() => void noGrad(() => applySubPolicies(w.images, w.c, w.b, w.m, { searchSpace: space, generator: g }))),
+    3,
+    iterations,
+  );
   for (const t of [w.c, w.b, w.m]) t.requireGrad();
   const backward = timeCalls(() => subPolicyBackward(w, space, g), 3, iterations);
   dispose(Object.values(w));
@@ -126,7 +157,12 @@ function augmentation(size: number, batch: number): AugmentFigure {
 }
 
 /** The fused op forward and backward into c, b and m (which require gradients), after `before` (the preprocessing). */
-function subPolicyBackward(w: SubPolicyWorkload, space: SearchSpace, g: Generator, before: (x: Tensor) => Tensor = (x) => x): void {
+function subPolicyBackward(
+  w: SubPolicyWorkload,
+  space: SearchSpace,
+  g: Generator,
+  before: (x: Tensor) => Tensor = (x) => x,
+): void {
   tidy(() => {
     applySubPolicies(before(w.images), w.c, w.b, w.m, { searchSpace: space, generator: g }).backward(w.g);
     for (const t of [w.c, w.b, w.m]) t.zeroGrad();
@@ -139,7 +175,11 @@ function stepAugmentation(batch: number): number {
   const g = new Generator(7, device);
   const w = subPolicyWorkload(batch, 32, space.subPolicies.length, g, device);
   for (const t of [w.c, w.b, w.m]) t.requireGrad();
-  const seconds = timeCalls(() => subPolicyBackward(w, space, g, (x) => preprocess(x, 'cifar', { generator: g })), STEPS.warmup, STEPS.timed);
+  const seconds = timeCalls(
+    () => subPolicyBackward(w, space, g, (x) => preprocess(x, 'cifar', { generator: g })),
+    STEPS.warmup,
+    STEPS.timed,
+  );
   dispose(Object.values(w));
   return median(seconds);
 }
@@ -147,10 +187,15 @@ function stepAugmentation(batch: number): number {
 // ---- 2. Training step, ours and PyTorch's ----
 
 function oursStep(preset: WideResNetPreset, batch: number, execution: Execution): number[] {
-  const model = wideResNet({ ...preset, classes: CLASSES, inChannels: 3, seed: 0 }).to(device).setExecution(execution);
+  const model = wideResNet({ ...preset, classes: CLASSES, inChannels: 3, seed: 0 })
+    .to(device)
+    .setExecution(execution);
   const optimizer = sgd(model, { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 2e-4 });
   const g = new Generator(1, device);
-  const [images, labels] = tidy(() => [rand([batch, 3, 32, 32], { generator: g, device }), randint(0, CLASSES, [batch], { generator: g, device })]);
+  const [images, labels] = tidy(() => [
+    rand([batch, 3, 32, 32], { generator: g, device }),
+    randint(0, CLASSES, [batch], { generator: g, device }),
+  ]);
   try {
     return timeCalls(
       () =>
@@ -195,7 +240,6 @@ function pytorchSteps(preset: WideResNetPreset, batch: number): PyTorchRun {
 
 // ---- 4. Search ----
 
-
 // ---- The run ----
 
 async function main(): Promise<void> {
@@ -204,7 +248,10 @@ async function main(): Promise<void> {
 
   const augment = SIZES.sizes.map((size) => {
     const figure = augmentation(size, SIZES.augmentBatch);
-    log(`augmentation ${size}x${size}: ${fmtRate(SIZES.augmentBatch / figure.forwardSeconds)} img/s forward, ${fmtRate(SIZES.augmentBatch / figure.forwardBackwardSeconds)} img/s forward+backward`);
+    log(
+      `augmentation ${size}x${size}: ${fmtRate(SIZES.augmentBatch / figure.forwardSeconds)} img/s forward, ` +
+        `${fmtRate(SIZES.augmentBatch / figure.forwardBackwardSeconds)} img/s forward+backward`,
+    );
     return figure;
   });
 
@@ -220,7 +267,8 @@ async function main(): Promise<void> {
     const theirs = Math.min(median(first.results[k].step_seconds), median(second.results[k].step_seconds));
     return { setting, ours, pytorch: theirs };
   });
-  for (const s of steps) log(`${settingName(s.setting)}: ours ${fmtMs(1000 * s.ours)} ms, PyTorch ${fmtMs(1000 * s.pytorch)} ms`);
+  for (const s of steps)
+    log(`${settingName(s.setting)}: ours ${fmtMs(1000 * s.ours)} ms, PyTorch ${fmtMs(1000 * s.pytorch)} ms`);
   const fastest = steps.reduce((best, s) => (s.ours < best.ours ? s : best));
 
   const augmentSeconds = stepAugmentation(batch);
@@ -247,12 +295,45 @@ async function main(): Promise<void> {
     measured: measuredOn(),
     command: `npx tsc -p . && node dist/bench/gpu.js ${process.argv.slice(2).join(' ')}`.trim(),
     backend: backend(),
-    pytorch: { torch: first.torch, cuda: first.cuda, device: first.device, cudnnTf32: first.cudnn_tf32, matmulTf32: first.matmul_tf32 },
+    pytorch: {
+      torch: first.torch,
+      cuda: first.cuda,
+      device: first.device,
+      cudnnTf32: first.cudnn_tf32,
+      matmulTf32: first.matmul_tf32,
+    },
     quick,
-    augmentation: augment.map((a) => ({ ...a, forwardImagesPerSecond: a.batch / a.forwardSeconds, forwardBackwardImagesPerSecond: a.batch / a.forwardBackwardSeconds })),
-    trainingStep: { model: modelName(model), batch, steps: steps.map((s) => ({ ...s, oursImagesPerSecond: batch / s.ours, pytorchImagesPerSecond: batch / s.pytorch, ratio: s.ours / s.pytorch })) },
-    augmentationShare: { seconds: augmentSeconds, ofFloat32Step: augmentSeconds / steps[0].ours, ofFastestStep: augmentSeconds / fastest.ours, fastest: fastest.setting },
-    search: { images: SEARCH.images, epochs: SEARCH.epochs, batch, model: modelName(model), execution: fastest.setting, steps: searched.steps, seconds: searchSeconds, gpuHours: searchSeconds / 3600 },
+    augmentation: augment.map((a) => ({
+      ...a,
+      forwardImagesPerSecond: a.batch / a.forwardSeconds,
+      forwardBackwardImagesPerSecond: a.batch / a.forwardBackwardSeconds,
+    })),
+    trainingStep: {
+      model: modelName(model),
+      batch,
+      steps: steps.map((s) => ({
+        ...s,
+        oursImagesPerSecond: batch / s.ours,
+        pytorchImagesPerSecond: batch / s.pytorch,
+        ratio: s.ours / s.pytorch,
+      })),
+    },
+    augmentationShare: {
+      seconds: augmentSeconds,
+      ofFloat32Step: augmentSeconds / steps[0].ours,
+      ofFastestStep: augmentSeconds / fastest.ours,
+      fastest: fastest.setting,
+    },
+    search: {
+      images: SEARCH.images,
+      epochs: SEARCH.epochs,
+      batch,
+      model: modelName(model),
+      execution: fastest.setting,
+      steps: searched.steps,
+      seconds: searchSeconds,
+      gpuHours: searchSeconds / 3600,
+    },
   };
 
   const text = section(figures);
@@ -273,16 +354,37 @@ interface Figures {
   pytorch: { torch: string; cuda: string | null; device: string; cudnnTf32: boolean; matmulTf32: boolean };
   quick: boolean;
   augmentation: Array<AugmentFigure & { forwardImagesPerSecond: number; forwardBackwardImagesPerSecond: number }>;
-  trainingStep: { model: string; batch: number; steps: Array<{ setting: Execution; ours: number; pytorch: number; oursImagesPerSecond: number; pytorchImagesPerSecond: number; ratio: number }> };
+  trainingStep: {
+    model: string;
+    batch: number;
+    steps: Array<{
+      setting: Execution;
+      ours: number;
+      pytorch: number;
+      oursImagesPerSecond: number;
+      pytorchImagesPerSecond: number;
+      ratio: number;
+    }>;
+  };
   augmentationShare: { seconds: number; ofFloat32Step: number; ofFastestStep: number; fastest: Execution };
-  search: { images: number; epochs: number; batch: number; model: string; execution: Execution; steps: number; seconds: number; gpuHours: number };
+  search: {
+    images: number;
+    epochs: number;
+    batch: number;
+    model: string;
+    execution: Execution;
+    steps: number;
+    seconds: number;
+    gpuHours: number;
+  };
 }
 
 function section(f: Figures): string {
   const lines = [
     SECTION,
     '',
-    `${f.measured}; ${f.pytorch.device}, PyTorch ${f.pytorch.torch} (CUDA ${f.pytorch.cuda ?? 'none'}, cuDNN TF32 ${f.pytorch.cudnnTf32 ? 'allowed' : 'off'}, matmul TF32 ${f.pytorch.matmulTf32 ? 'allowed' : 'off'}).`,
+    `${f.measured}; ${f.pytorch.device}, PyTorch ${f.pytorch.torch} (CUDA ${f.pytorch.cuda ?? 'none'}, cuDNN TF32 ` +
+      `${f.pytorch.cudnnTf32 ? 'allowed' : 'off'}, matmul TF32 ${f.pytorch.matmulTf32 ? 'allowed' : 'off'}).`,
     `Command: \`${f.command}\` (run by scripts/gpu-check.sh).`,
     ...(f.quick ? ['', '**--quick: a check of the script on small sizes; these figures mean nothing.**'] : []),
     '',
@@ -290,19 +392,32 @@ function section(f: Figures): string {
     '',
     '| image size | forward (img/s) | forward + backward into c, b, m (img/s) |',
     '|---|---|---|',
-    ...f.augmentation.map((a) => `| ${a.size}x${a.size} | ${fmtRate(a.forwardImagesPerSecond)} | ${fmtRate(a.forwardBackwardImagesPerSecond)} |`),
+    ...f.augmentation.map(
+      (a) =>
+        `| ${a.size}x${a.size} | ${fmtRate(a.forwardImagesPerSecond)} | ${fmtRate(a.forwardBackwardImagesPerSecond)} |`,
+    ),
     '',
-    `${f.trainingStep.model} training step, batch ${f.trainingStep.batch}, 3x32x32, ours from TypeScript against the same step in PyTorch (eager):`,
+    `${f.trainingStep.model} training step, batch ${f.trainingStep.batch}, 3x32x32, ours from TypeScript against ` +
+      `the same step in PyTorch (eager):`,
     '',
     '| setting | ours (img/s) | PyTorch (img/s) | ours / PyTorch time |',
     '|---|---|---|---|',
-    ...f.trainingStep.steps.map((s) => `| ${settingName(s.setting)} | ${fmtRate(s.oursImagesPerSecond)} | ${fmtRate(s.pytorchImagesPerSecond)} | ${fmtRatio(s.ratio)} |`),
+    ...f.trainingStep.steps.map(
+      (s) =>
+        `| ${settingName(s.setting)} | ${fmtRate(s.oursImagesPerSecond)} | ${fmtRate(s.pytorchImagesPerSecond)} | ` +
+        `${fmtRatio(s.ratio)} |`,
+    ),
     '',
-    `Augmentation of a search step's batch (preprocess 'cifar' and the fused sub-policies, forward and backward): ${fmtMs(1000 * f.augmentationShare.seconds)} ms, ` +
-      `${(100 * f.augmentationShare.ofFloat32Step).toFixed(2)}% of the NCHW float32 step and ${(100 * f.augmentationShare.ofFastestStep).toFixed(2)}% of the fastest (${settingName(f.augmentationShare.fastest)}); target under 2%.`,
+    `Augmentation of a search step's batch (preprocess 'cifar' and the fused sub-policies, forward and backward): ` +
+      `${fmtMs(1000 * f.augmentationShare.seconds)} ms, ` +
+      `${(100 * f.augmentationShare.ofFloat32Step).toFixed(2)}% of the NCHW float32 step and ` +
+      `${(100 * f.augmentationShare.ofFastestStep).toFixed(2)}% of the fastest ` +
+      `(${settingName(f.augmentationShare.fastest)}); target under 2%.`,
     '',
-    `Search of CIFAR-10 size (${f.search.images} synthetic images, ${f.search.epochs} epochs, batch ${f.search.batch}, ${f.search.model} for both networks, ${settingName(f.search.execution)}): ` +
-      `${f.search.steps} steps in ${f.search.seconds.toFixed(1)} s = ${f.search.gpuHours.toFixed(4)} GPU-hours, against the paper's ${PAPER_V100_HOURS} V100-hours.`,
+    `Search of CIFAR-10 size (${f.search.images} synthetic images, ${f.search.epochs} epochs, batch ` +
+      `${f.search.batch}, ${f.search.model} for both networks, ${settingName(f.search.execution)}): ` +
+      `${f.search.steps} steps in ${f.search.seconds.toFixed(1)} s = ${f.search.gpuHours.toFixed(4)} GPU-hours, ` +
+      `against the paper's ${PAPER_V100_HOURS} V100-hours.`,
     '',
   ];
   return lines.join('\n');

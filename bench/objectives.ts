@@ -72,8 +72,22 @@ interface Budget {
   batchSize: number;
 }
 
-const BUDGET: Budget = { searchImages: 3000, searchEpochs: 8, trainImages: 6000, trainEpochs: 6, testImages: 10_000, batchSize: 128 };
-const SMOKE: Budget = { searchImages: 300, searchEpochs: 1, trainImages: 300, trainEpochs: 1, testImages: 500, batchSize: 100 };
+const BUDGET: Budget = {
+  searchImages: 3000,
+  searchEpochs: 8,
+  trainImages: 6000,
+  trainEpochs: 6,
+  testImages: 10_000,
+  batchSize: 128,
+};
+const SMOKE: Budget = {
+  searchImages: 300,
+  searchEpochs: 1,
+  trainImages: 300,
+  trainEpochs: 1,
+  testImages: 500,
+  batchSize: 100,
+};
 
 const CLASSIFIER = WRN_16_1;
 const POLICY = WRN_10_1;
@@ -109,10 +123,22 @@ const REWARD: Regularisers = { changeReward: 0.5, entropyFloor: 2, entropyWeight
 const RUNS: Run[] = [
   { kind: 'baseline', name: 'none', augmentation: 'none', preprocess: NO_CUTOUT, what: 'flip + crop' },
   { kind: 'baseline', name: 'cutout', augmentation: 'none', preprocess: PREPROCESS, what: 'flip + crop + Cutout 8' },
-  { kind: 'baseline', name: 'trivialaugment', augmentation: 'trivialaugment', preprocess: PREPROCESS, what: 'flip + crop + TrivialAugmentWide + Cutout 8' },
+  {
+    kind: 'baseline',
+    name: 'trivialaugment',
+    augmentation: 'trivialaugment',
+    preprocess: PREPROCESS,
+    what: 'flip + crop + TrivialAugmentWide + Cutout 8',
+  },
   { kind: 'search', name: 'joint', objective: 'joint' },
   { kind: 'search', name: 'joint+strength', objective: 'joint', regularisers: STRENGTH },
-  { kind: 'search', name: 'joint+strength+exact', objective: 'joint', regularisers: STRENGTH, magnitudeGradient: 'exact' },
+  {
+    kind: 'search',
+    name: 'joint+strength+exact',
+    objective: 'joint',
+    regularisers: STRENGTH,
+    magnitudeGradient: 'exact',
+  },
   { kind: 'search', name: 'joint+entropy', objective: 'joint', regularisers: ENTROPY },
   { kind: 'search', name: 'bilevel', objective: 'bilevel' },
   { kind: 'search', name: 'teacher', objective: 'teacher' },
@@ -122,7 +148,12 @@ const RUNS: Run[] = [
   { kind: 'search', name: 'invariance+reward', objective: 'invariance', regularisers: REWARD },
   { kind: 'search', name: 'joint+strength+entropy', objective: 'joint', regularisers: { ...STRENGTH, ...ENTROPY } },
   { kind: 'search', name: 'invariance+reward1', objective: 'invariance', regularisers: { ...REWARD, changeReward: 1 } },
-  { kind: 'search', name: 'invariance+reward1.5', objective: 'invariance', regularisers: { ...REWARD, changeReward: 1.5 } },
+  {
+    kind: 'search',
+    name: 'invariance+reward1.5',
+    objective: 'invariance',
+    regularisers: { ...REWARD, changeReward: 1.5 },
+  },
 ];
 
 // ---- What a run leaves ----
@@ -151,7 +182,13 @@ interface RunResult {
   source?: string;
   testAccuracy: number;
   trainSeconds: number;
-  search?: { seconds: number; steps: number; monitor: SearchMonitor | null; warnings: string[]; conditionality: Conditionality };
+  search?: {
+    seconds: number;
+    steps: number;
+    monitor: SearchMonitor | null;
+    warnings: string[];
+    conditionality: Conditionality;
+  };
 }
 
 interface Stored {
@@ -183,17 +220,22 @@ function parseArgs(argv: string[]): Args {
     else if (arg === '--fresh') args.fresh = true;
     else if (arg === '--smoke') args.smoke = true;
     else if (arg === '--help' || arg === '-h') {
-      console.log(`usage: node dist/bench/${SCRIPT}.js [--write] [--seed N] [--only a,b] [--fresh] [--smoke]\nruns: ${RUNS.map((r) => r.name).join(', ')}`);
+      console.log(
+        `usage: node dist/bench/${SCRIPT}.js [--write] [--seed N] [--only a,b] [--fresh] [--smoke]\nruns: ` +
+          `${RUNS.map((r) => r.name).join(', ')}`,
+      );
       process.exit(0);
     } else throw new Error(`unknown argument '${arg}' (try --help)`);
   }
   if (!Number.isInteger(args.seed) || args.seed < 0) throw new Error('--seed takes a non-negative integer');
   const unknown = args.only?.filter((name) => !RUNS.some((r) => r.name === name)) ?? [];
-  if (unknown.length > 0) throw new Error(`--only: unknown run(s) ${unknown.join(', ')} (one of ${RUNS.map((r) => r.name).join(', ')})`);
+  if (unknown.length > 0)
+    throw new Error(`--only: unknown run(s) ${unknown.join(', ')} (one of ${RUNS.map((r) => r.name).join(', ')})`);
   return args;
 }
 
-const log = (text: string) => console.error(`[${((performance.now() - runStarted) / 1000).toFixed(0).padStart(5)} s] ${text}`);
+const log = (text: string) =>
+  console.error(`[${((performance.now() - runStarted) / 1000).toFixed(0).padStart(5)} s] ${text}`);
 
 // ---- The data ----
 
@@ -249,7 +291,12 @@ function meanChange(ds: ImageDataset, op: string, m: number): number {
 
 /** How much single ops change the test images: what a strength target compares them with. */
 function opChanges(ds: ImageDataset): Record<string, number> {
-  return { Invert: meanChange(ds, 'Invert', 0), 'Rotate 30°': meanChange(ds, 'Rotate', 1), 'Rotate 15°': meanChange(ds, 'Rotate', 0.75), 'ShearX 0.3': meanChange(ds, 'ShearX', 1) };
+  return {
+    Invert: meanChange(ds, 'Invert', 0),
+    'Rotate 30°': meanChange(ds, 'Rotate', 1),
+    'Rotate 15°': meanChange(ds, 'Rotate', 0.75),
+    'ShearX 0.3': meanChange(ds, 'ShearX', 1),
+  };
 }
 
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
@@ -320,7 +367,11 @@ async function trainAndTest(
     outDir: path.join(dir, 'train'),
     resume: true,
     onProgress: (p) => {
-      if (p.phase === 'epoch') log(`${name} train epoch ${p.epoch}/${p.epochs}: loss ${p.loss.toFixed(3)}, train accuracy ${p.accuracy.toFixed(3)}, ${p.imagesPerSecond.toFixed(0)} images/s`);
+      if (p.phase === 'epoch')
+        log(
+          `${name} train epoch ${p.epoch}/${p.epochs}: loss ${p.loss.toFixed(3)}, train accuracy ` +
+            `${p.accuracy.toFixed(3)}, ${p.imagesPerSecond.toFixed(0)} images/s`,
+        );
     },
   });
   try {
@@ -334,13 +385,21 @@ async function trainAndTest(
 
 /** The run's folder under the results: its name and a hash of its definition. */
 function runDir(context: Context, run: Run): string {
-  return path.join(context.dir, `${run.name}-${createHash('sha256').update(JSON.stringify(run)).digest('hex').slice(0, 8)}`);
+  return path.join(
+    context.dir,
+    `${run.name}-${createHash('sha256').update(JSON.stringify(run)).digest('hex').slice(0, 8)}`,
+  );
 }
 
 async function runOne(context: Context, run: Run): Promise<RunResult> {
   const definition = JSON.stringify(run);
   const dir = runDir(context, run);
-  if (run.kind === 'baseline') return { name: run.name, definition, ...(await trainAndTest(context, run.name, dir, run.augmentation, run.preprocess)) };
+  if (run.kind === 'baseline')
+    return {
+      name: run.name,
+      definition,
+      ...(await trainAndTest(context, run.name, dir, run.augmentation, run.preprocess)),
+    };
   const { budget, seed } = context;
   const searched = await search({
     train: context.searchPool,
@@ -359,8 +418,16 @@ async function runOne(context: Context, run: Run): Promise<RunResult> {
     onProgress: (p) => {
       if (p.phase !== 'epoch') return;
       const m = p.monitor;
-      const watch = m === undefined ? '' : `; entropy ${m.entropy.toFixed(2)}/${m.maxEntropy.toFixed(2)}, apply mass ${m.totalApplyMass.toFixed(3)}, strength ${m.strength.toFixed(3)}, Rotate ${m.applyMass.Rotate.toFixed(3)}, Invert ${m.applyMass.Invert.toFixed(3)}`;
-      log(`${run.name} search epoch ${p.epoch}/${p.epochs}: loss ${p.loss.toFixed(3)}, accuracy ${p.accuracy.toFixed(3)}${watch}${m?.warning ? ` (${m.warning})` : ''}`);
+      const watch =
+        m === undefined
+          ? ''
+          : `; entropy ${m.entropy.toFixed(2)}/${m.maxEntropy.toFixed(2)}, apply mass ` +
+            `${m.totalApplyMass.toFixed(3)}, strength ${m.strength.toFixed(3)}, Rotate ` +
+            `${m.applyMass.Rotate.toFixed(3)}, Invert ${m.applyMass.Invert.toFixed(3)}`;
+      log(
+        `${run.name} search epoch ${p.epoch}/${p.epochs}: loss ${p.loss.toFixed(3)}, accuracy ` +
+          `${p.accuracy.toFixed(3)}${watch}${m?.warning ? ` (${m.warning})` : ''}`,
+      );
     },
   });
   searched.policy.dispose();
@@ -373,13 +440,22 @@ async function runOne(context: Context, run: Run): Promise<RunResult> {
     policy.dispose();
   }
   const found = conditionality(report);
-  log(`${run.name}: Rotate ${fmtRatio(found.rotate.rotated, found.rotate.unaffected)}, Invert ${fmtRatio(found.invert.inverted, found.invert.unaffected)}, apply mass ${found.totalApplyMass.toFixed(3)}`);
+  log(
+    `${run.name}: Rotate ${fmtRatio(found.rotate.rotated, found.rotate.unaffected)}, Invert ` +
+      `${fmtRatio(found.invert.inverted, found.invert.unaffected)}, apply mass ${found.totalApplyMass.toFixed(3)}`,
+  );
   const trained = await trainAndTest(context, run.name, dir, 'dna', PREPROCESS, searched.policyFile);
   return {
     name: run.name,
     definition,
     ...trained,
-    search: { seconds: searched.seconds, steps: searched.steps, monitor: searched.monitor ?? null, warnings: searched.warnings, conditionality: found },
+    search: {
+      seconds: searched.seconds,
+      steps: searched.steps,
+      monitor: searched.monitor ?? null,
+      warnings: searched.warnings,
+      conditionality: found,
+    },
   };
 }
 
@@ -428,7 +504,8 @@ function scoreRuns(stored: Stored): Scored[] {
     const c = result.search!.conditionality;
     const rotate = c.rotate.rotated / c.rotate.unaffected;
     const invert = c.invert.inverted / c.invert.unaffected;
-    const conditional = rotate >= GOAL_RATIO && invert >= GOAL_RATIO && c.rotate.rotated >= NEGLIGIBLE && c.invert.inverted >= NEGLIGIBLE;
+    const conditional =
+      rotate >= GOAL_RATIO && invert >= GOAL_RATIO && c.rotate.rotated >= NEGLIGIBLE && c.invert.inverted >= NEGLIGIBLE;
     return { run, result, c, rotate, invert, conditional, accurate: result.testAccuracy >= ta };
   });
 }
@@ -437,7 +514,8 @@ function describeRun(run: SearchRun): string {
   const parts: string[] = [`objective '${run.objective}'`];
   const r = run.regularisers;
   if (r?.strength !== undefined) parts.push(`strength target ${r.strength} (weight ${r.strengthWeight ?? 10})`);
-  if (r?.entropyFloor !== undefined) parts.push(`entropy floor ${r.entropyFloor} nats (weight ${r.entropyWeight ?? 1})`);
+  if (r?.entropyFloor !== undefined)
+    parts.push(`entropy floor ${r.entropyFloor} nats (weight ${r.entropyWeight ?? 1})`);
   parts.push(`magnitude gradient ${run.magnitudeGradient ?? 'straight-through'}`);
   return parts.join(', ');
 }
@@ -466,58 +544,90 @@ function section(stored: Stored, budget: Budget, seed: number, command: string, 
   for (const { run, result, c, conditional, accurate } of scored) {
     const { monitor, warnings, seconds } = result.search!;
     main.push(
-      `| ${run.name} | ${f4(c.rotate.rotated)} / ${f4(c.rotate.unaffected)} | ${ratioCell(c.rotate.rotated, c.rotate.unaffected)} | ` +
-        `${f4(c.invert.inverted)} / ${f4(c.invert.unaffected)} | ${ratioCell(c.invert.inverted, c.invert.unaffected)} | ` +
+      `| ${run.name} | ${f4(c.rotate.rotated)} / ${f4(c.rotate.unaffected)} | ` +
+        `${ratioCell(c.rotate.rotated, c.rotate.unaffected)} | ` +
+        `${f4(c.invert.inverted)} / ${f4(c.invert.unaffected)} | ` +
+        `${ratioCell(c.invert.inverted, c.invert.unaffected)} | ` +
         `${monitor === null ? '—' : `${monitor.entropy.toFixed(2)} / ${f3(monitor.totalApplyMass)} / ${f3(monitor.strength)}`} | ${pct(result.testAccuracy)} | ` +
         `${conditional ? 'conditional' : 'not conditional'}, ${accurate ? 'accuracy met' : 'accuracy missed'} |`,
     );
     behaviour.push(
-      `| ${run.name} | ${rotateCell(c.rotateM.rotated)} / ${rotateCell(c.rotateM.unaffected)} | ${c.topOp.rotated} / ${c.topOp.inverted} / ${c.topOp.unaffected} | ${c.top} | ${f4(c.invert.rotated)} | ` +
-        `${seconds.toFixed(0)} | ${result.trainSeconds.toFixed(0)} | ${warnings.length === 0 ? 'none' : `${warnings.length} of ${budget.searchEpochs}, the last: ${warnings[warnings.length - 1].replace(/\|/g, '/')}`} |`,
+      `| ${run.name} | ${rotateCell(c.rotateM.rotated)} / ${rotateCell(c.rotateM.unaffected)} | ${c.topOp.rotated} ` +
+        `/ ${c.topOp.inverted} / ${c.topOp.unaffected} | ${c.top} | ${f4(c.invert.rotated)} | ` +
+        `${seconds.toFixed(0)} | ${result.trainSeconds.toFixed(0)} | ` +
+        `${warnings.length === 0 ? 'none' : `${warnings.length} of ${budget.searchEpochs}, the last: ${warnings[warnings.length - 1].replace(/\|/g, '/')}`} |`,
     );
   }
   return [
     SECTION,
     '',
-    `${measuredOn()}; ${THREADS} LibTorch threads (\`setThreads\`), on a machine shared with other work (times are indicative only).`,
+    `${measuredOn()}; ${THREADS} LibTorch threads (\`setThreads\`), on a machine shared with other work (times are ` +
+      `indicative only).`,
     '',
     `Command: \`${command}\``,
     '',
     `Completed runs are kept across invocations (a rerun skips them); they were made from ${sources(stored)}.`,
     '',
-    `Data: Fashion-MNIST (Debian's dataset-fashion-mnist), train and test sets alike changed per image with a fixed seed (${NUISANCE_SEED}, its own stream for each split) by the library's ops (\`applyOp\` on [0, 1] floats, stored back as uint8). ` +
-      `Rotated classes (${classes(ROTATED)}): Rotate at a magnitude drawn uniformly in [0, 1], i.e. -30..30 degrees, corners filled gray 0.5 as the op does. ` +
-      `Inverted classes (${classes(INVERTED)}): Invert with probability ${INVERT_PROBABILITY}. Unaffected: ${classes(unaffected)}. ` +
+    `Data: Fashion-MNIST (Debian's dataset-fashion-mnist), train and test sets alike changed per image with a ` +
+      `fixed seed (${NUISANCE_SEED}, its own stream for each split) by the library's ops (\`applyOp\` on [0, 1] ` +
+      `floats, stored back as uint8). ` +
+      `Rotated classes (${classes(ROTATED)}): Rotate at a magnitude drawn uniformly in [0, 1], i.e. -30..30 ` +
+      `degrees, corners filled gray 0.5 as the op does. ` +
+      `Inverted classes (${classes(INVERTED)}): Invert with probability ${INVERT_PROBABILITY}. Unaffected: ` +
+      `${classes(unaffected)}. ` +
       `The matching op of a rotated class is Rotate, of an inverted class Invert.`,
     '',
-    `Budget (seed ${seed} for every run): search on a stratified ${budget.searchImages.toLocaleString('en-US')}-image subset of the changed training set for ${plural(budget.searchEpochs, 'epoch')} ` +
-      `('bilevel' holds out half of it for its validation loss), batch ${budget.batchSize}, classifier SGD lr 0.1 cosine, policy Adam lr 0.005; ` +
-      `then train a fresh classifier on a stratified ${budget.trainImages.toLocaleString('en-US')}-image subset for ${plural(budget.trainEpochs, 'epoch')} (batch ${budget.batchSize}, SGD lr 0.1, Nesterov, cosine) ` +
-      `and test on ${budget.testImages >= 10_000 ? 'all 10,000' : budget.testImages.toLocaleString('en-US')} changed test images. Classifier WRN-16-1 (search and training), policy network WRN-10-1. ` +
-      `Baseline preprocessing as \`dna demo\`: flip 0.5, pad 2 + crop, the augmentation, then Cutout 8 (also during the search); 'none' leaves out the Cutout. ` +
+    `Budget (seed ${seed} for every run): search on a stratified ` +
+      `${budget.searchImages.toLocaleString('en-US')}-image subset of the changed training set for ` +
+      `${plural(budget.searchEpochs, 'epoch')} ` +
+      `('bilevel' holds out half of it for its validation loss), batch ${budget.batchSize}, classifier SGD lr 0.1 ` +
+      `cosine, policy Adam lr 0.005; ` +
+      `then train a fresh classifier on a stratified ${budget.trainImages.toLocaleString('en-US')}-image subset ` +
+      `for ${plural(budget.trainEpochs, 'epoch')} (batch ${budget.batchSize}, SGD lr 0.1, Nesterov, cosine) ` +
+      `and test on ${budget.testImages >= 10_000 ? 'all 10,000' : budget.testImages.toLocaleString('en-US')} ` +
+      `changed test images. Classifier WRN-16-1 (search and training), policy network WRN-10-1. ` +
+      `Baseline preprocessing as \`dna demo\`: flip 0.5, pad 2 + crop, the augmentation, then Cutout 8 (also ` +
+      `during the search); 'none' leaves out the Cutout. ` +
       `Search and training took ${(totalSeconds / 60).toFixed(0)} minutes in all.`,
     '',
-    'Conditionality: `policyReport` of the searched policy on the changed test set; applyMass is the expected number of applications of an op per image ' +
-      '(sum over its slots of pi_s(x) * p_s,l(x)), averaged over the classes of a group. Ratio = mean over the affected classes / mean over the unaffected classes; ' +
-      `"negligible" marks a ratio whose affected classes get under ${NEGLIGIBLE} applications per image (a ratio of nothing to nothing). ` +
-      `An untrained policy network (uniform pi, p = 0.5) gives ${f4(init.rotate.unaffected)} per op (2/15 * 0.5 = 0.067) and ratios ` +
-      `${fmtRatio(init.rotate.rotated, init.rotate.unaffected)} / ${fmtRatio(init.invert.inverted, init.invert.unaffected)}. ` +
-      "The monitor columns are the search's collapse monitor over its last epoch (search images, with the sampling): mean entropy of pi(x) in nats (of log 105 = 4.65), ops applied per image, mean absolute pixel change. " +
-      `Goal: "conditional" = both ratios >= ${GOAL_RATIO}x and not negligible; "accuracy met" = test accuracy >= trivialaugment's. ` +
-      `For scale, single ops change the changed test images by a mean of ${Object.entries(stored.opChanges!).map(([op, change]) => `${f3(change)} (${op})`).join(', ')}.`,
+    'Conditionality: `policyReport` of the searched policy on the changed test set; applyMass is the expected ' +
+      'number of applications of an op per image ' +
+      '(sum over its slots of pi_s(x) * p_s,l(x)), averaged over the classes of a group. Ratio = mean over the ' +
+      'affected classes / mean over the unaffected classes; ' +
+      `"negligible" marks a ratio whose affected classes get under ${NEGLIGIBLE} applications per image (a ratio ` +
+      `of nothing to nothing). ` +
+      `An untrained policy network (uniform pi, p = 0.5) gives ${f4(init.rotate.unaffected)} per op (2/15 * 0.5 = ` +
+      `0.067) and ratios ` +
+      `${fmtRatio(init.rotate.rotated, init.rotate.unaffected)} / ` +
+      `${fmtRatio(init.invert.inverted, init.invert.unaffected)}. ` +
+      "The monitor columns are the search's collapse monitor over its last epoch (search images, with the " +
+      'sampling): mean entropy of pi(x) in nats (of log 105 = 4.65), ops applied per image, mean absolute ' +
+      'pixel change. ' +
+      `Goal: "conditional" = both ratios >= ${GOAL_RATIO}x and not negligible; "accuracy met" = test accuracy >= ` +
+      `trivialaugment's. ` +
+      `For scale, single ops change the changed test images by a mean of ${Object.entries(stored.opChanges!)
+        .map(([op, change]) => `${f3(change)} (${op})`)
+        .join(', ')}.`,
     '',
-    '| config | Rotate: rotated / unaffected | ratio | Invert: inverted / unaffected | ratio | monitor: entropy / apply mass / strength | test accuracy | goal |',
+    '| config | Rotate: rotated / unaffected | ratio | Invert: inverted / unaffected | ratio | monitor: entropy / ' +
+      'apply mass / strength | test accuracy | goal |',
     '|---|---:|---:|---:|---:|---:|---:|---|',
     ...main,
-    ...baselineRuns.map((run) => `| baseline ${run.name} (${run.what}) | | | | | | ${pct(runs[run.name].testAccuracy)} | |`),
+    ...baselineRuns.map(
+      (run) => `| baseline ${run.name} (${run.what}) | | | | | | ${pct(runs[run.name].testAccuracy)} | |`,
+    ),
     '',
     'The configurations (regularisers and magnitude gradient as `search` takes them):',
     '',
     ...scored.map(({ run }) => `- ${run.name}: ${describeRun(run)}.`),
     '',
-    "**What the policies do** (on the changed test set: mean Rotate magnitude m over its slots and the mean angle it stands for, 0.5 = no rotation, on rotated / unaffected classes; the op of most applyMass on rotated / inverted / unaffected classes; the top sub-policy overall; Invert's mass on the rotated classes, for which it is no match; seconds; the collapse monitor's warnings)",
+    '**What the policies do** (on the changed test set: mean Rotate magnitude m over its slots and the mean angle ' +
+      'it stands for, 0.5 = no rotation, on rotated / unaffected classes; the op of most applyMass on rotated / ' +
+      "inverted / unaffected classes; the top sub-policy overall; Invert's mass on the rotated classes, for " +
+      "which it is no match; seconds; the collapse monitor's warnings)",
     '',
-    '| config | Rotate m: rotated / unaffected | top op | top sub-policy (mean pi) | Invert on rotated | search s | train s | warnings |',
+    '| config | Rotate m: rotated / unaffected | top op | top sub-policy (mean pi) | Invert on rotated | search s ' +
+      '| train s | warnings |',
     '|---|---:|---|---|---:|---:|---:|---|',
     ...behaviour,
     '',
@@ -530,26 +640,39 @@ function section(stored: Stored, budget: Budget, seed: number, command: string, 
 function findings(stored: Stored, scored: Scored[], testCount: number): string[] {
   const runs = stored.runs;
   const ta = runs.trivialaugment.testAccuracy;
-  const names = (list: Scored[]) => (list.length === 0 ? 'no configuration' : list.map((s) => `${s.run.name} (${pct(s.result.testAccuracy)})`).join(', '));
+  const names = (list: Scored[]) =>
+    list.length === 0
+      ? 'no configuration'
+      : list.map((s) => `${s.run.name} (${pct(s.result.testAccuracy)})`).join(', ');
   const met = scored.filter((s) => s.conditional && s.accurate);
   const text: string[] = [
-    `**Reading.** Goal (both matching-op ratios >= ${GOAL_RATIO}x, not negligible, and test accuracy >= trivialaugment's ${pct(ta)}): ` +
+    `**Reading.** Goal (both matching-op ratios >= ${GOAL_RATIO}x, not negligible, and test accuracy >= ` +
+      `trivialaugment's ${pct(ta)}): ` +
       `${met.length > 0 ? `met by ${met.map((s) => s.run.name).join(', ')}` : 'met by no configuration'}. ` +
-      `Conditional policies: ${names(scored.filter((s) => s.conditional))}. Accuracy at or above trivialaugment: ${names(scored.filter((s) => s.accurate))}.`,
+      `Conditional policies: ${names(scored.filter((s) => s.conditional))}. Accuracy at or above trivialaugment: ` +
+      `${names(scored.filter((s) => s.accurate))}.`,
   ];
-  const baselines = RUNS.filter((r): r is BaselineRun => r.kind === 'baseline').map((r) => ({ name: r.name, accuracy: runs[r.name].testAccuracy }));
+  const baselines = RUNS.filter((r): r is BaselineRun => r.kind === 'baseline').map((r) => ({
+    name: r.name,
+    accuracy: runs[r.name].testAccuracy,
+  }));
   const bestBaseline = baselines.reduce((a, b) => (b.accuracy > a.accuracy ? b : a));
   const bestSearched = scored.reduce((a, b) => (b.result.testAccuracy > a.result.testAccuracy ? b : a));
   const cutout = runs.cutout.testAccuracy;
   text.push(
-    `Best baseline: ${bestBaseline.name} (${pct(bestBaseline.accuracy)}); best searched policy: ${bestSearched.run.name} (${pct(bestSearched.result.testAccuracy)}: ` +
-      `${signedPoints(bestSearched.result.testAccuracy - ta)} against trivialaugment, ${signedPoints(bestSearched.result.testAccuracy - cutout)} against cutout, the same pipeline without a policy` +
+    `Best baseline: ${bestBaseline.name} (${pct(bestBaseline.accuracy)}); best searched policy: ` +
+      `${bestSearched.run.name} (${pct(bestSearched.result.testAccuracy)}: ` +
+      `${signedPoints(bestSearched.result.testAccuracy - ta)} against trivialaugment, ` +
+      `${signedPoints(bestSearched.result.testAccuracy - cutout)} against cutout, the same pipeline ` +
+      `without a policy` +
       `${bestBaseline.name === 'cutout' ? '' : `, ${signedPoints(bestSearched.result.testAccuracy - bestBaseline.accuracy)} against ${bestBaseline.name}`}).`,
   );
   if (bestBaseline.name === 'none' && bestSearched.result.testAccuracy < bestBaseline.accuracy) {
     text.push('At this budget every augmentation, learned or not, lowered test accuracy against flip + crop alone.');
   }
-  const byStrength = scored.filter((s) => s.result.search!.monitor !== null).sort((a, b) => a.result.search!.monitor!.strength - b.result.search!.monitor!.strength);
+  const byStrength = scored
+    .filter((s) => s.result.search!.monitor !== null)
+    .sort((a, b) => a.result.search!.monitor!.strength - b.result.search!.monitor!.strength);
   text.push(
     `Mean pixel change of the last search epoch against test accuracy, by change: ` +
       `${byStrength.map((s) => `${f3(s.result.search!.monitor!.strength)}: ${pct(s.result.testAccuracy)} (${s.run.name})`).join(', ')}.`,
@@ -558,24 +681,40 @@ function findings(stored: Stored, scored: Scored[], testCount: number): string[]
   if (targeted.length > 0 && stored.opChanges !== undefined) {
     const quiet = targeted.filter((s) => s.c.invert.inverted < NEGLIGIBLE);
     text.push(
-      `With a strength target (${[...new Set(targeted.map((s) => s.run.regularisers!.strength))].join(', ')}, a squared penalty per image), Invert, which changes an image by ${f3(stored.opChanges.Invert)}, ` +
+      `With a strength target (${[...new Set(targeted.map((s) => s.run.regularisers!.strength))].join(', ')}, a ` +
+        `squared penalty per image), Invert, which changes an image by ${f3(stored.opChanges.Invert)}, ` +
         `${quiet.length === targeted.length ? 'fell below' : `fell below in ${quiet.length} of ${targeted.length} runs`} ${NEGLIGIBLE} applications per image on the inverted classes.`,
     );
   }
   const collapsed = scored.filter((s) => s.result.search!.monitor?.warning !== undefined);
-  if (collapsed.length > 0) text.push(`Collapsed in the last search epoch (monitor warning): ${collapsed.map((s) => s.run.name).join(', ')}.`);
+  if (collapsed.length > 0)
+    text.push(`Collapsed in the last search epoch (monitor warning): ${collapsed.map((s) => s.run.name).join(', ')}.`);
   const exact = scored.find((s) => s.run.magnitudeGradient === 'exact');
-  const straight = exact && scored.find((s) => s !== exact && s.run.objective === exact.run.objective && JSON.stringify(s.run.regularisers) === JSON.stringify(exact.run.regularisers));
+  const straight =
+    exact &&
+    scored.find(
+      (s) =>
+        s !== exact &&
+        s.run.objective === exact.run.objective &&
+        JSON.stringify(s.run.regularisers) === JSON.stringify(exact.run.regularisers),
+    );
   if (exact && straight) {
     text.push(
-      `Magnitude gradient, ${straight.run.name} (straight-through) against ${exact.run.name}: Rotate ${ratioCell(straight.c.rotate.rotated, straight.c.rotate.unaffected)} / ${ratioCell(exact.c.rotate.rotated, exact.c.rotate.unaffected)}, ` +
-        `Invert ${ratioCell(straight.c.invert.inverted, straight.c.invert.unaffected)} / ${ratioCell(exact.c.invert.inverted, exact.c.invert.unaffected)}, ` +
-        `mean Rotate m on rotated classes ${rotateCell(straight.c.rotateM.rotated)} / ${rotateCell(exact.c.rotateM.rotated)}, test accuracy ${pct(straight.result.testAccuracy)} / ${pct(exact.result.testAccuracy)}.`,
+      `Magnitude gradient, ${straight.run.name} (straight-through) against ${exact.run.name}: Rotate ` +
+        `${ratioCell(straight.c.rotate.rotated, straight.c.rotate.unaffected)} / ` +
+        `${ratioCell(exact.c.rotate.rotated, exact.c.rotate.unaffected)}, ` +
+        `Invert ${ratioCell(straight.c.invert.inverted, straight.c.invert.unaffected)} / ` +
+        `${ratioCell(exact.c.invert.inverted, exact.c.invert.unaffected)}, ` +
+        `mean Rotate m on rotated classes ${rotateCell(straight.c.rotateM.rotated)} / ` +
+        `${rotateCell(exact.c.rotateM.rotated)}, test accuracy ${pct(straight.result.testAccuracy)} / ` +
+        `${pct(exact.result.testAccuracy)}.`,
     );
   }
   text.push(
-    `One seed each: a test set of ${testCount.toLocaleString('en-US')} images alone gives a standard error of about ${(100 * Math.sqrt((ta * (1 - ta)) / testCount)).toFixed(2)} points on an accuracy near ${pct(ta)}, ` +
-      `and the seed-to-seed spread of training is larger; read accuracy differences under about ${NOISE_POINTS} point as noise.`,
+    `One seed each: a test set of ${testCount.toLocaleString('en-US')} images alone gives a standard error of ` +
+      `about ${(100 * Math.sqrt((ta * (1 - ta)) / testCount)).toFixed(2)} points on an accuracy near ${pct(ta)}, ` +
+      `and the seed-to-seed spread of training is larger; read accuracy differences under about ${NOISE_POINTS} ` +
+      `point as noise.`,
   );
   return [text.join(' ')];
 }
@@ -587,7 +726,9 @@ function sources(stored: Stored): string {
     const source = stored.runs[run.name].source ?? 'an unrecorded source state';
     by.set(source, [...(by.get(source) ?? []), run.name]);
   }
-  return [...by].map(([source, names]) => `${source} (${names.length === RUNS.length ? 'all runs' : names.join(', ')})`).join('; ');
+  return [...by]
+    .map(([source, names]) => `${source} (${names.length === RUNS.length ? 'all runs' : names.join(', ')})`)
+    .join('; ');
 }
 
 function plural(count: number, word: string): string {
@@ -598,7 +739,18 @@ function signedPoints(delta: number): string {
   return `${delta >= 0 ? '+' : ''}${(100 * delta).toFixed(2)} points`;
 }
 
-const FASHION_NAMES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+const FASHION_NAMES = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+];
 
 // ---- Main ----
 
@@ -606,7 +758,18 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const budget = args.smoke ? SMOKE : BUDGET;
   setThreads(THREADS);
-  const settings = { budget, seed: args.seed, ROTATED, INVERTED, INVERT_PROBABILITY, NUISANCE_SEED, CLASSIFIER, POLICY, PREPROCESS, smoke: args.smoke };
+  const settings = {
+    budget,
+    seed: args.seed,
+    ROTATED,
+    INVERTED,
+    INVERT_PROBABILITY,
+    NUISANCE_SEED,
+    CLASSIFIER,
+    POLICY,
+    PREPROCESS,
+    smoke: args.smoke,
+  };
   const hash = createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 12);
   const dir = path.join(os.tmpdir(), 'dna-bench-objectives', hash);
   const file = path.join(dir, 'results.json');
@@ -616,11 +779,22 @@ async function main(): Promise<void> {
   const selected = RUNS.filter((r) => args.only === undefined || args.only.includes(r.name));
   log(`results in ${file}; runs: ${selected.map((r) => r.name).join(', ')}`);
 
-  const [trainSet, testSet] = await Promise.all([datasets.fashionMnist({ split: 'train' }), datasets.fashionMnist({ split: 'test' })]);
+  const [trainSet, testSet] = await Promise.all([
+    datasets.fashionMnist({ split: 'train' }),
+    datasets.fashionMnist({ split: 'test' }),
+  ]);
   const changedTrain = withNuisance(trainSet, 1);
   const changedTest = withNuisance(testSet, 2);
-  const test = budget.testImages >= changedTest.count ? changedTest : stratifiedSubset(changedTest, budget.testImages, args.seed);
-  const context: Context = { trainData: stratifiedSubset(changedTrain, budget.trainImages, args.seed + 1), searchPool: changedTrain, test, budget, seed: args.seed, dir };
+  const test =
+    budget.testImages >= changedTest.count ? changedTest : stratifiedSubset(changedTest, budget.testImages, args.seed);
+  const context: Context = {
+    trainData: stratifiedSubset(changedTrain, budget.trainImages, args.seed + 1),
+    searchPool: changedTrain,
+    test,
+    budget,
+    seed: args.seed,
+    dir,
+  };
   log('nuisance applied');
 
   if (stored.init === undefined) {
@@ -632,7 +806,10 @@ async function main(): Promise<void> {
     save();
   }
   for (const run of selected) {
-    if (args.fresh || (stored.runs[run.name] !== undefined && stored.runs[run.name].definition !== JSON.stringify(run))) {
+    if (
+      args.fresh ||
+      (stored.runs[run.name] !== undefined && stored.runs[run.name].definition !== JSON.stringify(run))
+    ) {
       delete stored.runs[run.name];
       rmSync(runDir(context, run), { recursive: true, force: true });
     }
@@ -651,7 +828,10 @@ async function main(): Promise<void> {
     log(`not yet run: ${missing.join(', ')} (no section)`);
     return;
   }
-  const totalSeconds = Object.values(stored.runs).reduce((sum, r) => sum + r.trainSeconds + (r.search?.seconds ?? 0), 0);
+  const totalSeconds = Object.values(stored.runs).reduce(
+    (sum, r) => sum + r.trainSeconds + (r.search?.seconds ?? 0),
+    0,
+  );
   const command = `npx tsc -p . && node dist/bench/${SCRIPT}.js ${process.argv.slice(2).join(' ')}`.trim();
   const text = section(stored, budget, args.seed, command, totalSeconds);
   console.log(`\n${text}`);

@@ -99,7 +99,10 @@ function syntheticData(config: ModelConfig, seed: number): ImageDataset {
  * Times the steps of one call of train() or search(): `run` gets the onProgress callback; the
  * differences of consecutive step callbacks after the first 1 + warmup are the step times.
  */
-async function stepBlock(config: ModelConfig, run: (onProgress: (p: { phase: string }) => void) => Promise<void>): Promise<Block> {
+async function stepBlock(
+  config: ModelConfig,
+  run: (onProgress: (p: { phase: string }) => void) => Promise<void>,
+): Promise<Block> {
   const stamps: number[] = [];
   let before: CpuSnapshot | undefined;
   let after: CpuSnapshot | undefined;
@@ -109,7 +112,8 @@ async function stepBlock(config: ModelConfig, run: (onProgress: (p: { phase: str
     stamps.push(performance.now());
     if (stamps.length === 1 + config.warmup + config.steps) after = cpuSnapshot();
   });
-  if (before === undefined || after === undefined) throw new Error(`expected ${1 + config.warmup + config.steps} steps, got ${stamps.length}`);
+  if (before === undefined || after === undefined)
+    throw new Error(`expected ${1 + config.warmup + config.steps} steps, got ${stamps.length}`);
   const ms = stamps.slice(config.warmup + 1).map((t, k) => t - stamps[config.warmup + k]);
   return { ms, background: backgroundCores(before, after) };
 }
@@ -258,7 +262,9 @@ async function measure(config: ModelConfig, seed: number): Promise<Measured> {
     search: () => searchBlock(config, data, seed),
     augmentation: async () => augmentation.block(),
   };
-  const first = THREADS.flatMap((threads) => (['train', 'search', 'augmentation'] as const).map((side) => [side, threads] as const));
+  const first = THREADS.flatMap((threads) =>
+    (['train', 'search', 'augmentation'] as const).map((side) => [side, threads] as const),
+  );
   const order = Array.from({ length: config.units }, () => [...first, ...[...first].reverse()]).flat();
   const blocks = new Map<string, Block[]>();
   try {
@@ -269,11 +275,16 @@ async function measure(config: ModelConfig, seed: number): Promise<Measured> {
           return run[side]();
         },
         RETRY_WINDOW_S,
-        (disturbed) => console.error(`    ${side}, ${threads} thread(s): ${disturbed.background.toFixed(2)} cores of other load, timing it again`),
+        (disturbed) =>
+          console.error(
+            `    ${side}, ${threads} thread(s): ${disturbed.background.toFixed(2)} cores of other load, ` +
+              `timing it again`,
+          ),
       );
       blocks.set(key(side, threads), [...(blocks.get(key(side, threads)) ?? []), block]);
       console.error(
-        `    ${side}, ${threads} thread(s): ${fmtMs(median(block.ms))} ms per ${side === 'augmentation' ? 'batch' : 'step'} ` +
+        `    ${side}, ${threads} thread(s): ${fmtMs(median(block.ms))} ms per ` +
+          `${side === 'augmentation' ? 'batch' : 'step'} ` +
           `(${block.ms.length} timed, background ${block.background.toFixed(2)} cores)`,
       );
     }
@@ -301,7 +312,10 @@ function tables(results: Measured[]): string {
     '',
     `| | ${results.map((r) => `${modelName(r.config)}, batch ${BATCH}`).join(' | ')} |`,
     `|---|${results.map(() => '---:').join('|')}|`,
-    row('parameters, classifier / policy network', (r) => `${r.parameters.classifier.toLocaleString('en-US')} / ${r.parameters.policy.toLocaleString('en-US')}`),
+    row(
+      'parameters, classifier / policy network',
+      (r) => `${r.parameters.classifier.toLocaleString('en-US')} / ${r.parameters.policy.toLocaleString('en-US')}`,
+    ),
     ...THREADS.flatMap((threads) => [
       row(`train step, ${threadLabel(threads)}`, (r) => stepCell(r, get(r, 'train', threads))),
       row(`search step, ${threadLabel(threads)}`, (r) => stepCell(r, get(r, 'search', threads))),
@@ -345,7 +359,10 @@ function tables(results: Measured[]): string {
   const counts = results
     .map((r) => {
       const { steps: n, warmup, units } = r.config;
-      return `${modelName(r.config)} ${get(r, 'train', 1).count} (${2 * units} blocks of ${n}, each call's first ${1 + warmup} steps untimed)`;
+      return (
+        `${modelName(r.config)} ${get(r, 'train', 1).count} (${2 * units} blocks of ${n}, each call's first ` +
+        `${1 + warmup} steps untimed)`
+      );
     })
     .join(', ');
   return [
@@ -358,7 +375,8 @@ function tables(results: Measured[]): string {
     `Search step / train step in each pair of neighbouring blocks, in the order they ran: ${pairs}. ` +
       'Their spread is the noise of the ratios on this machine.',
     '',
-    `Timed steps per side and thread count: ${counts}; augmentation: ${AUGMENT_ITERATIONS} batches per block after ${AUGMENT_WARMUP} untimed.`,
+    `Timed steps per side and thread count: ${counts}; augmentation: ${AUGMENT_ITERATIONS} batches per block after ` +
+      `${AUGMENT_WARMUP} untimed.`,
   ].join('\n');
 }
 
@@ -371,18 +389,27 @@ function section(results: Measured[], command: string): string {
     `Command: \`${command}\``,
     '',
     `Workload: a fixed synthetic dataset of random uint8 images (${CHANNELS}x${SIZE}x${SIZE}) with random labels in ` +
-      `${CLASSES} classes, one epoch per call, preprocess '${PREPROCESS}' (flip, pad 4 + crop, Cutout 16), the same seed on both sides. ` +
+      `${CLASSES} classes, one epoch per call, preprocess '${PREPROCESS}' (flip, pad 4 + crop, Cutout 16), the ` +
+      `same seed on both sides. ` +
       "Train step: `train({ model, augmentation: 'none' })`: preprocess, forward, cross-entropy, backward, SGD. " +
       'Search step: `search({ classifier, policy })` with the same backbone for both networks (the paper: WRN-40-2): ' +
-      'flip and crop, the policy network samples a sub-policy per image, the fused op applies it, Cutout, the classifier ' +
-      'forward, cross-entropy, backward through the classifier, the fused op and the policy network, SGD and Adam. The ' +
-      'policy network does about the classifier\'s work again, so about 2x is the floor. A step\'s time is the difference of ' +
-      'consecutive `onProgress` step callbacks (it includes making the batch); the first steps of each call are warm-up. ' +
-      `Augmentation: on a batch of the same size, \`preprocess(images, '${PREPROCESS}')\` and \`applySubPolicies\` forward + ` +
+      'flip and crop, the policy network samples a sub-policy per image, the fused op applies it, Cutout, the ' +
+      'classifier ' +
+      'forward, cross-entropy, backward through the classifier, the fused op and the policy network, SGD and ' +
+      'Adam. The ' +
+      "policy network does about the classifier's work again, so about 2x is the floor. A step's time is the " +
+      'difference of ' +
+      'consecutive `onProgress` step callbacks (it includes making the batch); the first steps of each call ' +
+      'are warm-up. ' +
+      `Augmentation: on a batch of the same size, \`preprocess(images, '${PREPROCESS}')\` and \`applySubPolicies\` ` +
+      `forward + ` +
       'backward (each image its own random sub-policy of the default search space; c, b, m requiring gradients), ' +
-      'as a share of the median search step. Threads are LibTorch intra-op threads (`setThreads`). The blocks, one call ' +
-      'each, take turns in a mirrored order, repeated (train 1, search 1, augmentation 1, train 2, search 2, augmentation 2 ' +
-      'threads, then the same backwards), so that a drift in the machine\'s speed touches both sides alike. Figures are ' +
+      'as a share of the median search step. Threads are LibTorch intra-op threads (`setThreads`). The ' +
+      'blocks, one call ' +
+      'each, take turns in a mirrored order, repeated (train 1, search 1, augmentation 1, train 2, search 2, ' +
+      'augmentation 2 ' +
+      "threads, then the same backwards), so that a drift in the machine's speed touches both sides alike. " +
+      'Figures are ' +
       'medians over all the blocks of a side.',
     '',
     tables(results),

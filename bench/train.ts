@@ -149,7 +149,8 @@ class Ours implements Side {
     }
     const background = backgroundCores(before);
     const faulted = process.resourceUsage().minorPageFault - faults;
-    if (liveTensors() !== live) throw new Error(`tensors leaked: ${live} live before the steps, ${liveTensors()} after`);
+    if (liveTensors() !== live)
+      throw new Error(`tensors leaked: ${live} live before the steps, ${liveTensors()} after`);
     if (!Number.isFinite(loss)) throw new Error(`our loss became ${loss}`);
     return { steps, phases: phases.map((p) => p.map((ms) => ms / 1000)), faults: faulted, background };
   }
@@ -216,14 +217,23 @@ class PyTorch implements Side {
   #check(info: BaselineInfo, ours: Ours): void {
     const names = info.parameter_names.join(',');
     if (names !== ours.parameterNames.join(',')) {
-      throw new Error(`the PyTorch model's parameters are not ours:\n  PyTorch: ${names}\n  ours:    ${ours.parameterNames.join(',')}`);
+      throw new Error(
+        `the PyTorch model's parameters are not ours:\n  PyTorch: ${names}\n  ours:    ` +
+          `${ours.parameterNames.join(',')}`,
+      );
     }
     const shapes = JSON.stringify(info.parameter_shapes);
     if (shapes !== JSON.stringify(ours.parameterShapes)) {
-      throw new Error(`the PyTorch model's parameter shapes are not ours:\n  PyTorch: ${shapes}\n  ours:    ${JSON.stringify(ours.parameterShapes)}`);
+      throw new Error(
+        `the PyTorch model's parameter shapes are not ours:\n  PyTorch: ${shapes}\n  ours:    ` +
+          `${JSON.stringify(ours.parameterShapes)}`,
+      );
     }
     if (info.buffer_names.join(',') !== ours.bufferNames.join(',')) {
-      throw new Error(`the PyTorch model's buffers are not ours:\n  PyTorch: ${info.buffer_names.join(',')}\n  ours:    ${ours.bufferNames.join(',')}`);
+      throw new Error(
+        `the PyTorch model's buffers are not ours:\n  PyTorch: ${info.buffer_names.join(',')}\n  ours:    ` +
+          `${ours.bufferNames.join(',')}`,
+      );
     }
     if (info.parameters !== ours.parameterCount) {
       throw new Error(`parameter counts differ: PyTorch ${info.parameters}, ours ${ours.parameterCount}`);
@@ -243,9 +253,12 @@ class PyTorch implements Side {
   }
 
   async run(threads: number, config: ModelConfig, warmSeconds: number): Promise<Block> {
-    this.#child.stdin.write(`${JSON.stringify({ threads, warmup: config.warmup, warmup_seconds: warmSeconds, steps: config.steps })}\n`);
+    this.#child.stdin.write(
+      `${JSON.stringify({ threads, warmup: config.warmup, warmup_seconds: warmSeconds, steps: config.steps })}\n`,
+    );
     const reply = await this.#reply();
-    if (reply.torch_threads !== threads) throw new Error(`PyTorch ran at ${String(reply.torch_threads)} threads, asked for ${threads}`);
+    if (reply.torch_threads !== threads)
+      throw new Error(`PyTorch ran at ${String(reply.torch_threads)} threads, asked for ${threads}`);
     const background = typeof reply.background_cores === 'number' ? reply.background_cores : Number.NaN; // null off Linux
     return {
       steps: reply.step_seconds as number[],
@@ -274,7 +287,11 @@ function quietBlock(side: Side, threads: number, config: ModelConfig, warmSecond
   return quietestAsync(
     () => side.run(threads, config, warmSeconds),
     RETRY_WINDOW_S,
-    (disturbed) => console.error(`    ${side.name}, ${threads} thread(s): ${disturbed.background.toFixed(2)} cores of other load, timing it again`),
+    (disturbed) =>
+      console.error(
+        `    ${side.name}, ${threads} thread(s): ${disturbed.background.toFixed(2)} cores of other load, ` +
+          `timing it again`,
+      ),
   );
 }
 
@@ -321,7 +338,10 @@ function timing(blocks: Block[], batch: number): Timing {
 async function measure(config: ModelConfig, seed: number): Promise<Measured> {
   const ours = new Ours(config, seed);
   const { side: pytorch, info } = await PyTorch.start(config, ours, seed);
-  console.error(`  parameters: ours ${ours.parameterCount.toLocaleString('en-US')}, PyTorch ${info.parameters.toLocaleString('en-US')}`);
+  console.error(
+    `  parameters: ours ${ours.parameterCount.toLocaleString('en-US')}, PyTorch ` +
+      `${info.parameters.toLocaleString('en-US')}`,
+  );
   try {
     // The mirrored order: each thread count's PyTorch and our blocks sit symmetrically around
     // the middle of each unit; the k-th blocks of the two sides at a thread count are neighbours.
@@ -357,7 +377,10 @@ async function measure(config: ModelConfig, seed: number): Promise<Measured> {
     for (const t of THREADS) {
       const o = result.ours.get(t)!.blockRates;
       const p = result.pytorch.get(t)!.blockRates;
-      result.pairRatios.set(t, o.map((rate, k) => rate / p[k]));
+      result.pairRatios.set(
+        t,
+        o.map((rate, k) => rate / p[k]),
+      );
     }
     await pytorch.close();
     return result;
@@ -383,11 +406,15 @@ function tables(results: Measured[]): string {
   const row = (name: string, cell: (r: Measured) => string) => `| ${name} | ${results.map(cell).join(' | ')} |`;
   const timed = (t: Timing) => rateCell(t.rate, t.background);
   const throughput = [
-    `**Images per second** (${CHANNELS}x${SIZE}x${SIZE}, ${CLASSES} classes; forward, cross-entropy, backward, SGD step)`,
+    `**Images per second** (${CHANNELS}x${SIZE}x${SIZE}, ${CLASSES} classes; forward, cross-entropy, ` +
+      `backward, SGD step)`,
     '',
     header,
     rule,
-    row('parameters, ours / PyTorch', (r) => `${r.parameters.ours.toLocaleString('en-US')} / ${r.parameters.pytorch.toLocaleString('en-US')}`),
+    row(
+      'parameters, ours / PyTorch',
+      (r) => `${r.parameters.ours.toLocaleString('en-US')} / ${r.parameters.pytorch.toLocaleString('en-US')}`,
+    ),
     ...THREADS.flatMap((t) => {
       const s = t === 1 ? '' : 's';
       return [
@@ -407,8 +434,10 @@ function tables(results: Measured[]): string {
       });
       return `| ours / PyTorch, ${t} thread${t === 1 ? '' : 's'} | ${cells.join(' | ')} |`;
     }),
-    `| ours 2 threads / 1 thread | ${results.map((r) => `${fmtRatio(r.ours.get(2)!.rate / r.ours.get(1)!.rate)} | —`).join(' | ')} |`,
-    `| PyTorch 2 threads / 1 thread | ${results.map((r) => `${fmtRatio(r.pytorch.get(2)!.rate / r.pytorch.get(1)!.rate)} | —`).join(' | ')} |`,
+    `| ours 2 threads / 1 thread | ` +
+      `${results.map((r) => `${fmtRatio(r.ours.get(2)!.rate / r.ours.get(1)!.rate)} | —`).join(' | ')} |`,
+    `| PyTorch 2 threads / 1 thread | ` +
+      `${results.map((r) => `${fmtRatio(r.pytorch.get(2)!.rate / r.pytorch.get(1)!.rate)} | —`).join(' | ')} |`,
   ];
 
   const phaseHeader = `| ms per step (median) | ${PHASES.join(' | ')} | whole step | page faults per step |`;
@@ -417,7 +446,11 @@ function tables(results: Measured[]): string {
     THREADS.flatMap((t) =>
       (['ours', 'PyTorch'] as const).map((side) => {
         const timingOf = side === 'ours' ? r.ours.get(t)! : r.pytorch.get(t)!;
-        return `| ${r.config.name}, ${t} thread${t === 1 ? '' : 's'}, ${side} | ${timingOf.phases.map(fmtSeconds).join(' | ')} | ${fmtSeconds(r.config.batch / timingOf.rate)} | ${Math.round(timingOf.faultsPerStep).toLocaleString('en-US')} |`;
+        return (
+          `| ${r.config.name}, ${t} thread${t === 1 ? '' : 's'}, ${side} | ` +
+          `${timingOf.phases.map(fmtSeconds).join(' | ')} | ${fmtSeconds(r.config.batch / timingOf.rate)} | ` +
+          `${Math.round(timingOf.faultsPerStep).toLocaleString('en-US')} |`
+        );
       }),
     ),
   );
@@ -425,12 +458,23 @@ function tables(results: Measured[]): string {
   const loads = results.flatMap((r) => [...r.ours.values(), ...r.pytorch.values()].map((t) => t.background));
   const loadNote = backgroundNote(loads, 'block', 'rates');
   const pairs = results
-    .map((r) => `${r.config.name}: ${THREADS.map((t) => `${r.pairRatios.get(t)!.map((x) => x.toFixed(2)).join(', ')} (${t} thread${t === 1 ? '' : 's'})`).join('; ')}`)
+    .map(
+      (r) =>
+        `${r.config.name}: ${THREADS.map(
+          (t) =>
+            `${r.pairRatios
+              .get(t)!
+              .map((x) => x.toFixed(2))
+              .join(', ')} (${t} thread${t === 1 ? '' : 's'})`,
+        ).join('; ')}`,
+    )
     .join('. ');
   const spreadNote =
     `ours / PyTorch in each pair of neighbouring blocks, in the order they ran: ${pairs}. ` +
     'Their spread is the noise of the ratios on this machine.';
-  const steps = results.map((r) => `${r.config.name} ${r.ours.get(1)!.steps} (${2 * r.config.units} blocks of ${r.config.steps})`).join(', ');
+  const steps = results
+    .map((r) => `${r.config.name} ${r.ours.get(1)!.steps} (${2 * r.config.units} blocks of ${r.config.steps})`)
+    .join(', ');
   const countNote = `Timed steps per side and thread count: ${steps}.`;
   return [
     ...throughput,
@@ -467,15 +511,19 @@ function section(results: Measured[], command: string): string {
     `Command: \`${command}\``,
     '',
     'Workload: one training step of a pre-activation WideResNet on a fixed batch of random images in [0, 1] ' +
-      `(${CHANNELS}x${SIZE}x${SIZE}, normalised by the model: (x - 0.5) / 0.5) and random labels in ${CLASSES} classes: ` +
+      `(${CHANNELS}x${SIZE}x${SIZE}, normalised by the model: (x - 0.5) / 0.5) and random labels in ` +
+      `${CLASSES} classes: ` +
       'zero the gradients (set to none), forward, mean cross-entropy, backward, SGD (lr 0.1, momentum 0.9, Nesterov, ' +
       `weight decay 2e-4${foreach === null || foreach === undefined ? '' : `, foreach ${String(foreach)}`}), ` +
       'read the loss. Ours: `wideResNet`, `crossEntropy` and `sgd` from TypeScript, in `tidy`. PyTorch ' +
       '(`bench/train_baseline.py`): the same network written with torch.nn layer for layer (same parameter names, ' +
-      'shapes and count and buffer names, checked; same initial distributions), `F.cross_entropy`, `torch.optim.SGD`, in one ' +
+      'shapes and count and buffer names, checked; same initial distributions), `F.cross_entropy`, ' +
+      '`torch.optim.SGD`, in one ' +
       'process that times blocks of steps on request. Threads are LibTorch intra-op threads (`setThreads`, ' +
-      '`torch.set_num_threads`). The blocks take turns in a mirrored order, repeated (PyTorch 1, ours 1, PyTorch 2, ours 2, ' +
-      `ours 2, PyTorch 2, ours 1, PyTorch 1 threads), each after an untimed warm-up of one step (and at least ${WARM_SECONDS} s ` +
+      '`torch.set_num_threads`). The blocks take turns in a mirrored order, repeated (PyTorch 1, ours 1, PyTorch ' +
+      '2, ours 2, ' +
+      `ours 2, PyTorch 2, ours 1, PyTorch 1 threads), each after an untimed warm-up of one step (and at least ` +
+      `${WARM_SECONDS} s ` +
       'when its side changed threads). ' +
       'Rates are batch / median step time over all the blocks of a side.',
     '',

@@ -35,7 +35,9 @@ async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     const command = name === 'help' ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
-    console.log(command === undefined ? usage(width) : helpText(command.usage, command.description, command.groups, width));
+    console.log(
+      command === undefined ? usage(width) : helpText(command.usage, command.description, command.groups, width),
+    );
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-v') {
@@ -44,8 +46,14 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (command === undefined) {
-    const guess = closest(name, COMMANDS.map((c) => c.name));
-    throw new UsageError(`unknown command ${describe(name)}${guess === undefined ? '' : ` (did you mean ${guess}?)`}; dna --help lists the commands`);
+    const guess = closest(
+      name,
+      COMMANDS.map((c) => c.name),
+    );
+    throw new UsageError(
+      `unknown command ${describe(name)}${guess === undefined ? '' : ` (did you mean ${guess}?)`}; dna --help ` +
+        `lists the commands`,
+    );
   }
   const parsed = parseOptions(command.name, rest, command.groups, command.rest);
   if (parsed.help) {

@@ -1,7 +1,31 @@
 // dna-augment: learned, input-conditional data augmentation (Dynamic Network Augmentation).
 export { backend, setThreads, synchronize, type Backend } from './engine/backend.js';
-export { Tensor, tidy, keep, dispose, noGrad, isGradEnabled, liveTensors, type DType, type Device, type TypedArray, type NestedArray, type Operand, type TensorOptions } from './engine/tensor.js';
-export { Generator, manualSeed, rand, randn, uniform, randint, randperm, bernoulli, type RandomOptions } from './engine/random.js';
+export {
+  Tensor,
+  tidy,
+  keep,
+  dispose,
+  noGrad,
+  isGradEnabled,
+  liveTensors,
+  type DType,
+  type Device,
+  type TypedArray,
+  type NestedArray,
+  type Operand,
+  type TensorOptions,
+} from './engine/tensor.js';
+export {
+  Generator,
+  manualSeed,
+  rand,
+  randn,
+  uniform,
+  randint,
+  randperm,
+  bernoulli,
+  type RandomOptions,
+} from './engine/random.js';
 export { tensor, full, zeros, ones, arange, cat, stack, where } from './engine/creation.js';
 export {
   OPS,
@@ -18,12 +42,7 @@ export {
   type SubPolicy,
   type SearchSpace,
 } from './augment/search-space.js';
-export {
-  loadOpLibrary,
-  registerOp,
-  type CustomOpDefinition,
-  type TransformFunction,
-} from './augment/custom-ops.js';
+export { loadOpLibrary, registerOp, type CustomOpDefinition, type TransformFunction } from './augment/custom-ops.js';
 export { applyOp, applySubPolicies, type AugmentOptions, type SubPolicyOptions } from './augment/fused.js';
 export { applyCutout, preprocess, PREPROCESS_PRESETS, type PreprocessConfig } from './augment/preprocess.js';
 export {
@@ -80,17 +99,69 @@ export {
   type Parameterized,
 } from './engine/optim.js';
 export { saveCheckpoint, loadCheckpoint, checkpointPaths } from './engine/checkpoint.js';
-export { CheckpointError, CHECKPOINT_MAGIC, CHECKPOINT_VERSION, CHECKPOINT_ALIGN, type CheckpointData, type LoadCheckpointOptions, type LoadedCheckpoint, type CheckpointTensorEntry, type JSONValue } from './engine/checkpoint-format.js';
-export { autoAugment, autoAugmentDraws, autoAugmentValue, AUTOAUGMENT_POLICIES, type AutoAugmentOp, type AutoAugmentSubPolicy, type AutoAugmentPolicyName, type AutoAugmentOptions } from './baselines/autoaugment.js';
-export { randAugment, randAugmentDraws, randAugmentValue, RANDAUGMENT_OPS, type RandAugmentOptions } from './baselines/randaugment.js';
-export { trivialAugment, trivialAugmentDraws, trivialAugmentValue, type TrivialAugmentOptions } from './baselines/trivialaugment.js';
+export {
+  CheckpointError,
+  CHECKPOINT_MAGIC,
+  CHECKPOINT_VERSION,
+  CHECKPOINT_ALIGN,
+  type CheckpointData,
+  type LoadCheckpointOptions,
+  type LoadedCheckpoint,
+  type CheckpointTensorEntry,
+  type JSONValue,
+} from './engine/checkpoint-format.js';
+export {
+  autoAugment,
+  autoAugmentDraws,
+  autoAugmentValue,
+  AUTOAUGMENT_POLICIES,
+  type AutoAugmentOp,
+  type AutoAugmentSubPolicy,
+  type AutoAugmentPolicyName,
+  type AutoAugmentOptions,
+} from './baselines/autoaugment.js';
+export {
+  randAugment,
+  randAugmentDraws,
+  randAugmentValue,
+  RANDAUGMENT_OPS,
+  type RandAugmentOptions,
+} from './baselines/randaugment.js';
+export {
+  trivialAugment,
+  trivialAugmentDraws,
+  trivialAugmentValue,
+  type TrivialAugmentOptions,
+} from './baselines/trivialaugment.js';
 export { cutout, noAugmentation, type CutoutOptions } from './baselines/cutout.js';
 export { baselineAugmenter, BASELINES, type BaselineName } from './baselines/index.js';
-export { applyAugmentationDraws, type Augmenter, type AugmentationDraws, type AugmenterOptions, type BaselineOpName, type DrawOptions } from './baselines/draws.js';
-export { train, loadTrainedModel, CHECKPOINT_KIND as TRAIN_CHECKPOINT_KIND, type TrainOptions, type TrainProgress, type TrainResult, type Augmentation } from './run/train.js';
+export {
+  applyAugmentationDraws,
+  type Augmenter,
+  type AugmentationDraws,
+  type AugmenterOptions,
+  type BaselineOpName,
+  type DrawOptions,
+} from './baselines/draws.js';
+export {
+  train,
+  loadTrainedModel,
+  CHECKPOINT_KIND as TRAIN_CHECKPOINT_KIND,
+  type TrainOptions,
+  type TrainProgress,
+  type TrainResult,
+  type Augmentation,
+} from './run/train.js';
 export { evaluate } from './run/evaluate.js';
 export { PolicyNetwork, type PolicyNetworkConfig } from './dna/policy-network.js';
-export { gumbelSoftmaxST, relaxedBernoulliST, samplePolicy, type PolicyOutput, type PolicySample, type SampleOptions } from './dna/sampling.js';
+export {
+  gumbelSoftmaxST,
+  relaxedBernoulliST,
+  samplePolicy,
+  type PolicyOutput,
+  type PolicySample,
+  type SampleOptions,
+} from './dna/sampling.js';
 export {
   search,
   SEARCH_CHECKPOINT_KIND,
@@ -103,7 +174,13 @@ export { SEARCH_OBJECTIVES, type SearchObjective, type Regularisers } from './dn
 export { savePolicy, loadPolicy, POLICY_FILE_KIND } from './dna/policy-file.js';
 export type { LoadedPolicy, PolicyProvenance } from './dna/frozen-policy.js';
 export { TrainingDivergedError } from './run/run-state.js';
-export { PAPER_PRESETS, type DatasetPreset, type SearchPreset, type TrainPreset, type PresetName } from './run/presets.js';
+export {
+  PAPER_PRESETS,
+  type DatasetPreset,
+  type SearchPreset,
+  type TrainPreset,
+  type PresetName,
+} from './run/presets.js';
 export {
   policyReport,
   PolicyStatistics,
@@ -118,4 +195,11 @@ export {
   type RankedSubPolicy,
 } from './dna/report.js';
 export { writePolicyReport, type PolicyReportFiles } from './dna/report-files.js';
-export { demo, DEMO_OBJECTIVE, type DemoOptions, type DemoProgress, type DemoResult, type DemoRun } from './run/demo.js';
+export {
+  demo,
+  DEMO_OBJECTIVE,
+  type DemoOptions,
+  type DemoProgress,
+  type DemoResult,
+  type DemoRun,
+} from './run/demo.js';

@@ -26,8 +26,10 @@ log(`LibTorch from ${settings.source}: ${settings.torch.cmakeDir} (${settings.cu
 const args = [
   require.resolve('cmake-js/bin/cmake-js'),
   'compile',
-  '--directory', root,
-  '--out', path.join(root, 'build'),
+  '--directory',
+  root,
+  '--out',
+  path.join(root, 'build'),
   `--CDDNA_WITH_CUDA=${settings.cuda ? 'ON' : 'OFF'}`,
   ...cmakeDefines(settings).map((define) => `--CD${define}`),
 ];

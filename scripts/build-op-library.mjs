@@ -38,6 +38,13 @@ if (!fs.existsSync(path.join(build, 'CMakeCache.txt'))) {
   const settings = torchSettings(log);
   const defines = [...cmakeDefines(settings), `WITH_CUDA=${settings.cuda ? 'ON' : 'OFF'}`];
   if (process.env.DNA_CUDA_ARCH) defines.push(`CMAKE_CUDA_ARCHITECTURES=${process.env.DNA_CUDA_ARCH}`);
-  run(['-S', source, '-B', build, ...(hasCommand('ninja') ? ['-G', 'Ninja'] : []), ...defines.map((define) => `-D${define}`)]);
+  run([
+    '-S',
+    source,
+    '-B',
+    build,
+    ...(hasCommand('ninja') ? ['-G', 'Ninja'] : []),
+    ...defines.map((define) => `-D${define}`),
+  ]);
 }
 run(['--build', build, '--parallel', String(os.availableParallelism())]);

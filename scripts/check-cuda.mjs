@@ -51,7 +51,20 @@ const out = fs.mkdtempSync(path.join(os.tmpdir(), 'dna-check-cuda-'));
 let failed = 0;
 for (const source of sources) {
   const object = path.join(out, path.basename(source) + '.o');
-  const args = ['-std=c++17', `-arch=sm_${arch}`, '-O2', '-Xcompiler', '-fPIC', ...abi, '-I', path.join(root, 'native'), '-c', source, '-o', object];
+  const args = [
+    '-std=c++17',
+    `-arch=sm_${arch}`,
+    '-O2',
+    '-Xcompiler',
+    '-fPIC',
+    ...abi,
+    '-I',
+    path.join(root, 'native'),
+    '-c',
+    source,
+    '-o',
+    object,
+  ];
   const result = spawnSync(nvcc, args, { stdio: 'inherit' });
   const name = path.relative(root, source);
   if (result.status === 0) console.log(`check:cuda: ok   ${name} (sm_${arch})`);

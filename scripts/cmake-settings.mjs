@@ -9,7 +9,8 @@ import path from 'node:path';
 const require = createRequire(import.meta.url);
 const { discover, describe, failureMessage } = require('./find-libtorch.cjs');
 
-export const hasCommand = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+export const hasCommand = (command) =>
+  spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
 
 /**
  * The LibTorch to build against and whether to build CUDA: { torch, source, cuda }. Exits the
@@ -66,7 +67,10 @@ function cudaNvtxInclude() {
     const found = spawnSync('sh', ['-c', `command -v "${compiler}"`], { encoding: 'utf8' }).stdout?.trim();
     if (found) roots.push(path.resolve(fs.realpathSync(found), '..', '..'));
   }
-  const include = roots.filter(Boolean).map((root) => path.join(root, 'include')).find((dir) => fs.existsSync(path.join(dir, 'nvtx3')));
+  const include = roots
+    .filter(Boolean)
+    .map((root) => path.join(root, 'include'))
+    .find((dir) => fs.existsSync(path.join(dir, 'nvtx3')));
   return include;
 }
 
@@ -92,7 +96,11 @@ function pinnedTorchFiles(torch) {
   const pinned = [];
   const caffe2 = path.resolve(torch.cmakeDir, '..', 'Caffe2');
   if (fs.existsSync(path.join(caffe2, 'Caffe2Config.cmake'))) pinned.push(`Caffe2_DIR=${caffe2}`);
-  for (const [variable, name] of [['TORCH_LIBRARY', 'torch'], ['c10_LIBRARY', 'c10'], ['C10_CUDA_LIBRARY', 'c10_cuda']]) {
+  for (const [variable, name] of [
+    ['TORCH_LIBRARY', 'torch'],
+    ['c10_LIBRARY', 'c10'],
+    ['C10_CUDA_LIBRARY', 'c10_cuda'],
+  ]) {
     const file = path.join(torch.libdir, `lib${name}.so`);
     if (fs.existsSync(file)) pinned.push(`${variable}=${file}`);
   }

@@ -32,11 +32,11 @@ function cmakeDirFromPrefix(prefix) {
 
 function pythonTorchPrefix(python) {
   try {
-    const out = execFileSync(
-      python,
-      ['-c', 'import torch, torch.utils; print(torch.utils.cmake_prefix_path)'],
-      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 },
-    );
+    const out = execFileSync(python, ['-c', 'import torch, torch.utils; print(torch.utils.cmake_prefix_path)'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 60_000,
+    });
     return out.trim().split('\n').pop();
   } catch {
     return undefined;
@@ -57,7 +57,10 @@ function discover() {
     const dir = cmakeDirFromPrefix(path.resolve(value));
     if (dir) return { cmakeDir: dir, source: name, tried };
     // An explicit setting that does not hold a LibTorch is an error, not something to skip.
-    return { error: `${name}=${value} does not contain TorchConfig.cmake (looked in it, Torch/, share/cmake/Torch/, lib/cmake/Torch/)`, tried };
+    return {
+      error: `${name}=${value} does not contain TorchConfig.cmake (looked in it, Torch/, share/cmake/Torch/, lib/cmake/Torch/)`,
+      tried,
+    };
   }
 
   const pythons = [process.env.PYTHON, 'python3', '/usr/bin/python3', 'python'].filter(Boolean);

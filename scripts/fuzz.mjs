@@ -25,7 +25,12 @@ const PROBLEMS = ['bad-message', 'non-error', 'leak'];
  * Runs the fuzzer for `seconds`; resolves to { status: 'ok' | 'problems' | 'crash' | 'hang',
  * result (the child's counts, when it finished), lastCall, signal, exitCode, stderr }.
  */
-export async function fuzz({ seconds = 60, seed = Math.floor(Math.random() * 2 ** 31), only, graceSeconds = GRACE_SECONDS } = {}) {
+export async function fuzz({
+  seconds = 60,
+  seed = Math.floor(Math.random() * 2 ** 31),
+  only,
+  graceSeconds = GRACE_SECONDS,
+} = {}) {
   if (!existsSync(child)) throw new Error(`fuzz: ${child} is missing; compile first (npx tsc -p tsconfig.json)`);
   const dir = mkdtempSync(path.join(tmpdir(), 'dna-fuzz-'));
   const calls = path.join(dir, 'calls.txt');
@@ -42,10 +47,13 @@ export async function fuzz({ seconds = 60, seed = Math.floor(Math.random() * 2 *
     proc.stdout.on('data', (chunk) => (stdout += chunk));
     proc.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-20_000)));
     let hung = false;
-    const timer = setTimeout(() => {
-      hung = true;
-      proc.kill('SIGKILL');
-    }, (seconds + graceSeconds) * 1000);
+    const timer = setTimeout(
+      () => {
+        hung = true;
+        proc.kill('SIGKILL');
+      },
+      (seconds + graceSeconds) * 1000,
+    );
     const [exitCode, signal] = await new Promise((resolve) => proc.on('close', (code, sig) => resolve([code, sig])));
     clearTimeout(timer);
     const lastCall = existsSync(calls) ? readFileSync(calls, 'utf8').trim() : undefined;
@@ -57,8 +65,10 @@ export async function fuzz({ seconds = 60, seed = Math.floor(Math.random() * 2 *
       result = undefined;
     }
     if (hung) return { status: 'hang', seed, lastCall, stderr };
-    if (signal !== null || exitCode !== 0 || result === undefined) return { status: 'crash', seed, signal, exitCode, lastCall, stderr };
-    const problems = result.invalid.length + PROBLEMS.reduce((sum, p) => sum + result.native.outcomes[p] + result.api.outcomes[p], 0);
+    if (signal !== null || exitCode !== 0 || result === undefined)
+      return { status: 'crash', seed, signal, exitCode, lastCall, stderr };
+    const problems =
+      result.invalid.length + PROBLEMS.reduce((sum, p) => sum + result.native.outcomes[p] + result.api.outcomes[p], 0);
     return { status: problems === 0 ? 'ok' : 'problems', seed, result, stderr };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -69,29 +79,53 @@ function table(name, tally) {
   const parts = Object.entries(tally.outcomes)
     .filter(([, n]) => n > 0)
     .map(([outcome, n]) => `${outcome} ${n}`);
-  return `${name.padEnd(7)} ${String(tally.calls).padStart(7)} calls of ${Object.keys(tally.targets).length} functions: ${parts.join(', ')}`;
+  return (
+    `${name.padEnd(7)} ${String(tally.calls).padStart(7)} calls of ${Object.keys(tally.targets).length} ` +
+    `functions: ${parts.join(', ')}`
+  );
 }
 
 async function main() {
   const { values } = parseArgs({
-    options: { seconds: { type: 'string', default: '60' }, seed: { type: 'string' }, only: { type: 'string' }, json: { type: 'boolean' } },
+    options: {
+      seconds: { type: 'string', default: '60' },
+      seed: { type: 'string' },
+      only: { type: 'string' },
+      json: { type: 'boolean' },
+    },
   });
   const seconds = Number(values.seconds);
   if (!(seconds > 0)) throw new Error(`fuzz: --seconds must be a positive number, got ${values.seconds}`);
-  if (values.only !== undefined && !['native', 'api'].includes(values.only)) throw new Error(`fuzz: --only is native or api, got ${values.only}`);
-  const outcome = await fuzz({ seconds, seed: values.seed === undefined ? undefined : Number(values.seed), only: values.only });
+  if (values.only !== undefined && !['native', 'api'].includes(values.only))
+    throw new Error(`fuzz: --only is native or api, got ${values.only}`);
+  const outcome = await fuzz({
+    seconds,
+    seed: values.seed === undefined ? undefined : Number(values.seed),
+    only: values.only,
+  });
   if (values.json) {
     console.log(JSON.stringify(outcome));
   } else if (outcome.status === 'crash' || outcome.status === 'hang') {
-    console.log(`fuzz (seed ${outcome.seed}): the process ${outcome.status === 'hang' ? 'hung' : `crashed (${outcome.signal ?? `exit ${outcome.exitCode}`})`}`);
+    console.log(
+      `fuzz (seed ${outcome.seed}): the process ` +
+        `${outcome.status === 'hang' ? 'hung' : `crashed (${outcome.signal ?? `exit ${outcome.exitCode}`})`}`,
+    );
     console.log(`call in flight: ${outcome.lastCall ?? 'unknown'}`);
     if (outcome.stderr) console.log(outcome.stderr.trim().split('\n').slice(-20).join('\n'));
   } else {
     const { result } = outcome;
-    console.log(`fuzz (seed ${outcome.seed}, ${result.seconds.toFixed(1)} s): ${result.native.calls + result.api.calls} calls, no crash, no hang`);
+    console.log(
+      `fuzz (seed ${outcome.seed}, ${result.seconds.toFixed(1)} s): ${result.native.calls + result.api.calls} ` +
+        `calls, no crash, no hang`,
+    );
     console.log(table('native', result.native));
     console.log(table('api', result.api));
-    for (const problem of [...result.invalid.map((p) => `valid call failed: ${p}`), ...result.native.problems, ...result.api.problems]) console.log(`  ${problem}`);
+    for (const problem of [
+      ...result.invalid.map((p) => `valid call failed: ${p}`),
+      ...result.native.problems,
+      ...result.api.problems,
+    ])
+      console.log(`  ${problem}`);
   }
   process.exitCode = outcome.status === 'ok' ? 0 : 1;
 }

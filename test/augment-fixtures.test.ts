@@ -105,8 +105,16 @@ const TOLERANCE: Record<string, { PIL: Bound; torchvision?: Bound; why: string }
   Equalize: { PIL: within(1e-6), torchvision: within(1e-6), why: 'exact (the same lookup table)' },
   Solarize: { PIL: within(1e-6), torchvision: within(1e-6), why: 'exact' },
   Posterize: { PIL: within(1e-6), torchvision: within(1e-6), why: 'exact' },
-  Contrast: { PIL: truncated(0.9 * LEVEL), torchvision: within(1.1e-4), why: 'PIL: mean rounded, blend truncated; torchvision: red 0.2989' },
-  Color: { PIL: truncated(0.5 * LEVEL), torchvision: within(1.1e-4), why: 'PIL: gray rounded, blend truncated; torchvision: red 0.2989' },
+  Contrast: {
+    PIL: truncated(0.9 * LEVEL),
+    torchvision: within(1.1e-4),
+    why: 'PIL: mean rounded, blend truncated; torchvision: red 0.2989',
+  },
+  Color: {
+    PIL: truncated(0.5 * LEVEL),
+    torchvision: within(1.1e-4),
+    why: 'PIL: gray rounded, blend truncated; torchvision: red 0.2989',
+  },
   Brightness: { PIL: truncated(0), torchvision: within(1e-5), why: 'PIL: blend truncated' },
   Sharpness: { PIL: truncated(0.5 * LEVEL), torchvision: within(1e-5), why: 'PIL: SMOOTH rounded, blend truncated' },
 };
@@ -148,8 +156,22 @@ const levels = (error: number) => {
 const ops = [...new Set(index.cases.map((c) => c.op))];
 
 test('the fixtures cover every op but Cutout, each against its references, on every image', (t) => {
-  const expected = ['ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate', 'AutoContrast', 'Invert', 'Equalize',
-    'Solarize', 'Posterize', 'Contrast', 'Color', 'Brightness', 'Sharpness'];
+  const expected = [
+    'ShearX',
+    'ShearY',
+    'TranslateX',
+    'TranslateY',
+    'Rotate',
+    'AutoContrast',
+    'Invert',
+    'Equalize',
+    'Solarize',
+    'Posterize',
+    'Contrast',
+    'Color',
+    'Brightness',
+    'Sharpness',
+  ];
   t.deepEqual(ops, expected);
   for (const op of expected) {
     const tolerance = TOLERANCE[op];
@@ -204,11 +226,14 @@ for (const op of ops) {
         if (d > high) [high, highAt] = [d, k];
       }
       const at = (k: number) =>
-        k < 0 ? '' : ` at (c=${Math.floor(k / (height * width))}, y=${Math.floor(k / width) % height}, x=${k % width}): ` +
-          `engine ${(got[k] * 255).toFixed(3)}, reference ${(want[k] * 255).toFixed(3)} levels`;
+        k < 0
+          ? ''
+          : ` at (c=${Math.floor(k / (height * width))}, y=${Math.floor(k / width) % height}, x=${k % width}): ` +
+            `engine ${(got[k] * 255).toFixed(3)}, reference ${(want[k] * 255).toFixed(3)} levels`;
       t.true(
         -low <= bound.below && high <= bound.above,
-        `${what}: engine - reference in [${levels(low)}, ${levels(high)}], allowed [${levels(-bound.below)}, ${levels(bound.above)}]` +
+        `${what}: engine - reference in [${levels(low)}, ${levels(high)}], allowed [${levels(-bound.below)}, ` +
+          `${levels(bound.above)}]` +
           `${-low > bound.below ? at(lowAt) : at(highAt)} [${tolerance.why}]`,
       );
       const s = (seen[c.reference] ??= { low: 0, high: 0, compared: 1 });
@@ -217,8 +242,10 @@ for (const op of ops) {
     for (const [reference, s] of Object.entries(seen)) {
       const bound = tolerance[reference as 'PIL' | 'torchvision']!;
       t.log(
-        `${op} vs ${reference}: max error ${levels(Math.max(-s.low, s.high))}; engine - reference in [${levels(s.low)}, ${levels(s.high)}], ` +
-          `allowed [${levels(-bound.below)}, ${levels(bound.above)}]` + (GEOMETRIC.has(op) ? `; >= ${(100 * s.compared).toFixed(1)}% of pixels compared` : ''),
+        `${op} vs ${reference}: max error ${levels(Math.max(-s.low, s.high))}; engine - reference in ` +
+          `[${levels(s.low)}, ${levels(s.high)}], ` +
+          `allowed [${levels(-bound.below)}, ${levels(bound.above)}]` +
+          (GEOMETRIC.has(op) ? `; >= ${(100 * s.compared).toFixed(1)}% of pixels compared` : ''),
       );
     }
   });

@@ -7,8 +7,21 @@ import { applyOp, applySubPolicies } from '../lib/augment/fused.js';
 import { preprocess } from '../lib/augment/preprocess.js';
 import { native } from '../lib/engine/native.js';
 import { OPS, defaultSearchSpace, findOp } from '../lib/augment/search-space.js';
-import { type Image, imageOf, maxAbsDiff, referenceBlend, referenceOp, referencePreprocess } from './helpers/augment-reference.js';
-import { assertClose, fusedGradients, gradientCase, randomImages, relaxedGradients } from './helpers/gradient-reference.js';
+import {
+  type Image,
+  imageOf,
+  maxAbsDiff,
+  referenceBlend,
+  referenceOp,
+  referencePreprocess,
+} from './helpers/augment-reference.js';
+import {
+  assertClose,
+  fusedGradients,
+  gradientCase,
+  randomImages,
+  relaxedGradients,
+} from './helpers/gradient-reference.js';
 
 const { tensor, Generator, rand, tidy } = dna;
 
@@ -59,7 +72,10 @@ for (const shape of [
       );
       const input = images.data() as Float32Array;
       for (let i = 0; i < B; i++) {
-        const expected = referenceOp(op.name, valueOf(op.name, magnitudes[i]), imageOf(input, shape, i), [noise[i * 4], noise[i * 4 + 1]]);
+        const expected = referenceOp(op.name, valueOf(op.name, magnitudes[i]), imageOf(input, shape, i), [
+          noise[i * 4],
+          noise[i * 4 + 1],
+        ]);
         const error = maxAbsDiff(imageOf(out, shape, i).data, expected.data);
         t.true(error < 2e-5, `image ${i} (m=${magnitudes[i].toFixed(3)}): max error ${error}`);
       }
@@ -68,7 +84,7 @@ for (const shape of [
   }
 }
 
-test('an image\'s output depends only on its own parameters', (t) => {
+test("an image's output depends only on its own parameters", (t) => {
   const shape = [6, 3, 8, 8];
   const images = randomImages(shape, 3);
   const kinds = [4, 10, 0, -1, 7, 14, 8, 2, 13, 5, 1, 9];
@@ -79,7 +95,13 @@ test('an image\'s output depends only on its own parameters', (t) => {
   for (let i = 0; i < 6; i++) {
     const alone = tidy(() => {
       const one = images.narrow(0, i, 1).contiguous();
-      return runKernel(one, kinds.slice(2 * i, 2 * i + 2), values.slice(2 * i, 2 * i + 2), bits.slice(2 * i, 2 * i + 2), noise.slice(4 * i, 4 * i + 4));
+      return runKernel(
+        one,
+        kinds.slice(2 * i, 2 * i + 2),
+        values.slice(2 * i, 2 * i + 2),
+        bits.slice(2 * i, 2 * i + 2),
+        noise.slice(4 * i, 4 * i + 4),
+      );
     });
     t.deepEqual(Array.from(imageOf(batch, shape, i).data), Array.from(alone), `image ${i}`);
   }
@@ -92,7 +114,7 @@ test('sub-policies: op 1 then op 2, each blended by its bit, match the reference
   const input = images.data() as Float32Array;
   const B = shape[0];
   const kinds = Array.from({ length: 2 * B }, (_, k) => (k * 7 + 3) % 15);
-  const magnitudes = Array.from({ length: 2 * B }, (_, k) => ((k * 0.731) % 1));
+  const magnitudes = Array.from({ length: 2 * B }, (_, k) => (k * 0.731) % 1);
   const values = kinds.map((kind, k) => valueOf(OPS[kind].name, magnitudes[k]));
   const bits = Array.from({ length: 2 * B }, (_, k) => [1, 0, 1, 1, 0.3, 1][k % 6]);
   const noise = Array.from({ length: 4 * B }, (_, k) => (k * 0.29) % 1);
@@ -105,7 +127,10 @@ test('sub-policies: op 1 then op 2, each blended by its bit, match the reference
       x = referenceBlend(y, x, bits[k]);
     }
     const error = maxAbsDiff(imageOf(out, shape, i).data, x.data);
-    t.true(error < 3e-5, `image ${i}: ${OPS[kinds[2 * i]].name} then ${OPS[kinds[2 * i + 1]].name}, max error ${error}`);
+    t.true(
+      error < 3e-5,
+      `image ${i}: ${OPS[kinds[2 * i]].name} then ${OPS[kinds[2 * i + 1]].name}, max error ${error}`,
+    );
   }
   images.dispose();
 });
@@ -124,7 +149,13 @@ test('uint8 images are accepted and scaled to [0, 1]', (t) => {
   const bytes = new Uint8Array(2 * 3 * 4 * 4).map((_, k) => (k * 37) % 256);
   const asBytes = tensor(bytes, [2, 3, 4, 4]);
   const asFloats = asBytes.float().div(255);
-  const error = tidy(() => applyOp(asBytes, 'Invert', 0).sub(applyOp(asFloats, 'Invert', 0)).abs().max().item());
+  const error = tidy(() =>
+    applyOp(asBytes, 'Invert', 0)
+      .sub(applyOp(asFloats, 'Invert', 0))
+      .abs()
+      .max()
+      .item(),
+  );
   t.true(error < 1e-6);
   dna.dispose([asBytes, asFloats]);
 });
@@ -142,7 +173,6 @@ test('non-contiguous images give the same result as their contiguous copy', (t) 
 });
 
 // ---- Gradients (SPEC 1.4) against plain autograd over the relaxed formula ----
-
 
 for (const [name, options] of [
   ['identity baseline, straight-through magnitudes', {}],
@@ -240,7 +270,10 @@ test('preprocess presets draw flips, shifts in [-pad, pad] and Cutout squares as
     for (let i = 0; i < 400; i++) {
       const image = values.subarray(i * 144, (i + 1) * 144);
       if (image.some((v) => v === 0.5)) withCutout++;
-      t.true(image.every((v) => v === 0 || v === 0.5 || v === 1), 'only image, padding or fill values');
+      t.true(
+        image.every((v) => v === 0 || v === 0.5 || v === 1),
+        'only image, padding or fill values',
+      );
     }
     t.is(withCutout, 400, 'Cutout 16 on a 12x12 image always leaves a mark');
     const none = preprocess(images, 'none');
@@ -283,19 +316,31 @@ test('bad input gives an Error that names the problem', (t) => {
   t.throws(() => applyOp(images, 'Rotate', dna.zeros([3])), { message: /shape \[2\]/ });
   t.throws(() => applyOp(dna.zeros([2, 4, 4]), 'Rotate', 0.5), { message: /\[B, C, H, W\]/ });
   t.throws(() => applyOp(dna.zeros([2, 2, 4, 4]), 'Rotate', 0.5), { message: /1 or 3 channels/ });
-  t.throws(() => applyOp(dna.zeros([2, 3, 4, 4], { dtype: 'float64' }), 'Rotate', 0.5), { message: /float32 in \[0, 1\] or uint8/ });
+  t.throws(() => applyOp(dna.zeros([2, 3, 4, 4], { dtype: 'float64' }), 'Rotate', 0.5), {
+    message: /float32 in \[0, 1\] or uint8/,
+  });
   t.throws(() => applyOp(images, 'Rotate', tensor([Number.NaN, 0.5])), { message: /NaN/ });
-  t.throws(() => applySubPolicies(images, dna.zeros([2, 10]), b, m), { message: /c \(sub-policy weights\) must have shape \[2, 105\]/ });
+  t.throws(() => applySubPolicies(images, dna.zeros([2, 10]), b, m), {
+    message: /c \(sub-policy weights\) must have shape \[2, 105\]/,
+  });
   t.throws(() => applySubPolicies(images, c, dna.zeros([2, S]), m), { message: /b \(apply bits\) must have shape/ });
   t.throws(() => applySubPolicies(images, c, b, dna.zeros([3, S, 2])), { message: /m \(magnitudes\) must have shape/ });
-  t.throws(() => applySubPolicies(images, c, b, dna.full([2, S, 2], Number.NaN)), { message: /m \(magnitudes\) contains NaN/ });
-  t.throws(() => applySubPolicies(images, c, b, dna.zeros([2, S, 2], { dtype: 'int32' })), { message: /m must be a floating-point tensor/ });
-  t.throws(() => applySubPolicies(images, c, b, m, { magnitudeGradient: 'fast' as 'exact' }), { message: /magnitudeGradient/ });
-  t.throws(() => applySubPolicies(images, c, b, m, { searchSpace: { ops: [], subPolicies: [] } }), { message: /no ops/ });
+  t.throws(() => applySubPolicies(images, c, b, dna.full([2, S, 2], Number.NaN)), {
+    message: /m \(magnitudes\) contains NaN/,
+  });
+  t.throws(() => applySubPolicies(images, c, b, dna.zeros([2, S, 2], { dtype: 'int32' })), {
+    message: /m must be a floating-point tensor/,
+  });
+  t.throws(() => applySubPolicies(images, c, b, m, { magnitudeGradient: 'fast' as 'exact' }), {
+    message: /magnitudeGradient/,
+  });
+  t.throws(() => applySubPolicies(images, c, b, m, { searchSpace: { ops: [], subPolicies: [] } }), {
+    message: /no ops/,
+  });
   dna.dispose([images, c, b, m]);
 });
 
-test('applyCutout gives preprocess\'s Cutout and passes gradients where the image is kept', (t) => {
+test("applyCutout gives preprocess's Cutout and passes gradients where the image is kept", (t) => {
   const images = randomImages([6, 3, 10, 10], 31);
   tidy(() => {
     const viaPreprocess = preprocess(images, { flip: 0, pad: 0, cutout: 4 }, { generator: new Generator(8) });

@@ -4,12 +4,12 @@ import test, { type ExecutionContext } from 'ava';
 import * as dna from '../lib/index.js';
 import { mulberry32 } from './helpers/random.js';
 
-
 function randomValues(rnd: () => number, n: number, lo = -2, hi = 2): Float64Array {
   return Float64Array.from({ length: n }, () => lo + (hi - lo) * rnd());
 }
 
-const f64 = (values: Float64Array | number[], shape: number[]) => dna.tensor(Float64Array.from(values), shape, { dtype: 'float64' });
+const f64 = (values: Float64Array | number[], shape: number[]) =>
+  dna.tensor(Float64Array.from(values), shape, { dtype: 'float64' });
 const values = (x: dna.Tensor) => Array.from(x.data() as Float64Array);
 
 /**
@@ -55,7 +55,10 @@ function checkGradients(
         const err = Math.abs(analytic[i] - n) / (1e-6 + 1e-4 * Math.abs(n));
         if (err > worst) [worst, where] = [err, i];
       });
-      t.true(worst <= 1, `${name}: d/d input ${k} [${where}]: backward ${analytic[where]}, finite differences ${numeric[where]}`);
+      t.true(
+        worst <= 1,
+        `${name}: d/d input ${k} [${where}]: backward ${analytic[where]}, finite differences ${numeric[where]}`,
+      );
     });
   });
 }
@@ -103,7 +106,11 @@ test('grad through where(x > 0, x^2, exp(-x/2)) and mean over dims', (t) => {
   // Keep every element away from the kink at 0.
   const v = randomValues(rnd, 2 * 3 * 4).map((x) => (Math.abs(x) < 0.1 ? x + Math.sign(x || 1) * 0.2 : x));
   checkGradients(t, 'where', [{ values: v, shape: [2, 3, 4] }], (x) =>
-    dna.where(x.gt(0), x.square(), x.mul(-0.5).exp()).mean([0, 2]).mul(dna.tensor([1, -2, 3], undefined, { dtype: 'float64' })).sum(),
+    dna
+      .where(x.gt(0), x.square(), x.mul(-0.5).exp())
+      .mean([0, 2])
+      .mul(dna.tensor([1, -2, 3], undefined, { dtype: 'float64' }))
+      .sum(),
   );
 });
 
@@ -200,18 +207,26 @@ test('grad is undefined before backward, set after, undefined again after zeroGr
   t.deepEqual(x.grad!.toArray(), [3, 3, 3]);
 });
 
-test('setGrad replaces the gradient with a copy; later backward calls add to it; a gradient that does not fit is refused', (t) => {
-  const x = dna.tensor([1, 2], undefined, { requiresGrad: true });
-  const g = dna.tensor([0.5, -1]);
-  t.is(x.setGrad(g), x);
-  t.deepEqual(x.grad!.toArray(), [0.5, -1]);
-  x.mul(2).sum().backward();
-  t.deepEqual(x.grad!.toArray(), [2.5, 1]);
-  t.deepEqual(g.toArray(), [0.5, -1], 'the given tensor is copied, not accumulated into');
-  t.throws(() => x.setGrad(dna.tensor([1, 2, 3])), { message: /^setGrad: the gradient has shape \[3\] but the tensor has shape \[2\]$/ });
-  t.throws(() => x.setGrad(dna.tensor([1, 2], undefined, { dtype: 'float64' })), { message: /^setGrad: the gradient is float64 but the tensor is float32$/ });
-  t.deepEqual(x.grad!.toArray(), [2.5, 1]);
-});
+test(
+  'setGrad replaces the gradient with a copy; later backward calls add to it; a gradient that does not fit ' +
+    'is refused',
+  (t) => {
+    const x = dna.tensor([1, 2], undefined, { requiresGrad: true });
+    const g = dna.tensor([0.5, -1]);
+    t.is(x.setGrad(g), x);
+    t.deepEqual(x.grad!.toArray(), [0.5, -1]);
+    x.mul(2).sum().backward();
+    t.deepEqual(x.grad!.toArray(), [2.5, 1]);
+    t.deepEqual(g.toArray(), [0.5, -1], 'the given tensor is copied, not accumulated into');
+    t.throws(() => x.setGrad(dna.tensor([1, 2, 3])), {
+      message: /^setGrad: the gradient has shape \[3\] but the tensor has shape \[2\]$/,
+    });
+    t.throws(() => x.setGrad(dna.tensor([1, 2], undefined, { dtype: 'float64' })), {
+      message: /^setGrad: the gradient is float64 but the tensor is float32$/,
+    });
+    t.deepEqual(x.grad!.toArray(), [2.5, 1]);
+  },
+);
 
 test('gradients accumulate across backward calls until zeroGrad', (t) => {
   const x = dna.tensor([1, 2], undefined, { requiresGrad: true });
@@ -224,9 +239,19 @@ test('gradients accumulate across backward calls until zeroGrad', (t) => {
 });
 
 test('backward with an explicit gradient tensor', (t) => {
-  const x = dna.tensor([[1, 2, 3], [4, 5, 6]], undefined, { requiresGrad: true });
+  const x = dna.tensor(
+    [
+      [1, 2, 3],
+      [4, 5, 6],
+    ],
+    undefined,
+    { requiresGrad: true },
+  );
   const y = x.square(); // non-scalar
-  const g = dna.tensor([[1, 0, -1], [0.5, 2, 0]]);
+  const g = dna.tensor([
+    [1, 0, -1],
+    [0.5, 2, 0],
+  ]);
   y.backward(g);
   t.deepEqual(x.grad!.toArray(), [
     [2, 0, -6],

@@ -22,7 +22,13 @@ async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string
 }
 
 /** Loads `file` expecting a CheckpointError whose message names the file. */
-async function rejectsNamingFile(t: import('ava').ExecutionContext, file: string, options?: dna.LoadCheckpointOptions, pattern?: RegExp, note = '') {
+async function rejectsNamingFile(
+  t: import('ava').ExecutionContext,
+  file: string,
+  options?: dna.LoadCheckpointOptions,
+  pattern?: RegExp,
+  note = '',
+) {
   const error = await t.throwsAsync(() => loadCheckpoint(file, options), { instanceOf: CheckpointError }, note);
   if (!error) return undefined;
   t.true(error.message.includes(file), `${note}: message should name the file: ${error.message}`);
@@ -39,12 +45,18 @@ function sameValues(t: import('ava').ExecutionContext, actual: Tensor, expected:
   t.is(a.constructor, e.constructor, note);
   t.is(a.length, e.length, note);
   // Object.is: NaN equals NaN, -0 differs from 0.
-  const bad = Array.from(a as ArrayLike<number | bigint>).findIndex((v, i) => !Object.is(v, (e as ArrayLike<number | bigint>)[i]));
+  const bad = Array.from(a as ArrayLike<number | bigint>).findIndex(
+    (v, i) => !Object.is(v, (e as ArrayLike<number | bigint>)[i]),
+  );
   t.is(bad, -1, `${note}: first differing element ${bad}`);
 }
 
 /** Builds a file like saveCheckpoint would, from a raw header and a body, with a valid trailer. */
-function craft(header: unknown, body: Uint8Array = new Uint8Array(0), options: { headerText?: string; magic?: string } = {}): Buffer {
+function craft(
+  header: unknown,
+  body: Uint8Array = new Uint8Array(0),
+  options: { headerText?: string; magic?: string } = {},
+): Buffer {
   const json = Buffer.from(options.headerText ?? JSON.stringify(header), 'utf8');
   const prefix = Buffer.alloc(12);
   prefix.write(options.magic ?? 'DNACKPT1', 0, 'latin1');
@@ -96,46 +108,68 @@ test('crc32: the IEEE check value, and the TS and zlib implementations agree, in
 
 function everyDtype(): Record<string, Tensor> {
   return {
-    f32: tensor(new Float32Array([1.5, -0, NaN, Infinity, -Infinity, 3.4028234663852886e38, 1e-45, Math.fround(Math.PI)]), [2, 4], { dtype: 'float32' }),
-    f64: tensor(new Float64Array([Math.PI, -0, NaN, -Infinity, Number.MAX_VALUE, Number.MIN_VALUE]), [3, 2], { dtype: 'float64' }),
+    f32: tensor(
+      new Float32Array([1.5, -0, NaN, Infinity, -Infinity, 3.4028234663852886e38, 1e-45, Math.fround(Math.PI)]),
+      [2, 4],
+      { dtype: 'float32' },
+    ),
+    f64: tensor(new Float64Array([Math.PI, -0, NaN, -Infinity, Number.MAX_VALUE, Number.MIN_VALUE]), [3, 2], {
+      dtype: 'float64',
+    }),
     f16: tensor(new Float32Array([1.5, 3.14159, 65504, -2.5e-5, 0.1, -0, 1e-7, 70000]), [8], { dtype: 'float16' }),
     bf16: tensor(new Float32Array([1.5, 3.14159, 3e38, -2.5e-5, 0.1, -0, 1e-30]), [7, 1], { dtype: 'bfloat16' }),
     i32: tensor(new Int32Array([0, 1, -1, 2147483647, -2147483648]), [5], { dtype: 'int32' }),
-    i64: tensor(new BigInt64Array([0n, -1n, 9007199254740993n, 9223372036854775807n, -9223372036854775808n]), [5], { dtype: 'int64' }),
-    u8: tensor(Uint8Array.from({ length: 256 }, (_, i) => i), [16, 16], { dtype: 'uint8' }),
+    i64: tensor(new BigInt64Array([0n, -1n, 9007199254740993n, 9223372036854775807n, -9223372036854775808n]), [5], {
+      dtype: 'int64',
+    }),
+    u8: tensor(
+      Uint8Array.from({ length: 256 }, (_, i) => i),
+      [16, 16],
+      { dtype: 'uint8' },
+    ),
     bool: tensor(new Uint8Array([1, 0, 0, 1, 1]), [5], { dtype: 'bool' }),
   };
 }
 
-test('round trip of every dtype: values exact, float16/bfloat16 within their precision, meta JSON intact', async (t) => {
-  const dir = await tempDir(t);
-  const file = nodePath.join(dir, 'all.ckpt');
-  const tensors = everyDtype();
-  const meta = { epoch: 3, lr: 0.1, name: 'wrn-40-2 ✓', nested: { a: [1, null, true, 'x', { b: -0.5 }] }, empty: {}, list: [] };
-  await saveCheckpoint(file, { kind: 'training', meta, tensors });
-  const loaded = await loadCheckpoint(file, { kind: 'training' });
-  t.is(loaded.kind, 'training');
-  t.is(loaded.version, 1);
-  t.deepEqual(loaded.meta, meta);
-  t.deepEqual(Object.keys(loaded.tensors), Object.keys(tensors));
-  for (const [name, original] of Object.entries(tensors)) {
-    const back = loaded.tensors[name];
-    t.is(back.device, 'cpu');
-    sameValues(t, back, original, name);
-  }
-  // Half precisions: the loaded values are the half-rounded inputs (relative error <= 2^-11 / 2^-8).
-  const f16 = loaded.tensors.f16.data() as Float32Array;
-  t.is(f16[0], 1.5);
-  t.true(Math.abs(f16[1] - 3.14159) <= 3.14159 * 2 ** -11);
-  t.is(f16[2], 65504);
-  t.is(f16[7], Infinity); // 70000 overflows float16 when the tensor is made, and stays so
-  const bf16 = loaded.tensors.bf16.data() as Float32Array;
-  t.true(Math.abs(bf16[1] - 3.14159) <= 3.14159 * 2 ** -8);
-  t.true(Math.abs(bf16[2] - 3e38) <= 3e38 * 2 ** -8);
-  t.is(loaded.tensors.bool.dtype, 'bool');
-  t.deepEqual(Array.from(loaded.tensors.bool.data() as Uint8Array), [1, 0, 0, 1, 1]);
-  dna.dispose([Object.values(tensors), Object.values(loaded.tensors)]);
-});
+test(
+  'round trip of every dtype: values exact, float16/bfloat16 within their precision, meta ' + 'JSON intact',
+  async (t) => {
+    const dir = await tempDir(t);
+    const file = nodePath.join(dir, 'all.ckpt');
+    const tensors = everyDtype();
+    const meta = {
+      epoch: 3,
+      lr: 0.1,
+      name: 'wrn-40-2 ✓',
+      nested: { a: [1, null, true, 'x', { b: -0.5 }] },
+      empty: {},
+      list: [],
+    };
+    await saveCheckpoint(file, { kind: 'training', meta, tensors });
+    const loaded = await loadCheckpoint(file, { kind: 'training' });
+    t.is(loaded.kind, 'training');
+    t.is(loaded.version, 1);
+    t.deepEqual(loaded.meta, meta);
+    t.deepEqual(Object.keys(loaded.tensors), Object.keys(tensors));
+    for (const [name, original] of Object.entries(tensors)) {
+      const back = loaded.tensors[name];
+      t.is(back.device, 'cpu');
+      sameValues(t, back, original, name);
+    }
+    // Half precisions: the loaded values are the half-rounded inputs (relative error <= 2^-11 / 2^-8).
+    const f16 = loaded.tensors.f16.data() as Float32Array;
+    t.is(f16[0], 1.5);
+    t.true(Math.abs(f16[1] - 3.14159) <= 3.14159 * 2 ** -11);
+    t.is(f16[2], 65504);
+    t.is(f16[7], Infinity); // 70000 overflows float16 when the tensor is made, and stays so
+    const bf16 = loaded.tensors.bf16.data() as Float32Array;
+    t.true(Math.abs(bf16[1] - 3.14159) <= 3.14159 * 2 ** -8);
+    t.true(Math.abs(bf16[2] - 3e38) <= 3e38 * 2 ** -8);
+    t.is(loaded.tensors.bool.dtype, 'bool');
+    t.deepEqual(Array.from(loaded.tensors.bool.data() as Uint8Array), [1, 0, 0, 1, 1]);
+    dna.dispose([Object.values(tensors), Object.values(loaded.tensors)]);
+  },
+);
 
 test('round trip of shapes: scalars, empty tensors, zero-size dimensions, high rank, no tensors at all', async (t) => {
   const dir = await tempDir(t);
@@ -150,9 +184,21 @@ test('round trip of shapes: scalars, empty tensors, zero-size dimensions, high r
     empty2: tensor(new Int32Array(0), [2, 0, 3], { dtype: 'int32' }),
     emptyBool: tensor(new Uint8Array(0), [0, 5], { dtype: 'bool' }),
     emptyHalf: tensor(new Float32Array(0), [0], { dtype: 'bfloat16' }),
-    rank6: tensor(Float64Array.from({ length: 2 * 3 * 1 * 2 * 1 * 5 }, () => rand()), [2, 3, 1, 2, 1, 5], { dtype: 'float64' }),
-    odd: tensor(Uint8Array.from({ length: 13 }, (_, i) => i * 7), [13], { dtype: 'uint8' }), // 13 bytes: exercises padding
-    after: tensor(Float32Array.from({ length: 33 }, () => rand()), [3, 11], { dtype: 'float32' }),
+    rank6: tensor(
+      Float64Array.from({ length: 2 * 3 * 1 * 2 * 1 * 5 }, () => rand()),
+      [2, 3, 1, 2, 1, 5],
+      { dtype: 'float64' },
+    ),
+    odd: tensor(
+      Uint8Array.from({ length: 13 }, (_, i) => i * 7),
+      [13],
+      { dtype: 'uint8' },
+    ), // 13 bytes: exercises padding
+    after: tensor(
+      Float32Array.from({ length: 33 }, () => rand()),
+      [3, 11],
+      { dtype: 'float32' },
+    ),
   };
   await saveCheckpoint(file, { kind: 'shapes', meta: null, tensors });
   const loaded = await loadCheckpoint(file);
@@ -169,58 +215,80 @@ test('round trip of shapes: scalars, empty tensors, zero-size dimensions, high r
   dna.dispose([Object.values(tensors), Object.values(loaded.tensors)]);
 });
 
-test('the file layout: magic, u32 header length, JSON header, 64-byte aligned data, length and CRC trailer', async (t) => {
-  const dir = await tempDir(t);
-  const file = nodePath.join(dir, 'layout.ckpt');
-  const tensors = everyDtype();
-  await saveCheckpoint(file, { kind: 'layout', meta: { step: 1 }, tensors });
-  const bytes = await fsp.readFile(file);
-  const { magic, length, header } = parseFile(bytes);
-  t.is(magic, 'DNACKPT1');
-  t.is(header.version, 1);
-  t.is(header.kind, 'layout');
-  t.deepEqual(header.meta, { step: 1 });
-  t.is(header.tensors.length, Object.keys(tensors).length);
-  let end = 12 + length;
-  for (const entry of header.tensors) {
-    t.is(entry.offset % 64, 0, entry.name);
-    t.true(entry.offset >= end, entry.name);
-    const original = tensors[entry.name];
-    t.is(entry.dtype, original.dtype);
-    t.deepEqual(entry.shape, original.shape);
-    const storage = { float16: 'float32', bfloat16: 'float32', bool: 'uint8' }[entry.dtype as string] ?? entry.dtype;
-    t.is(entry.storage, storage);
-    const raw = original.data();
-    t.is(entry.byteLength, raw.byteLength);
-    // The stored bytes are the little-endian values (this host is little-endian).
-    t.true(Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).equals(bytes.subarray(entry.offset, entry.offset + entry.byteLength)), entry.name);
-    end = entry.offset + entry.byteLength;
-  }
-  t.is(Number(bytes.readBigUInt64LE(bytes.length - 12)), bytes.length);
-  t.is(bytes.readUInt32LE(bytes.length - 4), crc32(bytes.subarray(0, bytes.length - 4)));
-  dna.dispose(Object.values(tensors));
-});
+test(
+  'the file layout: magic, u32 header length, JSON header, 64-byte aligned data, length and ' + 'CRC trailer',
+  async (t) => {
+    const dir = await tempDir(t);
+    const file = nodePath.join(dir, 'layout.ckpt');
+    const tensors = everyDtype();
+    await saveCheckpoint(file, { kind: 'layout', meta: { step: 1 }, tensors });
+    const bytes = await fsp.readFile(file);
+    const { magic, length, header } = parseFile(bytes);
+    t.is(magic, 'DNACKPT1');
+    t.is(header.version, 1);
+    t.is(header.kind, 'layout');
+    t.deepEqual(header.meta, { step: 1 });
+    t.is(header.tensors.length, Object.keys(tensors).length);
+    let end = 12 + length;
+    for (const entry of header.tensors) {
+      t.is(entry.offset % 64, 0, entry.name);
+      t.true(entry.offset >= end, entry.name);
+      const original = tensors[entry.name];
+      t.is(entry.dtype, original.dtype);
+      t.deepEqual(entry.shape, original.shape);
+      const storage = { float16: 'float32', bfloat16: 'float32', bool: 'uint8' }[entry.dtype as string] ?? entry.dtype;
+      t.is(entry.storage, storage);
+      const raw = original.data();
+      t.is(entry.byteLength, raw.byteLength);
+      // The stored bytes are the little-endian values (this host is little-endian).
+      t.true(
+        Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).equals(
+          bytes.subarray(entry.offset, entry.offset + entry.byteLength),
+        ),
+        entry.name,
+      );
+      end = entry.offset + entry.byteLength;
+    }
+    t.is(Number(bytes.readBigUInt64LE(bytes.length - 12)), bytes.length);
+    t.is(bytes.readUInt32LE(bytes.length - 4), crc32(bytes.subarray(0, bytes.length - 4)));
+    dna.dispose(Object.values(tensors));
+  },
+);
 
-test('tensor names are data: path-like, empty, NUL, __proto__ and unicode names round trip and touch no files', async (t) => {
-  const dir = await tempDir(t);
-  const sub = nodePath.join(dir, 'run');
-  await fsp.mkdir(sub);
-  const file = nodePath.join(sub, 'names.ckpt');
-  const names = ['../../escape', '/etc/passwd', '..', '', 'a\0b', 'C:\\x', 'конв.weight', 'constructor', 'toString', 'x'.repeat(1000)];
-  const tensors: Record<string, Tensor> = {};
-  names.forEach((name, i) => (tensors[name] = tensor(new Float32Array([i]), [1], { dtype: 'float32' })));
-  Object.defineProperty(tensors, '__proto__', { value: tensor(new Float32Array([99]), [1]), enumerable: true });
-  await saveCheckpoint(file, { kind: 'names', meta: {}, tensors });
-  const loaded = await loadCheckpoint(file);
-  t.deepEqual(Object.keys(loaded.tensors).sort(), [...names, '__proto__'].sort());
-  names.forEach((name, i) => t.is(loaded.tensors[name].item(), i, JSON.stringify(name)));
-  t.true(Object.prototype.hasOwnProperty.call(loaded.tensors, '__proto__'));
-  t.is(Object.getPrototypeOf(loaded.tensors), Object.prototype);
-  t.is((Object.getOwnPropertyDescriptor(loaded.tensors, '__proto__')!.value as Tensor).item(), 99);
-  t.deepEqual(await fsp.readdir(dir), ['run']);
-  t.deepEqual(await fsp.readdir(sub), ['names.ckpt']);
-  dna.dispose([Object.values(tensors), Object.values(loaded.tensors)]);
-});
+test(
+  'tensor names are data: path-like, empty, NUL, __proto__ and unicode names round trip and ' + 'touch no files',
+  async (t) => {
+    const dir = await tempDir(t);
+    const sub = nodePath.join(dir, 'run');
+    await fsp.mkdir(sub);
+    const file = nodePath.join(sub, 'names.ckpt');
+    const names = [
+      '../../escape',
+      '/etc/passwd',
+      '..',
+      '',
+      'a\0b',
+      'C:\\x',
+      'конв.weight',
+      'constructor',
+      'toString',
+      'x'.repeat(1000),
+    ];
+    const tensors: Record<string, Tensor> = {};
+    names.forEach((name, i) => (tensors[name] = tensor(new Float32Array([i]), [1], { dtype: 'float32' })));
+    Object.defineProperty(tensors, '__proto__', { value: tensor(new Float32Array([99]), [1]), enumerable: true });
+    await saveCheckpoint(file, { kind: 'names', meta: {}, tensors });
+    const loaded = await loadCheckpoint(file);
+    t.deepEqual(Object.keys(loaded.tensors).sort(), [...names, '__proto__'].sort());
+    names.forEach((name, i) => t.is(loaded.tensors[name].item(), i, JSON.stringify(name)));
+    t.true(Object.prototype.hasOwnProperty.call(loaded.tensors, '__proto__'));
+    t.is(Object.getPrototypeOf(loaded.tensors), Object.prototype);
+    t.is((Object.getOwnPropertyDescriptor(loaded.tensors, '__proto__')!.value as Tensor).item(), 99);
+    t.deepEqual(await fsp.readdir(dir), ['run']);
+    t.deepEqual(await fsp.readdir(sub), ['names.ckpt']);
+    dna.dispose([Object.values(tensors), Object.values(loaded.tensors)]);
+  },
+);
 
 test('overwriting and larger tensors: streamed tensor by tensor, replaced atomically, loads the newest', async (t) => {
   const dir = await tempDir(t);
@@ -243,36 +311,44 @@ test('overwriting and larger tensors: streamed tensor by tensor, replaced atomic
   dna.dispose(Object.values(loaded.tensors));
 });
 
-test('device option: tensors load on the requested device (CUDA when available), bad devices give a named error', async (t) => {
-  const dir = await tempDir(t);
-  const file = nodePath.join(dir, 'dev.ckpt');
-  const tensors = everyDtype();
-  await saveCheckpoint(file, { kind: 'dev', meta: {}, tensors });
-  await rejectsNamingFile(t, file, { device: 'nonsense:7' }, /device/);
-  if (dna.backend().cuda) {
-    const onGpu = await loadCheckpoint(file, { device: 'cuda' });
-    for (const [name, original] of Object.entries(tensors)) {
-      t.regex(onGpu.tensors[name].device, /^cuda/);
-      sameValues(t, onGpu.tensors[name], original, `cuda ${name}`);
+test(
+  'device option: tensors load on the requested device (CUDA when available), bad devices give a ' + 'named error',
+  async (t) => {
+    const dir = await tempDir(t);
+    const file = nodePath.join(dir, 'dev.ckpt');
+    const tensors = everyDtype();
+    await saveCheckpoint(file, { kind: 'dev', meta: {}, tensors });
+    await rejectsNamingFile(t, file, { device: 'nonsense:7' }, /device/);
+    if (dna.backend().cuda) {
+      const onGpu = await loadCheckpoint(file, { device: 'cuda' });
+      for (const [name, original] of Object.entries(tensors)) {
+        t.regex(onGpu.tensors[name].device, /^cuda/);
+        sameValues(t, onGpu.tensors[name], original, `cuda ${name}`);
+      }
+      // And saving from the GPU reads back through data().
+      const again = nodePath.join(dir, 'from-gpu.ckpt');
+      await saveCheckpoint(again, { kind: 'dev', meta: {}, tensors: onGpu.tensors });
+      const back = await loadCheckpoint(again);
+      for (const [name, original] of Object.entries(tensors))
+        sameValues(t, back.tensors[name], original, `from cuda ${name}`);
+      dna.dispose([Object.values(onGpu.tensors), Object.values(back.tensors)]);
+    } else {
+      t.log('no CUDA device: only the CPU path was checked');
     }
-    // And saving from the GPU reads back through data().
-    const again = nodePath.join(dir, 'from-gpu.ckpt');
-    await saveCheckpoint(again, { kind: 'dev', meta: {}, tensors: onGpu.tensors });
-    const back = await loadCheckpoint(again);
-    for (const [name, original] of Object.entries(tensors)) sameValues(t, back.tensors[name], original, `from cuda ${name}`);
-    dna.dispose([Object.values(onGpu.tensors), Object.values(back.tensors)]);
-  } else {
-    t.log('no CUDA device: only the CPU path was checked');
-  }
-  dna.dispose(Object.values(tensors));
-});
+    dna.dispose(Object.values(tensors));
+  },
+);
 
 // ---- damaged and foreign files ----
 
 test('truncated files: a cut at every offset is refused with an error naming the file', async (t) => {
   const dir = await tempDir(t);
   const good = nodePath.join(dir, 'good.ckpt');
-  const tensors = { w: tensor(new Float32Array([1, 2, 3, 4, 5]), [5]), n: tensor(new BigInt64Array([7n]), [1]), e: tensor(new Float32Array(0), [0]) };
+  const tensors = {
+    w: tensor(new Float32Array([1, 2, 3, 4, 5]), [5]),
+    n: tensor(new BigInt64Array([7n]), [1]),
+    e: tensor(new Float32Array(0), [0]),
+  };
   await saveCheckpoint(good, { kind: 'k', meta: { a: 1 }, tensors });
   const bytes = await fsp.readFile(good);
   const cut = nodePath.join(dir, 'cut.ckpt');
@@ -293,7 +369,10 @@ test('truncated files: a cut at every offset is refused with an error naming the
 test('corrupted files: flipping any byte is detected (CRC, header or structure checks)', async (t) => {
   const dir = await tempDir(t);
   const good = nodePath.join(dir, 'good.ckpt');
-  const tensors = { w: tensor(new Float32Array([1, 2, 3, 4, 5]), [5]), b: tensor(new Uint8Array([0, 1]), [2], { dtype: 'bool' }) };
+  const tensors = {
+    w: tensor(new Float32Array([1, 2, 3, 4, 5]), [5]),
+    b: tensor(new Uint8Array([0, 1]), [2], { dtype: 'bool' }),
+  };
   await saveCheckpoint(good, { kind: 'k', meta: { step: 12 }, tensors });
   const bytes = await fsp.readFile(good);
   const bad = nodePath.join(dir, 'flipped.ckpt');
@@ -340,8 +419,22 @@ test('foreign files: wrong magic, empty file, a directory, a missing file', asyn
 test('crafted headers with valid checksums are refused by the structural checks', async (t) => {
   const dir = await tempDir(t);
   const file = nodePath.join(dir, 'crafted.ckpt');
-  const entry = (over: Record<string, unknown> = {}) => ({ name: 'w', dtype: 'float32', storage: 'float32', shape: [2], offset: 0, byteLength: 8, ...over });
-  const base = (tensors: unknown[], over: Record<string, unknown> = {}) => ({ version: 1, kind: 'k', meta: {}, tensors, ...over });
+  const entry = (over: Record<string, unknown> = {}) => ({
+    name: 'w',
+    dtype: 'float32',
+    storage: 'float32',
+    shape: [2],
+    offset: 0,
+    byteLength: 8,
+    ...over,
+  });
+  const base = (tensors: unknown[], over: Record<string, unknown> = {}) => ({
+    version: 1,
+    kind: 'k',
+    meta: {},
+    tensors,
+    ...over,
+  });
   /** A header whose first tensor sits at the data start, with `body` bytes following. */
   const write = async (make: (start: number) => unknown, body = new Uint8Array(64)) => {
     const start = craftStart(make(1_000_000)); // same digit count as real offsets below 1e6
@@ -357,22 +450,43 @@ test('crafted headers with valid checksums are refused by the structural checks'
 
   const cases: [string, (start: number) => unknown, RegExp][] = [
     ['offset beyond the file', (s) => base([entry({ offset: s + 64 * 1000 })]), /outside the data area/],
-    ['data running past the end', (s) => base([entry({ offset: s, shape: [100], byteLength: 400 })]), /outside the data area/],
+    [
+      'data running past the end',
+      (s) => base([entry({ offset: s, shape: [100], byteLength: 400 })]),
+      /outside the data area/,
+    ],
     ['offset before the data area', (s) => base([entry({ offset: s - 64 })]), /outside the data area/],
     ['unaligned offset', (s) => base([entry({ offset: s + 4 })]), /multiple of 64/],
     ['negative offset', () => base([entry({ offset: -64 })]), /outside the data area/],
     ['string offset', (s) => base([entry({ offset: String(s) })]), /offset/],
-    ['byteLength not numel * size', (s) => base([entry({ offset: s, byteLength: 12 })]), /byteLength 12 does not match/],
+    [
+      'byteLength not numel * size',
+      (s) => base([entry({ offset: s, byteLength: 12 })]),
+      /byteLength 12 does not match/,
+    ],
     ['unknown dtype', (s) => base([entry({ offset: s, dtype: 'complex64' })]), /unknown dtype/],
-    ['storage mismatch', (s) => base([entry({ offset: s, dtype: 'float16', storage: 'float16', byteLength: 4 })]), /storage/],
+    [
+      'storage mismatch',
+      (s) => base([entry({ offset: s, dtype: 'float16', storage: 'float16', byteLength: 4 })]),
+      /storage/,
+    ],
     ['negative dimension', (s) => base([entry({ offset: s, shape: [-2] })]), /non-negative integer/],
     ['fractional dimension', (s) => base([entry({ offset: s, shape: [1.5] })]), /non-negative integer/],
     ['string dimension', (s) => base([entry({ offset: s, shape: ['2'] })]), /non-negative integer/],
     ['shape not an array', (s) => base([entry({ offset: s, shape: 2 })]), /shape/],
     ['huge shape', (s) => base([entry({ offset: s, shape: [2 ** 40, 2 ** 40] })]), /too big|does not match/],
     ['name not a string', (s) => base([entry({ offset: s, name: 5 })]), /name/],
-    ['duplicate names', (s) => base([entry({ offset: s, shape: [1], byteLength: 4 }), entry({ offset: s + 64, shape: [1], byteLength: 4 })]), /duplicate/],
-    ['overlapping tensors', (s) => base([entry({ offset: s }), entry({ name: 'v', offset: s, shape: [1], byteLength: 4 })]), /overlap/],
+    [
+      'duplicate names',
+      (s) =>
+        base([entry({ offset: s, shape: [1], byteLength: 4 }), entry({ offset: s + 64, shape: [1], byteLength: 4 })]),
+      /duplicate/,
+    ],
+    [
+      'overlapping tensors',
+      (s) => base([entry({ offset: s }), entry({ name: 'v', offset: s, shape: [1], byteLength: 4 })]),
+      /overlap/,
+    ],
     ['tensors not an array', () => base([], { tensors: {} }), /tensors/],
     ['header an array', () => [1, 2], /not a JSON object/],
     ['missing kind', () => base([], { kind: undefined }), /kind/],
@@ -384,7 +498,10 @@ test('crafted headers with valid checksums are refused by the structural checks'
     await rejectsNamingFile(t, file, undefined, pattern, note);
   }
   // A bool tensor holding bytes other than 0/1.
-  await write((s) => base([entry({ offset: s, dtype: 'bool', storage: 'uint8', shape: [2], byteLength: 2 })]), Uint8Array.from([1, 7, ...new Array(62).fill(0)]));
+  await write(
+    (s) => base([entry({ offset: s, dtype: 'bool', storage: 'uint8', shape: [2], byteLength: 2 })]),
+    Uint8Array.from([1, 7, ...new Array(62).fill(0)]),
+  );
   await rejectsNamingFile(t, file, undefined, /bool/);
   // Not JSON, and not UTF-8.
   await fsp.writeFile(file, craft(null, new Uint8Array(0), { headerText: '{"version":1,' }));
@@ -405,7 +522,12 @@ test('a file of another kind is refused with a clear error; without options.kind
   const policy = nodePath.join(dir, 'policy.ckpt');
   const tensors = { p: tensor(new Float32Array([0.5]), [1]) };
   await saveCheckpoint(policy, { kind: 'policy', meta: {}, tensors });
-  const error = await rejectsNamingFile(t, policy, { kind: 'training' }, /holds a "policy" checkpoint, not the expected "training"/);
+  const error = await rejectsNamingFile(
+    t,
+    policy,
+    { kind: 'training' },
+    /holds a "policy" checkpoint, not the expected "training"/,
+  );
   t.truthy(error);
   const any = await loadCheckpoint(policy);
   t.is(any.kind, 'policy');
@@ -443,9 +565,12 @@ test('a failed write leaves the previous checkpoint byte-identical and no temp f
   ];
   for (const [code, pattern] of attempts) {
     const broken = failing(code);
-    const error = await t.throwsAsync(() => saveCheckpoint(file, { kind: 'training', meta: { step: 2 }, tensors: { a: good.a, broken } }), {
-      instanceOf: CheckpointError,
-    });
+    const error = await t.throwsAsync(
+      () => saveCheckpoint(file, { kind: 'training', meta: { step: 2 }, tensors: { a: good.a, broken } }),
+      {
+        instanceOf: CheckpointError,
+      },
+    );
     t.regex(error!.message, pattern);
     t.true(error!.message.includes(file));
     t.is((error as dna.CheckpointError).code, code);
@@ -461,7 +586,18 @@ test('a failed write leaves the previous checkpoint byte-identical and no temp f
     [{ kind: 'k', meta: { u: undefined }, tensors: {} }, /not JSON/],
     [{ kind: 'k', meta: { n: 1n }, tensors: {} }, /not JSON/],
     [{ kind: 'k', meta: new Map(), tensors: {} }, /plain object/],
-    [{ kind: 'k', meta: (() => { const o: Record<string, unknown> = {}; o.self = o; return o; })(), tensors: {} }, /circular/],
+    [
+      {
+        kind: 'k',
+        meta: (() => {
+          const o: Record<string, unknown> = {};
+          o.self = o;
+          return o;
+        })(),
+        tensors: {},
+      },
+      /circular/,
+    ],
     [{ kind: 'k', meta: {}, tensors: { w: [1, 2] } }, /not a Tensor/],
     [{ kind: 'k', meta: {}, tensors: null }, /tensors must be/],
     [null, /checkpoint must be an object/],
@@ -473,7 +609,9 @@ test('a failed write leaves the previous checkpoint byte-identical and no temp f
   }
   const disposed = dna.full([3], 1);
   disposed.dispose();
-  await t.throwsAsync(() => saveCheckpoint(file, { kind: 'k', meta: {}, tensors: { disposed } }), { message: /disposed/ });
+  await t.throwsAsync(() => saveCheckpoint(file, { kind: 'k', meta: {}, tensors: { disposed } }), {
+    message: /disposed/,
+  });
   await t.throwsAsync(() => saveCheckpoint('', { kind: 'k', meta: {}, tensors: {} }), { instanceOf: TypeError });
   await t.throwsAsync(() => saveCheckpoint(`${file}\0.x`, { kind: 'k', meta: {}, tensors: {} }), { message: /NUL/ });
   t.deepEqual(await snapshot(dir), before);
@@ -494,19 +632,25 @@ test('writes into a vanished directory or under a file fail naming the path; not
   await fsp.rmdir(gone);
   const tensors = { w: dna.full([4], 1) };
   const target = nodePath.join(gone, 'last.ckpt');
-  const error = await t.throwsAsync(() => saveCheckpoint(target, { kind: 'k', meta: {}, tensors }), { instanceOf: CheckpointError });
+  const error = await t.throwsAsync(() => saveCheckpoint(target, { kind: 'k', meta: {}, tensors }), {
+    instanceOf: CheckpointError,
+  });
   t.true(error!.message.includes(target));
   t.is((error as dna.CheckpointError).code, 'ENOENT');
   const plain = nodePath.join(dir, 'plain');
   await fsp.writeFile(plain, 'x');
   const under = nodePath.join(plain, 'last.ckpt');
-  const error2 = await t.throwsAsync(() => saveCheckpoint(under, { kind: 'k', meta: {}, tensors }), { instanceOf: CheckpointError });
+  const error2 = await t.throwsAsync(() => saveCheckpoint(under, { kind: 'k', meta: {}, tensors }), {
+    instanceOf: CheckpointError,
+  });
   t.true(error2!.message.includes(under));
   // A directory sitting where the file should go: rename fails, the temp file is removed.
   const blocked = nodePath.join(dir, 'blocked.ckpt');
   await fsp.mkdir(blocked);
   await fsp.writeFile(nodePath.join(blocked, 'inside'), 'keep');
-  const error3 = await t.throwsAsync(() => saveCheckpoint(blocked, { kind: 'k', meta: {}, tensors }), { instanceOf: CheckpointError });
+  const error3 = await t.throwsAsync(() => saveCheckpoint(blocked, { kind: 'k', meta: {}, tensors }), {
+    instanceOf: CheckpointError,
+  });
   t.true(error3!.message.includes(blocked));
   t.deepEqual((await fsp.readdir(dir)).sort(), ['blocked.ckpt', 'plain']);
   t.is(await fsp.readFile(nodePath.join(blocked, 'inside'), 'utf8'), 'keep');
@@ -539,7 +683,11 @@ for (;;) {
 }
 `,
   );
-  const initial = { w: dna.full([256 * 1024], 0), s: dna.full([3], 0, { dtype: 'int64' }), h: dna.full([1000], 0, { dtype: 'float16' }) };
+  const initial = {
+    w: dna.full([256 * 1024], 0),
+    s: dna.full([3], 0, { dtype: 'int64' }),
+    h: dna.full([1000], 0, { dtype: 'float16' }),
+  };
   await saveCheckpoint(file, { kind: 'training', meta: { step: 0 }, tensors: initial });
   dna.dispose(Object.values(initial));
 
@@ -550,7 +698,9 @@ for (;;) {
     const child = spawn(process.execPath, [script, file, String(step)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk) => (stderr += chunk));
-    const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)));
+    const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
+      child.on('exit', (code, signal) => resolve(signal ?? code)),
+    );
     await new Promise<void>((resolve, reject) => {
       let out = '';
       child.stdout.on('data', (chunk) => {
@@ -577,7 +727,10 @@ for (;;) {
   t.log(`${saves} saves completed across 5 killed savers; last step ${step}`);
   // Killed savers may leave their temp files; they never replace the checkpoint.
   const left = (await fsp.readdir(dir)).filter((name) => name !== 'last.ckpt' && name !== 'saver.mjs');
-  t.true(left.every((name) => /^last\.ckpt\.tmp-\d+-[0-9a-f]{12}$/.test(name)), left.join(', '));
+  t.true(
+    left.every((name) => /^last\.ckpt\.tmp-\d+-[0-9a-f]{12}$/.test(name)),
+    left.join(', '),
+  );
 });
 
 // ---- paths ----
@@ -589,7 +742,22 @@ test('checkpointPaths: last/best inside dir; crafted names are refused', (t) => 
   t.is(paths.best, nodePath.join(nodePath.resolve(dir), 'run-1_wrn.40.best.ckpt'));
   t.is(nodePath.dirname(paths.last), nodePath.resolve(dir));
   t.is(checkpointPaths('relative/dir', 'train').last, nodePath.resolve('relative/dir', 'train.last.ckpt'));
-  for (const name of ['../x', '..', '.', '', '/etc/passwd', 'a/b', 'a\\b', 'x\0y', '.hidden', '-rf', 'C:x', 'a b', 'x'.repeat(129), '..\\..\\x']) {
+  for (const name of [
+    '../x',
+    '..',
+    '.',
+    '',
+    '/etc/passwd',
+    'a/b',
+    'a\\b',
+    'x\0y',
+    '.hidden',
+    '-rf',
+    'C:x',
+    'a b',
+    'x'.repeat(129),
+    '..\\..\\x',
+  ]) {
     t.throws(() => checkpointPaths(dir, name), { message: /invalid checkpoint name/ }, JSON.stringify(name));
   }
   t.throws(() => checkpointPaths(dir, 5 as unknown as string), { instanceOf: TypeError });

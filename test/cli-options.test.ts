@@ -28,7 +28,23 @@ const groups: OptionGroup[] = [
 ];
 
 test('values: after the flag or attached, negative numbers included; lists repeat; flags take none', (t) => {
-  const { values, help } = parseOptions('x', ['--epochs', '5', '--lr=-0.5', '--seed', '0', '--model', 'b', '--resume', '--op-library', 'a.so', '--op-library=b.so'], groups);
+  const { values, help } = parseOptions(
+    'x',
+    [
+      '--epochs',
+      '5',
+      '--lr=-0.5',
+      '--seed',
+      '0',
+      '--model',
+      'b',
+      '--resume',
+      '--op-library',
+      'a.so',
+      '--op-library=b.so',
+    ],
+    groups,
+  );
   t.deepEqual(values, { epochs: 5, lr: -0.5, seed: 0, model: 'b', resume: true, 'op-library': ['a.so', 'b.so'] });
   t.false(help);
   t.true(parseOptions('x', ['--lr', '1e-3', '-h'], groups).help);
@@ -48,11 +64,17 @@ test('mistakes are UsageErrors that name the flag and what it takes', (t) => {
     [['--colour'], /^dna x has no option --colour$/],
     [['stray'], /^dna x takes no argument 'stray'; options start with --$/],
   ];
-  for (const [argv, message] of cases) t.throws(() => parseOptions('x', argv, groups), { instanceOf: UsageError, message }, argv.join(' '));
+  for (const [argv, message] of cases)
+    t.throws(() => parseOptions('x', argv, groups), { instanceOf: UsageError, message }, argv.join(' '));
 });
 
 test('with rest, the first word that is not an option ends the options', (t) => {
-  t.deepEqual(parseOptions('launch', ['--epochs', '2', 'dna', 'train', '--epochs', '9'], groups, true).rest, ['dna', 'train', '--epochs', '9']);
+  t.deepEqual(parseOptions('launch', ['--epochs', '2', 'dna', 'train', '--epochs', '9'], groups, true).rest, [
+    'dna',
+    'train',
+    '--epochs',
+    '9',
+  ]);
   t.deepEqual(parseOptions('launch', ['--', '--epochs'], groups, true).rest, ['--epochs']);
 });
 
@@ -64,7 +86,12 @@ test('did you mean: transpositions and small typos, not unrelated words', (t) =>
 });
 
 test('help pages list the options by group within the width', (t) => {
-  const text = helpText('dna x [options]', 'Does things to a dataset, at some length so that the paragraph has to wrap.', groups, 60);
+  const text = helpText(
+    'dna x [options]',
+    'Does things to a dataset, at some length so that the paragraph has to wrap.',
+    groups,
+    60,
+  );
   for (const line of text.split('\n')) t.true(line.length <= 60, `${line.length}: ${line}`);
   t.regex(text, /^Usage: dna x \[options\]/);
   t.regex(text, /Things:\n {2}--epochs N +epochs/);
@@ -73,8 +100,18 @@ test('help pages list the options by group within the width', (t) => {
 
 test('progress lines fit 60, 80 and 120 columns and keep the ETA', (t) => {
   const p: Progress = {
-    phase: 'step', epoch: 12, epochs: 200, step: 12345, steps: 93800, stepInEpoch: 75, stepsPerEpoch: 469,
-    loss: 0.123456, accuracy: 0.9123, lr: 0.0987654, imagesPerSecond: 2048.4, testAccuracy: 0.8811,
+    phase: 'step',
+    epoch: 12,
+    epochs: 200,
+    step: 12345,
+    steps: 93800,
+    stepInEpoch: 75,
+    stepsPerEpoch: 469,
+    loss: 0.123456,
+    accuracy: 0.9123,
+    lr: 0.0987654,
+    imagesPerSecond: 2048.4,
+    testAccuracy: 0.8811,
   };
   const lines = [60, 80, 120].map((width) => progressLine('epoch', p, 4000, width));
   lines.forEach((line, k) => {

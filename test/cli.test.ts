@@ -24,9 +24,27 @@ test('dna info prints the backend', (t) => {
 test('dna train writes checkpoints and metrics, dna eval reads the checkpoint back', (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-cli-'));
   try {
-    const trained = dna('train', '--data', 'fashion-mnist', '--model', 'wrn-10-1', '--epochs', '1', '--subset', '200', '--batch-size', '50', '--out', dir, '--json');
+    const trained = dna(
+      'train',
+      '--data',
+      'fashion-mnist',
+      '--model',
+      'wrn-10-1',
+      '--epochs',
+      '1',
+      '--subset',
+      '200',
+      '--batch-size',
+      '50',
+      '--out',
+      dir,
+      '--json',
+    );
     t.is(trained.status, 0, trained.stderr);
-    const lines = trained.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const lines = trained.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     const summary = lines.at(-1);
     t.is(summary.epochs, 1);
     t.is(summary.steps, 4);
@@ -38,7 +56,15 @@ test('dna train writes checkpoints and metrics, dna eval reads the checkpoint ba
     t.is(result.count, 10000);
     t.is(result.accuracy, summary.testAccuracy);
     // Execution settings change how the model runs, not the checkpoint it reads.
-    const nhwc = dna('eval', '--checkpoint', summary.checkpoints.last, '--data', 'fashion-mnist', '--channels-last', '--json');
+    const nhwc = dna(
+      'eval',
+      '--checkpoint',
+      summary.checkpoints.last,
+      '--data',
+      'fashion-mnist',
+      '--channels-last',
+      '--json',
+    );
     t.is(nhwc.status, 0, nhwc.stderr);
     t.true(Math.abs(JSON.parse(nhwc.stdout).accuracy - summary.testAccuracy) <= 0.002);
   } finally {
@@ -49,7 +75,25 @@ test('dna train writes checkpoints and metrics, dna eval reads the checkpoint ba
 test('dna search writes a policy file that loadPolicy reads', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-cli-'));
   try {
-    const searched = dna('search', '--data', 'fashion-mnist', '--model', 'wrn-10-1', '--epochs', '1', '--subset', '100', '--batch-size', '50', '--out', dir, '--json', '--precision', 'bfloat16', '--channels-last');
+    const searched = dna(
+      'search',
+      '--data',
+      'fashion-mnist',
+      '--model',
+      'wrn-10-1',
+      '--epochs',
+      '1',
+      '--subset',
+      '100',
+      '--batch-size',
+      '50',
+      '--out',
+      dir,
+      '--json',
+      '--precision',
+      'bfloat16',
+      '--channels-last',
+    );
     t.is(searched.status, 0, searched.stderr);
     const summary = JSON.parse(searched.stdout.trim().split('\n').at(-1)!);
     t.is(summary.steps, 2);
@@ -80,39 +124,100 @@ test('usage errors exit with 2 and say what is wrong', (t) => {
   t.regex(notAFile.stderr, /\/nonexistent\/x\.ckpt/);
 });
 
-test('dna demo runs the pipeline (search, train with the policy, evaluate, report); dna report and dna train --policy read its policy', (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-cli-demo-'));
-  try {
-    const ran = dna(
-      'demo', '--out', dir, '--search-images', '100', '--search-epochs', '1', '--train-images', '100', '--train-epochs', '1',
-      '--test-images', '100', '--model', 'wrn-10-1', '--policy-model', 'wrn-10-1', '--compare', 'none', '--json',
-    );
-    t.is(ran.status, 0, ran.stderr);
-    const result = JSON.parse(ran.stdout.trim().split('\n').at(-1)!);
-    t.false(result.aborted);
-    t.deepEqual(result.runs.map((r: { augmentation: string }) => r.augmentation), ['dna', 'none']);
-    for (const run of result.runs) t.true(run.testAccuracy >= 0 && run.testAccuracy <= 1);
-    t.true(existsSync(result.search.policyFile));
-    t.true(existsSync(result.report.markdown));
-    t.is(result.report.plots.length, 4);
-    t.true(existsSync(path.join(dir, 'summary.json')));
+test(
+  'dna demo runs the pipeline (search, train with the policy, evaluate, report); dna report and dna train ' +
+    '--policy read its policy',
+  (t) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-cli-demo-'));
+    try {
+      const ran = dna(
+        'demo',
+        '--out',
+        dir,
+        '--search-images',
+        '100',
+        '--search-epochs',
+        '1',
+        '--train-images',
+        '100',
+        '--train-epochs',
+        '1',
+        '--test-images',
+        '100',
+        '--model',
+        'wrn-10-1',
+        '--policy-model',
+        'wrn-10-1',
+        '--compare',
+        'none',
+        '--json',
+      );
+      t.is(ran.status, 0, ran.stderr);
+      const result = JSON.parse(ran.stdout.trim().split('\n').at(-1)!);
+      t.false(result.aborted);
+      t.deepEqual(
+        result.runs.map((r: { augmentation: string }) => r.augmentation),
+        ['dna', 'none'],
+      );
+      for (const run of result.runs) t.true(run.testAccuracy >= 0 && run.testAccuracy <= 1);
+      t.true(existsSync(result.search.policyFile));
+      t.true(existsSync(result.report.markdown));
+      t.is(result.report.plots.length, 4);
+      t.true(existsSync(path.join(dir, 'summary.json')));
 
-    const reported = dna('report', '--policy', result.search.policyFile, '--data', 'fashion-mnist', '--subset', '100', '--out', path.join(dir, 'again'), '--json');
-    t.is(reported.status, 0, reported.stderr);
-    const files = JSON.parse(reported.stdout);
-    t.regex(readFileSync(files.markdown, 'utf8'), /Ankle boot/);
+      const reported = dna(
+        'report',
+        '--policy',
+        result.search.policyFile,
+        '--data',
+        'fashion-mnist',
+        '--subset',
+        '100',
+        '--out',
+        path.join(dir, 'again'),
+        '--json',
+      );
+      t.is(reported.status, 0, reported.stderr);
+      const files = JSON.parse(reported.stdout);
+      t.regex(readFileSync(files.markdown, 'utf8'), /Ankle boot/);
 
-    const trained = dna('train', '--data', 'fashion-mnist', '--policy', result.search.policyFile, '--model', 'wrn-10-1', '--epochs', '1', '--subset', '100', '--batch-size', '50', '--out', path.join(dir, 'train'), '--json');
-    t.is(trained.status, 0, trained.stderr);
-    t.is(JSON.parse(trained.stdout.trim().split('\n').at(-1)!).steps, 2);
+      const trained = dna(
+        'train',
+        '--data',
+        'fashion-mnist',
+        '--policy',
+        result.search.policyFile,
+        '--model',
+        'wrn-10-1',
+        '--epochs',
+        '1',
+        '--subset',
+        '100',
+        '--batch-size',
+        '50',
+        '--out',
+        path.join(dir, 'train'),
+        '--json',
+      );
+      t.is(trained.status, 0, trained.stderr);
+      t.is(JSON.parse(trained.stdout.trim().split('\n').at(-1)!).steps, 2);
 
-    const both = dna('train', '--data', 'fashion-mnist', '--policy', result.search.policyFile, '--augmentation', 'none');
-    t.is(both.status, 2);
-    t.regex(both.stderr, /--policy and --augmentation exclude each other/);
-    const missing = dna('report', '--data', 'fashion-mnist');
-    t.is(missing.status, 2);
-    t.regex(missing.stderr, /--policy is required/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+      const both = dna(
+        'train',
+        '--data',
+        'fashion-mnist',
+        '--policy',
+        result.search.policyFile,
+        '--augmentation',
+        'none',
+      );
+      t.is(both.status, 2);
+      t.regex(both.stderr, /--policy and --augmentation exclude each other/);
+      const missing = dna('report', '--data', 'fashion-mnist');
+      t.is(missing.status, 2);
+      t.regex(missing.stderr, /--policy is required/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

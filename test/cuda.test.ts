@@ -49,7 +49,10 @@ function compareImages(t: ExecutionContext, actual: Float32Array, expected: Floa
     if (error > worst) worst = error;
   }
   t.is(nan, 0, `${what}: ${nan} values left unwritten (NaN)`);
-  t.true(off <= expected.length * 1e-3, `${what}: ${off} of ${expected.length} values differ by more than 1e-5 (worst ${worst})`);
+  t.true(
+    off <= expected.length * 1e-3,
+    `${what}: ${off} of ${expected.length} values differ by more than 1e-5 (worst ${worst})`,
+  );
 }
 
 const SHAPES = [
@@ -59,31 +62,45 @@ const SHAPES = [
 
 for (const shape of SHAPES) {
   for (const dtype of ['float32', 'uint8'] as const) {
-    test(`${AGAINST}: every op on ${shape.join('x')} ${dtype} images, in either slot, with per-image magnitudes`, (t) => {
-      const B = shape[0];
-      const g = new Generator(shape[1] * 10 + (dtype === 'uint8' ? 1 : 0));
-      const floats = randomImages(shape, shape[2]);
-      const images = dtype === 'uint8' ? tidy(() => floats.mul(255).round().toDtype('uint8')) : floats;
-      const values = rand([B, 2], { generator: g });
-      const bits = rand([B, 2], { generator: g }).lt(0.8).float();
-      const noise = rand([B, 2, 2], { generator: g });
-      for (const op of OPS) {
-        for (const slot of [0, 1]) {
-          // The op in `slot`, a random op (or none) in the other: kinds [B, 2].
-          const kinds = new Int32Array(B * 2).map((_, k) => (k % 2 === slot ? op.kind : ((k * 7 + op.kind) % (OPS.length + 1)) - 1));
-          const [lo, hi] = op.range ?? [0, 0];
-          const { cpu, device } = onBoth((d) =>
-            tidy(() => {
-              const v = values.to(d).mul(hi - lo).add(lo);
-              const out = native.augmentBatch(images.to(d).handle, tensor(kinds, [B, 2], { device: d }).handle, v.handle, bits.to(d).handle, noise.to(d).handle);
-              return new dna.Tensor(out).to('cpu').data() as Float32Array;
-            }),
-          );
-          compareImages(t, device, cpu, `${op.name} in slot ${slot + 1}`);
+    test(
+      `${AGAINST}: every op on ${shape.join('x')} ${dtype} images, in either slot, with per-image ` + `magnitudes`,
+      (t) => {
+        const B = shape[0];
+        const g = new Generator(shape[1] * 10 + (dtype === 'uint8' ? 1 : 0));
+        const floats = randomImages(shape, shape[2]);
+        const images = dtype === 'uint8' ? tidy(() => floats.mul(255).round().toDtype('uint8')) : floats;
+        const values = rand([B, 2], { generator: g });
+        const bits = rand([B, 2], { generator: g }).lt(0.8).float();
+        const noise = rand([B, 2, 2], { generator: g });
+        for (const op of OPS) {
+          for (const slot of [0, 1]) {
+            // The op in `slot`, a random op (or none) in the other: kinds [B, 2].
+            const kinds = new Int32Array(B * 2).map((_, k) =>
+              k % 2 === slot ? op.kind : ((k * 7 + op.kind) % (OPS.length + 1)) - 1,
+            );
+            const [lo, hi] = op.range ?? [0, 0];
+            const { cpu, device } = onBoth((d) =>
+              tidy(() => {
+                const v = values
+                  .to(d)
+                  .mul(hi - lo)
+                  .add(lo);
+                const out = native.augmentBatch(
+                  images.to(d).handle,
+                  tensor(kinds, [B, 2], { device: d }).handle,
+                  v.handle,
+                  bits.to(d).handle,
+                  noise.to(d).handle,
+                );
+                return new dna.Tensor(out).to('cpu').data() as Float32Array;
+              }),
+            );
+            compareImages(t, device, cpu, `${op.name} in slot ${slot + 1}`);
+          }
         }
-      }
-      dna.dispose([floats, images, values, bits, noise]);
-    });
+        dna.dispose([floats, images, values, bits, noise]);
+      },
+    );
   }
 }
 
@@ -96,7 +113,12 @@ test(`${AGAINST}: preprocessing (flip, shift, Cutout) is exact`, (t) => {
       return [i % 2, (i % 5) - 2, 2 - (i % 4), i % 3 === 0 ? 0 : 1 + (i % 6), i % H, (i * 3) % W][k % 6];
     });
     const { cpu, device } = onBoth((d) =>
-      tidy(() => new dna.Tensor(native.preprocessBatch(images.to(d).handle, tensor(params, [B, 6], { device: d }).handle)).to('cpu').data() as Float32Array),
+      tidy(
+        () =>
+          new dna.Tensor(native.preprocessBatch(images.to(d).handle, tensor(params, [B, 6], { device: d }).handle))
+            .to('cpu')
+            .data() as Float32Array,
+      ),
     );
     t.deepEqual(device, cpu, `preprocessing of ${shape.join('x')}`);
     images.dispose();
@@ -120,7 +142,19 @@ function subPolicyGradients(device: dna.Device, seed: number, dada: boolean, exa
     const noise = rand([B, 2, 2], { generator: g }).to(device);
     const grad = dna.randn(shape, { generator: g }).to(device);
     const tables = kernelTableTensors(space, device);
-    const out = new dna.Tensor(native.applySubPolicies(images.handle, c.handle, b.handle, m.handle, tables.kinds.handle, tables.ranges.handle, noise.handle, dada, exact));
+    const out = new dna.Tensor(
+      native.applySubPolicies(
+        images.handle,
+        c.handle,
+        b.handle,
+        m.handle,
+        tables.kinds.handle,
+        tables.ranges.handle,
+        noise.handle,
+        dada,
+        exact,
+      ),
+    );
     out.mul(grad).sum().backward();
     const read = (x: dna.Tensor) => Array.from(x.to('cpu').data() as Float32Array);
     return { out: out.detach().to('cpu').data() as Float32Array, c: read(c.grad!), b: read(b.grad!), m: read(m.grad!) };
@@ -151,12 +185,18 @@ test(`${AGAINST}: a WideResNet step in float32, channels-last and bfloat16`, (t)
   const images = randomImages([8, 3, 16, 16], 9);
   const labels = tensor([0, 1, 2, 3, 4, 0, 1, 2], [8], { dtype: 'int64' });
   const step = (device: dna.Device, execution: dna.Execution) => {
-    const model = dna.wideResNet({ ...dna.WRN_10_1, classes: 5, inChannels: 3, seed: 4 }).to(device).setExecution(execution);
+    const model = dna
+      .wideResNet({ ...dna.WRN_10_1, classes: 5, inChannels: 3, seed: 4 })
+      .to(device)
+      .setExecution(execution);
     try {
       return tidy(() => {
         const logits = model.forward(images.to(device));
         dna.crossEntropy(logits, labels.to(device)).backward();
-        return { logits: Array.from(logits.to('cpu').data() as Float32Array), grad: Array.from(model.namedParameters()['conv1.weight'].grad!.to('cpu').data() as Float32Array) };
+        return {
+          logits: Array.from(logits.to('cpu').data() as Float32Array),
+          grad: Array.from(model.namedParameters()['conv1.weight'].grad!.to('cpu').data() as Float32Array),
+        };
       });
     } finally {
       model.dispose();

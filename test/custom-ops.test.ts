@@ -11,8 +11,23 @@ import { promisify } from 'node:util';
 
 import * as dna from '../lib/index.js';
 import { applyOp, applySubPolicies } from '../lib/augment/fused.js';
-import { OPS, defaultSearchSpace, subPolicies, type CustomOpSpec, type OpSpec, type SearchSpace } from '../lib/augment/search-space.js';
-import { type Image, imageOf, maxAbsDiff, mapImage, pixelAt, referenceBlend, referenceOp } from './helpers/augment-reference.js';
+import {
+  OPS,
+  defaultSearchSpace,
+  subPolicies,
+  type CustomOpSpec,
+  type OpSpec,
+  type SearchSpace,
+} from '../lib/augment/search-space.js';
+import {
+  type Image,
+  imageOf,
+  maxAbsDiff,
+  mapImage,
+  pixelAt,
+  referenceBlend,
+  referenceOp,
+} from './helpers/augment-reference.js';
 import {
   type ReferenceTransform,
   NOISE_SEED,
@@ -31,9 +46,13 @@ const TEST_LIBRARY = path.join(root, 'build/test/custom-ops/libdna_test_ops.so')
 
 // Builds a CMake project with scripts/build-op-library.mjs (incremental, ccache when present).
 function buildOpLibrary(source: string, build: string): void {
-  const result = spawnSync(process.execPath, [path.join(root, 'scripts/build-op-library.mjs'), path.join(root, source), path.join(root, build)], {
-    encoding: 'utf8',
-  });
+  const result = spawnSync(
+    process.execPath,
+    [path.join(root, 'scripts/build-op-library.mjs'), path.join(root, source), path.join(root, build)],
+    {
+      encoding: 'utf8',
+    },
+  );
   if (result.status !== 0) throw new Error(`building ${source} failed:\n${result.stdout}\n${result.stderr}`);
 }
 
@@ -119,7 +138,13 @@ test('a TypeScript transform applies like an op of the library; uint8 images are
       t.true(maxAbsDiff(imageOf(out, [4, 3, 5, 5], i).data, expected.data) < 1e-6);
     });
     const bytes = images.mul(255).round().toDtype('uint8');
-    t.true(applyOp(bytes, 'Vignette', 0.7).sub(applyOp(images, 'Vignette', 0.7)).abs().max().item() < 1e-6);
+    t.true(
+      applyOp(bytes, 'Vignette', 0.7)
+        .sub(applyOp(images, 'Vignette', 0.7))
+        .abs()
+        .max()
+        .item() < 1e-6,
+    );
   });
   images.dispose();
 });
@@ -127,14 +152,21 @@ test('a TypeScript transform applies like an op of the library; uint8 images are
 // ---- Sub-policies with custom ops ----
 
 // Rotate (exact gradient), Invert (no magnitude), Cutout (random), the library op, the TS op.
-const mixedSpace = () => spaceOf([builtin('Rotate'), builtin('Invert'), vignette, gamma, builtin('Contrast'), builtin('Cutout')]);
+const mixedSpace = () =>
+  spaceOf([builtin('Rotate'), builtin('Invert'), vignette, gamma, builtin('Contrast'), builtin('Cutout')]);
 
 test('sub-policies with custom ops: op 1 then op 2, each blended by its bit, match the reference', (t) => {
   const space = mixedSpace();
   const S = space.subPolicies.length;
   for (const seed of [1, 2]) {
     const k = gradientCase(seed, 16, [3, 6, 5], S);
-    const out = tidy(() => applySubPolicies(k.images, k.c, k.b, k.m, { searchSpace: space, generator: new Generator(NOISE_SEED) }).data() as Float32Array);
+    const out = tidy(
+      () =>
+        applySubPolicies(k.images, k.c, k.b, k.m, {
+          searchSpace: space,
+          generator: new Generator(NOISE_SEED),
+        }).data() as Float32Array,
+    );
     const noise = tidy(() => dna.rand([16, 2, 2], { generator: new Generator(NOISE_SEED) }).data() as Float32Array);
     const [input, c, b, m] = [k.images, k.c, k.b, k.m].map((x) => x.data() as Float32Array);
     for (let i = 0; i < 16; i++) {
@@ -143,11 +175,18 @@ test('sub-policies with custom ops: op 1 then op 2, each blended by its bit, mat
       for (let l = 0; l < 2; l++) {
         const op = space.ops[space.subPolicies[s][l]];
         const [lo, hi] = op.range ?? [0, 0];
-        const y = referenceTransform(op, lo + m[(i * S + s) * 2 + l] * (hi - lo), x, [noise[(i * 2 + l) * 2], noise[(i * 2 + l) * 2 + 1]]);
+        const y = referenceTransform(op, lo + m[(i * S + s) * 2 + l] * (hi - lo), x, [
+          noise[(i * 2 + l) * 2],
+          noise[(i * 2 + l) * 2 + 1],
+        ]);
         x = referenceBlend(y, x, b[(i * S + s) * 2 + l]);
       }
       const error = maxAbsDiff(imageOf(out, k.images.shape, i).data, x.data);
-      t.true(error < 2e-5, `seed ${seed}, image ${i} (${space.ops[space.subPolicies[s][0]].name}+${space.ops[space.subPolicies[s][1]].name}): max error ${error}`);
+      t.true(
+        error < 2e-5,
+        `seed ${seed}, image ${i} ` +
+          `(${space.ops[space.subPolicies[s][0]].name}+${space.ops[space.subPolicies[s][1]].name}): max error ${error}`,
+      );
     }
     dna.dispose([k.images, k.c, k.b, k.m, k.grad]);
   }
@@ -189,7 +228,8 @@ test('a custom op that no image selects leaves the fused result and its gradient
       const c = pad(k.c).requireGrad();
       const b = pad(k.b).requireGrad();
       const m = pad(k.m).requireGrad();
-      const run = (searchSpace: SearchSpace) => applySubPolicies(k.images, c, b, m, { searchSpace, generator: new Generator(NOISE_SEED), magnitudeGradient });
+      const run = (searchSpace: SearchSpace) =>
+        applySubPolicies(k.images, c, b, m, { searchSpace, generator: new Generator(NOISE_SEED), magnitudeGradient });
       const out = run(space);
       const fused = tidy(() => applySubPolicies(k.images, k.c, k.b, k.m, { generator: new Generator(NOISE_SEED) }));
       const difference = out.sub(fused).abs().max().item();
@@ -226,10 +266,13 @@ test('each custom op is called once per slot, with the images whose sub-policy s
     const out = applySubPolicies(images, c, b, m, { searchSpace: space }).data() as Float32Array;
     // Slot 1: images 1 and 4 (sub-policy 2); slot 2: images 0 and 3 (sub-policy 0). The op
     // receives lo + m * (hi - lo) = 100 m of each image's own magnitude, m = (6i + 2s + l) / 100.
-    t.deepEqual(calls.map((values) => values.map(Math.round)), [
-      [10, 28],
-      [1, 19],
-    ]);
+    t.deepEqual(
+      calls.map((values) => values.map(Math.round)),
+      [
+        [10, 28],
+        [1, 19],
+      ],
+    );
     const input = images.data() as Float32Array;
     for (const i of [0, 3]) {
       const expected = imageOf(input, [6, 1, 4, 4], i).data.map((value) => (1 - value) * 0.5);
@@ -245,7 +288,11 @@ test.serial('a tiny search selects the custom ops, trains through them, and its 
   const space = spaceOf([vignette, gamma, builtin('Rotate')]);
   const S = space.subPolicies.length;
   const data = dna.stratifiedSubset(await dna.datasets.fashionMnist({ split: 'train' }), 64, 5);
-  const images = tidy(() => tensor(data.images.slice(0, 16 * 784), [16, 1, 28, 28]).float().div(255));
+  const images = tidy(() =>
+    tensor(data.images.slice(0, 16 * 784), [16, 1, 28, 28])
+      .float()
+      .div(255),
+  );
 
   // One step by hand: every image selects a sub-policy with a custom op; gradients reach m of
   // the custom op's slot and the policy network's weights.
@@ -269,11 +316,23 @@ test.serial('a tiny search selects the custom ops, trains through them, and its 
   policy.dispose();
 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-custom-ops-'));
-  const result = await dna.search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 1, batchSize: 32, seed: 4, searchSpace: space, outDir: dir });
+  const result = await dna.search({
+    train: data,
+    classifier: dna.WRN_10_1,
+    policy: dna.WRN_10_1,
+    epochs: 1,
+    batchSize: 32,
+    seed: 4,
+    searchSpace: space,
+    outDir: dir,
+  });
   t.is(result.steps, 2);
   result.policy.dispose();
   const loaded = await dna.loadPolicy(result.policyFile!);
-  t.deepEqual(loaded.searchSpace.ops.map((op) => op.custom ?? op.name), ['dna_example::vignette', 'Gamma', 'Rotate']);
+  t.deepEqual(
+    loaded.searchSpace.ops.map((op) => op.custom ?? op.name),
+    ['dna_example::vignette', 'Gamma', 'Rotate'],
+  );
   const a = tidy(() => Array.from(loaded.augment(images, { generator: new Generator(1) }).data() as Float32Array));
   const b = tidy(() => Array.from(loaded.augment(images, { generator: new Generator(1) }).data() as Float32Array));
   t.deepEqual(a, b);
@@ -282,7 +341,10 @@ test.serial('a tiny search selects the custom ops, trains through them, and its 
   // Training with the searched policy as the augmentation.
   let augmented = 0;
   const trained = await dna.train({
-    train: data, model: dna.WRN_10_1, epochs: 1, batchSize: 32,
+    train: data,
+    model: dna.WRN_10_1,
+    epochs: 1,
+    batchSize: 32,
     augmentation: (x, options) => {
       augmented += x.shape[0];
       return loaded.augment(x, options);
@@ -296,60 +358,105 @@ test.serial('a tiny search selects the custom ops, trains through them, and its 
   rmSync(dir, { recursive: true, force: true });
 });
 
-test.serial('a policy file whose custom op is not available in this process is refused with a clear error', async (t) => {
-  const ghost: CustomOpSpec = { name: 'Ghost', custom: 'dna_ghost::ghost', range: [0, 1], identityAt: null };
-  const unregistered: CustomOpSpec = { name: 'Unregistered', custom: 'Unregistered', range: null, identityAt: null };
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-custom-ops-'));
-  const data = dna.stratifiedSubset(await dna.datasets.fashionMnist({ split: 'train' }), 20, 0);
-  for (const op of [ghost, unregistered]) {
-    const space = spaceOf([builtin('Invert'), op]);
-    const policy = new dna.PolicyNetwork({ backbone: dna.WRN_10_1, inChannels: 1, searchSpace: space });
-    const file = path.join(dir, `${op.name}.dna`);
-    await dna.savePolicy(file, policy, { dataset: 'none', classes: [], seed: 0, steps: 0, seconds: 0 });
-    policy.dispose();
-    await t.throwsAsync(dna.loadPolicy(file), { message: new RegExp(`${op.name}\\.dna: the search space uses the custom op '${op.name}', which is not available in this process`) });
-    await t.throwsAsync(dna.search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 1, searchSpace: space }), {
-      message: /^search: the search space uses the custom op/,
-    });
-    const images = dna.zeros([1, 1, 4, 4]);
-    t.throws(() => applySubPolicies(images, dna.ones([1, 1]), dna.ones([1, 1, 2]), dna.ones([1, 1, 2]), { searchSpace: space }), {
-      message: op === ghost ? /no operator dna_ghost::ghost is registered/ : /no TypeScript transform 'Unregistered'/,
-    });
-    images.dispose();
-  }
-  rmSync(dir, { recursive: true, force: true });
-});
+test.serial(
+  'a policy file whose custom op is not available in this process is refused with a clear error',
+  async (t) => {
+    const ghost: CustomOpSpec = { name: 'Ghost', custom: 'dna_ghost::ghost', range: [0, 1], identityAt: null };
+    const unregistered: CustomOpSpec = { name: 'Unregistered', custom: 'Unregistered', range: null, identityAt: null };
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-custom-ops-'));
+    const data = dna.stratifiedSubset(await dna.datasets.fashionMnist({ split: 'train' }), 20, 0);
+    for (const op of [ghost, unregistered]) {
+      const space = spaceOf([builtin('Invert'), op]);
+      const policy = new dna.PolicyNetwork({ backbone: dna.WRN_10_1, inChannels: 1, searchSpace: space });
+      const file = path.join(dir, `${op.name}.dna`);
+      await dna.savePolicy(file, policy, { dataset: 'none', classes: [], seed: 0, steps: 0, seconds: 0 });
+      policy.dispose();
+      await t.throwsAsync(dna.loadPolicy(file), {
+        message: new RegExp(
+          `${op.name}\\.dna: the search space uses the custom op '${op.name}', which is not available in this process`,
+        ),
+      });
+      await t.throwsAsync(
+        dna.search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 1, searchSpace: space }),
+        {
+          message: /^search: the search space uses the custom op/,
+        },
+      );
+      const images = dna.zeros([1, 1, 4, 4]);
+      t.throws(
+        () =>
+          applySubPolicies(images, dna.ones([1, 1]), dna.ones([1, 1, 2]), dna.ones([1, 1, 2]), { searchSpace: space }),
+        {
+          message:
+            op === ghost ? /no operator dna_ghost::ghost is registered/ : /no TypeScript transform 'Unregistered'/,
+        },
+      );
+      images.dispose();
+    }
+    rmSync(dir, { recursive: true, force: true });
+  },
+);
 
 test('the example script registers both transforms and runs a short search', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-custom-ops-'));
-  const { stdout } = await promisify(execFile)(process.execPath, [path.join(root, 'dist/examples/custom-op/search.js'), EXAMPLE_LIBRARY, dir]);
+  const { stdout } = await promisify(execFile)(process.execPath, [
+    path.join(root, 'dist/examples/custom-op/search.js'),
+    EXAMPLE_LIBRARY,
+    dir,
+  ]);
   t.regex(stdout, /operators: dna_example::vignette/);
   t.regex(stdout, /step 4\/4: loss/);
   t.true(existsSync(path.join(dir, 'policy.dna')));
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('the CLI: dna search --op-library --custom-op adds the op; dna report needs the library to read the policy', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-custom-ops-cli-'));
-  const cli = path.join(root, 'dist/bin/dna.js');
-  const run = (...args: string[]) => promisify(execFile)(process.execPath, [cli, ...args]);
-  const common = ['--data', 'fashion-mnist', '--subset', '100'];
-  const { stdout } = await run('search', ...common, '--model', 'wrn-10-1', '--epochs', '1', '--batch-size', '50', '--op-library', EXAMPLE_LIBRARY, '--custom-op', 'dna_example::vignette', '--out', dir, '--json');
-  const policyFile = JSON.parse(stdout.trim().split('\n').at(-1)!).policyFile;
-  const error = await t.throwsAsync(run('report', '--policy', policyFile, ...common));
-  t.regex(String((error as { stderr?: string }).stderr), /uses the custom op 'vignette', which is not available in this process/);
-  const report = JSON.parse((await run('report', '--policy', policyFile, ...common, '--op-library', EXAMPLE_LIBRARY, '--json')).stdout);
-  const json = JSON.parse(readFileSync(report.json, 'utf8'));
-  t.true(json.searchSpace.ops.includes('vignette'));
-  t.is(json.searchSpace.subPolicies.length, 120); // 16 ops: 15 built-in and the custom one
-  rmSync(dir, { recursive: true, force: true });
-});
+test(
+  'the CLI: dna search --op-library --custom-op adds the op; dna report needs the library to read ' + 'the policy',
+  async (t) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-custom-ops-cli-'));
+    const cli = path.join(root, 'dist/bin/dna.js');
+    const run = (...args: string[]) => promisify(execFile)(process.execPath, [cli, ...args]);
+    const common = ['--data', 'fashion-mnist', '--subset', '100'];
+    const { stdout } = await run(
+      'search',
+      ...common,
+      '--model',
+      'wrn-10-1',
+      '--epochs',
+      '1',
+      '--batch-size',
+      '50',
+      '--op-library',
+      EXAMPLE_LIBRARY,
+      '--custom-op',
+      'dna_example::vignette',
+      '--out',
+      dir,
+      '--json',
+    );
+    const policyFile = JSON.parse(stdout.trim().split('\n').at(-1)!).policyFile;
+    const error = await t.throwsAsync(run('report', '--policy', policyFile, ...common));
+    t.regex(
+      String((error as { stderr?: string }).stderr),
+      /uses the custom op 'vignette', which is not available in this process/,
+    );
+    const report = JSON.parse(
+      (await run('report', '--policy', policyFile, ...common, '--op-library', EXAMPLE_LIBRARY, '--json')).stdout,
+    );
+    const json = JSON.parse(readFileSync(report.json, 'utf8'));
+    t.true(json.searchSpace.ops.includes('vignette'));
+    t.is(json.searchSpace.subPolicies.length, 120); // 16 ops: 15 built-in and the custom one
+    rmSync(dir, { recursive: true, force: true });
+  },
+);
 
 // ---- Bad input ----
 
 test('bad libraries give an Error that names the problem, and the process goes on', (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-custom-ops-'));
-  t.throws(() => dna.loadOpLibrary(path.join(dir, 'missing.so')), { message: /loadOpLibrary: no such file: .*missing\.so/ });
+  t.throws(() => dna.loadOpLibrary(path.join(dir, 'missing.so')), {
+    message: /loadOpLibrary: no such file: .*missing\.so/,
+  });
   const text = path.join(dir, 'not-a-library.so');
   writeFileSync(text, 'not an ELF file\n'.repeat(100));
   t.throws(() => dna.loadOpLibrary(text), { message: /not-a-library\.so.*invalid ELF header/ });
@@ -357,30 +464,52 @@ test('bad libraries give an Error that names the problem, and the process goes o
   // load in a child process turns that into an Error.
   const copy = path.join(dir, 'copy.so');
   copyFileSync(EXAMPLE_LIBRARY, copy);
-  t.throws(() => dna.loadOpLibrary(copy), { message: /copy\.so aborts .*Only a single TORCH_LIBRARY can be used to register the namespace dna_example/ });
+  t.throws(() => dna.loadOpLibrary(copy), {
+    message: /copy\.so aborts .*Only a single TORCH_LIBRARY can be used to register the namespace dna_example/,
+  });
   t.throws(() => dna.loadOpLibrary(''), { message: /non-empty string/ });
   rmSync(dir, { recursive: true, force: true });
   // Strength 1 on a 3x3 image: the centre kept, the edges halved, the corners black.
-  t.is(tidy(() => applyOp(dna.ones([1, 1, 3, 3]), vignette, 1).sum().item()), 1 + 4 * 0.5);
+  t.is(
+    tidy(() =>
+      applyOp(dna.ones([1, 1, 3, 3]), vignette, 1)
+        .sum()
+        .item(),
+    ),
+    1 + 4 * 0.5,
+  );
 });
 
 test('operators with the wrong schema or results give an Error that names the operator', (t) => {
   const added = dna.loadOpLibrary(TEST_LIBRARY);
   t.true(added.includes('dna_test::wrong_shape'));
-  t.throws(() => dna.registerOp({ name: 'Nope', op: 'dna_example::nope' }), { message: /registerOp\('Nope'\): no operator dna_example::nope is registered/ });
-  t.throws(() => dna.registerOp({ name: 'Nope', op: 'vignette' }), { message: /'vignette' is not an operator name; expected 'namespace::name'/ });
+  t.throws(() => dna.registerOp({ name: 'Nope', op: 'dna_example::nope' }), {
+    message: /registerOp\('Nope'\): no operator dna_example::nope is registered/,
+  });
+  t.throws(() => dna.registerOp({ name: 'Nope', op: 'vignette' }), {
+    message: /'vignette' is not an operator name; expected 'namespace::name'/,
+  });
   for (const op of ['one_argument', 'two_results', 'number_magnitude']) {
     t.throws(() => dna.registerOp({ name: 'Bad', op: `dna_test::${op}` }), {
-      message: new RegExp(`operator dna_test::${op} has the schema .*, but a transform must be dna_test::${op}\\(Tensor images, Tensor magnitude\\) -> Tensor`),
+      message: new RegExp(
+        `operator dna_test::${op} has the schema .*, but a transform must be dna_test::${op}\\(Tensor images, ` +
+          `Tensor magnitude\\) -> Tensor`,
+      ),
     });
   }
-  t.throws(() => dna.registerOp({ name: 'Bad', op: 'dna_test::in_place' }), { message: /writes its argument 'images' in place/ });
+  t.throws(() => dna.registerOp({ name: 'Bad', op: 'dna_test::in_place' }), {
+    message: /writes its argument 'images' in place/,
+  });
 
   const images = randomImages([2, 3, 4, 4], 1);
   const run = (op: string) => () => applyOp(images, dna.registerOp({ name: `Test ${op}`, op: `dna_test::${op}` }), 0.5);
-  t.throws(run('wrong_shape'), { message: /dna_test::wrong_shape returned shape \[2, 3, 4, 3\] for images of shape \[2, 3, 4, 4\]/ });
+  t.throws(run('wrong_shape'), {
+    message: /dna_test::wrong_shape returned shape \[2, 3, 4, 3\] for images of shape \[2, 3, 4, 4\]/,
+  });
   t.throws(run('scalar_out'), { message: /dna_test::scalar_out returned shape \[\]/ });
-  t.throws(run('wrong_dtype'), { message: /dna_test::wrong_dtype returned float64; a transform must return float32 images/ });
+  t.throws(run('wrong_dtype'), {
+    message: /dna_test::wrong_dtype returned float64; a transform must return float32 images/,
+  });
   t.throws(run('fails'), { message: /this op always fails/ });
   t.throws(run('throws'), { message: /a plain C\+\+ exception/ });
   t.throws(run('cuda_only'), { message: /Could not run 'dna_test::cuda_only' with arguments from the 'CPU' backend/ });
@@ -393,19 +522,36 @@ test('operators with the wrong schema or results give an Error that names the op
   t.throws(apply, { message: /wrong_shape returned shape/ });
   t.is(dna.liveTensors(), before, 'no tensor leaks from a failed call');
   dna.dispose([...policy]);
-  t.is(tidy(() => applyOp(images, vignette, 0).sub(images).abs().max().item()), 0, 'the process goes on');
+  t.is(
+    tidy(() => applyOp(images, vignette, 0).sub(images).abs().max().item()),
+    0,
+    'the process goes on',
+  );
   images.dispose();
 });
 
 test('TypeScript transforms and op definitions are checked', (t) => {
   const images = randomImages([2, 3, 4, 4], 2);
-  const transform = (f: dna.TransformFunction) => () => applyOp(images, dna.registerOp({ name: 'Checked', transform: f }), 0.5);
-  t.throws(transform((x) => x.narrow(2, 0, 2)), { message: /custom op 'Checked': returned shape \[2, 3, 2, 4\] for images of shape \[2, 3, 4, 4\]/ });
-  t.throws(transform((x) => x.toDtype('float64')), { message: /custom op 'Checked': returned float64/ });
-  t.throws(transform(() => 3 as unknown as dna.Tensor), { message: /custom op 'Checked': the transform must return a Tensor/ });
-  t.throws(transform(() => {
-    throw new Error('my transform failed');
-  }), { message: /my transform failed/ });
+  const transform = (f: dna.TransformFunction) => () =>
+    applyOp(images, dna.registerOp({ name: 'Checked', transform: f }), 0.5);
+  t.throws(
+    transform((x) => x.narrow(2, 0, 2)),
+    { message: /custom op 'Checked': returned shape \[2, 3, 2, 4\] for images of shape \[2, 3, 4, 4\]/ },
+  );
+  t.throws(
+    transform((x) => x.toDtype('float64')),
+    { message: /custom op 'Checked': returned float64/ },
+  );
+  t.throws(
+    transform(() => 3 as unknown as dna.Tensor),
+    { message: /custom op 'Checked': the transform must return a Tensor/ },
+  );
+  t.throws(
+    transform(() => {
+      throw new Error('my transform failed');
+    }),
+    { message: /my transform failed/ },
+  );
 
   const define = (definition: object) => () => dna.registerOp(definition as dna.CustomOpDefinition);
   t.throws(define({ name: 'X' }), { message: /give either op .* or transform .*, not neither/ });
@@ -413,12 +559,23 @@ test('TypeScript transforms and op definitions are checked', (t) => {
   t.throws(define({ name: 'Rotate', transform: () => images }), { message: /'Rotate' is the name of a built-in op/ });
   t.throws(define({ name: '', transform: () => images }), { message: /name must be a non-empty string/ });
   t.throws(define({ name: 'a::b', transform: () => images }), { message: /must not contain '::'/ });
-  t.throws(define({ name: 'X', transform: () => images, range: [0, Number.NaN] }), { message: /range must be \[lo, hi\]/ });
-  t.throws(define({ name: 'X', transform: () => images, identityAt: 2 }), { message: /identityAt must be a magnitude in \[0, 1\]/ });
-  t.throws(() => applyOp(images, 'Blur', 0.5), { message: /unknown op 'Blur' \(one of ShearX, .*Vignette, Gamma/ });
-  t.throws(() => dna.validateSearchSpace({ ops: [{ name: 'X', custom: '', range: null, identityAt: null }], subPolicies: [[0, 0]] }), {
-    message: /custom must name an operator or a transform/,
+  t.throws(define({ name: 'X', transform: () => images, range: [0, Number.NaN] }), {
+    message: /range must be \[lo, hi\]/,
   });
+  t.throws(define({ name: 'X', transform: () => images, identityAt: 2 }), {
+    message: /identityAt must be a magnitude in \[0, 1\]/,
+  });
+  t.throws(() => applyOp(images, 'Blur', 0.5), { message: /unknown op 'Blur' \(one of ShearX, .*Vignette, Gamma/ });
+  t.throws(
+    () =>
+      dna.validateSearchSpace({
+        ops: [{ name: 'X', custom: '', range: null, identityAt: null }],
+        subPolicies: [[0, 0]],
+      }),
+    {
+      message: /custom must name an operator or a transform/,
+    },
+  );
   images.dispose();
 });
 
@@ -439,7 +596,13 @@ test('CUDA: the example op runs its CUDA implementation and agrees with the CPU'
     t.is(onCuda.device, 'cuda:0');
     t.true(onCuda.to('cpu').sub(onCpu).abs().max().item() < 1e-6);
     const cpu = fusedGradients(k, { searchSpace: space });
-    const moved = { images: k.images.to('cuda'), c: k.c.to('cuda'), b: k.b.to('cuda'), m: k.m.to('cuda'), grad: k.grad.to('cuda') };
+    const moved = {
+      images: k.images.to('cuda'),
+      c: k.c.to('cuda'),
+      b: k.b.to('cuda'),
+      m: k.m.to('cuda'),
+      grad: k.grad.to('cuda'),
+    };
     const gpu = fusedGradients(moved, { searchSpace: space });
     assertClose(t, gpu.c, cpu.c, 1e-4, 'dL/dc');
     assertClose(t, gpu.b, cpu.b, 1e-4, 'dL/db');

@@ -37,7 +37,12 @@ function folder(...parts: string[]): string {
 }
 
 /** Expects `promise` to reject with a DataFileError about `file` whose message matches `pattern`. */
-async function rejectsAbout(t: ExecutionContext, promise: Promise<unknown>, file: string, pattern: RegExp): Promise<void> {
+async function rejectsAbout(
+  t: ExecutionContext,
+  promise: Promise<unknown>,
+  file: string,
+  pattern: RegExp,
+): Promise<void> {
   const error = await t.throwsAsync(promise, { instanceOf: dna.DataFileError });
   t.true(error!.message.includes(file), `the message names ${file}: ${error!.message}`);
   t.is((error as dna.DataFileError).file, file);
@@ -65,7 +70,10 @@ function requireScipy(t: ExecutionContext): boolean {
     python('import scipy.io, numpy');
     return true;
   } catch {
-    t.fail('these tests write MAT-files with scipy: apt-get install python3-scipy (it provides /usr/bin/python3 with scipy and numpy)');
+    t.fail(
+      'these tests write MAT-files with scipy: apt-get install python3-scipy (it provides /usr/bin/python3 with ' +
+        'scipy and numpy)',
+    );
     return false;
   }
 }
@@ -81,7 +89,10 @@ test('cifar10 reads the binary batches: labels, class names and channel-major pi
     t.is(train.count, 15);
     t.deepEqual(train.shape, [3, 32, 32]);
     t.deepEqual(train.classes, CIFAR10_NAMES);
-    t.deepEqual(Array.from(train.labels), Array.from({ length: 15 }, (_, n) => (n * 3) % 10));
+    t.deepEqual(
+      Array.from(train.labels),
+      Array.from({ length: 15 }, (_, n) => (n * 3) % 10),
+    );
     t.is(train.images.length, 15 * 3072);
     checkPixels(t, train);
   }
@@ -89,7 +100,10 @@ test('cifar10 reads the binary batches: labels, class names and channel-major pi
   t.is(testSet.count, 4);
   t.deepEqual(Array.from(testSet.labels), [0, 1, 2, 3]);
   checkPixels(t, testSet, (n) => n + 100);
-  await t.throwsAsync(dna.datasets.cifar10(parent, { split: 'valid' as 'test' }), { instanceOf: RangeError, message: /split must be 'train' or 'test'/ });
+  await t.throwsAsync(dna.datasets.cifar10(parent, { split: 'valid' as 'test' }), {
+    instanceOf: RangeError,
+    message: /split must be 'train' or 'test'/,
+  });
 });
 
 test('cifar10 names the file that is missing, truncated or holds a bad label', async (t) => {
@@ -108,7 +122,12 @@ test('cifar10 names the file that is missing, truncated or holds a bad label', a
   await t.notThrowsAsync(dna.datasets.cifar10(dir));
 
   rmSync(join(dir, 'test_batch.bin'));
-  await rejectsAbout(t, dna.datasets.cifar10(dir, { split: 'test' }), join(dir, 'test_batch.bin'), /missing .*cifar-10-batches-bin test file/);
+  await rejectsAbout(
+    t,
+    dna.datasets.cifar10(dir, { split: 'test' }),
+    join(dir, 'test_batch.bin'),
+    /missing .*cifar-10-batches-bin test file/,
+  );
   const meta = join(dir, 'batches.meta.txt');
   writeFileSync(meta, 'cat\ndog\n');
   await rejectsAbout(t, dna.datasets.cifar10(dir), meta, /has 2 class names, expected 10/);
@@ -121,8 +140,14 @@ test('cifar100 reads fine labels (or coarse ones on request) and checks both lab
   const dir = folder('cifar-100-binary');
   const fine = (n: number) => (n * 7) % 100;
   const coarse = (n: number) => n % 20;
-  writeFileSync(join(dir, 'train.bin'), cifarRecords(0, 6, (n) => [coarse(n), fine(n)]));
-  writeFileSync(join(dir, 'test.bin'), cifarRecords(50, 2, (n) => [coarse(n), fine(n)]));
+  writeFileSync(
+    join(dir, 'train.bin'),
+    cifarRecords(0, 6, (n) => [coarse(n), fine(n)]),
+  );
+  writeFileSync(
+    join(dir, 'test.bin'),
+    cifarRecords(50, 2, (n) => [coarse(n), fine(n)]),
+  );
   const fineNames = Array.from({ length: 100 }, (_, k) => `fine${k}`);
   const coarseNames = Array.from({ length: 20 }, (_, k) => `coarse${k}`);
   writeFileSync(join(dir, 'fine_label_names.txt'), fineNames.join('\n'));
@@ -150,7 +175,10 @@ test('cifar100 reads fine labels (or coarse ones on request) and checks both lab
   records[0] = 20;
   writeFileSync(file, records);
   await rejectsAbout(t, dna.datasets.cifar100(dir), file, /record 0 has label byte 0 = 20, expected 0\.\.19/);
-  writeFileSync(file, cifarRecords(0, 2, (n) => [n]));
+  writeFileSync(
+    file,
+    cifarRecords(0, 2, (n) => [n]),
+  );
   await rejectsAbout(t, dna.datasets.cifar100(dir), file, /3074-byte record/);
 });
 
@@ -172,7 +200,11 @@ test('idx reads images and labels, plain or gzip (recognised by its bytes, whate
   t.deepEqual(train.classes, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
   t.deepEqual(Array.from(train.labels), trainLabels);
   checkPixels(t, train);
-  const testSet = await dna.datasets.idx(dir, { split: 'test', classes: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'], name: 'letters' });
+  const testSet = await dna.datasets.idx(dir, {
+    split: 'test',
+    classes: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'],
+    name: 'letters',
+  });
   t.is(testSet.name, 'letters/test');
   t.is(testSet.count, 3);
   t.deepEqual(testSet.classes.slice(0, 2), ['a', 'b']);
@@ -191,9 +223,19 @@ test('idx names the file with a wrong magic, a short or long body, a bad gzip or
   await t.notThrowsAsync(dna.datasets.idx(dir));
 
   writeFileSync(images, goodLabels); // a label file where the images should be
-  await rejectsAbout(t, dna.datasets.idx(dir), images, /magic 0x00000801, expected 0x00000803 \(an idx3-ubyte image file\)/);
+  await rejectsAbout(
+    t,
+    dna.datasets.idx(dir),
+    images,
+    /magic 0x00000801, expected 0x00000803 \(an idx3-ubyte image file\)/,
+  );
   writeFileSync(images, goodImages.subarray(0, goodImages.length - 5));
-  await rejectsAbout(t, dna.datasets.idx(dir), images, /truncated: its header says 4 x 3 x 3 = 36 bytes of data, only 31 are present/);
+  await rejectsAbout(
+    t,
+    dna.datasets.idx(dir),
+    images,
+    /truncated: its header says 4 x 3 x 3 = 36 bytes of data, only 31 are present/,
+  );
   writeFileSync(images, goodImages.subarray(0, 10));
   await rejectsAbout(t, dna.datasets.idx(dir), images, /truncated/);
   writeFileSync(images, Uint8Array.of(...goodImages, 0, 0));
@@ -213,19 +255,33 @@ test('idx names the file with a wrong magic, a short or long body, a bad gzip or
   await rejectsAbout(t, dna.datasets.idx(dir), labels, /missing .*IDX labels/);
 });
 
-test('fashionMnist reads Debian\'s dataset-fashion-mnist: 60,000 + 10,000 balanced 28x28 images', async (t) => {
+test("fashionMnist reads Debian's dataset-fashion-mnist: 60,000 + 10,000 balanced 28x28 images", async (t) => {
   const dir = dna.FASHION_MNIST_DIR;
   if (!existsSync(dir)) {
     t.fail(`${dir} is missing: apt-get install dataset-fashion-mnist (a declared test dependency)`);
     return;
   }
-  const [train, testSet] = await Promise.all([dna.datasets.fashionMnist(), dna.datasets.fashionMnist({ split: 'test' })]);
+  const [train, testSet] = await Promise.all([
+    dna.datasets.fashionMnist(),
+    dna.datasets.fashionMnist({ split: 'test' }),
+  ]);
   t.is(train.name, 'fashion-mnist/train');
   t.is(train.count, 60000);
   t.is(testSet.count, 10000);
   t.deepEqual(train.shape, [1, 28, 28]);
   t.is(train.images.length, 60000 * 784);
-  t.deepEqual(train.classes, ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']);
+  t.deepEqual(train.classes, [
+    'T-shirt/top',
+    'Trouser',
+    'Pullover',
+    'Dress',
+    'Coat',
+    'Sandal',
+    'Shirt',
+    'Sneaker',
+    'Bag',
+    'Ankle boot',
+  ]);
   t.deepEqual(dna.classCounts(train), new Array(10).fill(6000));
   t.deepEqual(dna.classCounts(testSet), new Array(10).fill(1000));
 
@@ -241,7 +297,10 @@ print(json.dumps({'labels': list(lab), 'sums': [sum(img[k * 784:(k + 1) * 784]) 
     ),
   ) as { labels: number[]; sums: number[]; row: number[] };
   t.deepEqual(Array.from(train.labels.subarray(0, 20)), reference.labels);
-  t.deepEqual([0, 1, 2].map((k) => train.images.subarray(k * 784, (k + 1) * 784).reduce((a, b) => a + b, 0)), reference.sums);
+  t.deepEqual(
+    [0, 1, 2].map((k) => train.images.subarray(k * 784, (k + 1) * 784).reduce((a, b) => a + b, 0)),
+    reference.sums,
+  );
   t.deepEqual(Array.from(train.images.subarray(14 * 28, 15 * 28)), reference.row);
 
   const reduced = dna.stratifiedSubset(train, 4000, 0);
@@ -251,7 +310,11 @@ print(json.dumps({'labels': list(lab), 'sums': [sum(img[k * 784:(k + 1) * 784]) 
 test('fashionMnist says which package to install when its folder is absent', async (t) => {
   const absent = join(root, 'no-such-folder');
   const error = await t.throwsAsync(dna.datasets.fashionMnist(absent));
-  t.is(error!.message, `fashionMnist: ${absent} is not a folder: install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass the folder`);
+  t.is(
+    error!.message,
+    `fashionMnist: ${absent} is not a folder: install Debian's dataset-fashion-mnist (apt-get install ` +
+      `dataset-fashion-mnist) or pass the folder`,
+  );
 });
 
 // ---- SVHN (MAT-files written by scipy) ----
@@ -325,7 +388,12 @@ test('svhn names the MAT-file that is missing, truncated, not a MAT-file or lack
     t.is((await dna.datasets.svhn(dir)).count, 4);
     for (const cut of [1000, 8, 1]) {
       writeFileSync(file, bytes.subarray(0, bytes.length - cut));
-      await rejectsAbout(t, dna.datasets.svhn(dir), file, /truncated: variable [12] at byte \d+ claims \d+ bytes, only \d+ remain/);
+      await rejectsAbout(
+        t,
+        dna.datasets.svhn(dir),
+        file,
+        /truncated: variable [12] at byte \d+ claims \d+ bytes, only \d+ remain/,
+      );
     }
     writeFileSync(file, bytes.subarray(0, 100));
     await rejectsAbout(t, dna.datasets.svhn(dir), file, /less than a MAT-file's 128-byte header/);
@@ -356,9 +424,13 @@ test('imageFolder decodes one subfolder per class to RGB, channel-major, classes
     rgb.copy(rgba, p * 4, p * 3, p * 3 + 3);
     rgba[p * 4 + 3] = 100 + p;
   }
-  await sharp(rgba, { raw: { width: 5, height: 4, channels: 4 } }).png().toFile(join(dir, 'cat', 'y.png'));
+  await sharp(rgba, { raw: { width: 5, height: 4, channels: 4 } })
+    .png()
+    .toFile(join(dir, 'cat', 'y.png'));
   const gray = Buffer.from(Array.from({ length: 20 }, (_, p) => p * 12));
-  await sharp(gray, { raw: { width: 5, height: 4, channels: 1 } }).png().toFile(join(dir, 'cat', 'z.png'));
+  await sharp(gray, { raw: { width: 5, height: 4, channels: 1 } })
+    .png()
+    .toFile(join(dir, 'cat', 'z.png'));
   writeFileSync(join(dir, 'cat', 'notes.txt'), 'not an image');
   writeFileSync(join(dir, 'cat', '.hidden.png'), 'not an image either');
   mkdirSync(join(dir, '.cache'));
@@ -372,7 +444,11 @@ test('imageFolder decodes one subfolder per class to RGB, channel-major, classes
   const rgbOf = [3, 2, 4, -1, 0, 1];
   const grayImage = ds.images.subarray(3 * 60, 4 * 60);
   t.deepEqual(Array.from(grayImage), [...gray, ...gray, ...gray]);
-  const colour = { ...ds, images: new Uint8Array([0, 1, 2, 4, 5].flatMap((k) => Array.from(ds.images.subarray(k * 60, (k + 1) * 60)))), count: 5 };
+  const colour = {
+    ...ds,
+    images: new Uint8Array([0, 1, 2, 4, 5].flatMap((k) => Array.from(ds.images.subarray(k * 60, (k + 1) * 60)))),
+    count: 5,
+  };
   checkPixels(t, colour, (n) => rgbOf[[0, 1, 2, 4, 5][n]]);
   t.deepEqual((await dna.datasets.imageFolder(dir)).labels, ds.labels);
 });
@@ -383,8 +459,15 @@ test('imageFolder needs one size or a size option, and names files that are unre
   mkdirSync(join(dir, 'b'));
   await writePng(join(dir, 'a', '1.png'), 0, 8, 8);
   await writePng(join(dir, 'b', '2.png'), 1, 6, 10);
-  await sharp(rgbBytes(2, 8, 8), { raw: { width: 8, height: 8, channels: 3 } }).jpeg({ quality: 95 }).toFile(join(dir, 'b', '3.jpg'));
-  await rejectsAbout(t, dna.datasets.imageFolder(dir), join(dir, 'b', '2.png'), /is 6x10 \(height x width\) but .*1\.png is 8x8: .*pass \{ size: \[height, width\] \}/);
+  await sharp(rgbBytes(2, 8, 8), { raw: { width: 8, height: 8, channels: 3 } })
+    .jpeg({ quality: 95 })
+    .toFile(join(dir, 'b', '3.jpg'));
+  await rejectsAbout(
+    t,
+    dna.datasets.imageFolder(dir),
+    join(dir, 'b', '2.png'),
+    /is 6x10 \(height x width\) but .*1\.png is 8x8: .*pass \{ size: \[height, width\] \}/,
+  );
 
   const resized = await dna.datasets.imageFolder(dir, { size: [8, 8] });
   t.deepEqual(resized.shape, [3, 8, 8]);
@@ -401,9 +484,17 @@ test('imageFolder needs one size or a size option, and names files that are unre
   await rejectsAbout(t, dna.datasets.imageFolder(dir, { size: [8, 8] }), corrupt, /cannot decode/);
   rmSync(corrupt);
   mkdirSync(join(dir, 'c'));
-  await rejectsAbout(t, dna.datasets.imageFolder(dir, { size: [8, 8] }), join(dir, 'c'), /no \.png, \.jpg or \.jpeg files/);
+  await rejectsAbout(
+    t,
+    dna.datasets.imageFolder(dir, { size: [8, 8] }),
+    join(dir, 'c'),
+    /no \.png, \.jpg or \.jpeg files/,
+  );
   await rejectsAbout(t, dna.datasets.imageFolder(dir, { split: 'val' }), join(dir, 'val'), /missing folder/);
-  await t.throwsAsync(dna.datasets.imageFolder(dir, { size: [8, 0] }), { instanceOf: TypeError, message: /size must be \[height, width\]/ });
+  await t.throwsAsync(dna.datasets.imageFolder(dir, { size: [8, 0] }), {
+    instanceOf: TypeError,
+    message: /size must be \[height, width\]/,
+  });
 });
 
 // ---- Stratified subsets and splits ----
@@ -417,7 +508,14 @@ function synthetic(counts: number[]): dna.ImageDataset {
   const count = labels.length;
   const images = new Uint8Array(count * 4);
   labels.forEach((label, i) => images.set([i & 255, i >> 8, label, 7], i * 4));
-  return { name: 'synthetic', images, labels: Int32Array.from(labels), count, shape: [1, 2, 2], classes: counts.map((_, k) => `c${k}`) };
+  return {
+    name: 'synthetic',
+    images,
+    labels: Int32Array.from(labels),
+    count,
+    shape: [1, 2, 2],
+    classes: counts.map((_, k) => `c${k}`),
+  };
 }
 
 /** The original index of each image of a subset of `synthetic`, checking its bytes and label. */
@@ -440,7 +538,11 @@ test('stratifiedSubset keeps class proportions with largest-remainder rounding',
     t.is(part.count, n);
     t.deepEqual(dna.classCounts(part), dna.stratifiedQuotas([50, 30, 15, 5], n));
     const from = originals(t, part);
-    t.deepEqual(from, [...from].sort((a, b) => a - b), 'images keep their order');
+    t.deepEqual(
+      from,
+      [...from].sort((a, b) => a - b),
+      'images keep their order',
+    );
     t.is(new Set(from).size, n, 'no image twice');
     from.forEach((i, k) => t.is(ds.labels[i], part.labels[k]));
     t.deepEqual(part.classes, ds.classes);
@@ -462,8 +564,14 @@ test('stratifiedSubset is deterministic for a seed and differs between seeds', (
 
 test('stratifiedSubset and splitStratified refuse impossible sizes', (t) => {
   const ds = synthetic([5, 5, 0, 5]);
-  t.throws(() => dna.stratifiedSubset(ds, 16, 0), { instanceOf: RangeError, message: /n = 16 is more than the 15 images/ });
-  t.throws(() => dna.stratifiedSubset(ds, 2, 0), { instanceOf: RangeError, message: /fewer than the 3 classes present/ });
+  t.throws(() => dna.stratifiedSubset(ds, 16, 0), {
+    instanceOf: RangeError,
+    message: /n = 16 is more than the 15 images/,
+  });
+  t.throws(() => dna.stratifiedSubset(ds, 2, 0), {
+    instanceOf: RangeError,
+    message: /fewer than the 3 classes present/,
+  });
   t.throws(() => dna.stratifiedSubset(ds, 2.5, 0), { instanceOf: TypeError, message: /n must be an integer/ });
   t.throws(() => dna.stratifiedSubset(ds, 5, 0.5), { instanceOf: TypeError, message: /seed must be an integer/ });
   t.is(dna.stratifiedSubset(ds, 3, 0).count, 3);
@@ -481,7 +589,10 @@ test('splitStratified gives two disjoint stratified parts covering the dataset',
   t.deepEqual(dna.classCounts(a), [20, 12, 8]);
   t.deepEqual(dna.classCounts(b), [20, 12, 8]);
   const all = [...originals(t, a), ...originals(t, b)].sort((x, y) => x - y);
-  t.deepEqual(all, Array.from({ length: 80 }, (_, i) => i));
+  t.deepEqual(
+    all,
+    Array.from({ length: 80 }, (_, i) => i),
+  );
   const [a2] = dna.splitStratified(ds, 0.5, 5);
   t.deepEqual(a2.images, a.images);
   // The first part is the stratified subset of the same size and seed.
@@ -509,13 +620,20 @@ test('batches visit every image once per epoch, in an order fixed by (seed, epoc
   const everything = Array.from({ length: 10 }, (_, i) => i);
   const e0 = collect(ds, { batchSize: 4, seed: 9 });
   t.deepEqual(e0.sizes, [4, 4, 2], 'the last batch is partial');
-  t.deepEqual([...e0.order].sort((a, b) => a - b), everything);
+  t.deepEqual(
+    [...e0.order].sort((a, b) => a - b),
+    everything,
+  );
   t.notDeepEqual(e0.order, everything, 'shuffled');
   t.deepEqual(collect(ds, { batchSize: 4, seed: 9, epoch: 0 }).order, e0.order, 'reproducible');
   t.deepEqual(collect(ds, { batchSize: 3, seed: 9 }).order, e0.order, 'the order does not depend on the batch size');
   t.deepEqual(Array.from(dna.epochOrder(10, { seed: 9 })), e0.order);
   const epochs = [0, 1, 2, 3, 4].map((epoch) => collect(ds, { batchSize: 4, seed: 9, epoch }).order);
-  for (const order of epochs) t.deepEqual([...order].sort((a, b) => a - b), everything);
+  for (const order of epochs)
+    t.deepEqual(
+      [...order].sort((a, b) => a - b),
+      everything,
+    );
   t.is(new Set(epochs.map((o) => o.join())).size, 5, 'each epoch its own order');
   t.deepEqual(collect(ds, { batchSize: 4, seed: 9, epoch: 3 }).order, epochs[3], 'resuming at epoch 3 replays it');
   t.notDeepEqual(collect(ds, { batchSize: 4, seed: 10 }).order, e0.order);
@@ -563,9 +681,21 @@ test('batches are float32 [B, C, H, W] in [0, 1] and int64 labels, with no tenso
 
 test('batches check their options before the first batch', (t) => {
   const ds = synthetic([2, 2]);
-  t.throws(() => dna.batches(ds, { batchSize: 0 }), { instanceOf: RangeError, message: /batchSize must be a positive integer/ });
+  t.throws(() => dna.batches(ds, { batchSize: 0 }), {
+    instanceOf: RangeError,
+    message: /batchSize must be a positive integer/,
+  });
   t.throws(() => dna.batches(ds, { batchSize: 2, epoch: -1 }), { instanceOf: RangeError, message: /epoch must be/ });
-  t.throws(() => dna.batches(ds, { batchSize: 2, seed: 1.5 }), { instanceOf: TypeError, message: /seed must be an integer/ });
-  t.throws(() => dna.batches(ds, { batchSize: 2, startBatch: 3 }), { instanceOf: RangeError, message: /startBatch must be an integer in 0\.\.2/ });
-  t.throws(() => dna.batches({ ...ds, images: ds.images.subarray(1) }, { batchSize: 2 }), { instanceOf: RangeError, message: /dataset.images has 15 bytes/ });
+  t.throws(() => dna.batches(ds, { batchSize: 2, seed: 1.5 }), {
+    instanceOf: TypeError,
+    message: /seed must be an integer/,
+  });
+  t.throws(() => dna.batches(ds, { batchSize: 2, startBatch: 3 }), {
+    instanceOf: RangeError,
+    message: /startBatch must be an integer in 0\.\.2/,
+  });
+  t.throws(() => dna.batches({ ...ds, images: ds.images.subarray(1) }, { batchSize: 2 }), {
+    instanceOf: RangeError,
+    message: /dataset.images has 15 bytes/,
+  });
 });

@@ -27,7 +27,15 @@ function parameterBytes(source: dna.Parameterized): Buffer {
 }
 
 test('train: the same seed writes the same checkpoint, byte for byte; another seed does not', async (t) => {
-  const options = { train: data, test: tinyDataset(16, 3, 12), model: dna.WRN_10_1, epochs: 2, batchSize: 16, preprocess: 'cifar' as const, augmentation: 'randaugment' as const };
+  const options = {
+    train: data,
+    test: tinyDataset(16, 3, 12),
+    model: dna.WRN_10_1,
+    epochs: 2,
+    batchSize: 16,
+    preprocess: 'cifar' as const,
+    augmentation: 'randaugment' as const,
+  };
   const files: Buffer[] = [];
   for (const seed of [4, 4, 5]) {
     const result = await dna.train({ ...options, seed, outDir: outDir() });
@@ -41,7 +49,13 @@ test('train: the same seed writes the same checkpoint, byte for byte; another se
 for (const objective of dna.SEARCH_OBJECTIVES) {
   test(`search (${objective}): the same seed gives the same checkpoint, policy weights and report`, async (t) => {
     const options: dna.SearchOptions = {
-      train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 2, batchSize: 16, preprocess: 'cifar', objective,
+      train: data,
+      classifier: dna.WRN_10_1,
+      policy: dna.WRN_10_1,
+      epochs: 2,
+      batchSize: 16,
+      preprocess: 'cifar',
+      objective,
       regularisers: { entropyFloor: 2, strength: 0.05 },
     };
     const results = [];
@@ -52,8 +66,16 @@ for (const objective of dna.SEARCH_OBJECTIVES) {
       // The report carries the policy file's provenance, whose run time differs from run to run.
       const { policy: provenance, ...report } = await dna.policyReport({ policy, data, batchSize: 16 });
       t.is(typeof provenance?.seconds, 'number');
-      results.push({ checkpoint: readFileSync(result.checkpoint!), weights: parameterBytes(policy.network), report: JSON.stringify(report), monitor: JSON.stringify(result.monitor) });
-      t.true(parameterBytes(result.policy).equals(results.at(-1)!.weights), 'the policy file holds the searched weights');
+      results.push({
+        checkpoint: readFileSync(result.checkpoint!),
+        weights: parameterBytes(policy.network),
+        report: JSON.stringify(report),
+        monitor: JSON.stringify(result.monitor),
+      });
+      t.true(
+        parameterBytes(result.policy).equals(results.at(-1)!.weights),
+        'the policy file holds the searched weights',
+      );
       policy.dispose();
       result.policy.dispose();
     }

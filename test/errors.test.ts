@@ -82,18 +82,35 @@ test('wrong argument types: the TypeError names the function, the argument and w
     }
   }
   // A later argument too.
-  t.throws(() => native.reshape(native.full([2], 1), 'abc' as never), { instanceOf: TypeError, message: /^reshape: argument 2 must be an array of integers, got a string$/ });
-  t.throws(() => native.add(native.full([2], 1), 'abc' as never), { instanceOf: TypeError, message: /^add: argument 2 must be a number, got a string$/ });
-  t.throws(() => native.full([2], 1, 'float32', 42 as never), { instanceOf: TypeError, message: /^full: argument 4 must be a string, got a number$/ });
-  t.throws(() => native.cat([native.full([2], 1), 'x'] as never, 0), { instanceOf: TypeError, message: /^cat: argument 1\[1\] must be a Tensor$/ });
-  t.throws(() => native.reshape(native.full([2], 1), [2, 'x'] as never), { instanceOf: TypeError, message: /^reshape: argument 2\[1\] must be an integer$/ });
+  t.throws(() => native.reshape(native.full([2], 1), 'abc' as never), {
+    instanceOf: TypeError,
+    message: /^reshape: argument 2 must be an array of integers, got a string$/,
+  });
+  t.throws(() => native.add(native.full([2], 1), 'abc' as never), {
+    instanceOf: TypeError,
+    message: /^add: argument 2 must be a number, got a string$/,
+  });
+  t.throws(() => native.full([2], 1, 'float32', 42 as never), {
+    instanceOf: TypeError,
+    message: /^full: argument 4 must be a string, got a number$/,
+  });
+  t.throws(() => native.cat([native.full([2], 1), 'x'] as never, 0), {
+    instanceOf: TypeError,
+    message: /^cat: argument 1\[1\] must be a Tensor$/,
+  });
+  t.throws(() => native.reshape(native.full([2], 1), [2, 'x'] as never), {
+    instanceOf: TypeError,
+    message: /^reshape: argument 2\[1\] must be an integer$/,
+  });
 });
 
 test('garbage in each position of a valid call: returns or throws an Error naming the function', (t) => {
   const problems: string[] = [];
   let calls = 0;
   for (const name of functionNames) {
-    const make = valid[name] ?? (() => [f32([2, 3]), f32([2, 3]), f32([2, 3]), f32([2, 3]), f32([2, 3]), f32([2, 3]), f32([2, 3])]);
+    const make =
+      valid[name] ??
+      (() => [f32([2, 3]), f32([2, 3]), f32([2, 3]), f32([2, 3]), f32([2, 3]), f32([2, 3]), f32([2, 3])]);
     const arity = make().length;
     cleanup(undefined);
     for (let position = 0; position <= arity; position++) {
@@ -141,19 +158,59 @@ test('objects built on the NativeTensor / NativeGenerator classes are not tensor
     ['Object.create(NativeGenerator.prototype)', () => Object.create(NativeGenerator.prototype)],
   ];
   for (const [label, fake] of fakes) {
-    for (const name of ['shape', 'data', 'item', 'dispose', 'isDisposed', 'exp', 'sum', 'backward', 'requiresGrad', 'grad', 'bernoulli']) {
-      t.throws(() => (addon[name] as Fn)(fake()), { instanceOf: Error, message: new RegExp(`^${name}: argument 1 must be a Tensor`) }, `${name}(${label})`);
+    for (const name of [
+      'shape',
+      'data',
+      'item',
+      'dispose',
+      'isDisposed',
+      'exp',
+      'sum',
+      'backward',
+      'requiresGrad',
+      'grad',
+      'bernoulli',
+    ]) {
+      t.throws(
+        () => (addon[name] as Fn)(fake()),
+        { instanceOf: Error, message: new RegExp(`^${name}: argument 1 must be a Tensor`) },
+        `${name}(${label})`,
+      );
     }
-    t.throws(() => native.add(fake() as never, native.full([1], 1)), { instanceOf: Error, message: /^add: argument 1/ });
-    t.throws(() => native.where(native.full([1], true, 'bool'), fake() as never, 1), { instanceOf: Error, message: /^where:/ });
-    t.throws(() => native.cat([native.full([1], 1), fake()] as never, 0), { instanceOf: Error, message: /^cat: argument 1\[1\] must be a Tensor/ });
-    t.throws(() => native.rand([2], fake() as never), { instanceOf: Error, message: /^rand: argument 2 must be a Generator/ });
-    t.throws(() => native.generatorSeed(fake() as never), { instanceOf: Error, message: /^generatorSeed: argument 1 must be a Generator/ });
-    t.throws(() => native.setGeneratorState(native.generator(1), fake() as never), { instanceOf: Error, message: /^setGeneratorState: argument 2 must be a Tensor/ });
+    t.throws(() => native.add(fake() as never, native.full([1], 1)), {
+      instanceOf: Error,
+      message: /^add: argument 1/,
+    });
+    t.throws(() => native.where(native.full([1], true, 'bool'), fake() as never, 1), {
+      instanceOf: Error,
+      message: /^where:/,
+    });
+    t.throws(() => native.cat([native.full([1], 1), fake()] as never, 0), {
+      instanceOf: Error,
+      message: /^cat: argument 1\[1\] must be a Tensor/,
+    });
+    t.throws(() => native.rand([2], fake() as never), {
+      instanceOf: Error,
+      message: /^rand: argument 2 must be a Generator/,
+    });
+    t.throws(() => native.generatorSeed(fake() as never), {
+      instanceOf: Error,
+      message: /^generatorSeed: argument 1 must be a Generator/,
+    });
+    t.throws(() => native.setGeneratorState(native.generator(1), fake() as never), {
+      instanceOf: Error,
+      message: /^setGeneratorState: argument 2 must be a Tensor/,
+    });
   }
   // A generator where a tensor is expected, and a tensor where a generator is expected.
-  t.throws(() => native.exp(native.generator(1) as never), { instanceOf: TypeError, message: /^exp: argument 1 must be a Tensor, got an object$/ });
-  t.throws(() => native.randn([2], native.full([1], 1) as never), { instanceOf: TypeError, message: /^randn: argument 2 must be a Generator/ });
+  t.throws(() => native.exp(native.generator(1) as never), {
+    instanceOf: TypeError,
+    message: /^exp: argument 1 must be a Tensor, got an object$/,
+  });
+  t.throws(() => native.randn([2], native.full([1], 1) as never), {
+    instanceOf: TypeError,
+    message: /^randn: argument 2 must be a Generator/,
+  });
   // The classes themselves: callable only with new, harmless with it.
   t.throws(() => (NativeTensor as unknown as () => unknown)(), { instanceOf: Error });
   t.notThrows(() => new NativeTensor());
@@ -240,7 +297,11 @@ const missingGenerator: Array<[string, string]> = [
 ];
 for (const [name, args] of missingGenerator) {
   test(`${name}(${args}) throws "argument 1 must be a Generator" instead of crashing`, async (t) => {
-    await expectCleanError(t, `native.${name}(${args})`, new RegExp(`^ERROR ${name}: argument 1 must be a Generator`, 'm'));
+    await expectCleanError(
+      t,
+      `native.${name}(${args})`,
+      new RegExp(`^ERROR ${name}: argument 1 must be a Generator`, 'm'),
+    );
   });
 }
 
@@ -249,7 +310,8 @@ for (const [name, args] of missingGenerator) {
 test('expand of a 1-element tensor to [1e9, 1e9] (a stride-0 view) does not abort', async (t) => {
   await expectCleanError(
     t,
-    `const v = native.expand(native.full([1, 1], 1), [1e9, 1e9]); console.log('VIEW ' + native.numel(v)); native.dispose(v)`,
+    `const v = native.expand(native.full([1, 1], 1), [1e9, 1e9]); console.log('VIEW ' + native.numel(v)); ` +
+      `native.dispose(v)`,
     /^(VIEW 1000000000000000000|ERROR expand: )/m,
   );
 });

@@ -14,11 +14,15 @@ const model = (execution?: dna.Execution) => {
   const m = dna.wideResNet({ ...dna.WRN_10_1, classes: 5, inChannels: 3, seed: 11 });
   return execution === undefined ? m : m.setExecution(execution);
 };
-const images = (seed = 1, batch = 6, size = 12) => dna.rand([batch, 3, size, size], { generator: new dna.Generator(seed) });
+const images = (seed = 1, batch = 6, size = 12) =>
+  dna.rand([batch, 3, size, size], { generator: new dna.Generator(seed) });
 const labels = dna.tensor([0, 1, 2, 3, 4, 0], [6], { dtype: 'int64' });
 
 /** Logits and the gradient of every parameter (by name) for one batch. */
-function forwardBackward(m: dna.Module, x: dna.Tensor): { logits: Float32Array; grads: Record<string, Float32Array>; dtypes: string[] } {
+function forwardBackward(
+  m: dna.Module,
+  x: dna.Tensor,
+): { logits: Float32Array; grads: Record<string, Float32Array>; dtypes: string[] } {
   for (const p of m.parameters()) p.zeroGrad();
   return tidy(() => {
     const logits = m.forward(x);
@@ -57,55 +61,68 @@ test('defaults: NCHW float32; setExecution reports what it set, and unset fields
   m.dispose();
 });
 
-test('channels-last: the same logits and parameter gradients as NCHW, to float32 rounding, in training and eval', (t) => {
-  const x = images();
-  const plain = model();
-  const nhwc = model({ memoryFormat: 'channelsLast' });
-  const a = forwardBackward(plain, x);
-  const b = forwardBackward(nhwc, x);
-  t.true(maxAbsDiff(a.logits, b.logits) <= 1e-5 * Math.max(1, maxAbs(a.logits)), `logits differ by ${maxAbsDiff(a.logits, b.logits)}`);
-  for (const [name, grad] of Object.entries(a.grads)) {
-    const error = maxAbsDiff(grad, b.grads[name]);
-    t.true(error <= 1e-4 * Math.max(1e-3, maxAbs(grad)), `${name}: gradients differ by ${error} (scale ${maxAbs(grad)})`);
-  }
-  plain.eval();
-  nhwc.eval();
-  const evalA = tidy(() => noGrad(() => plain.forward(x).data() as Float32Array));
-  const evalB = tidy(() => noGrad(() => nhwc.forward(x).data() as Float32Array));
-  t.true(maxAbsDiff(evalA, evalB) <= 1e-5 * Math.max(1, maxAbs(evalA)));
-  dna.dispose([plain, nhwc, x]);
-});
+test(
+  'channels-last: the same logits and parameter gradients as NCHW, to float32 rounding, in ' + 'training and eval',
+  (t) => {
+    const x = images();
+    const plain = model();
+    const nhwc = model({ memoryFormat: 'channelsLast' });
+    const a = forwardBackward(plain, x);
+    const b = forwardBackward(nhwc, x);
+    t.true(
+      maxAbsDiff(a.logits, b.logits) <= 1e-5 * Math.max(1, maxAbs(a.logits)),
+      `logits differ by ${maxAbsDiff(a.logits, b.logits)}`,
+    );
+    for (const [name, grad] of Object.entries(a.grads)) {
+      const error = maxAbsDiff(grad, b.grads[name]);
+      t.true(
+        error <= 1e-4 * Math.max(1e-3, maxAbs(grad)),
+        `${name}: gradients differ by ${error} (scale ${maxAbs(grad)})`,
+      );
+    }
+    plain.eval();
+    nhwc.eval();
+    const evalA = tidy(() => noGrad(() => plain.forward(x).data() as Float32Array));
+    const evalB = tidy(() => noGrad(() => nhwc.forward(x).data() as Float32Array));
+    t.true(maxAbsDiff(evalA, evalB) <= 1e-5 * Math.max(1, maxAbs(evalA)));
+    dna.dispose([plain, nhwc, x]);
+  },
+);
 
-test('channels-last changes the weights in place: parameter handles and the optimiser follow, state dicts move between formats', (t) => {
-  const x = images(2);
-  const m = model();
-  const handle = m.namedParameters()['conv1.weight'];
-  const optimizer = dna.sgd(m, { lr: 0.1, momentum: 0.9 });
-  m.setExecution({ memoryFormat: 'channelsLast' });
-  const before = handle.data() as Float32Array;
-  tidy(() => {
-    optimizer.zeroGrad();
-    dna.crossEntropy(m.forward(x), labels).backward();
-    optimizer.step();
-  });
-  const after = handle.data() as Float32Array;
-  t.true(maxAbsDiff(before, after) > 0, 'the handle taken before the conversion sees the step');
-  t.deepEqual(after, m.namedParameters()['conv1.weight'].data());
+test(
+  'channels-last changes the weights in place: parameter handles and the optimiser follow, state dicts move ' +
+    'between formats',
+  (t) => {
+    const x = images(2);
+    const m = model();
+    const handle = m.namedParameters()['conv1.weight'];
+    const optimizer = dna.sgd(m, { lr: 0.1, momentum: 0.9 });
+    m.setExecution({ memoryFormat: 'channelsLast' });
+    const before = handle.data() as Float32Array;
+    tidy(() => {
+      optimizer.zeroGrad();
+      dna.crossEntropy(m.forward(x), labels).backward();
+      optimizer.step();
+    });
+    const after = handle.data() as Float32Array;
+    t.true(maxAbsDiff(before, after) > 0, 'the handle taken before the conversion sees the step');
+    t.deepEqual(after, m.namedParameters()['conv1.weight'].data());
 
-  // A state dict of the channels-last model restores the same outputs in an NCHW one, and back.
-  const plain = model();
-  const state = m.stateDict();
-  plain.loadStateDict(state);
-  m.eval();
-  plain.eval();
-  const fromNhwc = tidy(() => noGrad(() => m.forward(x).data() as Float32Array));
-  const fromNchw = tidy(() => noGrad(() => plain.forward(x).data() as Float32Array));
-  t.true(maxAbsDiff(fromNhwc, fromNchw) <= 1e-5 * Math.max(1, maxAbs(fromNchw)));
-  m.setExecution({});
-  const backToNchw = tidy(() => noGrad(() => m.forward(x).data() as Float32Array));
-  t.true(maxAbsDiff(backToNchw, fromNchw) <= 1e-5 * Math.max(1, maxAbs(fromNchw)));
-  dna.dispose([...Object.values(state), m, plain, optimizer, x]);
-});
+    // A state dict of the channels-last model restores the same outputs in an NCHW one, and back.
+    const plain = model();
+    const state = m.stateDict();
+    plain.loadStateDict(state);
+    m.eval();
+    plain.eval();
+    const fromNhwc = tidy(() => noGrad(() => m.forward(x).data() as Float32Array));
+    const fromNchw = tidy(() => noGrad(() => plain.forward(x).data() as Float32Array));
+    t.true(maxAbsDiff(fromNhwc, fromNchw) <= 1e-5 * Math.max(1, maxAbs(fromNchw)));
+    m.setExecution({});
+    const backToNchw = tidy(() => noGrad(() => m.forward(x).data() as Float32Array));
+    t.true(maxAbsDiff(backToNchw, fromNchw) <= 1e-5 * Math.max(1, maxAbs(fromNchw)));
+    dna.dispose([...Object.values(state), m, plain, optimizer, x]);
+  },
+);
 
 test('bfloat16 autocast: float32 logits and gradients, within bfloat16 precision of float32', (t) => {
   const x = images(3);
@@ -127,7 +144,8 @@ test('bfloat16 autocast: float32 logits and gradients, within bfloat16 precision
     const similarity = cosine(exact.grads[name], low.grads[name]);
     t.true(similarity > 0.9, `${name}: gradient cosine similarity ${similarity.toFixed(4)}`);
   }
-  const whole = (grads: Record<string, Float32Array>) => Float32Array.from(names.flatMap((name) => Array.from(grads[name])));
+  const whole = (grads: Record<string, Float32Array>) =>
+    Float32Array.from(names.flatMap((name) => Array.from(grads[name])));
   const overall = cosine(whole(exact.grads), whole(low.grads));
   t.true(overall > 0.95, `whole gradient cosine similarity ${overall.toFixed(4)}`);
   dna.dispose([bf16, x]);
@@ -153,15 +171,34 @@ test('train and search run with channels-last and bfloat16, and learn', async (t
   const execution: dna.Execution = { memoryFormat: 'channelsLast', precision: 'bfloat16' };
   const epochLosses: number[] = [];
   const trained = await dna.train({
-    train: data, model: { ...dna.WRN_10_1 }, epochs: 4, batchSize: 16, lr: 0.05, seed: 1, execution,
-    onProgress: (p) => { if (p.phase === 'epoch') epochLosses.push(p.loss); },
+    train: data,
+    model: { ...dna.WRN_10_1 },
+    epochs: 4,
+    batchSize: 16,
+    lr: 0.05,
+    seed: 1,
+    execution,
+    onProgress: (p) => {
+      if (p.phase === 'epoch') epochLosses.push(p.loss);
+    },
   });
   t.deepEqual(trained.model.execution, execution);
   t.true(epochLosses.every(Number.isFinite));
-  t.true(epochLosses[epochLosses.length - 1] < epochLosses[0], `epoch losses ${epochLosses.map((l) => l.toFixed(3)).join(', ')}`);
+  t.true(
+    epochLosses[epochLosses.length - 1] < epochLosses[0],
+    `epoch losses ${epochLosses.map((l) => l.toFixed(3)).join(', ')}`,
+  );
   trained.model.dispose();
 
-  const searched = await dna.search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 1, batchSize: 16, seed: 1, execution });
+  const searched = await dna.search({
+    train: data,
+    classifier: dna.WRN_10_1,
+    policy: dna.WRN_10_1,
+    epochs: 1,
+    batchSize: 16,
+    seed: 1,
+    execution,
+  });
   t.deepEqual(searched.policy.network.execution, execution);
   t.is(searched.steps, 4);
   searched.policy.dispose();
@@ -169,12 +206,28 @@ test('train and search run with channels-last and bfloat16, and learn', async (t
 
 test('bad execution settings: an Error that names the setting', async (t) => {
   const m = model();
-  t.throws(() => m.setExecution({ precision: 'float16' as 'bfloat16' }), { message: /precision must be one of float32, bfloat16, got 'float16'/ });
-  t.throws(() => m.setExecution({ memoryFormat: 'nhwc' as 'channelsLast' }), { message: /memoryFormat must be one of contiguous, channelsLast, got 'nhwc'/ });
+  t.throws(() => m.setExecution({ precision: 'float16' as 'bfloat16' }), {
+    message: /precision must be one of float32, bfloat16, got 'float16'/,
+  });
+  t.throws(() => m.setExecution({ memoryFormat: 'nhwc' as 'channelsLast' }), {
+    message: /memoryFormat must be one of contiguous, channelsLast, got 'nhwc'/,
+  });
   t.throws(() => m.setExecution(null as unknown as dna.Execution), { message: /execution settings must be an object/ });
   t.deepEqual(m.execution, { memoryFormat: 'contiguous', precision: 'float32' });
   const data = tinyDataset(16, 3, 8);
-  await t.throwsAsync(dna.train({ train: data, model: dna.WRN_10_1, epochs: 1, execution: { precision: 'half' as 'bfloat16' } }), { message: /^train: precision must be/ });
-  await t.throwsAsync(dna.search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 1, execution: { memoryFormat: 'x' as 'contiguous' } }), { message: /^search: memoryFormat must be/ });
+  await t.throwsAsync(
+    dna.train({ train: data, model: dna.WRN_10_1, epochs: 1, execution: { precision: 'half' as 'bfloat16' } }),
+    { message: /^train: precision must be/ },
+  );
+  await t.throwsAsync(
+    dna.search({
+      train: data,
+      classifier: dna.WRN_10_1,
+      policy: dna.WRN_10_1,
+      epochs: 1,
+      execution: { memoryFormat: 'x' as 'contiguous' },
+    }),
+    { message: /^search: memoryFormat must be/ },
+  );
   m.dispose();
 });

@@ -30,14 +30,25 @@ const SECONDS = 30;
 test('a bounded fuzz run: every call returns or throws an Error; no crash, no hang, no leak', async (t) => {
   const seed = 20260101;
   const outcome = await fuzz({ seconds: SECONDS, seed });
-  t.true(outcome.status === 'ok' || outcome.status === 'problems', `${outcome.status} (seed ${seed}); call in flight: ${outcome.lastCall}\n${outcome.stderr ?? ''}`);
+  t.true(
+    outcome.status === 'ok' || outcome.status === 'problems',
+    `${outcome.status} (seed ${seed}); call in flight: ${outcome.lastCall}\n${outcome.stderr ?? ''}`,
+  );
   const result = outcome.result!;
-  const summary = (tally: Tally) => `${tally.calls} calls of ${Object.keys(tally.targets).length} functions: ${JSON.stringify(tally.outcomes)}`;
+  const summary = (tally: Tally) =>
+    `${tally.calls} calls of ${Object.keys(tally.targets).length} functions: ${JSON.stringify(tally.outcomes)}`;
   t.log(`native: ${summary(result.native)}`);
   t.log(`api:    ${summary(result.api)}`);
   t.deepEqual(result.invalid, [], 'the valid call of every API function works');
-  for (const [name, tally] of [['native', result.native], ['api', result.api]] as const) {
-    t.is(tally.outcomes['non-error'], 0, `${name}: something other than an Error was thrown: ${tally.problems.join('\n')}`);
+  for (const [name, tally] of [
+    ['native', result.native],
+    ['api', result.api],
+  ] as const) {
+    t.is(
+      tally.outcomes['non-error'],
+      0,
+      `${name}: something other than an Error was thrown: ${tally.problems.join('\n')}`,
+    );
     t.is(tally.outcomes['bad-message'], 0, `${name}: an Error without a clear message: ${tally.problems.join('\n')}`);
     t.is(tally.outcomes.leak, 0, `${name}: a call that threw left tensors alive: ${tally.problems.join('\n')}`);
   }
@@ -48,12 +59,18 @@ test('a bounded fuzz run: every call returns or throws an Error; no crash, no ha
   // problem: only for exotic values (null-prototype objects, symbols, null options) now.
   const unclear = result.api.outcomes['unclear-error'];
   if (unclear > 0) t.log(`${unclear} unclear errors, e.g.\n${result.api.problems.slice(0, 5).join('\n')}`);
-  t.true(unclear < 0.01 * result.api.calls, `${unclear} of ${result.api.calls} API calls threw an engine error rather than a clear one`);
+  t.true(
+    unclear < 0.01 * result.api.calls,
+    `${unclear} of ${result.api.calls} API calls threw an engine error rather than a clear one`,
+  );
 });
 
-test('the runner reports a fuzzing process that does not finish in time as a hang, naming the call in flight', async (t) => {
-  // A grace period shorter than the API fuzzer's setup: the runner must kill the child and say so.
-  const outcome = await fuzz({ seconds: 0.2, only: 'api', seed: 1, graceSeconds: 0.3 });
-  t.is(outcome.status, 'hang');
-  t.truthy(outcome.lastCall === undefined || typeof outcome.lastCall === 'string');
-});
+test(
+  'the runner reports a fuzzing process that does not finish in time as a hang, naming the ' + 'call in flight',
+  async (t) => {
+    // A grace period shorter than the API fuzzer's setup: the runner must kill the child and say so.
+    const outcome = await fuzz({ seconds: 0.2, only: 'api', seed: 1, graceSeconds: 0.3 });
+    t.is(outcome.status, 'hang');
+    t.truthy(outcome.lastCall === undefined || typeof outcome.lastCall === 'string');
+  },
+);

@@ -5,7 +5,14 @@ import * as dna from '../lib/index.js';
 
 function churn(n: number): dna.Tensor {
   let x = dna.ones([4, 4]);
-  for (let i = 0; i < n; i++) x = x.add(i).mul(0.5).exp().log().matmul(dna.ones([4, 4])).softmax(1);
+  for (let i = 0; i < n; i++)
+    x = x
+      .add(i)
+      .mul(0.5)
+      .exp()
+      .log()
+      .matmul(dna.ones([4, 4]))
+      .softmax(1);
   return x;
 }
 
@@ -58,7 +65,10 @@ test.serial('arrays and plain objects of tensors returned from tidy survive', (t
   });
   t.is(dna.liveTensors(), before + 4);
   t.deepEqual(r.a.toArray(), [1]);
-  t.deepEqual(r.nested.list.map((x) => x.item()), [2, 3]);
+  t.deepEqual(
+    r.nested.list.map((x) => x.item()),
+    [2, 3],
+  );
   t.deepEqual(r.pair[0].toArray(), [4]);
   t.is(r.n, 7);
   const arr = dna.tidy(() => [dna.zeros([1]), dna.ones([1]), dna.zeros([5]).sum()]);

@@ -48,7 +48,10 @@ test('parameter counts match the published WideResNets', (t) => {
   const model = dna.wideResNet(wrn402);
   t.is(model.parameterCount, wrnParameterCount(wrn402));
   t.true(model.parameterCount > 2.1e6 && model.parameterCount < 2.3e6, `WRN-40-2: ${model.parameterCount}`);
-  t.is(model.parameterCount, dna.tidy(() => model.parameters().reduce((n, p) => n + p.numel, 0)));
+  t.is(
+    model.parameterCount,
+    dna.tidy(() => model.parameters().reduce((n, p) => n + p.numel, 0)),
+  );
   model.dispose();
 
   // WRN-28-10 (SVHN): 36.5 M parameters, 146 MB of float32; built, counted and released.
@@ -148,7 +151,13 @@ test('train and eval modes: BN running statistics update only in training; eval 
   dna.tidy(() => {
     const x = images([4, 3, 8, 8]);
     const buffers = () => dna.tidy(() => model.namedBuffers());
-    const snapshot = () => Object.fromEntries(Object.entries(buffers()).map(([name, b]) => [name, Array.from(b.data() as ArrayLike<number | bigint>, Number)]));
+    const snapshot = () =>
+      Object.fromEntries(
+        Object.entries(buffers()).map(([name, b]) => [
+          name,
+          Array.from(b.data() as ArrayLike<number | bigint>, Number),
+        ]),
+      );
 
     const before = snapshot();
     model.forward(x);
@@ -253,7 +262,9 @@ test('state dict: a snapshot that restores outputs exactly, in this model or a f
     fresh.dispose();
 
     // Loading converts dtypes of the same kind (a float64 checkpoint into a float32 model).
-    const asDouble = Object.fromEntries(Object.entries(saved).map(([k, v]) => [k, v.dtype === 'float32' ? v.toDtype('float64') : v]));
+    const asDouble = Object.fromEntries(
+      Object.entries(saved).map(([k, v]) => [k, v.dtype === 'float32' ? v.toDtype('float64') : v]),
+    );
     model.loadStateDict(asDouble);
     t.deepEqual(values(model.forward(x)), before);
   });
@@ -268,17 +279,26 @@ test('a state dict from another architecture: a clear Error, and the model is le
   dna.tidy(() => {
     const before = values(gray.parameters()[1]);
     const error = t.throws(() => gray.loadStateDict(rgb.stateDict()), { instanceOf: Error });
-    t.regex(error!.message, /^moduleLoadStateDict: checkpoint does not fit this model: conv1\.weight has shape \[16, 3, 3, 3\], model expects \[16, 1, 3, 3\]/);
+    t.regex(
+      error!.message,
+      /^moduleLoadStateDict: checkpoint does not fit this model: conv1\.weight has shape \[16, 3, 3, 3\], model expects \[16, 1, 3, 3\]/,
+    );
     t.deepEqual(values(gray.parameters()[1]), before, 'nothing was written');
 
     t.throws(() => rgb.loadStateDict(deeper.stateDict()), {
       message: /checkpoint does not fit this model: unexpected group1\.1\.bn1\.weight, .* and \d+ more$/,
     });
-    t.throws(() => deeper.loadStateDict(rgb.stateDict()), { message: /checkpoint does not fit this model: missing group1\.1\.bn1\.weight/ });
-    t.throws(() => rgb.loadStateDict(wider.stateDict()), { message: /group1\.0\.conv1\.weight has shape \[32, 16, 3, 3\], model expects \[16, 16, 3, 3\]/ });
+    t.throws(() => deeper.loadStateDict(rgb.stateDict()), {
+      message: /checkpoint does not fit this model: missing group1\.1\.bn1\.weight/,
+    });
+    t.throws(() => rgb.loadStateDict(wider.stateDict()), {
+      message: /group1\.0\.conv1\.weight has shape \[32, 16, 3, 3\], model expects \[16, 16, 3, 3\]/,
+    });
 
     const dict = rgb.stateDict();
-    t.throws(() => rgb.loadStateDict({ ...dict, 'fc.bias': 'zeros' as never }), { message: /state dict entry 'fc\.bias' is not a Tensor/ });
+    t.throws(() => rgb.loadStateDict({ ...dict, 'fc.bias': 'zeros' as never }), {
+      message: /state dict entry 'fc\.bias' is not a Tensor/,
+    });
     const disposed = dict['fc.bias'];
     disposed.dispose();
     t.throws(() => rgb.loadStateDict(dict), { message: /state dict entry 'fc\.bias' is a disposed Tensor/ });
@@ -301,8 +321,14 @@ test('config: defaults filled in, normalisation as given', (t) => {
   dna.tidy(() => {
     model.eval();
     other.eval();
-    const weights = Object.fromEntries(Object.entries(model.stateDict()).filter(([name]) => !name.startsWith('normalize')));
-    other.loadStateDict({ ...weights, 'normalize.mean': dna.zeros([3]), 'normalize.std': dna.tensor([0.247, 0.243, 0.261]) });
+    const weights = Object.fromEntries(
+      Object.entries(model.stateDict()).filter(([name]) => !name.startsWith('normalize')),
+    );
+    other.loadStateDict({
+      ...weights,
+      'normalize.mean': dna.zeros([3]),
+      'normalize.std': dna.tensor([0.247, 0.243, 0.261]),
+    });
     const atMean = dna.tensor([0.4914, 0.4822, 0.4465]).reshape([1, 3, 1, 1]).expand([1, 3, 8, 8]).contiguous();
     const a = values(model.forward(atMean));
     const b = values(other.forward(dna.zeros([1, 3, 8, 8])));
@@ -327,7 +353,9 @@ test('device: models live on the CPU by default and move with to()', (t) => {
       t.is(model.device, 'cuda:0');
       t.is(params[0].device, 'cuda:0', 'handles follow the move');
       t.deepEqual(model.forward(images([2, 3, 8, 8]).to('cuda')).shape, [2, 5]);
-      t.throws(() => model.forward(images([2, 3, 8, 8])), { message: /the images are on cpu but the model is on cuda:0/ });
+      t.throws(() => model.forward(images([2, 3, 8, 8])), {
+        message: /the images are on cpu but the model is on cuda:0/,
+      });
     });
   }
   model.dispose();
@@ -349,7 +377,12 @@ test('crossEntropy: the mean negative log-likelihood, with label smoothing, and 
       const nll = lse - row[target[r]];
       const uniform = row.reduce((s, v) => s + (lse - v), 0) / classes;
       total += (1 - smoothing) * nll + smoothing * uniform;
-      grad.push(row.map((v, k) => (Math.exp(v - lse) - ((k === target[r] ? 1 - smoothing : 0) + smoothing / classes)) / logitValues.length));
+      grad.push(
+        row.map(
+          (v, k) =>
+            (Math.exp(v - lse) - ((k === target[r] ? 1 - smoothing : 0) + smoothing / classes)) / logitValues.length,
+        ),
+      );
     });
     return { loss: total / logitValues.length, grad: grad.flat() };
   };
@@ -359,7 +392,10 @@ test('crossEntropy: the mean negative log-likelihood, with label smoothing, and 
       const loss = dna.crossEntropy(logits, labels(target), { labelSmoothing: smoothing });
       t.deepEqual(loss.shape, []);
       const expected = reference(smoothing);
-      t.true(Math.abs(loss.item() - expected.loss) < 1e-12, `smoothing ${smoothing}: ${loss.item()} vs ${expected.loss}`);
+      t.true(
+        Math.abs(loss.item() - expected.loss) < 1e-12,
+        `smoothing ${smoothing}: ${loss.item()} vs ${expected.loss}`,
+      );
       loss.backward();
       const grad = Array.from(logits.grad!.data() as Float64Array);
       grad.forEach((g, i) => t.true(Math.abs(g - expected.grad[i]) < 1e-12));
@@ -374,11 +410,21 @@ test('crossEntropy: bad logits or labels give clear Errors', (t) => {
       message: 'crossEntropy: label 4 is out of range for 4 classes (labels must be in [0, 3])',
     });
     t.throws(() => dna.crossEntropy(logits, labels([0, -1, 1])), { message: /label -1 is out of range for 4 classes/ });
-    t.throws(() => dna.crossEntropy(logits, dna.tensor([0, 1, 2])), { message: 'crossEntropy: labels must be int64, got float32' });
-    t.throws(() => dna.crossEntropy(logits, labels([0, 1])), { message: /labels must have shape \[3\] \(one per row of logits\), got \[2\]/ });
-    t.throws(() => dna.crossEntropy(dna.zeros([3, 4, 1]), labels([0, 1, 2])), { message: /logits must be a non-empty \[batch, classes\] tensor, got shape \[3, 4, 1\]/ });
-    t.throws(() => dna.crossEntropy(dna.zeros([3, 4], { dtype: 'int32' }), labels([0, 1, 2])), { message: /logits must be floating point, got int32/ });
-    t.throws(() => dna.crossEntropy(logits, labels([0, 1, 2]), { labelSmoothing: 1.5 }), { message: /labelSmoothing must be in \[0, 1\], got 1.5/ });
+    t.throws(() => dna.crossEntropy(logits, dna.tensor([0, 1, 2])), {
+      message: 'crossEntropy: labels must be int64, got float32',
+    });
+    t.throws(() => dna.crossEntropy(logits, labels([0, 1])), {
+      message: /labels must have shape \[3\] \(one per row of logits\), got \[2\]/,
+    });
+    t.throws(() => dna.crossEntropy(dna.zeros([3, 4, 1]), labels([0, 1, 2])), {
+      message: /logits must be a non-empty \[batch, classes\] tensor, got shape \[3, 4, 1\]/,
+    });
+    t.throws(() => dna.crossEntropy(dna.zeros([3, 4], { dtype: 'int32' }), labels([0, 1, 2])), {
+      message: /logits must be floating point, got int32/,
+    });
+    t.throws(() => dna.crossEntropy(logits, labels([0, 1, 2]), { labelSmoothing: 1.5 }), {
+      message: /labelSmoothing must be in \[0, 1\], got 1.5/,
+    });
     const gone = labels([0, 1, 2]);
     gone.dispose();
     t.throws(() => dna.crossEntropy(logits, gone), { message: 'crossEntropy: argument 2 is a disposed Tensor' });
@@ -404,10 +450,15 @@ test('bad configs give Errors that name the field and the rule', (t) => {
     [{ seed: -1 }, /wideResNet: argument 2 must be a seed/],
   ];
   for (const [change, message] of cases) {
-    t.throws(() => dna.wideResNet({ ...base, ...change } as dna.WideResNetConfig), { instanceOf: Error, message }, JSON.stringify(change));
+    t.throws(
+      () => dna.wideResNet({ ...base, ...change } as dna.WideResNetConfig),
+      { instanceOf: Error, message },
+      JSON.stringify(change),
+    );
   }
   t.throws(() => dna.wideResNet({ ...dna.WRN_40_2 } as dna.WideResNetConfig), {
-    message: /config\.classes is missing \(a preset such as WRN_40_2 gives depth and widen; add classes and inChannels\)/,
+    message:
+      /config\.classes is missing \(a preset such as WRN_40_2 gives depth and widen; add classes and inChannels\)/,
   });
   t.throws(() => dna.wideResNet(null as never), { instanceOf: TypeError, message: /config must be an object/ });
 });
@@ -418,16 +469,21 @@ test('bad inputs to a model give Errors, never a crash', (t) => {
     t.throws(() => model.forward(images([2, 1, 8, 8])), {
       message: 'moduleForward: this WideResNet takes 3-channel images, got 1 channels (input shape [2, 1, 8, 8])',
     });
-    t.throws(() => model.forward(images([3, 8, 8])), { message: /takes a batch of images \[B, C, H, W\], got shape \[3, 8, 8\]/ });
+    t.throws(() => model.forward(images([3, 8, 8])), {
+      message: /takes a batch of images \[B, C, H, W\], got shape \[3, 8, 8\]/,
+    });
     t.throws(() => model.forward(images([0, 3, 8, 8])), { message: /the batch is empty/ });
-    t.throws(() => model.forward(images([2, 3, 8, 8]).toDtype('float64')), { message: /the images must be float32 \(values in \[0, 1\]\), got float64/ });
+    t.throws(() => model.forward(images([2, 3, 8, 8]).toDtype('float64')), {
+      message: /the images must be float32 \(values in \[0, 1\]\), got float64/,
+    });
     t.throws(() => model.forward(dna.zeros([2, 3, 8, 8], { dtype: 'uint8' })), { message: /got uint8/ });
     const gone = images([2, 3, 8, 8]);
     gone.dispose();
     t.throws(() => model.forward(gone), { message: 'moduleForward: argument 2 is a disposed Tensor' });
     // Training mode needs more than one value per channel for batch statistics (else NaN statistics).
     t.throws(() => model.forward(images([1, 3, 4, 4])), {
-      message: /^moduleForward: in training mode batch norm needs more than one value per channel, and a batch of shape \[1, 3, 4, 4\] has one at the last group; use a larger batch or eval\(\)$/,
+      message:
+        /^moduleForward: in training mode batch norm needs more than one value per channel, and a batch of shape \[1, 3, 4, 4\] has one at the last group; use a larger batch or eval\(\)$/,
     });
     t.deepEqual(model.forward(images([1, 3, 5, 5])).shape, [1, 5]);
     t.deepEqual(model.forward(images([2, 3, 1, 1])).shape, [2, 5]);
@@ -435,7 +491,9 @@ test('bad inputs to a model give Errors, never a crash', (t) => {
     model.train();
     t.throws(() => model.loadStateDict(null as never), { instanceOf: TypeError });
     t.throws(() => model.loadStateDict([] as never), { message: /state dict must be an object of Tensors by name/ });
-    t.throws(() => native.moduleLoadStateDict(model.handle, [] as never), { message: /^moduleLoadStateDict: argument 2 must be a state dict/ });
+    t.throws(() => native.moduleLoadStateDict(model.handle, [] as never), {
+      message: /^moduleLoadStateDict: argument 2 must be a state dict/,
+    });
   });
   model.dispose();
   model.dispose();
@@ -465,129 +523,162 @@ test('memory: forward and backward inside tidy leave no tensors behind; paramete
   model.dispose();
 });
 
-test('garbage in any argument of the model, loss and optimiser functions: an Error naming the function, never a crash', (t) => {
-  type Fn = (...args: unknown[]) => unknown;
-  const addon = native as unknown as Record<string, Fn>;
-  const made: Array<() => void> = [];
-  const module = () => {
-    const m = native.wideResNet({ depth: 10, widen: 1, classes: 3, inChannels: 3 }, 1);
-    made.push(() => native.moduleDispose(m));
-    return m;
-  };
-  const tensor = (shape: number[], dtype: 'float32' | 'int64' = 'float32') => {
-    const x = dtype === 'int64' ? native.fromData(new BigInt64Array(shape.reduce((a, b) => a * b, 1)), shape) : native.full(shape, 0.5);
-    made.push(() => native.dispose(x));
-    return x;
-  };
-  const parameter = () => {
-    const p = tensor([3]);
-    native.setRequiresGrad(p, true);
-    return p;
-  };
-  const optimizer = () => {
-    const o = native.sgd([parameter()], { lr: 0.1, momentum: 0.9 });
-    made.push(() => native.optimizerDispose(o));
-    return o;
-  };
-  const valid: Record<string, () => unknown[]> = {
-    wideResNet: () => [{ depth: 10, widen: 1, classes: 3, inChannels: 3 }, 1],
-    moduleForward: () => [module(), tensor([2, 3, 4, 4])],
-    moduleTrain: () => [module(), false],
-    moduleLoadStateDict: () => {
+test(
+  'garbage in any argument of the model, loss and optimiser functions: an Error naming the function, ' +
+    'never a crash',
+  (t) => {
+    type Fn = (...args: unknown[]) => unknown;
+    const addon = native as unknown as Record<string, Fn>;
+    const made: Array<() => void> = [];
+    const module = () => {
+      const m = native.wideResNet({ depth: 10, widen: 1, classes: 3, inChannels: 3 }, 1);
+      made.push(() => native.moduleDispose(m));
+      return m;
+    };
+    const tensor = (shape: number[], dtype: 'float32' | 'int64' = 'float32') => {
+      const x =
+        dtype === 'int64'
+          ? native.fromData(new BigInt64Array(shape.reduce((a, b) => a * b, 1)), shape)
+          : native.full(shape, 0.5);
+      made.push(() => native.dispose(x));
+      return x;
+    };
+    const parameter = () => {
+      const p = tensor([3]);
+      native.setRequiresGrad(p, true);
+      return p;
+    };
+    const optimizer = () => {
+      const o = native.sgd([parameter()], { lr: 0.1, momentum: 0.9 });
+      made.push(() => native.optimizerDispose(o));
+      return o;
+    };
+    const valid: Record<string, () => unknown[]> = {
+      wideResNet: () => [{ depth: 10, widen: 1, classes: 3, inChannels: 3 }, 1],
+      moduleForward: () => [module(), tensor([2, 3, 4, 4])],
+      moduleTrain: () => [module(), false],
+      moduleLoadStateDict: () => {
+        const m = module();
+        return [m, native.moduleStateDict(m)];
+      },
+      moduleTo: () => [module(), 'cpu'],
+      moduleSetExecution: () => [module(), true, 'bfloat16'],
+      crossEntropy: () => [tensor([2, 3]), tensor([2], 'int64'), 0.1],
+      sgd: () => [[parameter()], { lr: 0.1, momentum: 0.9, nesterov: true }],
+      adam: () => [[parameter()], { lr: 0.1, betas: [0.5, 0.999] }],
+      optimizerSetLr: () => [optimizer(), 0.2],
+      optimizerLoadState: () => {
+        const o = optimizer();
+        return [o, native.optimizerState(o)];
+      },
+      clipGradNorm: () => [[parameter()], 1],
+    };
+    for (const name of [
+      'moduleConfig',
+      'moduleIsTraining',
+      'moduleParameters',
+      'moduleParameterNames',
+      'moduleParameterCount',
+      'moduleBuffers',
+      'moduleBufferNames',
+      'moduleStateDict',
+      'moduleDevice',
+      'moduleExecution',
+      'moduleDispose',
+      'moduleIsDisposed',
+    ]) {
+      valid[name] = () => [module()];
+    }
+    for (const name of [
+      'optimizerStep',
+      'optimizerZeroGrad',
+      'optimizerGetLr',
+      'optimizerOptions',
+      'optimizerKind',
+      'optimizerParameters',
+      'optimizerState',
+      'optimizerDispose',
+      'optimizerIsDisposed',
+    ]) {
+      valid[name] = () => [optimizer()];
+    }
+    const disposedModule = () => {
       const m = module();
-      return [m, native.moduleStateDict(m)];
-    },
-    moduleTo: () => [module(), 'cpu'],
-    moduleSetExecution: () => [module(), true, 'bfloat16'],
-    crossEntropy: () => [tensor([2, 3]), tensor([2], 'int64'), 0.1],
-    sgd: () => [[parameter()], { lr: 0.1, momentum: 0.9, nesterov: true }],
-    adam: () => [[parameter()], { lr: 0.1, betas: [0.5, 0.999] }],
-    optimizerSetLr: () => [optimizer(), 0.2],
-    optimizerLoadState: () => {
-      const o = optimizer();
-      return [o, native.optimizerState(o)];
-    },
-    clipGradNorm: () => [[parameter()], 1],
-  };
-  for (const name of ['moduleConfig', 'moduleIsTraining', 'moduleParameters', 'moduleParameterNames', 'moduleParameterCount', 'moduleBuffers', 'moduleBufferNames', 'moduleStateDict', 'moduleDevice', 'moduleExecution', 'moduleDispose', 'moduleIsDisposed']) {
-    valid[name] = () => [module()];
-  }
-  for (const name of ['optimizerStep', 'optimizerZeroGrad', 'optimizerGetLr', 'optimizerOptions', 'optimizerKind', 'optimizerParameters', 'optimizerState', 'optimizerDispose', 'optimizerIsDisposed']) {
-    valid[name] = () => [optimizer()];
-  }
-  const disposedModule = () => {
-    const m = module();
-    native.moduleDispose(m);
-    return m;
-  };
-  const disposedTensor = () => {
-    const x = tensor([2]);
-    native.dispose(x);
-    return x;
-  };
-  const garbage: Array<[string, () => unknown]> = [
-    ['undefined', () => undefined],
-    ['null', () => null],
-    ['true', () => true],
-    ['0', () => 0],
-    ['-1', () => -1],
-    ['NaN', () => NaN],
-    ['1e300', () => 1e300],
-    ["'abc'", () => 'abc'],
-    ["'cuda:99999999999'", () => 'cuda:99999999999'],
-    ['symbol', () => Symbol('s')],
-    ['10n', () => 10n],
-    ['{}', () => ({})],
-    ['[]', () => []],
-    ['[NaN, {}]', () => [NaN, {}]],
-    ['{ lr: NaN, depth: -4, kind: 5, tensors: 3 }', () => ({ lr: NaN, depth: -4, kind: 5, tensors: 3, parameters: 1e20 })],
-    ['function', () => () => 1],
-    ['tensor', () => tensor([2, 3])],
-    ['[tensor]', () => [tensor([2, 3])]],
-    ['disposed tensor', disposedTensor],
-    ['[disposed tensor]', () => [disposedTensor()]],
-    ['module', module],
-    ['disposed module', disposedModule],
-    ['[module]', () => [module()]],
-    ['optimizer', optimizer],
-    ['generator', () => native.generator(1)],
-    ['Object.create(module)', () => Object.create(module() as object)],
-    ['new (module.constructor)()', () => new ((module() as object).constructor as new () => object)()],
-  ];
-  t.deepEqual(
-    Object.keys(valid).sort(),
-    Object.keys(addon)
-      .filter((name) => /^(wideResNet|module|crossEntropy|sgd|adam|optimizer|clipGradNorm)/.test(name))
-      .sort(),
-    'every model and optimiser function has a valid call',
-  );
-  const problems: string[] = [];
-  let calls = 0;
-  for (const [name, make] of Object.entries(valid)) {
-    t.notThrows(() => addon[name](...make()), `${name}: the valid call works`);
-    const arity = make().length;
-    for (let position = 0; position <= arity; position++) {
-      for (const [label, value] of garbage) {
-        const args = make();
-        args[position] = value();
-        calls++;
-        try {
-          addon[name](...args);
-        } catch (error) {
-          if (!(error instanceof Error) || !error.message.startsWith(`${name}: `)) {
-            problems.push(`${name}(#${position} = ${label}) threw ${String(error)}`);
+      native.moduleDispose(m);
+      return m;
+    };
+    const disposedTensor = () => {
+      const x = tensor([2]);
+      native.dispose(x);
+      return x;
+    };
+    const garbage: Array<[string, () => unknown]> = [
+      ['undefined', () => undefined],
+      ['null', () => null],
+      ['true', () => true],
+      ['0', () => 0],
+      ['-1', () => -1],
+      ['NaN', () => NaN],
+      ['1e300', () => 1e300],
+      ["'abc'", () => 'abc'],
+      ["'cuda:99999999999'", () => 'cuda:99999999999'],
+      ['symbol', () => Symbol('s')],
+      ['10n', () => 10n],
+      ['{}', () => ({})],
+      ['[]', () => []],
+      ['[NaN, {}]', () => [NaN, {}]],
+      [
+        '{ lr: NaN, depth: -4, kind: 5, tensors: 3 }',
+        () => ({ lr: NaN, depth: -4, kind: 5, tensors: 3, parameters: 1e20 }),
+      ],
+      ['function', () => () => 1],
+      ['tensor', () => tensor([2, 3])],
+      ['[tensor]', () => [tensor([2, 3])]],
+      ['disposed tensor', disposedTensor],
+      ['[disposed tensor]', () => [disposedTensor()]],
+      ['module', module],
+      ['disposed module', disposedModule],
+      ['[module]', () => [module()]],
+      ['optimizer', optimizer],
+      ['generator', () => native.generator(1)],
+      ['Object.create(module)', () => Object.create(module() as object)],
+      ['new (module.constructor)()', () => new ((module() as object).constructor as new () => object)()],
+    ];
+    t.deepEqual(
+      Object.keys(valid).sort(),
+      Object.keys(addon)
+        .filter((name) => /^(wideResNet|module|crossEntropy|sgd|adam|optimizer|clipGradNorm)/.test(name))
+        .sort(),
+      'every model and optimiser function has a valid call',
+    );
+    const problems: string[] = [];
+    let calls = 0;
+    for (const [name, make] of Object.entries(valid)) {
+      t.notThrows(() => addon[name](...make()), `${name}: the valid call works`);
+      const arity = make().length;
+      for (let position = 0; position <= arity; position++) {
+        for (const [label, value] of garbage) {
+          const args = make();
+          args[position] = value();
+          calls++;
+          try {
+            addon[name](...args);
+          } catch (error) {
+            if (!(error instanceof Error) || !error.message.startsWith(`${name}: `)) {
+              problems.push(`${name}(#${position} = ${label}) threw ${String(error)}`);
+            }
           }
         }
       }
-    }
-    for (const dispose of made.splice(0)) {
-      try {
-        dispose();
-      } catch {
-        // already disposed by the call
+      for (const dispose of made.splice(0)) {
+        try {
+          dispose();
+        } catch {
+          // already disposed by the call
+        }
       }
     }
-  }
-  t.true(calls > 1500, `${calls} calls`);
-  t.deepEqual(problems, []);
-});
+    t.true(calls > 1500, `${calls} calls`);
+    t.deepEqual(problems, []);
+  },
+);

@@ -16,7 +16,8 @@ function brightnessClasses(count: number, seed: number): dna.ImageDataset {
   const random = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   for (let i = 0; i < count; i++) {
     labels[i] = i % 2;
-    for (let k = 0; k < size; k++) images[i * size + k] = Math.round(255 * (labels[i] === 0 ? 0.05 + 0.3 * random() : 0.65 + 0.3 * random()));
+    for (let k = 0; k < size; k++)
+      images[i * size + k] = Math.round(255 * (labels[i] === 0 ? 0.05 + 0.3 * random() : 0.65 + 0.3 * random()));
   }
   return { name: 'brightness', images, labels, count, shape: [1, SIDE, SIDE], classes: ['dark', 'bright'] };
 }
@@ -29,7 +30,10 @@ function space(names: string[]): dna.SearchSpace {
 function batchOf(data: dna.ImageDataset, from: number, count: number) {
   const size = SIDE * SIDE;
   return {
-    images: dna.tensor(data.images.slice(from * size, (from + count) * size), [count, 1, SIDE, SIDE]).float().div(255),
+    images: dna
+      .tensor(data.images.slice(from * size, (from + count) * size), [count, 1, SIDE, SIDE])
+      .float()
+      .div(255),
     labels: dna.tensor(data.labels.slice(from, from + count), [count]).long(),
   };
 }
@@ -43,7 +47,10 @@ class SmoothModel {
   #params: Record<string, dna.Tensor>;
   constructor(generator: dna.Generator) {
     this.#params = {
-      w1: dna.randn([12, SIDE * SIDE], { generator }).mul(0.3).requireGrad(),
+      w1: dna
+        .randn([12, SIDE * SIDE], { generator })
+        .mul(0.3)
+        .requireGrad(),
       b1: dna.randn([12], { generator }).mul(0.1).requireGrad(),
       w2: dna.randn([2, 12], { generator }).mul(0.5).requireGrad(),
     };
@@ -63,7 +70,8 @@ class SmoothModel {
     return Object.fromEntries(Object.entries(this.#params).map(([name, p]) => [name, p.detach().clone()]));
   }
   loadStateDict(dict: Record<string, dna.Tensor>): void {
-    for (const name of Object.keys(this.#params)) this.#params[name] = dna.keep(dict[name].detach().clone().requireGrad());
+    for (const name of Object.keys(this.#params))
+      this.#params[name] = dna.keep(dict[name].detach().clone().requireGrad());
   }
 }
 
@@ -80,14 +88,24 @@ test('bilevel: the finite-difference Hessian-vector product matches the exact se
     const before = model.stateDict();
     // The caller's training gradient at w, which the unrolled step reads and leaves in place.
     dna.crossEntropy(model.forward(y), train.labels).backward();
-    const gradients = () => Object.fromEntries(Object.entries(model.namedParameters()).map(([name, p]) => [name, p.grad!.data()]));
+    const gradients = () =>
+      Object.fromEntries(Object.entries(model.namedParameters()).map(([name, p]) => [name, p.grad!.data()]));
     const trainingGradient = gradients();
-    const approximate = unrolledImageGradient(model as unknown as dna.Module, y, train.labels, validation, lr, weightDecay);
+    const approximate = unrolledImageGradient(
+      model as unknown as dna.Module,
+      y,
+      train.labels,
+      validation,
+      lr,
+      weightDecay,
+    );
     t.deepEqual(gradients(), trainingGradient, 'the training gradient is left as it was');
 
     // Exact: v = dL_val/dw' at w' = w - lr * (g + wd * w), then -lr * d/dy <dL_train(w, y)/dw, v> by double backward.
     const params = model.namedParameters();
-    const moved = Object.fromEntries(Object.entries(params).map(([name, p]) => [name, p.sub(p.grad!.add(p.mul(weightDecay)).mul(lr))]));
+    const moved = Object.fromEntries(
+      Object.entries(params).map(([name, p]) => [name, p.sub(p.grad!.add(p.mul(weightDecay)).mul(lr))]),
+    );
     for (const p of Object.values(params)) p.zeroGrad();
     model.loadStateDict(moved);
     const shifted = model.namedParameters();
@@ -116,57 +134,114 @@ test('bilevel: the finite-difference Hessian-vector product matches the exact se
 });
 
 for (const objective of dna.SEARCH_OBJECTIVES as readonly SearchObjective[]) {
-  test(`${objective}: gradients reach the three policy heads, finite and non-zero, through the sampler and the fused op`, (t) => {
-    const data = brightnessClasses(32, 7);
-    const searchSpace = space(['Rotate', 'Invert', 'Contrast']);
-    const S = searchSpace.subPolicies.length;
-    const policy = new dna.PolicyNetwork({ backbone: dna.WRN_10_1, inChannels: 1, searchSpace, seed: 1 });
-    const classifier = dna.wideResNet({ ...dna.WRN_10_1, classes: 2, inChannels: 1, seed: 2 });
-    const teacher = objective === 'teacher' ? dna.wideResNet({ ...dna.WRN_10_1, classes: 2, inChannels: 1, seed: 2 }).eval() : undefined;
-    const classifierOptimizer = dna.sgd(classifier, { lr: 0.1 });
-    // lr 0: the step leaves the policy as it is, and its gradients stay readable.
-    const policyOptimizer = dna.adam(policy, { lr: 0 });
-    const settings: StepSettings = {
-      objective, tau: 0.5, lambda: 0.5, cutout: 0, magnitudeGradient: 'straight-through', regularisers: {}, lr: 0.1, weightDecay: 2e-4, teacherDecay: 0.9,
-    };
-    const generator = new dna.Generator(4);
-    const batch = batchOf(data, 0, 16);
-    const validation = batchOf(data, 16, 16);
-    const result = searchStep({ policy, classifier, classifierOptimizer, policyOptimizer, teacher }, settings, { ...batch, validation }, generator);
-    t.true(Number.isFinite(result.loss));
-    dna.dispose(result.outputs);
-    const head = policy.network.namedParameters()['fc.bias'];
-    const grad = Array.from(head.grad!.data() as Float32Array);
-    const part = (from: number, to: number) => grad.slice(from, to);
-    for (const [name, values] of [['logits', part(0, S)], ['p', part(S, 3 * S)], ['m', part(3 * S, 5 * S)]] as const) {
-      t.true(values.every(Number.isFinite), `${name}: finite`);
-      t.true(values.some((g) => g !== 0), `${name}: non-zero`);
-    }
-    head.dispose();
-    dna.dispose([batch.images, batch.labels, validation.images, validation.labels]);
-    for (const x of [policy, classifier, teacher, classifierOptimizer, policyOptimizer]) x?.dispose();
-  });
+  test(
+    `${objective}: gradients reach the three policy heads, finite and non-zero, through the sampler and ` +
+      `the fused op`,
+    (t) => {
+      const data = brightnessClasses(32, 7);
+      const searchSpace = space(['Rotate', 'Invert', 'Contrast']);
+      const S = searchSpace.subPolicies.length;
+      const policy = new dna.PolicyNetwork({ backbone: dna.WRN_10_1, inChannels: 1, searchSpace, seed: 1 });
+      const classifier = dna.wideResNet({ ...dna.WRN_10_1, classes: 2, inChannels: 1, seed: 2 });
+      const teacher =
+        objective === 'teacher'
+          ? dna.wideResNet({ ...dna.WRN_10_1, classes: 2, inChannels: 1, seed: 2 }).eval()
+          : undefined;
+      const classifierOptimizer = dna.sgd(classifier, { lr: 0.1 });
+      // lr 0: the step leaves the policy as it is, and its gradients stay readable.
+      const policyOptimizer = dna.adam(policy, { lr: 0 });
+      const settings: StepSettings = {
+        objective,
+        tau: 0.5,
+        lambda: 0.5,
+        cutout: 0,
+        magnitudeGradient: 'straight-through',
+        regularisers: {},
+        lr: 0.1,
+        weightDecay: 2e-4,
+        teacherDecay: 0.9,
+      };
+      const generator = new dna.Generator(4);
+      const batch = batchOf(data, 0, 16);
+      const validation = batchOf(data, 16, 16);
+      const result = searchStep(
+        { policy, classifier, classifierOptimizer, policyOptimizer, teacher },
+        settings,
+        { ...batch, validation },
+        generator,
+      );
+      t.true(Number.isFinite(result.loss));
+      dna.dispose(result.outputs);
+      const head = policy.network.namedParameters()['fc.bias'];
+      const grad = Array.from(head.grad!.data() as Float32Array);
+      const part = (from: number, to: number) => grad.slice(from, to);
+      for (const [name, values] of [
+        ['logits', part(0, S)],
+        ['p', part(S, 3 * S)],
+        ['m', part(3 * S, 5 * S)],
+      ] as const) {
+        t.true(values.every(Number.isFinite), `${name}: finite`);
+        t.true(
+          values.some((g) => g !== 0),
+          `${name}: non-zero`,
+        );
+      }
+      head.dispose();
+      dna.dispose([batch.images, batch.labels, validation.images, validation.labels]);
+      for (const x of [policy, classifier, teacher, classifierOptimizer, policyOptimizer]) x?.dispose();
+    },
+  );
 }
 
 test('each objective runs a search end to end; bilevel holds out half the subset', async (t) => {
   const data = brightnessClasses(64, 9);
   const searchSpace = space(['Rotate', 'Invert', 'Contrast']);
   for (const objective of dna.SEARCH_OBJECTIVES) {
-    const result = await search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, searchSpace, epochs: 1, batchSize: 16, objective, seed: 1 });
+    const result = await search({
+      train: data,
+      classifier: dna.WRN_10_1,
+      policy: dna.WRN_10_1,
+      searchSpace,
+      epochs: 1,
+      batchSize: 16,
+      objective,
+      seed: 1,
+    });
     t.is(result.steps, objective === 'bilevel' ? 2 : 4, objective);
     t.truthy(result.monitor, objective);
     t.true(result.monitor!.totalApplyMass > 0);
     result.policy.dispose();
   }
-  await t.throwsAsync(search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 1, objective: 'adversarial' as 'joint' }), {
-    message: /unknown objective 'adversarial' \(one of joint, bilevel, teacher, invariance\)/,
-  });
-  await t.throwsAsync(search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 1, regularisers: { strength: -1 } }), {
-    message: /regularisers\.strength must be a non-negative number, got -1/,
-  });
-  await t.throwsAsync(search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 1, regularisers: { entropy: 1 } as dna.Regularisers }), {
-    message: /unknown regulariser 'entropy'/,
-  });
+  await t.throwsAsync(
+    search({
+      train: data,
+      classifier: dna.WRN_10_1,
+      policy: dna.WRN_10_1,
+      epochs: 1,
+      objective: 'adversarial' as 'joint',
+    }),
+    {
+      message: /unknown objective 'adversarial' \(one of joint, bilevel, teacher, invariance\)/,
+    },
+  );
+  await t.throwsAsync(
+    search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 1, regularisers: { strength: -1 } }),
+    {
+      message: /regularisers\.strength must be a non-negative number, got -1/,
+    },
+  );
+  await t.throwsAsync(
+    search({
+      train: data,
+      classifier: dna.WRN_10_1,
+      policy: dna.WRN_10_1,
+      epochs: 1,
+      regularisers: { entropy: 1 } as dna.Regularisers,
+    }),
+    {
+      message: /unknown regulariser 'entropy'/,
+    },
+  );
 });
 
 test('the collapse monitor fires on a collapsing run; an entropy floor prevents the collapse', async (t) => {
@@ -174,18 +249,36 @@ test('the collapse monitor fires on a collapsing run; an entropy floor prevents 
   // policy optimiser, pi(x) falls onto one harmless sub-policy for every image.
   const data = brightnessClasses(256, 1);
   const searchSpace = space(['AutoContrast', 'TranslateX', 'ShearX']);
-  const options = { train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, searchSpace, epochs: 6, batchSize: 32, policyLr: 0.2, seed: 2 };
+  const options = {
+    train: data,
+    classifier: dna.WRN_10_1,
+    policy: dna.WRN_10_1,
+    searchSpace,
+    epochs: 6,
+    batchSize: 32,
+    policyLr: 0.2,
+    seed: 2,
+  };
   const plain = await search(options);
   plain.policy.dispose();
   const { monitor } = plain;
-  t.log(`joint: entropy of the mean pi ${monitor!.entropyOfMean.toFixed(3)} of ${monitor!.maxEntropy.toFixed(3)}; ${plain.warnings.at(-1)}`);
+  t.log(
+    `joint: entropy of the mean pi ${monitor!.entropyOfMean.toFixed(3)} of ${monitor!.maxEntropy.toFixed(3)}; ` +
+      `${plain.warnings.at(-1)}`,
+  );
   t.true(monitor!.entropyOfMean < 0.1 * monitor!.maxEntropy);
-  t.regex(monitor!.warning ?? '', /the policy has collapsed onto one sub-policy \(\w+\+\w+, entropy of the mean pi 0\.\d\d nats of 1\.10\)/);
+  t.regex(
+    monitor!.warning ?? '',
+    /the policy has collapsed onto one sub-policy \(\w+\+\w+, entropy of the mean pi 0\.\d\d nats of 1\.10\)/,
+  );
   t.true(plain.warnings.at(-1)!.startsWith('epoch 6: the policy has collapsed'));
 
   const floored = await search({ ...options, regularisers: { entropyFloor: 0.9, entropyWeight: 10 } });
   floored.policy.dispose();
-  t.log(`entropy floor 0.9: mean entropy of pi(x) ${floored.monitor!.entropy.toFixed(3)}, warnings ${floored.warnings.length}`);
+  t.log(
+    `entropy floor 0.9: mean entropy of pi(x) ${floored.monitor!.entropy.toFixed(3)}, warnings ` +
+      `${floored.warnings.length}`,
+  );
   t.true(floored.monitor!.entropy > 0.85);
   t.deepEqual(floored.warnings, []);
 });
@@ -193,41 +286,79 @@ test('the collapse monitor fires on a collapsing run; an entropy floor prevents 
 test('a strength target brings the pixel change of the sampled sub-policies toward it', async (t) => {
   const data = brightnessClasses(256, 2);
   const searchSpace = space(['Brightness', 'Contrast', 'TranslateX', 'Rotate']);
-  const options = { train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, searchSpace, epochs: 4, batchSize: 32, policyLr: 0.05, seed: 4 };
+  const options = {
+    train: data,
+    classifier: dna.WRN_10_1,
+    policy: dna.WRN_10_1,
+    searchSpace,
+    epochs: 4,
+    batchSize: 32,
+    policyLr: 0.05,
+    seed: 4,
+  };
   const target = 0.2;
   const plain = await search(options);
   plain.policy.dispose();
   const held = await search({ ...options, regularisers: { strength: target, strengthWeight: 50 } });
   held.policy.dispose();
-  t.log(`mean pixel change: ${plain.monitor!.strength.toFixed(3)} without, ${held.monitor!.strength.toFixed(3)} with a target of ${target}`);
+  t.log(
+    `mean pixel change: ${plain.monitor!.strength.toFixed(3)} without, ${held.monitor!.strength.toFixed(3)} with a ` +
+      `target of ${target}`,
+  );
   t.true(Math.abs(held.monitor!.strength - target) < 0.5 * Math.abs(plain.monitor!.strength - target));
 });
 
-test('invariance with a strength target changes each image by about the target, with ops that keep the label', async (t) => {
-  // AutoContrast and Invert destroy the brightness that tells the classes apart; the shifts keep it.
-  const data = brightnessClasses(256, 1);
-  const searchSpace = space(['AutoContrast', 'Invert', 'TranslateX', 'ShearX']);
-  const target = 0.15;
-  const result = await search({
-    train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, searchSpace, epochs: 6, batchSize: 32, policyLr: 0.02, seed: 2,
-    objective: 'invariance', regularisers: { strength: target, strengthWeight: 20 },
-  });
-  result.policy.dispose();
-  const { applyMass, strength } = result.monitor!;
-  t.log(`apply mass ${JSON.stringify(Object.fromEntries(Object.entries(applyMass).map(([k, v]) => [k, +v.toFixed(3)])))}, strength ${strength.toFixed(3)}`);
-  t.true(applyMass.AutoContrast + applyMass.Invert < 0.05);
-  t.true(applyMass.TranslateX + applyMass.ShearX > 0.8);
-  t.true(Math.abs(strength - target) < 0.05);
-});
+test(
+  'invariance with a strength target changes each image by about the target, with ops that ' + 'keep the label',
+  async (t) => {
+    // AutoContrast and Invert destroy the brightness that tells the classes apart; the shifts keep it.
+    const data = brightnessClasses(256, 1);
+    const searchSpace = space(['AutoContrast', 'Invert', 'TranslateX', 'ShearX']);
+    const target = 0.15;
+    const result = await search({
+      train: data,
+      classifier: dna.WRN_10_1,
+      policy: dna.WRN_10_1,
+      searchSpace,
+      epochs: 6,
+      batchSize: 32,
+      policyLr: 0.02,
+      seed: 2,
+      objective: 'invariance',
+      regularisers: { strength: target, strengthWeight: 20 },
+    });
+    result.policy.dispose();
+    const { applyMass, strength } = result.monitor!;
+    t.log(
+      `apply mass ${JSON.stringify(Object.fromEntries(Object.entries(applyMass).map(([k, v]) => [k, +v.toFixed(3)])))}, strength ${strength.toFixed(3)}`,
+    );
+    t.true(applyMass.AutoContrast + applyMass.Invert < 0.05);
+    t.true(applyMass.TranslateX + applyMass.ShearX > 0.8);
+    t.true(Math.abs(strength - target) < 0.05);
+  },
+);
 
 test('a change reward makes the sampled sub-policies change the images more', async (t) => {
   const data = brightnessClasses(256, 2);
   const searchSpace = space(['Brightness', 'Contrast', 'TranslateX', 'Rotate']);
-  const options = { train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, searchSpace, epochs: 4, batchSize: 32, policyLr: 0.05, seed: 4, objective: 'joint' as const };
+  const options = {
+    train: data,
+    classifier: dna.WRN_10_1,
+    policy: dna.WRN_10_1,
+    searchSpace,
+    epochs: 4,
+    batchSize: 32,
+    policyLr: 0.05,
+    seed: 4,
+    objective: 'joint' as const,
+  };
   const plain = await search(options);
   plain.policy.dispose();
   const rewarded = await search({ ...options, regularisers: { changeReward: 5 } });
   rewarded.policy.dispose();
-  t.log(`mean pixel change: ${plain.monitor!.strength.toFixed(3)} without, ${rewarded.monitor!.strength.toFixed(3)} with a reward of 5 per unit`);
+  t.log(
+    `mean pixel change: ${plain.monitor!.strength.toFixed(3)} without, ${rewarded.monitor!.strength.toFixed(3)} ` +
+      `with a reward of 5 per unit`,
+  );
   t.true(rewarded.monitor!.strength > 1.5 * plain.monitor!.strength);
 });

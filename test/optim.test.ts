@@ -85,13 +85,21 @@ function adamReference({ lr, betas: [b1, b2], eps, weightDecay }: AdamRule, step
       v[i] = v[i].map((x, j) => b2 * x + (1 - b2) * g[j] * g[j]);
       const correction1 = 1 - b1 ** t;
       const correction2 = 1 - b2 ** t;
-      params[i] = params[i].map((x, j) => x - (lr / correction1) * (m[i][j] / (Math.sqrt(v[i][j]) / Math.sqrt(correction2) + eps)));
+      params[i] = params[i].map(
+        (x, j) => x - (lr / correction1) * (m[i][j] / (Math.sqrt(v[i][j]) / Math.sqrt(correction2) + eps)),
+      );
     });
   }
   return params;
 }
 
-function close(t: import('ava').ExecutionContext, actual: number[], expected: number[], label: string, tolerance = 1e-12): void {
+function close(
+  t: import('ava').ExecutionContext,
+  actual: number[],
+  expected: number[],
+  label: string,
+  tolerance = 1e-12,
+): void {
   t.is(actual.length, expected.length, label);
   const worst = Math.max(...actual.map((a, i) => Math.abs(a - expected[i]) / (1 + Math.abs(expected[i]))));
   t.true(worst <= tolerance, `${label}: ${actual} vs ${expected}`);
@@ -114,7 +122,9 @@ test('SGD steps follow the update rule (plain, momentum, dampening, Nesterov, we
       for (let steps = 1; steps <= 4; steps++) {
         run(optimizer, params, steps - 1, steps);
         const expected = sgdReference(options, steps);
-        params.forEach((p, i) => close(t, values(p), expected[i], `${JSON.stringify(options)} after ${steps} steps, param ${i}`));
+        params.forEach((p, i) =>
+          close(t, values(p), expected[i], `${JSON.stringify(options)} after ${steps} steps, param ${i}`),
+        );
       }
       optimizer.dispose();
     });
@@ -135,7 +145,9 @@ test('Adam steps follow the update rule (bias correction, betas, eps, weight dec
       for (let steps = 1; steps <= 4; steps++) {
         run(optimizer, params, steps - 1, steps);
         const expected = adamReference(options, steps);
-        params.forEach((p, i) => close(t, values(p), expected[i], `${JSON.stringify(options)} after ${steps} steps, param ${i}`));
+        params.forEach((p, i) =>
+          close(t, values(p), expected[i], `${JSON.stringify(options)} after ${steps} steps, param ${i}`),
+        );
       }
       optimizer.dispose();
     });
@@ -158,7 +170,12 @@ test('step() leaves parameters without a gradient alone; zeroGrad() drops the gr
     const optimizer = dna.sgd([a, b], { lr: 0.1, momentum: 0.9 });
     setGrad(a, [1, 1, 1]);
     optimizer.step();
-    close(t, values(a), initial[0].map((v) => v - 0.1), 'a moved');
+    close(
+      t,
+      values(a),
+      initial[0].map((v) => v - 0.1),
+      'a moved',
+    );
     t.deepEqual(values(b), initial[1], 'b has no gradient: unchanged');
     t.deepEqual(Object.keys(optimizer.state().tensors), ['0.momentumBuffer']);
     optimizer.zeroGrad();
@@ -178,8 +195,15 @@ test('the learning rate can be read and set between steps', (t) => {
     t.is((optimizer.options as dna.SgdOptions).lr, 0.5);
     setGrad(a, [1, 2, 3]);
     optimizer.step();
-    close(t, values(a), initial[0].map((v, j) => v - 0.5 * (j + 1)), 'stepped with the new lr');
-    t.throws(() => (optimizer.lr = -1), { message: /^optimizerSetLr: the learning rate must be a non-negative finite number, got -1$/ });
+    close(
+      t,
+      values(a),
+      initial[0].map((v, j) => v - 0.5 * (j + 1)),
+      'stepped with the new lr',
+    );
+    t.throws(() => (optimizer.lr = -1), {
+      message: /^optimizerSetLr: the learning rate must be a non-negative finite number, got -1$/,
+    });
     t.throws(() => (optimizer.lr = NaN), { message: /got nan/ });
     t.is(optimizer.lr, 0.5);
     optimizer.dispose();
@@ -240,20 +264,38 @@ test('optimizer state: loading a state that does not fit gives a clear Error and
     run(sgd, params, 0, 2);
     const state = sgd.state();
     const adam = dna.adam(makeParams());
-    t.throws(() => adam.loadState(state), { message: /^optimizerLoadState: the state's kind is 'sgd', this optimizer is 'adam'$/ });
+    t.throws(() => adam.loadState(state), {
+      message: /^optimizerLoadState: the state's kind is 'sgd', this optimizer is 'adam'$/,
+    });
     const one = dna.sgd([f64([1, 2, 3]).requireGrad()], { lr: 0.1, momentum: 0.9 });
     t.throws(() => one.loadState(state), { message: /the state is for 2 parameters, this optimizer has 1/ });
-    const otherShapes = dna.sgd([f64([1, 2]).requireGrad(), f64([1, 2, 3, 4], [2, 2]).requireGrad()], { lr: 0.1, momentum: 0.9 });
+    const otherShapes = dna.sgd([f64([1, 2]).requireGrad(), f64([1, 2, 3, 4], [2, 2]).requireGrad()], {
+      lr: 0.1,
+      momentum: 0.9,
+    });
     t.throws(() => otherShapes.loadState(state), {
-      message: /optimizer state entry '0\.momentumBuffer' has shape \[3\] and dtype float64; parameter 0 has shape \[2\]/,
+      message:
+        /optimizer state entry '0\.momentumBuffer' has shape \[3\] and dtype float64; parameter 0 has shape \[2\]/,
     });
-    t.throws(() => sgd.loadState({ ...state, tensors: { ...state.tensors, '5.momentumBuffer': state.tensors['0.momentumBuffer'] } }), {
-      message: /entry '5\.momentumBuffer' does not name a parameter/,
+    t.throws(
+      () =>
+        sgd.loadState({
+          ...state,
+          tensors: { ...state.tensors, '5.momentumBuffer': state.tensors['0.momentumBuffer'] },
+        }),
+      {
+        message: /entry '5\.momentumBuffer' does not name a parameter/,
+      },
+    );
+    t.throws(
+      () => sgd.loadState({ ...state, tensors: { ...state.tensors, '0.expAvg': state.tensors['0.momentumBuffer'] } }),
+      {
+        message: /entry '0\.expAvg' is not part of a sgd state/,
+      },
+    );
+    t.throws(() => sgd.loadState({ ...state, options: { lr: -1 } }), {
+      message: /state\.options|options\.lr must be non-negative, got -1/,
     });
-    t.throws(() => sgd.loadState({ ...state, tensors: { ...state.tensors, '0.expAvg': state.tensors['0.momentumBuffer'] } }), {
-      message: /entry '0\.expAvg' is not part of a sgd state/,
-    });
-    t.throws(() => sgd.loadState({ ...state, options: { lr: -1 } }), { message: /state\.options|options\.lr must be non-negative, got -1/ });
     t.throws(() => sgd.loadState(null as never), { instanceOf: TypeError });
     // Nothing changed: the optimiser continues as before.
     const before = sgd.state();
@@ -263,7 +305,9 @@ test('optimizer state: loading a state that does not fit gives a clear Error and
     t.deepEqual(sgd.state().tensors, {});
     const adamState = adam.state();
     run(adam, adam.parameters(), 0, 1);
-    t.throws(() => adam.loadState({ ...adam.state(), numbers: {} }), { message: /the adam state of parameter 0 needs step, expAvg and expAvgSq together/ });
+    t.throws(() => adam.loadState({ ...adam.state(), numbers: {} }), {
+      message: /the adam state of parameter 0 needs step, expAvg and expAvgSq together/,
+    });
     adam.loadState(adamState);
     for (const o of [sgd, adam, one, otherShapes]) o.dispose();
   });
@@ -285,8 +329,13 @@ test('clipGradNorm: returns the total L2 norm and scales the gradients down to m
     const after = Math.sqrt([...values(a.grad!), ...values(b.grad!)].reduce((s, g) => s + g * g, 0));
     t.true(Math.abs(after - 1) < 1e-6);
     t.is(dna.clipGradNorm([unused], 1), 0, 'no gradients: norm 0');
-    t.throws(() => dna.clipGradNorm([a], 0), { message: /^clipGradNorm: maxNorm must be a positive finite number, got 0$/ });
-    t.throws(() => dna.clipGradNorm([a, 'b' as never], 1), { instanceOf: TypeError, message: /params\[1\] is not a Tensor/ });
+    t.throws(() => dna.clipGradNorm([a], 0), {
+      message: /^clipGradNorm: maxNorm must be a positive finite number, got 0$/,
+    });
+    t.throws(() => dna.clipGradNorm([a, 'b' as never], 1), {
+      instanceOf: TypeError,
+      message: /params\[1\] is not a Tensor/,
+    });
   });
 });
 
@@ -294,11 +343,14 @@ test('cosineLr: from baseLr down to floorLr along a half cosine, with optional l
   t.is(dna.cosineLr(0, 100, 0.1), 0.1);
   t.true(Math.abs(dna.cosineLr(50, 100, 0.1) - 0.05) < 1e-15);
   t.true(Math.abs(dna.cosineLr(50, 100, 0.1, 0.02) - 0.06) < 1e-15);
-  t.true(Math.abs(dna.cosineLr(25, 100, 0.1) - 0.1 * (1 + Math.cos(Math.PI / 4)) / 2) < 1e-15);
+  t.true(Math.abs(dna.cosineLr(25, 100, 0.1) - (0.1 * (1 + Math.cos(Math.PI / 4))) / 2) < 1e-15);
   t.is(dna.cosineLr(100, 100, 0.1, 0.001), 0.001);
   t.is(dna.cosineLr(150, 100, 0.1, 0.001), 0.001, 'stays at the floor');
   const lrs = Array.from({ length: 100 }, (_, k) => dna.cosineLr(k, 100, 0.1, 0.001));
-  t.true(lrs.every((lr, k) => k === 0 || lr <= lrs[k - 1]), 'non-increasing');
+  t.true(
+    lrs.every((lr, k) => k === 0 || lr <= lrs[k - 1]),
+    'non-increasing',
+  );
   // Warmup: linear to baseLr over the first steps, then the cosine over the rest.
   t.is(dna.cosineLr(0, 110, 0.1, 0, 10), 0.01);
   t.true(Math.abs(dna.cosineLr(4, 110, 0.1, 0, 10) - 0.05) < 1e-15);
@@ -315,21 +367,38 @@ test('bad parameters or options give Errors that say what is wrong', (t) => {
     const p = f64([1, 2]).requireGrad();
     t.throws(() => dna.sgd([p], { lr: -0.1 }), { message: /^sgd: options\.lr must be non-negative, got -0\.1$/ });
     t.throws(() => dna.sgd([p], {} as never), { message: /^sgd: options\.lr must be a number, got undefined$/ });
-    t.throws(() => dna.sgd([p], { lr: 0.1, nesterov: true }), { message: /^sgd: options\.nesterov needs a positive momentum and zero dampening$/ });
-    t.throws(() => dna.sgd([p], { lr: 0.1, momentum: -1 }), { message: /options\.momentum must be non-negative, got -1/ });
-    t.throws(() => dna.sgd([p], { lr: 0.1, weightDecay: Infinity }), { message: /options\.weightDecay must be a finite number/ });
-    t.throws(() => dna.adam([p], { betas: [0.9, 1] }), { message: /^adam: options\.betas must be in \[0, 1\), got 1$/ });
-    t.throws(() => dna.adam([p], { betas: [0.9] as never }), { message: /options\.betas must be a number or an array of 2 numbers, got an array of 1/ });
+    t.throws(() => dna.sgd([p], { lr: 0.1, nesterov: true }), {
+      message: /^sgd: options\.nesterov needs a positive momentum and zero dampening$/,
+    });
+    t.throws(() => dna.sgd([p], { lr: 0.1, momentum: -1 }), {
+      message: /options\.momentum must be non-negative, got -1/,
+    });
+    t.throws(() => dna.sgd([p], { lr: 0.1, weightDecay: Infinity }), {
+      message: /options\.weightDecay must be a finite number/,
+    });
+    t.throws(() => dna.adam([p], { betas: [0.9, 1] }), {
+      message: /^adam: options\.betas must be in \[0, 1\), got 1$/,
+    });
+    t.throws(() => dna.adam([p], { betas: [0.9] as never }), {
+      message: /options\.betas must be a number or an array of 2 numbers, got an array of 1/,
+    });
     t.throws(() => dna.adam([p], { eps: -1 }), { message: /options\.eps must be non-negative/ });
     t.throws(() => dna.sgd([], { lr: 0.1 }), { message: /^sgd: an optimizer needs at least one parameter$/ });
-    t.throws(() => dna.sgd([f64([1, 2])], { lr: 0.1 }), { message: /parameter 0 does not require gradients \(call requireGrad\(\) on it first\)/ });
+    t.throws(() => dna.sgd([f64([1, 2])], { lr: 0.1 }), {
+      message: /parameter 0 does not require gradients \(call requireGrad\(\) on it first\)/,
+    });
     t.throws(() => dna.sgd([p, p], { lr: 0.1 }), { message: /parameter 1 appears twice in the list/ });
     t.throws(() => dna.sgd([p.mul(2)], { lr: 0.1 }), { message: /parameter 0 is computed from other tensors/ });
-    t.throws(() => dna.adam([dna.tensor([1, 2], [2], { dtype: 'int64' })]), { message: /parameter 0 is int64; parameters must be floating point/ });
+    t.throws(() => dna.adam([dna.tensor([1, 2], [2], { dtype: 'int64' })]), {
+      message: /parameter 0 is int64; parameters must be floating point/,
+    });
     const gone = f64([1]).requireGrad();
     gone.dispose();
     t.throws(() => dna.sgd([p, gone], { lr: 0.1 }), { message: /^sgd: argument 1\[1\] is a disposed Tensor$/ });
-    t.throws(() => dna.sgd(p as never, { lr: 0.1 }), { instanceOf: TypeError, message: /params must be an array of Tensors/ });
+    t.throws(() => dna.sgd(p as never, { lr: 0.1 }), {
+      instanceOf: TypeError,
+      message: /params must be an array of Tensors/,
+    });
 
     const optimizer = dna.sgd([p], { lr: 0.1 });
     t.false(optimizer.isDisposed);
@@ -352,7 +421,7 @@ test('a small WideResNet learns a separable task: the loss falls clearly within 
     classes.push(label);
     for (let y = 0; y < 8; y++) {
       for (let x = 0; x < 8; x++) {
-        const bright = (y < 4) === (label === 0);
+        const bright = y < 4 === (label === 0);
         pixels[n * 64 + y * 8 + x] = (bright ? 0.6 : 0.2) + 0.3 * rnd();
       }
     }

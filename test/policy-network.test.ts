@@ -12,25 +12,38 @@ function values(t: dna.Tensor): number[] {
   return Array.from(t.data() as Float32Array);
 }
 
-test('gumbelSoftmaxST: one-hot values, argmax frequencies follow softmax(logits), the same seed the same sample', (t) => {
-  const logits = tensor([[2, 0, -1, 0.5]]).expand([20000, 4]).contiguous();
-  const c = gumbelSoftmaxST(logits, 0.5, new Generator(1));
-  const rows = values(c);
-  const counts = [0, 0, 0, 0];
-  for (let i = 0; i < 20000; i++) {
-    const row = rows.slice(i * 4, i * 4 + 4);
-    t.true(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-5 && row.every((v) => Math.abs(v) < 1e-5 || Math.abs(v - 1) < 1e-5));
-    counts[row.indexOf(Math.max(...row))]++;
-  }
-  const expected = values(tensor([[2, 0, -1, 0.5]]).softmax(1));
-  counts.forEach((count, k) => t.true(Math.abs(count / 20000 - expected[k]) < 0.015, `class ${k}: ${count / 20000} vs ${expected[k]}`));
-  t.deepEqual(values(gumbelSoftmaxST(logits, 0.5, new Generator(1))), rows);
-  t.throws(() => gumbelSoftmaxST(logits, 0), { message: /tau must be a positive number/ });
-});
+test(
+  'gumbelSoftmaxST: one-hot values, argmax frequencies follow softmax(logits), the same seed the ' + 'same sample',
+  (t) => {
+    const logits = tensor([[2, 0, -1, 0.5]])
+      .expand([20000, 4])
+      .contiguous();
+    const c = gumbelSoftmaxST(logits, 0.5, new Generator(1));
+    const rows = values(c);
+    const counts = [0, 0, 0, 0];
+    for (let i = 0; i < 20000; i++) {
+      const row = rows.slice(i * 4, i * 4 + 4);
+      t.true(
+        Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-5 &&
+          row.every((v) => Math.abs(v) < 1e-5 || Math.abs(v - 1) < 1e-5),
+      );
+      counts[row.indexOf(Math.max(...row))]++;
+    }
+    const expected = values(tensor([[2, 0, -1, 0.5]]).softmax(1));
+    counts.forEach((count, k) =>
+      t.true(Math.abs(count / 20000 - expected[k]) < 0.015, `class ${k}: ${count / 20000} vs ${expected[k]}`),
+    );
+    t.deepEqual(values(gumbelSoftmaxST(logits, 0.5, new Generator(1))), rows);
+    t.throws(() => gumbelSoftmaxST(logits, 0), { message: /tau must be a positive number/ });
+  },
+);
 
 test('gumbelSoftmaxST: the gradient is that of the relaxed softmax', (t) => {
   const raw = [0.3, -0.2, 1.1, 0.0, 0.7, -0.9];
-  const weights = tensor([[1, -2, 0.5], [0.3, 2, -1]]);
+  const weights = tensor([
+    [1, -2, 0.5],
+    [0.3, 2, -1],
+  ]);
   const viaSampler = tidy(() => {
     const logits = tensor(raw, [2, 3]).requireGrad();
     gumbelSoftmaxST(logits, 0.7, new Generator(5)).mul(weights).sum().backward();
@@ -57,11 +70,20 @@ test('relaxedBernoulliST: 0/1 values, P(1) = p, gradient that of the relaxed sig
   });
   const grads = tidy(() => {
     const q = tensor([0.3, 0.6]).requireGrad();
-    relaxedBernoulliST(q, 0.5, new Generator(3)).mul(tensor([1, -1])).sum().backward();
+    relaxedBernoulliST(q, 0.5, new Generator(3))
+      .mul(tensor([1, -1]))
+      .sum()
+      .backward();
     const viaSampler = values(q.grad!);
     const r = tensor([0.3, 0.6]).requireGrad();
     const u = dna.rand([2], { generator: new Generator(3) }).clamp(1e-6, 1 - 1e-6);
-    r.logit(1e-6).add(u.logit()).div(0.5).sigmoid().mul(tensor([1, -1])).sum().backward();
+    r.logit(1e-6)
+      .add(u.logit())
+      .div(0.5)
+      .sigmoid()
+      .mul(tensor([1, -1]))
+      .sum()
+      .backward();
     return [viaSampler, values(r.grad!)];
   });
   grads[0].forEach((g, k) => t.true(Math.abs(g - grads[1][k]) < 1e-5, `${g} vs ${grads[1][k]}`));
@@ -105,9 +127,15 @@ test('gradients reach all three heads, finite and non-zero, through the sampler 
     ['m', part(3 * S, 2 * S)],
   ] as const) {
     t.true(grads.every(Number.isFinite), `${name}: finite`);
-    t.true(grads.some((v) => v !== 0), `${name}: non-zero`);
+    t.true(
+      grads.some((v) => v !== 0),
+      `${name}: non-zero`,
+    );
   }
-  t.true(values(head.grad!).some((v) => v !== 0), 'the head weights receive gradients');
+  t.true(
+    values(head.grad!).some((v) => v !== 0),
+    'the head weights receive gradients',
+  );
   images.dispose();
   policy.dispose();
 });

@@ -74,7 +74,10 @@ test('setState rejects what is not a generator state', (t) => {
   const g = new dna.Generator(1);
   t.throws(() => g.setState(dna.tensor([1, 2, 3])), { instanceOf: Error, message: /uint8/ });
   t.throws(() => g.setState(dna.zeros([2, 3], { dtype: 'uint8' })), { instanceOf: Error, message: /1-d uint8/ });
-  t.throws(() => g.setState(dna.zeros([10], { dtype: 'uint8' })), { instanceOf: Error, message: /^setGeneratorState:/ });
+  t.throws(() => g.setState(dna.zeros([10], { dtype: 'uint8' })), {
+    instanceOf: Error,
+    message: /^setGeneratorState:/,
+  });
   // A state of the right size with garbage inside: an Error, not a crash.
   const size = g.state().numel;
   const garbage = dna.tensor(Uint8Array.from({ length: size }, (_, i) => (i * 37 + 11) & 255));
@@ -119,7 +122,10 @@ test('ranges: rand in [0, 1), uniform in [low, high), randint in [low, high)', (
   t.is(i.dtype, 'int64');
   const iv = nums(i);
   t.true(iv.every((v) => Number.isInteger(v) && v >= -5 && v < 5));
-  t.deepEqual([...new Set(iv)].sort((a, b) => a - b), [-5, -4, -3, -2, -1, 0, 1, 2, 3, 4]);
+  t.deepEqual(
+    [...new Set(iv)].sort((a, b) => a - b),
+    [-5, -4, -3, -2, -1, 0, 1, 2, 3, 4],
+  );
   const big = nums(dna.randint(2 ** 40, 2 ** 40 + 3, [500], { generator: g }));
   t.true(big.every((v) => v >= 2 ** 40 && v < 2 ** 40 + 3));
   t.deepEqual(nums(dna.randint(7, 8, [20], { generator: g })), Array(20).fill(7));
@@ -208,7 +214,10 @@ test('bad arguments throw Errors', (t) => {
   t.throws(() => dna.randint(0, 2, [-2]), { instanceOf: Error, message: /^randint:/ });
   t.throws(() => dna.rand([2], { dtype: 'int64' }), { instanceOf: Error, message: /^rand:/ });
   t.throws(() => dna.rand([2], { dtype: 'nope' as dna.DType }), { instanceOf: Error, message: /unknown dtype/ });
-  t.throws(() => dna.bernoulli(dna.tensor([1.5, 0.5]), { generator: g }), { instanceOf: Error, message: /^bernoulli:/ });
+  t.throws(() => dna.bernoulli(dna.tensor([1.5, 0.5]), { generator: g }), {
+    instanceOf: Error,
+    message: /^bernoulli:/,
+  });
   t.throws(() => dna.bernoulli(dna.tensor([-0.1])), { instanceOf: Error, message: /^bernoulli:/ });
 });
 
@@ -222,7 +231,10 @@ test("a 'cuda' generator or device throws on this CPU-only build", (t) => {
   t.throws(() => new dna.Generator(1, 'tpu'), { instanceOf: Error, message: /unknown device/ });
   const g = new dna.Generator(1);
   // A CPU generator for a tensor made on another device.
-  t.throws(() => dna.rand([2], { generator: g, device: 'cuda' }), { instanceOf: Error, message: /^rand:.*(generator|cuda)/i });
+  t.throws(() => dna.rand([2], { generator: g, device: 'cuda' }), {
+    instanceOf: Error,
+    message: /^rand:.*(generator|cuda)/i,
+  });
   t.throws(() => dna.randperm(3, { device: 'cuda' }), { instanceOf: Error, message: /cuda/i });
   t.throws(() => dna.randn([2], { device: 'cuda' }), { instanceOf: Error, message: /cuda/i });
 });

@@ -27,12 +27,18 @@ const pLine = (s: number, l: number): [number, number] => [(s - 4.5) / 3, l === 
 const mLine = (s: number, l: number): [number, number] => [2 - 0.3 * s, 0.1 * s - 0.2 * l - 1];
 
 function slotTable(line: (s: number, l: number) => [number, number], part: 0 | 1): dna.Tensor {
-  return tensor(Float32Array.from({ length: 2 * S }, (_, i) => line(Math.floor(i / 2), i % 2)[part]), [1, S, 2]);
+  return tensor(
+    Float32Array.from({ length: 2 * S }, (_, i) => line(Math.floor(i / 2), i % 2)[part]),
+    [1, S, 2],
+  );
 }
 
 function handMadePolicy(): dna.PolicySource & { dispose(): void } {
   const tables = {
-    centres: tensor(Float32Array.from({ length: S }, (_, s) => centre(s)), [1, S]),
+    centres: tensor(
+      Float32Array.from({ length: S }, (_, s) => centre(s)),
+      [1, S],
+    ),
     pScale: slotTable(pLine, 0),
     pShift: slotTable(pLine, 1),
     mScale: slotTable(mLine, 0),
@@ -65,11 +71,19 @@ const CLASSES = ['dark', 'mid | gray', 'bright'];
 
 function grayData(intensities = INTENSITIES, channels = 1): dna.ImageDataset {
   const order: [number, number][] = [];
-  for (let i = 0; i < Math.max(...intensities.map((v) => v.length)); i++) intensities.forEach((values, label) => i < values.length && order.push([label, values[i]]));
+  for (let i = 0; i < Math.max(...intensities.map((v) => v.length)); i++)
+    intensities.forEach((values, label) => i < values.length && order.push([label, values[i]]));
   const size = channels * 16;
   const images = new Uint8Array(order.length * size);
   order.forEach(([, value], i) => images.fill(value, i * size, (i + 1) * size));
-  return { name: 'gray-levels', images, labels: Int32Array.from(order.map(([label]) => label)), count: order.length, shape: [channels, 4, 4], classes: CLASSES.slice(0, intensities.length) };
+  return {
+    name: 'gray-levels',
+    images,
+    labels: Int32Array.from(order.map(([label]) => label)),
+    count: order.length,
+    shape: [channels, 4, 4],
+    classes: CLASSES.slice(0, intensities.length),
+  };
 }
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
@@ -120,15 +134,28 @@ function reference(values: number[]): Reference {
   };
 }
 
-function close(t: import('ava').ExecutionContext, actual: number | null, expected: number, what: string, tolerance = 1e-5): void {
+function close(
+  t: import('ava').ExecutionContext,
+  actual: number | null,
+  expected: number,
+  what: string,
+  tolerance = 1e-5,
+): void {
   t.true(actual !== null && Math.abs(actual - expected) <= tolerance, `${what}: ${actual} vs ${expected}`);
 }
 
 function checkGroup(t: import('ava').ExecutionContext, group: dna.PolicyGroupStatistics, expected: Reference): void {
   t.is(group.count, expected.count);
   expected.meanPi.forEach((q, s) => close(t, group.meanPi[s], q, `${group.name} pi[${s}]`));
-  const ranking = expected.meanPi.map((q, s) => [q, s]).sort((a, b) => b[0] - a[0]).slice(0, 5);
-  t.deepEqual(group.top.map((entry) => entry.index), ranking.map(([, s]) => s), `${group.name} top 5`);
+  const ranking = expected.meanPi
+    .map((q, s) => [q, s])
+    .sort((a, b) => b[0] - a[0])
+    .slice(0, 5);
+  t.deepEqual(
+    group.top.map((entry) => entry.index),
+    ranking.map(([, s]) => s),
+    `${group.name} top 5`,
+  );
   group.top.forEach((entry, i) => {
     const [i0, j0] = space.subPolicies[entry.index];
     t.is(entry.name, `${OP_NAMES[i0]}+${OP_NAMES[j0]}`);
@@ -136,7 +163,10 @@ function checkGroup(t: import('ava').ExecutionContext, group: dna.PolicyGroupSta
   });
   close(t, group.meanEntropy, expected.meanEntropy, `${group.name} mean entropy`);
   close(t, group.entropyOfMean, bits(expected.meanPi) * Math.LN2, `${group.name} entropy of the mean`);
-  t.deepEqual(group.ops.map((op) => op.name), OP_NAMES);
+  t.deepEqual(
+    group.ops.map((op) => op.name),
+    OP_NAMES,
+  );
   group.ops.forEach((op, o) => {
     close(t, op.applyMass, expected.applyMass[o], `${group.name} ${op.name} apply mass`);
     close(t, op.meanP, expected.meanP[o], `${group.name} ${op.name} mean p`);
@@ -144,56 +174,87 @@ function checkGroup(t: import('ava').ExecutionContext, group: dna.PolicyGroupSta
   });
 }
 
-test.serial('a hand-made policy: per-class mean pi, top-5, entropies, apply mass, p, m and JSD match a plain-JS reference', async (t) => {
-  const policy = handMadePolicy();
-  const data = grayData();
-  const before = dna.liveTensors();
-  const progress: number[] = [];
-  const report = await dna.policyReport({ policy, data, batchSize: 3, onProgress: ({ images }) => progress.push(images) });
-  t.is(dna.liveTensors(), before, 'no tensor outlives the report');
-  t.deepEqual(progress, [3, 6, 9, 11]);
+test.serial(
+  'a hand-made policy: per-class mean pi, top-5, entropies, apply mass, p, m and JSD match a plain-JS reference',
+  async (t) => {
+    const policy = handMadePolicy();
+    const data = grayData();
+    const before = dna.liveTensors();
+    const progress: number[] = [];
+    const report = await dna.policyReport({
+      policy,
+      data,
+      batchSize: 3,
+      onProgress: ({ images }) => progress.push(images),
+    });
+    t.is(dna.liveTensors(), before, 'no tensor outlives the report');
+    t.deepEqual(progress, [3, 6, 9, 11]);
 
-  t.is(report.images, 11);
-  t.deepEqual(report.classes, CLASSES);
-  t.deepEqual(report.counts, [4, 3, 4]);
-  t.is(report.dataset, 'gray-levels');
-  t.deepEqual(report.searchSpace.ops, OP_NAMES);
-  t.is(report.searchSpace.subPolicies[0], 'ShearX+Rotate');
-  t.is(report.searchSpace.subPolicies[9], 'Solarize+Cutout');
-  close(t, report.searchSpace.maxEntropy, Math.log(10), 'max entropy');
+    t.is(report.images, 11);
+    t.deepEqual(report.classes, CLASSES);
+    t.deepEqual(report.counts, [4, 3, 4]);
+    t.is(report.dataset, 'gray-levels');
+    t.deepEqual(report.searchSpace.ops, OP_NAMES);
+    t.is(report.searchSpace.subPolicies[0], 'ShearX+Rotate');
+    t.is(report.searchSpace.subPolicies[9], 'Solarize+Cutout');
+    close(t, report.searchSpace.maxEntropy, Math.log(10), 'max entropy');
 
-  // Each class prefers the sub-policies whose centre is near its intensity.
-  const names = (group: dna.PolicyGroupStatistics) => group.top.map((entry) => entry.name);
-  t.deepEqual(names(report.perClass[0]), ['ShearX+Rotate', 'ShearX+Invert', 'ShearX+Solarize', 'ShearX+Cutout', 'Rotate+Invert']);
-  t.deepEqual(names(report.perClass[1]), ['ShearX+Cutout', 'Rotate+Invert', 'ShearX+Solarize', 'Rotate+Solarize', 'ShearX+Invert']);
-  t.deepEqual(names(report.perClass[2]), ['Solarize+Cutout', 'Invert+Cutout', 'Invert+Solarize', 'Rotate+Cutout', 'Rotate+Solarize']);
+    // Each class prefers the sub-policies whose centre is near its intensity.
+    const names = (group: dna.PolicyGroupStatistics) => group.top.map((entry) => entry.name);
+    t.deepEqual(names(report.perClass[0]), [
+      'ShearX+Rotate',
+      'ShearX+Invert',
+      'ShearX+Solarize',
+      'ShearX+Cutout',
+      'Rotate+Invert',
+    ]);
+    t.deepEqual(names(report.perClass[1]), [
+      'ShearX+Cutout',
+      'Rotate+Invert',
+      'ShearX+Solarize',
+      'Rotate+Solarize',
+      'ShearX+Invert',
+    ]);
+    t.deepEqual(names(report.perClass[2]), [
+      'Solarize+Cutout',
+      'Invert+Cutout',
+      'Invert+Solarize',
+      'Rotate+Cutout',
+      'Rotate+Solarize',
+    ]);
 
-  const expected = INTENSITIES.map((values) => reference(values));
-  report.perClass.forEach((group, k) => {
-    t.is(group.label, k);
-    t.is(group.name, CLASSES[k]);
-    checkGroup(t, group, expected[k]);
-  });
-  t.is(report.overall.label, undefined);
-  checkGroup(t, report.overall, reference(INTENSITIES.flat()));
+    const expected = INTENSITIES.map((values) => reference(values));
+    report.perClass.forEach((group, k) => {
+      t.is(group.label, k);
+      t.is(group.name, CLASSES[k]);
+      checkGroup(t, group, expected[k]);
+    });
+    t.is(report.overall.label, undefined);
+    checkGroup(t, report.overall, reference(INTENSITIES.flat()));
 
-  // JSD through another identity: H(mixture) - mean of the entropies, in bits.
-  t.deepEqual(report.distance.classes, CLASSES);
-  const jsd = (a: number[], b: number[]) => bits(a.map((q, s) => (q + b[s]) / 2)) - (bits(a) + bits(b)) / 2;
-  const offDiagonal: number[] = [];
-  report.distance.matrix.forEach((row, i) =>
-    row.forEach((value, j) => {
-      const want = jsd(expected[i].meanPi, expected[j].meanPi);
-      close(t, value, want, `JSD ${i}, ${j}`);
-      t.is(value, report.distance.matrix[j][i]);
-      if (i !== j) offDiagonal.push(want);
-      else t.is(value, 0);
-    }),
-  );
-  t.true(report.distance.matrix[0][2] > 0.5, 'dark and bright images get very different policies');
-  close(t, report.distance.meanOffDiagonal, offDiagonal.reduce((a, b) => a + b, 0) / offDiagonal.length, 'mean off-diagonal');
-  policy.dispose();
-});
+    // JSD through another identity: H(mixture) - mean of the entropies, in bits.
+    t.deepEqual(report.distance.classes, CLASSES);
+    const jsd = (a: number[], b: number[]) => bits(a.map((q, s) => (q + b[s]) / 2)) - (bits(a) + bits(b)) / 2;
+    const offDiagonal: number[] = [];
+    report.distance.matrix.forEach((row, i) =>
+      row.forEach((value, j) => {
+        const want = jsd(expected[i].meanPi, expected[j].meanPi);
+        close(t, value, want, `JSD ${i}, ${j}`);
+        t.is(value, report.distance.matrix[j][i]);
+        if (i !== j) offDiagonal.push(want);
+        else t.is(value, 0);
+      }),
+    );
+    t.true(report.distance.matrix[0][2] > 0.5, 'dark and bright images get very different policies');
+    close(
+      t,
+      report.distance.meanOffDiagonal,
+      offDiagonal.reduce((a, b) => a + b, 0) / offDiagonal.length,
+      'mean off-diagonal',
+    );
+    policy.dispose();
+  },
+);
 
 test('entropy and jensenShannon: their extremes', (t) => {
   t.is(dna.entropy([1, 0, 0]), 0);
@@ -222,10 +283,20 @@ test.serial('PolicyStatistics accumulates batches and reports at any time; top i
 
   tidy(() => {
     const outputs = policy.forward(tensor(new Float32Array(2 * 16), [2, 1, 4, 4]));
-    t.throws(() => statistics.add(outputs, tensor([0, 3], [2], { dtype: 'int64' })), { message: /1 of the 2 labels are outside 0\.\.2/ });
-    t.throws(() => statistics.add(outputs, tensor([0, 1, 2], [3], { dtype: 'int64' })), { message: /logits are \[2, 10\], expected \[3, 10\]/ });
-    t.throws(() => statistics.add({ ...outputs, p: outputs.m.narrow(1, 0, 4) }, tensor([0, 1], [2], { dtype: 'int64' })), { message: /p is \[2, 4, 2\], expected \[2, 10, 2\]/ });
-    t.throws(() => statistics.add({ ...outputs, logits: outputs.logits.log() }, tensor([0, 1], [2], { dtype: 'int64' })), { message: /not all finite/ });
+    t.throws(() => statistics.add(outputs, tensor([0, 3], [2], { dtype: 'int64' })), {
+      message: /1 of the 2 labels are outside 0\.\.2/,
+    });
+    t.throws(() => statistics.add(outputs, tensor([0, 1, 2], [3], { dtype: 'int64' })), {
+      message: /logits are \[2, 10\], expected \[3, 10\]/,
+    });
+    t.throws(
+      () => statistics.add({ ...outputs, p: outputs.m.narrow(1, 0, 4) }, tensor([0, 1], [2], { dtype: 'int64' })),
+      { message: /p is \[2, 4, 2\], expected \[2, 10, 2\]/ },
+    );
+    t.throws(
+      () => statistics.add({ ...outputs, logits: outputs.logits.log() }, tensor([0, 1], [2], { dtype: 'int64' })),
+      { message: /not all finite/ },
+    );
   });
   t.is(statistics.images, 0, 'a refused batch adds nothing');
   policy.dispose();
@@ -237,7 +308,14 @@ function colourData(count: number, classes = 3): dna.ImageDataset {
   const size = 3 * 8 * 8;
   const images = Uint8Array.from({ length: count * size }, (_, i) => (i * 37 + Math.floor(i / size) * 11) % 256);
   const labels = Int32Array.from({ length: count }, (_, i) => i % classes);
-  return { name: 'colour-noise', images, labels, count, shape: [3, 8, 8], classes: Array.from({ length: classes }, (_, k) => `class${k}`) };
+  return {
+    name: 'colour-noise',
+    images,
+    labels,
+    count,
+    shape: [3, 8, 8],
+    classes: Array.from({ length: classes }, (_, k) => `class${k}`),
+  };
 }
 
 /** At the zero-initialised head: pi uniform over the 105 sub-policies, p = m = 0.5. */
@@ -271,7 +349,10 @@ test.serial('a PolicyNetwork at its start reports uniform pi, and its training m
   checkUniform(t, report);
   await dna.policyReport({ policy: policy.eval(), data, batchSize: 4 });
   t.false(policy.network.training);
-  await t.throwsAsync(dna.policyReport({ policy, data: grayData() }), { instanceOf: RangeError, message: /takes 3-channel images, but gray-levels has 1-channel images/ });
+  await t.throwsAsync(dna.policyReport({ policy, data: grayData() }), {
+    instanceOf: RangeError,
+    message: /takes 3-channel images, but gray-levels has 1-channel images/,
+  });
   policy.dispose();
 });
 
@@ -279,11 +360,21 @@ test.serial('a loaded policy file: uniform at its start, with its provenance in 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'dna-report-'));
   const network = new PolicyNetwork({ backbone: dna.WRN_10_1, inChannels: 3, seed: 4 });
   const file = path.join(dir, 'policy.dna');
-  await savePolicy(file, network, { dataset: 'colour-noise', classes: ['class0', 'class1', 'class2'], seed: 4, steps: 0, seconds: 0 });
+  await savePolicy(file, network, {
+    dataset: 'colour-noise',
+    classes: ['class0', 'class1', 'class2'],
+    seed: 4,
+    steps: 0,
+    seconds: 0,
+  });
   network.dispose();
   const loaded = await loadPolicy(file);
   const report = await dna.policyReport({ policy: loaded, data: colourData(7), top: 3 });
-  checkUniform(t, { ...report, perClass: report.perClass.map((group) => ({ ...group, top: [...group.top, ...group.top].slice(0, 5) })), overall: { ...report.overall, top: [...report.overall.top, ...report.overall.top].slice(0, 5) } });
+  checkUniform(t, {
+    ...report,
+    perClass: report.perClass.map((group) => ({ ...group, top: [...group.top, ...group.top].slice(0, 5) })),
+    overall: { ...report.overall, top: [...report.overall.top, ...report.overall.top].slice(0, 5) },
+  });
   t.is(report.perClass[0].top.length, 3);
   t.is(report.policy?.dataset, 'colour-noise');
   t.is(report.policy?.seed, 4);
@@ -304,8 +395,10 @@ test.serial('writePolicyReport writes JSON that round-trips, Markdown with the t
 
   const markdown = await readFile(files.markdown, 'utf8');
   t.regex(markdown, /^# Policy report: gray-levels/);
-  for (const name of ['dark', 'mid \\| gray', 'bright', 'Solarize+Cutout', 'ShearX+Rotate (0.', '(all 11 images)']) t.true(markdown.includes(name), name);
-  for (const heading of ['## Top 5 sub-policies per class', '## Apply mass per op', '## Distances between classes']) t.true(markdown.includes(heading), heading);
+  for (const name of ['dark', 'mid \\| gray', 'bright', 'Solarize+Cutout', 'ShearX+Rotate (0.', '(all 11 images)'])
+    t.true(markdown.includes(name), name);
+  for (const heading of ['## Top 5 sub-policies per class', '## Apply mass per op', '## Distances between classes'])
+    t.true(markdown.includes(heading), heading);
   t.is(files.plots.length, 4);
   for (const plot of files.plots) {
     t.true(markdown.includes(`](${path.basename(plot)})`), `report.md links ${path.basename(plot)}`);
@@ -317,7 +410,10 @@ test.serial('writePolicyReport writes JSON that round-trips, Markdown with the t
   const heatmap = await readFile(files.plots[0], 'utf8');
   t.true(heatmap.includes('Cutout') && heatmap.includes('bright'), 'the heatmap labels ops and classes');
   t.regex(await readFile(files.plots[2], 'utf8'), /Invert\+Cutout/);
-  await t.throwsAsync(dna.writePolicyReport({} as dna.PolicyReport, dir), { instanceOf: TypeError, message: /made by policyReport/ });
+  await t.throwsAsync(dna.writePolicyReport({} as dna.PolicyReport, dir), {
+    instanceOf: TypeError,
+    message: /made by policyReport/,
+  });
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -327,18 +423,37 @@ test.serial('bad input: empty data, bad top or batch size, not a policy, an abor
   const policy = handMadePolicy();
   const data = grayData();
   const empty = { ...data, images: new Uint8Array(0), labels: new Int32Array(0), count: 0 };
-  await t.throwsAsync(dna.policyReport({ policy, data: empty }), { instanceOf: RangeError, message: /the dataset gray-levels has no images/ });
+  await t.throwsAsync(dna.policyReport({ policy, data: empty }), {
+    instanceOf: RangeError,
+    message: /the dataset gray-levels has no images/,
+  });
   for (const top of [0, 2.5, -1]) {
-    await t.throwsAsync(dna.policyReport({ policy, data, top }), { instanceOf: RangeError, message: /top must be a positive integer/ });
+    await t.throwsAsync(dna.policyReport({ policy, data, top }), {
+      instanceOf: RangeError,
+      message: /top must be a positive integer/,
+    });
   }
-  await t.throwsAsync(dna.policyReport({ policy, data, batchSize: 0 }), { message: /batchSize must be a positive integer/ });
-  await t.throwsAsync(dna.policyReport({ policy: {} as dna.PolicySource, data }), { instanceOf: TypeError, message: /policy must be a PolicyNetwork/ });
-  await t.throwsAsync(dna.policyReport({ policy, data: { ...data, labels: Int32Array.from(data.labels, (label) => label * 2) } }), { message: /outside 0\.\.2/ });
+  await t.throwsAsync(dna.policyReport({ policy, data, batchSize: 0 }), {
+    message: /batchSize must be a positive integer/,
+  });
+  await t.throwsAsync(dna.policyReport({ policy: {} as dna.PolicySource, data }), {
+    instanceOf: TypeError,
+    message: /policy must be a PolicyNetwork/,
+  });
+  await t.throwsAsync(
+    dna.policyReport({ policy, data: { ...data, labels: Int32Array.from(data.labels, (label) => label * 2) } }),
+    { message: /outside 0\.\.2/ },
+  );
   const wrongSpace = { ...policy, searchSpace: { ops, subPolicies: space.subPolicies.slice(0, 4) } };
-  await t.throwsAsync(dna.policyReport({ policy: wrongSpace, data }), { message: /logits are \[\d+, 10\], expected \[\d+, 4\]/ });
+  await t.throwsAsync(dna.policyReport({ policy: wrongSpace, data }), {
+    message: /logits are \[\d+, 10\], expected \[\d+, 4\]/,
+  });
   const before = dna.liveTensors();
   // Rejects with the signal's reason (a DOMException, which ava does not count as an Error).
-  const reason = await dna.policyReport({ policy, data, signal: AbortSignal.abort() }).then(() => undefined, (error: unknown) => error);
+  const reason = await dna.policyReport({ policy, data, signal: AbortSignal.abort() }).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
   t.is((reason as DOMException)?.name, 'AbortError');
   t.is(dna.liveTensors(), before);
   policy.dispose();

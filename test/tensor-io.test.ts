@@ -6,7 +6,6 @@ import { mulberry32 } from './helpers/random.js';
 
 // ---- helpers ----
 
-
 function roundHalfEven(x: number): number {
   const r = Math.round(x);
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
@@ -78,7 +77,11 @@ test('Int32Array -> int32 round trip with extremes', (t) => {
   const out = x.data();
   t.true(out instanceof Int32Array);
   t.deepEqual(arr(out), Array.from(data));
-  t.deepEqual(x.toArray(), [[0, 1], [-1, 2147483647], [-2147483648, 123456]]);
+  t.deepEqual(x.toArray(), [
+    [0, 1],
+    [-1, 2147483647],
+    [-2147483648, 123456],
+  ]);
 });
 
 test('BigInt64Array -> int64 round trip with 64-bit values', (t) => {
@@ -131,7 +134,11 @@ test('typed arrays that are views at a non-zero byteOffset are read from their o
     const x = dna.tensor(view, shape);
     t.is(x.dtype, dtype);
     t.deepEqual(x.shape, shape);
-    t.deepEqual(Array.from(x.data() as ArrayLike<number | bigint>), Array.from(view as ArrayLike<number | bigint>), `${dtype} view`);
+    t.deepEqual(
+      Array.from(x.data() as ArrayLike<number | bigint>),
+      Array.from(view as ArrayLike<number | bigint>),
+      `${dtype} view`,
+    );
   }
 });
 
@@ -186,7 +193,14 @@ test('nested arrays default to float32 and infer the shape', (t) => {
 });
 
 test('nested arrays with dtype bool read back as Uint8Array 0/1', (t) => {
-  const x = dna.tensor([[true, false, true], [false, false, true]] as unknown as dna.NestedArray, undefined, { dtype: 'bool' });
+  const x = dna.tensor(
+    [
+      [true, false, true],
+      [false, false, true],
+    ] as unknown as dna.NestedArray,
+    undefined,
+    { dtype: 'bool' },
+  );
   t.is(x.dtype, 'bool');
   t.deepEqual(x.shape, [2, 3]);
   const out = x.data();
@@ -226,7 +240,14 @@ test('nested arrays with dtype float16 / bfloat16 read back as Float32Array, rou
 });
 
 test('nested arrays with integer dtypes', (t) => {
-  const x = dna.tensor([[1, -2], [3, 2 ** 40]], undefined, { dtype: 'int64' });
+  const x = dna.tensor(
+    [
+      [1, -2],
+      [3, 2 ** 40],
+    ],
+    undefined,
+    { dtype: 'int64' },
+  );
   t.is(x.dtype, 'int64');
   t.deepEqual(Array.from(x.data() as BigInt64Array), [1n, -2n, 3n, 2n ** 40n]);
   t.deepEqual(x.toArray(), [
@@ -254,7 +275,9 @@ test('toArray nests by the shape, for every dtype', (t) => {
   const nested = (shape: number[]) => {
     const build = (d: number, off: number): dna.NestedArray[] => {
       const stride = shape.slice(d + 1).reduce((a, b) => a * b, 1);
-      return Array.from({ length: shape[d] }, (_, i) => (d === shape.length - 1 ? flat[off + i] : build(d + 1, off + i * stride)));
+      return Array.from({ length: shape[d] }, (_, i) =>
+        d === shape.length - 1 ? flat[off + i] : build(d + 1, off + i * stride),
+      );
     };
     return build(0, 0);
   };
@@ -266,7 +289,10 @@ test('toArray nests by the shape, for every dtype', (t) => {
   // Non-contiguous tensors read row-major in their logical order.
   const x = dna.tensor(flat, [4, 6]).transpose(0, 1);
   t.false(x.isContiguous);
-  t.deepEqual(x.toArray(), Array.from({ length: 6 }, (_, j) => Array.from({ length: 4 }, (_, i) => i * 6 + j)));
+  t.deepEqual(
+    x.toArray(),
+    Array.from({ length: 6 }, (_, j) => Array.from({ length: 4 }, (_, i) => i * 6 + j)),
+  );
 });
 
 test('item() reads the single value of any one-element tensor', (t) => {
@@ -276,7 +302,13 @@ test('item() reads the single value of any one-element tensor', (t) => {
   t.is(dna.tensor(new BigInt64Array([2n ** 50n])).item(), 2 ** 50);
   t.is(dna.tensor(new Uint8Array([200])).item(), 200);
   t.is(dna.tensor([0], undefined, { dtype: 'bool' }).item(), 0);
-  t.is(dna.tensor([[[4]]]).sum().item(), 4);
+  t.is(
+    dna
+      .tensor([[[4]]])
+      .sum()
+      .item(),
+    4,
+  );
 });
 
 test('scalar tensors have shape []', (t) => {
@@ -366,7 +398,10 @@ test('toString describes the tensor', (t) => {
 // ---- errors ----
 
 test('shape / data length mismatch throws', (t) => {
-  const e = t.throws(() => dna.tensor(new Float32Array(6), [4]), { instanceOf: Error, message: /6 elements.*\[4\].*needs 4/ });
+  const e = t.throws(() => dna.tensor(new Float32Array(6), [4]), {
+    instanceOf: Error,
+    message: /6 elements.*\[4\].*needs 4/,
+  });
   t.true(hasCode('DNA_INVALID_ARGUMENT')(e));
   t.throws(() => dna.tensor([1, 2, 3], [2, 2]), { instanceOf: Error, message: /3 elements/ });
   t.throws(() => dna.tensor(new Uint8Array(4).subarray(1), [4]), { instanceOf: Error, message: /3 elements/ });
@@ -390,7 +425,10 @@ test('unknown dtype throws', (t) => {
 });
 
 test('unknown device throws', (t) => {
-  t.throws(() => dna.tensor([1, 2], undefined, { device: 'tpu' }), { instanceOf: Error, message: /unknown device 'tpu'/ });
+  t.throws(() => dna.tensor([1, 2], undefined, { device: 'tpu' }), {
+    instanceOf: Error,
+    message: /unknown device 'tpu'/,
+  });
   t.throws(() => dna.zeros([2], { device: 'tpu' }), { instanceOf: Error, message: /unknown device/ });
   t.throws(() => dna.tensor([1]).to('tpu'), { instanceOf: Error, message: /unknown device/ });
   t.throws(() => dna.tensor([1]).to('cuda:x'), { instanceOf: Error });

@@ -11,7 +11,6 @@ interface ND {
   data: number[];
 }
 
-
 const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const stridesOf = (shape: number[]) => shape.map((_, d) => sizeOf(shape.slice(d + 1)));
 
@@ -76,7 +75,11 @@ function intND(rnd: () => number, shape: number[], lo: number, hi: number): ND {
 }
 
 function T(a: ND, dtype: dna.DType = 'float32'): dna.Tensor {
-  if (dtype === 'int64') return dna.tensor(BigInt64Array.from(a.data, (v) => BigInt(v)), a.shape);
+  if (dtype === 'int64')
+    return dna.tensor(
+      BigInt64Array.from(a.data, (v) => BigInt(v)),
+      a.shape,
+    );
   return dna.tensor(new Float64Array(a.data), a.shape, { dtype });
 }
 
@@ -144,32 +147,84 @@ test('add / sub / mul / div / pow / remainder / maximum / minimum, tensor and nu
   const op = (v: ND | number) => (typeof v === 'number' ? v : T(v));
   for (const [label, y] of operands) {
     const xt = T(x);
-    close(t, xt.add(op(y)), map2(x, y, (a, b) => a + b), `add ${label}`, { dtype: 'float32' });
-    close(t, xt.sub(op(y)), map2(x, y, (a, b) => a - b), `sub ${label}`, { dtype: 'float32' });
-    close(t, xt.mul(op(y)), map2(x, y, (a, b) => a * b), `mul ${label}`, { dtype: 'float32' });
+    close(
+      t,
+      xt.add(op(y)),
+      map2(x, y, (a, b) => a + b),
+      `add ${label}`,
+      { dtype: 'float32' },
+    );
+    close(
+      t,
+      xt.sub(op(y)),
+      map2(x, y, (a, b) => a - b),
+      `sub ${label}`,
+      { dtype: 'float32' },
+    );
+    close(
+      t,
+      xt.mul(op(y)),
+      map2(x, y, (a, b) => a * b),
+      `mul ${label}`,
+      { dtype: 'float32' },
+    );
     const d = nonZero(y);
-    close(t, xt.div(op(d)), map2(x, d, (a, b) => a / b), `div ${label}`, { dtype: 'float32' });
-    close(t, xt.remainder(op(d)), map2(x, d, (a, b) => a - b * Math.floor(a / b)), `remainder ${label}`, {
-      dtype: 'float32',
-      atol: 1e-5,
-    });
+    close(
+      t,
+      xt.div(op(d)),
+      map2(x, d, (a, b) => a / b),
+      `div ${label}`,
+      { dtype: 'float32' },
+    );
+    close(
+      t,
+      xt.remainder(op(d)),
+      map2(x, d, (a, b) => a - b * Math.floor(a / b)),
+      `remainder ${label}`,
+      {
+        dtype: 'float32',
+        atol: 1e-5,
+      },
+    );
     close(t, xt.maximum(op(y)), map2(x, y, Math.max), `maximum ${label}`);
     close(t, xt.minimum(op(y)), map2(x, y, Math.min), `minimum ${label}`);
     const e = typeof y === 'number' ? y : map1(y, (v) => v / 2);
     close(t, T(positive).pow(op(e)), map2(positive, e, Math.pow), `pow ${label}`, { dtype: 'float32' });
   }
   close(t, T(positive).pow(0.5), map1(positive, Math.sqrt), 'pow 0.5');
-  close(t, T(x).pow(2), map1(x, (v) => v * v), 'pow 2');
+  close(
+    t,
+    T(x).pow(2),
+    map1(x, (v) => v * v),
+    'pow 2',
+  );
 });
 
 test('binary ops through the raw addon accept a number as the first operand', (t) => {
   const rnd = mulberry32(12);
   const x = randND(rnd, [2, 5], 0.5, 3);
   const xt = T(x);
-  close(t, new dna.Tensor(native.sub(2, xt.handle)), map1(x, (v) => 2 - v), 'number - tensor');
-  close(t, new dna.Tensor(native.div(1, xt.handle)), map1(x, (v) => 1 / v), 'number / tensor');
-  close(t, new dna.Tensor(native.pow(2, xt.handle)), map1(x, (v) => 2 ** v), 'number ** tensor');
-  close(t, new dna.Tensor(native.lt(1, xt.handle)), bools(map1(x, (v) => +(1 < v))), 'number < tensor', { dtype: 'bool' });
+  close(
+    t,
+    new dna.Tensor(native.sub(2, xt.handle)),
+    map1(x, (v) => 2 - v),
+    'number - tensor',
+  );
+  close(
+    t,
+    new dna.Tensor(native.div(1, xt.handle)),
+    map1(x, (v) => 1 / v),
+    'number / tensor',
+  );
+  close(
+    t,
+    new dna.Tensor(native.pow(2, xt.handle)),
+    map1(x, (v) => 2 ** v),
+    'number ** tensor',
+  );
+  close(t, new dna.Tensor(native.lt(1, xt.handle)), bools(map1(x, (v) => +(1 < v))), 'number < tensor', {
+    dtype: 'bool',
+  });
   t.throws(() => native.add(1, 2), { instanceOf: Error, message: /^add:/ });
 });
 
@@ -178,7 +233,9 @@ test('comparisons return bool tensors', (t) => {
   const x = intND(rnd, [4, 5], -2, 3);
   const y = intND(rnd, [4, 5], -2, 3);
   const row = intND(rnd, [5], -2, 3);
-  const cases: Array<[keyof dna.Tensor & ('eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge'), (a: number, b: number) => boolean]> = [
+  const cases: Array<
+    [keyof dna.Tensor & ('eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge'), (a: number, b: number) => boolean]
+  > = [
     ['eq', (a, b) => a === b],
     ['ne', (a, b) => a !== b],
     ['lt', (a, b) => a < b],
@@ -194,7 +251,12 @@ test('comparisons return bool tensors', (t) => {
     close(t, T(x)[name](0.5), map2(x, 0.5, fn), `${name} fractional number`, { dtype: 'bool' });
     close(t, T(x, 'int64')[name](1), map2(x, 1, fn), `${name} int64 vs number`, { dtype: 'bool' });
   }
-  t.true(T(x).eq(T(x)).data().every((v) => v === 1));
+  t.true(
+    T(x)
+      .eq(T(x))
+      .data()
+      .every((v) => v === 1),
+  );
 });
 
 test('logicalAnd / logicalOr / logicalNot on bool and numeric tensors', (t) => {
@@ -204,12 +266,48 @@ test('logicalAnd / logicalOr / logicalNot on bool and numeric tensors', (t) => {
   const f = intND(rnd, [3, 4], -1, 2); // numbers: non-zero is true
   const A = T(a, 'bool');
   const B = T(b, 'bool');
-  close(t, A.logicalAnd(B), map2(a, b, (x, y) => +(x && y)), 'and', { dtype: 'bool' });
-  close(t, A.logicalOr(B), map2(a, b, (x, y) => +(x || y)), 'or', { dtype: 'bool' });
-  close(t, A.logicalNot(), map1(a, (x) => +!x), 'not', { dtype: 'bool' });
-  close(t, T(f).logicalAnd(A), map2(f, a, (x, y) => +(x !== 0 && y !== 0)), 'and float/bool', { dtype: 'bool' });
-  close(t, T(f).logicalOr(0), map1(f, (x) => +(x !== 0)), 'or number', { dtype: 'bool' });
-  close(t, T(f).logicalNot(), map1(f, (x) => +(x === 0)), 'not float', { dtype: 'bool' });
+  close(
+    t,
+    A.logicalAnd(B),
+    map2(a, b, (x, y) => +(x && y)),
+    'and',
+    { dtype: 'bool' },
+  );
+  close(
+    t,
+    A.logicalOr(B),
+    map2(a, b, (x, y) => +(x || y)),
+    'or',
+    { dtype: 'bool' },
+  );
+  close(
+    t,
+    A.logicalNot(),
+    map1(a, (x) => +!x),
+    'not',
+    { dtype: 'bool' },
+  );
+  close(
+    t,
+    T(f).logicalAnd(A),
+    map2(f, a, (x, y) => +(x !== 0 && y !== 0)),
+    'and float/bool',
+    { dtype: 'bool' },
+  );
+  close(
+    t,
+    T(f).logicalOr(0),
+    map1(f, (x) => +(x !== 0)),
+    'or number',
+    { dtype: 'bool' },
+  );
+  close(
+    t,
+    T(f).logicalNot(),
+    map1(f, (x) => +(x === 0)),
+    'not float',
+    { dtype: 'bool' },
+  );
   close(t, new dna.Tensor(native.logicalAnd(A.handle, true)), a, 'and true (raw addon)', { dtype: 'bool' });
 });
 
@@ -242,7 +340,11 @@ test('unary ops match Math', (t) => {
   ];
   for (const [name, op, f, input] of cases) {
     close(t, op(T(input)), map1(input, f), name, { dtype: 'float32' });
-    close(t, op(T(input, 'float64')), map1(input, f), `${name} float64`, { dtype: 'float64', rtol: 1e-12, atol: 1e-12 });
+    close(t, op(T(input, 'float64')), map1(input, f), `${name} float64`, {
+      dtype: 'float64',
+      rtol: 1e-12,
+      atol: 1e-12,
+    });
   }
   // Rounding ties go to even; floor/ceil/round of exact halves.
   const halves = { shape: [8], data: [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, 4.5] };
@@ -252,16 +354,46 @@ test('unary ops match Math', (t) => {
   close(t, T(halves).ceil(), map1(halves, Math.ceil), 'ceil halves');
   // Integer tensors keep their dtype where it makes sense.
   const ints = intND(rnd, [5], -5, 5);
-  close(t, T(ints, 'int64').neg(), map1(ints, (v) => -v), 'neg int64', { dtype: 'int64' });
+  close(
+    t,
+    T(ints, 'int64').neg(),
+    map1(ints, (v) => -v),
+    'neg int64',
+    { dtype: 'int64' },
+  );
   close(t, T(ints, 'int64').abs(), map1(ints, Math.abs), 'abs int64', { dtype: 'int64' });
 });
 
 test('isnan / isfinite', (t) => {
   const special = { shape: [7], data: [0, 1.5, NaN, Infinity, -Infinity, -0, 3e38] };
-  close(t, T(special).isnan(), map1(special, (v) => +Number.isNaN(v)), 'isnan', { dtype: 'bool' });
-  close(t, T(special).isfinite(), map1(special, (v) => +Number.isFinite(v)), 'isfinite', { dtype: 'bool' });
-  close(t, T(special, 'float64').isfinite(), map1(special, (v) => +Number.isFinite(v)), 'isfinite float64', { dtype: 'bool' });
-  t.deepEqual(dna.tensor(new Int32Array([1, 2])).isnan().toArray(), [0, 0]);
+  close(
+    t,
+    T(special).isnan(),
+    map1(special, (v) => +Number.isNaN(v)),
+    'isnan',
+    { dtype: 'bool' },
+  );
+  close(
+    t,
+    T(special).isfinite(),
+    map1(special, (v) => +Number.isFinite(v)),
+    'isfinite',
+    { dtype: 'bool' },
+  );
+  close(
+    t,
+    T(special, 'float64').isfinite(),
+    map1(special, (v) => +Number.isFinite(v)),
+    'isfinite float64',
+    { dtype: 'bool' },
+  );
+  t.deepEqual(
+    dna
+      .tensor(new Int32Array([1, 2]))
+      .isnan()
+      .toArray(),
+    [0, 0],
+  );
 });
 
 test('logit with and without eps', (t) => {
@@ -283,12 +415,37 @@ test('logit with and without eps', (t) => {
 test('clamp with min, max or both', (t) => {
   const rnd = mulberry32(17);
   const x = randND(rnd, [4, 5], -3, 3);
-  close(t, T(x).clamp(-1, 1), map1(x, (v) => Math.min(Math.max(v, -1), 1)), 'clamp both');
-  close(t, T(x).clamp(0.5), map1(x, (v) => Math.max(v, 0.5)), 'clamp min');
-  close(t, T(x).clamp(null, -0.25), map1(x, (v) => Math.min(v, -0.25)), 'clamp max');
-  close(t, T(x).clamp(undefined, 2), map1(x, (v) => Math.min(v, 2)), 'clamp max (undefined min)');
+  close(
+    t,
+    T(x).clamp(-1, 1),
+    map1(x, (v) => Math.min(Math.max(v, -1), 1)),
+    'clamp both',
+  );
+  close(
+    t,
+    T(x).clamp(0.5),
+    map1(x, (v) => Math.max(v, 0.5)),
+    'clamp min',
+  );
+  close(
+    t,
+    T(x).clamp(null, -0.25),
+    map1(x, (v) => Math.min(v, -0.25)),
+    'clamp max',
+  );
+  close(
+    t,
+    T(x).clamp(undefined, 2),
+    map1(x, (v) => Math.min(v, 2)),
+    'clamp max (undefined min)',
+  );
   const ints = intND(rnd, [6], -5, 5);
-  close(t, T(ints, 'int64').clamp(-2, 2), map1(ints, (v) => Math.min(Math.max(v, -2), 2)), 'clamp int64');
+  close(
+    t,
+    T(ints, 'int64').clamp(-2, 2),
+    map1(ints, (v) => Math.min(Math.max(v, -2), 2)),
+    'clamp int64',
+  );
   t.throws(() => T(x).clamp(), { instanceOf: Error, message: /clamp/ });
 });
 
@@ -309,7 +466,12 @@ test('where with tensor and number branches', (t) => {
   close(t, dna.where(C, T(a), 0.5), pick(a, 0.5), 'tensor/number', { dtype: 'float32' });
   close(t, dna.where(C, -2, T(b)), pick(-2, b), 'number/tensor', { dtype: 'float32' });
   close(t, dna.where(C, 1.5, -1), pick(1.5, -1), 'number/number', { dtype: 'float32' });
-  close(t, dna.where(T(a).gt(0), T(a), 0), map1(a, (v) => Math.max(v, 0)), 'relu by where');
+  close(
+    t,
+    dna.where(T(a).gt(0), T(a), 0),
+    map1(a, (v) => Math.max(v, 0)),
+    'relu by where',
+  );
   close(t, dna.where(C, T(a, 'float64'), 7), pick(a, 7), 'float64 branch keeps float64', { dtype: 'float64' });
   t.throws(() => dna.where(T(a), 1, 0), { instanceOf: Error, message: /bool/ });
 });
@@ -328,13 +490,47 @@ test('sum / mean / max / min / logsumexp / var / std with and without dims and k
       const r = (f: (v: number[]) => number) => reduce(x, norm(dims), keepdim, f);
       close(t, X.sum(dims, keepdim), r(sum), `sum ${label}`, { atol: 1e-5 });
       close(t, X.mean(dims, keepdim), r(mean), `mean ${label}`, { atol: 1e-5 });
-      close(t, X.max(dims, keepdim), r((v) => Math.max(...v)), `max ${label}`);
-      close(t, X.min(dims, keepdim), r((v) => Math.min(...v)), `min ${label}`);
+      close(
+        t,
+        X.max(dims, keepdim),
+        r((v) => Math.max(...v)),
+        `max ${label}`,
+      );
+      close(
+        t,
+        X.min(dims, keepdim),
+        r((v) => Math.min(...v)),
+        `min ${label}`,
+      );
       close(t, X.logsumexp(dims, keepdim), r(logsumexp), `logsumexp ${label}`, { atol: 1e-5 });
-      close(t, X.var(dims, keepdim), r((v) => variance(v, true)), `var ${label}`, { atol: 1e-5 });
-      close(t, X.var(dims, keepdim, false), r((v) => variance(v, false)), `var biased ${label}`, { atol: 1e-5 });
-      close(t, X.std(dims, keepdim), r((v) => Math.sqrt(variance(v, true))), `std ${label}`, { atol: 1e-5 });
-      close(t, X.std(dims, keepdim, false), r((v) => Math.sqrt(variance(v, false))), `std biased ${label}`, { atol: 1e-5 });
+      close(
+        t,
+        X.var(dims, keepdim),
+        r((v) => variance(v, true)),
+        `var ${label}`,
+        { atol: 1e-5 },
+      );
+      close(
+        t,
+        X.var(dims, keepdim, false),
+        r((v) => variance(v, false)),
+        `var biased ${label}`,
+        { atol: 1e-5 },
+      );
+      close(
+        t,
+        X.std(dims, keepdim),
+        r((v) => Math.sqrt(variance(v, true))),
+        `std ${label}`,
+        { atol: 1e-5 },
+      );
+      close(
+        t,
+        X.std(dims, keepdim, false),
+        r((v) => Math.sqrt(variance(v, false))),
+        `std biased ${label}`,
+        { atol: 1e-5 },
+      );
     }
   }
   t.deepEqual(X.sum().shape, []);
@@ -346,7 +542,13 @@ test('sum / mean / max / min / logsumexp / var / std with and without dims and k
   close(t, dna.tensor(new Int32Array(ints.data), [3, 4]).sum(), reduce(ints, undefined, false, sum), 'int32 sum', {
     dtype: 'int64',
   });
-  close(t, T(ints, 'int64').max(0), reduce(ints, [0], false, (v) => Math.max(...v)), 'int64 max', { dtype: 'int64' });
+  close(
+    t,
+    T(ints, 'int64').max(0),
+    reduce(ints, [0], false, (v) => Math.max(...v)),
+    'int64 max',
+    { dtype: 'int64' },
+  );
 });
 
 test('argmax / argmin with and without dim', (t) => {
@@ -363,10 +565,32 @@ test('argmax / argmin with and without dim', (t) => {
   t.is(flatMax.item(), argOf(x.data, gt));
   t.is(X.argmin().item(), argOf(x.data, lt));
   for (const dim of [0, 1, -1]) {
-    close(t, X.argmax(dim), reduce(x, [dim], false, (v) => argOf(v, gt)), `argmax dim ${dim}`, { dtype: 'int64' });
-    close(t, X.argmin(dim), reduce(x, [dim], false, (v) => argOf(v, lt)), `argmin dim ${dim}`, { dtype: 'int64' });
-    close(t, X.argmax(dim, true), reduce(x, [dim], true, (v) => argOf(v, gt)), `argmax keepdim ${dim}`);
-    close(t, X.argmin(dim, true), reduce(x, [dim], true, (v) => argOf(v, lt)), `argmin keepdim ${dim}`);
+    close(
+      t,
+      X.argmax(dim),
+      reduce(x, [dim], false, (v) => argOf(v, gt)),
+      `argmax dim ${dim}`,
+      { dtype: 'int64' },
+    );
+    close(
+      t,
+      X.argmin(dim),
+      reduce(x, [dim], false, (v) => argOf(v, lt)),
+      `argmin dim ${dim}`,
+      { dtype: 'int64' },
+    );
+    close(
+      t,
+      X.argmax(dim, true),
+      reduce(x, [dim], true, (v) => argOf(v, gt)),
+      `argmax keepdim ${dim}`,
+    );
+    close(
+      t,
+      X.argmin(dim, true),
+      reduce(x, [dim], true, (v) => argOf(v, lt)),
+      `argmin keepdim ${dim}`,
+    );
   }
 });
 
@@ -377,12 +601,23 @@ test('cumsum along each dim', (t) => {
     const d = dim < 0 ? dim + 3 : dim;
     const expected = nd(x.shape, (idx) => {
       let s = 0;
-      for (let k = 0; k <= idx[d]; k++) s += get(x, idx.map((v, j) => (j === d ? k : v)));
+      for (let k = 0; k <= idx[d]; k++)
+        s += get(
+          x,
+          idx.map((v, j) => (j === d ? k : v)),
+        );
       return s;
     });
     close(t, T(x).cumsum(dim), expected, `cumsum ${dim}`, { atol: 1e-5 });
   }
-  close(t, T(intND(rnd, [4], 0, 3), 'int64').cumsum(0).ge(0), { shape: [4], data: [1, 1, 1, 1] }, 'int64 cumsum');
+  close(
+    t,
+    T(intND(rnd, [4], 0, 3), 'int64')
+      .cumsum(0)
+      .ge(0),
+    { shape: [4], data: [1, 1, 1, 1] },
+    'int64 cumsum',
+  );
 });
 
 test('softmax / logSoftmax', (t) => {
@@ -391,22 +626,56 @@ test('softmax / logSoftmax', (t) => {
   for (const dim of [0, 1, 2, -1]) {
     const d = dim < 0 ? dim + 3 : dim;
     const lse = (idx: number[]) => {
-      const vals = Array.from({ length: x.shape[d] }, (_, k) => get(x, idx.map((v, j) => (j === d ? k : v))));
+      const vals = Array.from({ length: x.shape[d] }, (_, k) =>
+        get(
+          x,
+          idx.map((v, j) => (j === d ? k : v)),
+        ),
+      );
       return logsumexp(vals);
     };
-    close(t, T(x).logSoftmax(dim), nd(x.shape, (idx) => get(x, idx) - lse(idx)), `logSoftmax ${dim}`, { atol: 1e-5 });
-    close(t, T(x).softmax(dim), nd(x.shape, (idx) => Math.exp(get(x, idx) - lse(idx))), `softmax ${dim}`, { atol: 1e-6 });
+    close(
+      t,
+      T(x).logSoftmax(dim),
+      nd(x.shape, (idx) => get(x, idx) - lse(idx)),
+      `logSoftmax ${dim}`,
+      { atol: 1e-5 },
+    );
+    close(
+      t,
+      T(x).softmax(dim),
+      nd(x.shape, (idx) => Math.exp(get(x, idx) - lse(idx))),
+      `softmax ${dim}`,
+      { atol: 1e-6 },
+    );
   }
-  close(t, T(x).softmax(1).sum(1), nd([3, 2], () => 1), 'softmax sums to 1', { atol: 1e-6 });
+  close(
+    t,
+    T(x).softmax(1).sum(1),
+    nd([3, 2], () => 1),
+    'softmax sums to 1',
+    { atol: 1e-6 },
+  );
 });
 
 test('oneHot', (t) => {
   const rnd = mulberry32(23);
   const idx = intND(rnd, [6], 0, 4);
   const oh = T(idx, 'int64').oneHot(4);
-  close(t, oh, nd([6, 4], ([i, c]) => +(idx.data[i] === c)), 'oneHot 1-d', { dtype: 'int64' });
+  close(
+    t,
+    oh,
+    nd([6, 4], ([i, c]) => +(idx.data[i] === c)),
+    'oneHot 1-d',
+    { dtype: 'int64' },
+  );
   const idx2 = intND(rnd, [2, 3], 0, 5);
-  close(t, T(idx2, 'int64').oneHot(5), nd([2, 3, 5], ([i, j, c]) => +(get(idx2, [i, j]) === c)), 'oneHot 2-d');
+  close(
+    t,
+    T(idx2, 'int64').oneHot(5),
+    nd([2, 3, 5], ([i, j, c]) => +(get(idx2, [i, j]) === c)),
+    'oneHot 2-d',
+  );
   t.throws(() => T(idx).oneHot(4), { instanceOf: Error, message: /int64/ });
   t.throws(() => T(idx, 'int64').oneHot(0), { instanceOf: Error, message: /positive/ });
   t.throws(() => T(idx, 'int64').oneHot(2), { instanceOf: Error });
@@ -432,9 +701,15 @@ test('matmul: 2-d, matrix-vector, batched and broadcast batches', (t) => {
   const b = randND(rnd, [4, 5]);
   close(t, T(a).matmul(T(b)), mm(a, b), '2-d', { atol: 1e-5 });
   const v = randND(rnd, [4]);
-  close(t, T(a).matmul(T(v)), nd([3], ([i]) => sum(Array.from({ length: 4 }, (_, q) => get(a, [i, q]) * v.data[q]))), 'mat-vec', {
-    atol: 1e-5,
-  });
+  close(
+    t,
+    T(a).matmul(T(v)),
+    nd([3], ([i]) => sum(Array.from({ length: 4 }, (_, q) => get(a, [i, q]) * v.data[q]))),
+    'mat-vec',
+    {
+      atol: 1e-5,
+    },
+  );
   const A = randND(rnd, [2, 3, 4]);
   const B = randND(rnd, [2, 4, 5]);
   close(t, T(A).matmul(T(B)), mm(A, B), 'batched', { atol: 1e-5 });
@@ -442,7 +717,11 @@ test('matmul: 2-d, matrix-vector, batched and broadcast batches', (t) => {
   const A4 = randND(rnd, [2, 1, 3, 4]);
   const B4 = randND(rnd, [3, 4, 2]);
   close(t, T(A4).matmul(T(B4)), mm(A4, B4), 'broadcast batch dims', { atol: 1e-5 });
-  close(t, T(a, 'float64').matmul(T(b, 'float64')), mm(a, b), 'float64', { rtol: 1e-12, atol: 1e-12, dtype: 'float64' });
+  close(t, T(a, 'float64').matmul(T(b, 'float64')), mm(a, b), 'float64', {
+    rtol: 1e-12,
+    atol: 1e-12,
+    dtype: 'float64',
+  });
   t.throws(() => T(a).matmul(T(a)), { instanceOf: Error, message: /^matmul:/ });
 });
 
@@ -452,23 +731,59 @@ test('gather / indexSelect / maskedFill', (t) => {
   const rnd = mulberry32(25);
   const x = randND(rnd, [3, 5]);
   const idx1 = intND(rnd, [3, 2], 0, 5);
-  close(t, T(x).gather(1, T(idx1, 'int64')), nd([3, 2], ([i, j]) => get(x, [i, get(idx1, [i, j])])), 'gather dim 1');
+  close(
+    t,
+    T(x).gather(1, T(idx1, 'int64')),
+    nd([3, 2], ([i, j]) => get(x, [i, get(idx1, [i, j])])),
+    'gather dim 1',
+  );
   const idx0 = intND(rnd, [2, 5], 0, 3);
-  close(t, T(x).gather(0, T(idx0, 'int64')), nd([2, 5], ([i, j]) => get(x, [get(idx0, [i, j]), j])), 'gather dim 0');
+  close(
+    t,
+    T(x).gather(0, T(idx0, 'int64')),
+    nd([2, 5], ([i, j]) => get(x, [get(idx0, [i, j]), j])),
+    'gather dim 0',
+  );
 
   const sel = intND(rnd, [4], 0, 5);
-  close(t, T(x).indexSelect(1, T(sel, 'int64')), nd([3, 4], ([i, j]) => get(x, [i, sel.data[j]])), 'indexSelect dim 1');
+  close(
+    t,
+    T(x).indexSelect(1, T(sel, 'int64')),
+    nd([3, 4], ([i, j]) => get(x, [i, sel.data[j]])),
+    'indexSelect dim 1',
+  );
   const rows = { shape: [3], data: [2, 0, 2] };
-  close(t, T(x).indexSelect(0, T(rows, 'int64')), nd([3, 5], ([i, j]) => get(x, [rows.data[i], j])), 'indexSelect dim 0');
+  close(
+    t,
+    T(x).indexSelect(0, T(rows, 'int64')),
+    nd([3, 5], ([i, j]) => get(x, [rows.data[i], j])),
+    'indexSelect dim 0',
+  );
 
   const mask = intND(rnd, [3, 5], 0, 2);
-  close(t, T(x).maskedFill(T(mask, 'bool'), -9), nd([3, 5], (i) => (get(mask, i) ? -9 : get(x, i))), 'maskedFill');
+  close(
+    t,
+    T(x).maskedFill(T(mask, 'bool'), -9),
+    nd([3, 5], (i) => (get(mask, i) ? -9 : get(x, i))),
+    'maskedFill',
+  );
   const rowMask = intND(rnd, [5], 0, 2);
-  close(t, T(x).maskedFill(T(rowMask, 'bool'), 0.25), nd([3, 5], (i) => (get(rowMask, i) ? 0.25 : get(x, i))), 'maskedFill broadcast');
+  close(
+    t,
+    T(x).maskedFill(T(rowMask, 'bool'), 0.25),
+    nd([3, 5], (i) => (get(rowMask, i) ? 0.25 : get(x, i))),
+    'maskedFill broadcast',
+  );
   const ints = intND(rnd, [3, 5], 0, 9);
-  close(t, T(ints, 'int64').maskedFill(T(mask, 'bool'), 100), nd([3, 5], (i) => (get(mask, i) ? 100 : get(ints, i))), 'maskedFill int64', {
-    dtype: 'int64',
-  });
+  close(
+    t,
+    T(ints, 'int64').maskedFill(T(mask, 'bool'), 100),
+    nd([3, 5], (i) => (get(mask, i) ? 100 : get(ints, i))),
+    'maskedFill int64',
+    {
+      dtype: 'int64',
+    },
+  );
   const bmask = dna.zeros([2], { dtype: 'bool' }).maskedFill(dna.tensor([1, 0], undefined, { dtype: 'bool' }), true);
   t.deepEqual(bmask.toArray(), [1, 0]);
   t.throws(() => T(x).gather(1, T(idx1)), { instanceOf: Error });
@@ -478,12 +793,42 @@ test('gather / indexSelect / maskedFill', (t) => {
 test('narrow / select', (t) => {
   const rnd = mulberry32(26);
   const x = randND(rnd, [3, 5, 2]);
-  close(t, T(x).narrow(1, 1, 3), nd([3, 3, 2], ([i, j, k]) => get(x, [i, j + 1, k])), 'narrow dim 1');
-  close(t, T(x).narrow(0, 2, 1), nd([1, 5, 2], ([i, j, k]) => get(x, [i + 2, j, k])), 'narrow dim 0');
-  close(t, T(x).narrow(-1, 1, 1), nd([3, 5, 1], ([i, j]) => get(x, [i, j, 1])), 'narrow dim -1');
-  close(t, T(x).select(1, 4), nd([3, 2], ([i, k]) => get(x, [i, 4, k])), 'select');
-  close(t, T(x).select(0, -1), nd([5, 2], ([j, k]) => get(x, [2, j, k])), 'select negative index');
-  close(t, T(x).select(2, 0), nd([3, 5], ([i, j]) => get(x, [i, j, 0])), 'select last dim');
+  close(
+    t,
+    T(x).narrow(1, 1, 3),
+    nd([3, 3, 2], ([i, j, k]) => get(x, [i, j + 1, k])),
+    'narrow dim 1',
+  );
+  close(
+    t,
+    T(x).narrow(0, 2, 1),
+    nd([1, 5, 2], ([i, j, k]) => get(x, [i + 2, j, k])),
+    'narrow dim 0',
+  );
+  close(
+    t,
+    T(x).narrow(-1, 1, 1),
+    nd([3, 5, 1], ([i, j]) => get(x, [i, j, 1])),
+    'narrow dim -1',
+  );
+  close(
+    t,
+    T(x).select(1, 4),
+    nd([3, 2], ([i, k]) => get(x, [i, 4, k])),
+    'select',
+  );
+  close(
+    t,
+    T(x).select(0, -1),
+    nd([5, 2], ([j, k]) => get(x, [2, j, k])),
+    'select negative index',
+  );
+  close(
+    t,
+    T(x).select(2, 0),
+    nd([3, 5], ([i, j]) => get(x, [i, j, 0])),
+    'select last dim',
+  );
   t.throws(() => T(x).narrow(1, 4, 3), { instanceOf: Error });
   t.throws(() => T(x).select(0, 3), { instanceOf: Error });
 });
@@ -493,14 +838,49 @@ test('cat / stack', (t) => {
   const a = randND(rnd, [2, 3]);
   const b = randND(rnd, [2, 3]);
   const c = randND(rnd, [1, 3]);
-  close(t, dna.cat([T(a), T(b), T(c)]), nd([5, 3], ([i, j]) => (i < 2 ? get(a, [i, j]) : i < 4 ? get(b, [i - 2, j]) : get(c, [0, j]))), 'cat 0');
-  close(t, dna.cat([T(a), T(b)], 1), nd([2, 6], ([i, j]) => (j < 3 ? get(a, [i, j]) : get(b, [i, j - 3]))), 'cat 1');
-  close(t, dna.cat([T(a), T(b)], -1), nd([2, 6], ([i, j]) => (j < 3 ? get(a, [i, j]) : get(b, [i, j - 3]))), 'cat -1');
+  close(
+    t,
+    dna.cat([T(a), T(b), T(c)]),
+    nd([5, 3], ([i, j]) => (i < 2 ? get(a, [i, j]) : i < 4 ? get(b, [i - 2, j]) : get(c, [0, j]))),
+    'cat 0',
+  );
+  close(
+    t,
+    dna.cat([T(a), T(b)], 1),
+    nd([2, 6], ([i, j]) => (j < 3 ? get(a, [i, j]) : get(b, [i, j - 3]))),
+    'cat 1',
+  );
+  close(
+    t,
+    dna.cat([T(a), T(b)], -1),
+    nd([2, 6], ([i, j]) => (j < 3 ? get(a, [i, j]) : get(b, [i, j - 3]))),
+    'cat -1',
+  );
   const both = [a, b];
-  close(t, dna.stack([T(a), T(b)]), nd([2, 2, 3], ([s, i, j]) => get(both[s], [i, j])), 'stack 0');
-  close(t, dna.stack([T(a), T(b)], 1), nd([2, 2, 3], ([i, s, j]) => get(both[s], [i, j])), 'stack 1');
-  close(t, dna.stack([T(a), T(b)], 2), nd([2, 3, 2], ([i, j, s]) => get(both[s], [i, j])), 'stack 2');
-  close(t, dna.stack([T(a), T(b)], -1), nd([2, 3, 2], ([i, j, s]) => get(both[s], [i, j])), 'stack -1');
+  close(
+    t,
+    dna.stack([T(a), T(b)]),
+    nd([2, 2, 3], ([s, i, j]) => get(both[s], [i, j])),
+    'stack 0',
+  );
+  close(
+    t,
+    dna.stack([T(a), T(b)], 1),
+    nd([2, 2, 3], ([i, s, j]) => get(both[s], [i, j])),
+    'stack 1',
+  );
+  close(
+    t,
+    dna.stack([T(a), T(b)], 2),
+    nd([2, 3, 2], ([i, j, s]) => get(both[s], [i, j])),
+    'stack 2',
+  );
+  close(
+    t,
+    dna.stack([T(a), T(b)], -1),
+    nd([2, 3, 2], ([i, j, s]) => get(both[s], [i, j])),
+    'stack -1',
+  );
   t.throws(() => dna.stack([T(a), T(c)]), { instanceOf: Error });
   t.throws(() => dna.cat([]), { instanceOf: Error });
 });
@@ -515,20 +895,75 @@ test('reshape / permute / transpose / expand / repeat / flip / flatten / squeeze
   close(t, X.reshape([4, 6]), { shape: [4, 6], data: x.data }, 'reshape');
   close(t, X.reshape([-1, 8]), { shape: [3, 8], data: x.data }, 'reshape -1');
   close(t, X.reshape([24]), flat, 'reshape flat');
-  close(t, X.permute([2, 0, 1]), nd([4, 2, 3], ([k, i, j]) => get(x, [i, j, k])), 'permute');
-  close(t, X.permute([2, 0, 1]).contiguous(), nd([4, 2, 3], ([k, i, j]) => get(x, [i, j, k])), 'permute contiguous');
+  close(
+    t,
+    X.permute([2, 0, 1]),
+    nd([4, 2, 3], ([k, i, j]) => get(x, [i, j, k])),
+    'permute',
+  );
+  close(
+    t,
+    X.permute([2, 0, 1]).contiguous(),
+    nd([4, 2, 3], ([k, i, j]) => get(x, [i, j, k])),
+    'permute contiguous',
+  );
   t.true(X.permute([2, 0, 1]).contiguous().isContiguous);
-  close(t, X.transpose(0, 2), nd([4, 3, 2], ([k, j, i]) => get(x, [i, j, k])), 'transpose');
-  close(t, X.transpose(-1, 1), nd([2, 4, 3], ([i, k, j]) => get(x, [i, j, k])), 'transpose negative');
+  close(
+    t,
+    X.transpose(0, 2),
+    nd([4, 3, 2], ([k, j, i]) => get(x, [i, j, k])),
+    'transpose',
+  );
+  close(
+    t,
+    X.transpose(-1, 1),
+    nd([2, 4, 3], ([i, k, j]) => get(x, [i, j, k])),
+    'transpose negative',
+  );
   const row = randND(rnd, [1, 4]);
-  close(t, T(row).expand([3, 4]), nd([3, 4], ([, j]) => get(row, [0, j])), 'expand');
-  close(t, T(row).expand([2, 3, -1]), nd([2, 3, 4], ([, , j]) => get(row, [0, j])), 'expand new dim and -1');
+  close(
+    t,
+    T(row).expand([3, 4]),
+    nd([3, 4], ([, j]) => get(row, [0, j])),
+    'expand',
+  );
+  close(
+    t,
+    T(row).expand([2, 3, -1]),
+    nd([2, 3, 4], ([, , j]) => get(row, [0, j])),
+    'expand new dim and -1',
+  );
   const small = randND(rnd, [2, 3]);
-  close(t, T(small).repeat([2, 2]), nd([4, 6], ([i, j]) => get(small, [i % 2, j % 3])), 'repeat');
-  close(t, T(small).repeat([3, 1, 1]), nd([3, 2, 3], ([, i, j]) => get(small, [i, j])), 'repeat new dim');
-  close(t, X.flip(0), nd(x.shape, ([i, j, k]) => get(x, [1 - i, j, k])), 'flip 0');
-  close(t, X.flip([0, 2]), nd(x.shape, ([i, j, k]) => get(x, [1 - i, j, 3 - k])), 'flip [0, 2]');
-  close(t, X.flip(-2), nd(x.shape, ([i, j, k]) => get(x, [i, 2 - j, k])), 'flip -2');
+  close(
+    t,
+    T(small).repeat([2, 2]),
+    nd([4, 6], ([i, j]) => get(small, [i % 2, j % 3])),
+    'repeat',
+  );
+  close(
+    t,
+    T(small).repeat([3, 1, 1]),
+    nd([3, 2, 3], ([, i, j]) => get(small, [i, j])),
+    'repeat new dim',
+  );
+  close(
+    t,
+    X.flip(0),
+    nd(x.shape, ([i, j, k]) => get(x, [1 - i, j, k])),
+    'flip 0',
+  );
+  close(
+    t,
+    X.flip([0, 2]),
+    nd(x.shape, ([i, j, k]) => get(x, [1 - i, j, 3 - k])),
+    'flip [0, 2]',
+  );
+  close(
+    t,
+    X.flip(-2),
+    nd(x.shape, ([i, j, k]) => get(x, [i, 2 - j, k])),
+    'flip -2',
+  );
   close(t, X.flatten(), flat, 'flatten');
   close(t, X.flatten(1), { shape: [2, 12], data: x.data }, 'flatten(1)');
   close(t, X.flatten(0, 1), { shape: [6, 4], data: x.data }, 'flatten(0, 1)');
@@ -552,7 +987,12 @@ test('views: ops on non-contiguous tensors read the right elements; clone is ind
   t.false(v.isContiguous);
   const expected = nd([3, 4], ([i, j]) => get(x, [j, i + 1]));
   close(t, v, expected, 'view values');
-  close(t, v.add(1), map1(expected, (e) => e + 1), 'add on a view');
+  close(
+    t,
+    v.add(1),
+    map1(expected, (e) => e + 1),
+    'add on a view',
+  );
   close(t, v.sum(1), reduce(expected, [1], false, sum), 'sum on a view', { atol: 1e-5 });
   close(t, v.clone(), expected, 'clone');
   close(t, v.reshape([12]), { shape: [12], data: expected.data }, 'reshape of a view');

@@ -17,7 +17,10 @@ import { TrainingDivergedError } from '../lib/run/run-state.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 async function fashion(): Promise<{ train: dna.ImageDataset; test: dna.ImageDataset }> {
-  const [full, fullTest] = await Promise.all([dna.datasets.fashionMnist({ split: 'train' }), dna.datasets.fashionMnist({ split: 'test' })]);
+  const [full, fullTest] = await Promise.all([
+    dna.datasets.fashionMnist({ split: 'train' }),
+    dna.datasets.fashionMnist({ split: 'test' }),
+  ]);
   return { train: dna.stratifiedSubset(full, 2000, 1), test: dna.stratifiedSubset(fullTest, 1000, 2) };
 }
 
@@ -31,7 +34,15 @@ function parametersOf(model: dna.Module): number[][] {
 
 test.serial('a small WRN learns Fashion-MNIST: well above chance after 2 epochs on 2,000 images', async (t) => {
   const data = await fashion();
-  const result = await train({ train: data.train, test: data.test, model: { ...dna.WRN_10_1 }, epochs: 2, batchSize: 64, lr: 0.05, seed: 3 });
+  const result = await train({
+    train: data.train,
+    test: data.test,
+    model: { ...dna.WRN_10_1 },
+    epochs: 2,
+    batchSize: 64,
+    lr: 0.05,
+    seed: 3,
+  });
   t.log(`test accuracy ${result.testAccuracy} after ${result.steps} steps in ${result.seconds.toFixed(1)} s`);
   // Chance is 0.10; a linear classifier on these 2,000 images reaches about 0.75.
   t.true(result.testAccuracy! > 0.6, `test accuracy ${result.testAccuracy}`);
@@ -119,7 +130,11 @@ test.serial('a timer keeps firing while a training run is in progress', async (t
   let longestStep = 0;
   let stepEnded = performance.now();
   const result = await train({
-    train: dna.stratifiedSubset(data.train, 640, 5), model: { ...dna.WRN_10_1 }, epochs: 1, batchSize: 32, seed: 1,
+    train: dna.stratifiedSubset(data.train, 640, 5),
+    model: { ...dna.WRN_10_1 },
+    epochs: 1,
+    batchSize: 32,
+    seed: 1,
     onProgress: (p) => {
       if (p.phase !== 'step') return;
       const now = performance.now();
@@ -134,17 +149,36 @@ test.serial('a timer keeps firing while a training run is in progress', async (t
   // that did not yield would show one gap as long as the whole run of 20 steps.
   const longest = Math.max(...gaps);
   t.true(gaps.length >= result.steps - 2, `${gaps.length} ticks over ${result.steps} steps`);
-  t.true(longest < 2 * longestStep + 250, `longest gap ${longest.toFixed(0)} ms, longest step ${longestStep.toFixed(0)} ms`);
+  t.true(
+    longest < 2 * longestStep + 250,
+    `longest gap ${longest.toFixed(0)} ms, longest step ${longestStep.toFixed(0)} ms`,
+  );
 });
 
 test.serial('a NaN loss stops the run with a clear message and keeps the last good checkpoint', async (t) => {
   const data = await fashion();
   const dir = await tempDir();
   const small = dna.stratifiedSubset(data.train, 128, 6);
-  const first = await train({ train: small, model: { ...dna.WRN_10_1 }, epochs: 1, batchSize: 64, seed: 2, outDir: dir });
+  const first = await train({
+    train: small,
+    model: { ...dna.WRN_10_1 },
+    epochs: 1,
+    batchSize: 64,
+    seed: 2,
+    outDir: dir,
+  });
   first.model.dispose();
   const error = await t.throwsAsync(
-    train({ train: small, model: { ...dna.WRN_10_1 }, epochs: 3, batchSize: 64, seed: 2, outDir: dir, resume: true, lr: 1e30 }),
+    train({
+      train: small,
+      model: { ...dna.WRN_10_1 },
+      epochs: 3,
+      batchSize: 64,
+      seed: 2,
+      outDir: dir,
+      resume: true,
+      lr: 1e30,
+    }),
     { instanceOf: TrainingDivergedError },
   );
   t.regex(error!.message, /the loss became (NaN|Infinity|-Infinity) at epoch 2/);
@@ -158,14 +192,24 @@ test.serial('a NaN loss stops the run with a clear message and keeps the last go
 test.serial('bad options and a checkpoint of another model give clear Errors', async (t) => {
   const data = await fashion();
   const small = dna.stratifiedSubset(data.train, 64, 7);
-  await t.throwsAsync(train({ train: small, model: { ...dna.WRN_10_1 }, epochs: 1, augmentation: 'mixup' as 'none' }), { message: /unknown augmentation policy 'mixup'/ });
-  await t.throwsAsync(train({ train: small, model: { ...dna.WRN_10_1 }, epochs: 0 }), { message: /epochs must be a positive integer/ });
-  await t.throwsAsync(train({ train: small, model: { ...dna.WRN_10_1 }, epochs: 1, preprocess: 'imagenet' as 'cifar' }), { message: /unknown preprocess preset/ });
+  await t.throwsAsync(train({ train: small, model: { ...dna.WRN_10_1 }, epochs: 1, augmentation: 'mixup' as 'none' }), {
+    message: /unknown augmentation policy 'mixup'/,
+  });
+  await t.throwsAsync(train({ train: small, model: { ...dna.WRN_10_1 }, epochs: 0 }), {
+    message: /epochs must be a positive integer/,
+  });
+  await t.throwsAsync(
+    train({ train: small, model: { ...dna.WRN_10_1 }, epochs: 1, preprocess: 'imagenet' as 'cifar' }),
+    { message: /unknown preprocess preset/ },
+  );
   const dir = await tempDir();
   const first = await train({ train: small, model: { ...dna.WRN_10_1 }, epochs: 1, batchSize: 32, outDir: dir });
   first.model.dispose();
-  await t.throwsAsync(train({ train: small, model: { ...dna.WRN_16_1 }, epochs: 2, batchSize: 32, outDir: dir, resume: true }), {
-    message: /checkpoint of another model/,
-  });
+  await t.throwsAsync(
+    train({ train: small, model: { ...dna.WRN_16_1 }, epochs: 2, batchSize: 32, outDir: dir, resume: true }),
+    {
+      message: /checkpoint of another model/,
+    },
+  );
   await rm(dir, { recursive: true, force: true });
 });

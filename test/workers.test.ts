@@ -32,7 +32,9 @@ function runWorker(): Promise<number> {
     let result: number | undefined;
     worker.on('message', (value: number) => (result = value));
     worker.on('error', reject);
-    worker.on('exit', (code) => (code === 0 && result !== undefined ? resolve(result) : reject(new Error(`worker exited with ${code}`))));
+    worker.on('exit', (code) =>
+      code === 0 && result !== undefined ? resolve(result) : reject(new Error(`worker exited with ${code}`)),
+    );
   });
 }
 

@@ -40,7 +40,13 @@ export const MODEL_NAMES = Object.keys(MODELS) as ModelName[];
 
 export const option = {
   model: (help: string): OptionSpec => ({ name: 'model', kind: 'choice', value: 'NAME', choices: MODEL_NAMES, help }),
-  policyModel: (help: string): OptionSpec => ({ name: 'policy-model', kind: 'choice', value: 'NAME', choices: MODEL_NAMES, help }),
+  policyModel: (help: string): OptionSpec => ({
+    name: 'policy-model',
+    kind: 'choice',
+    value: 'NAME',
+    choices: MODEL_NAMES,
+    help,
+  }),
   epochs: (help: string): OptionSpec => ({ name: 'epochs', kind: 'integer', min: 1, value: 'N', help }),
   batchSize: (help: string): OptionSpec => ({ name: 'batch-size', kind: 'integer', min: 1, value: 'N', help }),
   lr: (help: string): OptionSpec => ({ name: 'lr', kind: 'number', value: 'X', help }),
@@ -56,35 +62,76 @@ export const option = {
     kind: 'choice',
     value: 'NAME',
     choices: Object.keys(PREPROCESS_PRESETS),
-    help: `baseline flip/crop/Cutout: ${Object.keys(PREPROCESS_PRESETS).join(', ')} (default cifar for 3 channels, none otherwise)`,
+    help:
+      `baseline flip/crop/Cutout: ${Object.keys(PREPROCESS_PRESETS).join(', ')} (default cifar for 3 channels, ` +
+      `none otherwise)`,
   }),
   out: (help: string): OptionSpec => ({ name: 'out', kind: 'string', value: 'DIR', help }),
   resume: (help: string): OptionSpec => ({ name: 'resume', kind: 'flag', help }),
-  seed: (): OptionSpec => ({ name: 'seed', kind: 'integer', min: 0, value: 'N', help: 'seeds weights, batch order and every draw (default 0)' }),
-  opLibrary: (): OptionSpec => ({ name: 'op-library', kind: 'list', value: 'FILE', help: 'load custom ops from a shared library (TORCH_LIBRARY); repeatable' }),
-  augmentation: (): OptionSpec => ({ name: 'augmentation', kind: 'choice', value: 'NAME', choices: Object.keys(BASELINES), help: `a baseline: ${Object.keys(BASELINES).join(', ')} (default none)` }),
+  seed: (): OptionSpec => ({
+    name: 'seed',
+    kind: 'integer',
+    min: 0,
+    value: 'N',
+    help: 'seeds weights, batch order and every draw (default 0)',
+  }),
+  opLibrary: (): OptionSpec => ({
+    name: 'op-library',
+    kind: 'list',
+    value: 'FILE',
+    help: 'load custom ops from a shared library (TORCH_LIBRARY); repeatable',
+  }),
+  augmentation: (): OptionSpec => ({
+    name: 'augmentation',
+    kind: 'choice',
+    value: 'NAME',
+    choices: Object.keys(BASELINES),
+    help: `a baseline: ${Object.keys(BASELINES).join(', ')} (default none)`,
+  }),
 };
 
 /** How and where the networks run: every command that trains or evaluates takes these. */
 export const RUN_GROUP: OptionGroup = {
   title: 'Running',
   options: [
-    { name: 'device', kind: 'string', value: 'cpu|cuda', help: 'where the networks run (default cuda when a GPU is visible)' },
+    {
+      name: 'device',
+      kind: 'string',
+      value: 'cpu|cuda',
+      help: 'where the networks run (default cuda when a GPU is visible)',
+    },
     { name: 'threads', kind: 'integer', min: 1, value: 'N', help: 'LibTorch threads (default: the available cores)' },
     { name: 'channels-last', kind: 'flag', help: 'NHWC activations and weights' },
-    { name: 'precision', kind: 'choice', value: 'NAME', choices: PRECISIONS, help: 'float32 (default) or bfloat16 (autocast forward passes)' },
+    {
+      name: 'precision',
+      kind: 'choice',
+      value: 'NAME',
+      choices: PRECISIONS,
+      help: 'float32 (default) or bfloat16 (autocast forward passes)',
+    },
     { name: 'json', kind: 'flag', help: 'machine-readable output, one JSON object per line' },
   ],
 };
 
 /** The options that choose a search's objective and regularisers (search, demo). */
 export const OBJECTIVE_OPTIONS: OptionSpec[] = [
-  { name: 'objective', kind: 'choice', value: 'NAME', choices: SEARCH_OBJECTIVES, help: `what the policy optimises: ${SEARCH_OBJECTIVES.join(', ')}` },
+  {
+    name: 'objective',
+    kind: 'choice',
+    value: 'NAME',
+    choices: SEARCH_OBJECTIVES,
+    help: `what the policy optimises: ${SEARCH_OBJECTIVES.join(', ')}`,
+  },
   { name: 'entropy-floor', kind: 'number', value: 'X', help: 'keep the entropy of pi(x) above X nats' },
   { name: 'entropy-weight', kind: 'number', value: 'X', help: 'weight of the entropy floor (default 1)' },
   { name: 'strength', kind: 'number', value: 'X', help: 'target mean pixel change of the sampled sub-policies' },
   { name: 'strength-weight', kind: 'number', value: 'X', help: 'weight of the strength target (default 10)' },
-  { name: 'change-reward', kind: 'number', value: 'X', help: 'reward per unit of mean pixel change (change as much as the classifier tolerates)' },
+  {
+    name: 'change-reward',
+    kind: 'number',
+    value: 'X',
+    help: 'reward per unit of mean pixel change (change as much as the classifier tolerates)',
+  },
 ];
 
 /** --threads, when given, sets LibTorch's threads. */
@@ -94,7 +141,10 @@ export function applyThreads(values: OptionValues): void {
 
 /** --channels-last and --precision as a model's execution settings. */
 export function executionOption(values: OptionValues): Execution {
-  return { memoryFormat: values['channels-last'] ? 'channelsLast' : 'contiguous', precision: (values.precision as Execution['precision']) ?? 'float32' };
+  return {
+    memoryFormat: values['channels-last'] ? 'channelsLast' : 'contiguous',
+    precision: (values.precision as Execution['precision']) ?? 'float32',
+  };
 }
 
 /** --device, checked against what this build and machine can do; default cuda when a GPU is visible. */
@@ -102,9 +152,14 @@ export function deviceOption(values: OptionValues): string {
   const requested = values.device as string | undefined;
   const b = backend();
   if (requested === undefined) return b.cuda ? 'cuda' : 'cpu';
-  if (!/^(cpu|cuda(:\d+)?)$/.test(requested)) throw new UsageError(`--device must be cpu, cuda or cuda:N, got ${describe(requested)}`);
+  if (!/^(cpu|cuda(:\d+)?)$/.test(requested))
+    throw new UsageError(`--device must be cpu, cuda or cuda:N, got ${describe(requested)}`);
   if (requested.startsWith('cuda') && !b.cuda) {
-    throw new UsageError(b.cudaBuilt ? '--device cuda: no CUDA device is visible (see dna info)' : '--device cuda: this build of dna-augment has no CUDA (LibTorch without CUDA; see dna info)');
+    throw new UsageError(
+      b.cudaBuilt
+        ? '--device cuda: no CUDA device is visible (see dna info)'
+        : '--device cuda: this build of dna-augment has no CUDA (LibTorch without CUDA; see dna info)',
+    );
   }
   return requested;
 }
@@ -123,7 +178,8 @@ export function customSearchSpace(operators: string[]): SearchSpace | undefined 
   if (operators.length === 0) return undefined;
   const ops: OpSpec[] = [...defaultSearchSpace().ops];
   for (const op of operators) {
-    if (!/^\w+::\w+$/.test(op)) throw new UsageError(`--custom-op takes a dispatcher name like my_ops::blur, got ${describe(op)}`);
+    if (!/^\w+::\w+$/.test(op))
+      throw new UsageError(`--custom-op takes a dispatcher name like my_ops::blur, got ${describe(op)}`);
     ops.push(registerOp({ name: op.split('::')[1], op }));
   }
   return { ops, subPolicies: subPolicies(ops) };
@@ -145,7 +201,11 @@ export function objectiveOptions(values: OptionValues): { objective?: SearchObje
 }
 
 /** --preprocess by name; without it the preset's, else cifar for RGB images and none for gray ones. */
-export function preprocessOption(values: OptionValues, data: ImageDataset, preset: PresetName | undefined): keyof typeof PREPROCESS_PRESETS | undefined {
+export function preprocessOption(
+  values: OptionValues,
+  data: ImageDataset,
+  preset: PresetName | undefined,
+): keyof typeof PREPROCESS_PRESETS | undefined {
   const value = values.preprocess as keyof typeof PREPROCESS_PRESETS | undefined;
   if (value !== undefined || preset !== undefined) return value;
   return data.shape[0] === 3 ? 'cifar' : 'none';

@@ -7,11 +7,28 @@ export const FORMATS = ['cifar10', 'cifar100', 'svhn', 'idx', 'fashion-mnist', '
 type Format = (typeof FORMATS)[number];
 
 export const DATA_OPTIONS: OptionSpec[] = [
-  { name: 'data', kind: 'string', value: 'DIR', help: "the dataset's folder ('fashion-mnist': Debian's dataset-fashion-mnist)" },
-  { name: 'format', kind: 'choice', value: 'NAME', choices: FORMATS, help: `${FORMATS.join(', ')} (default: from the --data name)` },
+  {
+    name: 'data',
+    kind: 'string',
+    value: 'DIR',
+    help: "the dataset's folder ('fashion-mnist': Debian's dataset-fashion-mnist)",
+  },
+  {
+    name: 'format',
+    kind: 'choice',
+    value: 'NAME',
+    choices: FORMATS,
+    help: `${FORMATS.join(', ')} (default: from the --data name)`,
+  },
 ];
 
-export const SUBSET_OPTION: OptionSpec = { name: 'subset', kind: 'integer', min: 1, value: 'N', help: 'a stratified subset of N images' };
+export const SUBSET_OPTION: OptionSpec = {
+  name: 'subset',
+  kind: 'integer',
+  min: 1,
+  value: 'N',
+  help: 'a stratified subset of N images',
+};
 
 function guessFormat(dir: string): Format {
   if (dir === 'fashion-mnist') return 'fashion-mnist';

@@ -40,11 +40,14 @@ export interface Parsed {
 
 /** Edit distance with transpositions (optimal string alignment), for "did you mean". */
 export function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
   return d[a.length][b.length];
@@ -62,7 +65,13 @@ export function closest(word: string, candidates: readonly string[]): string | u
 }
 
 function integerWords(min: number | undefined): string {
-  return min === 1 ? 'a positive integer' : min === 0 ? 'a non-negative integer' : min === undefined ? 'an integer' : `an integer >= ${min}`;
+  return min === 1
+    ? 'a positive integer'
+    : min === 0
+      ? 'a non-negative integer'
+      : min === undefined
+        ? 'an integer'
+        : `an integer >= ${min}`;
 }
 
 function readValue(spec: OptionSpec, text: string): string | number {
@@ -77,11 +86,13 @@ function readValue(spec: OptionSpec, text: string): string | number {
     }
     case 'number': {
       const value = Number(text);
-      if (text.trim() === '' || !Number.isFinite(value)) throw new UsageError(`${flag} must be a number, got ${describe(text)}`);
+      if (text.trim() === '' || !Number.isFinite(value))
+        throw new UsageError(`${flag} must be a number, got ${describe(text)}`);
       return value;
     }
     case 'choice':
-      if (!spec.choices!.includes(text)) throw new UsageError(`${flag} must be one of ${spec.choices!.join(', ')}, got ${describe(text)}`);
+      if (!spec.choices!.includes(text))
+        throw new UsageError(`${flag} must be one of ${spec.choices!.join(', ')}, got ${describe(text)}`);
       return text;
     default:
       return text;
@@ -111,7 +122,9 @@ export function parseOptions(command: string, argv: string[], groups: OptionGrou
     const spec = specs.get(name);
     if (spec === undefined) {
       const guess = closest(name, [...specs.keys()]);
-      throw new UsageError(`dna ${command} has no option --${name}${guess === undefined ? '' : ` (did you mean --${guess}?)`}`);
+      throw new UsageError(
+        `dna ${command} has no option --${name}${guess === undefined ? '' : ` (did you mean --${guess}?)`}`,
+      );
     }
     if (spec.kind === 'flag') {
       if (equals >= 0) throw new UsageError(`--${name} takes no value`);
@@ -148,7 +161,8 @@ export function wrap(text: string, width: number): string[] {
 /** A command's help page: its usage line, what it does, and its options by group, fitted to `width` columns. */
 export function helpText(usage: string, description: string, groups: OptionGroup[], width = 80): string {
   const out = [`Usage: ${usage}`, '', ...wrap(description, width), ''];
-  const label = (spec: OptionSpec) => `--${spec.name}${spec.kind === 'flag' ? '' : ` ${spec.value ?? (spec.kind === 'choice' ? spec.choices!.join('|') : 'VALUE')}`}`;
+  const valueOf = (spec: OptionSpec) => spec.value ?? (spec.kind === 'choice' ? spec.choices!.join('|') : 'VALUE');
+  const label = (spec: OptionSpec) => `--${spec.name}${spec.kind === 'flag' ? '' : ` ${valueOf(spec)}`}`;
   const column = Math.min(28, Math.max(...groups.flatMap((g) => g.options.map((spec) => label(spec).length + 4))));
   for (const group of groups) {
     if (group.options.length === 0) continue;

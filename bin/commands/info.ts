@@ -6,7 +6,9 @@ export const info: Command = {
   name: 'info',
   summary: 'the native backend: LibTorch version, CUDA, threads',
   usage: 'dna info [--json]',
-  description: 'Prints the LibTorch version the addon was built against, whether CUDA is built and visible, and the threads in use.',
+  description:
+    'Prints the LibTorch version the addon was built against, whether CUDA is built and visible, and the ' +
+    'threads in use.',
   groups: [{ title: 'Output', options: [{ name: 'json', kind: 'flag', help: 'the backend as one JSON object' }] }],
   run(values) {
     const b = backend();
@@ -15,7 +17,12 @@ export const info: Command = {
       return;
     }
     console.log(`LibTorch   ${b.torch}`);
-    console.log(`CUDA       ${b.cuda ? `yes, ${b.cudaDevices} device(s)` : b.cudaBuilt ? 'built, no device visible' : 'no (CPU build)'}`);
+    const cuda = b.cuda
+      ? `yes, ${b.cudaDevices} device(s)`
+      : b.cudaBuilt
+        ? 'built, no device visible'
+        : 'no (CPU build)';
+    console.log(`CUDA       ${cuda}`);
     console.log(`threads    ${b.threads}`);
   },
 };

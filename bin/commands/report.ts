@@ -11,7 +11,10 @@ import { UsageError } from '../cli/options.js';
 function printTopSubPolicies(report: PolicyReport): void {
   const width = Math.max(...report.perClass.map((c) => c.name.length));
   for (const group of report.perClass) {
-    const top = group.top.slice(0, 3).map((s) => `${s.name} ${(100 * s.probability).toFixed(1)}%`).join(', ');
+    const top = group.top
+      .slice(0, 3)
+      .map((s) => `${s.name} ${(100 * s.probability).toFixed(1)}%`)
+      .join(', ');
     console.log(`  ${group.name.padEnd(width)}  ${top}`);
   }
 }
@@ -21,7 +24,9 @@ export const reportCommand: Command = {
   summary: 'per-class report of a policy on a dataset (Markdown, JSON, SVG plots)',
   usage: 'dna report --policy FILE --data DIR [options]',
   description:
-    'Runs a searched policy over the images of --data and writes, per class, the mean pi(x) and its top sub-policies, the entropies, per op the apply mass, p and m, and the distances between classes: report.md, report.json and SVG plots.',
+    'Runs a searched policy over the images of --data and writes, per class, the mean pi(x) and its top ' +
+    'sub-policies, the entropies, per op the apply mass, p and m, and the distances between classes: report.md, ' +
+    'report.json and SVG plots.',
   groups: [
     {
       title: 'Policy and data',
@@ -29,7 +34,13 @@ export const reportCommand: Command = {
         { name: 'policy', kind: 'string', value: 'FILE', help: 'a policy.dna written by dna search' },
         option.opLibrary(),
         ...DATA_OPTIONS,
-        { name: 'split', kind: 'choice', value: 'NAME', choices: ['train', 'test'], help: 'which split to run the policy on (default test)' },
+        {
+          name: 'split',
+          kind: 'choice',
+          value: 'NAME',
+          choices: ['train', 'test'],
+          help: 'which split to run the policy on (default test)',
+        },
         { name: 'subset', kind: 'integer', min: 1, value: 'N', help: 'a stratified subset of N images' },
         { name: 'batch-size', kind: 'integer', min: 1, value: 'N', help: 'images per forward pass (default 256)' },
       ],
@@ -47,7 +58,10 @@ export const reportCommand: Command = {
     const policy = await loadPolicy(file, { device });
     try {
       const report = await policyReport({ policy, data, device, batchSize: v['batch-size'] as number | undefined });
-      const files = await writePolicyReport(report, (v.out as string | undefined) ?? path.join(path.dirname(path.resolve(file)), 'report'));
+      const files = await writePolicyReport(
+        report,
+        (v.out as string | undefined) ?? path.join(path.dirname(path.resolve(file)), 'report'),
+      );
       if (v.json) {
         console.log(JSON.stringify(files));
         return;

@@ -23,9 +23,23 @@ export const searchCommand: Command = {
   summary: 'search a DNA policy (default objective joint); writes policy.dna',
   usage: 'dna search --data DIR [options]',
   description:
-    'Trains a policy network and a classifier together on a stratified subset of --data: the policy picks a sub-policy per image, the fused op applies it, and both networks learn by the chosen objective. Writes policy.dna, search.last.ckpt and search.jsonl into --out.',
+    'Trains a policy network and a classifier together on a stratified subset of --data: the policy picks a ' +
+    'sub-policy per image, the fused op applies it, and both networks learn by the chosen objective. Writes ' +
+    'policy.dna, search.last.ckpt and search.jsonl into --out.',
   groups: [
-    { title: 'Data', options: [...DATA_OPTIONS, { name: 'subset', kind: 'integer', min: 1, value: 'N', help: 'stratified search subset (default 4000, or all when fewer)' }] },
+    {
+      title: 'Data',
+      options: [
+        ...DATA_OPTIONS,
+        {
+          name: 'subset',
+          kind: 'integer',
+          min: 1,
+          value: 'N',
+          help: 'stratified search subset (default 4000, or all when fewer)',
+        },
+      ],
+    },
     {
       title: 'Networks and schedule',
       options: [
@@ -42,13 +56,34 @@ export const searchCommand: Command = {
     },
     {
       title: 'Objective',
-      options: [...OBJECTIVE_OPTIONS, { name: 'exact-magnitudes', kind: 'flag', help: 'analytic magnitude gradients where the ops have them (default straight-through)' }],
+      options: [
+        ...OBJECTIVE_OPTIONS,
+        {
+          name: 'exact-magnitudes',
+          kind: 'flag',
+          help: 'analytic magnitude gradients where the ops have them (default straight-through)',
+        },
+      ],
     },
     {
       title: 'Custom ops',
-      options: [option.opLibrary(), { name: 'custom-op', kind: 'list', value: 'NS::NAME', help: 'add a loaded op to the 15 built-in ones (magnitude range [0, 1]); repeatable' }],
+      options: [
+        option.opLibrary(),
+        {
+          name: 'custom-op',
+          kind: 'list',
+          value: 'NS::NAME',
+          help: 'add a loaded op to the 15 built-in ones (magnitude range [0, 1]); repeatable',
+        },
+      ],
     },
-    { title: 'Output', options: [option.out('policy.dna, checkpoints and search.jsonl (default runs/search)'), option.resume('continue from DIR/search.last.ckpt')] },
+    {
+      title: 'Output',
+      options: [
+        option.out('policy.dna, checkpoints and search.jsonl (default runs/search)'),
+        option.resume('continue from DIR/search.last.ckpt'),
+      ],
+    },
     RUN_GROUP,
   ],
   async run(v) {
@@ -101,7 +136,9 @@ export const searchCommand: Command = {
       return;
     }
     for (const warning of result.warnings) console.error(`dna: warning: ${warning}`);
-    if (result.aborted) console.log(`stopped after step ${result.steps}; continue with --resume (checkpoint ${result.checkpoint})`);
-    else console.log(`searched ${result.steps} steps in ${formatDuration(result.seconds)}; policy ${result.policyFile}`);
+    if (result.aborted)
+      console.log(`stopped after step ${result.steps}; continue with --resume (checkpoint ${result.checkpoint})`);
+    else
+      console.log(`searched ${result.steps} steps in ${formatDuration(result.seconds)}; policy ${result.policyFile}`);
   },
 };

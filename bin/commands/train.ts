@@ -1,7 +1,16 @@
 // dna train: a WideResNet trained with a searched policy or a baseline.
 import { train, type Augmentation, type PresetName } from '../../lib/index.js';
 import type { Command } from '../cli/command.js';
-import { RUN_GROUP, applyThreads, deviceOption, executionOption, loadOpLibraries, modelOf, option, preprocessOption } from '../cli/common.js';
+import {
+  RUN_GROUP,
+  applyThreads,
+  deviceOption,
+  executionOption,
+  loadOpLibraries,
+  modelOf,
+  option,
+  preprocessOption,
+} from '../cli/common.js';
 import { DATA_OPTIONS, SUBSET_OPTION, loadData, withSubset } from '../cli/data.js';
 import { stopOnInterrupt } from '../cli/interrupt.js';
 import { UsageError } from '../cli/options.js';
@@ -12,7 +21,9 @@ export const trainCommand: Command = {
   summary: 'train a WideResNet with a searched policy (--policy FILE) or a baseline',
   usage: 'dna train --data DIR [options]',
   description:
-    'Trains a WideResNet with SGD and a cosine schedule, augmenting every image with a searched policy (--policy) or a baseline (--augmentation), and evaluates it on the test split after every epoch. Writes train.last.ckpt, train.best.ckpt and metrics.jsonl into --out.',
+    'Trains a WideResNet with SGD and a cosine schedule, augmenting every image with a searched policy (--policy) ' +
+    'or a baseline (--augmentation), and evaluates it on the test split after every epoch. Writes ' +
+    'train.last.ckpt, train.best.ckpt and metrics.jsonl into --out.',
   groups: [
     { title: 'Data', options: [...DATA_OPTIONS, SUBSET_OPTION] },
     {
@@ -23,7 +34,12 @@ export const trainCommand: Command = {
         option.batchSize('images per step (default 128)'),
         option.lr('SGD learning rate (default 0.1)'),
         { name: 'weight-decay', kind: 'number', value: 'X', help: 'SGD weight decay (default 2e-4)' },
-        { name: 'policy', kind: 'string', value: 'FILE', help: 'augment with a searched policy (policy.dna from dna search)' },
+        {
+          name: 'policy',
+          kind: 'string',
+          value: 'FILE',
+          help: 'augment with a searched policy (policy.dna from dna search)',
+        },
         option.augmentation(),
         option.opLibrary(),
         option.preset(),
@@ -31,7 +47,13 @@ export const trainCommand: Command = {
         option.seed(),
       ],
     },
-    { title: 'Output', options: [option.out('checkpoints and metrics.jsonl (default runs/train)'), option.resume('continue from DIR/train.last.ckpt')] },
+    {
+      title: 'Output',
+      options: [
+        option.out('checkpoints and metrics.jsonl (default runs/train)'),
+        option.resume('continue from DIR/train.last.ckpt'),
+      ],
+    },
     RUN_GROUP,
   ],
   async run(v) {
@@ -39,7 +61,8 @@ export const trainCommand: Command = {
     const execution = executionOption(v);
     const preset = v.preset as PresetName | undefined;
     const model = modelOf(v.model ?? (preset === undefined ? 'wrn-40-2' : undefined));
-    if (v.policy !== undefined && v.augmentation !== undefined) throw new UsageError('--policy and --augmentation exclude each other');
+    if (v.policy !== undefined && v.augmentation !== undefined)
+      throw new UsageError('--policy and --augmentation exclude each other');
     const device = deviceOption(v);
     loadOpLibraries(v);
     const augmentation = (v.policy !== undefined ? 'dna' : (v.augmentation ?? 'none')) as Augmentation;
@@ -84,8 +107,16 @@ export const trainCommand: Command = {
       console.log(JSON.stringify(summary));
       return;
     }
-    console.log(result.aborted ? `stopped after epoch ${result.epochs}, step ${result.steps}; resume with --resume` : `trained ${plural(result.epochs, 'epoch')} in ${formatDuration(result.seconds)}`);
-    if (summary.testError !== undefined) console.log(`test error ${(100 * summary.testError).toFixed(2)}% (best accuracy ${(100 * (result.bestTestAccuracy ?? 0)).toFixed(2)}%)`);
+    console.log(
+      result.aborted
+        ? `stopped after epoch ${result.epochs}, step ${result.steps}; resume with --resume`
+        : `trained ${plural(result.epochs, 'epoch')} in ${formatDuration(result.seconds)}`,
+    );
+    if (summary.testError !== undefined)
+      console.log(
+        `test error ${(100 * summary.testError).toFixed(2)}% (best accuracy ` +
+          `${(100 * (result.bestTestAccuracy ?? 0)).toFixed(2)}%)`,
+      );
     console.log(`checkpoints ${result.checkpoints?.last}, ${result.checkpoints?.best}`);
     console.log(`metrics     ${result.metrics}`);
   },

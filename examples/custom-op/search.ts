@@ -8,7 +8,18 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 // In your own project: from 'dna-augment'.
-import { OPS, WRN_10_1, datasets, loadOpLibrary, registerOp, search, subPolicies, subPolicyName, tensor, tidy } from '../../lib/index.js';
+import {
+  OPS,
+  WRN_10_1,
+  datasets,
+  loadOpLibrary,
+  registerOp,
+  search,
+  subPolicies,
+  subPolicyName,
+  tensor,
+  tidy,
+} from '../../lib/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const library = process.argv[2] || path.join(root, 'build/examples/custom-op/libdna_example_ops.so');
@@ -29,14 +40,23 @@ const searchSpace = { ops, subPolicies: subPolicies(ops) };
 
 const train = await datasets.fashionMnist();
 const result = await search({
-  train, subset: 256, classifier: WRN_10_1, policy: WRN_10_1, epochs: 1, batchSize: 64, searchSpace, outDir,
+  train,
+  subset: 256,
+  classifier: WRN_10_1,
+  policy: WRN_10_1,
+  epochs: 1,
+  batchSize: 64,
+  searchSpace,
+  outDir,
   onProgress: (p) => console.log(`step ${p.step}/${p.steps}: loss ${p.loss.toFixed(3)}`),
 });
 console.log(`policy file: ${result.policyFile}`);
 
 // The sub-policies the searched policy prefers, on average over 64 images.
 const preference = tidy(() => {
-  const images = tensor(train.images.slice(0, 64 * 784), [64, 1, 28, 28]).float().div(255);
+  const images = tensor(train.images.slice(0, 64 * 784), [64, 1, 28, 28])
+    .float()
+    .div(255);
   return Array.from(result.policy.forward(images).logits.softmax(1).mean(0).data() as Float32Array);
 });
 preference

@@ -22,10 +22,12 @@ namespace dna_example {
 namespace {
 
 void checkInputs(const at::Tensor& images, const at::Tensor& strength) {
-  TORCH_CHECK(images.dim() == 4 && images.scalar_type() == at::kFloat, "dna_example::vignette: images must be float32 [B, C, H, W]");
+  TORCH_CHECK(images.dim() == 4 && images.scalar_type() == at::kFloat,
+              "dna_example::vignette: images must be float32 [B, C, H, W]");
   TORCH_CHECK(strength.dim() == 1 && strength.size(0) == images.size(0) && strength.scalar_type() == at::kFloat,
               "dna_example::vignette: strength must be float32 [B]");
-  TORCH_CHECK(strength.device() == images.device(), "dna_example::vignette: strength and images must be on the same device");
+  TORCH_CHECK(strength.device() == images.device(),
+              "dna_example::vignette: strength and images must be on the same device");
 }
 
 at::Tensor vignetteCpu(const at::Tensor& images, const at::Tensor& strength) {
@@ -62,8 +64,9 @@ at::Tensor vignetteGpu(const at::Tensor& images, const at::Tensor& strength) {
   const at::Tensor in = images.contiguous();
   const at::Tensor s = strength.contiguous();
   at::Tensor out = at::empty_like(in);
-  vignetteCuda(in.data_ptr<float>(), s.data_ptr<float>(), out.data_ptr<float>(), in.size(0), static_cast<int>(in.size(1)),
-               static_cast<int>(in.size(2)), static_cast<int>(in.size(3)), c10::cuda::getCurrentCUDAStream().stream());
+  vignetteCuda(in.data_ptr<float>(), s.data_ptr<float>(), out.data_ptr<float>(), in.size(0),
+               static_cast<int>(in.size(1)), static_cast<int>(in.size(2)), static_cast<int>(in.size(3)),
+               c10::cuda::getCurrentCUDAStream().stream());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return out;
 }
@@ -71,18 +74,12 @@ at::Tensor vignetteGpu(const at::Tensor& images, const at::Tensor& strength) {
 
 }  // namespace
 
-TORCH_LIBRARY(dna_example, m) {
-  m.def("vignette(Tensor images, Tensor strength) -> Tensor");
-}
+TORCH_LIBRARY(dna_example, m) { m.def("vignette(Tensor images, Tensor strength) -> Tensor"); }
 
-TORCH_LIBRARY_IMPL(dna_example, CPU, m) {
-  m.impl("vignette", vignetteCpu);
-}
+TORCH_LIBRARY_IMPL(dna_example, CPU, m) { m.impl("vignette", vignetteCpu); }
 
 #if defined(DNA_EXAMPLE_WITH_CUDA)
-TORCH_LIBRARY_IMPL(dna_example, CUDA, m) {
-  m.impl("vignette", vignetteGpu);
-}
+TORCH_LIBRARY_IMPL(dna_example, CUDA, m) { m.impl("vignette", vignetteGpu); }
 #endif
 
 }  // namespace dna_example

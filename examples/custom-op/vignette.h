@@ -24,7 +24,7 @@ DNA_EXAMPLE_HOST_DEVICE inline float vignette(float value, float strength, int y
 
 // The CUDA launcher (vignette.cu): images [batch, channels, height, width] and strength [batch],
 // contiguous float32 on the GPU; `stream` is a cudaStream_t.
-void vignetteCuda(const float* images, const float* strength, float* out, int64_t batch, int channels, int height, int width,
-                  void* stream);
+void vignetteCuda(const float* images, const float* strength, float* out, int64_t batch, int channels, int height,
+                  int width, void* stream);
 
 }  // namespace dna_example

@@ -53,13 +53,21 @@ try {
  * child process; its failure becomes an Error here.
  */
 function trialLoad(file: string): void {
-  const trial = spawnSync(process.execPath, ['--input-type=module', '-e', TRIAL_LOAD, JSON.stringify([...libraries.keys(), file]), addonPath()], {
-    encoding: 'utf8',
-  });
+  const trial = spawnSync(
+    process.execPath,
+    ['--input-type=module', '-e', TRIAL_LOAD, JSON.stringify([...libraries.keys(), file]), addonPath()],
+    {
+      encoding: 'utf8',
+    },
+  );
   if (trial.status === 0) return;
   const stderr = trial.stderr ?? '';
-  const reason = /what\(\):\s*(.+)/.exec(stderr)?.[1] ?? stderr.trim().split('\n').pop() ?? `exit status ${trial.status}`;
-  throw new Error(`loadOpLibrary: loading ${file} ${trial.signal ? `aborts (${trial.signal})` : 'fails'}: ${reason.replace(/^loadOpLibrary: /, '')}`);
+  const reason =
+    /what\(\):\s*(.+)/.exec(stderr)?.[1] ?? stderr.trim().split('\n').pop() ?? `exit status ${trial.status}`;
+  throw new Error(
+    `loadOpLibrary: loading ${file} ${trial.signal ? `aborts (${trial.signal})` : 'fails'}: ` +
+      `${reason.replace(/^loadOpLibrary: /, '')}`,
+  );
 }
 
 /**
@@ -68,7 +76,8 @@ function trialLoad(file: string): void {
  * built against the LibTorch this package uses. Loading the same file again does nothing.
  */
 export function loadOpLibrary(file: string): string[] {
-  if (typeof file !== 'string' || file === '') throw new TypeError(`loadOpLibrary: the path must be a non-empty string, got ${describe(file)}`);
+  if (typeof file !== 'string' || file === '')
+    throw new TypeError(`loadOpLibrary: the path must be a non-empty string, got ${describe(file)}`);
   const resolved = path.resolve(file);
   const known = libraries.get(resolved);
   if (known !== undefined) return [...known];
@@ -86,31 +95,53 @@ export function loadOpLibrary(file: string): string[] {
  * a name again replaces the earlier transform.
  */
 export function registerOp(definition: CustomOpDefinition): CustomOpSpec {
-  if (definition === null || typeof definition !== 'object') throw new TypeError(`registerOp: expected { name, op | transform, range, identityAt }, got ${describe(definition)}`);
+  if (definition === null || typeof definition !== 'object')
+    throw new TypeError(
+      `registerOp: expected { name, op | transform, range, identityAt }, got ${describe(definition)}`,
+    );
   const { name, op, transform, range = [0, 1], identityAt = null } = definition;
-  if (typeof name !== 'string' || name === '') throw new TypeError(`registerOp: name must be a non-empty string, got ${describe(name)}`);
-  if (OPS.some((builtin) => builtin.name === name)) throw new RangeError(`registerOp: '${name}' is the name of a built-in op`);
+  if (typeof name !== 'string' || name === '')
+    throw new TypeError(`registerOp: name must be a non-empty string, got ${describe(name)}`);
+  if (OPS.some((builtin) => builtin.name === name))
+    throw new RangeError(`registerOp: '${name}' is the name of a built-in op`);
   if ((op === undefined) === (transform === undefined)) {
-    throw new TypeError(`registerOp('${name}'): give either op ('namespace::name') or transform (a function), not ${op === undefined ? 'neither' : 'both'}`);
+    throw new TypeError(
+      `registerOp('${name}'): give either op ('namespace::name') or transform (a function), not ` +
+        `${op === undefined ? 'neither' : 'both'}`,
+    );
   }
   if (range !== null && !(Array.isArray(range) && range.length === 2 && range.every(Number.isFinite))) {
-    throw new RangeError(`registerOp('${name}'): range must be [lo, hi] (finite numbers) or null, got ${describe(range)}`);
+    throw new RangeError(
+      `registerOp('${name}'): range must be [lo, hi] (finite numbers) or null, got ${describe(range)}`,
+    );
   }
   if (identityAt !== null && !(typeof identityAt === 'number' && identityAt >= 0 && identityAt <= 1)) {
-    throw new RangeError(`registerOp('${name}'): identityAt must be a magnitude in [0, 1] or null, got ${describe(identityAt)}`);
+    throw new RangeError(
+      `registerOp('${name}'): identityAt must be a magnitude in [0, 1] or null, got ${describe(identityAt)}`,
+    );
   }
   let custom: string;
   if (op !== undefined) {
-    if (typeof op !== 'string') throw new TypeError(`registerOp('${name}'): op must be a string 'namespace::name', got ${describe(op)}`);
+    if (typeof op !== 'string')
+      throw new TypeError(`registerOp('${name}'): op must be a string 'namespace::name', got ${describe(op)}`);
     operatorSchema(op, `registerOp('${name}')`);
     custom = op;
   } else {
-    if (typeof transform !== 'function') throw new TypeError(`registerOp('${name}'): transform must be a function (images, values) => Tensor, got ${describe(transform)}`);
-    if (isOperatorName(name)) throw new RangeError(`registerOp('${name}'): the name of a TypeScript transform must not contain '::'`);
+    if (typeof transform !== 'function')
+      throw new TypeError(
+        `registerOp('${name}'): transform must be a function (images, values) => Tensor, got ${describe(transform)}`,
+      );
+    if (isOperatorName(name))
+      throw new RangeError(`registerOp('${name}'): the name of a TypeScript transform must not contain '::'`);
     transforms.set(name, transform);
     custom = name;
   }
-  const spec: CustomOpSpec = Object.freeze({ name, custom, range: range === null ? null : ([range[0], range[1]] as const), identityAt });
+  const spec: CustomOpSpec = Object.freeze({
+    name,
+    custom,
+    range: range === null ? null : ([range[0], range[1]] as const),
+    identityAt,
+  });
   registered.set(name, spec);
   return spec;
 }
@@ -143,9 +174,13 @@ export function requireCustomOps(space: SearchSpace, where: string): void {
   if (!hasCustomOps(space)) return;
   for (const op of space.ops) {
     if (op.custom === undefined) continue;
-    const unavailable = `${where}: the search space uses the custom op '${op.name}', which is not available in this process`;
+    const unavailable =
+      `${where}: the search space uses the custom op '${op.name}', which is not available in ` + `this process`;
     if (isOperatorName(op.custom)) operatorSchema(op.custom, unavailable);
-    else if (!transforms.has(op.custom)) throw new Error(`${unavailable}: no TypeScript transform '${op.custom}' is registered (registerOp({ name, transform }))`);
+    else if (!transforms.has(op.custom))
+      throw new Error(
+        `${unavailable}: no TypeScript transform '${op.custom}' is registered (registerOp({ name, transform }))`,
+      );
   }
 }
 
@@ -157,10 +192,19 @@ export function runCustomOp(op: CustomOpSpec, images: Tensor, magnitudes: Tensor
   return noGrad(() =>
     tidy(() => {
       const [lo, hi] = op.range ?? [0, 0];
-      const values = op.range === null ? zeros([images.shape[0]], { device: images.device }) : magnitudes.detach().float().mul(hi - lo).add(lo);
-      if (isOperatorName(op.custom)) return new Tensor(native.callCustomOp(op.custom, images.detach().contiguous().handle, values.handle));
+      const values =
+        op.range === null
+          ? zeros([images.shape[0]], { device: images.device })
+          : magnitudes
+              .detach()
+              .float()
+              .mul(hi - lo)
+              .add(lo);
+      if (isOperatorName(op.custom))
+        return new Tensor(native.callCustomOp(op.custom, images.detach().contiguous().handle, values.handle));
       const transform = transforms.get(op.custom);
-      if (transform === undefined) throw new Error(`custom op '${op.name}': no TypeScript transform '${op.custom}' is registered`);
+      if (transform === undefined)
+        throw new Error(`custom op '${op.name}': no TypeScript transform '${op.custom}' is registered`);
       const result = transform(images.detach(), values);
       checkResult(op, result, images);
       return result;
@@ -170,11 +214,17 @@ export function runCustomOp(op: CustomOpSpec, images: Tensor, magnitudes: Tensor
 
 function checkResult(op: CustomOpSpec, result: unknown, images: Tensor): asserts result is Tensor {
   const where = `custom op '${op.name}'`;
-  if (!(result instanceof Tensor) || result.isDisposed) throw new TypeError(`${where}: the transform must return a Tensor`);
+  if (!(result instanceof Tensor) || result.isDisposed)
+    throw new TypeError(`${where}: the transform must return a Tensor`);
   const [got, want] = [result.shape, images.shape];
   if (got.length !== want.length || got.some((size, k) => size !== want[k])) {
-    throw new RangeError(`${where}: returned shape [${got.join(', ')}] for images of shape [${want.join(', ')}]; a transform must keep the shape`);
+    throw new RangeError(
+      `${where}: returned shape [${got.join(', ')}] for images of shape [${want.join(', ')}]; a transform must ` +
+        `keep the shape`,
+    );
   }
-  if (result.dtype !== 'float32') throw new TypeError(`${where}: returned ${result.dtype}; a transform must return float32 images`);
-  if (result.device !== images.device) throw new RangeError(`${where}: returned a tensor on ${result.device} for images on ${images.device}`);
+  if (result.dtype !== 'float32')
+    throw new TypeError(`${where}: returned ${result.dtype}; a transform must return float32 images`);
+  if (result.device !== images.device)
+    throw new RangeError(`${where}: returned a tensor on ${result.device} for images on ${images.device}`);
 }

@@ -26,10 +26,12 @@ export interface AugmentOptions {
 
 function perImageMagnitude(magnitude: number | Tensor, batch: number, device: string): Tensor {
   if (typeof magnitude === 'number') {
-    if (!(magnitude >= 0 && magnitude <= 1)) throw new RangeError(`applyOp: magnitude must be in [0, 1], got ${describe(magnitude)}`);
+    if (!(magnitude >= 0 && magnitude <= 1))
+      throw new RangeError(`applyOp: magnitude must be in [0, 1], got ${describe(magnitude)}`);
     return full([batch], magnitude, { device });
   }
-  if (!(magnitude instanceof Tensor)) throw new TypeError(`applyOp: magnitude must be a number or a Tensor [B], got ${describe(magnitude)}`);
+  if (!(magnitude instanceof Tensor))
+    throw new TypeError(`applyOp: magnitude must be a number or a Tensor [B], got ${describe(magnitude)}`);
   const shape = magnitude.shape;
   if (shape.length !== 1 || shape[0] !== batch) {
     throw new RangeError(`applyOp: a magnitude tensor must have shape [${batch}], got [${shape.join(', ')}]`);
@@ -51,7 +53,8 @@ export function applyOp(
   checkImages(images, 'applyOp');
   const { generator } = optionsObject(options, 'applyOp');
   const spec = typeof op === 'string' ? lookupOp(op, 'applyOp') : op;
-  if (spec === null || typeof spec !== 'object') throw new TypeError(`applyOp: op must be an op's name or its OpSpec, got ${describe(spec)}`);
+  if (spec === null || typeof spec !== 'object')
+    throw new TypeError(`applyOp: op must be an op's name or its OpSpec, got ${describe(spec)}`);
   return tidy(() => {
     const [batch] = images.shape;
     const device = images.device;
@@ -59,8 +62,16 @@ export function applyOp(
     if (spec.custom !== undefined) return runCustomOp(spec, floatImages(images), m);
     const [lo, hi] = spec.range ?? [0, 0];
     const values = stack([m.mul(hi - lo).add(lo), zeros([batch], { device })], 1);
-    const kinds = tensor(new Int32Array(batch * 2).map((_, k) => (k % 2 === 0 ? spec.kind : IDENTITY_KIND)), [batch, 2], { device });
-    const bits = tensor(new Float32Array(batch * 2).map((_, k) => (k % 2 === 0 ? 1 : 0)), [batch, 2], { device });
+    const kinds = tensor(
+      new Int32Array(batch * 2).map((_, k) => (k % 2 === 0 ? spec.kind : IDENTITY_KIND)),
+      [batch, 2],
+      { device },
+    );
+    const bits = tensor(
+      new Float32Array(batch * 2).map((_, k) => (k % 2 === 0 ? 1 : 0)),
+      [batch, 2],
+      { device },
+    );
     const noise = rand([batch, 2, 2], { generator, device });
     return new Tensor(native.augmentBatch(images.handle, kinds.handle, values.handle, bits.handle, noise.handle));
   });
@@ -93,30 +104,53 @@ function tablesFor(space: SearchSpace, device: string): KernelTables {
  *
  * c: [B, S] (one-hot, e.g. from gumbelSoftmaxST), b: [B, S, 2] (bits), m: [B, S, 2] in [0, 1].
  */
-export function applySubPolicies(images: Tensor, c: Tensor, b: Tensor, m: Tensor, options: SubPolicyOptions = {}): Tensor {
+export function applySubPolicies(
+  images: Tensor,
+  c: Tensor,
+  b: Tensor,
+  m: Tensor,
+  options: SubPolicyOptions = {},
+): Tensor {
   checkImages(images, 'applySubPolicies');
-  for (const [value, name] of [[c, 'c'], [b, 'b'], [m, 'm']] as const) {
-    if (!(value instanceof Tensor)) throw new TypeError(`applySubPolicies: ${name} must be a Tensor, got ${describe(value)}`);
+  for (const [value, name] of [
+    [c, 'c'],
+    [b, 'b'],
+    [m, 'm'],
+  ] as const) {
+    if (!(value instanceof Tensor))
+      throw new TypeError(`applySubPolicies: ${name} must be a Tensor, got ${describe(value)}`);
   }
   const { unselectedGradient, magnitudeGradient, searchSpace, generator } = optionsObject(options, 'applySubPolicies');
   const unselected = unselectedGradient ?? 'identity';
   const magnitude = magnitudeGradient ?? 'straight-through';
   if (unselected !== 'identity' && unselected !== 'dada') {
-    throw new RangeError(`applySubPolicies: unselectedGradient must be 'identity' or 'dada', got ${describe(unselected)}`);
+    throw new RangeError(
+      `applySubPolicies: unselectedGradient must be 'identity' or 'dada', got ${describe(unselected)}`,
+    );
   }
   if (magnitude !== 'straight-through' && magnitude !== 'exact') {
-    throw new RangeError(`applySubPolicies: magnitudeGradient must be 'straight-through' or 'exact', got ${describe(magnitude)}`);
+    throw new RangeError(
+      `applySubPolicies: magnitudeGradient must be 'straight-through' or 'exact', got ${describe(magnitude)}`,
+    );
   }
   const space = searchSpace ?? (defaultSpace ??= defaultSearchSpace());
   const device = images.device;
   const tables = tablesFor(space, device);
   return tidy(() => {
     const noise = rand([images.shape[0], 2, 2], { generator, device });
-    if (hasCustomOps(space)) return applyBySlot(images, c, b, m, space, tables, noise, unselected === 'dada', magnitude === 'exact');
+    if (hasCustomOps(space))
+      return applyBySlot(images, c, b, m, space, tables, noise, unselected === 'dada', magnitude === 'exact');
     return new Tensor(
       native.applySubPolicies(
-        images.handle, c.handle, b.handle, m.handle, tables.kinds.handle, tables.ranges.handle, noise.handle,
-        unselected === 'dada', magnitude === 'exact',
+        images.handle,
+        c.handle,
+        b.handle,
+        m.handle,
+        tables.kinds.handle,
+        tables.ranges.handle,
+        noise.handle,
+        unselected === 'dada',
+        magnitude === 'exact',
       ),
     );
   });
@@ -131,16 +165,29 @@ export function applySubPolicies(images: Tensor, c: Tensor, b: Tensor, m: Tensor
  * exact), custom ops take dy/dm = 1, every op's input Jacobian is the identity.
  */
 function applyBySlot(
-  images: Tensor, c: Tensor, b: Tensor, m: Tensor, space: SearchSpace, tables: KernelTables, noise: Tensor,
-  dada: boolean, exact: boolean,
+  images: Tensor,
+  c: Tensor,
+  b: Tensor,
+  m: Tensor,
+  space: SearchSpace,
+  tables: KernelTables,
+  noise: Tensor,
+  dada: boolean,
+  exact: boolean,
 ): Tensor {
   const x = floatImages(images).detach();
   const [B] = x.shape;
   const S = space.subPolicies.length;
   const device = x.device;
-  for (const [value, name, shape] of [[c, 'c (sub-policy weights)', [B, S]], [b, 'b (apply bits)', [B, S, 2]], [m, 'm (magnitudes)', [B, S, 2]]] as const) {
+  for (const [value, name, shape] of [
+    [c, 'c (sub-policy weights)', [B, S]],
+    [b, 'b (apply bits)', [B, S, 2]],
+    [m, 'm (magnitudes)', [B, S, 2]],
+  ] as const) {
     if (value.shape.length !== shape.length || value.shape.some((size, k) => size !== shape[k])) {
-      throw new RangeError(`applySubPolicies: ${name} must have shape [${shape.join(', ')}], got [${value.shape.join(', ')}]`);
+      throw new RangeError(
+        `applySubPolicies: ${name} must have shape [${shape.join(', ')}], got [${value.shape.join(', ')}]`,
+      );
     }
   }
   const selected = c.argmax(1);
@@ -160,8 +207,15 @@ function applyBySlot(
     const slotNoise = cat([noise.narrow(1, slot, 1), zeros([B, 1, 2], { device })], 1);
     const builtIn = new Tensor(
       native.applySubPolicies(
-        current.detach().handle, selection.handle, applied.handle, slotMagnitudes.handle, kinds.handle, ranges.handle,
-        slotNoise.handle, false, exact,
+        current.detach().handle,
+        selection.handle,
+        applied.handle,
+        slotMagnitudes.handle,
+        kinds.handle,
+        ranges.handle,
+        slotNoise.handle,
+        false,
+        exact,
       ),
     );
     const y = withCustomOps(builtIn, current, chosen, slot, magnitudes.narrow(1, slot, 1), space);
@@ -182,7 +236,14 @@ function applyBySlot(
  * its images gathered, the op called once, the results scattered back (dy/dm = 1 for ops with
  * a range).
  */
-function withCustomOps(builtIn: Tensor, input: Tensor, chosen: number[], slot: number, magnitudes: Tensor, space: SearchSpace): Tensor {
+function withCustomOps(
+  builtIn: Tensor,
+  input: Tensor,
+  chosen: number[],
+  slot: number,
+  magnitudes: Tensor,
+  space: SearchSpace,
+): Tensor {
   const groups = new Map<number, number[]>();
   chosen.forEach((s, image) => {
     const opIndex = space.subPolicies[s][slot];

@@ -37,7 +37,10 @@ export function preprocessConfig(
   if (typeof preset === 'string' && Object.hasOwn(PREPROCESS_PRESETS, preset)) return PREPROCESS_PRESETS[preset];
   if (typeof preset === 'string' || preset === null || typeof preset !== 'object' || Array.isArray(preset)) {
     const Kind = typeof preset === 'string' ? RangeError : TypeError;
-    throw new Kind(`${error} ${describe(preset)} (one of ${Object.keys(PREPROCESS_PRESETS).join(', ')}, or a config { flip, pad, cutout })`);
+    throw new Kind(
+      `${error} ${describe(preset)} (one of ${Object.keys(PREPROCESS_PRESETS).join(', ')}, or a config { flip, ` +
+        `pad, cutout })`,
+    );
   }
   return preset;
 }
@@ -51,16 +54,26 @@ export function preprocess(
   checkImages(images, 'preprocess');
   const { generator } = optionsObject(options, 'preprocess');
   const { flip, pad, cutout } = preprocessConfig(preset, 'preprocess: unknown preset');
-  if (!(typeof flip === 'number' && flip >= 0 && flip <= 1)) throw new RangeError(`preprocess: flip must be a probability, got ${describe(flip)}`);
-  if (!Number.isInteger(pad) || pad < 0) throw new RangeError(`preprocess: pad must be a non-negative integer, got ${describe(pad)}`);
-  if (!Number.isInteger(cutout) || cutout < 0) throw new RangeError(`preprocess: cutout must be a non-negative integer, got ${describe(cutout)}`);
+  if (!(typeof flip === 'number' && flip >= 0 && flip <= 1))
+    throw new RangeError(`preprocess: flip must be a probability, got ${describe(flip)}`);
+  if (!Number.isInteger(pad) || pad < 0)
+    throw new RangeError(`preprocess: pad must be a non-negative integer, got ${describe(pad)}`);
+  if (!Number.isInteger(cutout) || cutout < 0)
+    throw new RangeError(`preprocess: cutout must be a non-negative integer, got ${describe(cutout)}`);
   const [batch, , height, width] = images.shape;
   const device = images.device;
   return tidy(() => {
     const int = (low: number, high: number) => randint(low, high, [batch], { generator, device, dtype: 'int32' });
     const flips = rand([batch], { generator, device }).lt(flip).toDtype('int32');
     const params = stack(
-      [flips, int(-pad, pad + 1), int(-pad, pad + 1), full([batch], cutout, { device, dtype: 'int32' }), int(0, height), int(0, width)],
+      [
+        flips,
+        int(-pad, pad + 1),
+        int(-pad, pad + 1),
+        full([batch], cutout, { device, dtype: 'int32' }),
+        int(0, height),
+        int(0, width),
+      ],
       1,
     );
     return new Tensor(native.preprocessBatch(images.handle, params.handle));
@@ -75,11 +88,16 @@ export function preprocess(
 export function applyCutout(images: Tensor, size: number, options: AugmentOptions = {}): Tensor {
   checkImages(images, 'applyCutout');
   const { generator } = optionsObject(options, 'applyCutout');
-  if (!Number.isInteger(size) || size < 0) throw new RangeError(`applyCutout: size must be a non-negative integer, got ${describe(size)}`);
+  if (!Number.isInteger(size) || size < 0)
+    throw new RangeError(`applyCutout: size must be a non-negative integer, got ${describe(size)}`);
   if (size === 0) return images;
   const [batch, , height, width] = images.shape;
   return tidy(() => {
-    const marked = preprocess(full([batch, 1, height, width], 1, { device: images.device }), { flip: 0, pad: 0, cutout: size }, { generator });
+    const marked = preprocess(
+      full([batch, 1, height, width], 1, { device: images.device }),
+      { flip: 0, pad: 0, cutout: size },
+      { generator },
+    );
     return where(marked.lt(1), 0.5, floatImages(images));
   });
 }

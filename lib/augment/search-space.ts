@@ -85,24 +85,36 @@ export function validateSearchSpace(space: SearchSpace): void {
     if (names.has(op.name)) throw new RangeError(`the op '${op.name}' appears twice in the search space`);
     names.add(op.name);
     if (op.custom !== undefined) {
-      if (typeof op.custom !== 'string' || op.custom === '') throw new TypeError(`op '${op.name}': custom must name an operator or a transform`);
-      if (op.kind !== undefined) throw new TypeError(`op '${op.name}': an op has a kernel kind or a custom implementation, not both`);
+      if (typeof op.custom !== 'string' || op.custom === '')
+        throw new TypeError(`op '${op.name}': custom must name an operator or a transform`);
+      if (op.kind !== undefined)
+        throw new TypeError(`op '${op.name}': an op has a kernel kind or a custom implementation, not both`);
     } else if (!Number.isInteger(op.kind) || op.kind < 0 || op.kind >= KERNEL_KINDS) {
       throw new RangeError(`op '${op.name}': unknown kernel kind ${describe(op.kind)}`);
     }
-    if (op.identityAt !== null && op.identityAt !== undefined && !(typeof op.identityAt === 'number' && op.identityAt >= 0 && op.identityAt <= 1)) {
-      throw new RangeError(`op '${op.name}': identityAt must be a magnitude in [0, 1] or null, got ${describe(op.identityAt)}`);
+    if (
+      op.identityAt !== null &&
+      op.identityAt !== undefined &&
+      !(typeof op.identityAt === 'number' && op.identityAt >= 0 && op.identityAt <= 1)
+    ) {
+      throw new RangeError(
+        `op '${op.name}': identityAt must be a magnitude in [0, 1] or null, got ${describe(op.identityAt)}`,
+      );
     }
     if (op.range !== null) {
       const [lo, hi] = Array.isArray(op.range) ? op.range : [];
-      if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new RangeError(`op '${op.name}': the range must be two finite numbers or null`);
+      if (!Number.isFinite(lo) || !Number.isFinite(hi))
+        throw new RangeError(`op '${op.name}': the range must be two finite numbers or null`);
     }
   }
   space.subPolicies.forEach((pair, k) => {
-    if (!Array.isArray(pair) || pair.length !== 2) throw new TypeError(`sub-policy ${k} must be a pair of op indices [i, j]`);
+    if (!Array.isArray(pair) || pair.length !== 2)
+      throw new TypeError(`sub-policy ${k} must be a pair of op indices [i, j]`);
     for (const index of pair) {
       if (!Number.isInteger(index) || index < 0 || index >= space.ops.length) {
-        throw new RangeError(`sub-policy ${k} refers to op ${describe(index)}, but the search space has ${space.ops.length} ops`);
+        throw new RangeError(
+          `sub-policy ${k} refers to op ${describe(index)}, but the search space has ${space.ops.length} ops`,
+        );
       }
     }
   });
@@ -133,9 +145,12 @@ export function findOp(name: string, ops: readonly OpSpec[] = OPS): OpSpec {
 
 /** A sub-policy's name, e.g. "Rotate+Invert". */
 export function subPolicyName(space: SearchSpace, index: number): string {
-  if (!Array.isArray(space?.subPolicies) || !Array.isArray(space.ops)) throw new TypeError('subPolicyName: a search space is { ops, subPolicies }');
+  if (!Array.isArray(space?.subPolicies) || !Array.isArray(space.ops))
+    throw new TypeError('subPolicyName: a search space is { ops, subPolicies }');
   if (!Number.isInteger(index) || index < 0 || index >= space.subPolicies.length) {
-    throw new RangeError(`subPolicyName: index must be an integer in 0..${space.subPolicies.length - 1}, got ${describe(index)}`);
+    throw new RangeError(
+      `subPolicyName: index must be an integer in 0..${space.subPolicies.length - 1}, got ${describe(index)}`,
+    );
   }
   const [i, j] = space.subPolicies[index];
   return `${space.ops[i].name}+${space.ops[j].name}`;

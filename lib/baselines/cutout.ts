@@ -26,6 +26,7 @@ export function noAugmentation(images: Tensor, options: AugmenterOptions = {}): 
   checkOptions(options, 'noAugmentation');
   const dtype = images.dtype;
   if (dtype === 'uint8') return tidy(() => floatImages(images.detach()));
-  if (dtype !== 'float32') throw new TypeError(`noAugmentation: images must be float32 in [0, 1] or uint8, got ${dtype}`);
+  if (dtype !== 'float32')
+    throw new TypeError(`noAugmentation: images must be float32 in [0, 1] or uint8, got ${dtype}`);
   return tidy(() => images.detach().clone());
 }

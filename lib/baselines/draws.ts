@@ -86,7 +86,9 @@ export const KIND_OF: Readonly<Record<BaselineOpName, number>> = (() => {
 /** The kernel kind of a policy op, or an Error for an op our engine does not have. */
 export function kindOf(name: string, where: string): number {
   if (typeof name !== 'string' || !Object.hasOwn(KIND_OF, name)) {
-    throw new RangeError(`${where}: the op ${describe(name)} has no kernel in this engine (ops: ${Object.keys(KIND_OF).join(', ')})`);
+    throw new RangeError(
+      `${where}: the op ${describe(name)} has no kernel in this engine (ops: ${Object.keys(KIND_OF).join(', ')})`,
+    );
   }
   return KIND_OF[name as BaselineOpName];
 }
@@ -129,7 +131,14 @@ export interface MagnitudeSpace {
  * int() of the translation in pixels, 8 - round(...) bits for Posterize, and the Solarize
  * threshold linspace(255, 0, bins)[bin] (pixels whose 8-bit level >= threshold are inverted).
  */
-export function binValue(op: BaselineOpName, bin: number, bins: number, space: MagnitudeSpace, height: number, width: number): BinValue {
+export function binValue(
+  op: BaselineOpName,
+  bin: number,
+  bins: number,
+  space: MagnitudeSpace,
+  height: number,
+  width: number,
+): BinValue {
   const t = bin / (bins - 1);
   switch (op) {
     case 'ShearX':
@@ -212,18 +221,28 @@ export function applyAugmentationDraws(
   checkImages(images, where);
   const { generator } = checkOptions(options, where);
   const { kinds, values, bits } = draws ?? ({} as AugmentationDraws);
-  for (const [value, name] of [[kinds, 'kinds'], [values, 'values'], [bits, 'bits']] as const) {
-    if (!(value instanceof Tensor)) throw new TypeError(`${where}: draws.${name} must be a Tensor [B, L], got ${describe(value)}`);
+  for (const [value, name] of [
+    [kinds, 'kinds'],
+    [values, 'values'],
+    [bits, 'bits'],
+  ] as const) {
+    if (!(value instanceof Tensor))
+      throw new TypeError(`${where}: draws.${name} must be a Tensor [B, L], got ${describe(value)}`);
   }
   const [batch] = images.shape;
   const shape = kinds.shape;
   if (shape.length !== 2 || shape[0] !== batch) {
     throw new RangeError(`${where}: draws.kinds must have shape [${batch}, L], got [${shape.join(', ')}]`);
   }
-  for (const [value, name] of [[values, 'values'], [bits, 'bits']] as const) {
+  for (const [value, name] of [
+    [values, 'values'],
+    [bits, 'bits'],
+  ] as const) {
     const other = value.shape;
     if (other.length !== 2 || other[0] !== shape[0] || other[1] !== shape[1]) {
-      throw new RangeError(`${where}: draws.${name} must have the shape of draws.kinds [${shape.join(', ')}], got [${other.join(', ')}]`);
+      throw new RangeError(
+        `${where}: draws.${name} must have the shape of draws.kinds [${shape.join(', ')}], got [${other.join(', ')}]`,
+      );
     }
   }
   if (kinds.dtype !== 'int32') throw new TypeError(`${where}: draws.kinds must be int32, got ${kinds.dtype}`);
@@ -274,7 +293,8 @@ export function drawGeometry<O extends DrawOptions>(batch: unknown, options: O |
   const height = checkSize(checked.height ?? 32, 'height', where);
   const width = checkSize(checked.width ?? 32, 'width', where);
   const device = checked.device ?? checked.generator?.device ?? 'cpu';
-  if (typeof device !== 'string') throw new TypeError(`${where}: device must be a string such as 'cpu' or 'cuda', got ${describe(device)}`);
+  if (typeof device !== 'string')
+    throw new TypeError(`${where}: device must be a string such as 'cpu' or 'cuda', got ${describe(device)}`);
   return { options: checked, batch: b, height, width, device, generator: checked.generator };
 }
 
@@ -294,5 +314,7 @@ export function drawAndApply<O extends AugmenterOptions>(
   const checked = checkOptions(options, where);
   check(checked, where);
   const [batch, , height, width] = images.shape;
-  return tidy(() => applyAugmentationDraws(images, draw(batch, { ...checked, device: images.device, height, width }), checked));
+  return tidy(() =>
+    applyAugmentationDraws(images, draw(batch, { ...checked, device: images.device, height, width }), checked),
+  );
 }

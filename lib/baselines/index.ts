@@ -25,8 +25,10 @@ export const BASELINES: Readonly<Record<BaselineName, Augmenter>> = Object.freez
 export function baselineAugmenter(name: BaselineName | string | Augmenter): Augmenter {
   if (typeof name === 'function') return name;
   const known = Object.keys(BASELINES).join(', ');
-  if (typeof name !== 'string') throw new TypeError(`augmentation must be a policy name (one of ${known}) or a function, got ${describe(name)}`);
+  if (typeof name !== 'string')
+    throw new TypeError(`augmentation must be a policy name (one of ${known}) or a function, got ${describe(name)}`);
   const key = name.toLowerCase();
-  if (!Object.hasOwn(BASELINES, key)) throw new RangeError(`unknown augmentation policy ${describe(name)} (one of ${known})`);
+  if (!Object.hasOwn(BASELINES, key))
+    throw new RangeError(`unknown augmentation policy ${describe(name)} (one of ${known})`);
   return BASELINES[key as BaselineName];
 }

@@ -4,7 +4,20 @@ import { randint } from '../engine/random.js';
 import { Tensor, tidy } from '../engine/tensor.js';
 import { integerInRange } from '../util/checks.js';
 import { AUTOAUGMENT_SPACE } from './autoaugment.js';
-import { binValue, checkOpValue, drawAndApply, drawFromTables, drawGeometry, kindOf, packTables, type AugmentationDraws, type AugmenterOptions, type BaselineOpName, type DrawOptions, type MagnitudeSpace } from './draws.js';
+import {
+  binValue,
+  checkOpValue,
+  drawAndApply,
+  drawFromTables,
+  drawGeometry,
+  kindOf,
+  packTables,
+  type AugmentationDraws,
+  type AugmenterOptions,
+  type BaselineOpName,
+  type DrawOptions,
+  type MagnitudeSpace,
+} from './draws.js';
 
 /**
  * The ops of torchvision's RandAugment and TrivialAugmentWide, in its order: Identity and 13
@@ -50,7 +63,13 @@ function randAugmentSettings(options: RandAugmentOptions, where: string) {
  * The kernel value of a RandAugment op at bin `magnitude` of `bins` (torchvision defaults 9 of
  * 31), for an image of height x width: AutoAugment's ranges (see autoAugmentValue) on `bins` bins.
  */
-export function randAugmentValue(op: BaselineOpName, magnitude = 9, bins = 31, height = 32, width = 32): { base: number; magnitude: number; signed: boolean } {
+export function randAugmentValue(
+  op: BaselineOpName,
+  magnitude = 9,
+  bins = 31,
+  height = 32,
+  width = 32,
+): { base: number; magnitude: number; signed: boolean } {
   checkOpValue(op, height, width, 'randAugmentValue');
   integerInRange(bins, 'bins', 'randAugmentValue', 2, 1 << 16);
   integerInRange(magnitude, 'magnitude', 'randAugmentValue', 0, bins - 1);
@@ -66,16 +85,19 @@ export function randAugmentDraws(batch: number, options: DrawOptions & RandAugme
   const where = 'randAugmentDraws';
   const { options: checked, height, width, device, generator, batch: b } = drawGeometry(batch, options, where);
   const { n, bins, magnitude } = randAugmentSettings(checked, where);
-  const [kindsTable, floatsTable] = cachedTables(RANDAUGMENT_OPS, `${device}:${height}x${width}:${magnitude}/${bins}`, () =>
-    packTables(
-      RANDAUGMENT_OPS.map((op) => ({
-        kind: kindOf(op, 'RandAugment'),
-        probability: op === 'Identity' ? 0 : 1,
-        value: binValue(op, magnitude, bins, RANDAUGMENT_SPACE, height, width),
-      })),
-      device,
-      [RANDAUGMENT_OPS.length],
-    ),
+  const [kindsTable, floatsTable] = cachedTables(
+    RANDAUGMENT_OPS,
+    `${device}:${height}x${width}:${magnitude}/${bins}`,
+    () =>
+      packTables(
+        RANDAUGMENT_OPS.map((op) => ({
+          kind: kindOf(op, 'RandAugment'),
+          probability: op === 'Identity' ? 0 : 1,
+          value: binValue(op, magnitude, bins, RANDAUGMENT_SPACE, height, width),
+        })),
+        device,
+        [RANDAUGMENT_OPS.length],
+      ),
   );
   return tidy(() => {
     const choice = randint(0, RANDAUGMENT_OPS.length, [b, n], { generator, device });

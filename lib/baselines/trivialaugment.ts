@@ -4,7 +4,20 @@ import { cachedTables } from '../augment/kernel-tables.js';
 import { randint } from '../engine/random.js';
 import { Tensor, tidy } from '../engine/tensor.js';
 import { integerInRange } from '../util/checks.js';
-import { binValue, checkOpValue, drawAndApply, drawFromTables, drawGeometry, kindOf, packTables, type AugmentationDraws, type AugmenterOptions, type BaselineOpName, type DrawOptions, type MagnitudeSpace } from './draws.js';
+import {
+  binValue,
+  checkOpValue,
+  drawAndApply,
+  drawFromTables,
+  drawGeometry,
+  kindOf,
+  packTables,
+  type AugmentationDraws,
+  type AugmenterOptions,
+  type BaselineOpName,
+  type DrawOptions,
+  type MagnitudeSpace,
+} from './draws.js';
 import { RANDAUGMENT_OPS } from './randaugment.js';
 
 /** TrivialAugmentWide's ranges (torchvision `TrivialAugmentWide._augmentation_space`). */
@@ -28,7 +41,13 @@ export interface TrivialAugmentOptions extends AugmenterOptions {
  *   Posterize: 8 - round(bin/(bins-1) * 6) bits (8..2)
  *   Solarize: threshold 255 * (1 - bin/(bins-1)).
  */
-export function trivialAugmentValue(op: BaselineOpName, bin: number, bins = 31, height = 32, width = 32): { base: number; magnitude: number; signed: boolean } {
+export function trivialAugmentValue(
+  op: BaselineOpName,
+  bin: number,
+  bins = 31,
+  height = 32,
+  width = 32,
+): { base: number; magnitude: number; signed: boolean } {
   checkOpValue(op, height, width, 'trivialAugmentValue');
   integerInRange(bins, 'bins', 'trivialAugmentValue', 2, 1 << 16);
   integerInRange(bin, 'bin', 'trivialAugmentValue', 0, bins - 1);
@@ -40,7 +59,10 @@ export function trivialAugmentValue(op: BaselineOpName, bin: number, bins = 31, 
  * (`choice`, [B, 1] int64), a magnitude bin uniformly from 0..bins-1 and a sign where signed.
  * kinds/values/bits: [B, 1].
  */
-export function trivialAugmentDraws(batch: number, options: DrawOptions & TrivialAugmentOptions = {}): AugmentationDraws {
+export function trivialAugmentDraws(
+  batch: number,
+  options: DrawOptions & TrivialAugmentOptions = {},
+): AugmentationDraws {
   const where = 'trivialAugmentDraws';
   const { options: checked, height, width, device, generator, batch: b } = drawGeometry(batch, options, where);
   const bins = integerInRange(checked.bins ?? 31, 'bins', where, 2, 1 << 16);
@@ -72,5 +94,11 @@ export function trivialAugmentDraws(batch: number, options: DrawOptions & Trivia
  * One native call per batch.
  */
 export function trivialAugment(images: Tensor, options: TrivialAugmentOptions = {}): Tensor {
-  return drawAndApply(images, options, 'trivialAugment', (o, where) => integerInRange(o.bins ?? 31, 'bins', where, 2, 1 << 16), trivialAugmentDraws);
+  return drawAndApply(
+    images,
+    options,
+    'trivialAugment',
+    (o, where) => integerInRange(o.bins ?? 31, 'bins', where, 2, 1 << 16),
+    trivialAugmentDraws,
+  );
 }

@@ -37,11 +37,16 @@ export interface Batch {
  * on (seed, epoch) when shuffling, 0 .. count - 1 otherwise. A sharded sampler can take
  * every k-th entry of it.
  */
-export function epochOrder(count: number, options: { shuffle?: boolean; seed?: number; epoch?: number } = {}): Int32Array {
+export function epochOrder(
+  count: number,
+  options: { shuffle?: boolean; seed?: number; epoch?: number } = {},
+): Int32Array {
   const { shuffle = true, seed = 0, epoch = 0 } = optionsObject(options, 'epochOrder');
   checkSeed(seed, 'epochOrder');
-  if (!Number.isInteger(count) || count < 0) throw new RangeError(`epochOrder: count must be a non-negative integer, got ${describe(count)}`);
-  if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`epochOrder: epoch must be a non-negative integer, got ${describe(epoch)}`);
+  if (!Number.isInteger(count) || count < 0)
+    throw new RangeError(`epochOrder: count must be a non-negative integer, got ${describe(count)}`);
+  if (!Number.isInteger(epoch) || epoch < 0)
+    throw new RangeError(`epochOrder: epoch must be a non-negative integer, got ${describe(epoch)}`);
   const order = new Int32Array(count);
   for (let i = 0; i < count; i++) order[i] = i;
   return shuffle ? shuffleInPlace(order, seededRandom(seed, STREAM.epoch, epoch)) : order;
@@ -61,11 +66,22 @@ export function batchCount(count: number, batchSize: number, dropLast = false): 
 export function batches(ds: ImageDataset, options: BatchOptions): Generator<Batch, void, undefined> {
   const where = 'batches';
   checkDataset(ds, where);
-  const { batchSize, shuffle = true, seed = 0, dropLast = false, device = 'cpu', epoch = 0, startBatch = 0 } = requiredOptions(options, where, '{ batchSize, ... }');
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`${where}: batchSize must be a positive integer, got ${describe(batchSize)}`);
+  const {
+    batchSize,
+    shuffle = true,
+    seed = 0,
+    dropLast = false,
+    device = 'cpu',
+    epoch = 0,
+    startBatch = 0,
+  } = requiredOptions(options, where, '{ batchSize, ... }');
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`${where}: batchSize must be a positive integer, got ${describe(batchSize)}`);
   checkSeed(seed, where);
-  if (!Number.isInteger(epoch) || epoch < 0) throw new RangeError(`${where}: epoch must be a non-negative integer, got ${describe(epoch)}`);
-  if (typeof device !== 'string') throw new TypeError(`${where}: device must be a string such as 'cpu' or 'cuda', got ${describe(device)}`);
+  if (!Number.isInteger(epoch) || epoch < 0)
+    throw new RangeError(`${where}: epoch must be a non-negative integer, got ${describe(epoch)}`);
+  if (typeof device !== 'string')
+    throw new TypeError(`${where}: device must be a string such as 'cpu' or 'cuda', got ${describe(device)}`);
   const total = batchCount(ds.count, batchSize, dropLast);
   if (!Number.isInteger(startBatch) || startBatch < 0 || startBatch > total) {
     throw new RangeError(`${where}: startBatch must be an integer in 0..${total}, got ${describe(startBatch)}`);
@@ -74,7 +90,14 @@ export function batches(ds: ImageDataset, options: BatchOptions): Generator<Batc
   return generate(ds, order, batchSize, startBatch, total, device);
 }
 
-function* generate(ds: ImageDataset, order: Int32Array, batchSize: number, startBatch: number, total: number, device: Device): Generator<Batch, void, undefined> {
+function* generate(
+  ds: ImageDataset,
+  order: Int32Array,
+  batchSize: number,
+  startBatch: number,
+  total: number,
+  device: Device,
+): Generator<Batch, void, undefined> {
   const size = imageBytes(ds);
   const [channels, height, width] = ds.shape;
   for (let b = startBatch; b < total; b++) {

@@ -28,7 +28,12 @@ async function loadCifar(format: CifarFormat, dir: string, options: LoadOptions)
   checkDirArgument(where, dir);
   const split = checkSplit(where, optionsObject(options, where).split) as 'train' | 'test';
   const root = (await isDirectory(join(dir, format.folder))) ? join(dir, format.folder) : dir;
-  const classes = await readClassNames(where, join(root, format.namesFile), format.classes, `the ${format.classes} class names of ${format.folder}`);
+  const classes = await readClassNames(
+    where,
+    join(root, format.namesFile),
+    format.classes,
+    `the ${format.classes} class names of ${format.folder}`,
+  );
   const paths = format.files[split].map((file) => join(root, file));
   const record = format.labelBytes + PIXELS;
   const files = await Promise.all(
@@ -40,7 +45,8 @@ async function loadCifar(format: CifarFormat, dir: string, options: LoadOptions)
       throw new DataFileError(
         paths[k],
         `${where}: ${paths[k]} has ${bytes.length} bytes, not a positive multiple of the ${record}-byte record ` +
-          `(${format.labelBytes} label byte${format.labelBytes > 1 ? 's' : ''} + ${PIXELS} pixels): truncated or not a ${format.folder} file`,
+          `(${format.labelBytes} label byte${format.labelBytes > 1 ? 's' : ''} + ${PIXELS} pixels): truncated or ` +
+          `not a ${format.folder} file`,
       );
     }
     count += bytes.length / record;
@@ -56,7 +62,8 @@ async function loadCifar(format: CifarFormat, dir: string, options: LoadOptions)
         if (value >= limit) {
           throw new DataFileError(
             paths[k],
-            `${where}: ${paths[k]}: record ${offset / record} has label byte ${b} = ${value}, expected 0..${limit - 1} (corrupt or not a ${format.folder} file)`,
+            `${where}: ${paths[k]}: record ${offset / record} has label byte ${b} = ${value}, expected ` +
+              `0..${limit - 1} (corrupt or not a ${format.folder} file)`,
           );
         }
       }
@@ -103,7 +110,8 @@ export interface Cifar100Options extends LoadOptions {
 export async function cifar100(dir: string, options: Cifar100Options = {}): Promise<ImageDataset> {
   const checked = optionsObject(options, 'cifar100');
   const which = checked.labels ?? 'fine';
-  if (which !== 'fine' && which !== 'coarse') throw new RangeError(`cifar100: labels must be 'fine' or 'coarse', got ${describe(which)}`);
+  if (which !== 'fine' && which !== 'coarse')
+    throw new RangeError(`cifar100: labels must be 'fine' or 'coarse', got ${describe(which)}`);
   const fine = which === 'fine';
   return loadCifar(
     {

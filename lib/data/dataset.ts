@@ -38,20 +38,26 @@ export function imageBytes(ds: Pick<ImageDataset, 'shape'>): number {
 export function checkDataset(ds: ImageDataset, where: string): void {
   if (ds === null || typeof ds !== 'object') throw new TypeError(`${where}: expected a dataset, got ${describe(ds)}`);
   // The name goes into messages, subsets' names and reports: a string (or, as datasets made by hand may have it, none).
-  if (ds.name !== undefined && typeof ds.name !== 'string') throw new TypeError(`${where}: dataset.name must be a string, got ${describe(ds.name)}`);
+  if (ds.name !== undefined && typeof ds.name !== 'string')
+    throw new TypeError(`${where}: dataset.name must be a string, got ${describe(ds.name)}`);
   if (!(ds.images instanceof Uint8Array)) throw new TypeError(`${where}: dataset.images must be a Uint8Array`);
   if (!(ds.labels instanceof Int32Array)) throw new TypeError(`${where}: dataset.labels must be an Int32Array`);
-  if (!Array.isArray(ds.classes) || ds.classes.length === 0) throw new TypeError(`${where}: dataset.classes must be a non-empty array of names`);
+  if (!Array.isArray(ds.classes) || ds.classes.length === 0)
+    throw new TypeError(`${where}: dataset.classes must be a non-empty array of names`);
   const shape = ds.shape;
   if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
     throw new TypeError(`${where}: dataset.shape must be [C, H, W] of positive integers, got ${describe(shape)}`);
   }
-  if (!Number.isInteger(ds.count) || ds.count < 0) throw new TypeError(`${where}: dataset.count must be a non-negative integer, got ${describe(ds.count)}`);
+  if (!Number.isInteger(ds.count) || ds.count < 0)
+    throw new TypeError(`${where}: dataset.count must be a non-negative integer, got ${describe(ds.count)}`);
   if (ds.labels.length !== ds.count) {
     throw new RangeError(`${where}: dataset has ${ds.count} images but ${ds.labels.length} labels`);
   }
   if (ds.images.length !== ds.count * imageBytes(ds)) {
-    throw new RangeError(`${where}: dataset.images has ${ds.images.length} bytes, ${ds.count} images of [${shape.join(', ')}] need ${ds.count * imageBytes(ds)}`);
+    throw new RangeError(
+      `${where}: dataset.images has ${ds.images.length} bytes, ${ds.count} images of [${shape.join(', ')}] need ` +
+        `${ds.count * imageBytes(ds)}`,
+    );
   }
 }
 

@@ -21,13 +21,16 @@ export interface LoadOptions {
 export function checkSplit(where: string, split: unknown, allowed: readonly string[] = ['train', 'test']): string {
   if (split === undefined) return 'train';
   if (typeof split !== 'string' || !allowed.includes(split)) {
-    throw new RangeError(`${where}: split must be ${allowed.map((s) => `'${s}'`).join(' or ')}, got ${describe(split)}`);
+    throw new RangeError(
+      `${where}: split must be ${allowed.map((s) => `'${s}'`).join(' or ')}, got ${describe(split)}`,
+    );
   }
   return split;
 }
 
 export function checkDirArgument(where: string, dir: unknown): string {
-  if (typeof dir !== 'string' || dir === '') throw new TypeError(`${where}: dir must be a folder path, got ${describe(dir)}`);
+  if (typeof dir !== 'string' || dir === '')
+    throw new TypeError(`${where}: dir must be a folder path, got ${describe(dir)}`);
   return dir;
 }
 
@@ -49,7 +52,8 @@ export async function readRequired(where: string, path: string, what: string): P
     const buffer = await readFile(path);
     return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   } catch (error) {
-    if (errorCode(error) === 'ENOENT') throw new DataFileError(path, `${where}: missing ${path} (expected ${what})`, { cause: error });
+    if (errorCode(error) === 'ENOENT')
+      throw new DataFileError(path, `${where}: missing ${path} (expected ${what})`, { cause: error });
     throw new DataFileError(path, `${where}: cannot read ${path}: ${(error as Error).message}`, { cause: error });
   }
 }
@@ -61,7 +65,10 @@ export async function findOneOf(where: string, dir: string, names: string[], wha
     if (await exists(path)) return path;
   }
   const path = join(dir, names[0]);
-  throw new DataFileError(path, `${where}: missing ${path} (expected ${what}; also looked for ${names.slice(1).join(', ')})`);
+  throw new DataFileError(
+    path,
+    `${where}: missing ${path} (expected ${what}; also looked for ${names.slice(1).join(', ')})`,
+  );
 }
 
 /** Decompresses gzip data (recognised by its magic bytes 1f 8b); other data is returned as is. */
@@ -71,14 +78,22 @@ export async function gunzipIfCompressed(where: string, path: string, bytes: Uin
     const out = await gunzipAsync(bytes);
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
   } catch (error) {
-    throw new DataFileError(path, `${where}: ${path} is not a readable gzip file (truncated or corrupt: ${(error as Error).message})`, { cause: error });
+    throw new DataFileError(
+      path,
+      `${where}: ${path} is not a readable gzip file (truncated or corrupt: ${(error as Error).message})`,
+      { cause: error },
+    );
   }
 }
 
 /** Class names from a text file, one a line (blank lines ignored); exactly `expected` of them. */
 export async function readClassNames(where: string, path: string, expected: number, what: string): Promise<string[]> {
   const bytes = await readRequired(where, path, what);
-  const names = new TextDecoder().decode(bytes).split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '');
+  const names = new TextDecoder()
+    .decode(bytes)
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
   if (names.length !== expected) {
     throw new DataFileError(path, `${where}: ${path} has ${names.length} class names, expected ${expected} (${what})`);
   }

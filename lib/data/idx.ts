@@ -3,7 +3,15 @@
 // values. Images: idx3-ubyte (N x rows x cols), labels: idx1-ubyte (N). Plain or gzip.
 import { describe, optionsObject } from '../util/describe.js';
 import { DataFileError, type ImageDataset } from './dataset.js';
-import { checkDirArgument, checkSplit, findOneOf, gunzipIfCompressed, isDirectory, readRequired, type LoadOptions } from './files.js';
+import {
+  checkDirArgument,
+  checkSplit,
+  findOneOf,
+  gunzipIfCompressed,
+  isDirectory,
+  readRequired,
+  type LoadOptions,
+} from './files.js';
 
 export interface IdxOptions extends LoadOptions {
   /** Class names, or their number (names '0', '1', ...). Default: the ten digits '0' .. '9'. */
@@ -32,7 +40,8 @@ export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 function classNames(where: string, classes: IdxOptions['classes']): string[] {
   if (classes === undefined) return Array.from({ length: 10 }, (_, k) => String(k));
   if (typeof classes === 'number') {
-    if (!Number.isInteger(classes) || classes < 1 || classes > 256) throw new RangeError(`${where}: classes must be 1..256 or an array of names, got ${describe(classes)}`);
+    if (!Number.isInteger(classes) || classes < 1 || classes > 256)
+      throw new RangeError(`${where}: classes must be 1..256 or an array of names, got ${describe(classes)}`);
     return Array.from({ length: classes }, (_, k) => String(k));
   }
   if (!Array.isArray(classes) || classes.length === 0 || !classes.every((c) => typeof c === 'string')) {
@@ -42,32 +51,62 @@ function classNames(where: string, classes: IdxOptions['classes']): string[] {
 }
 
 /** The header and values of one IDX ubyte file, checked against the expected number of dimensions. */
-function parseIdx(where: string, path: string, bytes: Uint8Array, dimensions: number): { dims: number[]; values: Uint8Array } {
+function parseIdx(
+  where: string,
+  path: string,
+  bytes: Uint8Array,
+  dimensions: number,
+): { dims: number[]; values: Uint8Array } {
   const kind = dimensions === 3 ? 'an idx3-ubyte image file' : 'an idx1-ubyte label file';
   const magic = bytes.length >= 4 ? (bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3] : -1;
   const expected = 0x0800 | dimensions;
   if (magic !== expected) {
     const found = bytes.length >= 4 ? `0x${(magic >>> 0).toString(16).padStart(8, '0')}` : `only ${bytes.length} bytes`;
-    throw new DataFileError(path, `${where}: ${path} has magic ${found}, expected 0x${expected.toString(16).padStart(8, '0')} (${kind})`);
+    throw new DataFileError(
+      path,
+      `${where}: ${path} has magic ${found}, expected 0x${expected.toString(16).padStart(8, '0')} (${kind})`,
+    );
   }
   const header = 4 + 4 * dimensions;
-  if (bytes.length < header) throw new DataFileError(path, `${where}: ${path} is truncated: ${bytes.length} bytes, the header alone needs ${header}`);
+  if (bytes.length < header)
+    throw new DataFileError(
+      path,
+      `${where}: ${path} is truncated: ${bytes.length} bytes, the header alone needs ${header}`,
+    );
   const view = new DataView(bytes.buffer, bytes.byteOffset, header);
   const dims = Array.from({ length: dimensions }, (_, k) => view.getUint32(4 + 4 * k, false));
   const size = dims.reduce((a, b) => a * b, 1);
   const present = bytes.length - header;
   if (present < size) {
-    throw new DataFileError(path, `${where}: ${path} is truncated: its header says ${dims.join(' x ')} = ${size} bytes of data, only ${present} are present`);
+    throw new DataFileError(
+      path,
+      `${where}: ${path} is truncated: its header says ${dims.join(' x ')} = ${size} bytes of data, only ` +
+        `${present} are present`,
+    );
   }
   if (present > size) {
-    throw new DataFileError(path, `${where}: ${path} has ${present - size} bytes after the ${dims.join(' x ')} values its header announces (corrupt?)`);
+    throw new DataFileError(
+      path,
+      `${where}: ${path} has ${present - size} bytes after the ${dims.join(' x ')} values its header announces ` +
+        `(corrupt?)`,
+    );
   }
   return { dims, values: bytes.subarray(header) };
 }
 
-async function readIdx(where: string, dir: string, stem: string, dimensions: number): Promise<{ path: string; dims: number[]; values: Uint8Array }> {
+async function readIdx(
+  where: string,
+  dir: string,
+  stem: string,
+  dimensions: number,
+): Promise<{ path: string; dims: number[]; values: Uint8Array }> {
   const [prefix, kind] = stem.split('-');
-  const names = [`${stem}-idx${dimensions}-ubyte`, `${stem}-idx${dimensions}-ubyte.gz`, `${prefix}-${kind}.idx${dimensions}-ubyte`, `${prefix}-${kind}.idx${dimensions}-ubyte.gz`];
+  const names = [
+    `${stem}-idx${dimensions}-ubyte`,
+    `${stem}-idx${dimensions}-ubyte.gz`,
+    `${prefix}-${kind}.idx${dimensions}-ubyte`,
+    `${prefix}-${kind}.idx${dimensions}-ubyte.gz`,
+  ];
   const what = dimensions === 3 ? 'IDX images, plain or .gz' : 'IDX labels, plain or .gz';
   const path = await findOneOf(where, dir, names, what);
   const bytes = await gunzipIfCompressed(where, path, await readRequired(where, path, what));
@@ -91,16 +130,26 @@ async function loadIdx(where: string, dir: string, options: IdxOptions): Promise
   const name = label ?? 'idx';
   if (typeof name !== 'string') throw new TypeError(`${where}: name must be a string, got ${describe(name)}`);
   const prefix = split === 'train' ? 'train' : 't10k';
-  const [images, labels] = await Promise.all([readIdx(where, dir, `${prefix}-images`, 3), readIdx(where, dir, `${prefix}-labels`, 1)]);
+  const [images, labels] = await Promise.all([
+    readIdx(where, dir, `${prefix}-images`, 3),
+    readIdx(where, dir, `${prefix}-labels`, 1),
+  ]);
   const [count, height, width] = images.dims;
   if (labels.dims[0] !== count) {
-    throw new DataFileError(labels.path, `${where}: ${labels.path} has ${labels.dims[0]} labels but ${images.path} has ${count} images`);
+    throw new DataFileError(
+      labels.path,
+      `${where}: ${labels.path} has ${labels.dims[0]} labels but ${images.path} has ${count} images`,
+    );
   }
   const out = new Int32Array(count);
   for (let n = 0; n < count; n++) {
     const label = labels.values[n];
     if (label >= classes.length) {
-      throw new DataFileError(labels.path, `${where}: ${labels.path}: label ${n} is ${label}, expected 0..${classes.length - 1} (pass { classes } for more classes)`);
+      throw new DataFileError(
+        labels.path,
+        `${where}: ${labels.path}: label ${n} is ${label}, expected 0..${classes.length - 1} (pass { classes } for ` +
+          `more classes)`,
+      );
     }
     out[n] = label;
   }
@@ -122,9 +171,9 @@ export async function fashionMnist(
   if (!(await isDirectory(dir))) {
     throw new DataFileError(
       dir,
-      `fashionMnist: ${dir} is not a folder: install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass the folder`,
+      `fashionMnist: ${dir} is not a folder: install Debian's dataset-fashion-mnist (apt-get install ` +
+        `dataset-fashion-mnist) or pass the folder`,
     );
   }
   return loadIdx('fashionMnist', dir, { split, classes: [...FASHION_MNIST_CLASSES], name: 'fashion-mnist' });
 }
-

@@ -24,7 +24,10 @@ async function loadSharp(): Promise<Sharp> {
   try {
     return (await import('sharp')).default;
   } catch (error) {
-    throw new Error(`imageFolder: decoding images needs the sharp package (npm install sharp): ${(error as Error).message}`, { cause: error });
+    throw new Error(
+      `imageFolder: decoding images needs the sharp package (npm install sharp): ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 }
 
@@ -56,9 +59,15 @@ async function decode(sharp: Sharp, path: string, size: [number, number] | undef
     // The bytes are read here and handed over: given a path, libvips may keep the file mapped
     // (its operation cache), and a file changed on disk meanwhile then crashes the process (SIGBUS).
     const bytes = await readFile(path);
-    raw = await sharp(bytes, { failOn: 'error' }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    raw = await sharp(bytes, { failOn: 'error' })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     if (size && (raw.info.height !== size[0] || raw.info.width !== size[1])) {
-      raw = await sharp(raw.data, { raw: { width: raw.info.width, height: raw.info.height, channels: raw.info.channels as 3 } })
+      raw = await sharp(raw.data, {
+        raw: { width: raw.info.width, height: raw.info.height, channels: raw.info.channels as 3 },
+      })
         .resize(size[1], size[0], { fit: 'fill' })
         .raw()
         .toBuffer({ resolveWithObject: true });
@@ -67,7 +76,8 @@ async function decode(sharp: Sharp, path: string, size: [number, number] | undef
     throw new DataFileError(path, `imageFolder: cannot decode ${path}: ${(error as Error).message}`, { cause: error });
   }
   const { width, height, channels } = raw.info;
-  if (channels !== 3) throw new DataFileError(path, `imageFolder: ${path} decoded to ${channels} channels, expected RGB`);
+  if (channels !== 3)
+    throw new DataFileError(path, `imageFolder: ${path} decoded to ${channels} channels, expected RGB`);
   const plane = width * height;
   const pixels = new Uint8Array(3 * plane);
   const data = raw.data;
@@ -89,25 +99,36 @@ export async function imageFolder(dir: string, options: ImageFolderOptions = {})
   const where = 'imageFolder';
   checkDirArgument(where, dir);
   const { split, size, concurrency = 8 } = optionsObject(options, where);
-  if (split !== undefined && (typeof split !== 'string' || split === '')) throw new TypeError(`${where}: split must be a subfolder name, got ${describe(split)}`);
-  if (size !== undefined && !(Array.isArray(size) && size.length === 2 && size.every((d) => Number.isInteger(d) && d > 0))) {
+  if (split !== undefined && (typeof split !== 'string' || split === ''))
+    throw new TypeError(`${where}: split must be a subfolder name, got ${describe(split)}`);
+  if (
+    size !== undefined &&
+    !(Array.isArray(size) && size.length === 2 && size.every((d) => Number.isInteger(d) && d > 0))
+  ) {
     throw new TypeError(`${where}: size must be [height, width] of positive integers, got ${describe(size)}`);
   }
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`${where}: concurrency must be a positive integer, got ${describe(concurrency)}`);
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new RangeError(`${where}: concurrency must be a positive integer, got ${describe(concurrency)}`);
   const root = split === undefined ? dir : join(dir, split);
-  if (!(await isDirectory(root))) throw new DataFileError(root, `${where}: missing folder ${root} (expected one subfolder of images per class)`);
+  if (!(await isDirectory(root)))
+    throw new DataFileError(root, `${where}: missing folder ${root} (expected one subfolder of images per class)`);
 
   const entries = await readdir(root, { withFileTypes: true });
   const classes = entries
     .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
     .map((entry) => entry.name)
     .sort();
-  if (classes.length === 0) throw new DataFileError(root, `${where}: ${root} has no class subfolders (expected ${root}/<class>/<image>.png)`);
+  if (classes.length === 0)
+    throw new DataFileError(root, `${where}: ${root} has no class subfolders (expected ${root}/<class>/<image>.png)`);
   const files: string[] = [];
   const fileLabels: number[] = [];
   for (const [label, name] of classes.entries()) {
     const found = await imageFiles(join(root, name));
-    if (found.length === 0) throw new DataFileError(join(root, name), `${where}: class folder ${join(root, name)} has no .png, .jpg or .jpeg files`);
+    if (found.length === 0)
+      throw new DataFileError(
+        join(root, name),
+        `${where}: class folder ${join(root, name)} has no .png, .jpg or .jpeg files`,
+      );
     files.push(...found);
     fileLabels.push(...found.map(() => label));
   }
@@ -134,7 +155,8 @@ export async function imageFolder(dir: string, options: ImageFolderOptions = {})
     if (image.height !== height || image.width !== width) {
       throw new DataFileError(
         files[k],
-        `${where}: ${files[k]} is ${image.height}x${image.width} (height x width) but ${files[0]} is ${height}x${width}: ` +
+        `${where}: ${files[k]} is ${image.height}x${image.width} (height x width) but ${files[0]} is ` +
+          `${height}x${width}: ` +
           'all images must have the same size, or pass { size: [height, width] } to resize them',
       );
     }
@@ -142,5 +164,12 @@ export async function imageFolder(dir: string, options: ImageFolderOptions = {})
   const bytes = 3 * height * width;
   const images = new Uint8Array(files.length * bytes);
   decoded.forEach((image, k) => images.set(image.pixels, k * bytes));
-  return { name: `imageFolder(${root})`, images, labels: Int32Array.from(fileLabels), count: files.length, shape: [3, height, width], classes };
+  return {
+    name: `imageFolder(${root})`,
+    images,
+    labels: Int32Array.from(fileLabels),
+    count: files.length,
+    shape: [3, height, width],
+    classes,
+  };
 }

@@ -14,16 +14,45 @@ export interface MatArray {
   /** MATLAB class: 'double', 'uint8', ... (or 'cell', 'struct', 'char', ... for arrays whose data are not read). */
   className: string;
   dims: number[];
-  /** The values, column-major: a view of the file's bytes when stored as uint8, else float64. Absent for non-numeric classes. */
+  /**
+   * The values, column-major: a view of the file's bytes when stored as uint8, else float64.
+   * Absent for non-numeric classes.
+   */
   data?: Uint8Array | Float64Array;
   complex: boolean;
 }
 
-const MI = { INT8: 1, UINT8: 2, INT16: 3, UINT16: 4, INT32: 5, UINT32: 6, SINGLE: 7, DOUBLE: 9, INT64: 12, UINT64: 13, MATRIX: 14, COMPRESSED: 15 };
+const MI = {
+  INT8: 1,
+  UINT8: 2,
+  INT16: 3,
+  UINT16: 4,
+  INT32: 5,
+  UINT32: 6,
+  SINGLE: 7,
+  DOUBLE: 9,
+  INT64: 12,
+  UINT64: 13,
+  MATRIX: 14,
+  COMPRESSED: 15,
+};
 const ELEMENT_SIZE: Record<number, number> = { 1: 1, 2: 1, 3: 2, 4: 2, 5: 4, 6: 4, 7: 4, 9: 8, 12: 8, 13: 8 };
 const CLASS_NAMES: Record<number, string> = {
-  1: 'cell', 2: 'struct', 3: 'object', 4: 'char', 5: 'sparse', 6: 'double', 7: 'single', 8: 'int8', 9: 'uint8',
-  10: 'int16', 11: 'uint16', 12: 'int32', 13: 'uint32', 14: 'int64', 15: 'uint64',
+  1: 'cell',
+  2: 'struct',
+  3: 'object',
+  4: 'char',
+  5: 'sparse',
+  6: 'double',
+  7: 'single',
+  8: 'int8',
+  9: 'uint8',
+  10: 'int16',
+  11: 'uint16',
+  12: 'int32',
+  13: 'uint32',
+  14: 'int64',
+  15: 'uint64',
 };
 const NUMERIC_CLASSES = new Set([6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
 
@@ -47,7 +76,8 @@ class Reader {
 
   /** The data element at `offset` of `bytes` (`context` says where, for messages). */
   element(bytes: Uint8Array, offset: number, context: string): Element {
-    if (offset + 8 > bytes.length) this.fail(`truncated: ${context} needs an 8-byte tag at byte ${offset}, the data end at ${bytes.length}`);
+    if (offset + 8 > bytes.length)
+      this.fail(`truncated: ${context} needs an 8-byte tag at byte ${offset}, the data end at ${bytes.length}`);
     const view = new DataView(bytes.buffer, bytes.byteOffset + offset, 8);
     const first = view.getUint32(0, this.littleEndian);
     if (first >>> 16 !== 0) {
@@ -75,7 +105,8 @@ class Reader {
   numbers(element: Element, context: string): Uint8Array | Float64Array {
     const size = ELEMENT_SIZE[element.type];
     if (size === undefined) this.fail(`corrupt: ${context} has data type ${element.type}, not a numeric MAT type`);
-    if (element.data.length % size !== 0) this.fail(`corrupt: ${context} has ${element.data.length} bytes, not a multiple of ${size}`);
+    if (element.data.length % size !== 0)
+      this.fail(`corrupt: ${context} has ${element.data.length} bytes, not a multiple of ${size}`);
     if (element.type === MI.UINT8) return element.data;
     const n = element.data.length / size;
     const view = new DataView(element.data.buffer, element.data.byteOffset, element.data.length);
@@ -111,7 +142,8 @@ class Reader {
     }
     const dimsElement = this.element(bytes, flags.next, `${context} dimensions`);
     const dims = this.integers(dimsElement, `${context} dimensions`);
-    if (dims.length < 2 || dims.some((d) => !Number.isInteger(d) || d < 0)) this.fail(`corrupt: ${context} has dimensions [${dims.join(', ')}]`);
+    if (dims.length < 2 || dims.some((d) => !Number.isInteger(d) || d < 0))
+      this.fail(`corrupt: ${context} has dimensions [${dims.join(', ')}]`);
     const nameElement = this.element(bytes, dimsElement.next, `${context} name`);
     const name = new TextDecoder('latin1').decode(nameElement.data);
     if (!NUMERIC_CLASSES.has(classId)) return { name, className, dims, complex };
@@ -133,19 +165,31 @@ class Reader {
  */
 export async function readMat(where: string, file: string, bytes: Uint8Array): Promise<Map<string, MatArray>> {
   if (bytes.length < 128) {
-    throw new DataFileError(file, `${where}: ${file} has ${bytes.length} bytes, less than a MAT-file's 128-byte header (truncated or not a MAT-file)`);
+    throw new DataFileError(
+      file,
+      `${where}: ${file} has ${bytes.length} bytes, less than a MAT-file's 128-byte header (truncated or not ` +
+        `a MAT-file)`,
+    );
   }
   const text = new TextDecoder('latin1').decode(bytes.subarray(0, 116));
   if (text.startsWith('MATLAB 7.3')) {
-    throw new DataFileError(file, `${where}: ${file} is a MATLAB 7.3 (HDF5) file; save it as a level 5 MAT-file (MATLAB -v7, or scipy.io.savemat)`);
+    throw new DataFileError(
+      file,
+      `${where}: ${file} is a MATLAB 7.3 (HDF5) file; save it as a level 5 MAT-file (MATLAB -v7, or scipy.io.savemat)`,
+    );
   }
   const endian = String.fromCharCode(bytes[126], bytes[127]);
   if (endian !== 'IM' && endian !== 'MI') {
-    throw new DataFileError(file, `${where}: ${file} is not a level 5 MAT-file (no 'IM'/'MI' endian indicator at byte 126; header: ${JSON.stringify(text.slice(0, 40))})`);
+    throw new DataFileError(
+      file,
+      `${where}: ${file} is not a level 5 MAT-file (no 'IM'/'MI' endian indicator at byte 126; header: ` +
+        `${JSON.stringify(text.slice(0, 40))})`,
+    );
   }
   const reader = new Reader(where, file, endian === 'IM');
   const version = new DataView(bytes.buffer, bytes.byteOffset + 124, 2).getUint16(0, reader.littleEndian);
-  if (version !== 0x0100) reader.fail(`unsupported MAT-file version 0x${version.toString(16)} (expected 0x0100, level 5)`);
+  if (version !== 0x0100)
+    reader.fail(`unsupported MAT-file version 0x${version.toString(16)} (expected 0x0100, level 5)`);
 
   const variables = new Map<string, MatArray>();
   let offset = 128;
@@ -161,9 +205,17 @@ export async function readMat(where: string, file: string, bytes: Uint8Array): P
       try {
         inflated = await inflateAsync(element.data);
       } catch (error) {
-        throw new DataFileError(file, `${where}: ${file}: ${context} does not decompress (truncated or corrupt: ${(error as Error).message})`, { cause: error });
+        throw new DataFileError(
+          file,
+          `${where}: ${file}: ${context} does not decompress (truncated or corrupt: ${(error as Error).message})`,
+          { cause: error },
+        );
       }
-      const inner = reader.element(new Uint8Array(inflated.buffer, inflated.byteOffset, inflated.byteLength), 0, context);
+      const inner = reader.element(
+        new Uint8Array(inflated.buffer, inflated.byteOffset, inflated.byteLength),
+        0,
+        context,
+      );
       if (inner.type !== MI.MATRIX) continue;
       matrix = inner.data;
     } else if (element.type === MI.MATRIX) {
@@ -171,7 +223,10 @@ export async function readMat(where: string, file: string, bytes: Uint8Array): P
     } else if (element.type === 0 && element.data.length === 0) {
       continue; // padding
     } else {
-      return reader.fail(`corrupt: ${context} at byte ${start} has data type ${element.type}, expected a matrix (14) or compressed data (15)`);
+      return reader.fail(
+        `corrupt: ${context} at byte ${start} has data type ${element.type}, expected a matrix (14) or ` +
+          `compressed data (15)`,
+      );
     }
     const array = reader.matrix(matrix, context);
     if (array && array.name !== '') variables.set(array.name, array);

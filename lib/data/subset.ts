@@ -11,9 +11,12 @@ import { seededRandom, shuffleInPlace, STREAM } from './random.js';
  */
 export function stratifiedQuotas(counts: number[], n: number): number[] {
   if (!Array.isArray(counts) || !counts.every((c) => Number.isSafeInteger(c) && c >= 0)) {
-    throw new TypeError(`stratifiedQuotas: counts must be an array of class counts (non-negative integers), got ${describe(counts)}`);
+    throw new TypeError(
+      `stratifiedQuotas: counts must be an array of class counts (non-negative integers), got ${describe(counts)}`,
+    );
   }
-  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`stratifiedQuotas: n must be a non-negative integer, got ${describe(n)}`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new RangeError(`stratifiedQuotas: n must be a non-negative integer, got ${describe(n)}`);
   const total = counts.reduce((a, b) => a + b, 0);
   if (total === 0) return counts.map(() => 0);
   const quotas = counts.map((c) => Math.floor((n * c) / total));
@@ -72,7 +75,10 @@ export function stratifiedSubset(ds: ImageDataset, n: number, seed: number): Ima
   if (n > ds.count) throw new RangeError(`${where}: n = ${n} is more than the ${ds.count} images of ${ds.name}`);
   const present = classCounts(ds).filter((c) => c > 0).length;
   if (n < present) {
-    throw new RangeError(`${where}: n = ${n} is fewer than the ${present} classes present in ${ds.name}; a stratified subset needs at least one image per class`);
+    throw new RangeError(
+      `${where}: n = ${n} is fewer than the ${present} classes present in ${ds.name}; a stratified subset needs at ` +
+        `least one image per class`,
+    );
   }
   const [picked] = stratifiedIndices(ds, n, seed);
   return subset(ds, picked, `${ds.name}[${n} stratified, seed ${seed}]`);
@@ -88,7 +94,8 @@ export function splitStratified(ds: ImageDataset, fraction: number, seed: number
   const where = 'splitStratified';
   checkDataset(ds, where);
   checkSeed(seed, where);
-  if (typeof fraction !== 'number' || !(fraction > 0 && fraction < 1)) throw new RangeError(`${where}: fraction must be in (0, 1), got ${describe(fraction)}`);
+  if (typeof fraction !== 'number' || !(fraction > 0 && fraction < 1))
+    throw new RangeError(`${where}: fraction must be in (0, 1), got ${describe(fraction)}`);
   const n = Math.round(fraction * ds.count);
   if (n === 0 || n === ds.count) {
     throw new RangeError(`${where}: a fraction of ${fraction} of ${ds.count} images leaves one part empty`);

@@ -22,15 +22,21 @@ export async function svhn(dir: string, options: SvhnOptions = {}): Promise<Imag
   checkDirArgument(where, dir);
   const split = checkSplit(where, optionsObject(options, where).split, ['train', 'test', 'extra']);
   const file = join(dir, `${split}_32x32.mat`);
-  const bytes = await readRequired(where, file, `the SVHN ${split} set, a MAT-file with X (32x32x3xN uint8) and y (Nx1)`);
+  const bytes = await readRequired(
+    where,
+    file,
+    `the SVHN ${split} set, a MAT-file with X (32x32x3xN uint8) and y (Nx1)`,
+  );
   const variables = await readMat(where, file, bytes);
   const fail = (message: string): never => {
     throw new DataFileError(file, `${where}: ${file}: ${message}`);
   };
   const get = (name: string): MatArray & { data: Uint8Array | Float64Array } => {
     const array = variables.get(name);
-    if (!array) fail(`no variable '${name}' (found: ${[...variables.keys()].join(', ') || 'none'}); an SVHN file holds X and y`);
-    if (!array!.data || array!.complex) fail(`'${name}' is a ${array!.complex ? 'complex ' : ''}${array!.className} array, expected real numbers`);
+    if (!array)
+      fail(`no variable '${name}' (found: ${[...variables.keys()].join(', ') || 'none'}); an SVHN file holds X and y`);
+    if (!array!.data || array!.complex)
+      fail(`'${name}' is a ${array!.complex ? 'complex ' : ''}${array!.className} array, expected real numbers`);
     return array as MatArray & { data: Uint8Array | Float64Array };
   };
   const X = get('X');
@@ -48,14 +54,16 @@ export async function svhn(dir: string, options: SvhnOptions = {}): Promise<Imag
   const labels = new Int32Array(count);
   for (let n = 0; n < count; n++) {
     const value = y.data[n];
-    if (!Number.isInteger(value) || value < 0 || value > 10) fail(`y(${n + 1}) = ${value}, expected a digit label 1..10 (10 for the digit 0)`);
+    if (!Number.isInteger(value) || value < 0 || value > 10)
+      fail(`y(${n + 1}) = ${value}, expected a digit label 1..10 (10 for the digit 0)`);
     labels[n] = value % 10;
   }
   const source = X.data;
   if (!(source instanceof Uint8Array)) {
     for (let k = 0; k < source.length; k++) {
       const value = source[k];
-      if (!Number.isInteger(value) || value < 0 || value > 255) fail(`X holds ${value}, expected 8-bit pixel values 0..255`);
+      if (!Number.isInteger(value) || value < 0 || value > 255)
+        fail(`X holds ${value}, expected 8-bit pixel values 0..255`);
     }
   }
 

@@ -31,7 +31,10 @@ export interface LoadedPolicy {
 }
 
 /** `network` (in eval mode, on its device) as a frozen policy for images of `inChannels` channels. */
-export function frozenPolicy(network: PolicyNetwork, info: { inChannels: number; provenance: PolicyProvenance }): LoadedPolicy {
+export function frozenPolicy(
+  network: PolicyNetwork,
+  info: { inChannels: number; provenance: PolicyProvenance },
+): LoadedPolicy {
   const { inChannels, provenance } = info;
   const searchSpace = network.searchSpace;
   return {

@@ -121,7 +121,8 @@ function changeCost(regularisers: Regularisers, change: Tensor): Tensor | undefi
 function regularisation(settings: StepSettings, logits: Tensor, change: Tensor): Tensor | undefined {
   const { entropyFloor, entropyWeight = 1 } = settings.regularisers;
   const terms: Tensor[] = [];
-  if (entropyFloor !== undefined) terms.push(policyEntropy(logits).neg().add(entropyFloor).relu().mean().mul(entropyWeight));
+  if (entropyFloor !== undefined)
+    terms.push(policyEntropy(logits).neg().add(entropyFloor).relu().mean().mul(entropyWeight));
   const cost = changeCost(settings.regularisers, change);
   if (cost !== undefined) terms.push(cost.mean());
   return terms.length === 0 ? undefined : terms.reduce((sum, term) => sum.add(term));
@@ -133,12 +134,21 @@ function perImageLoss(logits: Tensor, labels: Tensor): Tensor {
 }
 
 /** Loss and gradient of the classifier's loss with respect to the images `y` (a leaf here). */
-function lossAndImageGradient(model: UnrollableModel, y: Tensor, labels: Tensor): { loss: number; correct: number; grad: Tensor; perImage: Tensor } {
+function lossAndImageGradient(
+  model: UnrollableModel,
+  y: Tensor,
+  labels: Tensor,
+): { loss: number; correct: number; grad: Tensor; perImage: Tensor } {
   const leaf = y.detach().requireGrad();
   const logits = model.forward(leaf);
   const loss = crossEntropy(logits, labels);
   loss.backward();
-  return { loss: loss.item(), correct: noGrad(() => logits.argmax(1).eq(labels).sum().item()), grad: leaf.grad!.detach(), perImage: perImageLoss(logits, labels) };
+  return {
+    loss: loss.item(),
+    correct: noGrad(() => logits.argmax(1).eq(labels).sum().item()),
+    grad: leaf.grad!.detach(),
+    perImage: perImageLoss(logits, labels),
+  };
 }
 
 /**
@@ -151,12 +161,19 @@ function scoreFunctionLoss(outputs: PolicyOutput, c: Tensor, b: Tensor, cost: Te
   const bits = b.detach();
   const logPi = outputs.logits.logSoftmax(1).mul(chosen).sum(1);
   const p = outputs.p.clamp(1e-6, 1 - 1e-6);
-  const logBits = bits.mul(p.log()).add(bits.neg().add(1).mul(p.neg().add(1).log())).mul(chosen.unsqueeze(2)).sum([1, 2]);
+  const logBits = bits
+    .mul(p.log())
+    .add(bits.neg().add(1).mul(p.neg().add(1).log()))
+    .mul(chosen.unsqueeze(2))
+    .sum([1, 2]);
   return logPi.add(logBits).mul(advantage).mean();
 }
 
 /** What the unrolled step needs of a classifier (a Module, or any model with the same methods). */
-export type UnrollableModel = Pick<Module, 'forward' | 'stateDict' | 'loadStateDict' | 'namedParameters' | 'parameters'>;
+export type UnrollableModel = Pick<
+  Module,
+  'forward' | 'stateDict' | 'loadStateDict' | 'namedParameters' | 'parameters'
+>;
 
 /** Drops the gradients of a module's parameters. */
 function zeroGrads(model: UnrollableModel): void {
@@ -166,7 +183,12 @@ function zeroGrads(model: UnrollableModel): void {
 }
 
 /** Sets every parameter p to p + alpha * direction[p] (direction by parameter name). */
-function shiftParameters(model: UnrollableModel, base: Record<string, Tensor>, direction: Record<string, Tensor>, alpha: number): void {
+function shiftParameters(
+  model: UnrollableModel,
+  base: Record<string, Tensor>,
+  direction: Record<string, Tensor>,
+  alpha: number,
+): void {
   noGrad(() =>
     tidy(() => {
       const shifted: Record<string, Tensor> = { ...base };
@@ -180,7 +202,9 @@ function shiftParameters(model: UnrollableModel, base: Record<string, Tensor>, d
 function parameterGradients(model: UnrollableModel): Record<string, Tensor> {
   const named = model.namedParameters();
   try {
-    return Object.fromEntries(Object.entries(named).map(([name, p]) => [name, p.grad?.detach().clone() ?? p.detach().mul(0)]));
+    return Object.fromEntries(
+      Object.entries(named).map(([name, p]) => [name, p.grad?.detach().clone() ?? p.detach().mul(0)]),
+    );
   } finally {
     dispose(Object.values(named));
   }
@@ -244,7 +268,8 @@ export function updateTeacher(teacher: Module, classifier: Module, decay: number
       const t = teacher.stateDict();
       const w = classifier.stateDict();
       const next: Record<string, Tensor> = {};
-      for (const name of Object.keys(t)) next[name] = t[name].dtype === 'float32' ? t[name].mul(decay).add(w[name].mul(1 - decay)) : w[name];
+      for (const name of Object.keys(t))
+        next[name] = t[name].dtype === 'float32' ? t[name].mul(decay).add(w[name].mul(1 - decay)) : w[name];
       teacher.loadStateDict(next);
     }),
   );
@@ -255,7 +280,12 @@ export function updateTeacher(teacher: Module, classifier: Module, decay: number
  * the classifier on the augmented batch and the policy by its objective. Both optimisers step
  * only when the loss is finite.
  */
-export function searchStep(networks: StepNetworks, settings: StepSettings, batch: StepBatch, generator: Generator): StepResult {
+export function searchStep(
+  networks: StepNetworks,
+  settings: StepSettings,
+  batch: StepBatch,
+  generator: Generator,
+): StepResult {
   const { policy, classifier, classifierOptimizer, policyOptimizer, teacher } = networks;
   return tidy(() => {
     const x = batch.images;
@@ -293,7 +323,14 @@ export function searchStep(networks: StepNetworks, settings: StepSettings, batch
         if (batch.validation === undefined) throw new Error("searchStep: objective 'bilevel' needs a validation batch");
         // The training gradient at w serves both the unrolled step and the classifier's update.
         train = lossAndImageGradient(classifier, y, batch.labels);
-        imageGradient = unrolledImageGradient(classifier, y, batch.labels, batch.validation, settings.lr, settings.weightDecay);
+        imageGradient = unrolledImageGradient(
+          classifier,
+          y,
+          batch.labels,
+          batch.validation,
+          settings.lr,
+          settings.weightDecay,
+        );
         break;
       }
       case 'invariance': {
@@ -322,6 +359,11 @@ export function searchStep(networks: StepNetworks, settings: StepSettings, batch
       if (teacher !== undefined) updateTeacher(teacher, classifier, settings.teacherDecay);
     }
     const detached = { logits: outputs.logits.detach(), p: outputs.p.detach(), m: outputs.m.detach() };
-    return { loss: train.loss, correct: train.correct, outputs: detached, strength: noGrad(() => change.mean().item()) };
+    return {
+      loss: train.loss,
+      correct: train.correct,
+      outputs: detached,
+      strength: noGrad(() => change.mean().item()),
+    };
   });
 }

@@ -23,15 +23,26 @@ interface PolicyFileMeta {
 }
 
 /** Writes a policy file: the policy network's weights and everything needed to use them. */
-export async function savePolicy(file: string, policy: PolicyNetwork, provenance: Omit<PolicyFileMeta['provenance'], 'library'>): Promise<void> {
-  if (!(policy instanceof PolicyNetwork)) throw new TypeError(`savePolicy: policy must be a PolicyNetwork, got ${describe(policy)}`);
+export async function savePolicy(
+  file: string,
+  policy: PolicyNetwork,
+  provenance: Omit<PolicyFileMeta['provenance'], 'library'>,
+): Promise<void> {
+  if (!(policy instanceof PolicyNetwork))
+    throw new TypeError(`savePolicy: policy must be a PolicyNetwork, got ${describe(policy)}`);
   const config = policy.network.config;
   const state = policy.network.stateDict();
   try {
     const meta: PolicyFileMeta = {
       version: POLICY_FILE_VERSION,
       searchSpace: policy.searchSpace,
-      backbone: { depth: config.depth, widen: config.widen, dropout: config.dropout, mean: config.mean, std: config.std },
+      backbone: {
+        depth: config.depth,
+        widen: config.widen,
+        dropout: config.dropout,
+        mean: config.mean,
+        std: config.std,
+      },
       inChannels: config.inChannels,
       provenance: { ...provenance, library: 'dna-augment' },
     };
@@ -47,18 +58,30 @@ export async function loadPolicy(file: string, options: { device?: Device } = {}
   const checkpoint = await loadCheckpoint(file, { kind: POLICY_FILE_KIND });
   try {
     const meta = checkpoint.meta as PolicyFileMeta;
-    if (meta?.version !== POLICY_FILE_VERSION) throw new Error(`${file}: policy file version ${String(meta?.version)}, this version reads ${POLICY_FILE_VERSION}`);
+    if (meta?.version !== POLICY_FILE_VERSION)
+      throw new Error(
+        `${file}: policy file version ${String(meta?.version)}, this version reads ${POLICY_FILE_VERSION}`,
+      );
     try {
       validateSearchSpace(meta.searchSpace);
     } catch (error) {
       throw new Error(`${file}: ${error instanceof Error ? error.message : String(error)}`);
     }
     requireCustomOps(meta.searchSpace, file);
-    if (meta.backbone === null || typeof meta.backbone !== 'object') throw new Error(`${file}: the policy file records no backbone`);
-    checkRecordedNetwork({ ...meta.backbone, classes: 5 * meta.searchSpace.subPolicies.length, inChannels: meta.inChannels }, checkpoint.tensors, file);
+    if (meta.backbone === null || typeof meta.backbone !== 'object')
+      throw new Error(`${file}: the policy file records no backbone`);
+    checkRecordedNetwork(
+      { ...meta.backbone, classes: 5 * meta.searchSpace.subPolicies.length, inChannels: meta.inChannels },
+      checkpoint.tensors,
+      file,
+    );
     let network: PolicyNetwork | undefined;
     try {
-      network = new PolicyNetwork({ backbone: meta.backbone, inChannels: meta.inChannels, searchSpace: meta.searchSpace });
+      network = new PolicyNetwork({
+        backbone: meta.backbone,
+        inChannels: meta.inChannels,
+        searchSpace: meta.searchSpace,
+      });
       network.network.loadStateDict(checkpoint.tensors);
     } catch (error) {
       network?.dispose();

@@ -25,11 +25,20 @@ export class PolicyNetwork {
   readonly network: Module;
 
   constructor(config: PolicyNetworkConfig) {
-    if (config === null || typeof config !== 'object') throw new TypeError(`PolicyNetwork: config { backbone, inChannels, searchSpace } is required, got ${describe(config)}`);
+    if (config === null || typeof config !== 'object')
+      throw new TypeError(
+        `PolicyNetwork: config { backbone, inChannels, searchSpace } is required, got ${describe(config)}`,
+      );
     this.searchSpace = config.searchSpace ?? defaultSearchSpace();
     validateSearchSpace(this.searchSpace);
     const S = this.searchSpace.subPolicies.length;
-    this.network = wideResNet({ ...config.backbone, classes: 5 * S, inChannels: config.inChannels, zeroHead: true, seed: config.seed });
+    this.network = wideResNet({
+      ...config.backbone,
+      classes: 5 * S,
+      inChannels: config.inChannels,
+      zeroHead: true,
+      seed: config.seed,
+    });
   }
 
   get subPolicyCount(): number {
@@ -44,8 +53,14 @@ export class PolicyNetwork {
       const B = out.shape[0];
       return {
         logits: out.narrow(1, 0, S),
-        p: out.narrow(1, S, 2 * S).reshape([B, S, 2]).sigmoid(),
-        m: out.narrow(1, 3 * S, 2 * S).reshape([B, S, 2]).sigmoid(),
+        p: out
+          .narrow(1, S, 2 * S)
+          .reshape([B, S, 2])
+          .sigmoid(),
+        m: out
+          .narrow(1, 3 * S, 2 * S)
+          .reshape([B, S, 2])
+          .sigmoid(),
       };
     });
   }

@@ -26,11 +26,15 @@ function table(header: string[], rows: string[][]): string[] {
 
 /** Each class that had images, then all images together. */
 const groups = (report: PolicyReport): PolicyGroupStatistics[] => [...report.perClass, report.overall];
-const groupName = (group: PolicyGroupStatistics) => (group.label === undefined ? `(all ${group.count} images)` : group.name);
+const groupName = (group: PolicyGroupStatistics) =>
+  group.label === undefined ? `(all ${group.count} images)` : group.name;
 
 /** A class x op table of one op statistic. */
 function opTable(report: PolicyReport, value: (op: PolicyGroupStatistics['ops'][number]) => number | null): string[] {
-  return table(['class', ...report.searchSpace.ops], groups(report).map((group) => [groupName(group), ...group.ops.map((op) => number(value(op)))]));
+  return table(
+    ['class', ...report.searchSpace.ops],
+    groups(report).map((group) => [groupName(group), ...group.ops.map((op) => number(value(op)))]),
+  );
 }
 
 interface Plot {
@@ -42,33 +46,74 @@ interface Plot {
 function plots(report: PolicyReport): Plot[] {
   const ops = report.searchSpace.ops;
   const rowNames = groups(report).map(groupName);
-  const heatmapText = (format: string) => ({ mark: { type: 'text' as const, fontSize: 9 }, encoding: { text: { field: 'value', type: 'quantitative' as const, format } } });
+  const heatmapText = (format: string) => ({
+    mark: { type: 'text' as const, fontSize: 9 },
+    encoding: { text: { field: 'value', type: 'quantitative' as const, format } },
+  });
   const cells = { width: { step: 40 }, height: { step: 22 } };
   const applyMass: TopLevelSpec = {
     title: 'Expected applications per image, by op and class',
     ...cells,
-    data: { values: groups(report).flatMap((group) => group.ops.map((op) => ({ group: groupName(group), op: op.name, value: op.applyMass }))) },
+    data: {
+      values: groups(report).flatMap((group) =>
+        group.ops.map((op) => ({ group: groupName(group), op: op.name, value: op.applyMass })),
+      ),
+    },
     encoding: {
       x: { field: 'op', type: 'nominal', sort: ops, title: 'op' },
       y: { field: 'group', type: 'nominal', sort: rowNames, title: 'class' },
     },
-    layer: [{ mark: 'rect', encoding: { color: { field: 'value', type: 'quantitative', title: 'apply mass', scale: { scheme: 'blues', domainMin: 0 } } } }, heatmapText('.2f')],
+    layer: [
+      {
+        mark: 'rect',
+        encoding: {
+          color: {
+            field: 'value',
+            type: 'quantitative',
+            title: 'apply mass',
+            scale: { scheme: 'blues', domainMin: 0 },
+          },
+        },
+      },
+      heatmapText('.2f'),
+    ],
   };
   const classes = report.distance.classes;
   const distance: TopLevelSpec = {
     title: 'Jensen-Shannon divergence (bits) between class-mean pi',
     ...cells,
-    data: { values: report.distance.matrix.flatMap((row, i) => row.map((value, j) => ({ a: classes[i], b: classes[j], value }))) },
+    data: {
+      values: report.distance.matrix.flatMap((row, i) =>
+        row.map((value, j) => ({ a: classes[i], b: classes[j], value })),
+      ),
+    },
     encoding: {
       x: { field: 'b', type: 'nominal', sort: classes, title: 'class' },
       y: { field: 'a', type: 'nominal', sort: classes, title: 'class' },
     },
-    layer: [{ mark: 'rect', encoding: { color: { field: 'value', type: 'quantitative', title: 'JSD', scale: { scheme: 'oranges', domainMin: 0 } } } }, heatmapText('.3f')],
+    layer: [
+      {
+        mark: 'rect',
+        encoding: {
+          color: { field: 'value', type: 'quantitative', title: 'JSD', scale: { scheme: 'oranges', domainMin: 0 } },
+        },
+      },
+      heatmapText('.3f'),
+    ],
   };
   const uniform = 1 / report.searchSpace.subPolicies.length;
   const top: TopLevelSpec = {
     title: `Top sub-policies by mean pi per class (uniform: ${uniform.toPrecision(3)})`,
-    data: { values: groups(report).flatMap((group) => group.top.map((entry, rank) => ({ group: groupName(group), rank, subPolicy: entry.name, probability: entry.probability }))) },
+    data: {
+      values: groups(report).flatMap((group) =>
+        group.top.map((entry, rank) => ({
+          group: groupName(group),
+          rank,
+          subPolicy: entry.name,
+          probability: entry.probability,
+        })),
+      ),
+    },
     facet: { field: 'group', type: 'nominal', sort: rowNames, title: null },
     columns: 4,
     resolve: { scale: { y: 'independent' }, axis: { x: 'independent' } },
@@ -125,11 +170,17 @@ function markdown(report: PolicyReport, plotList: Plot[]): string {
   const lines = [
     `# Policy report${report.dataset === undefined ? '' : `: ${report.dataset}`}`,
     '',
-    `${report.images} images in ${report.classes.length} classes; a search space of ${searchSpace.ops.length} ops and ${S} sub-policies ` +
+    `${report.images} images in ${report.classes.length} classes; a search space of ${searchSpace.ops.length} ops ` +
+      `and ${S} sub-policies ` +
       `(uniform pi: ${(1 / S).toPrecision(3)} each, entropy ln ${S} = ${number(searchSpace.maxEntropy)} nats).`,
   ];
   if (report.policy !== undefined) {
-    lines.push('', `Policy: ${Object.entries(report.policy).map(([key, value]) => `${key} ${JSON.stringify(value)}`).join(', ')}.`);
+    lines.push(
+      '',
+      `Policy: ${Object.entries(report.policy)
+        .map(([key, value]) => `${key} ${JSON.stringify(value)}`)
+        .join(', ')}.`,
+    );
   }
   const missing = report.classes.filter((_, label) => report.counts[label] === 0);
   if (missing.length > 0) lines.push('', `Classes without images (left out below): ${missing.join(', ')}.`);
@@ -139,18 +190,32 @@ function markdown(report: PolicyReport, plotList: Plot[]): string {
     '',
     ...table(
       ['class', 'images', 'top sub-policy', 'mean pi', 'mean entropy of pi(x) (nats)', 'entropy of mean pi (nats)'],
-      groups(report).map((group) => [groupName(group), String(group.count), group.top[0].name, number(group.top[0].probability), number(group.meanEntropy), number(group.entropyOfMean)]),
+      groups(report).map((group) => [
+        groupName(group),
+        String(group.count),
+        group.top[0].name,
+        number(group.top[0].probability),
+        number(group.meanEntropy),
+        number(group.entropyOfMean),
+      ]),
     ),
     '',
     `## Top ${k} sub-policies per class`,
     '',
     'Mean pi(x) over the images of each class (as in Table 3 of the DNA paper).',
     '',
-    ...table(['class', ...Array.from({ length: k }, (_, i) => String(i + 1))], groups(report).map((group) => [groupName(group), ...group.top.map((entry) => `${entry.name} (${number(entry.probability)})`)])),
+    ...table(
+      ['class', ...Array.from({ length: k }, (_, i) => String(i + 1))],
+      groups(report).map((group) => [
+        groupName(group),
+        ...group.top.map((entry) => `${entry.name} (${number(entry.probability)})`),
+      ]),
+    ),
     '',
     '## Apply mass per op',
     '',
-    'Expected applications of each op per image: the mean over images of pi_s(x) * p_{s,l}(x), summed over the slots (s, l) that hold the op.',
+    'Expected applications of each op per image: the mean over images of pi_s(x) * p_{s,l}(x), summed over the ' +
+      'slots (s, l) that hold the op.',
     '',
     ...opTable(report, (op) => op.applyMass),
     '',
@@ -168,9 +233,13 @@ function markdown(report: PolicyReport, plotList: Plot[]): string {
     '',
     '## Distances between classes',
     '',
-    `Jensen-Shannon divergence (base 2, 0 = same mean pi, 1 = disjoint) between the classes' mean pi; mean off the diagonal: ${number(report.distance.meanOffDiagonal, 4)}.`,
+    `Jensen-Shannon divergence (base 2, 0 = same mean pi, 1 = disjoint) between the classes' mean pi; mean off the ` +
+      `diagonal: ${number(report.distance.meanOffDiagonal, 4)}.`,
     '',
-    ...table(['', ...report.distance.classes], report.distance.matrix.map((row, i) => [report.distance.classes[i], ...row.map((value) => number(value, 4))])),
+    ...table(
+      ['', ...report.distance.classes],
+      report.distance.matrix.map((row, i) => [report.distance.classes[i], ...row.map((value) => number(value, 4))]),
+    ),
     '',
     '## Plots',
     '',
@@ -185,8 +254,10 @@ function markdown(report: PolicyReport, plotList: Plot[]): string {
  * Each file is written atomically (util/files.ts).
  */
 export async function writePolicyReport(report: PolicyReport, outDir: string): Promise<PolicyReportFiles> {
-  if (report?.kind !== POLICY_REPORT_KIND) throw new TypeError(`writePolicyReport: expected a report made by policyReport(), got ${describe(report)}`);
-  if (typeof outDir !== 'string' || outDir === '') throw new TypeError(`writePolicyReport: outDir must be a directory path, got ${describe(outDir)}`);
+  if (report?.kind !== POLICY_REPORT_KIND)
+    throw new TypeError(`writePolicyReport: expected a report made by policyReport(), got ${describe(report)}`);
+  if (typeof outDir !== 'string' || outDir === '')
+    throw new TypeError(`writePolicyReport: outDir must be a directory path, got ${describe(outDir)}`);
   const dir = path.resolve(outDir);
   await mkdir(dir, { recursive: true });
   const plotList = plots(report);

@@ -38,7 +38,10 @@ export interface OpStatistics {
   selected: number;
   /** Expected number of applications per image: E_x[sum of pi_s(x) * p_{s,l}(x) over those slots]. */
   applyMass: number;
-  /** Apply probability and magnitude averaged over those slots, weighted by pi_s(x); null when the op is in no sub-policy. */
+  /**
+   * Apply probability and magnitude averaged over those slots, weighted by pi_s(x); null when the
+   * op is in no sub-policy.
+   */
   meanP: number | null;
   meanM: number | null;
 }
@@ -83,8 +86,12 @@ export interface PolicyReport {
 function checkDistribution(distribution: unknown, where: string): void {
   const numbers = Array.isArray(distribution)
     ? distribution.every((q) => typeof q === 'number')
-    : ArrayBuffer.isView(distribution) && !(distribution instanceof DataView) && !(distribution instanceof BigInt64Array) && !(distribution instanceof BigUint64Array);
-  if (!numbers) throw new TypeError(`${where}: a distribution must be an array of probabilities, got ${describe(distribution)}`);
+    : ArrayBuffer.isView(distribution) &&
+      !(distribution instanceof DataView) &&
+      !(distribution instanceof BigInt64Array) &&
+      !(distribution instanceof BigUint64Array);
+  if (!numbers)
+    throw new TypeError(`${where}: a distribution must be an array of probabilities, got ${describe(distribution)}`);
 }
 
 /** Entropy of a distribution, in nats. */
@@ -102,7 +109,8 @@ export function entropy(distribution: ArrayLike<number>): number {
 export function jensenShannon(a: ArrayLike<number>, b: ArrayLike<number>): number {
   checkDistribution(a, 'jensenShannon');
   checkDistribution(b, 'jensenShannon');
-  if (a.length !== b.length) throw new RangeError(`jensenShannon: the distributions have ${a.length} and ${b.length} entries`);
+  if (a.length !== b.length)
+    throw new RangeError(`jensenShannon: the distributions have ${a.length} and ${b.length} entries`);
   let sum = 0;
   for (let i = 0; i < a.length; i++) {
     const middle = (a[i] + b[i]) / 2;
@@ -129,7 +137,8 @@ export class PolicyStatistics {
 
   constructor(searchSpace: SearchSpace, classes: readonly string[]) {
     validateSearchSpace(searchSpace);
-    if (!Array.isArray(classes) || classes.length === 0) throw new TypeError('PolicyStatistics: classes must be a non-empty array of names');
+    if (!Array.isArray(classes) || classes.length === 0)
+      throw new TypeError('PolicyStatistics: classes must be a non-empty array of names');
     this.searchSpace = searchSpace;
     this.classes = [...classes];
     this.#width = 2 + 5 * searchSpace.subPolicies.length;
@@ -154,21 +163,39 @@ export class PolicyStatistics {
     const S = this.searchSpace.subPolicies.length;
     const K = this.classes.length;
     const { logits, p, m } = outputs ?? ({} as PolicyOutput);
-    if (!(labels instanceof Tensor) || labels.ndim !== 1) throw new TypeError(`${where}: labels must be a [B] tensor of class indices, got ${shapeText(labels)}`);
+    if (!(labels instanceof Tensor) || labels.ndim !== 1)
+      throw new TypeError(`${where}: labels must be a [B] tensor of class indices, got ${shapeText(labels)}`);
     const B = labels.shape[0];
-    if (!(logits instanceof Tensor) || logits.shape.join() !== [B, S].join()) throw new RangeError(`${where}: logits are ${shapeText(logits)}, expected [${B}, ${S}] (${B} labels, ${S} sub-policies)`);
-    for (const [name, value] of [['p', p], ['m', m]] as const) {
-      if (!(value instanceof Tensor) || value.shape.join() !== [B, S, 2].join()) throw new RangeError(`${where}: ${name} is ${shapeText(value)}, expected [${B}, ${S}, 2]`);
+    if (!(logits instanceof Tensor) || logits.shape.join() !== [B, S].join())
+      throw new RangeError(
+        `${where}: logits are ${shapeText(logits)}, expected [${B}, ${S}] (${B} labels, ${S} sub-policies)`,
+      );
+    for (const [name, value] of [
+      ['p', p],
+      ['m', m],
+    ] as const) {
+      if (!(value instanceof Tensor) || value.shape.join() !== [B, S, 2].join())
+        throw new RangeError(`${where}: ${name} is ${shapeText(value)}, expected [${B}, ${S}, 2]`);
     }
     const sums = noGrad(() =>
       tidy(() => {
         const alpha = logits.toDtype('float64');
         const pi = alpha.softmax(1);
         const entropies = pi.mul(alpha.logSoftmax(1)).sum(1, true).neg();
-        const weighted = (values: Tensor) => pi.unsqueeze(2).mul(values.toDtype('float64')).reshape([B, 2 * S]);
+        const weighted = (values: Tensor) =>
+          pi
+            .unsqueeze(2)
+            .mul(values.toDtype('float64'))
+            .reshape([B, 2 * S]);
         // Labels outside 0..K-1 match no column: the count check below catches them.
-        const member = labels.unsqueeze(1).eq(arange(0, K, 1, { dtype: labels.dtype, device: labels.device })).toDtype('float64');
-        const rows = cat([ones([B, 1], { dtype: 'float64', device: pi.device }), entropies, pi, weighted(p), weighted(m)], 1);
+        const member = labels
+          .unsqueeze(1)
+          .eq(arange(0, K, 1, { dtype: labels.dtype, device: labels.device }))
+          .toDtype('float64');
+        const rows = cat(
+          [ones([B, 1], { dtype: 'float64', device: pi.device }), entropies, pi, weighted(p), weighted(m)],
+          1,
+        );
         return member.transpose(0, 1).matmul(rows).to('cpu').data() as Float64Array;
       }),
     );
@@ -189,10 +216,19 @@ export class PolicyStatistics {
     for (let k = 0; k < K; k++) for (let i = 0; i < this.#width; i++) total[i] += this.#sums[k * this.#width + i];
     if (total[0] === 0) throw new RangeError('PolicyStatistics.report: no images have been added');
     const perClass = counts.flatMap((count, k) =>
-      count > 0 ? [{ ...this.#group(this.#sums.subarray(k * this.#width, (k + 1) * this.#width), this.classes[k], top), label: k }] : [],
+      count > 0
+        ? [
+            {
+              ...this.#group(this.#sums.subarray(k * this.#width, (k + 1) * this.#width), this.classes[k], top),
+              label: k,
+            },
+          ]
+        : [],
     );
     const matrix = perClass.map(() => new Array<number>(perClass.length).fill(0));
-    perClass.forEach((a, i) => perClass.slice(0, i).forEach((b, j) => (matrix[i][j] = matrix[j][i] = jensenShannon(a.meanPi, b.meanPi))));
+    perClass.forEach((a, i) =>
+      perClass.slice(0, i).forEach((b, j) => (matrix[i][j] = matrix[j][i] = jensenShannon(a.meanPi, b.meanPi))),
+    );
     const offDiagonal = matrix.flatMap((row, i) => row.filter((_, j) => j !== i));
     const S = this.searchSpace.subPolicies.length;
     return {
@@ -271,13 +307,26 @@ export interface PolicyReportOptions {
 }
 
 /** The PolicySource inside what the user passed, and the network to put in eval mode, if any. */
-function resolvePolicy(policy: PolicyReportOptions['policy']): { source: PolicySource; network?: PolicyNetwork; provenance?: Record<string, unknown> } {
+function resolvePolicy(policy: PolicyReportOptions['policy']): {
+  source: PolicySource;
+  network?: PolicyNetwork;
+  provenance?: Record<string, unknown>;
+} {
   if (policy instanceof PolicyNetwork) return { source: policy, network: policy };
   const loaded = policy as Partial<LoadedPolicy>;
-  if (loaded?.network instanceof PolicyNetwork) return { source: loaded.network, network: loaded.network, provenance: loaded.provenance && { ...loaded.provenance } };
+  if (loaded?.network instanceof PolicyNetwork)
+    return {
+      source: loaded.network,
+      network: loaded.network,
+      provenance: loaded.provenance && { ...loaded.provenance },
+    };
   const source = policy as Partial<PolicySource>;
-  if (typeof source?.forward === 'function' && source.searchSpace !== undefined) return { source: source as PolicySource };
-  throw new TypeError('policyReport: policy must be a PolicyNetwork, a loaded policy, or { searchSpace, forward(images) -> { logits, p, m } }');
+  if (typeof source?.forward === 'function' && source.searchSpace !== undefined)
+    return { source: source as PolicySource };
+  throw new TypeError(
+    'policyReport: policy must be a PolicyNetwork, a loaded policy, or { searchSpace, forward(images) -> { ' +
+      'logits, p, m } }',
+  );
 }
 
 /**
@@ -297,7 +346,10 @@ export async function policyReport(options: PolicyReportOptions): Promise<Policy
   classCounts(data); // every label names a class
   const channels = network?.network.config.inChannels;
   if (channels !== undefined && channels !== data.shape[0]) {
-    throw new RangeError(`${where}: the policy network takes ${channels}-channel images, but ${data.name} has ${data.shape[0]}-channel images`);
+    throw new RangeError(
+      `${where}: the policy network takes ${channels}-channel images, but ${data.name} has ` +
+        `${data.shape[0]}-channel images`,
+    );
   }
   const device = options.device ?? network?.network.device ?? 'cpu';
   const statistics = new PolicyStatistics(source.searchSpace, data.classes);
@@ -307,7 +359,12 @@ export async function policyReport(options: PolicyReportOptions): Promise<Policy
     for (const batch of batches(data, { batchSize, shuffle: false, device })) {
       try {
         signal?.throwIfAborted();
-        tidy(() => statistics.add(noGrad(() => source.forward(batch.images)), batch.labels));
+        tidy(() =>
+          statistics.add(
+            noGrad(() => source.forward(batch.images)),
+            batch.labels,
+          ),
+        );
       } finally {
         dispose(batch);
       }

@@ -21,7 +21,8 @@ function checkTemperature(value: number, name: string, where: string): void {
  */
 export function gumbelSoftmaxST(logits: Tensor, tau = 0.5, generator?: Generator): Tensor {
   checkTemperature(tau, 'tau', 'gumbelSoftmaxST');
-  if (!(logits instanceof Tensor)) throw new TypeError(`gumbelSoftmaxST: logits must be a Tensor, got ${describe(logits)}`);
+  if (!(logits instanceof Tensor))
+    throw new TypeError(`gumbelSoftmaxST: logits must be a Tensor, got ${describe(logits)}`);
   const last = logits.ndim - 1;
   if (last < 0) throw new RangeError('gumbelSoftmaxST: logits must have at least one dimension');
   return tidy(() => {
@@ -39,7 +40,8 @@ export function gumbelSoftmaxST(logits: Tensor, tau = 0.5, generator?: Generator
  */
 export function relaxedBernoulliST(p: Tensor, lambda = 0.5, generator?: Generator): Tensor {
   checkTemperature(lambda, 'lambda', 'relaxedBernoulliST');
-  if (!(p instanceof Tensor)) throw new TypeError(`relaxedBernoulliST: p must be a Tensor of probabilities, got ${describe(p)}`);
+  if (!(p instanceof Tensor))
+    throw new TypeError(`relaxedBernoulliST: p must be a Tensor of probabilities, got ${describe(p)}`);
   return tidy(() => {
     const u = rand(p.shape, { generator, device: p.device }).clamp(EPS, 1 - EPS);
     const relaxed = p.logit(EPS).add(u.logit()).div(lambda).sigmoid();
@@ -80,5 +82,9 @@ export interface SampleOptions {
  */
 export function samplePolicy(outputs: PolicyOutput, options: SampleOptions = {}): PolicySample {
   const { tau = 0.5, lambda = 0.5, generator } = optionsObject(options, 'samplePolicy');
-  return tidy(() => ({ c: gumbelSoftmaxST(outputs.logits, tau, generator), b: relaxedBernoulliST(outputs.p, lambda, generator), m: outputs.m }));
+  return tidy(() => ({
+    c: gumbelSoftmaxST(outputs.logits, tau, generator),
+    b: relaxedBernoulliST(outputs.p, lambda, generator),
+    m: outputs.m,
+  }));
 }

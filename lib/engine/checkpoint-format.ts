@@ -226,7 +226,8 @@ export function validateHeader(path: string, header: unknown, dataStart: number,
   if (version !== CHECKPOINT_VERSION) {
     throw new CheckpointError(
       path,
-      `checkpoint ${path} has format version ${JSON.stringify(version)}; this library reads version ${CHECKPOINT_VERSION}`,
+      `checkpoint ${path} has format version ${JSON.stringify(version)}; this library reads version ` +
+        `${CHECKPOINT_VERSION}`,
     );
   }
   if (typeof kind !== 'string' || kind.length === 0) throw bad(`kind is ${describe(kind)}, not a non-empty string`);
@@ -244,24 +245,40 @@ export function validateHeader(path: string, header: unknown, dataStart: number,
     names.add(name);
     if (typeof dtype !== 'string' || !DTYPES.has(dtype)) throw bad(`${label}: unknown dtype ${describe(dtype)}`);
     const expectedStorage = STORAGE[dtype as DType];
-    if (storage !== expectedStorage) throw bad(`${label}: storage ${describe(storage)} for dtype ${dtype}, expected "${expectedStorage}"`);
-    if (!Array.isArray(shape) || shape.length > 64) throw bad(`${label}: shape is not an array of at most 64 dimensions`);
+    if (storage !== expectedStorage)
+      throw bad(`${label}: storage ${describe(storage)} for dtype ${dtype}, expected "${expectedStorage}"`);
+    if (!Array.isArray(shape) || shape.length > 64)
+      throw bad(`${label}: shape is not an array of at most 64 dimensions`);
     for (const d of shape) {
-      if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) throw bad(`${label}: shape ${JSON.stringify(shape)} has a dimension that is not a non-negative integer`);
+      if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0)
+        throw bad(`${label}: shape ${JSON.stringify(shape)} has a dimension that is not a non-negative integer`);
     }
     const numel = numelOf(shape as number[]);
     const expectedBytes = numel * ELEMENT_BYTES[expectedStorage];
     if (!Number.isSafeInteger(expectedBytes)) throw bad(`${label}: shape ${JSON.stringify(shape)} is too big`);
     if (byteLength !== expectedBytes) {
-      throw bad(`${label}: byteLength ${describe(byteLength)} does not match shape ${JSON.stringify(shape)} of ${dtype} (${expectedBytes} bytes)`);
+      throw bad(
+        `${label}: byteLength ${describe(byteLength)} does not match shape ${JSON.stringify(shape)} of ${dtype} ` +
+          `(${expectedBytes} bytes)`,
+      );
     }
     if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset % CHECKPOINT_ALIGN !== 0) {
       throw bad(`${label}: offset ${describe(offset)} is not a multiple of ${CHECKPOINT_ALIGN}`);
     }
     if (offset < dataStart || offset + expectedBytes > dataEnd) {
-      throw bad(`${label}: bytes ${offset}..${offset + expectedBytes} lie outside the data area ${dataStart}..${dataEnd} of the file`);
+      throw bad(
+        `${label}: bytes ${offset}..${offset + expectedBytes} lie outside the data area ${dataStart}..${dataEnd} ` +
+          `of the file`,
+      );
     }
-    entries.push({ name, dtype: dtype as DType, storage: expectedStorage, shape: shape as number[], offset, byteLength: expectedBytes });
+    entries.push({
+      name,
+      dtype: dtype as DType,
+      storage: expectedStorage,
+      shape: shape as number[],
+      offset,
+      byteLength: expectedBytes,
+    });
   });
   const ordered = [...entries].sort((a, b) => a.offset - b.offset);
   for (let i = 1; i < ordered.length; i++) {

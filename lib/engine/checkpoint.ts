@@ -90,7 +90,10 @@ function writeError(path: string, error: unknown): CheckpointError {
   const code = errorCode(error);
   const cause = errorMessage(error);
   if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new CheckpointError(path, `no space left on device while writing ${path} (${cause})`, { cause: error, code });
+    return new CheckpointError(path, `no space left on device while writing ${path} (${cause})`, {
+      cause: error,
+      code,
+    });
   }
   if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM') {
     return new CheckpointError(path, `cannot write ${path}: ${cause}`, { cause: error, code });
@@ -111,11 +114,16 @@ function writeError(path: string, error: unknown): CheckpointError {
 export async function saveCheckpoint(path: string, checkpoint: CheckpointData): Promise<void> {
   checkPathArgument(path, 'saveCheckpoint()');
   if (checkpoint === null || typeof checkpoint !== 'object') {
-    throw new TypeError(`saveCheckpoint(${path}): checkpoint must be an object { kind, meta, tensors }, got ${describe(checkpoint)}`);
+    throw new TypeError(
+      `saveCheckpoint(${path}): checkpoint must be an object { kind, meta, tensors }, got ${describe(checkpoint)}`,
+    );
   }
   const { kind, meta, tensors } = checkpoint;
   if (typeof kind !== 'string' || kind.length === 0 || kind.length > MAX_KIND_LENGTH) {
-    throw new TypeError(`saveCheckpoint(${path}): kind must be a non-empty string of at most ${MAX_KIND_LENGTH} characters, got ${describe(kind)}`);
+    throw new TypeError(
+      `saveCheckpoint(${path}): kind must be a non-empty string of at most ${MAX_KIND_LENGTH} characters, got ` +
+        `${describe(kind)}`,
+    );
   }
   try {
     checkJSON(meta, 'meta', new Set(), 0);
@@ -123,7 +131,9 @@ export async function saveCheckpoint(path: string, checkpoint: CheckpointData): 
     throw new TypeError(`saveCheckpoint(${path}): ${errorMessage(error)}`);
   }
   if (tensors === null || typeof tensors !== 'object' || Array.isArray(tensors)) {
-    throw new TypeError(`saveCheckpoint(${path}): tensors must be an object of named Tensors, got ${describe(tensors)}`);
+    throw new TypeError(
+      `saveCheckpoint(${path}): tensors must be an object of named Tensors, got ${describe(tensors)}`,
+    );
   }
 
   // Lay out the file from shapes and dtypes alone (no data read yet).
@@ -136,7 +146,8 @@ export async function saveCheckpoint(path: string, checkpoint: CheckpointData): 
     if (t.isDisposed) throw new Error(`saveCheckpoint(${path}): tensors[${JSON.stringify(name)}] has been disposed`);
     const dtype = t.dtype;
     const storage = STORAGE[dtype];
-    if (storage === undefined) throw new TypeError(`saveCheckpoint(${path}): tensors[${JSON.stringify(name)}] has unsupported dtype ${dtype}`);
+    if (storage === undefined)
+      throw new TypeError(`saveCheckpoint(${path}): tensors[${JSON.stringify(name)}] has unsupported dtype ${dtype}`);
     const shape = t.shape;
     entries.push({ name, dtype, storage, shape, offset: 0, byteLength: numelOf(shape) * ELEMENT_BYTES[storage] });
     sources.push(t);
@@ -161,7 +172,9 @@ export async function saveCheckpoint(path: string, checkpoint: CheckpointData): 
     if (round > 16) throw new Error(`saveCheckpoint(${path}): could not lay out the header`);
   }
   if (header.length > MAX_HEADER_BYTES) {
-    throw new Error(`saveCheckpoint(${path}): header is ${header.length} bytes, more than ${MAX_HEADER_BYTES} (meta too big?)`);
+    throw new Error(
+      `saveCheckpoint(${path}): header is ${header.length} bytes, more than ${MAX_HEADER_BYTES} (meta too big?)`,
+    );
   }
 
   try {
@@ -189,7 +202,8 @@ export async function saveCheckpoint(path: string, checkpoint: CheckpointData): 
         const bytes = littleEndianBytes(values);
         if (bytes.length !== entry.byteLength) {
           throw new Error(
-            `tensor ${JSON.stringify(entry.name)} (${entry.dtype} ${JSON.stringify(entry.shape)}) gave ${bytes.length} bytes, expected ${entry.byteLength} (changed while saving?)`,
+            `tensor ${JSON.stringify(entry.name)} (${entry.dtype} ${JSON.stringify(entry.shape)}) gave ` +
+              `${bytes.length} bytes, expected ${entry.byteLength} (changed while saving?)`,
           );
         }
         await put(bytes);
@@ -216,7 +230,8 @@ async function readExactly(handle: FileHandle, bytes: Uint8Array, position: numb
   let done = 0;
   while (done < bytes.length) {
     const { bytesRead } = await handle.read(bytes, done, bytes.length - done, position + done);
-    if (bytesRead <= 0) throw new CheckpointError(path, `checkpoint ${path} is truncated (file changed while reading?)`);
+    if (bytesRead <= 0)
+      throw new CheckpointError(path, `checkpoint ${path} is truncated (file changed while reading?)`);
     done += bytesRead;
   }
 }
@@ -231,8 +246,10 @@ async function readExactly(handle: FileHandle, bytes: Uint8Array, position: numb
 export async function loadCheckpoint(path: string, options: LoadCheckpointOptions = {}): Promise<LoadedCheckpoint> {
   checkPathArgument(path, 'loadCheckpoint()');
   const { kind: wantKind, device = 'cpu' } = optionsObject(options, `loadCheckpoint(${path})`);
-  if (wantKind !== undefined && typeof wantKind !== 'string') throw new TypeError(`loadCheckpoint(${path}): options.kind must be a string, got ${describe(wantKind)}`);
-  if (typeof device !== 'string') throw new TypeError(`loadCheckpoint(${path}): options.device must be a string, got ${describe(device)}`);
+  if (wantKind !== undefined && typeof wantKind !== 'string')
+    throw new TypeError(`loadCheckpoint(${path}): options.kind must be a string, got ${describe(wantKind)}`);
+  if (typeof device !== 'string')
+    throw new TypeError(`loadCheckpoint(${path}): options.device must be a string, got ${describe(device)}`);
 
   let handle: FileHandle | undefined;
   try {
@@ -246,12 +263,14 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
     const stat = await handle.stat();
     if (!stat.isFile()) throw new CheckpointError(path, `checkpoint ${path} is not a regular file`);
     const size = stat.size;
-    const truncated = (detail: string) => new CheckpointError(path, `checkpoint ${path} is truncated or corrupt: ${detail}`);
+    const truncated = (detail: string) =>
+      new CheckpointError(path, `checkpoint ${path} is truncated or corrupt: ${detail}`);
     if (size < PREFIX_BYTES) {
       // Still tell a foreign file from a cut one when the magic cannot match.
       const head = Buffer.alloc(size);
       await readExactly(handle, head, 0, path);
-      if (!MAGIC.subarray(0, size).equals(head)) throw new CheckpointError(path, `${path} is not a checkpoint (bad magic bytes)`);
+      if (!MAGIC.subarray(0, size).equals(head))
+        throw new CheckpointError(path, `${path} is not a checkpoint (bad magic bytes)`);
       throw truncated(`only ${size} bytes`);
     }
     const prefix = Buffer.alloc(PREFIX_BYTES);
@@ -260,7 +279,8 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
       throw new CheckpointError(path, `${path} is not a checkpoint (bad magic bytes, expected "${CHECKPOINT_MAGIC}")`);
     }
     const headerLength = prefix.readUInt32LE(MAGIC.length);
-    if (headerLength > MAX_HEADER_BYTES) throw truncated(`header length ${headerLength} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+    if (headerLength > MAX_HEADER_BYTES)
+      throw truncated(`header length ${headerLength} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
     const dataStart = alignUp(PREFIX_BYTES + headerLength);
     if (PREFIX_BYTES + headerLength + TRAILER_BYTES > size) {
       throw truncated(`header length ${headerLength} runs past the end of the ${size}-byte file`);
@@ -270,7 +290,10 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
     await readExactly(handle, trailer, size - TRAILER_BYTES, path);
     const recordedLength = trailer.readBigUInt64LE(0);
     if (recordedLength !== BigInt(size)) {
-      throw truncated(`the file is ${size} bytes but its trailer records ${recordedLength} (cut short, or not written by saveCheckpoint)`);
+      throw truncated(
+        `the file is ${size} bytes but its trailer records ${recordedLength} (cut short, or not written by ` +
+          `saveCheckpoint)`,
+      );
     }
     const headerBytes = Buffer.alloc(headerLength);
     await readExactly(handle, headerBytes, PREFIX_BYTES, path);
@@ -283,7 +306,10 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
     const dataEnd = size - TRAILER_BYTES;
     const { kind, meta, entries, ordered } = validateHeader(path, header, dataStart, dataEnd);
     if (wantKind !== undefined && kind !== wantKind) {
-      throw new CheckpointError(path, `checkpoint ${path} holds a "${kind}" checkpoint, not the expected "${wantKind}"`);
+      throw new CheckpointError(
+        path,
+        `checkpoint ${path} holds a "${kind}" checkpoint, not the expected "${wantKind}"`,
+      );
     }
 
     // Stream the whole file once, in order: CRC over every byte, tensor bytes into their arrays.
@@ -312,7 +338,10 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
     crc = crc32(trailer.subarray(0, 8), crc);
     const recordedCrc = trailer.readUInt32LE(8);
     if (crc !== recordedCrc) {
-      throw truncated(`CRC32 mismatch (computed ${crc.toString(16).padStart(8, '0')}, recorded ${recordedCrc.toString(16).padStart(8, '0')})`);
+      throw truncated(
+        `CRC32 mismatch (computed ${crc.toString(16).padStart(8, '0')}, recorded ` +
+          `${recordedCrc.toString(16).padStart(8, '0')})`,
+      );
     }
     await handle.close();
     handle = undefined;
@@ -327,7 +356,11 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
         if (entry.dtype === 'bool') {
           const bytes = values as Uint8Array;
           for (let i = 0; i < bytes.length; i++) {
-            if (bytes[i] > 1) throw new CheckpointError(path, `checkpoint ${path}: bool tensor ${JSON.stringify(entry.name)} holds byte ${bytes[i]}`);
+            if (bytes[i] > 1)
+              throw new CheckpointError(
+                path,
+                `checkpoint ${path}: bool tensor ${JSON.stringify(entry.name)} holds byte ${bytes[i]}`,
+              );
           }
         }
         const t = tensor(values, entry.shape, { dtype: entry.dtype, device });
@@ -338,12 +371,19 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
     } catch (error) {
       for (const t of made) t.dispose();
       if (error instanceof CheckpointError) throw error;
-      throw new CheckpointError(path, `checkpoint ${path}: cannot create tensors on device "${device}": ${errorMessage(error)}`, { cause: error });
+      throw new CheckpointError(
+        path,
+        `checkpoint ${path}: cannot create tensors on device "${device}": ${errorMessage(error)}`,
+        { cause: error },
+      );
     }
     return { version: CHECKPOINT_VERSION, kind, meta, tensors: out };
   } catch (error) {
     if (error instanceof CheckpointError) throw error;
-    throw new CheckpointError(path, `cannot read checkpoint ${path}: ${errorMessage(error)}`, { cause: error, code: errorCode(error) });
+    throw new CheckpointError(path, `cannot read checkpoint ${path}: ${errorMessage(error)}`, {
+      cause: error,
+      code: errorCode(error),
+    });
   } finally {
     if (handle !== undefined) await handle.close().catch(() => {});
   }

@@ -1,7 +1,15 @@
 // Making tensors: from typed arrays, nested arrays or a number, filled, ranges, and joins.
 import { describe, optionsObject } from '../util/describe.js';
 import { native } from './native.js';
-import { Tensor, handleOf, tensorHandle, type NestedArray, type Operand, type TensorOptions, type TypedArray } from './tensor.js';
+import {
+  Tensor,
+  handleOf,
+  tensorHandle,
+  type NestedArray,
+  type Operand,
+  type TensorOptions,
+  type TypedArray,
+} from './tensor.js';
 
 function isTypedArray(value: unknown): value is TypedArray {
   return (
@@ -36,13 +44,19 @@ function withGrad(t: Tensor, options: TensorOptions): Tensor {
  * inferred), or one number (a scalar). Plain numbers default to float32; a typed array keeps
  * its own dtype unless `dtype` says otherwise.
  */
-export function tensor(data: TypedArray | NestedArray | boolean[], shape?: number[], options: TensorOptions = {}): Tensor {
+export function tensor(
+  data: TypedArray | NestedArray | boolean[],
+  shape?: number[],
+  options: TensorOptions = {},
+): Tensor {
   options = optionsObject(options, 'tensor()');
   if (isTypedArray(data)) {
     return withGrad(new Tensor(native.fromData(data, shape ?? [data.length], options.dtype, options.device)), options);
   }
   if (!Array.isArray(data) && typeof data !== 'number') {
-    throw new TypeError(`tensor(): data must be a typed array, a number or nested arrays of numbers, got ${describe(data)}`);
+    throw new TypeError(
+      `tensor(): data must be a typed array, a number or nested arrays of numbers, got ${describe(data)}`,
+    );
   }
   const inferred: number[] = [];
   const flat: number[] = [];

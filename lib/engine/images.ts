@@ -5,9 +5,11 @@ import { Tensor } from './tensor.js';
 
 /** Throws unless `images` is a 4-d Tensor, naming `where`. */
 export function checkImages(images: unknown, where: string): asserts images is Tensor {
-  if (!(images instanceof Tensor)) throw new TypeError(`${where}: images must be a Tensor [B, C, H, W], got ${describe(images)}`);
+  if (!(images instanceof Tensor))
+    throw new TypeError(`${where}: images must be a Tensor [B, C, H, W], got ${describe(images)}`);
   const shape = images.shape;
-  if (shape.length !== 4) throw new RangeError(`${where}: images must be [B, C, H, W], got shape [${shape.join(', ')}]`);
+  if (shape.length !== 4)
+    throw new RangeError(`${where}: images must be [B, C, H, W], got shape [${shape.join(', ')}]`);
 }
 
 /** Images as float32 in [0, 1]: uint8 pixel values are scaled by 1/255, other tensors pass as they are. */

@@ -62,12 +62,16 @@ export const PRECISIONS: readonly Precision[] = Object.freeze(['float32', 'bfloa
 export function executionOptions(execution: Execution | undefined, where: string): Required<Execution> {
   if (execution === undefined) return { memoryFormat: 'contiguous', precision: 'float32' };
   if (execution === null || typeof execution !== 'object' || Array.isArray(execution)) {
-    throw new TypeError(`${where}: the execution settings must be an object { memoryFormat, precision }, got ${describe(execution)}`);
+    throw new TypeError(
+      `${where}: the execution settings must be an object { memoryFormat, precision }, got ${describe(execution)}`,
+    );
   }
   const memoryFormat = execution.memoryFormat ?? 'contiguous';
   const precision = execution.precision ?? 'float32';
   if (!MEMORY_FORMATS.includes(memoryFormat)) {
-    throw new RangeError(`${where}: memoryFormat must be one of ${MEMORY_FORMATS.join(', ')}, got ${describe(memoryFormat)}`);
+    throw new RangeError(
+      `${where}: memoryFormat must be one of ${MEMORY_FORMATS.join(', ')}, got ${describe(memoryFormat)}`,
+    );
   }
   if (!PRECISIONS.includes(precision)) {
     throw new RangeError(`${where}: precision must be one of ${PRECISIONS.join(', ')}, got ${describe(precision)}`);
@@ -93,7 +97,12 @@ export const WRN_10_1: WideResNetPreset = Object.freeze({ depth: 10, widen: 1 })
  * conv, three groups of blocks (bn, 3x3 conv, bn, 3x3 conv, a 1x1 shortcut where the width or the
  * stride changes), the final bn and the linear head.
  */
-export function wideResNetParameterCount({ depth, widen, classes, inChannels }: Pick<WideResNetConfig, 'depth' | 'widen' | 'classes' | 'inChannels'>): number {
+export function wideResNetParameterCount({
+  depth,
+  widen,
+  classes,
+  inChannels,
+}: Pick<WideResNetConfig, 'depth' | 'widen' | 'classes' | 'inChannels'>): number {
   const blocks = (depth - 4) / 6;
   let count = 16 * inChannels * 9;
   let channels = 16;
@@ -112,12 +121,17 @@ export function wideResNetParameterCount({ depth, widen, classes, inChannels }: 
  * a crafted architecture (depth 1000, widen 64) would otherwise allocate memory and time without
  * bound. Loading the weights afterwards checks every name and shape.
  */
-export function checkRecordedNetwork(config: Pick<WideResNetConfig, 'depth' | 'widen' | 'classes' | 'inChannels'>, tensors: Record<string, Tensor>, file: string): void {
+export function checkRecordedNetwork(
+  config: Pick<WideResNetConfig, 'depth' | 'widen' | 'classes' | 'inChannels'>,
+  tensors: Record<string, Tensor>,
+  file: string,
+): void {
   const stored = Object.values(tensors).reduce((sum, t) => sum + t.numel, 0);
   const needed = wideResNetParameterCount(config);
   if (needed > stored) {
     throw new RangeError(
-      `${file}: the network it records (depth ${String(config.depth)}, widen ${String(config.widen)}, ${String(config.classes)} outputs) has ${needed} parameters, but the file holds ${stored} values`,
+      `${file}: the network it records (depth ${String(config.depth)}, widen ${String(config.widen)}, ` +
+        `${String(config.classes)} outputs) has ${needed} parameters, but the file holds ${stored} values`,
     );
   }
 }
@@ -128,12 +142,15 @@ export function checkRecordedNetwork(config: Pick<WideResNetConfig, 'depth' | 'w
  */
 export function wideResNet(config: WideResNetConfig): Module {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new TypeError(`wideResNet: config must be an object, e.g. { ...WRN_40_2, classes: 10, inChannels: 3 }, got ${describe(config)}`);
+    throw new TypeError(
+      `wideResNet: config must be an object, e.g. { ...WRN_40_2, classes: 10, inChannels: 3 }, got ${describe(config)}`,
+    );
   }
   for (const key of ['depth', 'widen', 'classes', 'inChannels'] as const) {
     if (config[key] === undefined) {
       throw new TypeError(
-        `wideResNet: config.${key} is missing (a preset such as WRN_40_2 gives depth and widen; add classes and inChannels)`,
+        `wideResNet: config.${key} is missing (a preset such as WRN_40_2 gives depth and widen; add classes and ` +
+          `inChannels)`,
       );
     }
   }
@@ -217,7 +234,8 @@ export class Module {
    * model: otherwise an Error says what does not fit, and nothing is changed.
    */
   loadStateDict(dict: Record<string, Tensor>): void {
-    if (dict === null || typeof dict !== 'object' || Array.isArray(dict)) throw new TypeError('loadStateDict: the state dict must be an object of Tensors by name');
+    if (dict === null || typeof dict !== 'object' || Array.isArray(dict))
+      throw new TypeError('loadStateDict: the state dict must be an object of Tensors by name');
     const handles = Object.fromEntries(
       Object.entries(dict).map(([name, t]) => [name, t instanceof Tensor ? t.handle : t]),
     );

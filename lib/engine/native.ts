@@ -157,7 +157,15 @@ export interface Addon {
   setOutputPoisoning(on: boolean): boolean;
   augmentBatch(images: T, kinds: T, values: T, bits: T, noise: T): T;
   applySubPolicies(
-    images: T, c: T, b: T, m: T, kindsTable: T, ranges: T, noise: T, dadaBaseline: boolean, exactMagnitude: boolean,
+    images: T,
+    c: T,
+    b: T,
+    m: T,
+    kindsTable: T,
+    ranges: T,
+    noise: T,
+    dadaBaseline: boolean,
+    exactMagnitude: boolean,
   ): T;
   preprocessBatch(images: T, params: T): T;
 

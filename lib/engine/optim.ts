@@ -83,7 +83,8 @@ export class Optimizer {
   }
   /** Restores a state from `state()` (of an optimiser of the same kind over same-shaped parameters). */
   loadState(state: OptimizerState): void {
-    if (state === null || typeof state !== 'object') throw new TypeError('loadState: the state must be an object from Optimizer.state()');
+    if (state === null || typeof state !== 'object')
+      throw new TypeError('loadState: the state must be an object from Optimizer.state()');
     const tensors =
       state.tensors !== null && typeof state.tensors === 'object'
         ? Object.fromEntries(Object.entries(state.tensors).map(([key, t]) => [key, t instanceof Tensor ? t.handle : t]))
@@ -100,7 +101,8 @@ export class Optimizer {
 }
 
 function handles(params: Tensor[], where: string): NativeTensor[] {
-  if (!Array.isArray(params)) throw new TypeError(`${where}: params must be an array of Tensors (e.g. model.parameters())`);
+  if (!Array.isArray(params))
+    throw new TypeError(`${where}: params must be an array of Tensors (e.g. model.parameters())`);
   return params.map((p, i) => {
     if (!(p instanceof Tensor)) throw new TypeError(`${where}: params[${i}] is not a Tensor`);
     return p.handle;
@@ -113,8 +115,13 @@ export interface Parameterized {
 }
 
 /** The optimiser over `params`; the parameter handles taken from a model are released at once. */
-function build(params: Tensor[] | Parameterized, where: string, make: (handles: NativeTensor[]) => NativeOptimizer): Optimizer {
-  if (Array.isArray(params) || typeof (params as Parameterized | null)?.parameters !== 'function') return new Optimizer(make(handles(params as Tensor[], where)));
+function build(
+  params: Tensor[] | Parameterized,
+  where: string,
+  make: (handles: NativeTensor[]) => NativeOptimizer,
+): Optimizer {
+  if (Array.isArray(params) || typeof (params as Parameterized | null)?.parameters !== 'function')
+    return new Optimizer(make(handles(params as Tensor[], where)));
   const owned = (params as Parameterized).parameters();
   try {
     return new Optimizer(make(handles(owned, where)));
@@ -158,7 +165,10 @@ export function cosineLr(step: number, totalSteps: number, baseLr: number, floor
   check(Number.isFinite(step) && step >= 0, `step must be a non-negative number, got ${describe(step)}`);
   check(Number.isFinite(totalSteps) && totalSteps > 0, `totalSteps must be positive, got ${describe(totalSteps)}`);
   check(Number.isFinite(baseLr) && baseLr >= 0, `baseLr must be a non-negative number, got ${describe(baseLr)}`);
-  check(Number.isFinite(floorLr) && floorLr >= 0 && floorLr <= baseLr, `floorLr must be in [0, baseLr], got ${describe(floorLr)}`);
+  check(
+    Number.isFinite(floorLr) && floorLr >= 0 && floorLr <= baseLr,
+    `floorLr must be in [0, baseLr], got ${describe(floorLr)}`,
+  );
   check(
     Number.isFinite(warmupSteps) && warmupSteps >= 0 && warmupSteps < totalSteps,
     `warmupSteps must be in [0, totalSteps), got ${describe(warmupSteps)}`,

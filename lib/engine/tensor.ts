@@ -86,7 +86,10 @@ export class Tensor {
 
   // ---- Reading values ----
 
-  /** The values as a typed array (a copy, row-major): Float32Array for float32/16, BigInt64Array for int64, Uint8Array for uint8/bool. */
+  /**
+   * The values as a typed array (a copy, row-major): Float32Array for float32/16, BigInt64Array
+   * for int64, Uint8Array for uint8/bool.
+   */
   data(): TypedArray {
     return native.data(this.#handle);
   }
@@ -159,7 +162,12 @@ export class Tensor {
    */
   backward(gradient?: Tensor, options: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
     const { retainGraph, createGraph } = optionsObject(options, 'backward');
-    native.backward(this.#handle, gradient === undefined || gradient === null ? null : tensorHandle(gradient), retainGraph ?? false, createGraph ?? false);
+    native.backward(
+      this.#handle,
+      gradient === undefined || gradient === null ? null : tensorHandle(gradient),
+      retainGraph ?? false,
+      createGraph ?? false,
+    );
   }
   /** The same values, cut from the autograd graph. */
   detach(): Tensor {
@@ -397,7 +405,12 @@ export class Tensor {
 function collectTensors(value: unknown, into: Set<Tensor>, depth = 0): void {
   if (value instanceof Tensor) into.add(value);
   else if (depth < 4 && Array.isArray(value)) for (const item of value) collectTensors(item, into, depth + 1);
-  else if (depth < 4 && value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+  else if (
+    depth < 4 &&
+    value !== null &&
+    typeof value === 'object' &&
+    Object.getPrototypeOf(value) === Object.prototype
+  ) {
     for (const item of Object.values(value)) collectTensors(item, into, depth + 1);
   }
 }

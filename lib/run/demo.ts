@@ -94,21 +94,35 @@ const DEMO_PREPROCESS: PreprocessConfig = { flip: 0.5, pad: 2, cutout: 8 };
 /** Search, train with the found policy, evaluate and report: the DNA pipeline end to end. */
 export async function demo(options: DemoOptions): Promise<DemoResult> {
   const { outDir: dir, signal, onProgress } = requiredOptions(options, 'demo', '{ outDir, ... }');
-  if (typeof dir !== 'string' || dir === '') throw new TypeError(`demo: outDir must be a folder path, got ${describe(dir)}`);
+  if (typeof dir !== 'string' || dir === '')
+    throw new TypeError(`demo: outDir must be a folder path, got ${describe(dir)}`);
   const outDir = path.resolve(dir);
   const seed = options.seed ?? 0;
   const device = options.device ?? 'cpu';
   const batchSize = positiveInteger(options.batchSize ?? 128, 'batchSize', 'demo');
   const classifier = options.classifier ?? WRN_16_1;
   const policyBackbone = options.policy ?? WRN_10_1;
-  const data = options.data ?? { train: await datasets.fashionMnist({ split: 'train' }), test: await datasets.fashionMnist({ split: 'test' }) };
+  const data = options.data ?? {
+    train: await datasets.fashionMnist({ split: 'train' }),
+    test: await datasets.fashionMnist({ split: 'test' }),
+  };
   checkDataset(data?.train, 'demo (data.train)');
   checkDataset(data.test, 'demo (data.test)');
-  const searchImages = Math.min(positiveInteger(options.searchImages ?? 2000, 'searchImages', 'demo'), data.train.count);
+  const searchImages = Math.min(
+    positiveInteger(options.searchImages ?? 2000, 'searchImages', 'demo'),
+    data.train.count,
+  );
   const searchEpochs = positiveInteger(options.searchEpochs ?? 8, 'searchEpochs', 'demo');
   const trainImages = Math.min(positiveInteger(options.trainImages ?? 6000, 'trainImages', 'demo'), data.train.count);
   const trainEpochs = positiveInteger(options.trainEpochs ?? 6, 'trainEpochs', 'demo');
-  const testData = options.testImages === undefined ? data.test : stratifiedSubset(data.test, Math.min(positiveInteger(options.testImages, 'testImages', 'demo'), data.test.count), seed);
+  const testData =
+    options.testImages === undefined
+      ? data.test
+      : stratifiedSubset(
+          data.test,
+          Math.min(positiveInteger(options.testImages, 'testImages', 'demo'), data.test.count),
+          seed,
+        );
   const result: DemoResult = { aborted: false, dataset: data.train.name, runs: [] };
 
   const searched = await search({
@@ -130,7 +144,14 @@ export async function demo(options: DemoOptions): Promise<DemoResult> {
   });
   searched.policy.dispose();
   if (searched.aborted || searched.policyFile === undefined) return { ...result, aborted: true };
-  result.search = { images: searchImages, epochs: searchEpochs, steps: searched.steps, seconds: searched.seconds, policyFile: searched.policyFile, warnings: searched.warnings };
+  result.search = {
+    images: searchImages,
+    epochs: searchEpochs,
+    steps: searched.steps,
+    seconds: searched.seconds,
+    policyFile: searched.policyFile,
+    warnings: searched.warnings,
+  };
 
   const trainData = stratifiedSubset(data.train, trainImages, seed + 1);
   for (const augmentation of ['dna', ...(options.compare ?? [])]) {
@@ -153,7 +174,13 @@ export async function demo(options: DemoOptions): Promise<DemoResult> {
     try {
       if (trained.aborted) return { ...result, aborted: true };
       const { accuracy } = await evaluate({ model: trained.model, data: testData, device, signal });
-      result.runs.push({ augmentation, testAccuracy: accuracy, testError: 1 - accuracy, seconds: trained.seconds, checkpoint: trained.checkpoints!.last });
+      result.runs.push({
+        augmentation,
+        testAccuracy: accuracy,
+        testError: 1 - accuracy,
+        seconds: trained.seconds,
+        checkpoint: trained.checkpoints!.last,
+      });
     } finally {
       trained.model.dispose();
     }
@@ -172,6 +199,9 @@ export async function demo(options: DemoOptions): Promise<DemoResult> {
     policy.dispose();
   }
   result.summaryFile = path.join(outDir, 'summary.json');
-  await writeFile(result.summaryFile, JSON.stringify({ ...result, report: result.report && { ...result.report, summary: undefined } }, null, 2) + '\n');
+  await writeFile(
+    result.summaryFile,
+    JSON.stringify({ ...result, report: result.report && { ...result.report, summary: undefined } }, null, 2) + '\n',
+  );
   return result;
 }

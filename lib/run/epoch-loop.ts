@@ -9,6 +9,7 @@ import { appendFile } from 'node:fs/promises';
 import { batchCount, batches, type Batch } from '../data/batches.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { cosineLr, type Optimizer } from '../engine/optim.js';
+import type { Execution } from '../engine/models.js';
 import { dispose, type Device } from '../engine/tensor.js';
 import { yieldToEventLoop } from '../util/event-loop.js';
 import { divergedError } from './run-state.js';
@@ -24,6 +25,25 @@ export interface LoopPosition {
 export interface StepOutcome {
   loss: number;
   correct: number;
+}
+
+/** The options every run (train, search) takes beside its own; P is its progress event. */
+export interface RunOptions<P> {
+  /** Seeds the weights, the batch order and every draw. Default 0. */
+  seed?: number;
+  device?: Device;
+  /**
+   * Memory format and precision of the networks (see `Execution`); default NCHW float32. They
+   * change speed and rounding, not what is saved.
+   */
+  execution?: Execution;
+  /** Where the run's checkpoints and metrics go; without it nothing is written. */
+  outDir?: string;
+  /** Continue from the run's last checkpoint in outDir when it exists. */
+  resume?: boolean;
+  /** Stops the run after its current step (it saves first). */
+  signal?: AbortSignal;
+  onProgress?: (progress: P) => void;
 }
 
 /** Progress of a run, after every step and at the end of every epoch. */
@@ -120,7 +140,13 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
       let seen = 0;
       let correct = 0;
       let lossSum = 0;
-      const order = { batchSize: o.batchSize, seed: o.seed, epoch: this.position.epoch, startBatch: this.position.batch, device: o.device };
+      const order = {
+        batchSize: o.batchSize,
+        seed: o.seed,
+        epoch: this.position.epoch,
+        startBatch: this.position.batch,
+        device: o.device,
+      };
       for (const batch of batches(o.data, order)) {
         if (o.signal?.aborted) {
           dispose(batch);
@@ -136,7 +162,8 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
         } finally {
           dispose(batch);
         }
-        if (!Number.isFinite(outcome.loss)) throw await divergedError(o.where, outcome.loss, this.position, o.checkpoint);
+        if (!Number.isFinite(outcome.loss))
+          throw await divergedError(o.where, outcome.loss, this.position, o.checkpoint);
         seen += size;
         correct += outcome.correct;
         lossSum += outcome.loss * size;
@@ -168,7 +195,10 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
       };
       const end = await o.endEpoch(summary);
       if (o.metricsFile !== undefined) {
-        await appendFile(o.metricsFile, JSON.stringify({ epoch: this.position.epoch, step: this.position.step, ...end.record }) + '\n');
+        await appendFile(
+          o.metricsFile,
+          JSON.stringify({ epoch: this.position.epoch, step: this.position.step, ...end.record }) + '\n',
+        );
       }
       await o.save();
       o.onProgress?.({

@@ -8,9 +8,18 @@ import { describe, requiredOptions } from '../util/describe.js';
 import { yieldToEventLoop } from '../util/event-loop.js';
 
 /** Accuracy and mean loss of a model on a dataset (evaluation mode, no augmentation). */
-export async function evaluate(options: { model: Module; data: ImageDataset; batchSize?: number; device?: Device; signal?: AbortSignal }): Promise<{ accuracy: number; loss: number; count: number }> {
+export async function evaluate(options: {
+  model: Module;
+  data: ImageDataset;
+  batchSize?: number;
+  device?: Device;
+  signal?: AbortSignal;
+}): Promise<{ accuracy: number; loss: number; count: number }> {
   const { model, data, batchSize = 256, signal, device: on } = requiredOptions(options, 'evaluate', '{ model, data }');
-  if (!(model instanceof Module)) throw new TypeError(`evaluate: options.model must be a Module (from wideResNet or loadTrainedModel), got ${describe(model)}`);
+  if (!(model instanceof Module))
+    throw new TypeError(
+      `evaluate: options.model must be a Module (from wideResNet or loadTrainedModel), got ${describe(model)}`,
+    );
   checkDataset(data, 'evaluate');
   const device = on ?? model.device;
   const wasTraining = model.training;

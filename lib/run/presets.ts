@@ -29,7 +29,15 @@ export interface DatasetPreset {
 }
 
 const cifar10: DatasetPreset = {
-  search: { subset: 4000, epochs: 20, batchSize: 128, classifierLr: 0.1, classifier: WRN_40_2, policy: WRN_40_2, preprocess: 'cifar' },
+  search: {
+    subset: 4000,
+    epochs: 20,
+    batchSize: 128,
+    classifierLr: 0.1,
+    classifier: WRN_40_2,
+    policy: WRN_40_2,
+    preprocess: 'cifar',
+  },
   train: { epochs: 200, batchSize: 512, lr: 0.1, nesterov: true, model: WRN_40_2, preprocess: 'cifar' },
 };
 
@@ -41,7 +49,15 @@ export const PAPER_PRESETS: Readonly<Record<'cifar10' | 'cifar100' | 'svhn', Dat
     train: cifar10.train,
   },
   svhn: {
-    search: { subset: 1000, epochs: 20, batchSize: 32, classifierLr: 0.025, classifier: WRN_28_10, policy: WRN_28_10, preprocess: 'svhn' },
+    search: {
+      subset: 1000,
+      epochs: 20,
+      batchSize: 32,
+      classifierLr: 0.025,
+      classifier: WRN_28_10,
+      policy: WRN_28_10,
+      preprocess: 'svhn',
+    },
     train: { epochs: 200, batchSize: 512, lr: 0.01, nesterov: true, model: WRN_28_10, preprocess: 'svhn' },
   },
 });
@@ -52,7 +68,9 @@ export type PresetName = keyof typeof PAPER_PRESETS;
 export function datasetPreset(name: string | undefined, where: string): DatasetPreset | undefined {
   if (name === undefined) return undefined;
   if (typeof name !== 'string' || !Object.hasOwn(PAPER_PRESETS, name)) {
-    throw new RangeError(`${where}: unknown preset ${describe(name)} (one of ${Object.keys(PAPER_PRESETS).join(', ')})`);
+    throw new RangeError(
+      `${where}: unknown preset ${describe(name)} (one of ${Object.keys(PAPER_PRESETS).join(', ')})`,
+    );
   }
   return (PAPER_PRESETS as Record<string, DatasetPreset>)[name];
 }

@@ -9,7 +9,6 @@ import type { Optimizer, OptimizerState } from '../engine/optim.js';
 import type { Generator } from '../engine/random.js';
 import type { Tensor } from '../engine/tensor.js';
 
-
 /** Training stopped because the loss stopped being finite; the last good checkpoint is kept. */
 export class TrainingDivergedError extends Error {
   constructor(message: string) {
@@ -19,9 +18,17 @@ export class TrainingDivergedError extends Error {
 }
 
 /** The error of a run whose loss became `loss` at `position`, naming its last checkpoint when one exists. */
-export async function divergedError(where: string, loss: number, position: { epoch: number; step: number }, checkpoint: string | undefined): Promise<TrainingDivergedError> {
-  const kept = checkpoint !== undefined && (await exists(checkpoint)) ? `; the last good checkpoint is ${checkpoint}` : '';
-  return new TrainingDivergedError(`${where}: the loss became ${loss} at epoch ${position.epoch + 1}, step ${position.step + 1}${kept}`);
+export async function divergedError(
+  where: string,
+  loss: number,
+  position: { epoch: number; step: number },
+  checkpoint: string | undefined,
+): Promise<TrainingDivergedError> {
+  const kept =
+    checkpoint !== undefined && (await exists(checkpoint)) ? `; the last good checkpoint is ${checkpoint}` : '';
+  return new TrainingDivergedError(
+    `${where}: the loss became ${loss} at epoch ${position.epoch + 1}, step ${position.step + 1}${kept}`,
+  );
 }
 
 /** What a run is made of; names become tensor-name prefixes in the file (`model.`, `optimizer.`, ...). */
@@ -41,7 +48,11 @@ interface RunMeta<P> {
 
 /** The tensors whose names start with `prefix`, without it. */
 export function withPrefix(tensors: Record<string, Tensor>, prefix: string): Record<string, Tensor> {
-  return Object.fromEntries(Object.entries(tensors).filter(([name]) => name.startsWith(prefix)).map(([name, t]) => [name.slice(prefix.length), t]));
+  return Object.fromEntries(
+    Object.entries(tensors)
+      .filter(([name]) => name.startsWith(prefix))
+      .map(([name, t]) => [name.slice(prefix.length), t]),
+  );
 }
 
 function sameConfig(a: unknown, b: unknown): boolean {
@@ -49,7 +60,14 @@ function sameConfig(a: unknown, b: unknown): boolean {
 }
 
 /** Writes the run's state (atomically: temp file, fsync, rename). */
-export async function saveRunState<P>(file: string, kind: string, version: number, parts: RunParts, position: P, run: unknown): Promise<void> {
+export async function saveRunState<P>(
+  file: string,
+  kind: string,
+  version: number,
+  parts: RunParts,
+  position: P,
+  run: unknown,
+): Promise<void> {
   const tensors: Record<string, Tensor> = {};
   const meta: RunMeta<P> = { version, position, modules: {}, optimizers: {}, run };
   try {
@@ -73,17 +91,26 @@ export async function saveRunState<P>(file: string, kind: string, version: numbe
  * Restores a run's state into freshly built parts and returns its position. The networks must
  * have the configurations the file records; anything else is an Error naming the file.
  */
-export async function loadRunState<P>(file: string, kind: string, version: number, parts: RunParts): Promise<{ position: P; run: unknown }> {
+export async function loadRunState<P>(
+  file: string,
+  kind: string,
+  version: number,
+  parts: RunParts,
+): Promise<{ position: P; run: unknown }> {
   const checkpoint = await loadCheckpoint(file, { kind });
   try {
     const meta = checkpoint.meta as Partial<RunMeta<P>> | null;
-    if (meta?.version !== version) throw new Error(`${file}: checkpoint version ${String(meta?.version)}, this version reads ${version}`);
+    if (meta?.version !== version)
+      throw new Error(`${file}: checkpoint version ${String(meta?.version)}, this version reads ${version}`);
     checkPosition(meta.position, file);
     const modules = meta.modules ?? {};
     const optimizers = meta.optimizers ?? {};
     for (const [name, module] of Object.entries(parts.modules)) {
       if (!sameConfig(modules[name], module.config)) {
-        throw new Error(`${file} is a checkpoint of another ${name} (${JSON.stringify(modules[name] ?? null)}), not of ${JSON.stringify(module.config)}`);
+        throw new Error(
+          `${file} is a checkpoint of another ${name} (${JSON.stringify(modules[name] ?? null)}), not of ` +
+            `${JSON.stringify(module.config)}`,
+        );
       }
       module.loadStateDict(withPrefix(checkpoint.tensors, `${name}.`));
     }
@@ -107,7 +134,10 @@ function checkPosition(position: unknown, file: string): void {
   for (const name of ['epoch', 'batch', 'step']) {
     const value = fields?.[name];
     if (!Number.isSafeInteger(value) || (value as number) < 0) {
-      throw new Error(`${file}: the checkpoint's position.${name} is ${JSON.stringify(value) ?? 'missing'}, not a non-negative integer`);
+      throw new Error(
+        `${file}: the checkpoint's position.${name} is ${JSON.stringify(value) ?? 'missing'}, not a ` +
+          `non-negative integer`,
+      );
     }
   }
 }

@@ -6,25 +6,36 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import { requireCustomOps } from '../augment/custom-ops.js';
-import { preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, type PreprocessConfig } from '../augment/preprocess.js';
+import {
+  preprocess as preprocessImages,
+  preprocessConfig,
+  PREPROCESS_PRESETS,
+  type PreprocessConfig,
+} from '../augment/preprocess.js';
 import { validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
 import { batchCount, batches } from '../data/batches.js';
 import { checkDataset, type ImageDataset } from '../data/dataset.js';
 import { splitStratified, stratifiedSubset } from '../data/subset.js';
-import { SEARCH_OBJECTIVES, searchStep, type Regularisers, type SearchObjective, type StepNetworks } from '../dna/objectives.js';
+import {
+  SEARCH_OBJECTIVES,
+  searchStep,
+  type Regularisers,
+  type SearchObjective,
+  type StepNetworks,
+} from '../dna/objectives.js';
 import { savePolicy } from '../dna/policy-file.js';
 import { PolicyNetwork, type PolicyNetworkConfig } from '../dna/policy-network.js';
 import { PolicyStatistics } from '../dna/report.js';
 import { backend } from '../engine/backend.js';
 import { checkpointPaths } from '../engine/checkpoint.js';
-import { executionOptions, wideResNet, type Execution, type Module, type WideResNetConfig } from '../engine/models.js';
+import { executionOptions, wideResNet, type Module, type WideResNetConfig } from '../engine/models.js';
 import { adam, sgd } from '../engine/optim.js';
 import { Generator } from '../engine/random.js';
 import { dispose, tidy, type Device } from '../engine/tensor.js';
 import { checkSeed, positiveInteger } from '../util/checks.js';
 import { describe, requiredOptions } from '../util/describe.js';
 import { exists } from '../util/files.js';
-import { EpochLoop, type LoopPosition, type LoopProgress } from './epoch-loop.js';
+import { EpochLoop, type LoopPosition, type LoopProgress, type RunOptions } from './epoch-loop.js';
 import { datasetPreset, type PresetName } from './presets.js';
 import { loadRunState, saveRunState, type RunParts } from './run-state.js';
 
@@ -33,7 +44,11 @@ const SEARCH_CHECKPOINT_VERSION = 1;
 
 type Backbone = PolicyNetworkConfig['backbone'];
 
-export interface SearchOptions {
+/**
+ * What `search` takes. With outDir it writes policy.dna at the end, search.last.ckpt after every
+ * epoch (and when aborted) and search.jsonl; `resume` continues from search.last.ckpt.
+ */
+export interface SearchOptions extends RunOptions<SearchProgress> {
   /** The data to search on; `subset` takes a stratified part of it. */
   train: ImageDataset;
   /** The paper's settings for a dataset (SPEC 1.5); every option below overrides it. */
@@ -70,19 +85,6 @@ export interface SearchOptions {
   teacherDecay?: number;
   /** Baseline preprocessing: flip and crop before the sub-policy, Cutout after. Default: the preset's, else 'none'. */
   preprocess?: keyof typeof PREPROCESS_PRESETS | PreprocessConfig;
-  seed?: number;
-  device?: Device;
-  /** Memory format and precision of both networks (see `Execution`); default NCHW float32. */
-  execution?: Execution;
-  /**
-   * Where the run goes: policy.dna at the end, search.last.ckpt after every epoch (and when
-   * aborted), search.jsonl one line per epoch. Without it nothing is written.
-   */
-  outDir?: string;
-  /** Continue from outDir/search.last.ckpt when it exists. */
-  resume?: boolean;
-  signal?: AbortSignal;
-  onProgress?: (progress: SearchProgress) => void;
 }
 
 interface SearchEpochProgress {
@@ -133,7 +135,8 @@ function resolveSearch(options: SearchOptions) {
   const preset = datasetPreset(options.preset, 'search')?.search;
   const classifier = options.classifier ?? preset?.classifier;
   const policy = options.policy ?? preset?.policy;
-  if (classifier === undefined || policy === undefined) throw new TypeError('search: give the classifier and policy backbones (e.g. WRN_40_2), or a preset');
+  if (classifier === undefined || policy === undefined)
+    throw new TypeError('search: give the classifier and policy backbones (e.g. WRN_40_2), or a preset');
   const epochs = positiveInteger(options.epochs ?? preset?.epochs, 'epochs', 'search');
   const batchSize = positiveInteger(options.batchSize ?? preset?.batchSize ?? 128, 'batchSize', 'search');
   const subset = options.subset ?? preset?.subset;
@@ -175,9 +178,13 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   const device = options.device ?? 'cpu';
   const baseline = settings.preprocess;
   const beforePolicy: PreprocessConfig = { ...baseline, cutout: 0 };
-  const subset = settings.subset === undefined || settings.subset >= options.train.count ? options.train : stratifiedSubset(options.train, settings.subset, seed);
+  const subset =
+    settings.subset === undefined || settings.subset >= options.train.count
+      ? options.train
+      : stratifiedSubset(options.train, settings.subset, seed);
   // 'bilevel' holds out half of the subset (stratified) for the clean validation loss.
-  const [data, validation] = settings.objective === 'bilevel' ? splitStratified(subset, 0.5, seed) : [subset, undefined];
+  const [data, validation] =
+    settings.objective === 'bilevel' ? splitStratified(subset, 0.5, seed) : [subset, undefined];
   const [channels] = data.shape;
   const classes = data.classes.length;
 
@@ -189,16 +196,30 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     requireCustomOps(options.searchSpace, 'search');
   }
   const execution = executionOptions(options.execution, 'search');
-  const policy = new PolicyNetwork({ backbone: settings.policy, inChannels: channels, searchSpace: options.searchSpace, seed: seed + 1 }).to(device);
+  const policy = new PolicyNetwork({
+    backbone: settings.policy,
+    inChannels: channels,
+    searchSpace: options.searchSpace,
+    seed: seed + 1,
+  }).to(device);
   policy.network.setExecution(execution);
   const classifierConfig = { ...settings.classifier, classes, inChannels: channels, seed } as WideResNetConfig;
   const classifier = wideResNet(classifierConfig).to(device).setExecution(execution);
-  const classifierOptimizer = sgd(classifier, { lr: settings.classifierLr, momentum: 0.9, nesterov: true, weightDecay: settings.weightDecay });
+  const classifierOptimizer = sgd(classifier, {
+    lr: settings.classifierLr,
+    momentum: 0.9,
+    nesterov: true,
+    weightDecay: settings.weightDecay,
+  });
   const policyOptimizer = adam(policy, { lr: settings.policyLr, betas: [0.5, 0.999], weightDecay: 0 });
   const generator = new Generator(seed, device);
   // TeachAugment's teacher starts as the classifier (same seed, same weights).
-  const teacher = settings.objective === 'teacher' ? wideResNet(classifierConfig).to(device).setExecution(execution).eval() : undefined;
-  const modules: Record<string, Module> = teacher === undefined ? { classifier, policy: policy.network } : { classifier, policy: policy.network, teacher };
+  const teacher =
+    settings.objective === 'teacher'
+      ? wideResNet(classifierConfig).to(device).setExecution(execution).eval()
+      : undefined;
+  const modules: Record<string, Module> =
+    teacher === undefined ? { classifier, policy: policy.network } : { classifier, policy: policy.network, teacher };
   const parts: RunParts = { modules, optimizers: { classifierOptimizer, policyOptimizer }, generator };
   const networks: StepNetworks = { policy, classifier, classifierOptimizer, policyOptimizer, teacher };
   const statistics = new PolicyStatistics(policy.searchSpace, data.classes);
@@ -237,13 +258,22 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
       signal,
       metricsFile: metrics,
       checkpoint,
-      save: () => (checkpoint === undefined ? Promise.resolve() : saveRunState(checkpoint, SEARCH_CHECKPOINT_KIND, SEARCH_CHECKPOINT_VERSION, parts, loop.position, run)),
+      save: () =>
+        checkpoint === undefined
+          ? Promise.resolve()
+          : saveRunState(checkpoint, SEARCH_CHECKPOINT_KIND, SEARCH_CHECKPOINT_VERSION, parts, loop.position, run),
       step: (batch, lr) => {
-        const held = validation === undefined ? undefined : validationBatch(validation, batchSize, seed, loop.position, device);
+        const held =
+          validation === undefined ? undefined : validationBatch(validation, batchSize, seed, loop.position, device);
         try {
           const result = tidy(() => {
             const images = preprocessImages(batch.images, beforePolicy, { generator });
-            return searchStep(networks, { ...settings, cutout: baseline.cutout, lr }, { images, labels: batch.labels, validation: held }, generator);
+            return searchStep(
+              networks,
+              { ...settings, cutout: baseline.cutout, lr },
+              { images, labels: batch.labels, validation: held },
+              generator,
+            );
           });
           try {
             statistics.add(result.outputs, batch.labels);
@@ -261,7 +291,10 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
         statistics.reset();
         strengthSum = 0;
         if (monitor?.warning !== undefined) warnings.push(`epoch ${loop.position.epoch}: ${monitor.warning}`);
-        return { record: { loss: summary.loss, accuracy: summary.accuracy, monitor: monitor ?? null }, progress: { monitor } };
+        return {
+          record: { loss: summary.loss, accuracy: summary.accuracy, monitor: monitor ?? null },
+          progress: { monitor },
+        };
       },
       onProgress,
     },
@@ -270,9 +303,17 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   try {
     if (outDir !== undefined) await mkdir(outDir, { recursive: true });
     if (options.resume && checkpoint !== undefined && (await exists(checkpoint))) {
-      const restored = await loadRunState<LoopPosition>(checkpoint, SEARCH_CHECKPOINT_KIND, SEARCH_CHECKPOINT_VERSION, parts);
+      const restored = await loadRunState<LoopPosition>(
+        checkpoint,
+        SEARCH_CHECKPOINT_KIND,
+        SEARCH_CHECKPOINT_VERSION,
+        parts,
+      );
       if (JSON.stringify(restored.run) !== JSON.stringify(run)) {
-        throw new Error(`${checkpoint} was written by a search with other settings (${JSON.stringify(restored.run)}); resume it with the same data and options, or use another outDir`);
+        throw new Error(
+          `${checkpoint} was written by a search with other settings (${JSON.stringify(restored.run)}); resume it ` +
+            `with the same data and options, or use another outDir`,
+        );
       }
       loop.position = restored.position;
     }
@@ -283,7 +324,13 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     let policyFile: string | undefined;
     if (outDir !== undefined && !aborted) {
       policyFile = path.join(outDir, 'policy.dna');
-      await savePolicy(policyFile, policy, { dataset: data.name, classes: data.classes, seed, steps: loop.position.step, seconds: Math.round(seconds * 100) / 100 });
+      await savePolicy(policyFile, policy, {
+        dataset: data.name,
+        classes: data.classes,
+        seed,
+        steps: loop.position.step,
+        seconds: Math.round(seconds * 100) / 100,
+      });
     }
     return {
       policy,
@@ -310,13 +357,19 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
 
 /** The regularisers that are set, each a non-negative finite number. */
 function checkRegularisers(regularisers: Regularisers): Regularisers {
-  if (regularisers === null || typeof regularisers !== 'object') throw new TypeError(`search: regularisers must be an object { entropyFloor, entropyWeight, strength, strengthWeight, changeReward }, got ${describe(regularisers)}`);
+  if (regularisers === null || typeof regularisers !== 'object')
+    throw new TypeError(
+      `search: regularisers must be an object { entropyFloor, entropyWeight, strength, strengthWeight, ` +
+        `changeReward }, got ${describe(regularisers)}`,
+    );
   const known = ['entropyFloor', 'entropyWeight', 'strength', 'strengthWeight', 'changeReward'];
   const set: Record<string, number> = {};
   for (const [name, value] of Object.entries(regularisers)) {
-    if (!known.includes(name)) throw new RangeError(`search: unknown regulariser '${name}' (one of ${known.join(', ')})`);
+    if (!known.includes(name))
+      throw new RangeError(`search: unknown regulariser '${name}' (one of ${known.join(', ')})`);
     if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new RangeError(`search: regularisers.${name} must be a non-negative number, got ${describe(value)}`);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+      throw new RangeError(`search: regularisers.${name} must be a non-negative number, got ${describe(value)}`);
     set[name] = value;
   }
   return set;
@@ -330,10 +383,22 @@ function checkObjective(objective: string): SearchObjective {
 }
 
 /** The held-out batch paired with the step at `position`: the validation set cycles in its own seeded order. */
-function validationBatch(validation: ImageDataset, batchSize: number, seed: number, position: LoopPosition, device: Device) {
+function validationBatch(
+  validation: ImageDataset,
+  batchSize: number,
+  seed: number,
+  position: LoopPosition,
+  device: Device,
+) {
   const perEpoch = batchCount(validation.count, batchSize);
   const round = Math.floor(position.step / perEpoch);
-  const [batch] = batches(validation, { batchSize, seed: seed + 1, epoch: round, startBatch: position.step % perEpoch, device });
+  const [batch] = batches(validation, {
+    batchSize,
+    seed: seed + 1,
+    epoch: round,
+    startBatch: position.step % perEpoch,
+    device,
+  });
   return { images: batch.images, labels: batch.labels };
 }
 
@@ -347,11 +412,22 @@ function watch(statistics: PolicyStatistics, strength: number): SearchMonitor {
   const { overall, searchSpace } = statistics.report({ top: 1 });
   const applyMass = Object.fromEntries(overall.ops.map((op) => [op.name, op.applyMass]));
   const totalApplyMass = overall.ops.reduce((sum, op) => sum + op.applyMass, 0);
-  const monitor: SearchMonitor = { entropy: overall.meanEntropy, maxEntropy: searchSpace.maxEntropy, entropyOfMean: overall.entropyOfMean, applyMass, totalApplyMass, strength };
+  const monitor: SearchMonitor = {
+    entropy: overall.meanEntropy,
+    maxEntropy: searchSpace.maxEntropy,
+    entropyOfMean: overall.entropyOfMean,
+    applyMass,
+    totalApplyMass,
+    strength,
+  };
   if (totalApplyMass < COLLAPSED_APPLY_MASS) {
-    monitor.warning = `the policy has collapsed: it applies ${totalApplyMass.toFixed(3)} ops per image (almost no augmentation); try an entropy floor or a strength target`;
+    monitor.warning =
+      `the policy has collapsed: it applies ${totalApplyMass.toFixed(3)} ops per image (almost no ` +
+      `augmentation); try an entropy floor or a strength target`;
   } else if (overall.entropyOfMean < COLLAPSED_ENTROPY * searchSpace.maxEntropy) {
-    monitor.warning = `the policy has collapsed onto one sub-policy (${overall.top[0]?.name}, entropy of the mean pi ${overall.entropyOfMean.toFixed(2)} nats of ${searchSpace.maxEntropy.toFixed(2)}); try an entropy floor`;
+    monitor.warning =
+      `the policy has collapsed onto one sub-policy (${overall.top[0]?.name}, entropy of the mean ` +
+      `pi ${overall.entropyOfMean.toFixed(2)} nats of ${searchSpace.maxEntropy.toFixed(2)}); try an entropy floor`;
   }
   return monitor;
 }

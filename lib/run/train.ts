@@ -3,21 +3,35 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
-import { applyCutout, preprocess as preprocessImages, preprocessConfig, PREPROCESS_PRESETS, type PreprocessConfig } from '../augment/preprocess.js';
+import {
+  applyCutout,
+  preprocess as preprocessImages,
+  preprocessConfig,
+  PREPROCESS_PRESETS,
+  type PreprocessConfig,
+} from '../augment/preprocess.js';
 import type { Augmenter } from '../baselines/draws.js';
 import { baselineAugmenter, type BaselineName } from '../baselines/index.js';
 import { checkDataset, type ImageDataset } from '../data/dataset.js';
 import type { LoadedPolicy } from '../dna/frozen-policy.js';
 import { loadPolicy } from '../dna/policy-file.js';
 import { checkpointPaths, loadCheckpoint } from '../engine/checkpoint.js';
-import { Module, checkRecordedNetwork, crossEntropy, executionOptions, wideResNet, type Execution, type WideResNetConfig } from '../engine/models.js';
+import {
+  Module,
+  checkRecordedNetwork,
+  crossEntropy,
+  executionOptions,
+  wideResNet,
+  type Execution,
+  type WideResNetConfig,
+} from '../engine/models.js';
 import { sgd } from '../engine/optim.js';
 import { Generator } from '../engine/random.js';
 import { noGrad, tidy, type Device } from '../engine/tensor.js';
 import { checkSeed, positiveInteger } from '../util/checks.js';
 import { optionsObject, requiredOptions } from '../util/describe.js';
 import { exists } from '../util/files.js';
-import { EpochLoop, type LoopPosition, type LoopProgress } from './epoch-loop.js';
+import { EpochLoop, type LoopPosition, type LoopProgress, type RunOptions } from './epoch-loop.js';
 import { evaluate } from './evaluate.js';
 import { datasetPreset, type PresetName } from './presets.js';
 import { loadRunState, recordedModule, saveRunState, withPrefix, type RunParts } from './run-state.js';
@@ -31,7 +45,11 @@ const CHECKPOINT_VERSION = 2;
  */
 export type Augmentation = BaselineName | 'dna' | Augmenter | LoadedPolicy;
 
-export interface TrainOptions {
+/**
+ * What `train` takes. With outDir it writes train.last.ckpt, train.best.ckpt and metrics.jsonl
+ * there; `resume` continues from train.last.ckpt.
+ */
+export interface TrainOptions extends RunOptions<TrainProgress> {
   train: ImageDataset;
   /** Evaluated after every epoch when given; the best accuracy picks best.ckpt. */
   test?: ImageDataset;
@@ -48,7 +66,10 @@ export interface TrainOptions {
   momentum?: number;
   nesterov?: boolean;
   weightDecay?: number;
-  /** Baseline preprocessing (SPEC 1.5): flip and pad + crop first, its Cutout after the augmentation. Default 'none'. */
+  /**
+   * Baseline preprocessing (SPEC 1.5): flip and pad + crop first, its Cutout after the
+   * augmentation. Default 'none'.
+   */
   preprocess?: keyof typeof PREPROCESS_PRESETS | PreprocessConfig;
   /** Default 'none'. */
   augmentation?: Augmentation;
@@ -57,20 +78,6 @@ export interface TrainOptions {
    * each image gets a hard sample of its own sub-policy, between flip/crop and Cutout.
    */
   policyFile?: string;
-  /** Seeds the weights, the batch order and every augmentation draw. Default 0. */
-  seed?: number;
-  device?: Device;
-  /**
-   * Memory format and precision of the model (and of a DNA policy network): see `Execution`.
-   * Default NCHW float32. They change speed and rounding, not what is saved.
-   */
-  execution?: Execution;
-  /** Where last.ckpt, best.ckpt and metrics.jsonl go; without it nothing is written. */
-  outDir?: string;
-  /** Continue from outDir/last.ckpt when it exists. */
-  resume?: boolean;
-  signal?: AbortSignal;
-  onProgress?: (progress: TrainProgress) => void;
 }
 
 /** Progress of `train`: after every step, and at the end of every epoch with the test accuracy. */
@@ -101,14 +108,20 @@ interface TrainEpochProgress {
 }
 
 /** The model a training checkpoint holds (weights and architecture), ready to evaluate. */
-export async function loadTrainedModel(file: string, options: { device?: Device; execution?: Execution } = {}): Promise<Module> {
+export async function loadTrainedModel(
+  file: string,
+  options: { device?: Device; execution?: Execution } = {},
+): Promise<Module> {
   const { device, execution: settings } = optionsObject(options, 'loadTrainedModel');
   const execution = executionOptions(settings, 'loadTrainedModel');
   const checkpoint = await loadCheckpoint(file, { kind: CHECKPOINT_KIND });
   try {
     const recorded = recordedModule(checkpoint.meta, 'model', CHECKPOINT_VERSION);
     if (recorded?.kind !== 'wideResNet') {
-      throw new Error(`${file}: not a training checkpoint this version can read (version ${String((checkpoint.meta as { version?: unknown } | null)?.version)})`);
+      throw new Error(
+        `${file}: not a training checkpoint this version can read (version ` +
+          `${String((checkpoint.meta as { version?: unknown } | null)?.version)})`,
+      );
     }
     const { kind: _kind, ...config } = recorded;
     const weights = withPrefix(checkpoint.tensors, 'model.');
@@ -150,21 +163,29 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const lrFloor = options.lrFloor ?? 0;
   const [channels] = data.shape;
   if (test !== undefined && test.shape.join() !== data.shape.join()) {
-    throw new RangeError(`train: test images are ${test.shape.join('x')} but training images are ${data.shape.join('x')}`);
+    throw new RangeError(
+      `train: test images are ${test.shape.join('x')} but training images are ${data.shape.join('x')}`,
+    );
   }
   if (test !== undefined && test.classes.length !== data.classes.length) {
-    throw new RangeError(`train: the test data has ${test.classes.length} classes, the training data ${data.classes.length}`);
+    throw new RangeError(
+      `train: the test data has ${test.classes.length} classes, the training data ${data.classes.length}`,
+    );
   }
   const execution = executionOptions(options.execution, 'train');
   const { augment, policy, name: augmentationName } = await resolveAugmentation(options, channels, device);
   policy?.network.network.setExecution(execution);
 
-  const model = wideResNet({ classes: data.classes.length, inChannels: channels, ...modelConfig, seed }).to(device).setExecution(execution);
+  const model = wideResNet({ classes: data.classes.length, inChannels: channels, ...modelConfig, seed })
+    .to(device)
+    .setExecution(execution);
   const config = model.config;
   if (config.classes !== data.classes.length) {
     model.dispose();
     policy?.dispose();
-    throw new RangeError(`train: the model has ${config.classes} outputs but the data has ${data.classes.length} classes`);
+    throw new RangeError(
+      `train: the model has ${config.classes} outputs but the data has ${data.classes.length} classes`,
+    );
   }
   const optimizer = sgd(model, {
     lr,
@@ -257,21 +278,36 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 }
 
 /** The augmentation function of the options, the policy loaded for it (to dispose), and its name for the run record. */
-async function resolveAugmentation(options: TrainOptions, channels: number, device: Device): Promise<{ augment: Augmenter; policy?: LoadedPolicy; name: string }> {
+async function resolveAugmentation(
+  options: TrainOptions,
+  channels: number,
+  device: Device,
+): Promise<{ augment: Augmenter; policy?: LoadedPolicy; name: string }> {
   const { augmentation = 'none', policyFile } = options;
-  if (augmentation !== 'dna' && policyFile !== undefined) throw new TypeError("train: policyFile goes with augmentation: 'dna'");
+  if (augmentation !== 'dna' && policyFile !== undefined)
+    throw new TypeError("train: policyFile goes with augmentation: 'dna'");
   if (augmentation === 'dna') {
-    if (typeof policyFile !== 'string') throw new TypeError("train: augmentation 'dna' needs policyFile, a policy file written by search");
+    if (typeof policyFile !== 'string')
+      throw new TypeError("train: augmentation 'dna' needs policyFile, a policy file written by search");
     const policy = await loadPolicy(policyFile, { device });
     if (policy.inChannels !== channels) {
       policy.dispose();
-      throw new RangeError(`train: ${policyFile} is a policy for ${policy.inChannels}-channel images, the data has ${channels} channels`);
+      throw new RangeError(
+        `train: ${policyFile} is a policy for ${policy.inChannels}-channel images, the data has ${channels} channels`,
+      );
     }
     return { augment: (images, o) => policy.augment(images, o), policy, name: `dna:${path.resolve(policyFile)}` };
   }
-  if (typeof augmentation === 'object' && augmentation !== null && typeof (augmentation as LoadedPolicy).augment === 'function') {
+  if (
+    typeof augmentation === 'object' &&
+    augmentation !== null &&
+    typeof (augmentation as LoadedPolicy).augment === 'function'
+  ) {
     const policy = augmentation as LoadedPolicy;
     return { augment: (images, o) => policy.augment(images, o), name: 'dna' };
   }
-  return { augment: baselineAugmenter(augmentation as BaselineName | Augmenter), name: typeof augmentation === 'function' ? 'custom' : String(augmentation) };
+  return {
+    augment: baselineAugmenter(augmentation as BaselineName | Augmenter),
+    name: typeof augmentation === 'function' ? 'custom' : String(augmentation),
+  };
 }

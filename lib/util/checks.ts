@@ -4,13 +4,15 @@ import { describe } from './describe.js';
 
 /** A positive integer, or a RangeError naming it and `where`. */
 export function positiveInteger(value: unknown, name: string, where: string): number {
-  if (!Number.isInteger(value) || (value as number) < 1) throw new RangeError(`${where}: ${name} must be a positive integer, got ${describe(value)}`);
+  if (!Number.isInteger(value) || (value as number) < 1)
+    throw new RangeError(`${where}: ${name} must be a positive integer, got ${describe(value)}`);
   return value as number;
 }
 
 /** A non-negative integer, or a RangeError naming it and `where`. */
 export function nonNegativeInteger(value: unknown, name: string, where: string): number {
-  if (!Number.isInteger(value) || (value as number) < 0) throw new RangeError(`${where}: ${name} must be a non-negative integer, got ${describe(value)}`);
+  if (!Number.isInteger(value) || (value as number) < 0)
+    throw new RangeError(`${where}: ${name} must be a non-negative integer, got ${describe(value)}`);
   return value as number;
 }
 
@@ -30,7 +32,8 @@ export function integerInRange(value: unknown, name: string, where: string, min:
  */
 export function checkSeed(seed: unknown, where: string, nonNegative = false): number {
   if (nonNegative) {
-    if (!Number.isSafeInteger(seed) || (seed as number) < 0) throw new RangeError(`${where}: seed must be a non-negative integer, got ${describe(seed)}`);
+    if (!Number.isSafeInteger(seed) || (seed as number) < 0)
+      throw new RangeError(`${where}: seed must be a non-negative integer, got ${describe(seed)}`);
   } else if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) {
     throw new TypeError(`${where}: seed must be an integer, got ${describe(seed)}`);
   }

@@ -20,7 +20,9 @@ function article(name: string): string {
 function describeObject(value: object): string {
   if (Array.isArray(value)) {
     const items: unknown[] = value;
-    const plain = items.length <= MAX_ITEMS && items.every((item) => item === null || (typeof item !== 'object' && typeof item !== 'function'));
+    const plain =
+      items.length <= MAX_ITEMS &&
+      items.every((item) => item === null || (typeof item !== 'object' && typeof item !== 'function'));
     return plain ? `[${items.map(describe).join(', ')}]` : `an array of ${items.length} items`;
   }
   const proto: unknown = Object.getPrototypeOf(value);

@@ -31,7 +31,8 @@ async function fsyncDirectory(dir: string): Promise<void> {
     // Some platforms (Windows) and file systems cannot open or fsync a directory; the rename
     // itself has happened, so this only weakens durability across a power cut there.
     const code = errorCode(error);
-    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF' && code !== 'ENOTSUP') throw error;
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF' && code !== 'ENOTSUP')
+      throw error;
   } finally {
     await handle?.close().catch(() => {});
   }

@@ -23,7 +23,8 @@ namespace augment {
 namespace {
 
 ImageShape shapeOf(const at::Tensor& images) {
-  return ImageShape{static_cast<int>(images.size(1)), static_cast<int>(images.size(2)), static_cast<int>(images.size(3))};
+  return ImageShape{static_cast<int>(images.size(1)), static_cast<int>(images.size(2)),
+                    static_cast<int>(images.size(3))};
 }
 
 // When set, the buffers the kernels must write in full start as NaN instead of uninitialised
@@ -37,13 +38,17 @@ at::Tensor kernelOutput(const at::Tensor& images) {
 }
 
 // The CUDA launchers need x1 for the whole batch; the CPU ones use a buffer per thread.
-at::Tensor betweenBuffer(const at::Tensor& images) {
-  return images.is_cuda() ? kernelOutput(images) : at::Tensor();
-}
+at::Tensor betweenBuffer(const at::Tensor& images) { return images.is_cuda() ? kernelOutput(images) : at::Tensor(); }
 
 SubPolicyBatch describeBatch(const at::Tensor& images, const BatchParams& p, float* output, const at::Tensor& between) {
-  return SubPolicyBatch{images.data_ptr<float>(), output, between.defined() ? between.data_ptr<float>() : nullptr, images.size(0),
-                        shapeOf(images), p.kinds.data_ptr<int32_t>(), p.values.data_ptr<float>(), p.bits.data_ptr<float>(),
+  return SubPolicyBatch{images.data_ptr<float>(),
+                        output,
+                        between.defined() ? between.data_ptr<float>() : nullptr,
+                        images.size(0),
+                        shapeOf(images),
+                        p.kinds.data_ptr<int32_t>(),
+                        p.values.data_ptr<float>(),
+                        p.bits.data_ptr<float>(),
                         p.noise.data_ptr<float>()};
 }
 
@@ -53,8 +58,10 @@ at::Tensor runPreprocess(const at::Tensor& images, const at::Tensor& params) {
   at::Tensor output = kernelOutput(images);
   const PreprocessBatch batch{images.data_ptr<float>(), output.data_ptr<float>(), images.size(0), shapeOf(images),
                               params.data_ptr<int32_t>()};
-  if (images.is_cuda()) preprocessCuda(batch, currentCudaStream(images.get_device()));
-  else preprocessCpu(batch);
+  if (images.is_cuda())
+    preprocessCuda(batch, currentCudaStream(images.get_device()));
+  else
+    preprocessCpu(batch);
   return output;
 }
 
@@ -65,8 +72,10 @@ at::Tensor runForward(const at::Tensor& images, const BatchParams& p) {
   at::Tensor output = kernelOutput(images);
   const at::Tensor between = betweenBuffer(images);
   const SubPolicyBatch batch = describeBatch(images, p, output.data_ptr<float>(), between);
-  if (images.is_cuda()) subPolicyForwardCuda(batch, currentCudaStream(images.get_device()));
-  else subPolicyForwardCpu(batch);
+  if (images.is_cuda())
+    subPolicyForwardCuda(batch, currentCudaStream(images.get_device()));
+  else
+    subPolicyForwardCpu(batch);
   return output;
 }
 
@@ -77,8 +86,10 @@ at::Tensor backwardSums(const at::Tensor& images, const BatchParams& p, const at
   at::Tensor grad = gradOutput.to(at::kFloat).contiguous();
   const SubPolicyBatch batch = describeBatch(images, p, nullptr, between);
   const SubPolicyGradient gradient{grad.data_ptr<float>(), sums.data_ptr<float>(), exact};
-  if (images.is_cuda()) subPolicyBackwardCuda(batch, gradient, currentCudaStream(images.get_device()));
-  else subPolicyBackwardCpu(batch, gradient);
+  if (images.is_cuda())
+    subPolicyBackwardCuda(batch, gradient, currentCudaStream(images.get_device()));
+  else
+    subPolicyBackwardCpu(batch, gradient);
   return sums;
 }
 
@@ -142,9 +153,8 @@ void registerAugment(Napi::Object exports) {
 
   // setOutputPoisoning(on): kernel outputs start as NaN while on (a check that kernels write
   // every value); returns the previous setting.
-  exportFunction(exports, "setOutputPoisoning", [](Args& a) {
-    return Napi::Boolean::New(a.env(), poisonOutputs.exchange(a.boolean(0, false)));
-  });
+  exportFunction(exports, "setOutputPoisoning",
+                 [](Args& a) { return Napi::Boolean::New(a.env(), poisonOutputs.exchange(a.boolean(0, false))); });
 
   // preprocess(images, params[B,6] int32): flip, shift, Cutout per image (PreprocessParams).
   exportFunction(exports, "preprocessBatch", [](Args& a) {

@@ -12,9 +12,9 @@ namespace augment {
 // A batch through a two-op sub-policy per image: x1 = b1*op1(x) + (1-b1)*x,
 // out = b2*op2(x1) + (1-b2)*x1. A single op is the same with kinds[i, 1] = kIdentity.
 struct SubPolicyBatch {
-  const float* input;    // [B, C, H, W], contiguous
-  float* output;         // [B, C, H, W]
-  float* between;        // [B, C, H, W]: x1, scratch for the CUDA launchers (the CPU ones keep their own)
+  const float* input;  // [B, C, H, W], contiguous
+  float* output;       // [B, C, H, W]
+  float* between;      // [B, C, H, W]: x1, scratch for the CUDA launchers (the CPU ones keep their own)
   int64_t batch;
   ImageShape shape;
   const int32_t* kinds;  // [B, 2]
@@ -31,8 +31,8 @@ struct SubPolicyGradient {
 };
 
 struct PreprocessBatch {
-  const float* input;   // [B, C, H, W], contiguous
-  float* output;        // [B, C, H, W]
+  const float* input;  // [B, C, H, W], contiguous
+  float* output;       // [B, C, H, W]
   int64_t batch;
   ImageShape shape;
   const int32_t* params;  // [B, 6]: PreprocessParams fields in order

@@ -68,7 +68,8 @@ void applyPointOp(PreparedOp op, const OpStats& stats, const float* __restrict i
 }
 
 // Geometric ops: the bilinear tap of a pixel is computed once and used for every channel.
-void applyGeometric(const PreparedOp& op, const float* __restrict in, float* __restrict out, ImageShape shape, float bit) {
+void applyGeometric(const PreparedOp& op, const float* __restrict in, float* __restrict out, ImageShape shape,
+                    float bit) {
   const int planeSize = shape.height * shape.width;
   const float keep = 1.0f - bit;
   for (int y = 0; y < shape.height; ++y) {
@@ -88,7 +89,8 @@ inline int floorShift(float shift, int limit) { return static_cast<int>(shift + 
 
 // ShearX and TranslateX: row y samples itself shifted by s(y) = b y + c (a = 1, d = 0, e = 1,
 // f = 0 in the affine map), so a row is a two-tap blend with weights fixed for the whole row.
-void applyRowShift(const PreparedOp& op, const float* __restrict in, float* __restrict out, ImageShape shape, float bit) {
+void applyRowShift(const PreparedOp& op, const float* __restrict in, float* __restrict out, ImageShape shape,
+                   float bit) {
   const int width = shape.width;
   const int planeSize = shape.height * width;
   const float keep = 1.0f - bit;
@@ -105,7 +107,8 @@ void applyRowShift(const PreparedOp& op, const float* __restrict in, float* __re
       float* __restrict dst = out + c * planeSize + y * width;
       const auto tap = [&](int x) { return x < 0 || x >= width ? kFill : src[x]; };
       for (int x = 0; x < inStart; ++x) dst[x] = bit * ((1.0f - a) * tap(x + k) + a * tap(x + k + 1)) + keep * src[x];
-      for (int x = inStart; x < inEnd; ++x) dst[x] = bit * ((1.0f - a) * src[x + k] + a * src[x + k + 1]) + keep * src[x];
+      for (int x = inStart; x < inEnd; ++x)
+        dst[x] = bit * ((1.0f - a) * src[x + k] + a * src[x + k + 1]) + keep * src[x];
       for (int x = inEnd; x < width; ++x) dst[x] = bit * ((1.0f - a) * tap(x + k) + a * tap(x + k + 1)) + keep * src[x];
     }
   }
@@ -113,8 +116,8 @@ void applyRowShift(const PreparedOp& op, const float* __restrict in, float* __re
 
 // ShearY and TranslateY: column x samples itself shifted by s(x) = d x + f (a = 1, b = 0,
 // c = 0, e = 1), so the shift and the two weights are computed once per column.
-void applyColumnShift(const PreparedOp& op, const float* __restrict in, float* __restrict out, ImageShape shape, float bit,
-                      std::vector<int>& shifts, std::vector<float>& weights) {
+void applyColumnShift(const PreparedOp& op, const float* __restrict in, float* __restrict out, ImageShape shape,
+                      float bit, std::vector<int>& shifts, std::vector<float>& weights) {
   const int width = shape.width;
   const int height = shape.height;
   const int planeSize = height * width;
@@ -159,7 +162,8 @@ void applyColor(const PreparedOp& op, const float* __restrict in, float* __restr
 }
 
 // Sharpness: border pixels blend with themselves, interior rows run the stencil without checks.
-void applySharpness(const PreparedOp& op, const float* __restrict in, float* __restrict out, ImageShape shape, float bit) {
+void applySharpness(const PreparedOp& op, const float* __restrict in, float* __restrict out, ImageShape shape,
+                    float bit) {
   const int width = shape.width;
   const int planeSize = shape.height * width;
   const float keep = 1.0f - bit;
@@ -184,8 +188,8 @@ void applySharpness(const PreparedOp& op, const float* __restrict in, float* __r
 
 // AutoContrast and Equalize: quantise each channel once, build its lookup table from the levels
 // (min/max or histogram, as computeStats does), then map.
-void applyLevelTable(const PreparedOp& op, const float* __restrict in, float* __restrict out, ImageShape shape, float bit,
-                     StatsScratch& scratch, std::vector<uint8_t>& levels) {
+void applyLevelTable(const PreparedOp& op, const float* __restrict in, float* __restrict out, ImageShape shape,
+                     float bit, StatsScratch& scratch, std::vector<uint8_t>& levels) {
   const int planeSize = shape.height * shape.width;
   const float keep = 1.0f - bit;
   levels.resize(static_cast<size_t>(planeSize));
@@ -209,7 +213,8 @@ void applyLevelTable(const PreparedOp& op, const float* __restrict in, float* __
       for (int i = 0; i < planeSize; ++i) ++histogram[level[i]];
       equalizeLut(histogram, lut);
     }
-    for (int i = 0; i < planeSize; ++i) target[i] = bit * static_cast<float>(lut[level[i]]) * kInverse255 + keep * plane[i];
+    for (int i = 0; i < planeSize; ++i)
+      target[i] = bit * static_cast<float>(lut[level[i]]) * kInverse255 + keep * plane[i];
   }
 }
 
@@ -232,7 +237,8 @@ void applyCutout(const PreparedOp& op, const float* in, float* out, ImageShape s
 }
 
 // out = bit * op(in) + (1 - bit) * in for one image.
-void applyImage(const OpParams& params, const float* in, float* out, ImageShape shape, float bit, StatsScratch& scratch) {
+void applyImage(const OpParams& params, const float* in, float* out, ImageShape shape, float bit,
+                StatsScratch& scratch) {
   const size_t count = static_cast<size_t>(shape.channels) * shape.height * shape.width;
   if (params.kind == kIdentity || bit == 0.0f) {
     if (out != in) std::memcpy(out, in, count * sizeof(float));
@@ -240,12 +246,14 @@ void applyImage(const OpParams& params, const float* in, float* out, ImageShape 
   }
   const PreparedOp op = prepareOp(params, shape);
   if (op.kind == kShearX || op.kind == kTranslateX) return applyRowShift(op, in, out, shape, bit);
-  if (op.kind == kShearY || op.kind == kTranslateY) return applyColumnShift(op, in, out, shape, bit, scratch.shifts, scratch.weights);
+  if (op.kind == kShearY || op.kind == kTranslateY)
+    return applyColumnShift(op, in, out, shape, bit, scratch.shifts, scratch.weights);
   if (isGeometric(op.kind)) return applyGeometric(op, in, out, shape, bit);
   if (op.kind == kColor) return applyColor(op, in, out, shape, bit);
   if (op.kind == kSharpness) return applySharpness(op, in, out, shape, bit);
   if (op.kind == kCutout) return applyCutout(op, in, out, shape, bit);
-  if (op.kind == kAutoContrast || op.kind == kEqualize) return applyLevelTable(op, in, out, shape, bit, scratch, scratch.levels);
+  if (op.kind == kAutoContrast || op.kind == kEqualize)
+    return applyLevelTable(op, in, out, shape, bit, scratch, scratch.levels);
   const OpStats stats = computeStats(op, in, shape, scratch);
   switch (op.kind) {
 #define DNA_POINT_CASE(K) \
@@ -342,7 +350,7 @@ void subPolicyBackwardCpu(const SubPolicyBatch& batch, const SubPolicyGradient& 
   const int64_t imageSize = static_cast<int64_t>(shape.channels) * shape.height * shape.width;
   at::parallel_for(0, batch.batch, grainFor(shape), [&](int64_t begin, int64_t end) {
     StatsScratch scratch;
-    std::vector<float> between(static_cast<size_t>(imageSize));  // x1
+    std::vector<float> between(static_cast<size_t>(imageSize));   // x1
     std::vector<float> opOutput(static_cast<size_t>(imageSize));  // y_l
     std::vector<float> blended(static_cast<size_t>(imageSize));   // x2
     for (int64_t i = begin; i < end; ++i) {

@@ -7,7 +7,9 @@ namespace dna {
 namespace augment {
 
 void subPolicyForwardCuda(const SubPolicyBatch&, void*) { throwNoCuda("the CUDA augmentation kernels"); }
-void subPolicyBackwardCuda(const SubPolicyBatch&, const SubPolicyGradient&, void*) { throwNoCuda("the CUDA augmentation kernels"); }
+void subPolicyBackwardCuda(const SubPolicyBatch&, const SubPolicyGradient&, void*) {
+  throwNoCuda("the CUDA augmentation kernels");
+}
 void preprocessCuda(const PreprocessBatch&, void*) { throwNoCuda("the CUDA augmentation kernels"); }
 
 }  // namespace augment

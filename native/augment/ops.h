@@ -163,7 +163,8 @@ DNA_HOST_DEVICE inline void bilinearSlopes(const float* plane, int height, int w
                                            float* dsy) {
   *dsx = 0.0f;
   *dsy = 0.0f;
-  if (!(sx > -2.0f && sy > -2.0f && sx < static_cast<float>(width) + 1.0f && sy < static_cast<float>(height) + 1.0f)) return;
+  if (!(sx > -2.0f && sy > -2.0f && sx < static_cast<float>(width) + 1.0f && sy < static_cast<float>(height) + 1.0f))
+    return;
   // sx, sy > -2 here, so truncation after a shift of 2 is the floor.
   const int x0 = static_cast<int>(sx + 2.0f) - 2;
   const int y0 = static_cast<int>(sy + 2.0f) - 2;
@@ -327,7 +328,8 @@ DNA_HOST_DEVICE inline float smoothedInterior(const float* plane, int width, int
   const float* above = plane + index - width;
   const float* here = plane + index;
   const float* below = plane + index + width;
-  const float sum = (above[-1] + above[0] + above[1]) + (here[-1] + 5.0f * here[0] + here[1]) + (below[-1] + below[0] + below[1]);
+  const float sum =
+      (above[-1] + above[0] + above[1]) + (here[-1] + 5.0f * here[0] + here[1]) + (below[-1] + below[0] + below[1]);
   return sum / 13.0f;
 }
 
@@ -337,8 +339,8 @@ DNA_HOST_DEVICE inline float smoothed(const float* plane, ImageShape shape, int 
 }
 
 // What a blend op blends with at (c, y, x): the op's "degenerate" image.
-DNA_HOST_DEVICE inline float degenerate(int32_t kind, const OpStats& stats, const float* image, ImageShape shape,
-                                        int c, int y, int x) {
+DNA_HOST_DEVICE inline float degenerate(int32_t kind, const OpStats& stats, const float* image, ImageShape shape, int c,
+                                        int y, int x) {
   const int planeSize = shape.height * shape.width;
   const int index = y * shape.width + x;
   switch (kind) {
@@ -399,13 +401,13 @@ DNA_HOST_DEVICE inline bool insideCutout(const PreparedOp& op, int x, int y) {
 DNA_HOST_DEVICE inline BilinearTap geometricTap(const PreparedOp& op, ImageShape shape, int x, int y) {
   const float fx = static_cast<float>(x);
   const float fy = static_cast<float>(y);
-  return bilinearTap(op.affine[0] * fx + op.affine[1] * fy + op.affine[2], op.affine[3] * fx + op.affine[4] * fy + op.affine[5],
-                     shape.height, shape.width);
+  return bilinearTap(op.affine[0] * fx + op.affine[1] * fy + op.affine[2],
+                     op.affine[3] * fx + op.affine[4] * fy + op.affine[5], shape.height, shape.width);
 }
 
 // The op's output at (c, y, x). `image` is the whole input image (CHW, contiguous).
-DNA_HOST_DEVICE inline float applyPixel(const PreparedOp& op, const OpStats& stats, const float* image, ImageShape shape,
-                                        int c, int y, int x) {
+DNA_HOST_DEVICE inline float applyPixel(const PreparedOp& op, const OpStats& stats, const float* image,
+                                        ImageShape shape, int c, int y, int x) {
   const int planeSize = shape.height * shape.width;
   const float* plane = image + c * planeSize;
   const float input = plane[y * shape.width + x];
@@ -453,11 +455,11 @@ DNA_HOST_DEVICE inline float pixelDerivative(const PreparedOp& op, const OpStats
 
 // Per-image sums the backward of the fused sub-policy op needs (SPEC 1.4), in this order.
 enum BackwardSum : int {
-  kGradDotInput = 0,    // <G, x>
-  kGradDotOutput = 1,   // <G, x2>
-  kGradDotDelta1 = 2,   // <G, y1 - x>
-  kGradDotDelta2 = 3,   // <G, y2 - x1>
-  kGradSum = 4,         // <G, 1>
+  kGradDotInput = 0,        // <G, x>
+  kGradDotOutput = 1,       // <G, x2>
+  kGradDotDelta1 = 2,       // <G, y1 - x>
+  kGradDotDelta2 = 3,       // <G, y2 - x1>
+  kGradSum = 4,             // <G, 1>
   kGradDotDerivative1 = 5,  // <G, dy1/dv1>
   kGradDotDerivative2 = 6,  // <G, dy2/dv2>
   kBackwardSumCount = 7,
@@ -473,7 +475,8 @@ struct PreprocessParams {
   int32_t cutoutY, cutoutX;
 };
 
-DNA_HOST_DEVICE inline float preprocessPixel(const PreprocessParams& p, const float* plane, ImageShape shape, int x, int y) {
+DNA_HOST_DEVICE inline float preprocessPixel(const PreprocessParams& p, const float* plane, ImageShape shape, int x,
+                                             int y) {
   const int y0 = p.cutoutY - p.cutoutSide / 2;
   const int x0 = p.cutoutX - p.cutoutSide / 2;
   if (p.cutoutSide > 0 && y >= y0 && y < y0 + p.cutoutSide && x >= x0 && x < x0 + p.cutoutSide) return kFill;

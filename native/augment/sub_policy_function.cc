@@ -17,9 +17,9 @@ namespace {
 
 // Hard selection: per image, its sub-policy s = argmax c, and the op parameters of s.
 struct Selection {
-  at::Tensor index;     // [B] int64
-  at::Tensor low;       // [B, 2]
-  at::Tensor span;      // [B, 2]: hi - lo
+  at::Tensor index;  // [B] int64
+  at::Tensor low;    // [B, 2]
+  at::Tensor span;   // [B, 2]: hi - lo
   BatchParams params;
 };
 
@@ -39,7 +39,8 @@ Selection select(const at::Tensor& c, const at::Tensor& b, const at::Tensor& m, 
   s.params.bits = b.gather(1, pairIndex).squeeze(1).to(at::kFloat).contiguous();
   // Checked on what the images use: [B, 2] values, not the whole [B, S, 2] (no big temporaries).
   if (at::isnan(magnitudes).any().item<bool>()) throw ArgumentError("m (magnitudes) contains NaN");
-  if (!at::isfinite(s.params.bits).all().item<bool>()) throw ArgumentError("b (apply bits) contains NaN or infinite values");
+  if (!at::isfinite(s.params.bits).all().item<bool>())
+    throw ArgumentError("b (apply bits) contains NaN or infinite values");
   s.params.noise = noise.to(at::kFloat).contiguous();
   return s;
 }
@@ -104,9 +105,9 @@ struct SubPolicyFunction : public torch::autograd::Function<SubPolicyFunction> {
 
 }  // namespace
 
-at::Tensor applySubPolicyFunction(const at::Tensor& images, const at::Tensor& c, const at::Tensor& b, const at::Tensor& m,
-                                  const at::Tensor& kindsTable, const at::Tensor& ranges, const at::Tensor& noise,
-                                  bool dadaBaseline, bool exactMagnitude) {
+at::Tensor applySubPolicyFunction(const at::Tensor& images, const at::Tensor& c, const at::Tensor& b,
+                                  const at::Tensor& m, const at::Tensor& kindsTable, const at::Tensor& ranges,
+                                  const at::Tensor& noise, bool dadaBaseline, bool exactMagnitude) {
   return SubPolicyFunction::apply(images, c, b, m, kindsTable, ranges, noise, dadaBaseline, exactMagnitude);
 }
 

@@ -10,9 +10,9 @@ namespace augment {
 
 // images [B, C, H, W] (kernel images), c [B, S], b and m [B, S, 2], the search space's tables
 // kinds [S, 2] and ranges [S, 2, 2], noise [B, 2, 2]; all checked by the caller.
-at::Tensor applySubPolicyFunction(const at::Tensor& images, const at::Tensor& c, const at::Tensor& b, const at::Tensor& m,
-                                  const at::Tensor& kindsTable, const at::Tensor& ranges, const at::Tensor& noise,
-                                  bool dadaBaseline, bool exactMagnitude);
+at::Tensor applySubPolicyFunction(const at::Tensor& images, const at::Tensor& c, const at::Tensor& b,
+                                  const at::Tensor& m, const at::Tensor& kindsTable, const at::Tensor& ranges,
+                                  const at::Tensor& noise, bool dadaBaseline, bool exactMagnitude);
 
 }  // namespace augment
 }  // namespace dna

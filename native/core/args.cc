@@ -24,15 +24,24 @@ std::string shapeString(at::IntArrayRef sizes) {
 
 const char* jsTypeName(const Napi::Value& value) {
   switch (value.Type()) {
-    case napi_undefined: return "undefined";
-    case napi_null: return "null";
-    case napi_boolean: return "a boolean";
-    case napi_number: return "a number";
-    case napi_string: return "a string";
-    case napi_symbol: return "a symbol";
-    case napi_function: return "a function";
-    case napi_bigint: return "a bigint";
-    case napi_external: return "an external";
+    case napi_undefined:
+      return "undefined";
+    case napi_null:
+      return "null";
+    case napi_boolean:
+      return "a boolean";
+    case napi_number:
+      return "a number";
+    case napi_string:
+      return "a string";
+    case napi_symbol:
+      return "a symbol";
+    case napi_function:
+      return "a function";
+    case napi_bigint:
+      return "a bigint";
+    case napi_external:
+      return "an external";
     case napi_object:
       if (value.IsArray()) return "an array";
       if (value.IsTypedArray()) return "a typed array";
@@ -183,9 +192,8 @@ c10::optional<std::vector<int64_t>> Args::optionalIntegerList(size_t i) const {
 
 at::ScalarType parseDtype(const std::string& name) {
   static const std::unordered_map<std::string, at::ScalarType> types = {
-      {"float32", at::kFloat}, {"float64", at::kDouble},  {"float16", at::kHalf},
-      {"bfloat16", at::kBFloat16}, {"int32", at::kInt}, {"int64", at::kLong},
-      {"uint8", at::kByte},    {"bool", at::kBool},
+      {"float32", at::kFloat}, {"float64", at::kDouble}, {"float16", at::kHalf}, {"bfloat16", at::kBFloat16},
+      {"int32", at::kInt},     {"int64", at::kLong},     {"uint8", at::kByte},   {"bool", at::kBool},
   };
   auto found = types.find(name);
   if (found == types.end()) {
@@ -197,15 +205,24 @@ at::ScalarType parseDtype(const std::string& name) {
 
 const char* dtypeName(at::ScalarType type) {
   switch (type) {
-    case at::kFloat: return "float32";
-    case at::kDouble: return "float64";
-    case at::kHalf: return "float16";
-    case at::kBFloat16: return "bfloat16";
-    case at::kInt: return "int32";
-    case at::kLong: return "int64";
-    case at::kByte: return "uint8";
-    case at::kBool: return "bool";
-    default: return c10::toString(type);
+    case at::kFloat:
+      return "float32";
+    case at::kDouble:
+      return "float64";
+    case at::kHalf:
+      return "float16";
+    case at::kBFloat16:
+      return "bfloat16";
+    case at::kInt:
+      return "int32";
+    case at::kLong:
+      return "int64";
+    case at::kByte:
+      return "uint8";
+    case at::kBool:
+      return "bool";
+    default:
+      return c10::toString(type);
   }
 }
 

@@ -21,7 +21,9 @@ Napi::FunctionReference& handleClassSlot(Napi::Env env, size_t slot);
 template <typename Handle>
 class HandleClass {
  public:
-  static void remember(Napi::Env env, Napi::Function cls) { detail::handleClassSlot(env, slot()) = Napi::Persistent(cls); }
+  static void remember(Napi::Env env, Napi::Function cls) {
+    detail::handleClassSlot(env, slot()) = Napi::Persistent(cls);
+  }
 
   // A new, empty instance of the class.
   static Napi::Object instance(Napi::Env env) {

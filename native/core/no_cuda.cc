@@ -8,7 +8,8 @@
 namespace dna {
 
 void throwNoCuda(const char* what) {
-  throw ArgumentError(std::string("dna-augment was built without CUDA: ") + what + " needs a build against a CUDA LibTorch");
+  throw ArgumentError(std::string("dna-augment was built without CUDA: ") + what +
+                      " needs a build against a CUDA LibTorch");
 }
 
 bool builtWithCuda() { return false; }

@@ -46,23 +46,28 @@ c10::OperatorHandle transformOperator(const std::string& name) {
   }
   // "namespace::name" or "namespace::name.overload".
   const size_t dot = name.find('.', name.find("::"));
-  const c10::OperatorName operatorName = dot == std::string::npos ? c10::OperatorName(name, "")
-                                                                 : c10::OperatorName(name.substr(0, dot), name.substr(dot + 1));
+  const c10::OperatorName operatorName = dot == std::string::npos
+                                             ? c10::OperatorName(name, "")
+                                             : c10::OperatorName(name.substr(0, dot), name.substr(dot + 1));
   const auto found = c10::Dispatcher::singleton().findSchema(operatorName);
   if (!found.has_value()) {
-    throw std::runtime_error("no operator " + name + " is registered (load the library that defines it with loadOpLibrary first)");
+    throw std::runtime_error("no operator " + name +
+                             " is registered (load the library that defines it with loadOpLibrary first)");
   }
   const c10::FunctionSchema& schema = found->schema();
   const auto isTensor = [](const c10::Argument& a) { return a.type()->kind() == c10::TypeKind::TensorType; };
-  bool ok = schema.arguments().size() == 2 && schema.returns().size() == 1 && !schema.is_vararg() && !schema.is_varret();
-  ok = ok && std::all_of(schema.arguments().begin(), schema.arguments().end(), isTensor) && isTensor(schema.returns()[0]);
+  bool ok =
+      schema.arguments().size() == 2 && schema.returns().size() == 1 && !schema.is_vararg() && !schema.is_varret();
+  ok = ok && std::all_of(schema.arguments().begin(), schema.arguments().end(), isTensor) &&
+       isTensor(schema.returns()[0]);
   if (!ok) {
-    throw ArgumentError("operator " + name + " has the schema " + schemaText(schema) + ", but a transform must be " + name + kSignature);
+    throw ArgumentError("operator " + name + " has the schema " + schemaText(schema) + ", but a transform must be " +
+                        name + kSignature);
   }
   for (const c10::Argument& argument : schema.arguments()) {
     if (argument.alias_info() != nullptr && argument.alias_info()->isWrite()) {
-      throw ArgumentError("operator " + name + " writes its argument '" + argument.name() + "' in place (" + schemaText(schema) +
-                          "); a transform must return a new tensor");
+      throw ArgumentError("operator " + name + " writes its argument '" + argument.name() + "' in place (" +
+                          schemaText(schema) + "); a transform must return a new tensor");
     }
   }
   return *found;
@@ -102,12 +107,13 @@ void registerCustomOps(Napi::Object exports) {
     const at::Tensor images = a.tensor(1);
     const at::Tensor magnitude = a.tensor(2);
     if (images.dim() != 4 || images.scalar_type() != at::kFloat) {
-      throw ArgumentError("images must be a float32 tensor [B, C, H, W], got " + std::string(dtypeName(images.scalar_type())) + " " +
-                          shapeString(images.sizes()));
+      throw ArgumentError("images must be a float32 tensor [B, C, H, W], got " +
+                          std::string(dtypeName(images.scalar_type())) + " " + shapeString(images.sizes()));
     }
     if (magnitude.dim() != 1 || magnitude.size(0) != images.size(0) || magnitude.scalar_type() != at::kFloat ||
         magnitude.device() != images.device()) {
-      throw ArgumentError("magnitude must be a float32 tensor [" + std::to_string(images.size(0)) + "] on " + images.device().str());
+      throw ArgumentError("magnitude must be a float32 tensor [" + std::to_string(images.size(0)) + "] on " +
+                          images.device().str());
     }
     torch::jit::Stack stack{images.detach().contiguous(), magnitude.detach().contiguous()};
     {
@@ -123,10 +129,12 @@ void registerCustomOps(Napi::Object exports) {
                                shapeString(images.sizes()) + "; a transform must keep the shape");
     }
     if (result.scalar_type() != at::kFloat) {
-      throw std::runtime_error(name + " returned " + dtypeName(result.scalar_type()) + "; a transform must return float32 images");
+      throw std::runtime_error(name + " returned " + dtypeName(result.scalar_type()) +
+                               "; a transform must return float32 images");
     }
     if (result.device() != images.device()) {
-      throw std::runtime_error(name + " returned a tensor on " + result.device().str() + " for images on " + images.device().str());
+      throw std::runtime_error(name + " returned a tensor on " + result.device().str() + " for images on " +
+                               images.device().str());
     }
     return wrapTensor(a, result);
   });

@@ -19,15 +19,19 @@ bool autocastEnabled(at::DeviceType device) {
   return device == at::kCUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
 }
 void setAutocastEnabled(at::DeviceType device, bool on) {
-  if (device == at::kCUDA) at::autocast::set_enabled(on);
-  else at::autocast::set_cpu_enabled(on);
+  if (device == at::kCUDA)
+    at::autocast::set_enabled(on);
+  else
+    at::autocast::set_cpu_enabled(on);
 }
 at::ScalarType autocastDtype(at::DeviceType device) {
   return device == at::kCUDA ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
 }
 void setAutocastDtype(at::DeviceType device, at::ScalarType dtype) {
-  if (device == at::kCUDA) at::autocast::set_autocast_gpu_dtype(dtype);
-  else at::autocast::set_autocast_cpu_dtype(dtype);
+  if (device == at::kCUDA)
+    at::autocast::set_autocast_gpu_dtype(dtype);
+  else
+    at::autocast::set_autocast_cpu_dtype(dtype);
 }
 #endif
 

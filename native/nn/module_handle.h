@@ -34,8 +34,8 @@ class ModuleHandle : public Napi::ObjectWrap<ModuleHandle> {
   int64_t accountedBytes_ = 0;
 };
 
-// Argument i as a live Network (a reference of its own, so that the call keeps it alive), or an ArgumentError ("argument 1 must be a Module" /
-// "argument 1 is a disposed Module").
+// Argument i as a live Network (a reference of its own, so that the call keeps it alive), or an ArgumentError
+// ("argument 1 must be a Module" / "argument 1 is a disposed Module").
 std::shared_ptr<Network> networkArg(Args& args, size_t i);
 
 }  // namespace dna

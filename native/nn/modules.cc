@@ -58,7 +58,8 @@ class BatchNorm : public torch::nn::Module {
     bias_ = register_parameter("bias", at::zeros({channels}));
     runningMean_ = register_buffer("running_mean", at::zeros({channels}));
     runningVar_ = register_buffer("running_var", at::ones({channels}));
-    batchesTracked_ = register_buffer("num_batches_tracked", at::scalar_tensor(0, at::TensorOptions().dtype(at::kLong)));
+    batchesTracked_ =
+        register_buffer("num_batches_tracked", at::scalar_tensor(0, at::TensorOptions().dtype(at::kLong)));
   }
 
   at::Tensor forward(const at::Tensor& x) {
@@ -87,8 +88,10 @@ class Linear : public torch::nn::Module {
   Linear(int64_t in, int64_t out, bool zero, at::Generator& generator) : torch::nn::Module("Linear") {
     at::Tensor weight = at::empty({out, in});
     const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-    if (zero) weight.zero_();
-    else weight.uniform_(-bound, bound, generator);
+    if (zero)
+      weight.zero_();
+    else
+      weight.uniform_(-bound, bound, generator);
     weight_ = register_parameter("weight", weight);
     bias_ = register_parameter("bias", at::zeros({out}));
   }
@@ -135,7 +138,8 @@ class PreActBlock : public torch::nn::Module {
     conv1_ = register_module("conv1", std::make_shared<Conv>(in, out, 3, stride, generator));
     bn2_ = register_module("bn2", std::make_shared<BatchNorm>(out));
     conv2_ = register_module("conv2", std::make_shared<Conv>(out, out, 3, 1, generator));
-    if (in != out || stride != 1) shortcut_ = register_module("shortcut", std::make_shared<Conv>(in, out, 1, stride, generator));
+    if (in != out || stride != 1)
+      shortcut_ = register_module("shortcut", std::make_shared<Conv>(in, out, 1, stride, generator));
   }
 
   at::Tensor forward(const at::Tensor& x) {
@@ -176,12 +180,14 @@ WideResNetConfig readWideResNetConfig(Napi::Value value) {
   reader.require(config.depth >= 10 && config.depth <= 1000 && (config.depth - 4) % 6 == 0, "depth",
                  "6n+4 with n >= 1 (10, 16, 22, 28, 40, ..., at most 1000)", static_cast<double>(config.depth));
   config.widen = reader.integer("widen");
-  reader.require(config.widen >= 1 && config.widen <= 64, "widen", "an integer from 1 to 64", static_cast<double>(config.widen));
+  reader.require(config.widen >= 1 && config.widen <= 64, "widen", "an integer from 1 to 64",
+                 static_cast<double>(config.widen));
   config.classes = reader.integer("classes");
   reader.require(config.classes >= 2 && config.classes <= 1000000, "classes", "an integer from 2 to 1000000",
                  static_cast<double>(config.classes));
   config.inChannels = reader.integer("inChannels");
-  reader.require(config.inChannels == 1 || config.inChannels == 3, "inChannels", "1 or 3", static_cast<double>(config.inChannels));
+  reader.require(config.inChannels == 1 || config.inChannels == 3, "inChannels", "1 or 3",
+                 static_cast<double>(config.inChannels));
   config.dropout = reader.number("dropout", 0.0);
   reader.require(config.dropout >= 0 && config.dropout < 1, "dropout", "in [0, 1)", config.dropout);
   const size_t channels = static_cast<size_t>(config.inChannels);
@@ -209,7 +215,8 @@ class WideResNet : public Network {
     conv1_ = register_module("conv1", std::make_shared<Conv>(config.inChannels, 16, 3, 1, generator));
     int64_t in = 16;
     for (int group = 0; group < 3; ++group) {
-      auto container = register_module("group" + std::to_string(group + 1), std::make_shared<torch::nn::Module>("Group"));
+      auto container =
+          register_module("group" + std::to_string(group + 1), std::make_shared<torch::nn::Module>("Group"));
       for (int64_t i = 0; i < blocks; ++i) {
         const int64_t stride = (i == 0 && group > 0) ? 2 : 1;
         blocks_.push_back(container->register_module(
@@ -242,8 +249,8 @@ class WideResNet : public Network {
       }
     }
     if (x.scalar_type() != weight_.scalar_type()) {
-      throw ArgumentError(std::string("the images must be ") + dtypeName(weight_.scalar_type()) + " (values in [0, 1]), got " +
-                          dtypeName(x.scalar_type()));
+      throw ArgumentError(std::string("the images must be ") + dtypeName(weight_.scalar_type()) +
+                          " (values in [0, 1]), got " + dtypeName(x.scalar_type()));
     }
     if (x.device() != weight_.device()) {
       throw ArgumentError("the images are on " + x.device().str() + " but the model is on " + weight_.device().str() +
@@ -295,7 +302,8 @@ class WideResNet : public Network {
 
 // A seed from LibTorch's default generator, so that manualSeed() governs unseeded models.
 uint64_t drawSeed() {
-  return static_cast<uint64_t>(at::randint(0, int64_t{1} << 62, {1}, at::TensorOptions().dtype(at::kLong)).item<int64_t>());
+  return static_cast<uint64_t>(
+      at::randint(0, int64_t{1} << 62, {1}, at::TensorOptions().dtype(at::kLong)).item<int64_t>());
 }
 
 // ---- State dicts ----
@@ -316,7 +324,8 @@ std::string listSome(const std::vector<std::string>& items, size_t shown, const 
 }
 
 void loadStateDict(Network& network, Args& a, size_t index) {
-  if (a.isMissing(index) || !a[index].IsObject() || a[index].IsArray()) a.fail(index, "a state dict (an object of Tensors by name)");
+  if (a.isMissing(index) || !a[index].IsObject() || a[index].IsArray())
+    a.fail(index, "a state dict (an object of Tensors by name)");
   Napi::Object object = a[index].As<Napi::Object>();
   Napi::Array keys = object.GetPropertyNames();
   std::unordered_map<std::string, at::Tensor> given;
@@ -343,9 +352,11 @@ void loadStateDict(Network& network, Args& a, size_t index) {
     }
     const at::Tensor& source = found->second;
     if (source.sizes() != tensor.sizes()) {
-      mismatched.push_back(name + " has shape " + shapeString(source.sizes()) + ", model expects " + shapeString(tensor.sizes()));
+      mismatched.push_back(name + " has shape " + shapeString(source.sizes()) + ", model expects " +
+                           shapeString(tensor.sizes()));
     } else if (source.is_floating_point() != tensor.is_floating_point() || source.is_complex()) {
-      mismatched.push_back(name + " has dtype " + dtypeName(source.scalar_type()) + ", model expects " + dtypeName(tensor.scalar_type()));
+      mismatched.push_back(name + " has dtype " + dtypeName(source.scalar_type()) + ", model expects " +
+                           dtypeName(tensor.scalar_type()));
     }
   }
   std::vector<std::string> unexpected;
@@ -398,7 +409,8 @@ void registerModels(Napi::Object exports) {
     Execution execution;
     execution.channelsLast = a.boolean(1, false);
     const at::ScalarType precision = a.dtype(2, at::kFloat);
-    if (precision == at::kBFloat16) execution.autocast = precision;
+    if (precision == at::kBFloat16)
+      execution.autocast = precision;
     else if (precision != at::kFloat) {
       throw ArgumentError(std::string("precision must be float32 or bfloat16 (autocast), got ") + dtypeName(precision));
     }
@@ -417,9 +429,8 @@ void registerModels(Napi::Object exports) {
     network->train(a.boolean(1, true));
     return a.env().Undefined();
   });
-  exportFunction(exports, "moduleIsTraining", [](Args& a) {
-    return Napi::Boolean::New(a.env(), networkArg(a, 0)->is_training());
-  });
+  exportFunction(exports, "moduleIsTraining",
+                 [](Args& a) { return Napi::Boolean::New(a.env(), networkArg(a, 0)->is_training()); });
 
   // The live parameter and buffer tensors (not copies): gradients and updates show through.
   exportFunction(exports, "moduleParameters", [](Args& a) { return wrapTensors(a, networkArg(a, 0)->parameters()); });
@@ -486,18 +497,22 @@ void registerModels(Napi::Object exports) {
     const at::Tensor labels = a.tensor(1);
     const double smoothing = a.optionalNumber(2).value_or(0.0);
     if (logits.dim() != 2 || logits.size(0) == 0 || logits.size(1) == 0) {
-      throw ArgumentError("logits must be a non-empty [batch, classes] tensor, got shape " + shapeString(logits.sizes()));
+      throw ArgumentError("logits must be a non-empty [batch, classes] tensor, got shape " +
+                          shapeString(logits.sizes()));
     }
-    if (!logits.is_floating_point()) throw ArgumentError(std::string("logits must be floating point, got ") + dtypeName(logits.scalar_type()));
-    if (labels.scalar_type() != at::kLong) throw ArgumentError(std::string("labels must be int64, got ") + dtypeName(labels.scalar_type()));
+    if (!logits.is_floating_point())
+      throw ArgumentError(std::string("logits must be floating point, got ") + dtypeName(logits.scalar_type()));
+    if (labels.scalar_type() != at::kLong)
+      throw ArgumentError(std::string("labels must be int64, got ") + dtypeName(labels.scalar_type()));
     if (labels.dim() != 1 || labels.size(0) != logits.size(0)) {
-      throw ArgumentError("labels must have shape [" + std::to_string(logits.size(0)) + "] (one per row of logits), got " +
-                          shapeString(labels.sizes()));
+      throw ArgumentError("labels must have shape [" + std::to_string(logits.size(0)) +
+                          "] (one per row of logits), got " + shapeString(labels.sizes()));
     }
     if (labels.device() != logits.device()) {
       throw ArgumentError("labels are on " + labels.device().str() + " but logits are on " + logits.device().str());
     }
-    if (!(smoothing >= 0 && smoothing <= 1)) throw ArgumentError("labelSmoothing must be in [0, 1], got " + OptionsReader::formatNumber(smoothing));
+    if (!(smoothing >= 0 && smoothing <= 1))
+      throw ArgumentError("labelSmoothing must be in [0, 1], got " + OptionsReader::formatNumber(smoothing));
     const int64_t lowest = labels.min().item<int64_t>();
     const int64_t highest = labels.max().item<int64_t>();
     if (lowest < 0 || highest >= logits.size(1)) {

@@ -19,9 +19,9 @@
 
 #include "core/args.h"
 #include "core/errors.h"
+#include "core/handle_class.h"
 #include "core/handles.h"
 #include "core/registry.h"
-#include "core/handle_class.h"
 #include "nn/options.h"
 
 namespace dna {
@@ -103,14 +103,19 @@ torch::optim::SGDOptions readSgdOptions(Napi::Value value) {
   if (nesterov && (momentum <= 0 || dampening != 0)) {
     throw ArgumentError("options.nesterov needs a positive momentum and zero dampening");
   }
-  return torch::optim::SGDOptions(lr).momentum(momentum).dampening(dampening).weight_decay(weightDecay).nesterov(nesterov);
+  return torch::optim::SGDOptions(lr)
+      .momentum(momentum)
+      .dampening(dampening)
+      .weight_decay(weightDecay)
+      .nesterov(nesterov);
 }
 
 torch::optim::AdamOptions readAdamOptions(Napi::Value value) {
   OptionsReader reader(value, "options");
   const double lr = reader.number("lr", 1e-3);
   reader.require(lr >= 0, "lr", "non-negative", lr);
-  const std::vector<double> betas = reader.has("betas") ? reader.numbers("betas", 2, 0.0) : std::vector<double>{0.9, 0.999};
+  const std::vector<double> betas =
+      reader.has("betas") ? reader.numbers("betas", 2, 0.0) : std::vector<double>{0.9, 0.999};
   for (double beta : betas) reader.require(beta >= 0 && beta < 1, "betas", "in [0, 1)", beta);
   const double eps = reader.number("eps", 1e-8);
   reader.require(eps >= 0, "eps", "non-negative", eps);
@@ -150,9 +155,11 @@ std::vector<at::Tensor> readParameters(Args& a, size_t i) {
   for (size_t k = 0; k < parameters.size(); ++k) {
     const at::Tensor& p = parameters[k];
     const std::string which = "parameter " + std::to_string(k);
-    if (!p.is_floating_point()) throw ArgumentError(which + " is " + dtypeName(p.scalar_type()) + "; parameters must be floating point");
+    if (!p.is_floating_point())
+      throw ArgumentError(which + " is " + dtypeName(p.scalar_type()) + "; parameters must be floating point");
     if (!p.requires_grad()) throw ArgumentError(which + " does not require gradients (call requireGrad() on it first)");
-    if (!p.is_leaf()) throw ArgumentError(which + " is computed from other tensors; optimise leaf tensors (model parameters)");
+    if (!p.is_leaf())
+      throw ArgumentError(which + " is computed from other tensors; optimise leaf tensors (model parameters)");
     if (!seen.insert(p.unsafeGetTensorImpl()).second) throw ArgumentError(which + " appears twice in the list");
   }
   return parameters;
@@ -213,7 +220,8 @@ std::pair<size_t, std::string> splitKey(const std::string& key, size_t count) {
   const std::string index = key.substr(0, dot == std::string::npos ? 0 : dot);
   const bool digits = !index.empty() && index.size() < 10 && index.find_first_not_of("0123456789") == std::string::npos;
   if (!digits || std::stoul(index) >= count) {
-    throw ArgumentError("optimizer state entry '" + key + "' does not name a parameter (expected '<index>.<name>' with index below " +
+    throw ArgumentError("optimizer state entry '" + key +
+                        "' does not name a parameter (expected '<index>.<name>' with index below " +
                         std::to_string(count) + ")");
   }
   return {std::stoul(index), key.substr(dot + 1)};
@@ -238,8 +246,10 @@ void loadState(Args& a, OptimizerSlot& slot, size_t index) {
   }
   // Options: parsed and checked like the constructor's.
   std::unique_ptr<torch::optim::OptimizerOptions> options;
-  if (slot.kind == OptimizerKind::Sgd) options = std::make_unique<torch::optim::SGDOptions>(readSgdOptions(object.Get("options")));
-  else options = std::make_unique<torch::optim::AdamOptions>(readAdamOptions(object.Get("options")));
+  if (slot.kind == OptimizerKind::Sgd)
+    options = std::make_unique<torch::optim::SGDOptions>(readSgdOptions(object.Get("options")));
+  else
+    options = std::make_unique<torch::optim::AdamOptions>(readAdamOptions(object.Get("options")));
 
   // Entries, grouped per parameter.
   struct Entry {
@@ -248,7 +258,8 @@ void loadState(Args& a, OptimizerSlot& slot, size_t index) {
   };
   std::vector<Entry> entries(parameters.size());
   Napi::Value tensorsValue = object.Get("tensors");
-  if (!tensorsValue.IsObject() || tensorsValue.IsArray()) throw ArgumentError("state.tensors must be an object of Tensors");
+  if (!tensorsValue.IsObject() || tensorsValue.IsArray())
+    throw ArgumentError("state.tensors must be an object of Tensors");
   Napi::Object tensors = tensorsValue.As<Napi::Object>();
   Napi::Array tensorKeys = tensors.GetPropertyNames();
   const std::unordered_set<std::string> tensorNames =
@@ -257,7 +268,8 @@ void loadState(Args& a, OptimizerSlot& slot, size_t index) {
   for (uint32_t k = 0; k < tensorKeys.Length(); ++k) {
     const std::string key = tensorKeys.Get(k).ToString().Utf8Value();
     const auto [i, name] = splitKey(key, parameters.size());
-    if (tensorNames.count(name) == 0) throw ArgumentError("optimizer state entry '" + key + "' is not part of a " + kindName(slot.kind) + " state");
+    if (tensorNames.count(name) == 0)
+      throw ArgumentError("optimizer state entry '" + key + "' is not part of a " + kindName(slot.kind) + " state");
     TensorHandle* handle = TensorHandle::unwrap(tensors.Get(key));
     if (handle == nullptr) throw ArgumentError("optimizer state entry '" + key + "' is not a Tensor");
     if (handle->disposed()) throw ArgumentError("optimizer state entry '" + key + "' is a disposed Tensor");
@@ -271,7 +283,8 @@ void loadState(Args& a, OptimizerSlot& slot, size_t index) {
   }
   Napi::Value numbersValue = object.Get("numbers");
   if (!numbersValue.IsUndefined() && !numbersValue.IsNull()) {
-    if (!numbersValue.IsObject() || numbersValue.IsArray()) throw ArgumentError("state.numbers must be an object of numbers");
+    if (!numbersValue.IsObject() || numbersValue.IsArray())
+      throw ArgumentError("state.numbers must be an object of numbers");
     Napi::Object numbers = numbersValue.As<Napi::Object>();
     Napi::Array numberKeys = numbers.GetPropertyNames();
     OptionsReader numberReader(numbers, "state.numbers");
@@ -302,13 +315,15 @@ void loadState(Args& a, OptimizerSlot& slot, size_t index) {
       states.emplace_back(i, std::move(state));
     } else {
       if (!entry.step || entry.tensors.count("expAvg") == 0 || entry.tensors.count("expAvgSq") == 0) {
-        throw ArgumentError("the adam state of parameter " + std::to_string(i) + " needs step, expAvg and expAvgSq together");
+        throw ArgumentError("the adam state of parameter " + std::to_string(i) +
+                            " needs step, expAvg and expAvgSq together");
       }
       auto state = std::make_unique<torch::optim::AdamParamState>();
       state->step(*entry.step);
       state->exp_avg(own(entry.tensors.at("expAvg"), parameters[i]));
       state->exp_avg_sq(own(entry.tensors.at("expAvgSq"), parameters[i]));
-      if (entry.tensors.count("maxExpAvgSq") != 0) state->max_exp_avg_sq(own(entry.tensors.at("maxExpAvgSq"), parameters[i]));
+      if (entry.tensors.count("maxExpAvgSq") != 0)
+        state->max_exp_avg_sq(own(entry.tensors.at("maxExpAvgSq"), parameters[i]));
       states.emplace_back(i, std::move(state));
     }
   }
@@ -352,7 +367,9 @@ void registerOptim(Napi::Object exports) {
   exportFunction(exports, "optimizerSetLr", [](Args& a) {
     const auto slot = optimizerArg(a, 0);
     const double lr = a.number(1);
-    if (!(std::isfinite(lr) && lr >= 0)) throw ArgumentError("the learning rate must be a non-negative finite number, got " + OptionsReader::formatNumber(lr));
+    if (!(std::isfinite(lr) && lr >= 0))
+      throw ArgumentError("the learning rate must be a non-negative finite number, got " +
+                          OptionsReader::formatNumber(lr));
     for (auto& group : slot->optimizer->param_groups()) group.options().set_lr(lr);
     return a.env().Undefined();
   });
@@ -361,8 +378,10 @@ void registerOptim(Napi::Object exports) {
     return Napi::Number::New(a.env(), slot->optimizer->param_groups().front().options().get_lr());
   });
   exportFunction(exports, "optimizerOptions", [](Args& a) { return optionsObject(a.env(), *optimizerArg(a, 0)); });
-  exportFunction(exports, "optimizerKind", [](Args& a) { return Napi::String::New(a.env(), kindName(optimizerArg(a, 0)->kind)); });
-  exportFunction(exports, "optimizerParameters", [](Args& a) { return wrapTensors(a, optimizerArg(a, 0)->parameters()); });
+  exportFunction(exports, "optimizerKind",
+                 [](Args& a) { return Napi::String::New(a.env(), kindName(optimizerArg(a, 0)->kind)); });
+  exportFunction(exports, "optimizerParameters",
+                 [](Args& a) { return wrapTensors(a, optimizerArg(a, 0)->parameters()); });
   exportFunction(exports, "optimizerState", [](Args& a) { return saveState(a, *optimizerArg(a, 0)); });
   exportFunction(exports, "optimizerLoadState", [](Args& a) {
     const auto slot = optimizerArg(a, 0);
@@ -387,7 +406,8 @@ void registerOptim(Napi::Object exports) {
   exportFunction(exports, "clipGradNorm", [](Args& a) {
     const std::vector<at::Tensor> parameters = a.tensorList(0);
     const double maxNorm = a.number(1);
-    if (!(std::isfinite(maxNorm) && maxNorm > 0)) throw ArgumentError("maxNorm must be a positive finite number, got " + OptionsReader::formatNumber(maxNorm));
+    if (!(std::isfinite(maxNorm) && maxNorm > 0))
+      throw ArgumentError("maxNorm must be a positive finite number, got " + OptionsReader::formatNumber(maxNorm));
     return Napi::Number::New(a.env(), torch::nn::utils::clip_grad_norm_(parameters, maxNorm));
   });
 }

@@ -21,7 +21,8 @@ at::TensorOptions optionsFrom(Args& a, size_t dtypeIndex, at::ScalarType fallbac
 
 void checkGeneratorDevice(const c10::optional<at::Generator>& generator, const c10::Device& device) {
   if (generator && generator->device().type() != device.type()) {
-    throw ArgumentError("the generator is on " + generator->device().str() + " but the tensor is made on " + device.str());
+    throw ArgumentError("the generator is on " + generator->device().str() + " but the tensor is made on " +
+                        device.str());
   }
 }
 
@@ -39,9 +40,8 @@ void registerRandom(Napi::Object exports) {
     at::Generator generator = a.generator(0);
     return Napi::BigInt::New(a.env(), static_cast<uint64_t>(generator.current_seed()));
   });
-  exportFunction(exports, "generatorDevice", [](Args& a) {
-    return Napi::String::New(a.env(), a.generator(0).device().str());
-  });
+  exportFunction(exports, "generatorDevice",
+                 [](Args& a) { return Napi::String::New(a.env(), a.generator(0).device().str()); });
   // The full state (a uint8 tensor), to save in checkpoints and restore on resume.
   exportFunction(exports, "generatorState", [](Args& a) {
     at::Generator generator = a.generator(0);

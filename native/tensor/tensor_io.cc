@@ -15,13 +15,19 @@ namespace {
 
 at::ScalarType typedArrayDtype(napi_typedarray_type type) {
   switch (type) {
-    case napi_float32_array: return at::kFloat;
-    case napi_float64_array: return at::kDouble;
-    case napi_int32_array: return at::kInt;
-    case napi_bigint64_array: return at::kLong;
-    case napi_uint8_array: return at::kByte;
+    case napi_float32_array:
+      return at::kFloat;
+    case napi_float64_array:
+      return at::kDouble;
+    case napi_int32_array:
+      return at::kInt;
+    case napi_bigint64_array:
+      return at::kLong;
+    case napi_uint8_array:
+      return at::kByte;
     default:
-      throw ArgumentError("unsupported typed array (use Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array)");
+      throw ArgumentError(
+          "unsupported typed array (use Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array)");
   }
 }
 
@@ -43,21 +49,30 @@ Napi::Value copyOut(Napi::Env env, const at::Tensor& host) {
 Napi::Value toTypedArray(Napi::Env env, const at::Tensor& tensor) {
   at::Tensor host = tensor.detach().to(at::kCPU).contiguous();
   switch (host.scalar_type()) {
-    case at::kFloat: return copyOut<float>(env, host);
-    case at::kDouble: return copyOut<double>(env, host);
-    case at::kInt: return copyOut<int32_t>(env, host);
-    case at::kLong: return copyOut<int64_t>(env, host);
-    case at::kByte: return copyOut<uint8_t>(env, host);
-    case at::kBool: return copyOut<uint8_t>(env, host.to(at::kByte));
+    case at::kFloat:
+      return copyOut<float>(env, host);
+    case at::kDouble:
+      return copyOut<double>(env, host);
+    case at::kInt:
+      return copyOut<int32_t>(env, host);
+    case at::kLong:
+      return copyOut<int64_t>(env, host);
+    case at::kByte:
+      return copyOut<uint8_t>(env, host);
+    case at::kBool:
+      return copyOut<uint8_t>(env, host.to(at::kByte));
     case at::kHalf:
-    case at::kBFloat16: return copyOut<float>(env, host.to(at::kFloat));
-    default: throw ArgumentError(std::string("cannot read a tensor of dtype ") + c10::toString(host.scalar_type()));
+    case at::kBFloat16:
+      return copyOut<float>(env, host.to(at::kFloat));
+    default:
+      throw ArgumentError(std::string("cannot read a tensor of dtype ") + c10::toString(host.scalar_type()));
   }
 }
 
 Napi::Array shapeArray(Napi::Env env, at::IntArrayRef sizes) {
   Napi::Array array = Napi::Array::New(env, sizes.size());
-  for (size_t k = 0; k < sizes.size(); ++k) array.Set(static_cast<uint32_t>(k), Napi::Number::New(env, static_cast<double>(sizes[k])));
+  for (size_t k = 0; k < sizes.size(); ++k)
+    array.Set(static_cast<uint32_t>(k), Napi::Number::New(env, static_cast<double>(sizes[k])));
   return array;
 }
 
@@ -112,10 +127,13 @@ void registerTensorIo(Napi::Object exports) {
   });
 
   exportFunction(exports, "shape", [](Args& a) { return shapeArray(a.env(), a.tensor(0).sizes()); });
-  exportFunction(exports, "dtype", [](Args& a) { return Napi::String::New(a.env(), dtypeName(a.tensor(0).scalar_type())); });
+  exportFunction(exports, "dtype",
+                 [](Args& a) { return Napi::String::New(a.env(), dtypeName(a.tensor(0).scalar_type())); });
   exportFunction(exports, "device", [](Args& a) { return Napi::String::New(a.env(), a.tensor(0).device().str()); });
-  exportFunction(exports, "numel", [](Args& a) { return Napi::Number::New(a.env(), static_cast<double>(a.tensor(0).numel())); });
-  exportFunction(exports, "isContiguous", [](Args& a) { return Napi::Boolean::New(a.env(), a.tensor(0).is_contiguous()); });
+  exportFunction(exports, "numel",
+                 [](Args& a) { return Napi::Number::New(a.env(), static_cast<double>(a.tensor(0).numel())); });
+  exportFunction(exports, "isContiguous",
+                 [](Args& a) { return Napi::Boolean::New(a.env(), a.tensor(0).is_contiguous()); });
 
   exportFunction(exports, "to", [](Args& a) {
     const at::Tensor tensor = a.tensor(0);
@@ -133,10 +151,12 @@ void registerTensorIo(Napi::Object exports) {
     if (handle == nullptr) a.fail(0, "a Tensor");
     return Napi::Boolean::New(a.env(), handle->disposed());
   });
-  exportFunction(exports, "liveTensors", [](Args& a) { return Napi::Number::New(a.env(), static_cast<double>(TensorHandle::live())); });
+  exportFunction(exports, "liveTensors",
+                 [](Args& a) { return Napi::Number::New(a.env(), static_cast<double>(TensorHandle::live())); });
 
   // Autograd.
-  exportFunction(exports, "requiresGrad", [](Args& a) { return Napi::Boolean::New(a.env(), a.tensor(0).requires_grad()); });
+  exportFunction(exports, "requiresGrad",
+                 [](Args& a) { return Napi::Boolean::New(a.env(), a.tensor(0).requires_grad()); });
   exportFunction(exports, "setRequiresGrad", [](Args& a) {
     at::Tensor tensor = a.tensor(0);
     tensor.requires_grad_(a.boolean(1, true));
@@ -154,13 +174,16 @@ void registerTensorIo(Napi::Object exports) {
     at::Tensor tensor = a.tensor(0);
     const at::Tensor gradient = a.tensor(1);
     if (gradient.sizes() != tensor.sizes()) {
-      throw ArgumentError("the gradient has shape " + shapeString(gradient.sizes()) + " but the tensor has shape " + shapeString(tensor.sizes()));
+      throw ArgumentError("the gradient has shape " + shapeString(gradient.sizes()) + " but the tensor has shape " +
+                          shapeString(tensor.sizes()));
     }
     if (gradient.scalar_type() != tensor.scalar_type()) {
-      throw ArgumentError(std::string("the gradient is ") + dtypeName(gradient.scalar_type()) + " but the tensor is " + dtypeName(tensor.scalar_type()));
+      throw ArgumentError(std::string("the gradient is ") + dtypeName(gradient.scalar_type()) + " but the tensor is " +
+                          dtypeName(tensor.scalar_type()));
     }
     if (gradient.device() != tensor.device()) {
-      throw ArgumentError("the gradient is on " + gradient.device().str() + " but the tensor is on " + tensor.device().str());
+      throw ArgumentError("the gradient is on " + gradient.device().str() + " but the tensor is on " +
+                          tensor.device().str());
     }
     tensor.mutable_grad() = gradient.detach().clone();
     return a.env().Undefined();
@@ -174,7 +197,8 @@ void registerTensorIo(Napi::Object exports) {
     tensor.backward(gradient.value_or(at::Tensor()), retainGraph || createGraph, createGraph);
     return a.env().Undefined();
   });
-  exportFunction(exports, "isGradEnabled", [](Args& a) { return Napi::Boolean::New(a.env(), at::GradMode::is_enabled()); });
+  exportFunction(exports, "isGradEnabled",
+                 [](Args& a) { return Napi::Boolean::New(a.env(), at::GradMode::is_enabled()); });
   exportFunction(exports, "setGradEnabled", [](Args& a) {
     const bool previous = at::GradMode::is_enabled();
     at::GradMode::set_enabled(a.boolean(0, true));

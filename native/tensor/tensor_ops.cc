@@ -119,7 +119,8 @@ void registerTensorOps(Napi::Object exports) {
     if (condition.scalar_type() != at::kBool) throw ArgumentError("where: the condition must be a bool tensor");
     if (!a.isTensor(1) && !a.isTensor(2)) {
       const auto options = at::TensorOptions().dtype(at::kFloat).device(condition.device());
-      return wrapTensor(a, at::where(condition, at::scalar_tensor(a.scalar(1), options), at::scalar_tensor(a.scalar(2), options)));
+      return wrapTensor(
+          a, at::where(condition, at::scalar_tensor(a.scalar(1), options), at::scalar_tensor(a.scalar(2), options)));
     }
     return wrapTensor(a, at::where(condition, operand(a, 1, condition.device()), operand(a, 2, condition.device())));
   });
@@ -128,7 +129,8 @@ void registerTensorOps(Napi::Object exports) {
   exportReduction(exports, "mean", [](T x, at::IntArrayRef dims, bool keep) { return at::mean(x, dims, keep); });
   exportReduction(exports, "amax", [](T x, at::IntArrayRef dims, bool keep) { return at::amax(x, dims, keep); });
   exportReduction(exports, "amin", [](T x, at::IntArrayRef dims, bool keep) { return at::amin(x, dims, keep); });
-  exportReduction(exports, "logsumexp", [](T x, at::IntArrayRef dims, bool keep) { return at::logsumexp(x, dims, keep); });
+  exportReduction(exports, "logsumexp",
+                  [](T x, at::IntArrayRef dims, bool keep) { return at::logsumexp(x, dims, keep); });
   // variance / std (x, dims?, keepdim?, unbiased?)
   exportFunction(exports, "var", [](Args& a) {
     const at::Tensor x = a.tensor(0);
@@ -140,11 +142,16 @@ void registerTensorOps(Napi::Object exports) {
     const std::vector<int64_t> dims = a.optionalIntegerList(1).value_or(allDims(x));
     return wrapTensor(a, at::std(x, at::IntArrayRef(dims), a.boolean(3, true), a.boolean(2, false)));
   });
-  exportFunction(exports, "argmax", [](Args& a) { return wrapTensor(a, at::argmax(a.tensor(0), a.optionalInteger(1), a.boolean(2, false))); });
-  exportFunction(exports, "argmin", [](Args& a) { return wrapTensor(a, at::argmin(a.tensor(0), a.optionalInteger(1), a.boolean(2, false))); });
+  exportFunction(exports, "argmax", [](Args& a) {
+    return wrapTensor(a, at::argmax(a.tensor(0), a.optionalInteger(1), a.boolean(2, false)));
+  });
+  exportFunction(exports, "argmin", [](Args& a) {
+    return wrapTensor(a, at::argmin(a.tensor(0), a.optionalInteger(1), a.boolean(2, false)));
+  });
   exportFunction(exports, "cumsum", [](Args& a) { return wrapTensor(a, at::cumsum(a.tensor(0), a.integer(1))); });
   exportFunction(exports, "softmax", [](Args& a) { return wrapTensor(a, at::softmax(a.tensor(0), a.integer(1))); });
-  exportFunction(exports, "logSoftmax", [](Args& a) { return wrapTensor(a, at::log_softmax(a.tensor(0), a.integer(1))); });
+  exportFunction(exports, "logSoftmax",
+                 [](Args& a) { return wrapTensor(a, at::log_softmax(a.tensor(0), a.integer(1))); });
   exportFunction(exports, "oneHot", [](Args& a) {
     const at::Tensor index = a.tensor(0);
     if (index.scalar_type() != at::kLong) throw ArgumentError("oneHot: indices must be an int64 tensor");
@@ -155,18 +162,24 @@ void registerTensorOps(Napi::Object exports) {
   exportFunction(exports, "matmul", [](Args& a) { return wrapTensor(a, at::matmul(a.tensor(0), a.tensor(1))); });
 
   // Indexing. Indices are int64, range-checked by LibTorch on the CPU.
-  exportFunction(exports, "gather", [](Args& a) { return wrapTensor(a, at::gather(a.tensor(0), a.integer(1), a.tensor(2))); });
-  exportFunction(exports, "indexSelect", [](Args& a) { return wrapTensor(a, at::index_select(a.tensor(0), a.integer(1), a.tensor(2))); });
-  exportFunction(exports, "maskedFill", [](Args& a) { return wrapTensor(a, at::masked_fill(a.tensor(0), a.tensor(1), a.scalar(2))); });
-  exportFunction(exports, "narrow", [](Args& a) { return wrapTensor(a, a.tensor(0).narrow(a.integer(1), a.integer(2), a.integer(3))); });
-  exportFunction(exports, "select", [](Args& a) { return wrapTensor(a, a.tensor(0).select(a.integer(1), a.integer(2))); });
+  exportFunction(exports, "gather",
+                 [](Args& a) { return wrapTensor(a, at::gather(a.tensor(0), a.integer(1), a.tensor(2))); });
+  exportFunction(exports, "indexSelect",
+                 [](Args& a) { return wrapTensor(a, at::index_select(a.tensor(0), a.integer(1), a.tensor(2))); });
+  exportFunction(exports, "maskedFill",
+                 [](Args& a) { return wrapTensor(a, at::masked_fill(a.tensor(0), a.tensor(1), a.scalar(2))); });
+  exportFunction(exports, "narrow",
+                 [](Args& a) { return wrapTensor(a, a.tensor(0).narrow(a.integer(1), a.integer(2), a.integer(3))); });
+  exportFunction(exports, "select",
+                 [](Args& a) { return wrapTensor(a, a.tensor(0).select(a.integer(1), a.integer(2))); });
   exportFunction(exports, "cat", [](Args& a) { return wrapTensor(a, at::cat(a.tensorList(0), a.integer(1))); });
   exportFunction(exports, "stack", [](Args& a) { return wrapTensor(a, at::stack(a.tensorList(0), a.integer(1))); });
 
   // Shapes.
   exportFunction(exports, "reshape", [](Args& a) { return wrapTensor(a, a.tensor(0).reshape(a.integerList(1))); });
   exportFunction(exports, "permute", [](Args& a) { return wrapTensor(a, a.tensor(0).permute(a.integerList(1))); });
-  exportFunction(exports, "transpose", [](Args& a) { return wrapTensor(a, a.tensor(0).transpose(a.integer(1), a.integer(2))); });
+  exportFunction(exports, "transpose",
+                 [](Args& a) { return wrapTensor(a, a.tensor(0).transpose(a.integer(1), a.integer(2))); });
   exportFunction(exports, "expand", [](Args& a) { return wrapTensor(a, a.tensor(0).expand(a.integerList(1))); });
   exportFunction(exports, "repeat", [](Args& a) { return wrapTensor(a, a.tensor(0).repeat(a.integerList(1))); });
   exportFunction(exports, "flip", [](Args& a) { return wrapTensor(a, a.tensor(0).flip(a.integerList(1))); });

@@ -62,7 +62,9 @@ export function geometricSource(op: string, v: number, img: Image, x: number, y:
 const level = (value: number) => Math.min(255, Math.max(0, Math.floor(value * 255 + 0.5)));
 const clamp01 = (value: number) => Math.min(1, Math.max(0, value));
 const grayAt = (img: Image, y: number, x: number) =>
-  img.channels === 3 ? 0.299 * at(img, 0, y, x) + 0.587 * at(img, 1, y, x) + 0.114 * at(img, 2, y, x) : at(img, 0, y, x);
+  img.channels === 3
+    ? 0.299 * at(img, 0, y, x) + 0.587 * at(img, 1, y, x) + 0.114 * at(img, 2, y, x)
+    : at(img, 0, y, x);
 
 function channelLevels(img: Image, c: number): number[] {
   const levels: number[] = [];
@@ -153,7 +155,9 @@ export function referenceOp(op: string, v: number, img: Image, noise: [number, n
       const cx = Math.min(img.width - 1, Math.floor(noise[1] * img.width));
       const y0 = cy - Math.floor(side / 2);
       const x0 = cx - Math.floor(side / 2);
-      return map(img, (c, y, x) => (side > 0 && y >= y0 && y < y0 + side && x >= x0 && x < x0 + side ? FILL : at(img, c, y, x)));
+      return map(img, (c, y, x) =>
+        side > 0 && y >= y0 && y < y0 + side && x >= x0 && x < x0 + side ? FILL : at(img, c, y, x),
+      );
     }
     default:
       throw new Error(`unknown op ${op}`);

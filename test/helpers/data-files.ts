@@ -33,8 +33,15 @@ export function cifarRecords(first: number, count: number, labelBytes: (n: numbe
 export function writeCifar10(parent: string): string {
   const dir = join(parent, 'cifar-10-batches-bin');
   mkdirSync(dir, { recursive: true });
-  for (let b = 0; b < 5; b++) writeFileSync(join(dir, `data_batch_${b + 1}.bin`), cifarRecords(b * 3, 3, (n) => [(n * 3) % 10]));
-  writeFileSync(join(dir, 'test_batch.bin'), cifarRecords(100, 4, (n) => [n % 10]));
+  for (let b = 0; b < 5; b++)
+    writeFileSync(
+      join(dir, `data_batch_${b + 1}.bin`),
+      cifarRecords(b * 3, 3, (n) => [(n * 3) % 10]),
+    );
+  writeFileSync(
+    join(dir, 'test_batch.bin'),
+    cifarRecords(100, 4, (n) => [n % 10]),
+  );
   writeFileSync(join(dir, 'batches.meta.txt'), CIFAR10_NAMES.join('\n') + '\n\n');
   return dir;
 }
@@ -53,7 +60,8 @@ export function idxFile(dims: number[], values: Uint8Array): Uint8Array {
 export function idxImages(first: number, count: number, rows: number, cols: number): Uint8Array {
   const values = new Uint8Array(count * rows * cols);
   for (let n = 0; n < count; n++) {
-    for (let h = 0; h < rows; h++) for (let w = 0; w < cols; w++) values[(n * rows + h) * cols + w] = pixel(first + n, 0, h, w);
+    for (let h = 0; h < rows; h++)
+      for (let w = 0; w < cols; w++) values[(n * rows + h) * cols + w] = pixel(first + n, 0, h, w);
   }
   return idxFile([count, rows, cols], values);
 }
@@ -81,18 +89,26 @@ for d, name, n, compress, variant in json.loads(sys.argv[1]):
 
 /** Writes SVHN-style MAT-files with scipy (one Python process for all of them). */
 export function writeSvhn(files: SvhnFile[]): void {
-  python(SVHN_WRITER, JSON.stringify(files.map(([dir, name, count, compress, variant = 'plain']) => [dir, name, count, compress, variant])));
+  python(
+    SVHN_WRITER,
+    JSON.stringify(
+      files.map(([dir, name, count, compress, variant = 'plain']) => [dir, name, count, compress, variant]),
+    ),
+  );
 }
 
 /** An RGB image of h x w whose pixel (c, y, x) is pixel(n, c, y, x), as interleaved bytes. */
 export function rgbBytes(n: number, height: number, width: number): Buffer {
   const out = Buffer.alloc(height * width * 3);
-  for (let h = 0; h < height; h++) for (let w = 0; w < width; w++) for (let c = 0; c < 3; c++) out[(h * width + w) * 3 + c] = pixel(n, c, h, w);
+  for (let h = 0; h < height; h++)
+    for (let w = 0; w < width; w++) for (let c = 0; c < 3; c++) out[(h * width + w) * 3 + c] = pixel(n, c, h, w);
   return out;
 }
 
 export async function writePng(path: string, n: number, height: number, width: number): Promise<void> {
   // Loaded here, not with the module: tests that only use the IDX or tiny datasets run without sharp.
   const { default: sharp } = await import('sharp');
-  await sharp(rgbBytes(n, height, width), { raw: { width, height, channels: 3 } }).png().toFile(path);
+  await sharp(rgbBytes(n, height, width), { raw: { width, height, channels: 3 } })
+    .png()
+    .toFile(path);
 }

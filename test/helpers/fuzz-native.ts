@@ -25,9 +25,16 @@ function track<T>(value: T): T {
   return value;
 }
 export const f32 = (shape: number[], fill = (i: number) => ((i * 7) % 10) / 10) =>
-  track(native.fromData(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => fill(i)), shape));
-const i64 = (values: number[], shape = [values.length]) => track(native.fromData(BigInt64Array.from(values, BigInt), shape));
-const bool = (values: number[], shape = [values.length]) => track(native.fromData(Uint8Array.from(values), shape, 'bool'));
+  track(
+    native.fromData(
+      Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => fill(i)),
+      shape,
+    ),
+  );
+const i64 = (values: number[], shape = [values.length]) =>
+  track(native.fromData(BigInt64Array.from(values, BigInt), shape));
+const bool = (values: number[], shape = [values.length]) =>
+  track(native.fromData(Uint8Array.from(values), shape, 'bool'));
 const disposed = () => {
   const x = native.full([2], 1);
   native.dispose(x);
@@ -115,10 +122,51 @@ export const valid: Record<string, () => unknown[]> = {
   randperm: () => [5, generator(), 'cpu'],
   bernoulli: () => [f32([2, 3]), generator()],
 };
-for (const name of ['add', 'sub', 'mul', 'div', 'pow', 'remainder', 'maximum', 'minimum', 'eq', 'ne', 'lt', 'le', 'gt', 'ge', 'logicalAnd', 'logicalOr']) {
+for (const name of [
+  'add',
+  'sub',
+  'mul',
+  'div',
+  'pow',
+  'remainder',
+  'maximum',
+  'minimum',
+  'eq',
+  'ne',
+  'lt',
+  'le',
+  'gt',
+  'ge',
+  'logicalAnd',
+  'logicalOr',
+]) {
   valid[name] = () => [f32([2, 3]), f32([3])];
 }
-for (const name of ['neg', 'abs', 'sign', 'exp', 'log', 'log1p', 'sqrt', 'square', 'reciprocal', 'sin', 'cos', 'tanh', 'sigmoid', 'relu', 'floor', 'ceil', 'round', 'logicalNot', 'isnan', 'isfinite', 'detach', 'clone', 'contiguous']) {
+for (const name of [
+  'neg',
+  'abs',
+  'sign',
+  'exp',
+  'log',
+  'log1p',
+  'sqrt',
+  'square',
+  'reciprocal',
+  'sin',
+  'cos',
+  'tanh',
+  'sigmoid',
+  'relu',
+  'floor',
+  'ceil',
+  'round',
+  'logicalNot',
+  'isnan',
+  'isfinite',
+  'detach',
+  'clone',
+  'contiguous',
+]) {
   valid[name] = () => [f32([2, 3])];
 }
 for (const name of ['sum', 'mean', 'amax', 'amin', 'logsumexp']) valid[name] = () => [f32([2, 3]), [1], true];
@@ -166,7 +214,16 @@ export const garbage: Array<[string, () => unknown, { throws?: boolean }?]> = [
   ['sparse array', () => [, 1]], // eslint-disable-line no-sparse-arrays
   ['array with 10n', () => [10n]],
   ['array with a symbol', () => [Symbol('s')]],
-  ['array whose element getter throws', () => Object.defineProperty([1, 2], 0, { get: () => { throw new Error('getter trap'); } }), { throws: true }],
+  [
+    'array whose element getter throws',
+    () =>
+      Object.defineProperty([1, 2], 0, {
+        get: () => {
+          throw new Error('getter trap');
+        },
+      }),
+    { throws: true },
+  ],
   ['function', () => () => 1],
   ['Float32Array(2)', () => new Float32Array(2)],
   ['Int8Array(2)', () => new Int8Array(2)],
@@ -248,7 +305,12 @@ export function cleanup(result: unknown): void {
 }
 
 /** Makes the call and says what happened (a description of the problem, if there is one). */
-export function callNative(name: string, args: unknown[], label: string, ownThrow = false): { outcome: Outcome; problem?: string } {
+export function callNative(
+  name: string,
+  args: unknown[],
+  label: string,
+  ownThrow = false,
+): { outcome: Outcome; problem?: string } {
   if (traceFd !== undefined) writeSync(traceFd, `${name} ${label}\n`);
   recordCall(`native.${name}(${label})`);
   let result: unknown;
@@ -256,10 +318,16 @@ export function callNative(name: string, args: unknown[], label: string, ownThro
     result = (addon[name] as Fn)(...args);
   } catch (error) {
     cleanup(undefined);
-    if (!(error instanceof Error)) return { outcome: 'non-error', problem: `${name}(${label}) threw a non-Error: ${String(error)}` };
-    if (typeof error.message !== 'string' || error.message.length === 0) return { outcome: 'bad-message', problem: `${name}(${label}) threw an Error without a message` };
+    if (!(error instanceof Error))
+      return { outcome: 'non-error', problem: `${name}(${label}) threw a non-Error: ${String(error)}` };
+    if (typeof error.message !== 'string' || error.message.length === 0)
+      return { outcome: 'bad-message', problem: `${name}(${label}) threw an Error without a message` };
     if (ownThrow && /trap/.test(error.message)) return { outcome: 'error' };
-    if (!error.message.startsWith(`${name}: `)) return { outcome: 'bad-message', problem: `${name}(${label}) threw "${error.message}", which does not name the function` };
+    if (!error.message.startsWith(`${name}: `))
+      return {
+        outcome: 'bad-message',
+        problem: `${name}(${label}) threw "${error.message}", which does not name the function`,
+      };
     return { outcome: 'error' };
   }
   cleanup(result);
@@ -315,4 +383,3 @@ export function describe(value: unknown): string {
   if (value !== null && typeof value === 'object') return value.constructor?.name ?? 'object';
   return String(value);
 }
-

@@ -29,7 +29,12 @@ export interface Tally {
 const MAX_PROBLEMS = 50;
 
 export function newTally(): Tally {
-  return { calls: 0, outcomes: { returned: 0, error: 0, 'unclear-error': 0, 'bad-message': 0, 'non-error': 0, leak: 0 }, targets: {}, problems: [] };
+  return {
+    calls: 0,
+    outcomes: { returned: 0, error: 0, 'unclear-error': 0, 'bad-message': 0, 'non-error': 0, leak: 0 },
+    targets: {},
+    problems: [],
+  };
 }
 
 export function record(tally: Tally, target: string, outcome: Outcome, problem?: string): void {

@@ -49,4 +49,6 @@ if (runApi) {
   invalid = await fuzzer.checkValid();
   await fuzzer.fuzzUntil(started + seconds * 1000, mulberry32(seed + 1), api);
 }
-process.stdout.write(`${JSON.stringify({ seed, seconds: (performance.now() - started) / 1000, native, api, apiTargets, invalid })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ seed, seconds: (performance.now() - started) / 1000, native, api, apiTargets, invalid })}\n`,
+);

@@ -12,7 +12,12 @@ const { tensor, Generator, rand, tidy } = dna;
 
 // Images as the datasets give them: 8-bit levels scaled to [0, 1].
 export function randomImages(shape: number[], seed: number): dna.Tensor {
-  return tidy(() => rand(shape, { generator: new Generator(seed) }).mul(255).round().div(255));
+  return tidy(() =>
+    rand(shape, { generator: new Generator(seed) })
+      .mul(255)
+      .round()
+      .div(255),
+  );
 }
 
 /** One op of a search space on one image with value v (natural units) and its two uniform draws. */
@@ -79,7 +84,17 @@ export function relaxedGradients(
       const v = lo + mm * (hi - lo);
       const draws: [number, number] = [noise[(i * 2 + l) * 2], noise[(i * 2 + l) * 2 + 1]];
       const y = transform(op, v, x, draws);
-      const differentiable = ['ShearX', 'ShearY', 'TranslateX', 'TranslateY', 'Rotate', 'Contrast', 'Color', 'Brightness', 'Sharpness'].includes(op.name);
+      const differentiable = [
+        'ShearX',
+        'ShearY',
+        'TranslateX',
+        'TranslateY',
+        'Rotate',
+        'Contrast',
+        'Color',
+        'Brightness',
+        'Sharpness',
+      ].includes(op.name);
       for (let p = 0; p < P; p++) {
         if (l === 0) y1[i * P + p] = y.data[p];
         else y2MinusX1[i * P + p] = y.data[p] - x.data[p];
@@ -115,13 +130,19 @@ export function relaxedGradients(
     const baseline = options.dada ? dna.ones([B, P]) : x;
     const unselected = c.mul(mask.neg().add(1)).unsqueeze(2).mul(baseline.unsqueeze(1)).sum(1);
     const out = unselected.add(c.mul(mask).sum(1, true).mul(X2));
-    out.mul(k.grad.reshape([B, P])).sum().backward();
+    out
+      .mul(k.grad.reshape([B, P]))
+      .sum()
+      .backward();
     const read = (t: dna.Tensor) => Array.from(t.grad!.data() as Float32Array);
     return { c: read(c), b: read(b), m: read(m) };
   });
 }
 
-export function fusedGradients(k: Case, options: dna.SubPolicyOptions = {}): { c: number[]; b: number[]; m: number[]; connected: boolean } {
+export function fusedGradients(
+  k: Case,
+  options: dna.SubPolicyOptions = {},
+): { c: number[]; b: number[]; m: number[]; connected: boolean } {
   return tidy(() => {
     const c = k.c.detach().requireGrad();
     const b = k.b.detach().requireGrad();
@@ -134,7 +155,13 @@ export function fusedGradients(k: Case, options: dna.SubPolicyOptions = {}): { c
   });
 }
 
-export function assertClose(t: ExecutionContext, actual: number[], expected: number[], tolerance: number, what: string): void {
+export function assertClose(
+  t: ExecutionContext,
+  actual: number[],
+  expected: number[],
+  tolerance: number,
+  what: string,
+): void {
   t.is(actual.length, expected.length, `${what}: length`);
   let worst = 0;
   let where = -1;
@@ -145,5 +172,8 @@ export function assertClose(t: ExecutionContext, actual: number[], expected: num
       where = k;
     }
   }
-  t.true(worst < tolerance, `${what}: worst relative error ${worst} at ${where} (${actual[where]} vs ${expected[where]})`);
+  t.true(
+    worst < tolerance,
+    `${what}: worst relative error ${worst} at ${where} (${actual[where]} vs ${expected[where]})`,
+  );
 }

@@ -21,9 +21,29 @@ export interface RunChildOptions {
 /** The run the child makes, also for the tests' uninterrupted reference runs (in process, without outDir). */
 export function runOptions(options: Omit<RunChildOptions, 'outDir'> & { outDir?: string }) {
   const data = tinyDataset(options.count ?? 64);
-  const common = { epochs: options.epochs, batchSize: options.batchSize ?? 8, seed: options.seed ?? 3, outDir: options.outDir, resume: options.outDir !== undefined };
-  const train: dna.TrainOptions = { ...common, train: data, model: dna.WRN_10_1, lr: options.lr ?? 0.05, preprocess: { flip: 0.5, pad: 1, cutout: 2 }, augmentation: 'trivialaugment' };
-  const search: dna.SearchOptions = { ...common, train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, classifierLr: options.lr ?? 0.05, preprocess: { flip: 0.5, pad: 1, cutout: 2 } };
+  const common = {
+    epochs: options.epochs,
+    batchSize: options.batchSize ?? 8,
+    seed: options.seed ?? 3,
+    outDir: options.outDir,
+    resume: options.outDir !== undefined,
+  };
+  const train: dna.TrainOptions = {
+    ...common,
+    train: data,
+    model: dna.WRN_10_1,
+    lr: options.lr ?? 0.05,
+    preprocess: { flip: 0.5, pad: 1, cutout: 2 },
+    augmentation: 'trivialaugment',
+  };
+  const search: dna.SearchOptions = {
+    ...common,
+    train: data,
+    classifier: dna.WRN_10_1,
+    policy: dna.WRN_10_1,
+    classifierLr: options.lr ?? 0.05,
+    preprocess: { flip: 0.5, pad: 1, cutout: 2 },
+  };
   return { train, search };
 }
 
@@ -41,7 +61,9 @@ if (process.argv[1]?.endsWith('run-child.js')) {
       process.stdout.write(`done ${JSON.stringify({ steps: result.steps, checkpoint: result.checkpoints?.last })}\n`);
     } else {
       const result = await dna.search({ ...search, onProgress });
-      process.stdout.write(`done ${JSON.stringify({ steps: result.steps, policyFile: result.policyFile, checkpoint: result.checkpoint })}\n`);
+      process.stdout.write(
+        `done ${JSON.stringify({ steps: result.steps, policyFile: result.policyFile, checkpoint: result.checkpoint })}\n`,
+      );
     }
   } catch (error) {
     process.stdout.write(`error ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}\n`);

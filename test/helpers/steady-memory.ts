@@ -20,7 +20,12 @@ export interface MemoryTrace {
  * of 16, with flip/crop/Cutout, TrivialAugment (train; or `augmentation`) or the policy (search), and a checkpoint
  * every epoch into `outDir`.
  */
-export async function traceRun(kind: 'train' | 'search', steps: number, outDir: string, augmentation: dna.Augmentation = 'trivialaugment'): Promise<MemoryTrace> {
+export async function traceRun(
+  kind: 'train' | 'search',
+  steps: number,
+  outDir: string,
+  augmentation: dna.Augmentation = 'trivialaugment',
+): Promise<MemoryTrace> {
   const data = tinyDataset(256, 3, 16);
   const batchSize = 16;
   const epochs = Math.ceil(steps / (data.count / batchSize));
@@ -34,13 +39,41 @@ export async function traceRun(kind: 'train' | 'search', steps: number, outDir: 
   const liveBefore = dna.liveTensors();
   const started = performance.now();
   if (kind === 'train') {
-    const result = await dna.train({ train: data, model: dna.WRN_10_1, epochs, batchSize, preprocess: 'cifar', augmentation, seed: 1, outDir, onProgress });
+    const result = await dna.train({
+      train: data,
+      model: dna.WRN_10_1,
+      epochs,
+      batchSize,
+      preprocess: 'cifar',
+      augmentation,
+      seed: 1,
+      outDir,
+      onProgress,
+    });
     result.model.dispose();
   } else {
-    const result = await dna.search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs, batchSize, preprocess: 'cifar', seed: 1, outDir, onProgress });
+    const result = await dna.search({
+      train: data,
+      classifier: dna.WRN_10_1,
+      policy: dna.WRN_10_1,
+      epochs,
+      batchSize,
+      preprocess: 'cifar',
+      seed: 1,
+      outDir,
+      onProgress,
+    });
     result.policy.dispose();
   }
-  return { kind, steps: live.length, seconds: (performance.now() - started) / 1000, live, rss, liveBefore, liveAfter: dna.liveTensors() };
+  return {
+    kind,
+    steps: live.length,
+    seconds: (performance.now() - started) / 1000,
+    live,
+    rss,
+    liveBefore,
+    liveAfter: dna.liveTensors(),
+  };
 }
 
 /** The median of values[from, to). */

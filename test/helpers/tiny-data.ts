@@ -16,7 +16,11 @@ export function tinyDataset(count = 32, channels = 1, size = 8): ImageDataset {
 /** An IDX dataset folder (train and t10k files, 8x8, labels 0..9) for `dna --data DIR --format idx`. */
 export function writeTinyIdx(dir: string, trainCount: number, testCount: number): string {
   mkdirSync(dir, { recursive: true });
-  const labels = (count: number) => idxFile([count], Uint8Array.from({ length: count }, (_, i) => i % 10));
+  const labels = (count: number) =>
+    idxFile(
+      [count],
+      Uint8Array.from({ length: count }, (_, i) => i % 10),
+    );
   writeFileSync(path.join(dir, 'train-images-idx3-ubyte'), idxImages(0, trainCount, 8, 8));
   writeFileSync(path.join(dir, 'train-labels-idx1-ubyte'), labels(trainCount));
   writeFileSync(path.join(dir, 't10k-images-idx3-ubyte'), idxImages(trainCount, testCount, 8, 8));

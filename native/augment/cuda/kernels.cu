@@ -53,7 +53,8 @@ __device__ OpStats computeStats(const PreparedOp& op, const float* image, ImageS
       atomicMax(&shared.high[k / planeSize], level);
     }
     __syncthreads();
-    if (threadIdx.x < shape.channels) autocontrastLut(shared.low[threadIdx.x], shared.high[threadIdx.x], shared.lut + threadIdx.x * 256);
+    if (threadIdx.x < shape.channels)
+      autocontrastLut(shared.low[threadIdx.x], shared.high[threadIdx.x], shared.lut + threadIdx.x * 256);
     __syncthreads();
   }
   if (needsHistogram(op.kind)) {
@@ -196,7 +197,8 @@ void subPolicyForwardCuda(const SubPolicyBatch& batch, void* stream) {
 
 void subPolicyBackwardCuda(const SubPolicyBatch& batch, const SubPolicyGradient& gradient, void* stream) {
   if (batch.batch == 0) return;
-  subPolicyBackwardKernel<<<static_cast<unsigned>(batch.batch), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(batch, gradient);
+  subPolicyBackwardKernel<<<static_cast<unsigned>(batch.batch), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      batch, gradient);
   check("applySubPolicies (CUDA backward)");
 }
 
