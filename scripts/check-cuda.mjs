@@ -2,6 +2,11 @@
 // Compiles every .cu file under native/ and examples/ with nvcc (device code for sm_90 by
 // default), so that CUDA compile errors show up on machines without a GPU. DNA_CUDA_ARCH overrides the target
 // (e.g. "80" or "90a"); NVCC the compiler.
+//
+// The C++ sources of the CUDA build (native/**/cuda/*.cc, which use LibTorch's CUDA headers) are
+// checked too, with g++ -fsyntax-only against the headers of a torch 2.x wheel (the newest
+// /opt/wheels/torch-2*.whl, or DNA_TORCH_WHEEL) and the CUDA toolkit's; without a wheel they are
+// skipped, saying so.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -73,6 +78,71 @@ for (const source of sources) {
     failed += 1;
   }
 }
-fs.rmSync(out, { recursive: true, force: true });
 console.log(`check:cuda: ${sources.length - failed} of ${sources.length} CUDA sources compiled with ${nvcc}`);
+
+// The CUDA build's host sources, against a wheel's LibTorch headers.
+function newestWheel() {
+  if (process.env.DNA_TORCH_WHEEL) return process.env.DNA_TORCH_WHEEL;
+  const dir = '/opt/wheels';
+  const wheels = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^torch-2.*\.whl$/.test(f)) : [];
+  return wheels.length === 0 ? undefined : path.join(dir, wheels.sort().at(-1));
+}
+function hostSources(dir) {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return hostSources(full);
+    return entry.name.endsWith('.cc') && full.split(path.sep).includes('cuda') ? [full] : [];
+  });
+}
+const wheel = newestWheel();
+const hosts = hostSources(path.join(root, 'native'));
+if (wheel === undefined) {
+  console.log(`check:cuda: no torch 2.x wheel (looked in /opt/wheels): ${hosts.length} CUDA host sources not checked`);
+} else {
+  const headers = path.join(out, 'wheel');
+  const unzip = spawnSync('unzip', ['-q', '-o', wheel, 'torch/include/*', '-d', headers], { stdio: 'inherit' });
+  if (unzip.status !== 0) {
+    console.error(`check:cuda: FAIL could not unpack the headers of ${wheel}`);
+    failed += 1;
+  } else {
+    // A CPU wheel lacks the one header its CUDA build generates; it only names the library's linkage.
+    const generated = path.join(out, 'generated', 'c10', 'cuda', 'impl');
+    fs.mkdirSync(generated, { recursive: true });
+    fs.writeFileSync(path.join(generated, 'cuda_cmake_macros.h'), '#pragma once\n#define C10_CUDA_BUILD_SHARED_LIBS\n');
+    const include = path.join(headers, 'torch', 'include');
+    // The toolkit's headers beside its nvcc (bin/../include).
+    const nvccPath = nvcc.includes('/')
+      ? nvcc
+      : spawnSync('sh', ['-c', `command -v ${nvcc}`], { encoding: 'utf8' }).stdout.trim();
+    const cudaInclude = path.join(path.dirname(path.dirname(fs.realpathSync(nvccPath))), 'include');
+    const napi = require('node-addon-api').include_dir;
+    const nodeHeaders = path.join(path.dirname(require.resolve('node-api-headers/package.json')), 'include');
+    for (const source of hosts) {
+      const args = [
+        '-fsyntax-only',
+        '-std=c++20',
+        '-D_GLIBCXX_USE_CXX11_ABI=1',
+        '-DDNA_WITH_CUDA=1',
+        '-DNAPI_VERSION=8',
+        '-DNAPI_CPP_EXCEPTIONS',
+        `-I${path.join(out, 'generated')}`,
+        `-I${include}`,
+        `-I${path.join(include, 'torch', 'csrc', 'api', 'include')}`,
+        `-I${cudaInclude}`,
+        `-I${path.join(root, 'native')}`,
+        `-I${path.join(root, napi)}`,
+        `-I${nodeHeaders}`,
+        source,
+      ];
+      const result = spawnSync('g++', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+      const name = path.relative(root, source);
+      if (result.status === 0) console.log(`check:cuda: ok   ${name} (against ${path.basename(wheel)}'s headers)`);
+      else {
+        console.error(`check:cuda: FAIL ${name}`);
+        failed += 1;
+      }
+    }
+  }
+}
+fs.rmSync(out, { recursive: true, force: true });
 process.exit(failed === 0 ? 0 : 1);

@@ -25,6 +25,22 @@ type Operand = NativeTensor | number | boolean;
 type Gen = NativeGenerator | null | undefined;
 type Dims = number | number[] | null | undefined;
 
+export interface NativeStepOptions {
+  backward?: boolean;
+  inputGradient?: boolean;
+  perImageLoss?: boolean;
+  optimizer?: NativeOptimizer;
+  zeroGrad?: boolean;
+  step?: boolean;
+}
+
+export interface NativeStepResult {
+  loss: T;
+  correct: T;
+  perImageLoss?: T;
+  inputGradient?: T;
+}
+
 export interface NativeBackend {
   torch: string;
   cuda: boolean;
@@ -38,6 +54,8 @@ export interface Addon {
   backend(): NativeBackend;
   synchronize(device: string): void;
   setNumThreads(threads: number): void;
+  hostReads(): number;
+  tasksInFlight(): number;
 
   fromData(data: NativeTypedArray, shape: number[], dtype?: NativeDType, device?: string): T;
   full(shape: number[], value: number | boolean, dtype?: NativeDType, device?: string): T;
@@ -178,6 +196,10 @@ export interface Addon {
   wideResNet(config: object, seed?: number | bigint | null): NativeModule;
   moduleConfig(m: NativeModule): Record<string, unknown>;
   moduleForward(m: NativeModule, x: T): T;
+  moduleForwardAsync(m: NativeModule, x: T): Promise<T>;
+  optimizerStepAsync(o: NativeOptimizer): Promise<void>;
+  backwardAsync(x: T, holds?: (NativeModule | T)[]): Promise<void>;
+  classifierStep(m: NativeModule, images: T, labels: T, options?: NativeStepOptions): Promise<NativeStepResult>;
   moduleTrain(m: NativeModule, on: boolean): void;
   moduleSetExecution(m: NativeModule, channelsLast: boolean, precision: string): void;
   moduleExecution(m: NativeModule): { channelsLast: boolean; precision: string };

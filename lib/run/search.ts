@@ -30,12 +30,13 @@ import { backend } from '../engine/backend.js';
 import { checkpointPaths } from '../engine/checkpoint.js';
 import { executionOptions, wideResNet, type Module, type WideResNetConfig } from '../engine/models.js';
 import { adam, sgd } from '../engine/optim.js';
+import { zeros } from '../engine/creation.js';
 import { Generator } from '../engine/random.js';
 import { dispose, tidy, type Device } from '../engine/tensor.js';
 import { checkSeed, positiveInteger } from '../util/checks.js';
 import { describe, requiredOptions } from '../util/describe.js';
 import { exists } from '../util/files.js';
-import { EpochLoop, type LoopPosition, type LoopProgress, type RunOptions } from './epoch-loop.js';
+import { EpochLoop, defaultSyncEvery, type LoopPosition, type LoopProgress, type RunOptions } from './epoch-loop.js';
 import { datasetPreset, type PresetName } from './presets.js';
 import { loadRunState, saveRunState, type RunParts } from './run-state.js';
 
@@ -244,7 +245,8 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     teacherDecay: settings.objective === 'teacher' ? settings.teacherDecay : null,
   } as const;
 
-  let strengthSum = 0;
+  // The sampled sub-policies' pixel change over the epoch, on the device until the epoch ends.
+  let strengthSum = zeros([], { dtype: 'float64', device });
   const loop: EpochLoop<LoopPosition, SearchEpochProgress> = new EpochLoop(
     {
       where: 'search',
@@ -262,34 +264,38 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
         checkpoint === undefined
           ? Promise.resolve()
           : saveRunState(checkpoint, SEARCH_CHECKPOINT_KIND, SEARCH_CHECKPOINT_VERSION, parts, loop.position, run),
-      step: (batch, lr) => {
+      syncEvery: options.syncEvery ?? defaultSyncEvery(device),
+      prefetch: options.prefetch ?? 1,
+      step: async (batch, lr) => {
         const held =
           validation === undefined ? undefined : validationBatch(validation, batchSize, seed, loop.position, device);
+        const images = preprocessImages(batch.images, beforePolicy, { generator });
         try {
-          const result = tidy(() => {
-            const images = preprocessImages(batch.images, beforePolicy, { generator });
-            return searchStep(
-              networks,
-              { ...settings, cutout: baseline.cutout, lr },
-              { images, labels: batch.labels, validation: held },
-              generator,
-            );
-          });
+          const result = await searchStep(
+            networks,
+            { ...settings, cutout: baseline.cutout, lr },
+            { images, labels: batch.labels, validation: held },
+            generator,
+          );
           try {
             statistics.add(result.outputs, batch.labels);
+            const added = tidy(() => strengthSum.add(result.strength.toDtype('float64').mul(batch.indices.length)));
+            strengthSum.dispose();
+            strengthSum = added;
           } finally {
-            dispose(result.outputs);
+            dispose([result.outputs, result.strength]);
           }
-          strengthSum += result.strength * batch.indices.length;
           return { loss: result.loss, correct: result.correct };
         } finally {
-          if (held !== undefined) dispose(held);
+          dispose([images, held]);
         }
       },
       endEpoch: async (summary) => {
-        monitor = summary.images === 0 ? monitor : watch(statistics, strengthSum / summary.images);
+        const strength = (strengthSum.item() as number) / summary.images;
+        monitor = summary.images === 0 ? monitor : watch(statistics, strength);
         statistics.reset();
-        strengthSum = 0;
+        strengthSum.dispose();
+        strengthSum = zeros([], { dtype: 'float64', device });
         if (monitor?.warning !== undefined) warnings.push(`epoch ${loop.position.epoch}: ${monitor.warning}`);
         return {
           record: { loss: summary.loss, accuracy: summary.accuracy, monitor: monitor ?? null },
@@ -348,6 +354,8 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     policy.dispose();
     throw error;
   } finally {
+    strengthSum.dispose();
+    statistics.dispose();
     classifier.dispose();
     teacher?.dispose();
     classifierOptimizer.dispose();
