@@ -10,7 +10,7 @@
 // when they are read; a loss that is not finite stops the run at that read, naming the step.
 import { appendFile } from 'node:fs/promises';
 
-import { batchCount, batches, type Batch } from '../data/batches.js';
+import { batchCount, batchesAsync, type Batch } from '../data/batches.js';
 import type { ImageDataset } from '../data/dataset.js';
 import type { Execution } from '../engine/models.js';
 import { stack } from '../engine/creation.js';
@@ -224,19 +224,23 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
         startBatch: this.position.batch,
         device: o.device,
       };
-      const upcoming = batches(o.data, order)[Symbol.iterator]();
-      const queue: Batch[] = [];
-      // Batches made and not run yet: the next one, and up to `prefetch` more while a step runs.
+      const upcoming = batchesAsync(o.data, order);
+      // Batches asked for and not run yet: the next one, and up to `prefetch` more while a step
+      // runs (a streamed dataset reads them meanwhile). A failed read surfaces when it is awaited.
+      const queue: Promise<IteratorResult<Batch, void>>[] = [];
       const fill = (count: number) => {
         while (queue.length < count) {
           const next = upcoming.next();
-          if (next.done) return;
-          queue.push(next.value);
+          next.catch(() => {});
+          queue.push(next);
         }
       };
       try {
-        for (fill(1); queue.length > 0; fill(1)) {
-          const batch = queue.shift()!;
+        for (;;) {
+          fill(1);
+          const next = await queue.shift()!;
+          if (next.done) break;
+          const batch = next.value;
           if (o.signal?.aborted) {
             dispose(batch);
             await this.#settle(epoch);
@@ -269,9 +273,12 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
         }
         await this.#settle(epoch);
       } finally {
-        dispose(queue);
         for (const step of epoch.pending) dispose([step.loss, step.correct]);
-        upcoming.return?.();
+        for (const asked of queue.splice(0)) {
+          const next = await asked.catch(() => undefined);
+          if (next !== undefined && !next.done) dispose(next.value);
+        }
+        await upcoming.return();
       }
       const { started, seen, correct, lossSum } = epoch;
       const seconds = (performance.now() - started) / 1000;

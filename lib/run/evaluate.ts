@@ -1,7 +1,7 @@
 // Evaluation of a classifier on a dataset: accuracy and mean loss, in evaluation mode, without
 // augmentation; each batch's forward pass runs on the addon's step thread, and the sums stay on
 // the device until the end (one host read).
-import { batches } from '../data/batches.js';
+import { batchesAsync } from '../data/batches.js';
 import { checkDataset, type ImageDataset } from '../data/dataset.js';
 import { stack, zeros } from '../engine/creation.js';
 import { Module } from '../engine/models.js';
@@ -28,15 +28,17 @@ export async function evaluate(options: {
   const wasTraining = model.training;
   model.eval();
   // Sums on the device, read once at the end; the next batch is made while a batch runs.
-  const upcoming = batches(data, { batchSize, shuffle: false, device })[Symbol.iterator]();
+  const upcoming = batchesAsync(data, { batchSize, shuffle: false, device });
   let sums = zeros([2], { dtype: 'float64', device });
   let count = 0;
   let next = upcoming.next();
   try {
-    while (!next.done) {
-      const batch = next.value;
+    for (let current = await next; !current.done; current = await next) {
+      const batch = current.value;
       const running = noGrad(() => classifierStep(model, batch.images, batch.labels, { backward: false }));
+      // The next batch is made (or read) while this one runs.
       next = upcoming.next();
+      next.catch(() => {});
       try {
         const { loss, correct } = await running;
         const size = batch.indices.length;
@@ -54,8 +56,9 @@ export async function evaluate(options: {
     sums.dispose();
     throw error;
   } finally {
-    if (!next.done) dispose(next.value);
-    upcoming.return?.();
+    const left = await next.catch(() => undefined);
+    if (left !== undefined && !left.done) dispose(left.value);
+    await upcoming.return();
     model.train(wasTraining);
   }
   const [lossSum, correct] = sums.data() as Float64Array;

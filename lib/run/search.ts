@@ -13,7 +13,7 @@ import {
   type PreprocessConfig,
 } from '../augment/preprocess.js';
 import { validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
-import { batchCount, batches } from '../data/batches.js';
+import { batchCount, batchesAsync, type Batch } from '../data/batches.js';
 import { checkDataset, type ImageDataset } from '../data/dataset.js';
 import { splitStratified, stratifiedSubset } from '../data/subset.js';
 import {
@@ -268,7 +268,9 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
       prefetch: options.prefetch ?? 1,
       step: async (batch, lr) => {
         const held =
-          validation === undefined ? undefined : validationBatch(validation, batchSize, seed, loop.position, device);
+          validation === undefined
+            ? undefined
+            : await validationBatch(validation, batchSize, seed, loop.position, device);
         const images = preprocessImages(batch.images, beforePolicy, { generator });
         try {
           const result = await searchStep(
@@ -391,7 +393,7 @@ function checkObjective(objective: string): SearchObjective {
 }
 
 /** The held-out batch paired with the step at `position`: the validation set cycles in its own seeded order. */
-function validationBatch(
+async function validationBatch(
   validation: ImageDataset,
   batchSize: number,
   seed: number,
@@ -400,13 +402,16 @@ function validationBatch(
 ) {
   const perEpoch = batchCount(validation.count, batchSize);
   const round = Math.floor(position.step / perEpoch);
-  const [batch] = batches(validation, {
+  const upcoming = batchesAsync(validation, {
     batchSize,
     seed: seed + 1,
     epoch: round,
     startBatch: position.step % perEpoch,
     device,
   });
+  const first = await upcoming.next();
+  await upcoming.return();
+  const batch = first.value as Batch;
   return { images: batch.images, labels: batch.labels };
 }
 
