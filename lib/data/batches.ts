@@ -103,7 +103,8 @@ function assemble(ds: ImageDataset, indices: Int32Array, pixels: Uint8Array, dev
 function gather(ds: ImageDataset, indices: Int32Array): Uint8Array {
   const size = imageBytes(ds);
   const pixels = new Uint8Array(indices.length * size);
-  for (let k = 0; k < indices.length; k++) pixels.set(ds.images.subarray(indices[k] * size, (indices[k] + 1) * size), k * size);
+  for (let k = 0; k < indices.length; k++)
+    pixels.set(ds.images.subarray(indices[k] * size, (indices[k] + 1) * size), k * size);
   return pixels;
 }
 

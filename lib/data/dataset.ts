@@ -121,10 +121,23 @@ export function subset(ds: ImageDataset, indices: ArrayLike<number>, name = ds.n
     labels[k] = ds.labels[i];
     chosen[k] = i;
   }
-  const made: ImageDataset = { name, images, labels, count: indices.length, shape: [...ds.shape], classes: [...ds.classes] };
+  const made: ImageDataset = {
+    name,
+    images,
+    labels,
+    count: indices.length,
+    shape: [...ds.shape],
+    classes: [...ds.classes],
+  };
   if (isStreamed(ds)) {
     const parent = ds.source;
-    made.source = { read: (at, into) => parent.read(at.map((k) => chosen[k]), into) };
+    made.source = {
+      read: (at, into) =>
+        parent.read(
+          at.map((k) => chosen[k]),
+          into,
+        ),
+    };
   }
   return made;
 }

@@ -162,7 +162,10 @@ export async function imageFolder(dir: string, options: ImageFolderOptions = {})
     return { name, images: new Uint8Array(0), source, labels, count: files.length, shape, classes };
   }
   const images = new Uint8Array(files.length * bytes);
-  await decodeInto(Int32Array.from(files, (_, k) => k), images);
+  await decodeInto(
+    Int32Array.from(files, (_, k) => k),
+    images,
+  );
   return { name, images, labels, count: files.length, shape, classes };
 }
 
