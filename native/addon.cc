@@ -17,6 +17,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   dna::registerModels(exports);
   dna::registerOptim(exports);
   dna::registerCustomOps(exports);
+  dna::registerDistributed(exports);
   return exports;
 }
 
