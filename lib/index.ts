@@ -206,3 +206,22 @@ export {
 } from './report.js';
 export { writePolicyReport, type PolicyReportFiles } from './report-files.js';
 export { demo, DEMO_OBJECTIVE, type DemoOptions, type DemoProgress, type DemoResult, type DemoRun } from './demo.js';
+export {
+  initDistributed,
+  localGroup,
+  processGroupFor,
+  distributedBackends,
+  ProcessGroup,
+  shardIndices,
+  shardLength,
+  rankSeed,
+  launch,
+  type DistributedOptions,
+  type DistributedBackend,
+  type Reduction,
+  type BatchNormSync,
+  type ShardOptions,
+  type LaunchOptions,
+  type LaunchResult,
+  type RankExit,
+} from './distributed/index.js';

@@ -4,7 +4,7 @@
 import { describe } from '../describe.js';
 
 /** What a stream of random numbers is for; each gets independent numbers from the same seed. */
-export const STREAM = { subset: 1, epoch: 2 } as const;
+export const STREAM = { subset: 1, epoch: 2, rank: 3 } as const;
 
 function fmix32(h: number): number {
   h ^= h >>> 16;

@@ -63,36 +63,36 @@ Failure explainCollectiveFailure(const std::string& where, const std::string& ra
   return {"DNA_DISTRIBUTED_ERROR", where + ": " + detail};
 }
 
-Failure explainJoinFailure(JoinStage stage, const std::string& where, const std::string& raw, std::chrono::milliseconds timeout) {
+Failure explainJoinFailure(const std::string& context, JoinStage stage, const std::string& raw, std::chrono::milliseconds timeout) {
   const std::string detail = essentialMessage(raw);
   switch (stage) {
     case JoinStage::HostStore:
       if (mentions(raw, {"address already in use", "errno: 98", "eaddrinuse"})) {
         return {"DNA_DISTRIBUTED_PORT_IN_USE",
-                "initDistributed (" + where + "): cannot host the rendezvous store: its port is already in use (another run or "
+                context + ": cannot host the rendezvous store: its port is already in use (another run or "
                 "program holds it); choose another MASTER_PORT, or let `dna launch` pick a free one: " + detail};
       }
-      return {"DNA_DISTRIBUTED_ERROR", "initDistributed (" + where + "): cannot host the rendezvous store: " + detail};
+      return {"DNA_DISTRIBUTED_ERROR", context + ": cannot host the rendezvous store: " + detail};
     case JoinStage::ConnectStore:
       if (timedOut(raw) || mentions(raw, {"connection refused", "connect"})) {
         return {"DNA_DISTRIBUTED_UNREACHABLE",
-                "initDistributed (" + where + "): could not reach the rendezvous store within " + seconds(timeout) +
+                context + ": could not reach the rendezvous store within " + seconds(timeout) +
                     " (is rank 0 or the launcher running? are MASTER_ADDR and MASTER_PORT right?): " + detail};
       }
-      return {"DNA_DISTRIBUTED_ERROR", "initDistributed (" + where + "): cannot use the rendezvous store: " + detail};
+      return {"DNA_DISTRIBUTED_ERROR", context + ": cannot use the rendezvous store: " + detail};
     case JoinStage::JoinGroup:
       if (timedOut(raw)) {
         return {"DNA_DISTRIBUTED_TIMEOUT",
-                "initDistributed (" + where + "): timed out after " + seconds(timeout) +
+                context + ": timed out after " + seconds(timeout) +
                     " waiting for every rank to join (a rank did not start, or failed before joining): " + detail};
       }
       if (peerLost(raw)) {
         return {"DNA_DISTRIBUTED_PEER_LOST",
-                "initDistributed (" + where + "): another rank left while the group was forming: " + detail};
+                context + ": another rank left while the group was forming: " + detail};
       }
-      return {"DNA_DISTRIBUTED_ERROR", "initDistributed (" + where + "): cannot form the process group: " + detail};
+      return {"DNA_DISTRIBUTED_ERROR", context + ": cannot form the process group: " + detail};
   }
-  return {"DNA_DISTRIBUTED_ERROR", "initDistributed (" + where + "): " + detail};
+  return {"DNA_DISTRIBUTED_ERROR", context + ": " + detail};
 }
 
 Napi::Error toJsError(Napi::Env env, const Failure& failure) {

@@ -28,8 +28,9 @@ std::string essentialMessage(const std::string& raw);
 // A collective `where` ("allReduce (rank 1 of 2)") failed with `raw`.
 Failure explainCollectiveFailure(const std::string& where, const std::string& raw, std::chrono::milliseconds timeout);
 
-// Joining failed at `stage`; `where` names the rank and the store ("rank 1 of 2, store 127.0.0.1:29500").
-Failure explainJoinFailure(JoinStage stage, const std::string& where, const std::string& raw, std::chrono::milliseconds timeout);
+// Joining failed at `stage`; `context` starts the message, naming the operation, the rank and the
+// store ("initDistributed (rank 1 of 2, store 127.0.0.1:29500)").
+Failure explainJoinFailure(const std::string& context, JoinStage stage, const std::string& raw, std::chrono::milliseconds timeout);
 
 Napi::Error toJsError(Napi::Env env, const Failure& failure);
 

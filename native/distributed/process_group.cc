@@ -239,9 +239,9 @@ class JoinWorker : public Napi::AsyncWorker {
 
  private:
   void fail(distributed::JoinStage stage, const std::string& raw) {
-    const std::string where = "rank " + std::to_string(request_.rank) + " of " + std::to_string(request_.worldSize) + ", store " +
-                              request_.storeHost + ":" + std::to_string(request_.storePort);
-    failure_ = distributed::explainJoinFailure(stage, where, raw, request_.timeout);
+    const std::string context = "initDistributed (rank " + std::to_string(request_.rank) + " of " + std::to_string(request_.worldSize) +
+                                ", store " + request_.storeHost + ":" + std::to_string(request_.storePort) + ")";
+    failure_ = distributed::explainJoinFailure(context, stage, raw, request_.timeout);
     SetError(failure_.message);
   }
 
@@ -411,8 +411,8 @@ void registerDistributed(Napi::Object exports) {
       return StoreHandle::wrap(a.env(), c10::make_intrusive<c10d::TCPStore>("127.0.0.1", options));
     } catch (const std::exception& e) {
       throw distributed::toJsError(
-          a.env(), distributed::explainJoinFailure(distributed::JoinStage::HostStore, "launcher, port " + std::to_string(port), e.what(),
-                                                   options.timeout));
+          a.env(), distributed::explainJoinFailure("distributedHostStore: port " + std::to_string(port), distributed::JoinStage::HostStore,
+                                                   e.what(), options.timeout));
     }
   });
 
