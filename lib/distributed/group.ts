@@ -315,7 +315,7 @@ export async function initDistributed(options: true | DistributedOptions = true)
     );
   }
   const endpoint = settings.backend === 'gloo' ? await glooEndpoint(settings, where) : undefined;
-  if (process.env.DNA_THREADS === undefined && settings.localWorldSize > 1) native.setNumThreads(threadsPerRank(settings.localWorldSize, os.availableParallelism()));
+  if ((process.env.DNA_THREADS ?? '') === '' && settings.localWorldSize > 1) native.setNumThreads(threadsPerRank(settings.localWorldSize, os.availableParallelism()));
   const handle = await native.distributedJoin({
     rank: settings.rank,
     worldSize: settings.worldSize,

@@ -31,10 +31,15 @@ export interface Exit {
   ms: number;
 }
 
-/** Runs `command args` with `env` added to this process's, one LibTorch thread, killed after `limitMs`. */
-export function run(command: string, args: string[], env: Record<string, string>, limitMs = 60_000): Promise<Exit> {
+/**
+ * Runs `command args` with `env` added to this process's (undefined removes a variable), one
+ * LibTorch thread unless `env` says otherwise, killed after `limitMs`.
+ */
+export function run(command: string, args: string[], env: Record<string, string | undefined>, limitMs = 60_000): Promise<Exit> {
   const started = performance.now();
-  const child = spawn(command, args, { env: { ...process.env, DNA_THREADS: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const merged: Record<string, string | undefined> = { ...process.env, DNA_THREADS: '1', ...env };
+  for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name];
+  const child = spawn(command, args, { env: merged, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -48,7 +53,7 @@ export function run(command: string, args: string[], env: Record<string, string>
 }
 
 /** Rank `rank` of a run of `worldSize` ranks on this host, its store at 127.0.0.1:port (rank 0 hosts it). */
-export function runRank(scenario: string, rank: number, worldSize: number, port: number, options: object = {}, env: Record<string, string> = {}): Promise<Exit> {
+export function runRank(scenario: string, rank: number, worldSize: number, port: number, options: object = {}, env: Record<string, string | undefined> = {}): Promise<Exit> {
   return run(process.execPath, [WORKER, scenario, JSON.stringify(options)], {
     RANK: String(rank),
     WORLD_SIZE: String(worldSize),
