@@ -1,11 +1,12 @@
 // A run across two hosts, on one machine: each rank in its own network namespace, the two joined
 // by a veth pair, each told its interface by GLOO_SOCKET_IFNAME and the store's address by
-// MASTER_ADDR, as on two real hosts (LOCAL_WORLD_SIZE 1, WORLD_SIZE 2). Needs root and iproute2;
-// CI runs as root, elsewhere the test says why it skipped.
+// MASTER_ADDR, as on two real hosts (LOCAL_WORLD_SIZE 1, WORLD_SIZE 2); the second host's rank
+// started by `launch` with nnodes 2. Needs root and iproute2; CI runs as root, elsewhere the
+// test says why it skipped.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 
-import { results, run, WORKER } from './helpers/distributed-run.js';
+import { LAUNCH_MAIN, results, run, WORKER } from './helpers/distributed-run.js';
 
 function ip(...args: string[]): void {
   const done = spawnSync('ip', args, { encoding: 'utf8' });
@@ -18,7 +19,7 @@ function skipReason(): string | undefined {
   return undefined;
 }
 
-test('two hosts in network namespaces: ranks join over veth with GLOO_SOCKET_IFNAME', async (t) => {
+test('two hosts in network namespaces: ranks join over veth with GLOO_SOCKET_IFNAME, one of them started by launch', async (t) => {
   const reason = skipReason();
   if (reason !== undefined) {
     t.log(`skipped: ${reason}`);
@@ -43,20 +44,25 @@ test('two hosts in network namespaces: ranks join over veth with GLOO_SOCKET_IFN
     ip('-n', host, 'link', 'set', 'lo', 'up');
   });
 
-  // Each namespace is a fresh network: the port cannot be taken there.
-  const ranks = await Promise.all(
-    hosts.map((host, rank) =>
-      run('ip', ['netns', 'exec', host, process.execPath, WORKER, 'collectives', JSON.stringify({ timeoutSeconds: 20 })], {
-        RANK: String(rank),
-        WORLD_SIZE: '2',
-        LOCAL_RANK: '0',
-        LOCAL_WORLD_SIZE: '1',
-        MASTER_ADDR: addresses[0],
-        MASTER_PORT: '29500',
-        GLOO_SOCKET_IFNAME: links[rank],
-      }),
+  // Each namespace is a fresh network: the port cannot be taken there. Host 0 runs rank 0 by
+  // hand (torchrun's variables set here); host 1 runs `launch` as on a second machine.
+  const worker = [WORKER, 'collectives', JSON.stringify({ timeoutSeconds: 20 })];
+  const ranks = await Promise.all([
+    run('ip', ['netns', 'exec', hosts[0], process.execPath, ...worker], {
+      RANK: '0',
+      WORLD_SIZE: '2',
+      LOCAL_RANK: '0',
+      LOCAL_WORLD_SIZE: '1',
+      MASTER_ADDR: addresses[0],
+      MASTER_PORT: '29500',
+      GLOO_SOCKET_IFNAME: links[0],
+    }),
+    run(
+      'ip',
+      ['netns', 'exec', hosts[1], process.execPath, LAUNCH_MAIN, '--nnodes', '2', '--node-rank', '1', '--master-addr', addresses[0], '--master-port', '29500', '1', process.execPath, ...worker],
+      { GLOO_SOCKET_IFNAME: links[1] },
     ),
-  );
+  ]);
   ranks.forEach((exit, rank) => t.is(exit.code, 0, `rank ${rank}: ${exit.output}`));
   const found = results<{ rank: number; summed: number[]; broadcast: number[]; localRank: number }>(ranks.map((r) => r.output).join('\n'));
   t.deepEqual(found.map((r) => [r.rank, r.localRank, r.summed, r.broadcast]), [
