@@ -1,7 +1,8 @@
 // Two ranks on loopback, started by `launch` (as `dna launch` starts them) and by PyTorch's own
 // torchrun: collectives give every rank the combined values; a WideResNet trained with averaged
-// gradients from different seeds ends bit-identical on both ranks; and a network without batch
-// norm trained on halves of each batch by two ranks equals one process trained on whole batches.
+// gradients from different seeds ends bit-identical on both ranks; a network without batch norm
+// trained on halves of each batch by two ranks equals one process trained on whole batches; and
+// a rank waiting for a late peer keeps its event loop free.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -93,6 +94,14 @@ test.serial('gradient sync without batch norm: 2 ranks x B/2 equal 1 process x B
   const maxDifference = (a: number[][], b: number[][]) => Math.max(...a.flatMap((p, i) => p.map((v, j) => Math.abs(v - b[i][j]))));
   for (const rank of ranks) t.true(maxDifference(rank.parameters, whole) < 1e-5, `rank ${rank.rank}: ${maxDifference(rank.parameters, whole)}`);
   t.true(maxDifference(firstHalfOnly, whole) > 1e-3, 'one rank alone would have trained differently');
+});
+
+test.serial('joining and collectives wait off the main thread: timers keep firing', async (t) => {
+  const { result, stdout } = await launchTwo('responsive');
+  t.is(result.exitCode, 0, stdout);
+  const [waiting] = results<{ rank: number; joinMs: number; reduceMs: number; longestGap: number }>(stdout);
+  t.true(waiting.joinMs > 300 && waiting.reduceMs > 300, `rank 0 waited ${Math.round(waiting.joinMs)} ms to join and ${Math.round(waiting.reduceMs)} ms to reduce`);
+  t.true(waiting.longestGap < 150, `the event loop went ${Math.round(waiting.longestGap)} ms without a tick`);
 });
 
 test.serial("PyTorch's torchrun starts ranks that join with initDistributed(true)", async (t) => {

@@ -8,6 +8,8 @@
 //   mlp             a two-layer perceptron (no batch norm), `steps` SGD steps on the rank's half of
 //                   each batch: the parameters
 //   steps           allReduce in a loop, printing `step N`; the rank `dieRank` SIGKILLs itself at `dieAt`
+//   responsive      the last rank joins and reduces 600 ms late; the others time the longest gap
+//                   between ticks of a 10 ms timer while they wait (joining is in the scenario)
 import { createHash } from 'node:crypto';
 
 import * as dna from '../../lib/index.js';
@@ -108,9 +110,38 @@ async function steps(group: dna.ProcessGroup) {
   return { rank: group.rank };
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Joins late on the last rank; elsewhere measures how long the event loop went without a tick while waiting. */
+async function responsive() {
+  const late = Number(process.env.RANK) === Number(process.env.WORLD_SIZE) - 1;
+  let last = performance.now();
+  let longestGap = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    longestGap = Math.max(longestGap, now - last);
+    last = now;
+  }, 10);
+  if (late) await sleep(600);
+  const started = performance.now();
+  const group = await dna.initDistributed({ timeoutSeconds: 30 });
+  const joinMs = performance.now() - started;
+  if (late) await sleep(600);
+  const reduceStarted = performance.now();
+  await group.allReduce(dna.tensor([1]));
+  const reduceMs = performance.now() - reduceStarted;
+  clearInterval(ticker);
+  await group.destroy();
+  return { rank: group.rank, joinMs, reduceMs, longestGap };
+}
+
 const scenarios: Record<string, (group: dna.ProcessGroup) => Promise<unknown>> = { collectives, sgd, mlp, steps };
 
 try {
+  if (scenario === 'responsive') {
+    print(`result ${JSON.stringify(await responsive())}`);
+    process.exit(0);
+  }
   const run = scenarios[scenario];
   if (run === undefined) throw new Error(`unknown scenario ${scenario}`);
   const group = await dna.initDistributed(options.timeoutSeconds === undefined ? true : { timeoutSeconds: options.timeoutSeconds });
