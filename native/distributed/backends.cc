@@ -13,6 +13,10 @@
 #define USE_C10D_NCCL 1
 #define DNA_HAVE_NCCL 1
 #endif
+// scripts/check-cuda.mjs compiles this file to check the NCCL part: it must not pass without it.
+#if defined(DNA_REQUIRE_NCCL) && !defined(DNA_HAVE_NCCL)
+#error "DNA_REQUIRE_NCCL: the NCCL backend is not compiled (a CUDA build, DNA_WITH_CUDA, with nccl.h on the include path)"
+#endif
 
 #include "distributed/collective_backend.h"
 
