@@ -137,6 +137,11 @@ test('a Gloo group of one rank: real collectives, gradients averaged over one, c
   const before = model.parameters().map((p) => p.grad!.toArray());
   await group.averageGradients(model);
   t.deepEqual(model.parameters().map((p) => p.grad!.toArray()), before);
+  // Several sources at once; a parameter without a gradient takes part with zeros.
+  const extra = dna.tensor([1, 2]).requireGrad();
+  await group.averageGradients(model, [extra]);
+  t.deepEqual(extra.grad?.toArray(), [0, 0]);
+  await t.throwsAsync(group.averageGradients(model, 'x' as never), { message: "averageGradients: expected a model (with parameters()) or an array of Tensors, got 'x'" });
   await group.broadcastModule(model);
   await group.syncBatchNormStatistics(model);
   t.deepEqual(await group.sum([2, 5]), [2, 5]);

@@ -142,25 +142,29 @@ export class ProcessGroup {
 
   /**
    * Replaces each parameter's gradient by its mean over the ranks, after backward and before the
-   * optimiser steps: what DDP does, in buckets of `bucketBytes` in reverse parameter order. A
+   * optimisers step: what DDP does, in buckets of `bucketBytes` in reverse parameter order. Several
+   * sources (a search's classifier and policy network) travel together, in the order given. A
    * parameter without a gradient counts as zeros and gets the mean. The first call for a model
    * checks that every rank holds the same layout of parameters (a mismatch would mix unrelated
    * values), and rejects on every rank if not.
    */
-  async averageGradients(source: Parameterized | Tensor[]): Promise<void> {
+  async averageGradients(...sources: Array<Parameterized | Tensor[]>): Promise<void> {
     const where = 'averageGradients';
     const handle = this.#handle(where);
-    const { tensors, owned } = parametersOf(source, where);
+    if (sources.length === 0) throw new TypeError(`${where}: expected a model (with parameters()) or an array of Tensors`);
+    const parts: Array<{ tensors: Tensor[]; owned: boolean }> = [];
     try {
+      for (const source of sources) parts.push(parametersOf(source, where));
+      const tensors = parts.flatMap((part) => part.tensors);
       if (handle === null) return;
-      const key = Array.isArray(source) ? null : source;
-      if (key === null || !this.#checkedLayouts.has(key)) {
+      const models = sources.filter((source): source is Parameterized => !Array.isArray(source));
+      if (models.length < sources.length || !models.every((model) => this.#checkedLayouts.has(model))) {
         await this.#checkSameLayout(tensors, where, 'parameters');
-        if (key !== null) this.#checkedLayouts.add(key);
+        for (const model of models) this.#checkedLayouts.add(model);
       }
       await native.distributedAverageGradients(handle, tensors.map((t) => t.handle), this.bucketBytes);
     } finally {
-      if (owned) disposeAll(tensors);
+      for (const part of parts) if (part.owned) disposeAll(part.tensors);
     }
   }
 

@@ -6,7 +6,7 @@
 //   sgd             WRN-10-1 from a per-rank seed, broadcastModule, `steps` SGD steps on the rank's
 //                   shard with averageGradients, syncBatchNormStatistics: a digest of the state
 //   mlp             a two-layer perceptron (no batch norm), `steps` SGD steps on the rank's half of
-//                   each batch: the parameters
+//                   each batch, its two layers' gradients averaged as two sources: the parameters
 //   steps           allReduce in a loop, printing `step N`; the rank `dieRank` SIGKILLs itself at `dieAt`
 //   responsive      the last rank joins and reduces 600 ms late; the others time the longest gap
 //                   between ticks of a 10 ms timer while they wait (joining is in the scenario)
@@ -93,7 +93,8 @@ async function mlp(group: dna.ProcessGroup) {
     optimizer.zeroGrad();
     dna.tidy(() => mlpLoss(parameters, images, labels).backward());
     dna.dispose([images, labels]);
-    await group.averageGradients(parameters);
+    // Two sources in one call, as a search averages its classifier's and policy's gradients.
+    await group.averageGradients(parameters.slice(0, 2), parameters.slice(2));
     optimizer.step();
   }
   return { rank: group.rank, parameters: parameters.map((p) => Array.from(p.data() as Float32Array)) };
