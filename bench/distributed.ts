@@ -23,11 +23,32 @@ import { Writable } from 'node:stream';
 
 import { launch } from '../lib/distributed/index.js';
 import { initDistributed, localGroup } from '../lib/distributed/group.js';
-import { WRN_16_1, WRN_28_10, WRN_40_2, crossEntropy, wideResNet, wideResNetParameterCount, type WideResNetPreset } from '../lib/models.js';
+import {
+  WRN_16_1,
+  WRN_28_10,
+  WRN_40_2,
+  crossEntropy,
+  wideResNet,
+  wideResNetParameterCount,
+  type WideResNetPreset,
+} from '../lib/models.js';
 import { setThreads } from '../lib/backend.js';
 import { sgd } from '../lib/optim.js';
 import { Generator, rand, randint, tidy, zeros, type Tensor } from '../lib/tensor.js';
-import { PYTHON, ROOT, QUIET_CORES, backgroundNote, cpuSnapshot, fmtMs, fmtRate, fmtRatio, measuredOn, median, quietestAsync, runBench } from './common.js';
+import {
+  PYTHON,
+  ROOT,
+  QUIET_CORES,
+  backgroundNote,
+  cpuSnapshot,
+  fmtMs,
+  fmtRate,
+  fmtRatio,
+  measuredOn,
+  median,
+  quietestAsync,
+  runBench,
+} from './common.js';
 
 const SECTION = '## Distributed training (CPU)';
 const BATCH = 64;
@@ -146,11 +167,37 @@ async function runConfig({ side, world }: Config, seed: number): Promise<RankRes
   const [command, args] =
     side === 'ours'
       ? [process.execPath, [THIS_SCRIPT, '--rank', JSON.stringify({ seed })]]
-      : [PYTHON, [DDP_SCRIPT, '--depth', '16', '--widen', '1', '--batch', String(BATCH), '--warmup', String(WARMUP), '--steps', String(STEPS), '--seed', String(seed)]];
-  const result = await launch({ nproc: world, threadsPerRank: 1, command, args, stdout: sink((t) => (out += t)), stderr: sink((t) => (err += t)) });
-  if (result.exitCode !== 0) throw new Error(`${side} world ${world} failed (status ${result.exitCode}):\n${out}\n${err}`);
+      : [
+          PYTHON,
+          [
+            DDP_SCRIPT,
+            '--depth',
+            '16',
+            '--widen',
+            '1',
+            '--batch',
+            String(BATCH),
+            '--warmup',
+            String(WARMUP),
+            '--steps',
+            String(STEPS),
+            '--seed',
+            String(seed),
+          ],
+        ];
+  const result = await launch({
+    nproc: world,
+    threadsPerRank: 1,
+    command,
+    args,
+    stdout: sink((t) => (out += t)),
+    stderr: sink((t) => (err += t)),
+  });
+  if (result.exitCode !== 0)
+    throw new Error(`${side} world ${world} failed (status ${result.exitCode}):\n${out}\n${err}`);
   const ranks = [...out.matchAll(/^\[rank \d+\] result (.*)$/gm)].map((m) => JSON.parse(m[1]) as RankResult);
-  if (ranks.length !== world) throw new Error(`${side} world ${world}: expected ${world} results, got ${ranks.length}:\n${out}\n${err}`);
+  if (ranks.length !== world)
+    throw new Error(`${side} world ${world}: expected ${world} results, got ${ranks.length}:\n${out}\n${err}`);
   return ranks;
 }
 
@@ -217,7 +264,8 @@ function fitTransfer(points: Array<{ bytes: number; ms: number }>): { latencyMs:
   const n = large.length;
   const mx = large.reduce((s, p) => s + p.bytes, 0) / n;
   const my = large.reduce((s, p) => s + p.ms, 0) / n;
-  const slope = large.reduce((s, p) => s + (p.bytes - mx) * (p.ms - my), 0) / large.reduce((s, p) => s + (p.bytes - mx) ** 2, 0);
+  const slope =
+    large.reduce((s, p) => s + (p.bytes - mx) * (p.ms - my), 0) / large.reduce((s, p) => s + (p.bytes - mx) ** 2, 0);
   return { latencyMs: points.find((p) => p.bytes < 1 << 20)?.ms ?? 0, msPerByte: slope };
 }
 
@@ -227,7 +275,12 @@ function fitTransfer(points: Array<{ bytes: number; ms: number }>): { latencyMs:
  * (flattening, summing, copying back: the slope of the loopback measurement, taken as it is);
  * plus the measured per-collective latency times log2(P).
  */
-function ringAllreduceMs(bytes: number, ranks: number, gbPerSecond: number, fit: { latencyMs: number; msPerByte: number }): number {
+function ringAllreduceMs(
+  bytes: number,
+  ranks: number,
+  gbPerSecond: number,
+  fit: { latencyMs: number; msPerByte: number },
+): number {
   const sent = (2 * (ranks - 1) * bytes) / ranks;
   return sent * (1 / (gbPerSecond * 1e6) + fit.msPerByte) + fit.latencyMs * Math.log2(ranks);
 }
@@ -251,7 +304,8 @@ async function measure(seed: number, command: string): Promise<string> {
           return { ranks: tried, background: background(tried) };
         },
         RETRY_WINDOW_S,
-        (disturbed) => console.error(`distributed: other processes kept ${disturbed.background.toFixed(2)} cores busy: again`),
+        (disturbed) =>
+          console.error(`distributed: other processes kept ${disturbed.background.toFixed(2)} cores busy: again`),
       );
       runs.set(key, [...(runs.get(key) ?? []), ranks]);
     }
@@ -266,18 +320,27 @@ async function measure(seed: number, command: string): Promise<string> {
   const allreduceMs = median(runs.get('ours-2')!.flatMap((ranks) => ranks.flatMap((r) => r.allreduceMs ?? [])));
   const ours2Step = stepMs('ours-2');
   const transfer = runs.get('ours-2')!.flatMap((ranks) => ranks.flatMap((r) => r.transfer ?? []));
-  const byBytes = TRANSFER_BYTES.map((bytes) => ({ bytes, ms: median(transfer.filter((t) => t.bytes === bytes).map((t) => t.ms)) }));
+  const byBytes = TRANSFER_BYTES.map((bytes) => ({
+    bytes,
+    ms: median(transfer.filter((t) => t.bytes === bytes).map((t) => t.ms)),
+  }));
   const fit = fitTransfer(byBytes);
   const gradientBytes = 4 * wideResNetParameterCount({ ...WRN_16_1, classes: 10, inChannels: 3 });
 
   console.error('distributed: one rank of WRN-40-2 and of WRN-28-10, for the projection');
-  const rankSteps = [measureRankStep('WRN-40-2', WRN_40_2, 64, 3, seed), measureRankStep('WRN-28-10', WRN_28_10, 4, 2, seed)];
+  const rankSteps = [
+    measureRankStep('WRN-40-2', WRN_40_2, 64, 3, seed),
+    measureRankStep('WRN-28-10', WRN_28_10, 4, 2, seed),
+  ];
 
   const mark = (load: number) => (load >= QUIET_CORES ? ' †' : '');
   const worst = (key: string) => Math.max(...runs.get(key)!.map(background));
   const lines: string[] = [];
   lines.push(SECTION, '');
-  lines.push(`${measuredOn()}; PyTorch ${runs.get('pytorch-1')![0][0].torch ?? ''} from Debian's python3-torch (/usr/bin/python3, the same LibTorch shared libraries); Gloo over loopback.`, '');
+  lines.push(
+    `${measuredOn()}; PyTorch ${runs.get('pytorch-1')![0][0].torch ?? ''} from Debian's python3-torch (/usr/bin/python3, the same LibTorch shared libraries); Gloo over loopback.`,
+    '',
+  );
   lines.push(`Command: \`${command}\``, '');
   lines.push(
     `Workload: a training step of WRN-16-1 (3x32x32, 10 classes) on a fixed batch of ${BATCH} random images per rank, each rank its own batch (two ranks train on ${2 * BATCH} images per step); ` +
@@ -290,12 +353,22 @@ async function measure(seed: number, command: string): Promise<string> {
   );
   lines.push('**Images per second** (WRN-16-1, batch 64 per rank, 1 thread per rank)', '');
   lines.push('| | world 1 | world 2 | world 2 / world 1 | target |', '|---|---:|---:|---:|---:|');
-  lines.push(`| ours | ${fmtRate(ours1)}${mark(worst('ours-1'))} | ${fmtRate(ours2)}${mark(worst('ours-2'))} | ${fmtRatio(ours2 / ours1)} ${ours2 / ours1 >= 1.8 ? 'met' : 'not met'} | >= 1.8x |`);
-  lines.push(`| PyTorch (DDP at world 2) | ${fmtRate(torch1)}${mark(worst('pytorch-1'))} | ${fmtRate(ddp2)}${mark(worst('pytorch-2'))} | ${fmtRatio(ddp2 / torch1)} | — |`);
-  lines.push(`| ours / PyTorch | ${fmtRatio(ours1 / torch1)} | ${fmtRatio(ours2 / ddp2)} ${ours2 / ddp2 >= 1 ? 'met' : 'not met'} | | world 2: >= 1.0x |`, '');
+  lines.push(
+    `| ours | ${fmtRate(ours1)}${mark(worst('ours-1'))} | ${fmtRate(ours2)}${mark(worst('ours-2'))} | ${fmtRatio(ours2 / ours1)} ${ours2 / ours1 >= 1.8 ? 'met' : 'not met'} | >= 1.8x |`,
+  );
+  lines.push(
+    `| PyTorch (DDP at world 2) | ${fmtRate(torch1)}${mark(worst('pytorch-1'))} | ${fmtRate(ddp2)}${mark(worst('pytorch-2'))} | ${fmtRatio(ddp2 / torch1)} | — |`,
+  );
+  lines.push(
+    `| ours / PyTorch | ${fmtRatio(ours1 / torch1)} | ${fmtRatio(ours2 / ddp2)} ${ours2 / ddp2 >= 1 ? 'met' : 'not met'} | | world 2: >= 1.0x |`,
+    '',
+  );
   lines.push('**Where a world-2 step goes** (ours, median ms)', '');
   lines.push('| step | averageGradients | share of the step | target |', '|---:|---:|---:|---:|');
-  lines.push(`| ${fmtMs(ours2Step)} | ${fmtMs(allreduceMs)} | ${percent(allreduceMs / ours2Step)} ${allreduceMs / ours2Step < 0.1 ? 'met' : 'not met'} | < 10% |`, '');
+  lines.push(
+    `| ${fmtMs(ours2Step)} | ${fmtMs(allreduceMs)} | ${percent(allreduceMs / ours2Step)} ${allreduceMs / ours2Step < 0.1 ? 'met' : 'not met'} | < 10% |`,
+    '',
+  );
   lines.push(
     `averageGradients moves ${(gradientBytes / 1e6).toFixed(2)} MB of gradients per step (one bucket) and includes the wait for the slower rank. ` +
       `allReduce alone on loopback, median of 7: ${byBytes.map((b) => `${b.bytes >= 1 << 20 ? `${b.bytes >> 20} MB` : `${b.bytes} bytes`} ${fmtMs(b.ms)} ms`).join(', ')}; ` +
@@ -307,20 +380,27 @@ async function measure(seed: number, command: string): Promise<string> {
   lines.push('**Projected scaling past one machine** (a model, not a measurement)', '');
   lines.push(
     'Each rank does the step measured here for one rank (1 thread, this CPU), then a ring allreduce of the float32 gradients: ' +
-      '2(P-1)/P of the gradient bytes go over each rank\'s link, each byte also costs the local work measured above on loopback (its per-byte slope, taken whole), ' +
+      "2(P-1)/P of the gradient bytes go over each rank's link, each byte also costs the local work measured above on loopback (its per-byte slope, taken whole), " +
       'and each allreduce pays the per-collective latency measured above times log2 P. ' +
-      'Without overlap the allreduce follows the step; with overlap it runs during backward (assumed perfect: the step takes forward + max(backward, allreduce) + update). Efficiency = one rank\'s step / the step at P ranks.',
+      "Without overlap the allreduce follows the step; with overlap it runs during backward (assumed perfect: the step takes forward + max(backward, allreduce) + update). Efficiency = one rank's step / the step at P ranks.",
     '',
   );
   lines.push('| model input | value | source |', '|---|---|---|');
   for (const s of rankSteps) {
-    lines.push(`| ${s.name} step, batch ${s.batch} per rank: forward / backward / update | ${fmtMs(s.forwardMs)} / ${fmtMs(s.backwardMs)} / ${fmtMs(s.updateMs)} ms | measured (this run, 1 thread) |`);
-    lines.push(`| ${s.name} gradients | ${(4 * s.parameters / 1e6).toFixed(1)} MB (${s.parameters.toLocaleString('en-US')} parameters) | counted |`);
+    lines.push(
+      `| ${s.name} step, batch ${s.batch} per rank: forward / backward / update | ${fmtMs(s.forwardMs)} / ${fmtMs(s.backwardMs)} / ${fmtMs(s.updateMs)} ms | measured (this run, 1 thread) |`,
+    );
+    lines.push(
+      `| ${s.name} gradients | ${((4 * s.parameters) / 1e6).toFixed(1)} MB (${s.parameters.toLocaleString('en-US')} parameters) | counted |`,
+    );
   }
   lines.push(`| latency per collective | ${fmtMs(fit.latencyMs)} ms | measured (Gloo on loopback, 2 ranks) |`);
   lines.push(`| local cost per byte | ${(fit.msPerByte * 1e6).toFixed(3)} ns | measured (Gloo on loopback, 2 ranks) |`);
   lines.push('| link bandwidth per rank | 10 and 100 GB/s | assumed |', '');
-  lines.push('| model | link | P = 8 | P = 64 | P = 512 | a step that keeps the allreduce under 10% at P = 512, no overlap |', '|---|---|---:|---:|---:|---:|');
+  lines.push(
+    '| model | link | P = 8 | P = 64 | P = 512 | a step that keeps the allreduce under 10% at P = 512, no overlap |',
+    '|---|---|---:|---:|---:|---:|',
+  );
   for (const s of rankSteps) {
     const step = s.forwardMs + s.backwardMs + s.updateMs;
     for (const gb of [10, 100]) {
@@ -330,10 +410,15 @@ async function measure(seed: number, command: string): Promise<string> {
         const overlapped = step / (s.forwardMs + Math.max(s.backwardMs, comm) + s.updateMs);
         return `${percent(plain)} / ${percent(overlapped)}`;
       });
-      lines.push(`| ${s.name}, batch ${s.batch} | ${gb} GB/s | ${cells.join(' | ')} | >= ${fmtMs(9 * ringAllreduceMs(4 * s.parameters, 512, gb, fit))} ms |`);
+      lines.push(
+        `| ${s.name}, batch ${s.batch} | ${gb} GB/s | ${cells.join(' | ')} | >= ${fmtMs(9 * ringAllreduceMs(4 * s.parameters, 512, gb, fit))} ms |`,
+      );
     }
   }
-  lines.push('', 'Cells: efficiency without / with overlap. The last column is the model\'s answer for faster ranks (a GPU\'s step): the shortest step for which the allreduce, not overlapped, stays under a tenth of it.');
+  lines.push(
+    '',
+    "Cells: efficiency without / with overlap. The last column is the model's answer for faster ranks (a GPU's step): the shortest step for which the allreduce, not overlapped, stays under a tenth of it.",
+  );
   return lines.join('\n') + '\n';
 }
 

@@ -16,11 +16,17 @@ const TIMEOUT_SECONDS = 30;
 test('a rank SIGKILLed mid-run: the survivor fails within seconds, naming the lost connection', async (t) => {
   const port = await freePort();
   const options = { dieRank: 1, dieAt: 3, timeoutSeconds: TIMEOUT_SECONDS };
-  const [survivor, killed] = await Promise.all([runRank('steps', 0, 2, port, options), runRank('steps', 1, 2, port, options)]);
+  const [survivor, killed] = await Promise.all([
+    runRank('steps', 0, 2, port, options),
+    runRank('steps', 1, 2, port, options),
+  ]);
   t.is(killed.signal, 'SIGKILL');
   t.regex(killed.output, /^step 2$/m);
   t.is(survivor.code, 1, survivor.output);
-  t.regex(survivor.output, /^error DNA_DISTRIBUTED_PEER_LOST allReduce \(rank 0 of 2\): lost the connection to another rank, which probably died \(see its output\): /m);
+  t.regex(
+    survivor.output,
+    /^error DNA_DISTRIBUTED_PEER_LOST allReduce \(rank 0 of 2\): lost the connection to another rank, which probably died \(see its output\): /m,
+  );
   t.true(survivor.ms < 15_000, `the survivor took ${Math.round(survivor.ms)} ms`);
 });
 
@@ -49,7 +55,10 @@ test('launch: a failing rank exits non-zero with its last words', async (t) => {
   const result = await dna.launch({
     nproc: 2,
     command: process.execPath,
-    args: ['-e', "if (process.env.RANK === '1') { console.error('rank one gives up'); process.exit(3) } else setTimeout(() => {}, 60000)"],
+    args: [
+      '-e',
+      "if (process.env.RANK === '1') { console.error('rank one gives up'); process.exit(3) } else setTimeout(() => {}, 60000)",
+    ],
     stdout: collector().stream,
     stderr: stderr.stream,
     graceSeconds: 1,
@@ -57,9 +66,21 @@ test('launch: a failing rank exits non-zero with its last words', async (t) => {
   t.is(result.exitCode, 3);
   t.like(result.failure, { rank: 1, code: 3, message: 'exited with status 3; its last output:\nrank one gives up' });
   t.regex(stderr.text(), /^\[rank 1\] rank one gives up$/m);
-  t.deepEqual(result.ranks.map((r) => [r.rank, r.signal]), [[0, 'SIGTERM'], [1, null]], 'rank 0 was stopped');
+  t.deepEqual(
+    result.ranks.map((r) => [r.rank, r.signal]),
+    [
+      [0, 'SIGTERM'],
+      [1, null],
+    ],
+    'rank 0 was stopped',
+  );
 
-  const missing = await dna.launch({ nproc: 1, command: 'no-such-program-dna', stdout: collector().stream, stderr: collector().stream });
+  const missing = await dna.launch({
+    nproc: 1,
+    command: 'no-such-program-dna',
+    stdout: collector().stream,
+    stderr: collector().stream,
+  });
   t.not(missing.exitCode, 0);
   t.regex(missing.failure?.message ?? '', /^could not start 'no-such-program-dna': spawn no-such-program-dna ENOENT/);
 });
@@ -67,14 +88,20 @@ test('launch: a failing rank exits non-zero with its last words', async (t) => {
 test('a rank that never joins: the others time out with a clear error', async (t) => {
   const exit = await runRank('collectives', 0, 2, await freePort(), { timeoutSeconds: 2 });
   t.is(exit.code, 1);
-  t.regex(exit.output, /^error DNA_DISTRIBUTED_TIMEOUT initDistributed \(rank 0 of 2, store 127\.0\.0\.1:\d+\): timed out after 2 s waiting for every rank to join \(a rank did not start, or failed before joining\): /m);
+  t.regex(
+    exit.output,
+    /^error DNA_DISTRIBUTED_TIMEOUT initDistributed \(rank 0 of 2, store 127\.0\.0\.1:\d+\): timed out after 2 s waiting for every rank to join \(a rank did not start, or failed before joining\): /m,
+  );
   t.true(exit.ms < 20_000, `took ${Math.round(exit.ms)} ms`);
 });
 
 test('nobody serves the store: the rank says it cannot reach it', async (t) => {
   const exit = await runRank('collectives', 1, 2, await freePort(), { timeoutSeconds: 2 });
   t.is(exit.code, 1);
-  t.regex(exit.output, /^error DNA_DISTRIBUTED_UNREACHABLE initDistributed \(rank 1 of 2, store 127\.0\.0\.1:\d+\): could not reach the rendezvous store within 2 s \(is rank 0 or the launcher running\? are MASTER_ADDR and MASTER_PORT right\?\): /m);
+  t.regex(
+    exit.output,
+    /^error DNA_DISTRIBUTED_UNREACHABLE initDistributed \(rank 1 of 2, store 127\.0\.0\.1:\d+\): could not reach the rendezvous store within 2 s \(is rank 0 or the launcher running\? are MASTER_ADDR and MASTER_PORT right\?\): /m,
+  );
   t.true(exit.ms < 20_000, `took ${Math.round(exit.ms)} ms`);
 });
 
@@ -85,8 +112,16 @@ test("the store's port already taken: rank 0 and launch say so", async (t) => {
   const port = (server.address() as net.AddressInfo).port;
   const exit = await runRank('collectives', 0, 2, port, { timeoutSeconds: 5 });
   t.is(exit.code, 1);
-  t.regex(exit.output, new RegExp(`^error DNA_DISTRIBUTED_PORT_IN_USE initDistributed \\(rank 0 of 2, store 127\\.0\\.0\\.1:${port}\\): cannot host the rendezvous store: its port is already in use \\(another run or program holds it\\); choose another MASTER_PORT, or let \`dna launch\` pick a free one: `, 'm'));
+  t.regex(
+    exit.output,
+    new RegExp(
+      `^error DNA_DISTRIBUTED_PORT_IN_USE initDistributed \\(rank 0 of 2, store 127\\.0\\.0\\.1:${port}\\): cannot host the rendezvous store: its port is already in use \\(another run or program holds it\\); choose another MASTER_PORT, or let \`dna launch\` pick a free one: `,
+      'm',
+    ),
+  );
   await t.throwsAsync(dna.launch({ nproc: 2, masterPort: port, command: process.execPath }), {
-    message: new RegExp(`^launch: cannot serve the rendezvous store on port ${port}: cannot host the rendezvous store: its port is already in use`),
+    message: new RegExp(
+      `^launch: cannot serve the rendezvous store on port ${port}: cannot host the rendezvous store: its port is already in use`,
+    ),
   });
 });

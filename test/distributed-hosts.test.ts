@@ -59,14 +59,36 @@ test('two hosts in network namespaces: ranks join over veth with GLOO_SOCKET_IFN
     }),
     run(
       'ip',
-      ['netns', 'exec', hosts[1], process.execPath, LAUNCH_MAIN, '--nnodes', '2', '--node-rank', '1', '--master-addr', addresses[0], '--master-port', '29500', '1', process.execPath, ...worker],
+      [
+        'netns',
+        'exec',
+        hosts[1],
+        process.execPath,
+        LAUNCH_MAIN,
+        '--nnodes',
+        '2',
+        '--node-rank',
+        '1',
+        '--master-addr',
+        addresses[0],
+        '--master-port',
+        '29500',
+        '1',
+        process.execPath,
+        ...worker,
+      ],
       { GLOO_SOCKET_IFNAME: links[1] },
     ),
   ]);
   ranks.forEach((exit, rank) => t.is(exit.code, 0, `rank ${rank}: ${exit.output}`));
-  const found = results<{ rank: number; summed: number[]; broadcast: number[]; localRank: number }>(ranks.map((r) => r.output).join('\n'));
-  t.deepEqual(found.map((r) => [r.rank, r.localRank, r.summed, r.broadcast]), [
-    [0, 0, [3, 30], [1, 1, 1]],
-    [1, 0, [3, 30], [1, 1, 1]],
-  ]);
+  const found = results<{ rank: number; summed: number[]; broadcast: number[]; localRank: number }>(
+    ranks.map((r) => r.output).join('\n'),
+  );
+  t.deepEqual(
+    found.map((r) => [r.rank, r.localRank, r.summed, r.broadcast]),
+    [
+      [0, 0, [3, 30], [1, 1, 1]],
+      [1, 0, [3, 30], [1, 1, 1]],
+    ],
+  );
 });

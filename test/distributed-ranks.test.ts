@@ -18,7 +18,13 @@ dna.setThreads(1);
 async function launchTwo(scenario: string, options: object = {}) {
   const stdout = collector();
   const stderr = collector();
-  const result = await dna.launch({ nproc: 2, command: process.execPath, args: [WORKER, scenario, JSON.stringify({ timeoutSeconds: 30, ...options })], stdout: stdout.stream, stderr: stderr.stream });
+  const result = await dna.launch({
+    nproc: 2,
+    command: process.execPath,
+    args: [WORKER, scenario, JSON.stringify({ timeoutSeconds: 30, ...options })],
+    stdout: stdout.stream,
+    stderr: stderr.stream,
+  });
   return { result, stdout: stdout.text(), stderr: stderr.text() };
 }
 
@@ -35,8 +41,14 @@ interface Collectives {
   counts: number[];
 }
 
-function checkCollectives(t: { deepEqual(a: unknown, b: unknown, message?: string): void }, ranks: Collectives[]): void {
-  t.deepEqual(ranks.map((r) => r.rank), [0, 1]);
+function checkCollectives(
+  t: { deepEqual(a: unknown, b: unknown, message?: string): void },
+  ranks: Collectives[],
+): void {
+  t.deepEqual(
+    ranks.map((r) => r.rank),
+    [0, 1],
+  );
   for (const r of ranks) {
     t.deepEqual([r.worldSize, r.localRank], [2, r.rank]);
     t.deepEqual(r.summed, [3, 30], 'sum of [1, 10] and [2, 20]');
@@ -51,12 +63,22 @@ function checkCollectives(t: { deepEqual(a: unknown, b: unknown, message?: strin
 test.serial('launch: two ranks with prefixed output, one thread each, every collective combines both', async (t) => {
   const { result, stdout } = await launchTwo('collectives');
   t.is(result.exitCode, 0, stdout);
-  t.deepEqual(result.ranks.map((r) => [r.rank, r.code, r.signal]), [[0, 0, null], [1, 0, null]]);
+  t.deepEqual(
+    result.ranks.map((r) => [r.rank, r.code, r.signal]),
+    [
+      [0, 0, null],
+      [1, 0, null],
+    ],
+  );
   t.regex(stdout, /^\[rank 0\] result /m);
   t.regex(stdout, /^\[rank 1\] result /m);
   const ranks = results<Collectives>(stdout);
   checkCollectives(t, ranks);
-  t.deepEqual(ranks.map((r) => r.threads), [1, 1], 'the cores divided among the ranks');
+  t.deepEqual(
+    ranks.map((r) => r.threads),
+    [1, 1],
+    'the cores divided among the ranks',
+  );
 });
 
 test.serial('SGD with averaged gradients: ranks built from different seeds end bit-identical', async (t) => {
@@ -67,8 +89,15 @@ test.serial('SGD with averaged gradients: ranks built from different seeds end b
   // Without broadcastModule the ranks would have started apart (rank 1's own seed).
   const ownStart = dna.wideResNet({ ...dna.WRN_10_1, classes: 2, inChannels: 1, seed: dna.rankSeed(5, 1) });
   const rank0Start = dna.wideResNet({ ...dna.WRN_10_1, classes: 2, inChannels: 1, seed: dna.rankSeed(5, 0) });
-  t.notDeepEqual(ownStart.namedParameters()['conv1.weight'].toArray(), rank0Start.namedParameters()['conv1.weight'].toArray());
-  t.notDeepEqual(zero.firstParameter, (rank0Start.namedParameters()['conv1.weight'].data() as Float32Array).slice(0, 4), 'training moved the weights');
+  t.notDeepEqual(
+    ownStart.namedParameters()['conv1.weight'].toArray(),
+    rank0Start.namedParameters()['conv1.weight'].toArray(),
+  );
+  t.notDeepEqual(
+    zero.firstParameter,
+    (rank0Start.namedParameters()['conv1.weight'].data() as Float32Array).slice(0, 4),
+    'training moved the weights',
+  );
 });
 
 test.serial('gradient sync without batch norm: 2 ranks x B/2 equal 1 process x B', async (t) => {
@@ -91,8 +120,10 @@ test.serial('gradient sync without batch norm: 2 ranks x B/2 equal 1 process x B
   };
   const whole = train(MLP_BATCH);
   const firstHalfOnly = train(MLP_BATCH / 2);
-  const maxDifference = (a: number[][], b: number[][]) => Math.max(...a.flatMap((p, i) => p.map((v, j) => Math.abs(v - b[i][j]))));
-  for (const rank of ranks) t.true(maxDifference(rank.parameters, whole) < 1e-5, `rank ${rank.rank}: ${maxDifference(rank.parameters, whole)}`);
+  const maxDifference = (a: number[][], b: number[][]) =>
+    Math.max(...a.flatMap((p, i) => p.map((v, j) => Math.abs(v - b[i][j]))));
+  for (const rank of ranks)
+    t.true(maxDifference(rank.parameters, whole) < 1e-5, `rank ${rank.rank}: ${maxDifference(rank.parameters, whole)}`);
   t.true(maxDifference(firstHalfOnly, whole) > 1e-3, 'one rank alone would have trained differently');
 });
 
@@ -100,7 +131,10 @@ test.serial('joining and collectives wait off the main thread: timers keep firin
   const { result, stdout } = await launchTwo('responsive');
   t.is(result.exitCode, 0, stdout);
   const [waiting] = results<{ rank: number; joinMs: number; reduceMs: number; longestGap: number }>(stdout);
-  t.true(waiting.joinMs > 300 && waiting.reduceMs > 300, `rank 0 waited ${Math.round(waiting.joinMs)} ms to join and ${Math.round(waiting.reduceMs)} ms to reduce`);
+  t.true(
+    waiting.joinMs > 300 && waiting.reduceMs > 300,
+    `rank 0 waited ${Math.round(waiting.joinMs)} ms to join and ${Math.round(waiting.reduceMs)} ms to reduce`,
+  );
   t.true(waiting.longestGap < 150, `the event loop went ${Math.round(waiting.longestGap)} ms without a tick`);
 });
 
@@ -112,7 +146,9 @@ test.serial("PyTorch's torchrun starts ranks that join with initDistributed(true
     return;
   }
   // The ranks connect to the store that torchrun's agent serves: the protocols must be the same version.
-  const version = spawnSync('/usr/bin/python3', ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }).stdout.trim();
+  const version = spawnSync('/usr/bin/python3', ['-c', 'import torch; print(torch.__version__)'], {
+    encoding: 'utf8',
+  }).stdout.trim();
   const ours = dna.backend().torch;
   if (version.split('.').slice(0, 2).join('.') !== ours.split('.').slice(0, 2).join('.')) {
     t.log(`skipped: torchrun is torch ${version}, the addon is built against LibTorch ${ours} (their stores differ)`);
@@ -123,13 +159,36 @@ test.serial("PyTorch's torchrun starts ranks that join with initDistributed(true
   t.teardown(() => rmSync(logDir, { recursive: true, force: true }));
   // Debian's torchrun 1.13 under Python 3.11 cannot parse its default --redirects/--tee of 0
   // (Std(0) is no longer an iterable member of the IntFlag): name one stream explicitly.
-  const exit = await run(torchrun, [
-    '--no_python', '--nproc_per_node', '2', '--master_port', String(await freePort()), '--monitor_interval', '0.2',
-    '--redirects', '1', '--tee', '1', '--log_dir', logDir,
-    process.execPath, WORKER, 'collectives', JSON.stringify({ timeoutSeconds: 30 }),
-  ], { DNA_THREADS: undefined }, 60_000);
+  const exit = await run(
+    torchrun,
+    [
+      '--no_python',
+      '--nproc_per_node',
+      '2',
+      '--master_port',
+      String(await freePort()),
+      '--monitor_interval',
+      '0.2',
+      '--redirects',
+      '1',
+      '--tee',
+      '1',
+      '--log_dir',
+      logDir,
+      process.execPath,
+      WORKER,
+      'collectives',
+      JSON.stringify({ timeoutSeconds: 30 }),
+    ],
+    { DNA_THREADS: undefined },
+    60_000,
+  );
   t.is(exit.code, 0, exit.output);
   const ranks = results<Collectives>(exit.output);
   checkCollectives(t, ranks);
-  t.deepEqual(ranks.map((r) => r.threads), [1, 1], 'without DNA_THREADS each rank takes its share of the cores');
+  t.deepEqual(
+    ranks.map((r) => r.threads),
+    [1, 1],
+    'without DNA_THREADS each rank takes its share of the cores',
+  );
 });

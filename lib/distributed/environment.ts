@@ -77,7 +77,15 @@ function integerRule(min: number, max: number): string {
 }
 
 /** An integer option, else the environment variable; messages name whichever was wrong. */
-function integerSetting(where: string, given: unknown, name: string, variable: string, env: Environment, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+function integerSetting(
+  where: string,
+  given: unknown,
+  name: string,
+  variable: string,
+  env: Environment,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined {
   if (given !== undefined && given !== null) {
     if (typeof given !== 'number' || !Number.isInteger(given) || given < min || given > max) {
       throw new RangeError(`${where}: ${name} must be ${integerRule(min, max)}, got ${describe(given)}`);
@@ -88,14 +96,23 @@ function integerSetting(where: string, given: unknown, name: string, variable: s
   if (text === undefined || text === '') return undefined;
   const value = Number(text);
   if (!/^\s*\d+\s*$/.test(text) || value < min || value > max) {
-    throw new RangeError(`${where}: the environment variable ${variable} must be ${integerRule(min, max)}, got ${describe(text)}`);
+    throw new RangeError(
+      `${where}: the environment variable ${variable} must be ${integerRule(min, max)}, got ${describe(text)}`,
+    );
   }
   return value;
 }
 
-function stringSetting(where: string, given: unknown, name: string, variable: string | undefined, env: Environment): string | undefined {
+function stringSetting(
+  where: string,
+  given: unknown,
+  name: string,
+  variable: string | undefined,
+  env: Environment,
+): string | undefined {
   if (given !== undefined && given !== null) {
-    if (typeof given !== 'string' || given.trim() === '') throw new TypeError(`${where}: ${name} must be a non-empty string, got ${describe(given)}`);
+    if (typeof given !== 'string' || given.trim() === '')
+      throw new TypeError(`${where}: ${name} must be a non-empty string, got ${describe(given)}`);
     return given.trim();
   }
   const text = variable === undefined ? undefined : env[variable];
@@ -110,43 +127,72 @@ function isLoopback(address: string): boolean {
  * The settings of this rank from `options` (true: from the environment alone) and the
  * environment; throws an Error naming the option or variable that is missing or wrong.
  */
-export function distributedSettings(options: true | DistributedOptions, env: Environment = process.env, where = 'initDistributed'): DistributedSettings {
+export function distributedSettings(
+  options: true | DistributedOptions,
+  env: Environment = process.env,
+  where = 'initDistributed',
+): DistributedSettings {
   const given: DistributedOptions = options === true ? {} : optionsObject(options, where);
   const worldSize = integerSetting(where, given.worldSize, 'worldSize', 'WORLD_SIZE', env, 1, 65536);
   if (worldSize === undefined) {
-    throw new TypeError(`${where}: the world size is not set: pass { worldSize } or set WORLD_SIZE (dna launch and torchrun set it)`);
+    throw new TypeError(
+      `${where}: the world size is not set: pass { worldSize } or set WORLD_SIZE (dna launch and torchrun set it)`,
+    );
   }
   const rank = integerSetting(where, given.rank, 'rank', 'RANK', env, 0, worldSize - 1);
-  if (rank === undefined) throw new TypeError(`${where}: the rank is not set: pass { rank } or set RANK (dna launch and torchrun set it)`);
-  const localWorldSize = integerSetting(where, given.localWorldSize, 'localWorldSize', 'LOCAL_WORLD_SIZE', env, 1, worldSize) ?? worldSize;
+  if (rank === undefined)
+    throw new TypeError(`${where}: the rank is not set: pass { rank } or set RANK (dna launch and torchrun set it)`);
+  const localWorldSize =
+    integerSetting(where, given.localWorldSize, 'localWorldSize', 'LOCAL_WORLD_SIZE', env, 1, worldSize) ?? worldSize;
   if (worldSize % localWorldSize !== 0) {
-    throw new RangeError(`${where}: the world size (${worldSize}) must be a multiple of the ranks per host (localWorldSize ${localWorldSize})`);
+    throw new RangeError(
+      `${where}: the world size (${worldSize}) must be a multiple of the ranks per host (localWorldSize ${localWorldSize})`,
+    );
   }
-  const localRank = integerSetting(where, given.localRank, 'localRank', 'LOCAL_RANK', env, 0, localWorldSize - 1) ?? rank % localWorldSize;
+  const localRank =
+    integerSetting(where, given.localRank, 'localRank', 'LOCAL_RANK', env, 0, localWorldSize - 1) ??
+    rank % localWorldSize;
   const multiHost = worldSize > localWorldSize;
 
-  const masterAddr = stringSetting(where, given.masterAddr, 'masterAddr', 'MASTER_ADDR', env) ?? (multiHost ? undefined : '127.0.0.1');
-  if (masterAddr === undefined) throw new TypeError(`${where}: a run across hosts needs the store's host: pass { masterAddr } or set MASTER_ADDR (the address of node 0)`);
+  const masterAddr =
+    stringSetting(where, given.masterAddr, 'masterAddr', 'MASTER_ADDR', env) ?? (multiHost ? undefined : '127.0.0.1');
+  if (masterAddr === undefined)
+    throw new TypeError(
+      `${where}: a run across hosts needs the store's host: pass { masterAddr } or set MASTER_ADDR (the address of node 0)`,
+    );
   if (multiHost && isLoopback(masterAddr)) {
-    throw new RangeError(`${where}: MASTER_ADDR ${describe(masterAddr)} is a loopback address, which the other hosts of this run cannot reach: use the address of node 0`);
+    throw new RangeError(
+      `${where}: MASTER_ADDR ${describe(masterAddr)} is a loopback address, which the other hosts of this run cannot reach: use the address of node 0`,
+    );
   }
   const portGiven = integerSetting(where, given.masterPort, 'masterPort', 'MASTER_PORT', env, 0, 65535);
   const masterPort = portGiven ?? (worldSize === 1 ? 0 : undefined);
-  if (masterPort === undefined) throw new TypeError(`${where}: the store's port is not set: pass { masterPort } or set MASTER_PORT (dna launch picks a free one)`);
+  if (masterPort === undefined)
+    throw new TypeError(
+      `${where}: the store's port is not set: pass { masterPort } or set MASTER_PORT (dna launch picks a free one)`,
+    );
 
   // torchrun's agent (and dna launch) serve the store themselves and tell the ranks so; each
   // attempt of the run then has its own keys, as torch.distributed's env:// rendezvous does.
   const portFromEnvironment = given.masterPort === undefined || given.masterPort === null;
   const agentStore = portFromEnvironment && env.TORCHELASTIC_USE_AGENT_STORE === 'True';
-  if (masterPort === 0 && (agentStore || rank !== 0)) throw new RangeError(`${where}: port 0 (a free port) can only be used by the rank that hosts the store`);
-  const storePrefix = agentStore ? `/worker/attempt_${env.TORCHELASTIC_RESTART_COUNT ?? '0'}/dna/${env.TORCHELASTIC_RUN_ID ?? 'run'}` : 'dna';
+  if (masterPort === 0 && (agentStore || rank !== 0))
+    throw new RangeError(`${where}: port 0 (a free port) can only be used by the rank that hosts the store`);
+  const storePrefix = agentStore
+    ? `/worker/attempt_${env.TORCHELASTIC_RESTART_COUNT ?? '0'}/dna/${env.TORCHELASTIC_RUN_ID ?? 'run'}`
+    : 'dna';
 
   let device = stringSetting(where, given.device, 'device', undefined, env) ?? 'cpu';
-  if (device !== 'cpu' && !/^cuda(:\d+)?$/.test(device)) throw new RangeError(`${where}: device must be 'cpu', 'cuda' or 'cuda:N', got ${describe(device)}`);
+  if (device !== 'cpu' && !/^cuda(:\d+)?$/.test(device))
+    throw new RangeError(`${where}: device must be 'cpu', 'cuda' or 'cuda:N', got ${describe(device)}`);
   if (device === 'cuda') device = `cuda:${localRank}`;
   const backend = given.backend ?? (device.startsWith('cuda') ? 'nccl' : 'gloo');
-  if (!BACKENDS.includes(backend)) throw new RangeError(`${where}: backend must be 'gloo' or 'nccl', got ${describe(backend)}`);
-  if (backend === 'nccl' && device === 'cpu') throw new RangeError(`${where}: the NCCL backend needs a CUDA device: pass { device: 'cuda' }, or use backend 'gloo' on the CPU`);
+  if (!BACKENDS.includes(backend))
+    throw new RangeError(`${where}: backend must be 'gloo' or 'nccl', got ${describe(backend)}`);
+  if (backend === 'nccl' && device === 'cpu')
+    throw new RangeError(
+      `${where}: the NCCL backend needs a CUDA device: pass { device: 'cuda' }, or use backend 'gloo' on the CPU`,
+    );
 
   const timeoutSeconds = given.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
   if (typeof timeoutSeconds !== 'number' || !Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
@@ -182,7 +228,10 @@ export type GlooEndpoint = { interface: string } | { address: string };
  * else loopback when every rank is on this host; else the address this host's name resolves
  * to, which must not be a loopback address (the other hosts could not reach it).
  */
-export async function glooEndpoint(settings: Pick<DistributedSettings, 'socketInterface' | 'multiHost' | 'worldSize' | 'localWorldSize'>, where = 'initDistributed'): Promise<GlooEndpoint> {
+export async function glooEndpoint(
+  settings: Pick<DistributedSettings, 'socketInterface' | 'multiHost' | 'worldSize' | 'localWorldSize'>,
+  where = 'initDistributed',
+): Promise<GlooEndpoint> {
   const interfaces = os.networkInterfaces();
   if (settings.socketInterface !== undefined) {
     if (interfaces[settings.socketInterface] === undefined) {
@@ -194,12 +243,16 @@ export async function glooEndpoint(settings: Pick<DistributedSettings, 'socketIn
   }
   if (!settings.multiHost) return { address: '127.0.0.1' };
   const hostname = os.hostname();
-  const fix = 'set GLOO_SOCKET_IFNAME to the network interface that leads to the other hosts (e.g. GLOO_SOCKET_IFNAME=eth0)';
+  const fix =
+    'set GLOO_SOCKET_IFNAME to the network interface that leads to the other hosts (e.g. GLOO_SOCKET_IFNAME=eth0)';
   let addresses: string[];
   try {
     addresses = (await dns.lookup(hostname, { all: true })).map((entry) => entry.address);
   } catch (cause) {
-    throw new Error(`${where}: this run spans hosts, and this host's name ${describe(hostname)} does not resolve to an address: ${fix}`, { cause });
+    throw new Error(
+      `${where}: this run spans hosts, and this host's name ${describe(hostname)} does not resolve to an address: ${fix}`,
+      { cause },
+    );
   }
   const reachable = addresses.find((address) => !isLoopback(address));
   if (reachable === undefined) {

@@ -36,8 +36,12 @@ export type BatchNormSync = 'average' | 'broadcast';
 function tensorList(value: Tensor | Tensor[], where: string): Tensor[] {
   const list = Array.isArray(value) ? value : [value];
   list.forEach((t, i) => {
-    if (!(t instanceof Tensor)) throw new TypeError(`${where}: ${Array.isArray(value) ? `tensors[${i}]` : 'the argument'} must be a Tensor, got ${describe(t)}`);
-    if (t.isDisposed) throw new TypeError(`${where}: ${Array.isArray(value) ? `tensors[${i}]` : 'the tensor'} is disposed`);
+    if (!(t instanceof Tensor))
+      throw new TypeError(
+        `${where}: ${Array.isArray(value) ? `tensors[${i}]` : 'the argument'} must be a Tensor, got ${describe(t)}`,
+      );
+    if (t.isDisposed)
+      throw new TypeError(`${where}: ${Array.isArray(value) ? `tensors[${i}]` : 'the tensor'} is disposed`);
   });
   return list;
 }
@@ -45,7 +49,9 @@ function tensorList(value: Tensor | Tensor[], where: string): Tensor[] {
 function parametersOf(source: Parameterized | Tensor[], where: string): { tensors: Tensor[]; owned: boolean } {
   if (Array.isArray(source)) return { tensors: tensorList(source, where), owned: false };
   if (source === null || typeof source !== 'object' || typeof (source as Parameterized).parameters !== 'function') {
-    throw new TypeError(`${where}: expected a model (with parameters()) or an array of Tensors, got ${describe(source)}`);
+    throw new TypeError(
+      `${where}: expected a model (with parameters()) or an array of Tensors, got ${describe(source)}`,
+    );
   }
   return { tensors: source.parameters(), owned: true };
 }
@@ -58,7 +64,8 @@ function disposeAll(tensors: Tensor[]): void {
 function layoutHash(tensors: Tensor[]): number {
   let hash = 0x811c9dc5;
   for (const t of tensors) {
-    for (const char of `${t.dtype}[${t.shape.join(',')}];`) hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193) >>> 0;
+    for (const char of `${t.dtype}[${t.shape.join(',')}];`)
+      hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193) >>> 0;
   }
   return hash;
 }
@@ -82,13 +89,21 @@ export class ProcessGroup {
   /** The size of the buffers gradients travel in. */
   readonly bucketBytes: number;
   #native: NativeProcessGroup | null;
+  readonly #distributed: boolean;
   #destroyed = false;
   // Models whose parameter layout every rank was checked to share.
   readonly #checkedLayouts = new WeakSet<object>();
 
   /** @internal Use `initDistributed()` or `localGroup()`. */
-  constructor(handle: NativeProcessGroup | null, settings: Pick<DistributedSettings, 'rank' | 'worldSize' | 'localRank' | 'localWorldSize' | 'device' | 'bucketBytes'> & { backend: DistributedBackend | 'none' }) {
+  constructor(
+    handle: NativeProcessGroup | null,
+    settings: Pick<
+      DistributedSettings,
+      'rank' | 'worldSize' | 'localRank' | 'localWorldSize' | 'device' | 'bucketBytes'
+    > & { backend: DistributedBackend | 'none' },
+  ) {
     this.#native = handle;
+    this.#distributed = handle !== null;
     this.rank = settings.rank;
     this.worldSize = settings.worldSize;
     this.localRank = settings.localRank;
@@ -100,7 +115,7 @@ export class ProcessGroup {
 
   /** Whether this group talks to other processes (false for a world of one made by `localGroup()`). */
   get isDistributed(): boolean {
-    return this.#native !== null;
+    return this.#distributed;
   }
   /** Whether this is rank 0, the rank that alone writes checkpoints, logs and reports. */
   get isMain(): boolean {
@@ -119,9 +134,16 @@ export class ProcessGroup {
   async allReduce(tensors: Tensor | Tensor[], reduction: Reduction = 'sum'): Promise<void> {
     const handle = this.#handle('allReduce');
     const list = tensorList(tensors, 'allReduce');
-    if (!REDUCTIONS.includes(reduction)) throw new RangeError(`allReduce: reduction must be one of ${REDUCTIONS.join(', ')}, got ${describe(reduction)}`);
+    if (!REDUCTIONS.includes(reduction))
+      throw new RangeError(`allReduce: reduction must be one of ${REDUCTIONS.join(', ')}, got ${describe(reduction)}`);
     if (handle === null) return;
-    await native.distributedAllReduce(handle, list.map((t) => t.handle), reduction, this.bucketBytes, 'allReduce');
+    await native.distributedAllReduce(
+      handle,
+      list.map((t) => t.handle),
+      reduction,
+      this.bucketBytes,
+      'allReduce',
+    );
   }
 
   /** Copies `root`'s values of `tensors` into every rank's, in place. */
@@ -130,7 +152,13 @@ export class ProcessGroup {
     const list = tensorList(tensors, 'broadcast');
     this.#checkRoot(root, 'broadcast');
     if (handle === null) return;
-    await native.distributedBroadcast(handle, list.map((t) => t.handle), root, this.bucketBytes, 'broadcast');
+    await native.distributedBroadcast(
+      handle,
+      list.map((t) => t.handle),
+      root,
+      this.bucketBytes,
+      'broadcast',
+    );
   }
 
   /** Resolves once every rank has reached it. */
@@ -151,7 +179,8 @@ export class ProcessGroup {
   async averageGradients(...sources: Array<Parameterized | Tensor[]>): Promise<void> {
     const where = 'averageGradients';
     const handle = this.#handle(where);
-    if (sources.length === 0) throw new TypeError(`${where}: expected a model (with parameters()) or an array of Tensors`);
+    if (sources.length === 0)
+      throw new TypeError(`${where}: expected a model (with parameters()) or an array of Tensors`);
     const parts: Array<{ tensors: Tensor[]; owned: boolean }> = [];
     try {
       for (const source of sources) parts.push(parametersOf(source, where));
@@ -162,7 +191,11 @@ export class ProcessGroup {
         await this.#checkSameLayout(tensors, where, 'parameters');
         for (const model of models) this.#checkedLayouts.add(model);
       }
-      await native.distributedAverageGradients(handle, tensors.map((t) => t.handle), this.bucketBytes);
+      await native.distributedAverageGradients(
+        handle,
+        tensors.map((t) => t.handle),
+        this.bucketBytes,
+      );
     } finally {
       for (const part of parts) if (part.owned) disposeAll(part.tensors);
     }
@@ -176,14 +209,25 @@ export class ProcessGroup {
     const where = 'broadcastModule';
     const handle = this.#handle(where);
     this.#checkRoot(root, where);
-    if (module === null || typeof module !== 'object' || typeof module.parameters !== 'function' || typeof module.buffers !== 'function') {
+    if (
+      module === null ||
+      typeof module !== 'object' ||
+      typeof module.parameters !== 'function' ||
+      typeof module.buffers !== 'function'
+    ) {
       throw new TypeError(`${where}: expected a model (with parameters() and buffers()), got ${describe(module)}`);
     }
     if (handle === null) return;
     const tensors = [...module.parameters(), ...module.buffers()];
     try {
       await this.#checkSameLayout(tensors, where, 'parameters and buffers');
-      await native.distributedBroadcast(handle, tensors.map((t) => t.handle), root, this.bucketBytes, where);
+      await native.distributedBroadcast(
+        handle,
+        tensors.map((t) => t.handle),
+        root,
+        this.bucketBytes,
+        where,
+      );
     } finally {
       disposeAll(tensors);
     }
@@ -200,20 +244,40 @@ export class ProcessGroup {
   async syncBatchNormStatistics(module: Module, mode: BatchNormSync = 'average'): Promise<void> {
     const where = 'syncBatchNormStatistics';
     const handle = this.#handle(where);
-    if (mode !== 'average' && mode !== 'broadcast') throw new RangeError(`${where}: mode must be 'average' or 'broadcast', got ${describe(mode)}`);
+    if (mode !== 'average' && mode !== 'broadcast')
+      throw new RangeError(`${where}: mode must be 'average' or 'broadcast', got ${describe(mode)}`);
     if (module === null || typeof module !== 'object' || typeof (module as Module).namedBuffers !== 'function') {
       throw new TypeError(`${where}: expected a Module, got ${describe(module)}`);
     }
     if (handle === null) return;
     const buffers = Object.entries(module.namedBuffers());
-    const averaged = mode === 'average' ? buffers.filter(([name, t]) => /running_(mean|var)$/.test(name) && t.dtype.startsWith('float')) : [];
+    const averaged =
+      mode === 'average'
+        ? buffers.filter(([name, t]) => /running_(mean|var)$/.test(name) && t.dtype.startsWith('float'))
+        : [];
     const taken = buffers.filter((entry) => !averaged.includes(entry));
     const all = buffers.map(([, t]) => t);
     try {
       await this.#checkSameLayout(all, where, 'buffers');
       await Promise.all([
-        averaged.length > 0 ? native.distributedAllReduce(handle, averaged.map(([, t]) => t.handle), 'average', this.bucketBytes, where) : undefined,
-        taken.length > 0 ? native.distributedBroadcast(handle, taken.map(([, t]) => t.handle), 0, this.bucketBytes, where) : undefined,
+        averaged.length > 0
+          ? native.distributedAllReduce(
+              handle,
+              averaged.map(([, t]) => t.handle),
+              'average',
+              this.bucketBytes,
+              where,
+            )
+          : undefined,
+        taken.length > 0
+          ? native.distributedBroadcast(
+              handle,
+              taken.map(([, t]) => t.handle),
+              0,
+              this.bucketBytes,
+              where,
+            )
+          : undefined,
       ]);
     } finally {
       disposeAll(all);
@@ -228,10 +292,12 @@ export class ProcessGroup {
   async anyRank<K extends string>(flags: Record<K, boolean>): Promise<Record<K, boolean>> {
     const where = 'anyRank';
     const handle = this.#handle(where);
-    if (flags === null || typeof flags !== 'object' || Array.isArray(flags)) throw new TypeError(`${where}: flags must be an object of booleans, got ${describe(flags)}`);
+    if (flags === null || typeof flags !== 'object' || Array.isArray(flags))
+      throw new TypeError(`${where}: flags must be an object of booleans, got ${describe(flags)}`);
     const keys = (Object.keys(flags) as K[]).sort();
     for (const key of keys) {
-      if (typeof flags[key] !== 'boolean') throw new TypeError(`${where}: flags.${key} must be a boolean, got ${describe(flags[key])}`);
+      if (typeof flags[key] !== 'boolean')
+        throw new TypeError(`${where}: flags.${key} must be a boolean, got ${describe(flags[key])}`);
     }
     if (handle === null || keys.length === 0) return { ...flags };
     const values = tensor(new Float32Array(keys.map((key) => (flags[key] ? 1 : 0))));
@@ -284,7 +350,9 @@ export class ProcessGroup {
       await native.distributedAllReduce(this.#native!, [probe.handle], 'max', this.bucketBytes, where);
       const [maxHash, minusMinHash, maxCount, minusMinCount] = probe.data() as Float64Array;
       if (maxHash !== -minusMinHash || maxCount !== -minusMinCount) {
-        throw new Error(`${where}: the ranks hold different ${what} (${tensors.length} tensors here; shapes or order differ between ranks): every rank must build the same network`);
+        throw new Error(
+          `${where}: the ranks hold different ${what} (${tensors.length} tensors here; shapes or order differ between ranks): every rank must build the same network`,
+        );
       }
     } finally {
       probe.dispose();
@@ -319,7 +387,8 @@ export async function initDistributed(options: true | DistributedOptions = true)
     );
   }
   const endpoint = settings.backend === 'gloo' ? await glooEndpoint(settings, where) : undefined;
-  if ((process.env.DNA_THREADS ?? '') === '' && settings.localWorldSize > 1) native.setNumThreads(threadsPerRank(settings.localWorldSize, os.availableParallelism()));
+  if ((process.env.DNA_THREADS ?? '') === '' && settings.localWorldSize > 1)
+    native.setNumThreads(threadsPerRank(settings.localWorldSize, os.availableParallelism()));
   const handle = await native.distributedJoin({
     rank: settings.rank,
     worldSize: settings.worldSize,
@@ -355,7 +424,8 @@ export function localGroup(device: Device = 'cpu'): ProcessGroup {
  * when torchrun's variables (RANK, WORLD_SIZE) are set, else a world of one.
  */
 export async function processGroupFor(distributed: boolean | DistributedOptions | undefined): Promise<ProcessGroup> {
-  if (distributed === undefined || distributed === null) return torchrunEnvironmentPresent() ? initDistributed(true) : localGroup();
+  if (distributed === undefined || distributed === null)
+    return torchrunEnvironmentPresent() ? initDistributed(true) : localGroup();
   if (distributed === false) return localGroup();
   return initDistributed(distributed);
 }

@@ -70,18 +70,36 @@ function checkedOptions(options: LaunchOptions) {
   const nproc = integer(o.nproc, 'nproc', 1, 1024);
   const nnodes = integer(o.nnodes ?? 1, 'nnodes', 1, 65536);
   const nodeRank = integer(o.nodeRank ?? 0, 'nodeRank', 0, nnodes - 1);
-  if (typeof o.command !== 'string' || o.command === '') throw new TypeError(`${where}: command must be the program to run, got ${describe(o.command)}`);
+  if (typeof o.command !== 'string' || o.command === '')
+    throw new TypeError(`${where}: command must be the program to run, got ${describe(o.command)}`);
   const args = o.args ?? [];
-  if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) throw new TypeError(`${where}: args must be an array of strings, got ${describe(args)}`);
+  if (!Array.isArray(args) || !args.every((a) => typeof a === 'string'))
+    throw new TypeError(`${where}: args must be an array of strings, got ${describe(args)}`);
   if (nnodes > 1 && (typeof o.masterAddr !== 'string' || o.masterAddr === '')) {
     throw new TypeError(`${where}: a run across ${nnodes} hosts needs masterAddr, the address of node 0`);
   }
-  if (nnodes > 1 && o.masterPort === undefined) throw new TypeError(`${where}: a run across ${nnodes} hosts needs masterPort, the store's port on node 0`);
-  const masterPort = o.masterPort === undefined ? undefined : integer(o.masterPort, 'masterPort', nnodes > 1 ? 1 : 0, 65535);
-  const threads = o.threadsPerRank === undefined ? threadsPerRank(nproc, os.availableParallelism()) : integer(o.threadsPerRank, 'threadsPerRank', 1, 4096);
+  if (nnodes > 1 && o.masterPort === undefined)
+    throw new TypeError(`${where}: a run across ${nnodes} hosts needs masterPort, the store's port on node 0`);
+  const masterPort =
+    o.masterPort === undefined ? undefined : integer(o.masterPort, 'masterPort', nnodes > 1 ? 1 : 0, 65535);
+  const threads =
+    o.threadsPerRank === undefined
+      ? threadsPerRank(nproc, os.availableParallelism())
+      : integer(o.threadsPerRank, 'threadsPerRank', 1, 4096);
   const graceSeconds = o.graceSeconds ?? 3;
-  if (typeof graceSeconds !== 'number' || !(graceSeconds >= 0)) throw new RangeError(`${where}: graceSeconds must be a non-negative number, got ${describe(graceSeconds)}`);
-  return { ...o, nproc, nnodes, nodeRank, args, masterPort, threads, graceSeconds, masterAddr: o.masterAddr ?? '127.0.0.1' };
+  if (typeof graceSeconds !== 'number' || !(graceSeconds >= 0))
+    throw new RangeError(`${where}: graceSeconds must be a non-negative number, got ${describe(graceSeconds)}`);
+  return {
+    ...o,
+    nproc,
+    nnodes,
+    nodeRank,
+    args,
+    masterPort,
+    threads,
+    graceSeconds,
+    masterAddr: o.masterAddr ?? '127.0.0.1',
+  };
 }
 
 /** Signals a rank's whole process group (it may have started children of its own, as npx does). */
@@ -99,7 +117,12 @@ function signalRank(child: ChildProcess, signal: NodeJS.Signals): void {
 }
 
 /** Writes each line of `stream` to `out` behind `prefix`; `tail` keeps the last lines. */
-function relayLines(stream: NodeJS.ReadableStream, out: Writable, prefix: string, tail: string[] | null): Promise<void> {
+function relayLines(
+  stream: NodeJS.ReadableStream,
+  out: Writable,
+  prefix: string,
+  tail: string[] | null,
+): Promise<void> {
   return new Promise((resolve) => {
     const lines = createInterface({ input: stream, crlfDelay: Infinity });
     lines.on('line', (line) => {
@@ -132,10 +155,14 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
     try {
       store = native.distributedHostStore(masterPort ?? 0, 60_000);
     } catch (error) {
-      const message = error instanceof Error ? error.message.replace(/^distributedHostStore: port \d+: /, '') : String(error);
-      throw Object.assign(new Error(`launch: cannot serve the rendezvous store on port ${masterPort}: ${message}`, { cause: error }), {
-        code: (error as { code?: string }).code,
-      });
+      const message =
+        error instanceof Error ? error.message.replace(/^distributedHostStore: port \d+: /, '') : String(error);
+      throw Object.assign(
+        new Error(`launch: cannot serve the rendezvous store on port ${masterPort}: ${message}`, { cause: error }),
+        {
+          code: (error as { code?: string }).code,
+        },
+      );
     }
     masterPort = native.distributedStorePort(store);
   }
@@ -182,7 +209,10 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
       children.push(child);
       const prefix = `[rank ${rank}] `;
       const tail: string[] = [];
-      const relayed = Promise.all([relayLines(child.stdout!, stdout, prefix, null), relayLines(child.stderr!, stderr, prefix, tail)]);
+      const relayed = Promise.all([
+        relayLines(child.stdout!, stdout, prefix, null),
+        relayLines(child.stderr!, stderr, prefix, tail),
+      ]);
       return new Promise<void>((resolve) => {
         let spawnError: Error | undefined;
         child.on('error', (error) => {
@@ -193,8 +223,18 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
             ranks.push({ rank, localRank, code, signal });
             const failed = code !== 0 || signal !== null;
             if (failed && failure === undefined) {
-              const how = spawnError !== undefined ? `could not start ${describe(o.command)}: ${spawnError.message}` : signal !== null ? `was ended by ${signal}` : `exited with status ${code}`;
-              failure = { rank, code, signal, message: tail.length > 0 ? `${how}; its last output:\n${tail.join('\n')}` : how };
+              const how =
+                spawnError !== undefined
+                  ? `could not start ${describe(o.command)}: ${spawnError.message}`
+                  : signal !== null
+                    ? `was ended by ${signal}`
+                    : `exited with status ${code}`;
+              failure = {
+                rank,
+                code,
+                signal,
+                message: tail.length > 0 ? `${how}; its last output:\n${tail.join('\n')}` : how,
+              };
               stderr.write(`launch: rank ${rank} ${how}; stopping the other ranks\n`);
               stopAll();
             }

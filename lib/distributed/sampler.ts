@@ -31,7 +31,8 @@ function checkWorld(rank: unknown, worldSize: unknown, where: string): void {
 
 /** How many images each rank gets of `count`: ceil(count / worldSize), or floor with dropLast. */
 export function shardLength(count: number, worldSize: number, dropLast = false): number {
-  if (!Number.isInteger(count) || count < 0) throw new RangeError(`shardLength: count must be a non-negative integer, got ${describe(count)}`);
+  if (!Number.isInteger(count) || count < 0)
+    throw new RangeError(`shardLength: count must be a non-negative integer, got ${describe(count)}`);
   checkWorld(0, worldSize, 'shardLength');
   return dropLast ? Math.floor(count / worldSize) : Math.ceil(count / worldSize);
 }
@@ -43,7 +44,14 @@ export function shardLength(count: number, worldSize: number, dropLast = false):
  */
 export function shardIndices(count: number, options: ShardOptions): Int32Array {
   const where = 'shardIndices';
-  const { rank, worldSize, seed = 0, epoch = 0, shuffle = true, dropLast = false } = requiredOptions(options, where, '{ rank, worldSize, ... }');
+  const {
+    rank,
+    worldSize,
+    seed = 0,
+    epoch = 0,
+    shuffle = true,
+    dropLast = false,
+  } = requiredOptions(options, where, '{ rank, worldSize, ... }');
   checkWorld(rank, worldSize, where);
   checkSeed(seed, where);
   const length = shardLength(count, worldSize, dropLast);
@@ -61,7 +69,8 @@ export function shardIndices(count: number, options: ShardOptions): Int32Array {
  */
 export function rankSeed(seed: number, rank: number): number {
   checkSeed(seed, 'rankSeed');
-  if (!Number.isInteger(rank) || rank < 0) throw new RangeError(`rankSeed: rank must be a non-negative integer, got ${describe(rank)}`);
+  if (!Number.isInteger(rank) || rank < 0)
+    throw new RangeError(`rankSeed: rank must be a non-negative integer, got ${describe(rank)}`);
   if (rank === 0) return seed;
   const random = seededRandom(seed, STREAM.rank, rank);
   return Math.floor(random() * Number.MAX_SAFE_INTEGER);

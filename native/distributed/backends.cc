@@ -15,7 +15,8 @@
 #endif
 // scripts/check-cuda.mjs compiles this file to check the NCCL part: it must not pass without it.
 #if defined(DNA_REQUIRE_NCCL) && !defined(DNA_HAVE_NCCL)
-#error "DNA_REQUIRE_NCCL: the NCCL backend is not compiled (a CUDA build, DNA_WITH_CUDA, with nccl.h on the include path)"
+#error \
+    "DNA_REQUIRE_NCCL: the NCCL backend is not compiled (a CUDA build, DNA_WITH_CUDA, with nccl.h on the include path)"
 #endif
 
 #include "distributed/collective_backend.h"
@@ -38,9 +39,12 @@ namespace {
 
 c10d::ReduceOp reduceOp(Reduction reduction) {
   switch (reduction) {
-    case Reduction::Max: return c10d::ReduceOp::MAX;
-    case Reduction::Min: return c10d::ReduceOp::MIN;
-    case Reduction::Sum: break;
+    case Reduction::Max:
+      return c10d::ReduceOp::MAX;
+    case Reduction::Min:
+      return c10d::ReduceOp::MIN;
+    case Reduction::Sum:
+      break;
   }
   return c10d::ReduceOp::SUM;
 }
@@ -105,7 +109,8 @@ void requireBackend(const std::string& name) {
   }
 }
 
-std::unique_ptr<CollectiveBackend> makeGlooBackend(const c10::intrusive_ptr<c10d::Store>& store, const BackendOptions& options) {
+std::unique_ptr<CollectiveBackend> makeGlooBackend(const c10::intrusive_ptr<c10d::Store>& store,
+                                                   const BackendOptions& options) {
 #ifdef DNA_HAVE_GLOO
   auto glooOptions = c10d::ProcessGroupGloo::Options::create(options.timeout);
   glooOptions->devices.push_back(options.gloo.interfaceName.empty()
@@ -119,7 +124,8 @@ std::unique_ptr<CollectiveBackend> makeGlooBackend(const c10::intrusive_ptr<c10d
 #endif
 }
 
-std::unique_ptr<CollectiveBackend> makeNcclBackend(const c10::intrusive_ptr<c10d::Store>& store, const BackendOptions& options) {
+std::unique_ptr<CollectiveBackend> makeNcclBackend(const c10::intrusive_ptr<c10d::Store>& store,
+                                                   const BackendOptions& options) {
 #ifdef DNA_HAVE_NCCL
   // NCCL works on the current device; each rank owns one.
   c10::cuda::set_device(static_cast<c10::DeviceIndex>(options.cudaDevice));

@@ -57,7 +57,9 @@ void requireBackend(const std::string& name);
 
 // The backends; both block until every rank has connected (or the timeout), so call them off
 // Node's main thread. Without the backend in this build they throw, saying what to install.
-std::unique_ptr<CollectiveBackend> makeGlooBackend(const c10::intrusive_ptr<c10d::Store>& store, const BackendOptions& options);
-std::unique_ptr<CollectiveBackend> makeNcclBackend(const c10::intrusive_ptr<c10d::Store>& store, const BackendOptions& options);
+std::unique_ptr<CollectiveBackend> makeGlooBackend(const c10::intrusive_ptr<c10d::Store>& store,
+                                                   const BackendOptions& options);
+std::unique_ptr<CollectiveBackend> makeNcclBackend(const c10::intrusive_ptr<c10d::Store>& store,
+                                                   const BackendOptions& options);
 
 }  // namespace dna::distributed

@@ -12,13 +12,15 @@ struct Completion::JsSide {
   Napi::ObjectReference keepAlive;
 };
 
-std::shared_ptr<Completion> Completion::create(Napi::Env env, Napi::Object keepAlive, std::string where, std::chrono::milliseconds timeout) {
+std::shared_ptr<Completion> Completion::create(Napi::Env env, Napi::Object keepAlive, std::string where,
+                                               std::chrono::milliseconds timeout) {
   std::shared_ptr<Completion> completion(new Completion(std::move(where), timeout));
   auto* js = new JsSide{Napi::Promise::Deferred::New(env), Napi::Persistent(keepAlive)};
   completion->js_ = js;
   // The function itself is never called: each call passes its own callback.
-  completion->settle_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
-                                                      "dna-distributed", 0, 1, js, [](Napi::Env, JsSide* side) { delete side; });
+  completion->settle_ =
+      Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "dna-distributed",
+                                    0, 1, js, [](Napi::Env, JsSide* side) { delete side; });
   return completion;
 }
 
@@ -82,8 +84,10 @@ void Completion::finishOne() {
   const Failure failure = failed ? explainCollectiveFailure(where_, error, timeout_) : Failure{};
   JsSide* js = js_;
   settle_.BlockingCall([js, failed, failure](Napi::Env env, Napi::Function) {
-    if (failed) js->deferred.Reject(toJsError(env, failure).Value());
-    else js->deferred.Resolve(env.Undefined());
+    if (failed)
+      js->deferred.Reject(toJsError(env, failure).Value());
+    else
+      js->deferred.Resolve(env.Undefined());
     js->keepAlive.Reset();
   });
   settle_.Release();

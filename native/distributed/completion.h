@@ -24,7 +24,8 @@ class Completion : public std::enable_shared_from_this<Completion> {
   // On the main thread. `keepAlive` (the group's JS handle) stays referenced until the Promise
   // settles, so the group is not collected while its collectives run. `where` names the
   // operation and the rank in error messages; `timeout` is the group's.
-  static std::shared_ptr<Completion> create(Napi::Env env, Napi::Object keepAlive, std::string where, std::chrono::milliseconds timeout);
+  static std::shared_ptr<Completion> create(Napi::Env env, Napi::Object keepAlive, std::string where,
+                                            std::chrono::milliseconds timeout);
 
   Napi::Promise promise() const;
 

@@ -57,20 +57,24 @@ Failure explainCollectiveFailure(const std::string& where, const std::string& ra
             where + ": lost the connection to another rank, which probably died (see its output): " + detail};
   }
   if (timedOut(raw)) {
-    return {"DNA_DISTRIBUTED_TIMEOUT", where + ": timed out after " + seconds(timeout) +
-                                           " waiting for the other ranks (one is stuck, stopped or gone silent): " + detail};
+    return {"DNA_DISTRIBUTED_TIMEOUT",
+            where + ": timed out after " + seconds(timeout) +
+                " waiting for the other ranks (one is stuck, stopped or gone silent): " + detail};
   }
   return {"DNA_DISTRIBUTED_ERROR", where + ": " + detail};
 }
 
-Failure explainJoinFailure(const std::string& context, JoinStage stage, const std::string& raw, std::chrono::milliseconds timeout) {
+Failure explainJoinFailure(const std::string& context, JoinStage stage, const std::string& raw,
+                           std::chrono::milliseconds timeout) {
   const std::string detail = essentialMessage(raw);
   switch (stage) {
     case JoinStage::HostStore:
       if (mentions(raw, {"address already in use", "errno: 98", "eaddrinuse"})) {
         return {"DNA_DISTRIBUTED_PORT_IN_USE",
-                context + ": cannot host the rendezvous store: its port is already in use (another run or "
-                "program holds it); choose another MASTER_PORT, or let `dna launch` pick a free one: " + detail};
+                context +
+                    ": cannot host the rendezvous store: its port is already in use (another run or "
+                    "program holds it); choose another MASTER_PORT, or let `dna launch` pick a free one: " +
+                    detail};
       }
       return {"DNA_DISTRIBUTED_ERROR", context + ": cannot host the rendezvous store: " + detail};
     case JoinStage::ConnectStore:
@@ -87,8 +91,7 @@ Failure explainJoinFailure(const std::string& context, JoinStage stage, const st
                     " waiting for every rank to join (a rank did not start, or failed before joining): " + detail};
       }
       if (peerLost(raw)) {
-        return {"DNA_DISTRIBUTED_PEER_LOST",
-                context + ": another rank left while the group was forming: " + detail};
+        return {"DNA_DISTRIBUTED_PEER_LOST", context + ": another rank left while the group was forming: " + detail};
       }
       return {"DNA_DISTRIBUTED_ERROR", context + ": cannot form the process group: " + detail};
   }

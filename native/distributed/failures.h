@@ -30,7 +30,8 @@ Failure explainCollectiveFailure(const std::string& where, const std::string& ra
 
 // Joining failed at `stage`; `context` starts the message, naming the operation, the rank and the
 // store ("initDistributed (rank 1 of 2, store 127.0.0.1:29500)").
-Failure explainJoinFailure(const std::string& context, JoinStage stage, const std::string& raw, std::chrono::milliseconds timeout);
+Failure explainJoinFailure(const std::string& context, JoinStage stage, const std::string& raw,
+                           std::chrono::milliseconds timeout);
 
 Napi::Error toJsError(Napi::Env env, const Failure& failure);
 

@@ -116,9 +116,11 @@ int64_t bucketBytesArg(Args& a, size_t i) {
 void checkTensors(const GroupState& state, const std::vector<at::Tensor>& tensors, bool floatingOnly) {
   for (size_t k = 0; k < tensors.size(); ++k) {
     const at::Tensor& t = tensors[k];
-    if (t.is_sparse()) throw ArgumentError("tensor " + std::to_string(k) + " is sparse; collectives take dense tensors");
+    if (t.is_sparse())
+      throw ArgumentError("tensor " + std::to_string(k) + " is sparse; collectives take dense tensors");
     if (floatingOnly && !at::isFloatingType(t.scalar_type())) {
-      throw ArgumentError("averaging needs floating-point tensors; tensor " + std::to_string(k) + " is " + dtypeName(t.scalar_type()));
+      throw ArgumentError("averaging needs floating-point tensors; tensor " + std::to_string(k) + " is " +
+                          dtypeName(t.scalar_type()));
     }
     if (state.backendName == "nccl" && !t.is_cuda()) {
       throw ArgumentError("the NCCL backend takes CUDA tensors; tensor " + std::to_string(k) + " is on the CPU");
@@ -130,8 +132,9 @@ using StartCollective = std::function<c10::intrusive_ptr<c10d::Work>(std::vector
 
 // Starts `collective` on each bucket of `tensors` (flattened copies) and, when each finishes,
 // copies the result back into the tensors (divided by `divisor`). Returns the Promise.
-Napi::Value startCoalesced(Napi::Env env, Napi::Object handle, const std::shared_ptr<GroupState>& state, const std::string& where,
-                           std::vector<at::Tensor> tensors, int64_t bucketBytes, const StartCollective& collective, int64_t divisor) {
+Napi::Value startCoalesced(Napi::Env env, Napi::Object handle, const std::shared_ptr<GroupState>& state,
+                           const std::string& where, std::vector<at::Tensor> tensors, int64_t bucketBytes,
+                           const StartCollective& collective, int64_t divisor) {
   auto completion = Completion::create(env, handle, where + " (" + rankText(*state) + ")", state->timeout);
   const bool onStream = state->backend->completesOnStream();
   auto shared = std::make_shared<const std::vector<at::Tensor>>(std::move(tensors));
@@ -168,7 +171,8 @@ JoinRequest readJoinRequest(Napi::Value value) {
   OptionsReader o(value, "options");
   JoinRequest r;
   const int64_t worldSize = o.integer("worldSize");
-  o.require(worldSize >= 1 && worldSize <= 65536, "worldSize", "an integer in 1..65536", static_cast<double>(worldSize));
+  o.require(worldSize >= 1 && worldSize <= 65536, "worldSize", "an integer in 1..65536",
+            static_cast<double>(worldSize));
   const int64_t rank = o.integer("rank");
   o.require(rank >= 0 && rank < worldSize, "rank", "an integer in 0..worldSize-1", static_cast<double>(rank));
   const int64_t port = o.integer("storePort");
@@ -181,11 +185,13 @@ JoinRequest readJoinRequest(Napi::Value value) {
   if (r.storeHost.empty()) throw ArgumentError("options.storeHost must be a host name or address");
   r.storePort = static_cast<int>(port);
   r.hostStore = o.boolean("hostStore", false);
-  if (!r.hostStore && port == 0) throw ArgumentError("options.storePort may be 0 only for the rank that hosts the store");
+  if (!r.hostStore && port == 0)
+    throw ArgumentError("options.storePort may be 0 only for the rank that hosts the store");
   r.storePrefix = o.string("storePrefix", "dna");
   r.timeout = std::chrono::milliseconds(timeoutMs);
   r.backend = o.string("backend", "gloo");
-  if (r.backend != "gloo" && r.backend != "nccl") throw ArgumentError("options.backend must be 'gloo' or 'nccl', got '" + r.backend + "'");
+  if (r.backend != "gloo" && r.backend != "nccl")
+    throw ArgumentError("options.backend must be 'gloo' or 'nccl', got '" + r.backend + "'");
   r.backendOptions.rank = r.rank;
   r.backendOptions.worldSize = r.worldSize;
   r.backendOptions.timeout = r.timeout;
@@ -203,7 +209,9 @@ JoinRequest readJoinRequest(Napi::Value value) {
 class JoinWorker : public Napi::AsyncWorker {
  public:
   JoinWorker(Napi::Env env, JoinRequest request)
-      : Napi::AsyncWorker(env, "dna-distributed-join"), deferred_(Napi::Promise::Deferred::New(env)), request_(std::move(request)) {}
+      : Napi::AsyncWorker(env, "dna-distributed-join"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        request_(std::move(request)) {}
 
   Napi::Promise promise() const { return deferred_.Promise(); }
 
@@ -239,8 +247,9 @@ class JoinWorker : public Napi::AsyncWorker {
 
  private:
   void fail(distributed::JoinStage stage, const std::string& raw) {
-    const std::string context = "initDistributed (rank " + std::to_string(request_.rank) + " of " + std::to_string(request_.worldSize) +
-                                ", store " + request_.storeHost + ":" + std::to_string(request_.storePort) + ")";
+    const std::string context = "initDistributed (rank " + std::to_string(request_.rank) + " of " +
+                                std::to_string(request_.worldSize) + ", store " + request_.storeHost + ":" +
+                                std::to_string(request_.storePort) + ")";
     failure_ = distributed::explainJoinFailure(context, stage, raw, request_.timeout);
     SetError(failure_.message);
   }
@@ -256,7 +265,9 @@ class JoinWorker : public Napi::AsyncWorker {
 class DestroyWorker : public Napi::AsyncWorker {
  public:
   DestroyWorker(Napi::Env env, std::shared_ptr<GroupState> state)
-      : Napi::AsyncWorker(env, "dna-distributed-destroy"), deferred_(Napi::Promise::Deferred::New(env)), state_(std::move(state)) {}
+      : Napi::AsyncWorker(env, "dna-distributed-destroy"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        state_(std::move(state)) {}
   Napi::Promise promise() const { return deferred_.Promise(); }
   void Execute() override {
     try {
@@ -329,9 +340,10 @@ void registerDistributed(Napi::Object exports) {
     const int64_t bucketBytes = bucketBytesArg(a, 3);
     checkTensors(*state, tensors, average);
     CollectiveBackend* backend = state->backend.get();
-    return startCoalesced(a.env(), handle, state, a.string(4), std::move(tensors), bucketBytes,
-                          [backend, reduction](std::vector<at::Tensor>& flat) { return backend->allReduce(flat, reduction); },
-                          average ? state->worldSize : 1);
+    return startCoalesced(
+        a.env(), handle, state, a.string(4), std::move(tensors), bucketBytes,
+        [backend, reduction](std::vector<at::Tensor>& flat) { return backend->allReduce(flat, reduction); },
+        average ? state->worldSize : 1);
   });
 
   // distributedBroadcast(group, tensors, root, bucketBytes, where) -> Promise: in place.
@@ -340,14 +352,16 @@ void registerDistributed(Napi::Object exports) {
     std::vector<at::Tensor> tensors = a.tensorList(1);
     const int64_t root = a.integer(2);
     if (root < 0 || root >= state->worldSize) {
-      throw ArgumentError("the root rank must be in 0.." + std::to_string(state->worldSize - 1) + ", got " + std::to_string(root));
+      throw ArgumentError("the root rank must be in 0.." + std::to_string(state->worldSize - 1) + ", got " +
+                          std::to_string(root));
     }
     const int64_t bucketBytes = bucketBytesArg(a, 3);
     checkTensors(*state, tensors, false);
     CollectiveBackend* backend = state->backend.get();
     const int rootRank = static_cast<int>(root);
-    return startCoalesced(a.env(), handle, state, a.string(4), std::move(tensors), bucketBytes,
-                          [backend, rootRank](std::vector<at::Tensor>& flat) { return backend->broadcast(flat, rootRank); }, 1);
+    return startCoalesced(
+        a.env(), handle, state, a.string(4), std::move(tensors), bucketBytes,
+        [backend, rootRank](std::vector<at::Tensor>& flat) { return backend->broadcast(flat, rootRank); }, 1);
   });
 
   // distributedAverageGradients(group, parameters, bucketBytes) -> Promise. A parameter without a
@@ -368,8 +382,10 @@ void registerDistributed(Napi::Object exports) {
     }
     checkTensors(*state, gradients, true);
     CollectiveBackend* backend = state->backend.get();
-    return startCoalesced(a.env(), handle, state, "averageGradients", std::move(gradients), bucketBytes,
-                          [backend](std::vector<at::Tensor>& flat) { return backend->allReduce(flat, Reduction::Sum); }, state->worldSize);
+    return startCoalesced(
+        a.env(), handle, state, "averageGradients", std::move(gradients), bucketBytes,
+        [backend](std::vector<at::Tensor>& flat) { return backend->allReduce(flat, Reduction::Sum); },
+        state->worldSize);
   });
 
   // distributedBarrier(group) -> Promise.
@@ -411,8 +427,8 @@ void registerDistributed(Napi::Object exports) {
       return StoreHandle::wrap(a.env(), c10::make_intrusive<c10d::TCPStore>("127.0.0.1", options));
     } catch (const std::exception& e) {
       throw distributed::toJsError(
-          a.env(), distributed::explainJoinFailure("distributedHostStore: port " + std::to_string(port), distributed::JoinStage::HostStore,
-                                                   e.what(), options.timeout));
+          a.env(), distributed::explainJoinFailure("distributedHostStore: port " + std::to_string(port),
+                                                   distributed::JoinStage::HostStore, e.what(), options.timeout));
     }
   });
 

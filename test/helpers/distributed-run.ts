@@ -35,7 +35,12 @@ export interface Exit {
  * Runs `command args` with `env` added to this process's (undefined removes a variable), one
  * LibTorch thread unless `env` says otherwise, killed after `limitMs`.
  */
-export function run(command: string, args: string[], env: Record<string, string | undefined>, limitMs = 60_000): Promise<Exit> {
+export function run(
+  command: string,
+  args: string[],
+  env: Record<string, string | undefined>,
+  limitMs = 60_000,
+): Promise<Exit> {
   const started = performance.now();
   const merged: Record<string, string | undefined> = { ...process.env, DNA_THREADS: '1', ...env };
   for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name];
@@ -53,7 +58,14 @@ export function run(command: string, args: string[], env: Record<string, string 
 }
 
 /** Rank `rank` of a run of `worldSize` ranks on this host, its store at 127.0.0.1:port (rank 0 hosts it). */
-export function runRank(scenario: string, rank: number, worldSize: number, port: number, options: object = {}, env: Record<string, string | undefined> = {}): Promise<Exit> {
+export function runRank(
+  scenario: string,
+  rank: number,
+  worldSize: number,
+  port: number,
+  options: object = {},
+  env: Record<string, string | undefined> = {},
+): Promise<Exit> {
   return run(process.execPath, [WORKER, scenario, JSON.stringify(options)], {
     RANK: String(rank),
     WORLD_SIZE: String(worldSize),
@@ -67,7 +79,9 @@ export function runRank(scenario: string, rank: number, worldSize: number, port:
 
 /** The JSON of every `result ...` line in `output` (prefixed by `[rank N] ` or not), by rank. */
 export function results<T extends { rank: number }>(output: string): T[] {
-  const found = [...output.matchAll(/^(?:\[[^\]]*\] ?)?(?:\[default\d+\]:)?result (.*)$/gm)].map((m) => JSON.parse(m[1]) as T);
+  const found = [...output.matchAll(/^(?:\[[^\]]*\] ?)?(?:\[default\d+\]:)?result (.*)$/gm)].map(
+    (m) => JSON.parse(m[1]) as T,
+  );
   return found.sort((a, b) => a.rank - b.rank);
 }
 

@@ -78,7 +78,8 @@ async function sgd(group: dna.ProcessGroup) {
   await group.syncBatchNormStatistics(model);
   const state = model.stateDict();
   const digest = createHash('sha256');
-  for (const name of Object.keys(state).sort()) digest.update(name).update(Buffer.from((state[name].data() as ArrayLike<number> & ArrayBufferView).buffer));
+  for (const name of Object.keys(state).sort())
+    digest.update(name).update(Buffer.from((state[name].data() as ArrayLike<number> & ArrayBufferView).buffer));
   const firstParameter = Array.from(state['conv1.weight'].data() as Float32Array).slice(0, 4);
   dna.dispose(state);
   return { rank: group.rank, digest: digest.digest('hex'), firstParameter };
@@ -145,7 +146,9 @@ try {
   }
   const run = scenarios[scenario];
   if (run === undefined) throw new Error(`unknown scenario ${scenario}`);
-  const group = await dna.initDistributed(options.timeoutSeconds === undefined ? true : { timeoutSeconds: options.timeoutSeconds });
+  const group = await dna.initDistributed(
+    options.timeoutSeconds === undefined ? true : { timeoutSeconds: options.timeoutSeconds },
+  );
   const result = await run(group);
   await group.destroy();
   print(`result ${JSON.stringify(result)}`);

@@ -19,6 +19,14 @@ while (argv[0] in flags) {
 const [nproc, command, ...args] = argv;
 const controller = new AbortController();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => controller.abort());
-const result = await launch({ ...hosts, nproc: Number(nproc), command, args, graceSeconds: 2, signal: controller.signal });
-if (result.failure !== undefined) process.stderr.write(`launch failed: rank ${result.failure.rank}: ${result.failure.message}\n`);
+const result = await launch({
+  ...hosts,
+  nproc: Number(nproc),
+  command,
+  args,
+  graceSeconds: 2,
+  signal: controller.signal,
+});
+if (result.failure !== undefined)
+  process.stderr.write(`launch failed: rank ${result.failure.rank}: ${result.failure.message}\n`);
 process.exitCode = result.exitCode;

@@ -13,8 +13,14 @@ const hidden = 16;
 /** W1 [64, 16], b1 [16], W2 [16, 2], b2 [2], the same on every call. */
 export function mlpParameters(): dna.Tensor[] {
   const generator = new dna.Generator(11);
-  const weights = (shape: number[], scale: number) => dna.tidy(() => dna.randn(shape, { generator }).mul(scale)).requireGrad();
-  return [weights([inputs, hidden], 0.2), dna.zeros([hidden]).requireGrad(), weights([hidden, 2], 0.2), dna.zeros([2]).requireGrad()];
+  const weights = (shape: number[], scale: number) =>
+    dna.tidy(() => dna.randn(shape, { generator }).mul(scale)).requireGrad();
+  return [
+    weights([inputs, hidden], 0.2),
+    dna.zeros([hidden]).requireGrad(),
+    weights([hidden, 2], 0.2),
+    dna.zeros([2]).requireGrad(),
+  ];
 }
 
 /** Images [count, 64] in [0, 1] and labels [count] of step `step`'s batch, from its `start`-th image on. */
