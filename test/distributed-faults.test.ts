@@ -85,6 +85,30 @@ test('launch: a failing rank exits non-zero with its last words', async (t) => {
   t.regex(missing.failure?.message ?? '', /^could not start 'no-such-program-dna': spawn no-such-program-dna ENOENT/);
 });
 
+test('launch: aborting stops every rank', async (t) => {
+  const stdout = collector();
+  const controller = new AbortController();
+  stdout.stream.on('data', (chunk: Buffer) => {
+    if (/step 1\n/.test(chunk.toString())) controller.abort();
+  });
+  const started = performance.now();
+  const result = await dna.launch({
+    nproc: 2,
+    command: process.execPath,
+    args: [WORKER, 'steps', JSON.stringify({ timeoutSeconds: TIMEOUT_SECONDS })],
+    stdout: stdout.stream,
+    stderr: collector().stream,
+    graceSeconds: 2,
+    signal: controller.signal,
+  });
+  t.not(result.exitCode, 0);
+  t.true(
+    result.ranks.every((r) => r.signal !== null || r.code !== 0),
+    JSON.stringify(result.ranks),
+  );
+  t.true(performance.now() - started < 15_000);
+});
+
 test('a rank that never joins: the others time out with a clear error', async (t) => {
   const exit = await runRank('collectives', 0, 2, await freePort(), { timeoutSeconds: 2 });
   t.is(exit.code, 1);
