@@ -214,6 +214,7 @@ export {
   ProcessGroup,
   shardIndices,
   shardLength,
+  evaluationShard,
   rankSeed,
   launch,
   type DistributedOptions,

@@ -195,6 +195,25 @@ test('shards follow DistributedSampler: same order everywhere, padded or cut, or
   });
 });
 
+test('evaluation shards cover every image exactly once, unpadded', (t) => {
+  for (const [count, worldSize] of [
+    [10, 3],
+    [2, 4],
+    [0, 2],
+    [9, 1],
+  ]) {
+    const shards = Array.from({ length: worldSize }, (_, rank) =>
+      Array.from(dna.evaluationShard(count, rank, worldSize)),
+    );
+    t.deepEqual(
+      shards.flat().sort((a, b) => a - b),
+      Array.from({ length: count }, (_, i) => i),
+    );
+  }
+  t.deepEqual(Array.from(dna.evaluationShard(10, 1, 3)), [1, 4, 7]);
+  t.throws(() => dna.evaluationShard(10, 3, 3), { message: 'evaluationShard: rank must be an integer in 0..2, got 3' });
+});
+
 test('per-rank seeds: rank 0 keeps the seed, other ranks get distinct reproducible ones', (t) => {
   t.is(dna.rankSeed(42, 0), 42);
   const seeds = [1, 2, 3, 4].map((rank) => dna.rankSeed(42, rank));

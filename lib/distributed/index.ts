@@ -22,5 +22,5 @@ export {
   type DistributedBackend,
   type GlooEndpoint,
 } from './environment.js';
-export { shardIndices, shardLength, rankSeed, type ShardOptions } from './sampler.js';
+export { shardIndices, shardLength, evaluationShard, rankSeed, type ShardOptions } from './sampler.js';
 export { launch, type LaunchOptions, type LaunchResult, type RankExit } from './launch.js';

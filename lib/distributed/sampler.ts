@@ -63,6 +63,21 @@ export function shardIndices(count: number, options: ShardOptions): Int32Array {
 }
 
 /**
+ * Rank `rank`'s share of an evaluation over `count` images: every worldSize-th image from its
+ * rank on, in order, neither padded nor cut (shards differ in length by at most one), so that
+ * the counts summed over the ranks (`ProcessGroup.sum`) count every image exactly once.
+ */
+export function evaluationShard(count: number, rank: number, worldSize: number): Int32Array {
+  if (!Number.isInteger(count) || count < 0) {
+    throw new RangeError(`evaluationShard: count must be a non-negative integer, got ${describe(count)}`);
+  }
+  checkWorld(rank, worldSize, 'evaluationShard');
+  const shard = new Int32Array(Math.max(0, Math.ceil((count - rank) / worldSize)));
+  for (let i = 0; i < shard.length; i++) shard[i] = rank + i * worldSize;
+  return shard;
+}
+
+/**
  * The seed of rank `rank` for what must differ between ranks (augmentation draws, policy
  * sampling): rank 0 keeps `seed`, so a run of one rank draws what an undistributed run draws;
  * every other rank gets an independent seed derived from (seed, rank).
