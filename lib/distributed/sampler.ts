@@ -2,7 +2,8 @@
 // the per-rank seeds of augmentation and sampling. Every rank computes the same epoch order
 // from (seed, epoch), pads it by repeating its start to a multiple of the world size (or drops
 // the tail), and takes every worldSize-th entry from its rank on: the shards are disjoint, cover
-// the dataset, and have equal lengths, so every rank runs the same number of steps.
+// the dataset, and have equal lengths, so every rank runs the same number of steps. Evaluation
+// shards are not padded, so that summed counts count each image once.
 import { describe, requiredOptions } from '../describe.js';
 import { epochOrder } from '../data/batches.js';
 import { checkSeed, seededRandom, STREAM } from '../data/random.js';
