@@ -335,6 +335,10 @@ async function measure(seed: number, command: string): Promise<string> {
 
   const mark = (load: number) => (load >= QUIET_CORES ? ' †' : '');
   const worst = (key: string) => Math.max(...runs.get(key)!.map(background));
+  // A target is judged only on rates timed on a quiet machine: other processes' load does not
+  // touch the configurations alike, so a ratio of disturbed rates says little.
+  const verdict = (met: boolean, ...keys: string[]) =>
+    keys.some((key) => !(worst(key) < QUIET_CORES)) ? 'not judged (disturbed)' : met ? 'met' : 'not met';
   const lines: string[] = [];
   lines.push(SECTION, '');
   lines.push(
@@ -354,19 +358,19 @@ async function measure(seed: number, command: string): Promise<string> {
   lines.push('**Images per second** (WRN-16-1, batch 64 per rank, 1 thread per rank)', '');
   lines.push('| | world 1 | world 2 | world 2 / world 1 | target |', '|---|---:|---:|---:|---:|');
   lines.push(
-    `| ours | ${fmtRate(ours1)}${mark(worst('ours-1'))} | ${fmtRate(ours2)}${mark(worst('ours-2'))} | ${fmtRatio(ours2 / ours1)} ${ours2 / ours1 >= 1.8 ? 'met' : 'not met'} | >= 1.8x |`,
+    `| ours | ${fmtRate(ours1)}${mark(worst('ours-1'))} | ${fmtRate(ours2)}${mark(worst('ours-2'))} | ${fmtRatio(ours2 / ours1)} ${verdict(ours2 / ours1 >= 1.8, 'ours-1', 'ours-2')} | >= 1.8x |`,
   );
   lines.push(
     `| PyTorch (DDP at world 2) | ${fmtRate(torch1)}${mark(worst('pytorch-1'))} | ${fmtRate(ddp2)}${mark(worst('pytorch-2'))} | ${fmtRatio(ddp2 / torch1)} | — |`,
   );
   lines.push(
-    `| ours / PyTorch | ${fmtRatio(ours1 / torch1)} | ${fmtRatio(ours2 / ddp2)} ${ours2 / ddp2 >= 1 ? 'met' : 'not met'} | | world 2: >= 1.0x |`,
+    `| ours / PyTorch | ${fmtRatio(ours1 / torch1)} | ${fmtRatio(ours2 / ddp2)} ${verdict(ours2 / ddp2 >= 1, 'ours-2', 'pytorch-2')} | | world 2: >= 1.0x |`,
     '',
   );
   lines.push('**Where a world-2 step goes** (ours, median ms)', '');
   lines.push('| step | averageGradients | share of the step | target |', '|---:|---:|---:|---:|');
   lines.push(
-    `| ${fmtMs(ours2Step)} | ${fmtMs(allreduceMs)} | ${percent(allreduceMs / ours2Step)} ${allreduceMs / ours2Step < 0.1 ? 'met' : 'not met'} | < 10% |`,
+    `| ${fmtMs(ours2Step)} | ${fmtMs(allreduceMs)} | ${percent(allreduceMs / ours2Step)} ${verdict(allreduceMs / ours2Step < 0.1, 'ours-2')} | < 10% |`,
     '',
   );
   lines.push(
