@@ -206,3 +206,23 @@ export {
   type DemoResult,
   type DemoRun,
 } from './run/demo.js';
+export {
+  initDistributed,
+  localGroup,
+  processGroupFor,
+  distributedBackends,
+  ProcessGroup,
+  shardIndices,
+  shardLength,
+  evaluationShard,
+  rankSeed,
+  launch,
+  type DistributedOptions,
+  type DistributedBackend,
+  type Reduction,
+  type BatchNormSync,
+  type ShardOptions,
+  type LaunchOptions,
+  type LaunchResult,
+  type RankExit,
+} from './distributed/index.js';
