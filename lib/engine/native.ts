@@ -243,9 +243,27 @@ export interface Addon {
   // are in the tensors; `where` names the operation in error messages.
   distributedBackends(): { gloo: boolean; nccl: boolean };
   distributedJoin(options: NativeJoinOptions): Promise<NativeProcessGroup>;
-  distributedGroupInfo(g: NativeProcessGroup): { destroyed: boolean; rank?: number; worldSize?: number; backend?: string; timeoutMs?: number };
-  distributedAllReduce(g: NativeProcessGroup, tensors: T[], reduction: NativeReduction, bucketBytes: number, where: string): Promise<void>;
-  distributedBroadcast(g: NativeProcessGroup, tensors: T[], root: number, bucketBytes: number, where: string): Promise<void>;
+  distributedGroupInfo(g: NativeProcessGroup): {
+    destroyed: boolean;
+    rank?: number;
+    worldSize?: number;
+    backend?: string;
+    timeoutMs?: number;
+  };
+  distributedAllReduce(
+    g: NativeProcessGroup,
+    tensors: T[],
+    reduction: NativeReduction,
+    bucketBytes: number,
+    where: string,
+  ): Promise<void>;
+  distributedBroadcast(
+    g: NativeProcessGroup,
+    tensors: T[],
+    root: number,
+    bucketBytes: number,
+    where: string,
+  ): Promise<void>;
   distributedAverageGradients(g: NativeProcessGroup, parameters: T[], bucketBytes: number): Promise<void>;
   distributedBarrier(g: NativeProcessGroup): Promise<void>;
   distributedDestroy(g: NativeProcessGroup): Promise<void>;
