@@ -27,17 +27,32 @@ export interface Args {
   seed: number;
   /** A short run, for checking a machine quickly (`dna bench --quick`); its figures are rougher. */
   quick: boolean;
+  /** The script's own `--name N` options (positive integers), where it has any. */
+  options: Record<string, number>;
 }
 
-/** `--write`, `--seed N`, `--quick` and `--help` of `node dist/bench/<script>.js`. */
-function parseArgs(argv: string[], script: string): Args {
-  const args: Args = { write: false, seed: 0, quick: false };
+/** A script's own option: `--name N`, a positive integer, with what it sets. */
+export interface BenchOption {
+  name: string;
+  what: string;
+}
+
+/** `--write`, `--seed N`, `--quick`, the script's own options and `--help` of `node dist/bench/<script>.js`. */
+function parseArgs(argv: string[], script: string, own: readonly BenchOption[]): Args {
+  const args: Args = { write: false, seed: 0, quick: false, options: {} };
   for (let k = 0; k < argv.length; k++) {
+    const option = own.find((o) => argv[k] === `--${o.name}`);
     if (argv[k] === '--write') args.write = true;
     else if (argv[k] === '--quick') args.quick = true;
     else if (argv[k] === '--seed') args.seed = Number(argv[++k]);
-    else if (argv[k] === '--help' || argv[k] === '-h') {
-      console.log(`usage: node dist/bench/${script}.js [--write] [--seed N] [--quick]`);
+    else if (option !== undefined) {
+      const value = Number(argv[++k]);
+      if (!Number.isInteger(value) || value <= 0) throw new Error(`--${option.name} takes a positive integer`);
+      args.options[option.name] = value;
+    } else if (argv[k] === '--help' || argv[k] === '-h') {
+      const extra = own.map((o) => ` [--${o.name} N]`).join('');
+      console.log(`usage: node dist/bench/${script}.js [--write] [--seed N] [--quick]${extra}`);
+      for (const o of own) console.log(`  --${o.name} N  ${o.what}`);
       process.exit(0);
     } else throw new Error(`unknown argument '${argv[k]}' (try --help)`);
   }
@@ -233,12 +248,13 @@ export function writeSection(heading: string, text: string): void {
 export async function runBench(
   script: string,
   heading: string,
-  measure: (seed: number, command: string, quick: boolean) => string | Promise<string>,
+  measure: (seed: number, command: string, quick: boolean, options: Record<string, number>) => string | Promise<string>,
+  own: readonly BenchOption[] = [],
 ): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), script);
+  const args = parseArgs(process.argv.slice(2), script, own);
   const command = commandLine(script);
   settle();
-  const text = await measure(args.seed, command, args.quick);
+  const text = await measure(args.seed, command, args.quick, args.options);
   console.log(`\n${text}`);
   console.error(`(${((performance.now() - runStarted) / 1000).toFixed(0)} s)`);
   if (args.write) writeSection(heading, text);

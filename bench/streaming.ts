@@ -5,11 +5,13 @@
 // decoded images (a cgroup of their own, where this machine lets us make one): the streamed run
 // trains within it, the in-memory one cannot load.
 //
-//   npx tsc -p . && node dist/bench/streaming.js [--write] [--seed N] [--quick]
+//   npx tsc -p . && node dist/bench/streaming.js [--write] [--seed N] [--quick] [--images N]
+//                                                 [--limit MIB] [--batch N]
 //
-// The folder: 80,000 JPEGs of 64x64 in 10 classes (8,000 with --quick, which skips the limited
-// runs), made once under the system's temporary folder and kept for later runs. Ours 2 LibTorch
-// threads; sharp decodes in libvips' threads.
+// The folder: 60,000 JPEGs of 64x64 in 10 classes (--images; 8,000 with --quick, which skips the
+// limited runs), made once under the system's temporary folder and kept for later runs. The limit:
+// 512 MiB (--limit), less than the folder's decoded images. Ours 2 LibTorch threads; sharp decodes
+// in libvips' threads.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -25,9 +27,11 @@ import { ROOT, backgroundCores, backgroundNote, cpuSnapshot, fmtRate, measuredOn
 
 const SIDE = 64;
 const CLASSES = 10;
-const BATCH = 64;
-/** The memory the limited runs are allowed, in MiB (the folder's decoded images take 938 MiB). */
-const LIMIT_MIB = 640;
+const IMAGES = 60000;
+const QUICK_IMAGES = 8000;
+const BATCH = 32;
+/** The memory the limited runs are allowed, in MiB (60,000 decoded images take 703 MiB). */
+const LIMIT_MIB = 512;
 const MIB = 2 ** 20;
 
 // ---- The folder ----
@@ -85,7 +89,7 @@ interface RunReport {
   background: number;
 }
 
-async function runOne(dir: string, stream: boolean, seed: number): Promise<RunReport> {
+async function runOne(dir: string, stream: boolean, seed: number, batchSize: number): Promise<RunReport> {
   setThreads(2);
   const before = cpuSnapshot();
   const loadStart = performance.now();
@@ -97,7 +101,7 @@ async function runOne(dir: string, stream: boolean, seed: number): Promise<RunRe
     train: data,
     model: WRN_10_1,
     epochs: 1,
-    batchSize: BATCH,
+    batchSize,
     augmentation: 'trivialaugment',
     seed,
     onProgress: (p) => {
@@ -169,9 +173,9 @@ function makeLimit(mib: number): Limit | string {
 type Outcome = { ok: true; report: RunReport } | { ok: false; why: string; seconds: number };
 
 /** Runs one mode in a fresh process, inside `limit` when given. */
-function child(dir: string, stream: boolean, seed: number, limit?: Limit): Promise<Outcome> {
+function child(dir: string, stream: boolean, seed: number, batch: number, limit?: Limit): Promise<Outcome> {
   const script = path.join(ROOT, 'dist', 'bench', 'streaming.js');
-  const args = [script, '--worker', JSON.stringify({ dir, stream, seed })];
+  const args = [script, '--worker', JSON.stringify({ dir, stream, seed, batch })];
   // The shell joins the group, then becomes node: only the run itself is limited.
   const [command, argv] =
     limit === undefined
@@ -209,59 +213,76 @@ function row(label: string, count: number, outcome: Outcome): string {
 }
 
 if (process.argv[2] === '--worker') {
-  const { dir, stream, seed } = JSON.parse(process.argv[3]) as { dir: string; stream: boolean; seed: number };
-  console.log(JSON.stringify(await runOne(dir, stream, seed)));
+  const { dir, stream, seed, batch } = JSON.parse(process.argv[3]) as {
+    dir: string;
+    stream: boolean;
+    seed: number;
+    batch: number;
+  };
+  console.log(JSON.stringify(await runOne(dir, stream, seed, batch)));
 } else {
-  await runBench('streaming', '## Streamed image folders (CPU)', async (seed, command, quick) => {
-    const count = quick ? 8000 : 80000;
-    const dir = await folder(count);
-    const decodedMiB = (count * 3 * SIDE * SIDE) / MIB;
-    const outcomes: { label: string; outcome: Outcome }[] = [];
-    for (const stream of [false, true]) {
-      outcomes.push({ label: stream ? 'streamed' : 'in memory', outcome: await child(dir, stream, seed) });
-    }
-    let limitNote: string;
-    if (quick) limitNote = 'The limited runs are skipped with --quick.';
-    else {
-      const limit = makeLimit(LIMIT_MIB);
-      if (typeof limit === 'string') limitNote = `The limited runs are skipped: ${limit}.`;
-      else {
-        try {
-          for (const stream of [true, false]) {
-            outcomes.push({
-              label: `${stream ? 'streamed' : 'in memory'}, limited to ${LIMIT_MIB} MiB`,
-              outcome: await child(dir, stream, seed, limit),
-            });
-          }
-        } finally {
-          limit.remove();
-        }
-        limitNote =
-          `Limited: each run in a memory cgroup of its own with ${LIMIT_MIB} MiB (swap off), less than the ` +
-          `${decodedMiB.toFixed(0)} MiB of the folder's decoded images.`;
+  const own = [
+    { name: 'images', what: `images in the folder (default ${IMAGES.toLocaleString('en-US')})` },
+    { name: 'limit', what: `MiB the limited runs are allowed (default ${LIMIT_MIB})` },
+    { name: 'batch', what: `batch size (default ${BATCH})` },
+  ];
+  await runBench(
+    'streaming',
+    '## Streamed image folders (CPU)',
+    async (seed, command, quick, options) => {
+      const count = options.images ?? (quick ? QUICK_IMAGES : IMAGES);
+      const limitMiB = options.limit ?? LIMIT_MIB;
+      const batch = options.batch ?? BATCH;
+      const dir = await folder(count);
+      const decodedMiB = (count * 3 * SIDE * SIDE) / MIB;
+      const outcomes: { label: string; outcome: Outcome }[] = [];
+      for (const stream of [false, true]) {
+        outcomes.push({ label: stream ? 'streamed' : 'in memory', outcome: await child(dir, stream, seed, batch) });
       }
-    }
-    const loads = outcomes.flatMap(({ outcome }) => (outcome.ok ? [outcome.report.background] : []));
-    return [
-      '## Streamed image folders (CPU)',
-      '',
-      `${measuredOn()}. Threads: 2 LibTorch threads; sharp (libvips) decodes in threads of its own.`,
-      '',
-      `Command: \`${command}\``,
-      '',
-      `A folder of ${count.toLocaleString('en-US')} JPEGs (${SIDE}x${SIDE} RGB, ${CLASSES} classes; ` +
-        `${decodedMiB.toFixed(0)} MiB decoded), one epoch of WRN-10-1, batch ${BATCH}, TrivialAugment, each run ` +
-        'in a fresh process. In memory: `imageFolder(dir, { stream: false })` decodes every image before the run ' +
-        '(load); streamed: `stream: true` keeps the paths and decodes each batch while the step before it runs. ' +
-        'Resident memory: the median over the epoch’s second tenth to its half / over its second half, and the peak.',
-      '',
-      '| mode | load | epoch (img/s) | load and epoch (img/s) | resident memory (MiB) | peak (MiB) |',
-      '|---|---:|---:|---:|---:|---:|',
-      ...outcomes.map(({ label, outcome }) => row(label, count, outcome)),
-      '',
-      limitNote,
-      backgroundNote(loads, 'run', 'rates'),
-      '',
-    ].join('\n');
-  });
+      let limitNote: string;
+      if (quick) limitNote = 'The limited runs are skipped with --quick.';
+      else {
+        const limit = makeLimit(limitMiB);
+        if (typeof limit === 'string') limitNote = `The limited runs are skipped: ${limit}.`;
+        else {
+          try {
+            for (const stream of [true, false]) {
+              outcomes.push({
+                label: `${stream ? 'streamed' : 'in memory'}, limited to ${limitMiB} MiB`,
+                outcome: await child(dir, stream, seed, batch, limit),
+              });
+            }
+          } finally {
+            limit.remove();
+          }
+          limitNote =
+            `Limited: each run in a memory cgroup of its own with ${limitMiB} MiB (swap off), less than the ` +
+            `${decodedMiB.toFixed(0)} MiB of the folder's decoded images.`;
+        }
+      }
+      const loads = outcomes.flatMap(({ outcome }) => (outcome.ok ? [outcome.report.background] : []));
+      return [
+        '## Streamed image folders (CPU)',
+        '',
+        `${measuredOn()}. Threads: 2 LibTorch threads; sharp (libvips) decodes in threads of its own.`,
+        '',
+        `Command: \`${command}\``,
+        '',
+        `A folder of ${count.toLocaleString('en-US')} JPEGs (${SIDE}x${SIDE} RGB, ${CLASSES} classes; ` +
+          `${decodedMiB.toFixed(0)} MiB decoded), one epoch of WRN-10-1, batch ${batch}, TrivialAugment, each run ` +
+          'in a fresh process. In memory: `imageFolder(dir, { stream: false })` decodes every image before the run ' +
+          '(load); streamed: `stream: true` keeps the paths and decodes each batch while the step before it runs. ' +
+          'Resident memory: the median over the epoch’s second tenth to its half / over its second half, and the peak.',
+        '',
+        '| mode | load | epoch (img/s) | load and epoch (img/s) | resident memory (MiB) | peak (MiB) |',
+        '|---|---:|---:|---:|---:|---:|',
+        ...outcomes.map(({ label, outcome }) => row(label, count, outcome)),
+        '',
+        limitNote,
+        backgroundNote(loads, 'run', 'rates'),
+        '',
+      ].join('\n');
+    },
+    own,
+  );
 }
