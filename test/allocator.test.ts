@@ -6,6 +6,7 @@
 // at exit or after their worker thread is gone are harmless.
 import test from 'ava';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import * as dna from '../lib/index.js';
@@ -84,6 +85,37 @@ test.serial('tensors on both sides of the threshold and of the size classes keep
   dna.dispose(tensors);
   t.is(dna.memoryStats().heapInUseBytes, heapBefore);
 });
+
+test.serial(
+  'an allocation beyond the memory is an Error saying how much was asked for, and the process goes on',
+  (t) => {
+    t.throws(() => dna.zeros([2 ** 47]), {
+      code: 'DNA_OUT_OF_MEMORY',
+      message: 'full: out of memory: tried to allocate 562949953421312 bytes on the CPU, more than any machine has',
+    });
+    // 256 TiB that the system refuses to map (unless it overcommits without limit: then the pages would be touched).
+    if (overcommit() !== '1') {
+      dna.rand([512, 3, 32, 32]).dispose(); // a cached mapping, which the failed allocation gives back before it tries again
+      const before = dna.memoryStats();
+      t.throws(() => dna.zeros([2 ** 46]), {
+        code: 'DNA_OUT_OF_MEMORY',
+        message: 'full: out of memory: tried to allocate 281474976710656 bytes on the CPU',
+      });
+      const after = dna.memoryStats();
+      t.is(after.mappedCachedBytes, 0);
+      t.true(after.releases > before.releases);
+    }
+    t.deepEqual(dna.ones([3]).add(1).toArray(), [2, 2, 2]);
+  },
+);
+
+function overcommit(): string {
+  try {
+    return readFileSync('/proc/sys/vm/overcommit_memory', 'utf8').trim();
+  } catch {
+    return 'unknown';
+  }
+}
 
 const index = fileURLToPath(new URL('../lib/index.js', import.meta.url));
 

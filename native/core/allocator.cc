@@ -136,17 +136,17 @@ class TensorAllocator final : public c10::Allocator {
 
   void* allocateBytes(size_t bytes) {
     if (bytes == 0) return nullptr;
-    TORCH_CHECK_WITH(OutOfMemoryError, bytes <= kLargestAllocation, "cannot allocate ", bytes, " bytes on the CPU");
+    TORCH_CHECK_WITH(OutOfMemoryError, bytes <= kLargestAllocation, "tried to allocate ", bytes,
+                     " bytes on the CPU, more than any machine has");
     if (bytes + sizeof(Header) < kMappingThreshold) return allocateFromHeap(bytes);
-    return allocateMapping(mappingSize(bytes + sizeof(Header)));
+    return allocateMapping(bytes);
   }
 
   void* allocateFromHeap(size_t bytes) {
     // malloc's blocks are 16-byte aligned: up to 48 bytes more find a 64-byte boundary.
     const size_t length = bytes + sizeof(Header) + kAlignment - 16;
     void* start = std::malloc(length);
-    TORCH_CHECK_WITH(OutOfMemoryError, start != nullptr, "not enough memory: tried to allocate ", bytes,
-                     " bytes on the CPU");
+    TORCH_CHECK_WITH(OutOfMemoryError, start != nullptr, "tried to allocate ", bytes, " bytes on the CPU");
     auto* header =
         reinterpret_cast<Header*>((reinterpret_cast<uintptr_t>(start) + kAlignment - 1) & ~uintptr_t{kAlignment - 1});
     header->magic = kHeapMagic;
@@ -156,7 +156,8 @@ class TensorAllocator final : public c10::Allocator {
     return dataOf(header);
   }
 
-  void* allocateMapping(size_t size) {
+  void* allocateMapping(size_t bytes) {
+    const size_t size = mappingSize(bytes + sizeof(Header));
     {
       std::lock_guard<std::mutex> lock(mutex_);
       Header* header = newestOfClass_[classOf(size)];
@@ -174,8 +175,7 @@ class TensorAllocator final : public c10::Allocator {
       // try once more.
       releaseCached([](const Header*) { return true; });
       memory = mapPages(size);
-      TORCH_CHECK_WITH(OutOfMemoryError, memory != nullptr, "not enough memory: tried to allocate ", size,
-                       " bytes on the CPU");
+      TORCH_CHECK_WITH(OutOfMemoryError, memory != nullptr, "tried to allocate ", bytes, " bytes on the CPU");
     }
     auto* header = static_cast<Header*>(memory);
     header->magic = kMappedMagic;
