@@ -17,7 +17,7 @@
 // not memory: the pages past a request are never touched. The cache keeps at most kCacheLimit
 // bytes and gives back mappings that sat unused for kIdleRelease; a mapping given back is gone
 // from the process, so nothing is left to fragment. Smaller allocations come from malloc,
-// aligned here rather than by posix_memalign.
+// aligned here rather than by posix_memalign (and so does a large one the system will not map).
 //
 // Every allocation has a header in the 64 bytes (LibTorch's alignment, c10::gAlignment) before
 // the data it returns, saying where it came from, so that one deleter frees both kinds; it is
@@ -172,10 +172,11 @@ class TensorAllocator final : public c10::Allocator {
     void* memory = mapPages(size);
     if (memory == nullptr) {
       // The cache may hold the memory (or the address space) this needs: give it all back and
-      // try once more.
+      // try once more; then malloc, which can still grow its heap where the process has run out
+      // of mappings (vm.max_map_count) and fails with an out-of-memory error otherwise.
       releaseCached([](const Header*) { return true; });
       memory = mapPages(size);
-      TORCH_CHECK_WITH(OutOfMemoryError, memory != nullptr, "tried to allocate ", bytes, " bytes on the CPU");
+      if (memory == nullptr) return allocateFromHeap(bytes);
     }
     auto* header = static_cast<Header*>(memory);
     header->magic = kMappedMagic;
