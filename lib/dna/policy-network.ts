@@ -47,9 +47,26 @@ export class PolicyNetwork {
 
   /** logits, p and m for each image of a [B, C, H, W] batch in [0, 1]. */
   forward(images: Tensor): PolicyOutput {
+    return tidy(() => this.outputsOf(this.network.forward(images)));
+  }
+
+  /**
+   * The same with the network's forward pass on the addon's step thread (the event loop goes on
+   * meanwhile; the network and the images are busy until the Promise settles).
+   */
+  async forwardAsync(images: Tensor): Promise<PolicyOutput> {
+    const out = await this.network.forwardAsync(images);
+    try {
+      return tidy(() => this.outputsOf(out));
+    } finally {
+      out.dispose();
+    }
+  }
+
+  /** The head's raw output [B, 5S] as logits [B, S], p and m [B, S, 2]. */
+  outputsOf(out: Tensor): PolicyOutput {
     const S = this.subPolicyCount;
     return tidy(() => {
-      const out = this.network.forward(images);
       const B = out.shape[0];
       return {
         logits: out.narrow(1, 0, S),

@@ -181,6 +181,14 @@ export class Module {
     return new Tensor(native.moduleForward(this.#handle, tensorHandle(x)));
   }
 
+  /**
+   * The forward pass on the addon's step thread: the event loop goes on meanwhile, and the module
+   * and `x` are busy (any other use throws) until the Promise settles.
+   */
+  async forwardAsync(x: Tensor): Promise<Tensor> {
+    return new Tensor(await native.moduleForwardAsync(this.#handle, tensorHandle(x)));
+  }
+
   /** Training mode (batch statistics, running averages updated, dropout on); returns this. */
   train(on = true): this {
     native.moduleTrain(this.#handle, on);

@@ -13,7 +13,7 @@ import {
   type PreprocessConfig,
 } from '../augment/preprocess.js';
 import { validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
-import { batchCount, batches } from '../data/batches.js';
+import { batchCount, batchesAsync, type Batch } from '../data/batches.js';
 import { checkDataset, type ImageDataset } from '../data/dataset.js';
 import { splitStratified, stratifiedSubset } from '../data/subset.js';
 import {
@@ -30,12 +30,15 @@ import { backend } from '../engine/backend.js';
 import { checkpointPaths } from '../engine/checkpoint.js';
 import { executionOptions, wideResNet, type Module, type WideResNetConfig } from '../engine/models.js';
 import { adam, sgd } from '../engine/optim.js';
-import { Generator } from '../engine/random.js';
+import { zeros } from '../engine/creation.js';
 import { dispose, tidy, type Device } from '../engine/tensor.js';
 import { checkSeed, positiveInteger } from '../util/checks.js';
 import { describe, requiredOptions } from '../util/describe.js';
 import { exists } from '../util/files.js';
-import { EpochLoop, type LoopPosition, type LoopProgress, type RunOptions } from './epoch-loop.js';
+import type { ProcessGroup } from '../distributed/group.js';
+import { shardIndices, shardLength } from '../distributed/sampler.js';
+import { EpochLoop, defaultSyncEvery, type LoopPosition, type LoopProgress, type RunOptions } from './epoch-loop.js';
+import { checkResumedWorld, rankGenerator, runGroup, shareWeights } from './ranks.js';
 import { datasetPreset, type PresetName } from './presets.js';
 import { loadRunState, saveRunState, type RunParts } from './run-state.js';
 
@@ -212,7 +215,9 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     weightDecay: settings.weightDecay,
   });
   const policyOptimizer = adam(policy, { lr: settings.policyLr, betas: [0.5, 0.999], weightDecay: 0 });
-  const generator = new Generator(seed, device);
+  // The ranks of a distributed search (a world of one otherwise); each draws with a seed of its own.
+  const { group, owned } = await runGroup(options.distributed);
+  let generator = rankGenerator(seed, group, device);
   // TeachAugment's teacher starts as the classifier (same seed, same weights).
   const teacher =
     settings.objective === 'teacher'
@@ -221,7 +226,7 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   const modules: Record<string, Module> =
     teacher === undefined ? { classifier, policy: policy.network } : { classifier, policy: policy.network, teacher };
   const parts: RunParts = { modules, optimizers: { classifierOptimizer, policyOptimizer }, generator };
-  const networks: StepNetworks = { policy, classifier, classifierOptimizer, policyOptimizer, teacher };
+  const networks: StepNetworks = { policy, classifier, classifierOptimizer, policyOptimizer, teacher, group };
   const statistics = new PolicyStatistics(policy.searchSpace, data.classes);
   const warnings: string[] = [];
   let monitor: SearchMonitor | undefined;
@@ -242,9 +247,11 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     regularisers: settings.regularisers,
     magnitudeGradient: settings.magnitudeGradient,
     teacherDecay: settings.objective === 'teacher' ? settings.teacherDecay : null,
-  } as const;
+    ...(group.isDistributed ? { worldSize: group.worldSize } : {}),
+  };
 
-  let strengthSum = 0;
+  // The sampled sub-policies' pixel change over the epoch, on the device until the epoch ends.
+  let strengthSum = zeros([], { dtype: 'float64', device });
   const loop: EpochLoop<LoopPosition, SearchEpochProgress> = new EpochLoop(
     {
       where: 'search',
@@ -258,38 +265,46 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
       signal,
       metricsFile: metrics,
       checkpoint,
+      // Rank 0 alone writes.
       save: () =>
-        checkpoint === undefined
+        checkpoint === undefined || !group.isMain
           ? Promise.resolve()
           : saveRunState(checkpoint, SEARCH_CHECKPOINT_KIND, SEARCH_CHECKPOINT_VERSION, parts, loop.position, run),
-      step: (batch, lr) => {
+      group,
+      syncEvery: options.syncEvery ?? defaultSyncEvery(device),
+      prefetch: options.prefetch ?? 1,
+      step: async (batch, lr) => {
         const held =
-          validation === undefined ? undefined : validationBatch(validation, batchSize, seed, loop.position, device);
+          validation === undefined
+            ? undefined
+            : await validationBatch(validation, batchSize, seed, loop.position, device, group);
+        const images = preprocessImages(batch.images, beforePolicy, { generator });
         try {
-          const result = tidy(() => {
-            const images = preprocessImages(batch.images, beforePolicy, { generator });
-            return searchStep(
-              networks,
-              { ...settings, cutout: baseline.cutout, lr },
-              { images, labels: batch.labels, validation: held },
-              generator,
-            );
-          });
+          const result = await searchStep(
+            networks,
+            { ...settings, cutout: baseline.cutout, lr },
+            { images, labels: batch.labels, validation: held },
+            generator,
+          );
           try {
             statistics.add(result.outputs, batch.labels);
+            const added = tidy(() => strengthSum.add(result.strength.toDtype('float64').mul(batch.indices.length)));
+            strengthSum.dispose();
+            strengthSum = added;
           } finally {
-            dispose(result.outputs);
+            dispose([result.outputs, result.strength]);
           }
-          strengthSum += result.strength * batch.indices.length;
           return { loss: result.loss, correct: result.correct };
         } finally {
-          if (held !== undefined) dispose(held);
+          dispose([images, held]);
         }
       },
       endEpoch: async (summary) => {
-        monitor = summary.images === 0 ? monitor : watch(statistics, strengthSum / summary.images);
+        const strength = (strengthSum.item() as number) / summary.images;
+        monitor = summary.images === 0 ? monitor : watch(statistics, strength);
         statistics.reset();
-        strengthSum = 0;
+        strengthSum.dispose();
+        strengthSum = zeros([], { dtype: 'float64', device });
         if (monitor?.warning !== undefined) warnings.push(`epoch ${loop.position.epoch}: ${monitor.warning}`);
         return {
           record: { loss: summary.loss, accuracy: summary.accuracy, monitor: monitor ?? null },
@@ -301,7 +316,7 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     { epoch: 0, batch: 0, step: 0 },
   );
   try {
-    if (outDir !== undefined) await mkdir(outDir, { recursive: true });
+    if (outDir !== undefined && group.isMain) await mkdir(outDir, { recursive: true });
     if (options.resume && checkpoint !== undefined && (await exists(checkpoint))) {
       const restored = await loadRunState<LoopPosition>(
         checkpoint,
@@ -309,28 +324,38 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
         SEARCH_CHECKPOINT_VERSION,
         parts,
       );
-      if (JSON.stringify(restored.run) !== JSON.stringify(run)) {
+      checkResumedWorld('search', checkpoint, restored.run, group, restored.position);
+      const { worldSize: _saved, ...savedRun } = (restored.run ?? {}) as { worldSize?: number };
+      const { worldSize: _now, ...thisRun } = run as typeof run & { worldSize?: number };
+      if (JSON.stringify(savedRun) !== JSON.stringify(thisRun)) {
         throw new Error(
           `${checkpoint} was written by a search with other settings (${JSON.stringify(restored.run)}); resume it ` +
             `with the same data and options, or use another outDir`,
         );
       }
       loop.position = restored.position;
+      if (group.rank !== 0) generator = rankGenerator(seed, group, device, loop.position.step);
     }
+    await shareWeights(group, classifier, policy.network, ...(teacher === undefined ? [] : [teacher]));
     policy.train();
     classifier.train();
     const { aborted } = await loop.run();
+    // Ranks kept batch statistics of their own shards: the policy network's running ones are averaged.
+    await group.syncBatchNormStatistics(policy.network);
     const seconds = (performance.now() - started) / 1000;
     let policyFile: string | undefined;
     if (outDir !== undefined && !aborted) {
       policyFile = path.join(outDir, 'policy.dna');
-      await savePolicy(policyFile, policy, {
-        dataset: data.name,
-        classes: data.classes,
-        seed,
-        steps: loop.position.step,
-        seconds: Math.round(seconds * 100) / 100,
-      });
+      if (group.isMain)
+        await savePolicy(policyFile, policy, {
+          dataset: data.name,
+          classes: data.classes,
+          seed,
+          steps: loop.position.step,
+          seconds: Math.round(seconds * 100) / 100,
+        });
+      // The other ranks may read the file next (a training with the policy): it is complete now.
+      await group.barrier();
     }
     return {
       policy,
@@ -348,10 +373,13 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     policy.dispose();
     throw error;
   } finally {
+    strengthSum.dispose();
+    statistics.dispose();
     classifier.dispose();
     teacher?.dispose();
     classifierOptimizer.dispose();
     policyOptimizer.dispose();
+    if (owned) await group.destroy();
   }
 }
 
@@ -383,22 +411,27 @@ function checkObjective(objective: string): SearchObjective {
 }
 
 /** The held-out batch paired with the step at `position`: the validation set cycles in its own seeded order. */
-function validationBatch(
+async function validationBatch(
   validation: ImageDataset,
   batchSize: number,
   seed: number,
   position: LoopPosition,
   device: Device,
+  group: ProcessGroup,
 ) {
-  const perEpoch = batchCount(validation.count, batchSize);
+  const { rank, worldSize } = group;
+  const perEpoch = batchCount(shardLength(validation.count, worldSize), batchSize);
   const round = Math.floor(position.step / perEpoch);
-  const [batch] = batches(validation, {
+  // This rank's shard of the validation set's seeded order of the round.
+  const upcoming = batchesAsync(validation, {
     batchSize,
-    seed: seed + 1,
-    epoch: round,
+    order: shardIndices(validation.count, { rank, worldSize, seed: seed + 1, epoch: round }),
     startBatch: position.step % perEpoch,
     device,
   });
+  const first = await upcoming.next();
+  await upcoming.return();
+  const batch = first.value as Batch;
   return { images: batch.images, labels: batch.labels };
 }
 

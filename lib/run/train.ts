@@ -10,7 +10,7 @@ import {
   PREPROCESS_PRESETS,
   type PreprocessConfig,
 } from '../augment/preprocess.js';
-import type { Augmenter } from '../baselines/draws.js';
+import type { Augmenter, AugmenterOptions } from '../baselines/draws.js';
 import { baselineAugmenter, type BaselineName } from '../baselines/index.js';
 import { checkDataset, type ImageDataset } from '../data/dataset.js';
 import type { LoadedPolicy } from '../dna/frozen-policy.js';
@@ -19,21 +19,22 @@ import { checkpointPaths, loadCheckpoint } from '../engine/checkpoint.js';
 import {
   Module,
   checkRecordedNetwork,
-  crossEntropy,
   executionOptions,
   wideResNet,
   type Execution,
   type WideResNetConfig,
 } from '../engine/models.js';
 import { sgd } from '../engine/optim.js';
-import { Generator } from '../engine/random.js';
-import { noGrad, tidy, type Device } from '../engine/tensor.js';
+import { classifierStep } from '../engine/steps.js';
+import type { Device, Tensor } from '../engine/tensor.js';
 import { checkSeed, positiveInteger } from '../util/checks.js';
 import { optionsObject, requiredOptions } from '../util/describe.js';
 import { exists } from '../util/files.js';
-import { EpochLoop, type LoopPosition, type LoopProgress, type RunOptions } from './epoch-loop.js';
+import type { ProcessGroup } from '../distributed/group.js';
+import { EpochLoop, defaultSyncEvery, type LoopPosition, type LoopProgress, type RunOptions } from './epoch-loop.js';
+import { checkResumedWorld, rankGenerator, runGroup, shareWeights } from './ranks.js';
 import { evaluate } from './evaluate.js';
-import { datasetPreset, type PresetName } from './presets.js';
+import { datasetPreset, type PresetName, type TrainPreset } from './presets.js';
 import { loadRunState, recordedModule, saveRunState, withPrefix, type RunParts } from './run-state.js';
 
 export const CHECKPOINT_KIND = 'dna-augment/train';
@@ -158,7 +159,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const seed = checkSeed(options.seed ?? 0, 'train', true);
   const device = options.device ?? 'cpu';
   const baseline = preprocessConfig(options.preprocess ?? preset?.preprocess, 'train: unknown preprocess preset');
-  const beforePolicy: PreprocessConfig = { ...baseline, cutout: 0 };
   const lr = options.lr ?? preset?.lr ?? 0.1;
   const lrFloor = options.lrFloor ?? 0;
   const [channels] = data.shape;
@@ -173,6 +173,73 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     );
   }
   const execution = executionOptions(options.execution, 'train');
+  const settings = {
+    started,
+    data,
+    test,
+    signal,
+    onProgress,
+    preset,
+    modelConfig,
+    epochs,
+    batchSize,
+    seed,
+    device,
+    baseline,
+    lr,
+    lrFloor,
+    channels,
+    execution,
+  };
+  const { group, owned } = await runGroup(options.distributed);
+  try {
+    return await trainOnGroup(options, settings, group);
+  } finally {
+    if (owned) await group.destroy();
+  }
+}
+
+/** What `train` checked and settled before joining its group. */
+type TrainSettings = {
+  started: number;
+  data: ImageDataset;
+  test?: ImageDataset;
+  signal?: AbortSignal;
+  onProgress?: (progress: TrainProgress) => void;
+  preset?: TrainPreset;
+  modelConfig: NonNullable<TrainOptions['model']>;
+  epochs: number;
+  batchSize: number;
+  seed: number;
+  device: Device;
+  baseline: PreprocessConfig;
+  lr: number;
+  lrFloor: number;
+  channels: number;
+  execution: Required<Execution>;
+};
+
+/** `train` as one rank of `group` (a world of one when not distributed). */
+async function trainOnGroup(options: TrainOptions, settings: TrainSettings, group: ProcessGroup): Promise<TrainResult> {
+  const {
+    started,
+    data,
+    test,
+    signal,
+    onProgress,
+    preset,
+    modelConfig,
+    epochs,
+    batchSize,
+    seed,
+    device,
+    baseline,
+    lr,
+    lrFloor,
+    channels,
+    execution,
+  } = settings;
+  const beforePolicy: PreprocessConfig = { ...baseline, cutout: 0 };
   const { augment, policy, name: augmentationName } = await resolveAugmentation(options, channels, device);
   policy?.network.network.setExecution(execution);
 
@@ -193,11 +260,22 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     nesterov: options.nesterov ?? preset?.nesterov ?? true,
     weightDecay: options.weightDecay ?? 2e-4,
   });
-  const generator = new Generator(seed, device);
+  let generator = rankGenerator(seed, group, device);
+  const distributed = group.isDistributed;
 
   const files = options.outDir === undefined ? undefined : checkpointPaths(options.outDir, 'train');
   const metricsFile = options.outDir === undefined ? undefined : path.join(options.outDir, 'metrics.jsonl');
-  const run = { seed, epochs, batchSize, lr, lrFloor, augmentation: augmentationName, preprocess: baseline, device };
+  const run = {
+    seed,
+    epochs,
+    batchSize,
+    lr,
+    lrFloor,
+    augmentation: augmentationName,
+    preprocess: baseline,
+    device,
+    ...(distributed ? { worldSize: group.worldSize } : {}),
+  };
 
   const parts: RunParts = { modules: { model }, optimizers: { optimizer }, generator };
   const loop: EpochLoop<Position, TrainEpochProgress> = new EpochLoop(
@@ -215,21 +293,44 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       metricsFile,
       checkpoint: files?.last,
       save: () => (files === undefined ? Promise.resolve() : save(files.last)),
-      step: (batch) =>
-        tidy(() => {
-          let images = preprocessImages(batch.images, beforePolicy, { generator });
-          images = augment(images, { generator });
-          images = applyCutout(images, baseline.cutout, { generator });
-          const logits = model.forward(images);
-          const objective = crossEntropy(logits, batch.labels);
-          optimizer.zeroGrad();
-          objective.backward();
-          const loss = objective.item();
-          if (Number.isFinite(loss)) optimizer.step();
-          return { loss, correct: noGrad(() => logits.argmax(1).eq(batch.labels).sum().item()) };
-        }),
+      group,
+      syncEvery: options.syncEvery ?? defaultSyncEvery(device),
+      prefetch: options.prefetch ?? 1,
+      step: async (batch) => {
+        // flip/crop, the augmentation, Cutout; then forward, backward and the update on the step thread.
+        const cropped = preprocessImages(batch.images, beforePolicy, { generator });
+        let augmented: Tensor;
+        try {
+          augmented = await augment(cropped, { generator });
+        } catch (error) {
+          cropped.dispose();
+          throw error;
+        }
+        // An augmentation may hand back the very tensor it was given.
+        if (augmented !== cropped) cropped.dispose();
+        const images = applyCutout(augmented, baseline.cutout, { generator });
+        if (images !== augmented) augmented.dispose();
+        try {
+          // Alone, the update is part of the step; as a rank, it follows the averaging of the gradients.
+          const { loss, correct } = await classifierStep(model, images, batch.labels, {
+            optimizer,
+            zeroGrad: true,
+            step: !distributed,
+          });
+          if (distributed) {
+            await group.averageGradients(model);
+            await optimizer.stepAsync();
+          }
+          return { loss, correct };
+        } finally {
+          images.dispose();
+        }
+      },
       endEpoch: async (summary) => {
-        const testAccuracy = test === undefined ? null : (await evaluate({ model, data: test, device })).accuracy;
+        // Ranks kept batch statistics of their own shards: the running ones are averaged first.
+        await group.syncBatchNormStatistics(model);
+        const testAccuracy =
+          test === undefined ? null : (await evaluate({ model, data: test, device, distributed: group })).accuracy;
         const best = loop.position.bestTestAccuracy;
         const improved = testAccuracy !== null && (best === null || testAccuracy > best);
         loop.position = { ...loop.position, testAccuracy, bestTestAccuracy: improved ? testAccuracy : best };
@@ -247,7 +348,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     },
     { epoch: 0, batch: 0, step: 0, bestTestAccuracy: null, testAccuracy: null },
   );
-  const save = (file: string) => saveRunState(file, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts, loop.position, run);
+  // Rank 0 alone writes.
+  const save = (file: string) =>
+    group.isMain
+      ? saveRunState(file, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts, loop.position, run)
+      : Promise.resolve();
   const result = (aborted: boolean): TrainResult => ({
     model,
     epochs: loop.position.epoch,
@@ -262,10 +367,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   model.train();
   try {
-    if (options.outDir !== undefined) await mkdir(options.outDir, { recursive: true });
+    if (options.outDir !== undefined && group.isMain) await mkdir(options.outDir, { recursive: true });
     if (options.resume && files !== undefined && (await exists(files.last))) {
-      loop.position = (await loadRunState<Position>(files.last, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts)).position;
+      const restored = await loadRunState<Position>(files.last, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts);
+      checkResumedWorld('train', files.last, restored.run, group, restored.position);
+      loop.position = restored.position;
+      if (group.rank !== 0) generator = rankGenerator(seed, group, device, loop.position.step);
     }
+    await shareWeights(group, model);
     const { aborted } = await loop.run();
     return result(aborted);
   } catch (error) {
@@ -277,12 +386,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
 }
 
+/** An augmenter, or a frozen policy's asynchronous one. */
+type AsyncAugmenter = (images: Tensor, options?: AugmenterOptions) => Tensor | Promise<Tensor>;
+
 /** The augmentation function of the options, the policy loaded for it (to dispose), and its name for the run record. */
 async function resolveAugmentation(
   options: TrainOptions,
   channels: number,
   device: Device,
-): Promise<{ augment: Augmenter; policy?: LoadedPolicy; name: string }> {
+): Promise<{ augment: AsyncAugmenter; policy?: LoadedPolicy; name: string }> {
   const { augmentation = 'none', policyFile } = options;
   if (augmentation !== 'dna' && policyFile !== undefined)
     throw new TypeError("train: policyFile goes with augmentation: 'dna'");
@@ -296,7 +408,7 @@ async function resolveAugmentation(
         `train: ${policyFile} is a policy for ${policy.inChannels}-channel images, the data has ${channels} channels`,
       );
     }
-    return { augment: (images, o) => policy.augment(images, o), policy, name: `dna:${path.resolve(policyFile)}` };
+    return { augment: (images, o) => policy.augmentAsync(images, o), policy, name: `dna:${path.resolve(policyFile)}` };
   }
   if (
     typeof augmentation === 'object' &&
@@ -304,7 +416,7 @@ async function resolveAugmentation(
     typeof (augmentation as LoadedPolicy).augment === 'function'
   ) {
     const policy = augmentation as LoadedPolicy;
-    return { augment: (images, o) => policy.augment(images, o), name: 'dna' };
+    return { augment: (images, o) => policy.augmentAsync(images, o), name: 'dna' };
   }
   return {
     augment: baselineAugmenter(augmentation as BaselineName | Augmenter),

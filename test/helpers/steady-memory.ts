@@ -99,7 +99,8 @@ function recorder(kind: MemoryWorkload) {
 
 /**
  * Runs `steps` steps of `train` or `search` (rounded up to whole epochs), with a checkpoint every
- * epoch into `outDir`; `augmentation` replaces TrivialAugment in `train`.
+ * epoch into `outDir`; `augmentation` replaces TrivialAugment in `train`. No batch is made ahead
+ * (prefetch 0), so that the same tensors are alive after every step, the last of an epoch included.
  */
 export async function traceRun(
   kind: 'train' | 'search',
@@ -125,6 +126,7 @@ export async function traceRun(
       seed: 1,
       outDir,
       onProgress,
+      prefetch: 0,
     });
     result.model.dispose();
   } else {
@@ -138,6 +140,7 @@ export async function traceRun(
       seed: 1,
       outDir,
       onProgress,
+      prefetch: 0,
     });
     result.policy.dispose();
   }
