@@ -10,7 +10,7 @@
 import type { CpuAllocator } from '../lib/engine/backend.js';
 import { backgroundNote, fmtRate, fmtRatio, measuredOn, median, rateCell, runBench } from './common.js';
 import { LOOP_PROCESSES, timeLoops, type LoopTiming } from './long-loop.js';
-import type { MemoryRun } from '../test/helpers/steady-memory.js';
+import type { MemoryRun } from './memory-trace.js';
 
 const SECTION = '## CPU tensor allocator';
 const ALLOCATORS: CpuAllocator[] = ['dna', 'libtorch'];

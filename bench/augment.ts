@@ -1,7 +1,7 @@
 // Speed of the fused augmentation engine (applySubPolicies) on the CPU, against per-image
 // PIL and torchvision pipelines on the same workload, as ratios measured in one run.
 //
-//   npx tsc -p . && node dist/bench/augment.js [--write] [--seed N]
+//   npx tsc -p . && node dist/bench/augment.js [--write] [--seed N] [--quick]
 //
 // Workload: 3-channel images, 32x32 and 224x224, batch 512, values in [0, 1] quantised to
 // 8 bits; each image its own random sub-policy of the default search space (c one-hot of a
@@ -13,6 +13,7 @@
 // thread, before and after ours. The machine's other load is measured (/proc/stat) during every
 // timed loop; a disturbed one is timed again. --write rewrites the '## Fused augmentation (CPU)'
 // section of bench/RESULTS.md (and creates the file if needed), leaving other sections alone.
+// --quick (dna bench --quick): loops a fifth as long in 3 processes each, baselines on fewer images.
 import { spawnSync } from 'node:child_process';
 
 import { PYTHON, ROOT, backgroundNote, fmtRate, fmtRatio, measuredOn, quietest, rateCell, runBench } from './common.js';
@@ -30,13 +31,21 @@ interface SizeConfig {
   calls: number;
   /** Images the Python baselines time, per pipeline. */
   baselineImages: number;
+  /** Fresh processes per row. */
+  processes: number;
 }
 
 const SIZES: SizeConfig[] = [
-  { size: 32, calls: 1000, baselineImages: 4096 },
+  { size: 32, calls: 1000, baselineImages: 4096, processes: LOOP_PROCESSES },
   // 224x224 calls take 0.3 s (forward) to 1 s (with backward) on one thread.
-  { size: 224, calls: 20, baselineImages: 512 },
+  { size: 224, calls: 20, baselineImages: 512, processes: LOOP_PROCESSES },
 ];
+const QUICK_SIZES: SizeConfig[] = SIZES.map((c) => ({
+  ...c,
+  calls: Math.ceil(c.calls / 5),
+  baselineImages: c.baselineImages / 4,
+  processes: 3,
+}));
 
 /** Retries stop this many seconds into the run, so that a busy machine cannot stretch it much. */
 const RETRY_WINDOW_S = 240;
@@ -56,6 +65,7 @@ async function measureOurs(config: SizeConfig, seed: number): Promise<Map<number
   const timings = await timeLoops(
     THREADS.flatMap((threads) => [loop(threads, false), loop(threads, true)]),
     RETRY_WINDOW_S,
+    config.processes,
   );
   const ours = new Map<number, OursRow>();
   THREADS.forEach((threads, k) => {
@@ -140,14 +150,15 @@ function ratioCell(value: number, target: number | undefined, atMost = false): s
 
 function tables(results: Measured[]): string {
   const sizeName = (r: Measured) => `${r.config.size}x${r.config.size}`;
-  const header = `| | ${results.map((r) => `${sizeName(r)} | ${sizeName(r)}, worst of ${LOOP_PROCESSES}`).join(' | ')} |`;
+  const processes = results[0].config.processes;
+  const header = `| | ${results.map((r) => `${sizeName(r)} | ${sizeName(r)}, worst of ${processes}`).join(' | ')} |`;
   const rule = `|---|${results.map(() => '---:|---:').join('|')}|`;
   const row = (label: string, cell: (r: Measured) => string) => `| ${label} | ${results.map(cell).join(' | ')} |`;
   const ours = (r: Measured, threads: number) => r.ours.get(threads)!;
   const timed = (t: LoopTiming) => `${rateCell(t.median, t.background)} | ${fmtRate(t.worst)}`;
   const baseline = (rate: number, background: number) => `${rateCell(rate, background)} | —`;
   const throughput = [
-    `**Images per second** (batch 512, 3 channels; ours: median and worst of ${LOOP_PROCESSES} processes)`,
+    `**Images per second** (batch 512, 3 channels; ours: median and worst of ${processes} processes)`,
     '',
     header,
     rule,
@@ -193,7 +204,7 @@ function tables(results: Measured[]): string {
       target: () => 1.7,
     },
     {
-      label: `ours median / worst of ${LOOP_PROCESSES} processes, largest of the four rows`,
+      label: `ours median / worst of ${processes} processes, largest of the four rows`,
       value: (r) => Math.max(...loops(r).map((t) => t.median / t.worst)),
       target: () => WORST_TARGET,
       atMost: true,
@@ -268,8 +279,8 @@ function section(results: Measured[], command: string): string {
       'default search space (c one-hot of a random index in 105, b random 0/1 bits, m uniform). ' +
       '"forward": `applySubPolicies` with c, b, m not requiring gradients; "forward + backward": c, b, m ' +
       'requiring gradients and `out.mul(G).sum().backward()`. Threads are LibTorch intra-op threads ' +
-      `(\`setThreads\`). Ours by the long-loop method: each row is a loop of ${SIZES.map((c) => `${c.calls.toLocaleString('en-US')} calls (${c.size}x${c.size})`).join(' or ')} ` +
-      `in each of ${LOOP_PROCESSES} fresh processes, the rows' processes taking turns; a process's rate is the images of all its calls over their time, ` +
+      `(\`setThreads\`). Ours by the long-loop method: each row is a loop of ${results.map(({ config: c }) => `${c.calls.toLocaleString('en-US')} calls (${c.size}x${c.size})`).join(' or ')} ` +
+      `in each of ${results[0].config.processes} fresh processes, the rows' processes taking turns; a process's rate is the images of all its calls over their time, ` +
       'the first call included; the table gives the median of the processes and the worst. Baselines ' +
       '(`bench/augment_baselines.py`), timed before and after ours (harmonic mean), per image in one process: ' +
       'PIL as the Fast AutoAugment / DADA loaders ' +
@@ -284,9 +295,9 @@ function section(results: Measured[], command: string): string {
 }
 
 /** Every size, its baselines before and after ours; the section. */
-async function measureAll(seed: number, command: string): Promise<string> {
+async function measureAll(seed: number, command: string, quick: boolean): Promise<string> {
   const results: Measured[] = [];
-  for (const config of SIZES) {
+  for (const config of quick ? QUICK_SIZES : SIZES) {
     console.error(`${config.size}x${config.size}:`);
     // The baselines run before and after ours and count as one (harmonic mean of the rates), so
     // that a drift in the machine's speed during the size's measurements touches both sides.

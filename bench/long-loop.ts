@@ -4,7 +4,7 @@
 // what decides the speed of a long run: whether that process's heap fragments (then each call
 // faults in fresh pages), which differs from process to process.
 import { median, quietestAsync } from './common.js';
-import { traceInChild, type MemoryRun, type MemoryTrace } from '../test/helpers/steady-memory.js';
+import { traceInChild, type MemoryRun, type MemoryTrace } from './memory-trace.js';
 
 export const LOOP_PROCESSES = 5;
 
@@ -29,15 +29,19 @@ export interface Loop {
 }
 
 /**
- * Each loop in LOOP_PROCESSES fresh processes. The loops take turns (the first process of each,
+ * Each loop in `processes` fresh processes (LOOP_PROCESSES unless told). The loops take turns (the first process of each,
  * then the second of each, ...), so that a drift in the machine's speed moves all of them alike
  * and their ratios stay fair. A process disturbed by other processes' load runs again as
  * quietestAsync() says (while the bench is within its first `windowSeconds`). Throws when live
  * tensors change from step to step (a leak).
  */
-export async function timeLoops(loops: Loop[], windowSeconds: number): Promise<LoopTiming[]> {
+export async function timeLoops(
+  loops: Loop[],
+  windowSeconds: number,
+  processes = LOOP_PROCESSES,
+): Promise<LoopTiming[]> {
   const traces: MemoryTrace[][] = loops.map(() => []);
-  for (let k = 0; k < LOOP_PROCESSES; k++) {
+  for (let k = 0; k < processes; k++) {
     for (const [i, { run, env }] of loops.entries()) {
       const trace = await quietestAsync(() => traceInChild({ ...run, seed: (run.seed ?? 0) + k }, env), windowSeconds);
       const live = new Set(trace.live);

@@ -1,13 +1,14 @@
 // Memory over a long run: `node dist/bench/memory.js [--kind KIND] [--steps N]` (default: train,
 // 20,000 steps of WRN-10-1 on 256 RGB 16x16 images, batch 16, TrivialAugment, a checkpoint every
-// epoch; KIND is any workload of test/helpers/steady-memory.ts: train, search, augmenter,
+// epoch; KIND is any workload of bench/memory-trace.ts: train, search, augmenter,
 // fused-op, add). Prints live tensors and resident memory every tenth of the run and the growth
 // over its second half; test/steady-memory.test.ts and test/allocator.test.ts are the bounded
 // versions in `npm test`.
 import { parseArgs } from 'node:util';
 
 import { backend, setThreads } from '../lib/index.js';
-import { median, residentAfterWarmUp, traceHere, type MemoryWorkload } from '../test/helpers/steady-memory.js';
+import { median } from './common.js';
+import { residentAfterWarmUp, traceHere, type MemoryWorkload } from './memory-trace.js';
 
 const KINDS: MemoryWorkload[] = ['train', 'search', 'augmenter', 'fused-op', 'add'];
 const { values } = parseArgs({
@@ -29,9 +30,7 @@ for (let k = 1; k <= 10; k++) {
   const at = Math.min(trace.steps, Math.round((k * trace.steps) / 10));
   console.log(
     `${String(at).padStart(6)}    ${String(trace.live[at - 1]).padStart(12)}   ${median(
-      trace.rss,
-      Math.max(0, at - 100),
-      at,
+      trace.rss.slice(Math.max(0, at - 100), at),
     )
       .toFixed(1)
       .padStart(8)}`,

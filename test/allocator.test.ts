@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import * as dna from '../lib/index.js';
-import { residentAfterWarmUp, traceInChildren } from './helpers/steady-memory.js';
+import { residentAfterWarmUp, traceInChildren } from '../bench/memory-trace.js';
 
 const BOUND = 64; // MiB of growth allowed after warm-up: a fragmenting process grows by 6 MB a call
 

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import * as dna from '../lib/index.js';
-import { residentAfterWarmUp, traceInChildren, traceRun } from './helpers/steady-memory.js';
+import { residentAfterWarmUp, traceInChildren, traceRun } from '../bench/memory-trace.js';
 
 const PROCESSES = 3;
 const WARM_UP = 200;

@@ -1,19 +1,19 @@
 // Live tensors and resident memory, step by step, over a long run of one workload, in this
 // process or in fresh child processes: the measurement behind test/steady-memory.test.ts and
-// test/allocator.test.ts (bounded, in many processes) and bench/memory.ts (long). Whether a heap
+// test/allocator.test.ts (bounded, in many processes), bench/memory.ts (long) and the long-loop
+// benches (bench/long-loop.ts); here in bench/, as those ship with the package (dna bench). Whether a heap
 // fragments depends on its layout, which differs from process to process: one process that
 // stays flat proves little.
 //
-//   node dist/test/helpers/steady-memory.js '<json MemoryRun>'   prints the MemoryTrace as JSON
+//   node dist/bench/memory-trace.js '<json MemoryRun>'   prints the MemoryTrace as JSON
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import * as dna from '../../lib/index.js';
-import { backgroundCores, cpuSnapshot, subPolicyWorkload } from '../../bench/common.js';
-import { tinyDataset } from './tiny-data.js';
+import * as dna from '../lib/index.js';
+import { backgroundCores, cpuSnapshot, median, subPolicyWorkload, tinyDataset } from './common.js';
 
 /**
  * train, search: `train` / `search` on 256 RGB 16x16 images in batches of 16, with TrivialAugment
@@ -239,12 +239,6 @@ export async function traceInChildren(
   return traces;
 }
 
-/** The median of values[from, to). */
-export function median(values: number[], from = 0, to = values.length): number {
-  const part = values.slice(from, to).sort((a, b) => a - b);
-  return part[part.length >> 1];
-}
-
 /**
  * Resident memory (MiB) just after `warmUp` steps and at the end of the run: medians of `window`
  * steps at each end, so that one step's garbage collection does not count; and the growth between.
@@ -254,8 +248,8 @@ export function residentAfterWarmUp(
   warmUp: number,
   window: number,
 ): { start: number; end: number; growth: number } {
-  const start = median(trace.rss, warmUp, warmUp + window);
-  const end = median(trace.rss, trace.rss.length - window);
+  const start = median(trace.rss.slice(warmUp, warmUp + window));
+  const end = median(trace.rss.slice(-window));
   return { start, end, growth: end - start };
 }
 
