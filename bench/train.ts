@@ -10,8 +10,8 @@
 // Models: WRN-16-1 at batch 128 and WRN-40-2 at batch 64, at 1 and 2 LibTorch threads.
 // bench/train_baseline.py builds the same WideResNet in PyTorch (checked: parameter names,
 // shapes and count equal ours) and serves timed blocks of steps on request, so that our blocks
-// and PyTorch's take turns in a mirrored order, repeated (PyTorch 1, ours 1, PyTorch 2, ours 2,
-// then ours 2, PyTorch 2, ours 1, PyTorch 1 threads): a drift in the machine's speed touches
+// and PyTorch's take turns in a mirrored order, repeated (PyTorch 1, ours 1, tuned PyTorch 1, the
+// same at 2 threads, then backwards): a drift in the machine's speed touches
 // both sides alike, and each of our blocks has a PyTorch block next to it to compare with. The machine's other load is measured (/proc/stat) during every timed block; a
 // disturbed block is timed again. --write rewrites the '## Training step (CPU)' section of
 // bench/RESULTS.md (and creates the file if needed), leaving other sections alone.
@@ -83,8 +83,10 @@ interface Block {
   background: number;
 }
 
+type SideName = 'ours' | 'PyTorch' | 'PyTorch, tuned malloc';
+
 interface Side {
-  name: 'ours' | 'PyTorch';
+  name: SideName;
   /** A block at `threads`: config.warmup untimed steps (and more until `warmSeconds` have passed), then config.steps timed ones. */
   run(threads: number, config: ModelConfig, warmSeconds: number): Promise<Block>;
 }
@@ -173,15 +175,24 @@ interface BaselineInfo {
   sgd_foreach: boolean | null;
 }
 
+/**
+ * glibc's malloc settings that keep a training step's large blocks in the heap for reuse instead of
+ * mapping and unmapping them every step (the page faults of an untuned process). The addon's own
+ * CPU allocator does this for its tensors; the tuned baseline gets the same advantage, so that the
+ * ratio against it measures the code rather than the allocator.
+ */
+const TUNED_MALLOC = { MALLOC_MMAP_THRESHOLD_: String(32 << 20), MALLOC_TRIM_THRESHOLD_: String(1 << 30) };
+
 /** PyTorch's step, in a /usr/bin/python3 process that times blocks of steps on request. */
 class PyTorch implements Side {
-  readonly name = 'PyTorch';
+  readonly name: SideName;
   readonly #child: ChildProcessWithoutNullStreams;
   readonly #lines: AsyncIterableIterator<string>;
   #stderr = '';
   readonly #command: string;
 
-  private constructor(child: ChildProcessWithoutNullStreams, command: string) {
+  private constructor(child: ChildProcessWithoutNullStreams, command: string, tuned: boolean) {
+    this.name = tuned ? 'PyTorch, tuned malloc' : 'PyTorch';
     this.#child = child;
     this.#command = command;
     child.stderr.setEncoding('utf8');
@@ -191,8 +202,16 @@ class PyTorch implements Side {
     this.#lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   }
 
-  /** Starts the server for `config`, checking that its model has our parameters (names, shapes, count). */
-  static async start(config: ModelConfig, ours: Ours, seed: number): Promise<{ side: PyTorch; info: BaselineInfo }> {
+  /**
+   * Starts the server for `config`, checking that its model has our parameters (names, shapes,
+   * count); `tuned` runs it with TUNED_MALLOC.
+   */
+  static async start(
+    config: ModelConfig,
+    ours: Ours,
+    seed: number,
+    tuned: boolean,
+  ): Promise<{ side: PyTorch; info: BaselineInfo }> {
     const { depth, widen } = config.preset;
     const args = [
       BASELINE,
@@ -202,9 +221,15 @@ class PyTorch implements Side {
       ...['--mean', ...ours.mean.map(String), '--std', ...ours.std.map(String)],
       ...['--expect-params', String(ours.parameterCount)],
     ];
-    const command = `${PYTHON} ${args.join(' ')}`;
-    const child = spawn(PYTHON, args, { cwd: ROOT, env: process.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const side = new PyTorch(child, command);
+    const environment = tuned ? TUNED_MALLOC : {};
+    const prefix = Object.entries(environment).map(([name, value]) => `${name}=${value} `);
+    const command = `${prefix.join('')}${PYTHON} ${args.join(' ')}`;
+    const child = spawn(PYTHON, args, {
+      cwd: ROOT,
+      env: { ...process.env, ...environment },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const side = new PyTorch(child, command, tuned);
     try {
       const info = (await side.#reply()) as unknown as BaselineInfo;
       side.#check(info, ours);
@@ -317,7 +342,9 @@ interface Measured {
   parameters: { ours: number; pytorch: number };
   ours: Map<number, Timing>;
   pytorch: Map<number, Timing>;
-  /** Our rate over PyTorch's in each pair of adjacent blocks, per thread count. */
+  /** PyTorch with TUNED_MALLOC. */
+  tuned: Map<number, Timing>;
+  /** Our rate over PyTorch's (untuned) in each pair of adjacent blocks, per thread count. */
   pairRatios: Map<number, number[]>;
   torch: string;
   foreach: boolean | null;
@@ -338,17 +365,26 @@ function timing(blocks: Block[], batch: number): Timing {
 
 async function measure(config: ModelConfig, seed: number): Promise<Measured> {
   const ours = new Ours(config, seed);
-  const { side: pytorch, info } = await PyTorch.start(config, ours, seed);
+  const { side: pytorch, info } = await PyTorch.start(config, ours, seed, false);
+  let tuned: PyTorch;
+  try {
+    ({ side: tuned } = await PyTorch.start(config, ours, seed, true));
+  } catch (error) {
+    pytorch.kill();
+    ours.dispose();
+    throw error;
+  }
   console.error(
     `  parameters: ours ${ours.parameterCount.toLocaleString('en-US')}, PyTorch ` +
       `${info.parameters.toLocaleString('en-US')}`,
   );
   try {
     // The mirrored order: each thread count's PyTorch and our blocks sit symmetrically around
-    // the middle of each unit; the k-th blocks of the two sides at a thread count are neighbours.
+    // the middle of each unit; the k-th blocks of the sides at a thread count are neighbours.
     const first: [Side, number][] = THREADS.flatMap((threads) => [
       [pytorch, threads] as [Side, number],
       [ours, threads] as [Side, number],
+      [tuned, threads] as [Side, number],
     ]);
     const unit = [...first, ...[...first].reverse()];
     const order = Array.from({ length: config.units }, () => unit).flat();
@@ -371,6 +407,7 @@ async function measure(config: ModelConfig, seed: number): Promise<Measured> {
       parameters: { ours: ours.parameterCount, pytorch: info.parameters },
       ours: new Map(THREADS.map((t) => [t, pick(ours, t)])),
       pytorch: new Map(THREADS.map((t) => [t, pick(pytorch, t)])),
+      tuned: new Map(THREADS.map((t) => [t, pick(tuned, t)])),
       pairRatios: new Map(),
       torch: info.torch,
       foreach: info.sgd_foreach,
@@ -384,9 +421,11 @@ async function measure(config: ModelConfig, seed: number): Promise<Measured> {
       );
     }
     await pytorch.close();
+    await tuned.close();
     return result;
   } catch (error) {
     pytorch.kill();
+    tuned.kill();
     throw error;
   } finally {
     ours.dispose();
@@ -421,6 +460,7 @@ function tables(results: Measured[]): string {
       return [
         row(`ours, ${t} thread${s}`, (r) => timed(r.ours.get(t)!)),
         row(`PyTorch, ${t} thread${s}`, (r) => timed(r.pytorch.get(t)!)),
+        row(`PyTorch, tuned malloc, ${t} thread${s}`, (r) => timed(r.tuned.get(t)!)),
       ];
     }),
   ];
@@ -435,6 +475,13 @@ function tables(results: Measured[]): string {
       });
       return `| ours / PyTorch, ${t} thread${t === 1 ? '' : 's'} | ${cells.join(' | ')} |`;
     }),
+    ...THREADS.map((t) => {
+      const cells = results.map((r) => {
+        const value = r.ours.get(t)!.rate / r.tuned.get(t)!.rate;
+        return `${fmtRatio(value)} ${value >= TARGET ? 'met' : 'MISSED'} | >= ${TARGET.toFixed(1)}x`;
+      });
+      return `| ours / PyTorch with tuned malloc, ${t} thread${t === 1 ? '' : 's'} | ${cells.join(' | ')} |`;
+    }),
     `| ours 2 threads / 1 thread | ` +
       `${results.map((r) => `${fmtRatio(r.ours.get(2)!.rate / r.ours.get(1)!.rate)} | —`).join(' | ')} |`,
     `| PyTorch 2 threads / 1 thread | ` +
@@ -445,8 +492,8 @@ function tables(results: Measured[]): string {
   const phaseRule = `|---|${PHASES.map(() => '---:').join('|')}|---:|---:|`;
   const phaseRows = results.flatMap((r) =>
     THREADS.flatMap((t) =>
-      (['ours', 'PyTorch'] as const).map((side) => {
-        const timingOf = side === 'ours' ? r.ours.get(t)! : r.pytorch.get(t)!;
+      (['ours', 'PyTorch', 'PyTorch, tuned malloc'] as const).map((side) => {
+        const timingOf = { ours: r.ours, PyTorch: r.pytorch, 'PyTorch, tuned malloc': r.tuned }[side].get(t)!;
         return (
           `| ${r.config.name}, ${t} thread${t === 1 ? '' : 's'}, ${side} | ` +
           `${timingOf.phases.map((p) => (Number.isFinite(p) ? fmtSeconds(p) : '—')).join(' | ')} | ` +
@@ -457,7 +504,9 @@ function tables(results: Measured[]): string {
     ),
   );
 
-  const loads = results.flatMap((r) => [...r.ours.values(), ...r.pytorch.values()].map((t) => t.background));
+  const loads = results.flatMap((r) =>
+    [...r.ours.values(), ...r.pytorch.values(), ...r.tuned.values()].map((t) => t.background),
+  );
   const loadNote = backgroundNote(loads, 'block', 'rates');
   const pairs = results
     .map(
@@ -517,16 +566,19 @@ function section(results: Measured[], command: string): string {
       `${CLASSES} classes: ` +
       'zero the gradients (set to none), forward, mean cross-entropy, backward, SGD (lr 0.1, momentum 0.9, Nesterov, ' +
       `weight decay 2e-4${foreach === null || foreach === undefined ? '' : `, foreach ${String(foreach)}`}), ` +
-      'read the loss. Ours: `wideResNet`, `crossEntropy` and `sgd` from TypeScript, in `tidy`. PyTorch ' +
+      'read the loss. Ours: `wideResNet` and `sgd` from TypeScript, the step by `classifierStep` on the ' +
+      "addon's step thread as `train` runs it, then `loss.item()`. PyTorch " +
       '(`bench/train_baseline.py`): the same network written with torch.nn layer for layer (same parameter names, ' +
       'shapes and count and buffer names, checked; same initial distributions), `F.cross_entropy`, ' +
-      '`torch.optim.SGD`, in one ' +
-      'process that times blocks of steps on request. Threads are LibTorch intra-op threads (`setThreads`, ' +
-      '`torch.set_num_threads`). The blocks take turns in a mirrored order, repeated (PyTorch 1, ours 1, PyTorch ' +
-      '2, ours 2, ' +
-      `ours 2, PyTorch 2, ours 1, PyTorch 1 threads), each after an untimed warm-up of one step (and at least ` +
-      `${WARM_SECONDS} s ` +
-      'when its side changed threads). ' +
+      '`torch.optim.SGD`, in a process that times blocks of steps on request. A second such process runs with ' +
+      `glibc's malloc tuned (${Object.entries(TUNED_MALLOC)
+        .map(([name, value]) => `${name}=${value}`)
+        .join(', ')}): its large blocks stay in the heap for reuse, as the addon's allocator keeps its tensors' ` +
+      'memory, instead of being mapped and unmapped every step; the ratio against it measures the code rather ' +
+      'than the allocator. Threads are LibTorch intra-op threads (`setThreads`, `torch.set_num_threads`). The ' +
+      'blocks take turns in a mirrored order, repeated (PyTorch 1, ours 1, tuned PyTorch 1, PyTorch 2, ours 2, ' +
+      'tuned PyTorch 2, then the same backwards), each after an untimed warm-up of one step (and at least ' +
+      `${WARM_SECONDS} s when its side changed threads). ` +
       'Rates are batch / median step time over all the blocks of a side.',
     '',
     tables(results),
