@@ -1,39 +1,23 @@
 // Speed of the fused augmentation engine (applySubPolicies) on the CPU, against per-image
 // PIL and torchvision pipelines on the same workload, as ratios measured in one run.
 //
-//   npx tsc -p . && node dist/bench/augment.js [--write] [--seed N]
+//   npx tsc -p . && node dist/bench/augment.js [--write] [--seed N] [--quick]
 //
 // Workload: 3-channel images, 32x32 and 224x224, batch 512, values in [0, 1] quantised to
 // 8 bits; each image its own random sub-policy of the default search space (c one-hot of a
 // random index in 105, b random 0/1 bits, m uniform). Rows: forward only (c, b, m without
 // gradients) and forward + backward (c, b, m requiring gradients, out.mul(G).sum().backward()),
-// at 1 and 2 LibTorch threads, which take turns in blocks (1, 2, 1, 2). The baselines
+// at 1 and 2 LibTorch threads, each by the long-loop method (bench/long-loop.ts): a long loop of
+// calls in each of 5 fresh processes, the median and the worst of their rates. The baselines
 // (bench/augment_baselines.py, Debian's /usr/bin/python3) run per image in one process on one
 // thread, before and after ours. The machine's other load is measured (/proc/stat) during every
-// timed row; a disturbed row is timed again. --write rewrites the '## Fused augmentation (CPU)'
+// timed loop; a disturbed one is timed again. --write rewrites the '## Fused augmentation (CPU)'
 // section of bench/RESULTS.md (and creates the file if needed), leaving other sections alone.
+// --quick (dna bench --quick): loops a fifth as long in 3 processes each, baselines on fewer images.
 import { spawnSync } from 'node:child_process';
 
-import { applySubPolicies } from '../lib/augment/fused.js';
-import { setThreads } from '../lib/engine/backend.js';
-import { defaultSearchSpace } from '../lib/augment/search-space.js';
-import { Generator } from '../lib/engine/random.js';
-import { dispose, liveTensors, tidy } from '../lib/engine/tensor.js';
-import {
-  PYTHON,
-  ROOT,
-  backgroundCores,
-  backgroundNote,
-  cpuSnapshot,
-  fmtRate,
-  fmtRatio,
-  measuredOn,
-  median,
-  quietest,
-  rateCell,
-  runBench,
-  subPolicyWorkload,
-} from './common.js';
+import { PYTHON, ROOT, backgroundNote, fmtRate, fmtRatio, measuredOn, quietest, rateCell, runBench } from './common.js';
+import { LOOP_PROCESSES, timeLoops, type LoopTiming } from './long-loop.js';
 
 const BASELINES = 'bench/augment_baselines.py';
 const SECTION = '## Fused augmentation (CPU)';
@@ -43,128 +27,57 @@ const THREADS = [1, 2] as const;
 
 interface SizeConfig {
   size: number;
-  /** Timed iterations per thread count (after the warm-up), and at least this many seconds in all. */
-  iterations: number;
-  minSeconds: number;
-  warmup: number;
+  /** Calls of the fused op in each process's loop. */
+  calls: number;
   /** Images the Python baselines time, per pipeline. */
   baselineImages: number;
+  /** Fresh processes per row. */
+  processes: number;
 }
 
 const SIZES: SizeConfig[] = [
-  { size: 32, iterations: 15, minSeconds: 2, warmup: 3, baselineImages: 4096 },
-  { size: 224, iterations: 4, minSeconds: 0, warmup: 1, baselineImages: 512 },
+  { size: 32, calls: 1000, baselineImages: 4096, processes: LOOP_PROCESSES },
+  // 224x224 calls take 0.3 s (forward) to 1 s (with backward) on one thread.
+  { size: 224, calls: 20, baselineImages: 512, processes: LOOP_PROCESSES },
 ];
+const QUICK_SIZES: SizeConfig[] = SIZES.map((c) => ({
+  ...c,
+  calls: Math.ceil(c.calls / 5),
+  baselineImages: c.baselineImages / 4,
+  processes: 3,
+}));
 
-interface Timing {
-  rate: number;
-  iterations: number;
-  /** Cores other processes kept busy while this was timed. */
-  background: number;
-}
-
-/** Retries stop this many seconds into the run, so that a busy machine cannot stretch it much past ~3 minutes. */
-const RETRY_WINDOW_S = 90;
-const MAX_ROW_SECONDS = 25;
-
-/**
- * Images per second of `step` (one batch) at each thread count, from the median of the timed
- * iterations. The thread counts take turns in blocks (1, 2, 1, 2 threads), so that a drift in the
- * machine's speed (shared hosts have them) moves all of them alike and their ratio stays fair.
- * Each block starts with an untimed warm-up: right after setThreads() the first iterations run
- * slow (LibTorch rebuilds its thread pools, an idle CPU wakes up), which per-iteration turns
- * would time. Timed again (up to RETRIES times) when other processes were busy meanwhile; the
- * quietest try counts.
- */
-function imagesPerSecond(step: () => void, config: SizeConfig): Map<number, Timing> {
-  const best = quietest(() => timeInTurns(step, config), RETRY_WINDOW_S);
-  return new Map(THREADS.map((threads, k) => [threads, { ...best.timings[k], background: best.background }]));
-}
-
-const BLOCKS = 2; // turns per thread count
-const WARM_SECONDS = 0.5; // at least, after each switch of the thread count
-
-function timeInTurns(
-  step: () => void,
-  config: SizeConfig,
-): { timings: Omit<Timing, 'background'>[]; background: number } {
-  const before = cpuSnapshot();
-  const times: number[][] = THREADS.map(() => []);
-  const perBlock = Math.ceil(config.iterations / BLOCKS);
-  for (let block = 0; block < BLOCKS; block++) {
-    THREADS.forEach((threads, k) => {
-      setThreads(threads);
-      const warmStart = performance.now();
-      for (let n = 0; n < config.warmup || performance.now() - warmStart < WARM_SECONDS * 1000; n++) step();
-      // At least perBlock iterations (and minSeconds / BLOCKS), but no more than two once
-      // MAX_ROW_SECONDS / BLOCKS have passed.
-      let total = 0;
-      for (let n = 0; ; n++) {
-        const enough = n >= perBlock && total >= (config.minSeconds / BLOCKS) * 1000;
-        const tooLong = n >= 2 && total > (MAX_ROW_SECONDS / BLOCKS) * 1000;
-        if (enough || tooLong) break;
-        const start = performance.now();
-        step();
-        const elapsed = performance.now() - start;
-        times[k].push(elapsed);
-        total += elapsed;
-      }
-    });
-  }
-  return {
-    timings: times.map((t) => ({ rate: BATCH / (median(t) / 1000), iterations: t.length })),
-    background: backgroundCores(before),
-  };
-}
+/** Retries stop this many seconds into the run, so that a busy machine cannot stretch it much. */
+const RETRY_WINDOW_S = 240;
+/** The most the median of a row's processes may exceed its worst. */
+const WORST_TARGET = 1.3;
 
 interface OursRow {
-  forward: Timing;
-  backward: Timing;
+  forward: LoopTiming;
+  backward: LoopTiming;
 }
 
-function measureOurs(config: SizeConfig, seed: number): Map<number, OursRow> {
-  const space = defaultSearchSpace();
-  const w = subPolicyWorkload(BATCH, config.size, space.subPolicies.length, new Generator(seed));
-  const generator = new Generator(seed + 1);
-  const forward = () => {
-    tidy(() => {
-      applySubPolicies(w.images, w.c, w.b, w.m, { searchSpace: space, generator });
-    });
-  };
-  const grads = [w.c, w.b, w.m];
-  const forwardBackward = () => {
-    tidy(() => {
-      for (const t of grads) t.requireGrad(true);
-      const out = applySubPolicies(w.images, w.c, w.b, w.m, { searchSpace: space, generator });
-      out.mul(w.g).sum().backward();
-      for (const t of grads) t.requireGrad(false).zeroGrad();
-    });
-  };
-
-  // The first call caches the search space's kernel tables (two small tensors kept for the
-  // life of the search space): make it before counting live tensors.
-  dispose(
-    applySubPolicies(w.images.narrow(0, 0, 1), w.c.narrow(0, 0, 1), w.b.narrow(0, 0, 1), w.m.narrow(0, 0, 1), {
-      searchSpace: space,
-    }),
+async function measureOurs(config: SizeConfig, seed: number): Promise<Map<number, OursRow>> {
+  const loop = (threads: number, backward: boolean) => ({
+    run: { kind: 'fused-op', size: config.size, steps: config.calls, backward, threads, seed } as const,
+    imagesPerStep: BATCH,
+  });
+  const timings = await timeLoops(
+    THREADS.flatMap((threads) => [loop(threads, false), loop(threads, true)]),
+    RETRY_WINDOW_S,
+    config.processes,
   );
-  const rows = new Map<number, OursRow>();
-  const live = liveTensors();
-  const fwd = imagesPerSecond(forward, config);
-  const bwd = imagesPerSecond(forwardBackward, config);
-  for (const threads of THREADS) {
-    const row = { forward: fwd.get(threads)!, backward: bwd.get(threads)! };
-    rows.set(threads, row);
+  const ours = new Map<number, OursRow>();
+  THREADS.forEach((threads, k) => {
+    const row = { forward: timings[2 * k], backward: timings[2 * k + 1] };
+    ours.set(threads, row);
+    const rates = (t: LoopTiming) =>
+      `${t.rates.map(fmtRate).join(', ')} img/s (background up to ${t.background.toFixed(2)} cores)`;
     console.error(
-      `  ${config.size}x${config.size}, ${threads} thread(s): fwd ${fmtRate(row.forward.rate)} img/s ` +
-        `(${row.forward.iterations} it, ` +
-        `background ${row.forward.background.toFixed(2)} cores), fwd+bwd ${fmtRate(row.backward.rate)} img/s ` +
-        `(${row.backward.iterations} it, background ${row.backward.background.toFixed(2)} cores)`,
+      `  ${config.size}x${config.size}, ${threads} thread(s): fwd ${rates(row.forward)}; fwd+bwd ${rates(row.backward)}`,
     );
-  }
-  if (liveTensors() !== live) throw new Error(`tensors leaked: ${live} live before, ${liveTensors()} after`);
-  dispose(w);
-  return rows;
+  });
+  return ours;
 }
 
 interface Baselines {
@@ -206,8 +119,7 @@ function runBaselines(config: SizeConfig, seed: number): Baselines {
 function measureBaselines(config: SizeConfig, seed: number): Baselines {
   const best = quietest(() => runBaselines(config, seed), RETRY_WINDOW_S);
   console.error(
-    `  ${config.size}x${config.size} baselines: PIL ${fmtRate(best.pil)} img/s, torchvision ` +
-      `${fmtRate(best.torchvision)} img/s ` +
+    `  ${config.size}x${config.size} baselines: PIL ${fmtRate(best.pil)} img/s, torchvision ${fmtRate(best.torchvision)} img/s ` +
       `(background ${best.background.toFixed(2)} cores)`,
   );
   return best;
@@ -230,19 +142,23 @@ interface Measured {
   baselines: Baselines;
 }
 
-function ratioCell(value: number, target: number | undefined): string {
+/** A ratio against its target: at least `target`, or at most it where `atMost`. */
+function ratioCell(value: number, target: number | undefined, atMost = false): string {
   if (target === undefined) return fmtRatio(value);
-  return `${fmtRatio(value)} ${value >= target ? 'met' : 'MISSED'}`;
+  return `${fmtRatio(value)} ${(atMost ? value <= target : value >= target) ? 'met' : 'MISSED'}`;
 }
 
 function tables(results: Measured[]): string {
-  const header = `| | ${results.map((r) => `${r.config.size}x${r.config.size}`).join(' | ')} |`;
-  const rule = `|---|${results.map(() => '---:').join('|')}|`;
+  const sizeName = (r: Measured) => `${r.config.size}x${r.config.size}`;
+  const processes = results[0].config.processes;
+  const header = `| | ${results.map((r) => `${sizeName(r)} | ${sizeName(r)}, worst of ${processes}`).join(' | ')} |`;
+  const rule = `|---|${results.map(() => '---:|---:').join('|')}|`;
   const row = (label: string, cell: (r: Measured) => string) => `| ${label} | ${results.map(cell).join(' | ')} |`;
   const ours = (r: Measured, threads: number) => r.ours.get(threads)!;
-  const timed = (t: Timing) => rateCell(t.rate, t.background);
+  const timed = (t: LoopTiming) => `${rateCell(t.median, t.background)} | ${fmtRate(t.worst)}`;
+  const baseline = (rate: number, background: number) => `${rateCell(rate, background)} | —`;
   const throughput = [
-    '**Images per second** (batch 512, 3 channels)',
+    `**Images per second** (batch 512, 3 channels; ours: median and worst of ${processes} processes)`,
     '',
     header,
     rule,
@@ -250,52 +166,70 @@ function tables(results: Measured[]): string {
     row('ours, forward, 2 threads', (r) => timed(ours(r, 2).forward)),
     row('ours, forward + backward, 1 thread', (r) => timed(ours(r, 1).backward)),
     row('ours, forward + backward, 2 threads', (r) => timed(ours(r, 2).backward)),
-    row('PIL per image (Fast AA / DADA loader, 1 process)', (r) => rateCell(r.baselines.pil, r.baselines.background)),
-    row('torchvision per image (1 thread)', (r) => rateCell(r.baselines.torchvision, r.baselines.background)),
+    row('PIL per image (Fast AA / DADA loader, 1 process)', (r) => baseline(r.baselines.pil, r.baselines.background)),
+    row('torchvision per image (1 thread)', (r) => baseline(r.baselines.torchvision, r.baselines.background)),
   ];
 
-  type RatioRow = { label: string; value: (r: Measured) => number; target: (size: number) => number | undefined };
+  const loops = (r: Measured) => [...r.ours.values()].flatMap((o) => [o.forward, o.backward]);
+  type RatioRow = {
+    label: string;
+    value: (r: Measured) => number;
+    target: (size: number) => number | undefined;
+    atMost?: boolean;
+  };
   const ratios: RatioRow[] = [
     {
       label: 'ours fwd 1 thread / PIL',
-      value: (r) => ours(r, 1).forward.rate / r.baselines.pil,
+      value: (r) => ours(r, 1).forward.median / r.baselines.pil,
       target: (s) => (s <= 32 ? 20 : 2),
     },
     {
       label: 'ours fwd 1 thread / torchvision',
-      value: (r) => ours(r, 1).forward.rate / r.baselines.torchvision,
+      value: (r) => ours(r, 1).forward.median / r.baselines.torchvision,
       target: () => undefined,
     },
     {
       label: 'ours fwd+bwd 1 thread / PIL',
-      value: (r) => ours(r, 1).backward.rate / r.baselines.pil,
+      value: (r) => ours(r, 1).backward.median / r.baselines.pil,
       target: () => undefined,
     },
     {
       label: 'ours fwd 2 threads / 1 thread',
-      value: (r) => ours(r, 2).forward.rate / ours(r, 1).forward.rate,
+      value: (r) => ours(r, 2).forward.median / ours(r, 1).forward.median,
       target: () => 1.7,
     },
     {
       label: 'ours fwd+bwd 2 threads / 1 thread',
-      value: (r) => ours(r, 2).backward.rate / ours(r, 1).backward.rate,
+      value: (r) => ours(r, 2).backward.median / ours(r, 1).backward.median,
       target: () => 1.7,
     },
+    {
+      label: `ours median / worst of ${processes} processes, largest of the four rows`,
+      value: (r) => Math.max(...loops(r).map((t) => t.median / t.worst)),
+      target: () => WORST_TARGET,
+      atMost: true,
+    },
   ];
-  const ratioHeader = `| ratio | ${results.map((r) => `${r.config.size}x${r.config.size} | target`).join(' | ')} |`;
+  const ratioHeader = `| ratio | ${results.map((r) => `${sizeName(r)} | target`).join(' | ')} |`;
   const ratioRule = `|---|${results.map(() => '---:|---:').join('|')}|`;
   const ratioLines = ratios.map((q) => {
     const cells = results.map((r) => {
       const target = q.target(r.config.size);
-      return `${ratioCell(q.value(r), target)} | ${target === undefined ? '—' : `>= ${target}x`}`;
+      return `${ratioCell(q.value(r), target, q.atMost)} | ${target === undefined ? '—' : `${q.atMost ? '<=' : '>='} ${target}x`}`;
     });
     return `| ${q.label} | ${cells.join(' | ')} |`;
   });
 
-  const loads = results.flatMap((r) => [
-    ...[...r.ours.values()].flatMap((o) => [o.forward.background, o.backward.background]),
-    r.baselines.background,
-  ]);
+  const memory = results
+    .map((r) => {
+      const all = loops(r);
+      const rss = all.flatMap((t) => t.rss);
+      const faults = all.flatMap((t) => t.faults);
+      return `${sizeName(r)}: ${Math.min(...rss).toFixed(0)}-${Math.max(...rss).toFixed(0)} MiB, ${Math.max(...faults)} page faults a call at most`;
+    })
+    .join('; ');
+  const memoryNote = `Resident memory at the end of each process's loop, and minor page faults per call over its second half: ${memory}.`;
+  const loads = results.flatMap((r) => [...loops(r).map((t) => t.background), r.baselines.background]);
   const loadNote = backgroundNote(loads, 'row', 'rows');
   const spread = (pick: (run: { pil: number; torchvision: number }) => number) =>
     results
@@ -306,11 +240,15 @@ function tables(results: Measured[]): string {
   const spreadNote =
     `The baselines' separate runs, before / after ours: PIL ${spread((run) => run.pil)}; torchvision ` +
     `${spread((run) => run.torchvision)}. Their spread is the machine's drift: read the ratios with it in mind.`;
-  const notes = [loadNote, spreadNote];
-  if (results.every((r) => ours(r, 2).forward.rate < 1.2 * ours(r, 1).forward.rate)) {
+  const notes = [memoryNote, loadNote, spreadNote];
+  const twoThreadLoads = results.flatMap((r) => [ours(r, 2).forward.background, ours(r, 2).backward.background]);
+  if (
+    results.every((r) => ours(r, 2).forward.median < 1.2 * ours(r, 1).forward.median) &&
+    Math.min(...twoThreadLoads) >= 0.25
+  ) {
     notes.push(
-      "2 threads gave no real speed-up. `at::parallel_for` is header-inline: unless the addon's CPU kernels " +
-        'are compiled with OpenMP (`-fopenmp`, as LibTorch is), it runs the whole batch on the calling thread.',
+      '2 threads gave no real speed-up here, with other processes busy on the machine while each of those rows ' +
+        'ran (†): the second LibTorch thread had no core of its own. These rows do not measure threading.',
     );
   }
   return [
@@ -341,8 +279,9 @@ function section(results: Measured[], command: string): string {
       'default search space (c one-hot of a random index in 105, b random 0/1 bits, m uniform). ' +
       '"forward": `applySubPolicies` with c, b, m not requiring gradients; "forward + backward": c, b, m ' +
       'requiring gradients and `out.mul(G).sum().backward()`. Threads are LibTorch intra-op threads ' +
-      '(`setThreads`), taking turns in blocks (1, 2, 1, 2 threads), each after an untimed warm-up of at least ' +
-      `${WARM_SECONDS} s. Rates are batch / median iteration time. Baselines ` +
+      `(\`setThreads\`). Ours by the long-loop method: each row is a loop of ${results.map(({ config: c }) => `${c.calls.toLocaleString('en-US')} calls (${c.size}x${c.size})`).join(' or ')} ` +
+      `in each of ${results[0].config.processes} fresh processes, the rows' processes taking turns; a process's rate is the images of all its calls over their time, ` +
+      'the first call included; the table gives the median of the processes and the worst. Baselines ' +
       '(`bench/augment_baselines.py`), timed before and after ours (harmonic mean), per image in one process: ' +
       'PIL as the Fast AutoAugment / DADA loaders ' +
       '(Image.fromarray, ops on `img.copy()`, nearest-neighbour affine/rotate as in their code, Cutout ' +
@@ -356,14 +295,14 @@ function section(results: Measured[], command: string): string {
 }
 
 /** Every size, its baselines before and after ours; the section. */
-function measureAll(seed: number, command: string): string {
+async function measureAll(seed: number, command: string, quick: boolean): Promise<string> {
   const results: Measured[] = [];
-  for (const config of SIZES) {
+  for (const config of quick ? QUICK_SIZES : SIZES) {
     console.error(`${config.size}x${config.size}:`);
     // The baselines run before and after ours and count as one (harmonic mean of the rates), so
     // that a drift in the machine's speed during the size's measurements touches both sides.
     const before = measureBaselines(config, seed);
-    const ours = measureOurs(config, seed);
+    const ours = await measureOurs(config, seed);
     const after = measureBaselines(config, seed + 1);
     results.push({ config, ours, baselines: combineBaselines(before, after) });
   }

@@ -308,3 +308,15 @@ export function syntheticDataset(count: number, seed: number): ImageDataset {
     classes: Array.from({ length: classes }, (_, k) => `class ${k}`),
   };
 }
+
+/**
+ * A tiny dataset for runs of many steps or in many processes: `count` images of
+ * channels x size x size (8x8 grey by default), two classes, every pixel a fixed function of
+ * (image, position).
+ */
+export function tinyDataset(count = 32, channels = 1, size = 8): ImageDataset {
+  const pixels = channels * size * size;
+  const images = new Uint8Array(count * pixels).map((_, i) => (i * 37 + Math.floor(i / pixels) * 11) % 256);
+  const labels = new Int32Array(count).map((_, i) => i % 2);
+  return { name: 'tiny', images, labels, count, shape: [channels, size, size], classes: ['even', 'odd'] };
+}

@@ -1,5 +1,13 @@
 // dna-augment: learned, input-conditional data augmentation (Dynamic Network Augmentation).
-export { backend, setThreads, synchronize, type Backend } from './engine/backend.js';
+export {
+  backend,
+  memoryStats,
+  setThreads,
+  synchronize,
+  type Backend,
+  type CpuAllocator,
+  type MemoryStats,
+} from './engine/backend.js';
 export {
   Tensor,
   tidy,

@@ -1,5 +1,8 @@
 import { native } from './native.js';
 
+/** Where CPU tensors get their memory: 'dna', this package's allocator, or 'libtorch', LibTorch's own (glibc's malloc). */
+export type CpuAllocator = 'dna' | 'libtorch';
+
 export interface Backend {
   /** The LibTorch version the addon was built against. */
   torch: string;
@@ -10,13 +13,41 @@ export interface Backend {
   cudaBuilt: boolean;
   /** LibTorch's intra-op threads (set from DNA_THREADS, default: the available cores). */
   threads: number;
-  /** Whether glibc keeps freed batches in the heap for reuse (DNA_MALLOC_TUNING=0 turns it off). */
-  allocatorTuned: boolean;
+  /** The allocator of CPU tensors ('dna' unless DNA_CPU_ALLOCATOR=libtorch); `memoryStats()` says what it holds. */
+  allocator: CpuAllocator;
+}
+
+/**
+ * What the CPU tensor allocator holds. Tensors of `mappingThresholdBytes` or more get memory
+ * mappings of their own, kept in a cache for reuse once freed; smaller ones come from malloc.
+ * With `allocator: 'libtorch'` every figure is 0.
+ */
+export interface MemoryStats {
+  allocator: CpuAllocator;
+  mappingThresholdBytes: number;
+  /** Bytes of mappings held by live tensors, kept in the cache, and the most held at once (both). */
+  mappedInUseBytes: number;
+  mappedCachedBytes: number;
+  mappedPeakBytes: number;
+  /** The most the cache keeps; a mapping unused for `idleReleaseMs` is given back to the system. */
+  cacheLimitBytes: number;
+  idleReleaseMs: number;
+  /** Bytes of live tensors below the threshold, from malloc (with their headers). */
+  heapInUseBytes: number;
+  /** Mappings made, allocations served from the cache, and mappings given back (idle, over the limit, or to retry a failed mapping). */
+  mappings: number;
+  reuses: number;
+  releases: number;
 }
 
 /** What the native backend is and can do. */
 export function backend(): Backend {
   return native.backend();
+}
+
+/** What the CPU tensor allocator holds now (process-wide: every worker thread shares it). */
+export function memoryStats(): MemoryStats {
+  return native.memoryStats();
 }
 
 /**

@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import type { CpuAllocator, MemoryStats } from './backend.js';
+
 declare const tensorBrand: unique symbol;
 declare const generatorBrand: unique symbol;
 /** An opaque handle to a LibTorch tensor, owned by one `Tensor`. */
@@ -53,11 +55,12 @@ export interface NativeBackend {
   cudaDevices: number;
   cudaBuilt: boolean;
   threads: number;
-  allocatorTuned: boolean;
+  allocator: CpuAllocator;
 }
 
 export interface Addon {
   backend(): NativeBackend;
+  memoryStats(): MemoryStats;
   synchronize(device: string): void;
   setNumThreads(threads: number): void;
   hostReads(): number;

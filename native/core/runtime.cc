@@ -4,13 +4,7 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-
-#include <cstdlib>
-#include <cstring>
-
+#include "core/allocator.h"
 #include "core/args.h"
 #include "core/async.h"
 #include "core/cuda_support.h"
@@ -22,28 +16,19 @@ namespace dna {
 
 namespace {
 
-// Batches of images are allocations of megabytes. With glibc's defaults, whether a freed batch
-// stays in the heap for the next step or goes back to the kernel (so that the next step faults
-// in fresh zeroed pages) depends on the order of other allocations: the same step ran at half
-// speed in some runs, and two threads ran slower than one. Fixed thresholds keep blocks up to
-// 32 MiB (glibc's own ceiling for its adaptive threshold) in the heap and stop trimming below
-// 1 GiB. DNA_MALLOC_TUNING=0 keeps glibc's defaults.
-bool tuneAllocator() {
-#if defined(__GLIBC__)
-  const char* setting = std::getenv("DNA_MALLOC_TUNING");
-  if (setting != nullptr && std::strcmp(setting, "0") == 0) return false;
-  const bool threshold = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1;
-  const bool trim = mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
-  return threshold && trim;
-#else
-  return false;
-#endif
+void setNumber(Napi::Object& object, const char* name, uint64_t value) {
+  object.Set(name, Napi::Number::New(object.Env(), static_cast<double>(value)));
 }
 
 }  // namespace
 
 void registerRuntime(Napi::Object exports) {
-  static const bool allocatorTuned = tuneAllocator();
+  // Before any tensor exists; an unknown DNA_CPU_ALLOCATOR fails the import with its name.
+  try {
+    installTensorAllocator();
+  } catch (...) {
+    throw currentExceptionToJs(exports.Env(), "dna-augment");
+  }
   exportFunction(exports, "backend", [](Args& a) {
     Napi::Object info = Napi::Object::New(a.env());
     info.Set("torch", Napi::String::New(a.env(), TORCH_VERSION));
@@ -53,7 +38,23 @@ void registerRuntime(Napi::Object exports) {
     info.Set("cudaDevices", Napi::Number::New(a.env(), static_cast<double>(devices)));
     info.Set("cudaBuilt", Napi::Boolean::New(a.env(), built));
     info.Set("threads", Napi::Number::New(a.env(), at::get_num_threads()));
-    info.Set("allocatorTuned", Napi::Boolean::New(a.env(), allocatorTuned));
+    info.Set("allocator", Napi::String::New(a.env(), tensorAllocatorStats().allocator));
+    return info;
+  });
+  exportFunction(exports, "memoryStats", [](Args& a) {
+    const TensorAllocatorStats stats = tensorAllocatorStats();
+    Napi::Object info = Napi::Object::New(a.env());
+    info.Set("allocator", Napi::String::New(a.env(), stats.allocator));
+    setNumber(info, "mappingThresholdBytes", stats.mappingThreshold);
+    setNumber(info, "mappedInUseBytes", stats.mappedInUse);
+    setNumber(info, "mappedCachedBytes", stats.mappedCached);
+    setNumber(info, "mappedPeakBytes", stats.mappedPeak);
+    setNumber(info, "cacheLimitBytes", stats.cacheLimit);
+    setNumber(info, "idleReleaseMs", stats.idleReleaseMs);
+    setNumber(info, "heapInUseBytes", stats.heapInUse);
+    setNumber(info, "mappings", stats.mappings);
+    setNumber(info, "reuses", stats.reuses);
+    setNumber(info, "releases", stats.releases);
     return info;
   });
   // synchronize(device): waits for the work queued on a CUDA device; nothing to wait for on the CPU.

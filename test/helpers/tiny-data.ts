@@ -3,15 +3,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import type { ImageDataset } from '../../lib/index.js';
 import { idxFile, idxImages } from './data-files.js';
 
-export function tinyDataset(count = 32, channels = 1, size = 8): ImageDataset {
-  const pixels = channels * size * size;
-  const images = new Uint8Array(count * pixels).map((_, i) => (i * 37 + Math.floor(i / pixels) * 11) % 256);
-  const labels = new Int32Array(count).map((_, i) => i % 2);
-  return { name: 'tiny', images, labels, count, shape: [channels, size, size], classes: ['even', 'odd'] };
-}
+// In bench/ (the memory benches use it too, and bench/ ships with the package).
+export { tinyDataset } from '../../bench/common.js';
 
 /** An IDX dataset folder (train and t10k files, 8x8, labels 0..9) for `dna --data DIR --format idx`. */
 export function writeTinyIdx(dir: string, trainCount: number, testCount: number): string {
