@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 
 import { describe } from '../lib/util/describe.js';
 import type { Command } from './cli/command.js';
+import { inFlags } from './cli/common.js';
 import { wasInterrupted } from './cli/interrupt.js';
 import { UsageError, closest, helpText, parseOptions, wrap } from './cli/options.js';
 import { demoCommand } from './commands/demo.js';
@@ -68,7 +69,9 @@ main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
-  (error: unknown) => {
+  (thrown: unknown) => {
+    // The library's errors about a run's folder, its settings or a missing op, in the command's flags.
+    const error = inFlags(thrown);
     console.error(`dna: ${error instanceof Error ? error.message : String(error)}`);
     process.exitCode = error instanceof UsageError ? 2 : 1;
   },

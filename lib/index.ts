@@ -42,7 +42,13 @@ export {
   type SubPolicy,
   type SearchSpace,
 } from './augment/search-space.js';
-export { loadOpLibrary, registerOp, type CustomOpDefinition, type TransformFunction } from './augment/custom-ops.js';
+export {
+  loadOpLibrary,
+  registerOp,
+  MissingOpError,
+  type CustomOpDefinition,
+  type TransformFunction,
+} from './augment/custom-ops.js';
 export { applyOp, applySubPolicies, type AugmentOptions, type SubPolicyOptions } from './augment/fused.js';
 export { applyCutout, preprocess, PREPROCESS_PRESETS, type PreprocessConfig } from './augment/preprocess.js';
 export {
@@ -65,6 +71,8 @@ export {
   type SvhnOptions,
   type IdxOptions,
   type ImageFolderOptions,
+  imageFolderLayout,
+  type ImageFolderLayout,
   type Batch,
   type BatchOptions,
 } from './data/index.js';
@@ -146,13 +154,24 @@ export {
 export {
   train,
   loadTrainedModel,
+  loadTrainedRun,
+  type TrainedRun,
   CHECKPOINT_KIND as TRAIN_CHECKPOINT_KIND,
   type TrainOptions,
   type TrainProgress,
   type TrainResult,
   type Augmentation,
 } from './run/train.js';
-export { evaluate } from './run/evaluate.js';
+export { evaluate, type EvaluateOptions, type EvaluateResult } from './run/evaluate.js';
+export {
+  RunExistsError,
+  RunSettingsError,
+  RUN_FILES,
+  readRunRecord,
+  type RunKind,
+  type RunRecord,
+  type SettingDifference,
+} from './run/run-files.js';
 export { PolicyNetwork, type PolicyNetworkConfig } from './dna/policy-network.js';
 export {
   gumbelSoftmaxST,

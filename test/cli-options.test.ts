@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { UsageError, closest, editDistance, helpText, parseOptions, type OptionGroup } from '../bin/cli/options.js';
-import { formatDuration, plural, progressLine, type Progress } from '../bin/cli/progress.js';
+import { EtaClock, etaWarning, formatDuration, plural, progressLine, type Progress } from '../bin/cli/progress.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = path.join(root, 'dist', 'bin', 'dna.js');
@@ -125,12 +125,70 @@ test('progress lines fit 60, 80 and 120 columns and keep the ETA', (t) => {
   t.true(lines[0].length < lines[1].length && lines[1].length < lines[2].length);
 });
 
+test('the evaluation shows as a phase of its own, within the width, with its ETA', (t) => {
+  const p: Progress = {
+    phase: 'evaluate',
+    epoch: 0,
+    epochs: 2,
+    step: 16,
+    steps: 32,
+    stepInEpoch: 16,
+    stepsPerEpoch: 16,
+    loss: 2.1,
+    accuracy: 0.3,
+    lr: 0.05,
+    imagesPerSecond: 1150.2,
+    evaluated: 2560,
+    evaluating: 10000,
+  };
+  for (const width of [60, 80, 120]) {
+    const line = progressLine('epoch', p, 25, width);
+    t.true(line.length <= width - 1, `${line.length}: ${line}`);
+    t.regex(line, /^epoch 1\/2 .*evaluating 2,560\/10,000 test images.*ETA 25s$/);
+  }
+  t.regex(progressLine('epoch', p, 25, 80), /\[#+\.+\]/);
+  t.regex(progressLine('epoch', p, 25, 120), /1150 img\/s/);
+});
+
+test("the ETA counts the steps left at this process's rate, and the evaluations left", (t) => {
+  const base = { epochs: 4, steps: 200, stepsPerEpoch: 50, loss: 1, accuracy: 0.5, lr: 0.1, imagesPerSecond: 100 };
+  // A resumed run: steps 1..100 ran in another process; this one runs a step a second.
+  const clock = new EtaClock();
+  const at = (p: Partial<Progress>, seconds: number) =>
+    clock.update({ ...base, phase: 'step', epoch: 2, step: 100, stepInEpoch: 0, ...p } as Progress, 1000 * seconds);
+  at({ phase: 'start', resumed: true }, 0);
+  t.true(Number.isNaN(at({}, 0)), 'no estimate before a step of this process');
+  t.is(at({ step: 110, stepInEpoch: 10 }, 10), 90);
+  // Test images to evaluate: until an evaluation is timed, a third of a training image's time.
+  const withTests = { testImages: 1000, evaluationsLeft: 2 };
+  t.is(at({ step: 110, stepInEpoch: 10, ...withTests }, 10), 90 + (2 * 1000) / 100 / 3);
+  // An evaluation of 1,000 images in 10 s: 0.01 s per image; its time is not steps' time.
+  const evaluation = { phase: 'evaluate' as const, step: 150, stepInEpoch: 50, evaluating: 1000, ...withTests };
+  at({ ...evaluation, evaluated: 0 }, 50);
+  t.is(Math.round(at({ ...evaluation, evaluated: 500 }, 55)), 50 + 15);
+  at({ ...evaluation, evaluated: 1000 }, 60);
+  at({ phase: 'epoch', step: 150, stepInEpoch: 50, epoch: 3, testImages: 1000, evaluationsLeft: 1 }, 60);
+  const after = at({ step: 151, stepInEpoch: 1, epoch: 3, testImages: 1000, evaluationsLeft: 1 }, 61);
+  t.is(Math.round(after), 49 + 10);
+});
+
+test('an ETA absurd for the device gets one warning that says what makes it shorter', (t) => {
+  t.is(etaWarning(5 * 3600, 'cpu', 'fewer --epochs'), undefined);
+  t.is(
+    etaWarning(118 * 3600, 'cpu', 'try --model wrn-16-1'),
+    'dna: warning: at this speed the run takes about 118h00m on the CPU; try --model wrn-16-1',
+  );
+  t.is(etaWarning(40 * 3600, 'cuda'), undefined);
+  t.regex(etaWarning(50 * 3600, 'cuda:1')!, /on the GPU$/);
+});
+
 test('durations and counts read as words', (t) => {
   t.is(formatDuration(75), '1m15s');
   t.is(formatDuration(4000), '1h06m');
   t.is(formatDuration(Number.NaN), '?');
   t.is(plural(1, 'epoch'), '1 epoch');
   t.is(plural(2, 'epoch'), '2 epochs');
+  t.is(plural(10000, 'image'), '10,000 images');
 });
 
 test('each command has its own --help; --version; an unknown command suggests the near one, exit 2', (t) => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import { loadPolicy, policyReport, writePolicyReport, type PolicyReport } from '../../lib/index.js';
 import type { Command } from '../cli/command.js';
-import { RUN_GROUP, applyThreads, deviceOption, loadOpLibraries, option } from '../cli/common.js';
+import { RUN_GROUP, applyThreads, deviceOption, loadCustomOps, option } from '../cli/common.js';
 import { DATA_OPTIONS, loadData, withSubset } from '../cli/data.js';
 import { UsageError } from '../cli/options.js';
 
@@ -33,6 +33,7 @@ export const reportCommand: Command = {
       options: [
         { name: 'policy', kind: 'string', value: 'FILE', help: 'a policy.dna written by dna search' },
         option.opLibrary(),
+        option.importModule(),
         ...DATA_OPTIONS,
         {
           name: 'split',
@@ -50,13 +51,16 @@ export const reportCommand: Command = {
   ],
   async run(v) {
     if (v.policy === undefined) throw new UsageError('--policy is required (a policy.dna written by dna search)');
-    loadOpLibraries(v);
+    await loadCustomOps(v);
     applyThreads(v);
     const device = deviceOption(v);
     const file = v.policy as string;
-    const data = withSubset(await loadData(v, (v.split as 'train' | 'test' | undefined) ?? 'test'), v, 0);
     const policy = await loadPolicy(file, { device });
     try {
+      const split = (v.split as 'train' | 'test' | undefined) ?? 'test';
+      const loaded = await loadData(v, split, 0, policy.inChannels);
+      if (split === 'test' && loaded.test === undefined) throw new UsageError(`${loaded.noTest!}, or --split train`);
+      const data = withSubset(loaded[split]!, v.subset as number | undefined, 0);
       const report = await policyReport({ policy, data, device, batchSize: v['batch-size'] as number | undefined });
       const files = await writePolicyReport(
         report,

@@ -1,17 +1,23 @@
-// A folder of images, one subfolder per class (the layout of torchvision's ImageFolder),
-// decoded with sharp (libvips) to 8-bit RGB.
+// A folder of images, one subfolder per class (the layout of torchvision's ImageFolder), decoded
+// with sharp (libvips) to 8-bit gray or RGB, and the layouts such folders come in: flat
+// (DIR/<class>/...) or split (DIR/train/<class>/... beside DIR/test/ or DIR/val/).
 import { readdir, readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 
 import { describe, optionsObject } from '../util/describe.js';
 import { DataFileError, type ImageDataset } from './dataset.js';
-import { checkDirArgument, isDirectory } from './files.js';
+import { checkDirArgument, isDirectory, requireFolder } from './files.js';
 
 export interface ImageFolderOptions {
   /** A subfolder of `dir` to read instead of `dir` itself, e.g. `'train'` or `'val'`. */
   split?: string;
   /** Resize every image whose size differs to [height, width] (stretching, sharp's default Lanczos-3 kernel). */
   size?: [number, number];
+  /**
+   * 1 (gray) or 3 (RGB). Default: 1 when every image is gray, else 3 (gray images repeated), so
+   * that gray images give the same tensors as the IDX files they came from.
+   */
+  channels?: 1 | 3;
   /** Images decoded at once (default 8). */
   concurrency?: number;
 }
@@ -49,8 +55,15 @@ async function imageFiles(folder: string): Promise<string[]> {
 interface Decoded {
   height: number;
   width: number;
-  /** Channel-major RGB. */
-  pixels: Uint8Array;
+  /** 1 (gray) or 3 (RGB) interleaved channels, as sharp gives them. */
+  channels: 1 | 3;
+  data: Uint8Array;
+}
+
+/** The first line of a decoder's message, without a dangling colon ("corrupt header:"), or what it means. */
+function decoderMessage(error: unknown): string {
+  const first = ((error as Error)?.message ?? '').split('\n')[0].replace(/[:\s]+$/, '');
+  return first === '' ? 'not a readable image' : first;
 }
 
 async function decode(sharp: Sharp, path: string, size: [number, number] | undefined): Promise<Decoded> {
@@ -59,46 +72,102 @@ async function decode(sharp: Sharp, path: string, size: [number, number] | undef
     // The bytes are read here and handed over: given a path, libvips may keep the file mapped
     // (its operation cache), and a file changed on disk meanwhile then crashes the process (SIGBUS).
     const bytes = await readFile(path);
+    const { space } = await sharp(bytes, { failOn: 'error' }).metadata();
+    // Gray stays gray (one channel); everything else (palette, CMYK, 16 bits) becomes sRGB.
+    const gray = space === 'b-w' || space === 'grey16';
     raw = await sharp(bytes, { failOn: 'error' })
       .removeAlpha()
-      .toColourspace('srgb')
+      .toColourspace(gray ? 'b-w' : 'srgb')
       .raw()
       .toBuffer({ resolveWithObject: true });
     if (size && (raw.info.height !== size[0] || raw.info.width !== size[1])) {
       raw = await sharp(raw.data, {
-        raw: { width: raw.info.width, height: raw.info.height, channels: raw.info.channels as 3 },
+        raw: { width: raw.info.width, height: raw.info.height, channels: raw.info.channels as 1 | 3 },
       })
         .resize(size[1], size[0], { fit: 'fill' })
+        .toColourspace(gray ? 'b-w' : 'srgb')
         .raw()
         .toBuffer({ resolveWithObject: true });
     }
   } catch (error) {
-    throw new DataFileError(path, `imageFolder: cannot decode ${path}: ${(error as Error).message}`, { cause: error });
+    throw new DataFileError(
+      path,
+      `imageFolder: cannot decode ${path}: ${decoderMessage(error)} (a corrupt or truncated .png/.jpg?)`,
+      { cause: error },
+    );
   }
   const { width, height, channels } = raw.info;
-  if (channels !== 3)
-    throw new DataFileError(path, `imageFolder: ${path} decoded to ${channels} channels, expected RGB`);
-  const plane = width * height;
-  const pixels = new Uint8Array(3 * plane);
-  const data = raw.data;
-  for (let p = 0; p < plane; p++) {
-    pixels[p] = data[3 * p];
-    pixels[plane + p] = data[3 * p + 1];
-    pixels[2 * plane + p] = data[3 * p + 2];
+  if (channels !== 1 && channels !== 3)
+    throw new DataFileError(path, `imageFolder: ${path} decoded to ${channels} channels, expected gray or RGB`);
+  return { height, width, channels, data: raw.data };
+}
+
+/**
+ * Channel-major pixels of `image` with `channels` channels: gray repeated into RGB, or RGB made
+ * gray with PIL's luma (L = 0.299 R + 0.587 G + 0.114 B, as Image.convert('L') rounds it).
+ */
+function planes(image: Decoded, channels: 1 | 3): Uint8Array {
+  const plane = image.width * image.height;
+  const { data } = image;
+  const pixels = new Uint8Array(channels * plane);
+  if (image.channels === 1) {
+    for (let c = 0; c < channels; c++) pixels.set(data.subarray(0, plane), c * plane);
+  } else if (channels === 3) {
+    for (let p = 0; p < plane; p++) {
+      pixels[p] = data[3 * p];
+      pixels[plane + p] = data[3 * p + 1];
+      pixels[2 * plane + p] = data[3 * p + 2];
+    }
+  } else {
+    for (let p = 0; p < plane; p++)
+      pixels[p] = (data[3 * p] * 19595 + data[3 * p + 1] * 38470 + data[3 * p + 2] * 7471 + 0x8000) >> 16;
   }
-  return { height, width, pixels };
+  return pixels;
+}
+
+/** Where a folder's images are: all of it (flat), or a train/ folder beside a test/ or val/ one (split). */
+export interface ImageFolderLayout {
+  layout: 'flat' | 'split';
+  /** The folders of the training and the test images, the test one absent in a flat folder. */
+  train: string;
+  test?: string;
+}
+
+/** Subfolders of `dir` that are not hidden, sorted. */
+async function subfolders(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries
+    .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
+    .map((entry) => entry.name)
+    .sort();
+}
+
+/**
+ * How `dir` holds its images: `dir/train/<class>/` with `dir/test/<class>/` or `dir/val/<class>/`
+ * (a split folder; the test folder may be missing), else `dir/<class>/` (flat).
+ */
+export async function imageFolderLayout(dir: string): Promise<ImageFolderLayout> {
+  checkDirArgument('imageFolderLayout', dir);
+  await requireFolder('imageFolderLayout', dir);
+  const top = await subfolders(dir);
+  const holdsClasses = async (name: string) => top.includes(name) && (await subfolders(join(dir, name))).length > 0;
+  if (!(await holdsClasses('train'))) return { layout: 'flat', train: dir };
+  for (const name of ['test', 'val']) {
+    if (await holdsClasses(name)) return { layout: 'split', train: join(dir, 'train'), test: join(dir, name) };
+  }
+  return { layout: 'split', train: join(dir, 'train') };
 }
 
 /**
  * Images from `dir/<class>/...` (or `dir/<split>/<class>/...`): the sorted subfolder names are
  * the classes, every `.png`, `.jpg` or `.jpeg` below one (at any depth) is an image of it.
- * Images are decoded to RGB (gray ones repeated, alpha dropped). They must all have the same
- * size, unless `size` is given.
+ * Images are decoded to gray when all are gray, else to RGB (or to `channels`); alpha is
+ * dropped. They must all have the same size, unless `size` is given.
  */
 export async function imageFolder(dir: string, options: ImageFolderOptions = {}): Promise<ImageDataset> {
   const where = 'imageFolder';
   checkDirArgument(where, dir);
-  const { split, size, concurrency = 8 } = optionsObject(options, where);
+  const { split, size, channels: wanted, concurrency = 8 } = optionsObject(options, where);
   if (split !== undefined && (typeof split !== 'string' || split === ''))
     throw new TypeError(`${where}: split must be a subfolder name, got ${describe(split)}`);
   if (
@@ -107,17 +176,16 @@ export async function imageFolder(dir: string, options: ImageFolderOptions = {})
   ) {
     throw new TypeError(`${where}: size must be [height, width] of positive integers, got ${describe(size)}`);
   }
+  if (wanted !== undefined && wanted !== 1 && wanted !== 3)
+    throw new TypeError(`${where}: channels must be 1 or 3, got ${describe(wanted)}`);
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new RangeError(`${where}: concurrency must be a positive integer, got ${describe(concurrency)}`);
+  await requireFolder(where, dir);
   const root = split === undefined ? dir : join(dir, split);
   if (!(await isDirectory(root)))
     throw new DataFileError(root, `${where}: missing folder ${root} (expected one subfolder of images per class)`);
 
-  const entries = await readdir(root, { withFileTypes: true });
-  const classes = entries
-    .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
-    .map((entry) => entry.name)
-    .sort();
+  const classes = await subfolders(root);
   if (classes.length === 0)
     throw new DataFileError(root, `${where}: ${root} has no class subfolders (expected ${root}/<class>/<image>.png)`);
   const files: string[] = [];
@@ -157,19 +225,21 @@ export async function imageFolder(dir: string, options: ImageFolderOptions = {})
         files[k],
         `${where}: ${files[k]} is ${image.height}x${image.width} (height x width) but ${files[0]} is ` +
           `${height}x${width}: ` +
-          'all images must have the same size, or pass { size: [height, width] } to resize them',
+          'all images must have the same size; give a size to resize them to (the size option, [height, width]; ' +
+          '--size HxW on the command line)',
       );
     }
   });
-  const bytes = 3 * height * width;
+  const channels = wanted ?? (decoded.every((image) => image.channels === 1) ? 1 : 3);
+  const bytes = channels * height * width;
   const images = new Uint8Array(files.length * bytes);
-  decoded.forEach((image, k) => images.set(image.pixels, k * bytes));
+  decoded.forEach((image, k) => images.set(planes(image, channels), k * bytes));
   return {
     name: `imageFolder(${root})`,
     images,
     labels: Int32Array.from(fileLabels),
     count: files.length,
-    shape: [3, height, width],
+    shape: [channels, height, width],
     classes,
   };
 }

@@ -1,12 +1,12 @@
 // A PolicyReport on disk: report.json, a readable report.md and SVG plots rendered headless with
-// Vega-Lite (compiled to Vega, rendered without a canvas). Vega is loaded on first use, so
-// importing the library does not pay for it.
+// Vega-Lite (util/plots.ts).
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { TopLevelSpec } from 'vega-lite';
 
 import { describe } from '../util/describe.js';
+import { renderSvg } from '../util/plots.js';
 import { writeTextAtomically } from '../util/files.js';
 import { POLICY_REPORT_KIND, type PolicyGroupStatistics, type PolicyReport } from './report.js';
 
@@ -150,17 +150,6 @@ function plots(report: PolicyReport): Plot[] {
     { file: 'top-sub-policies.svg', title: 'Top sub-policies per class', spec: top },
     { file: 'op-parameters.svg', title: 'Apply mass, p and m per op', spec: parameters },
   ];
-}
-
-/** Renders a Vega-Lite spec to SVG text, headless. */
-async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const [vega, vegaLite] = await Promise.all([import('vega'), import('vega-lite')]);
-  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
 }
 
 function markdown(report: PolicyReport, plotList: Plot[]): string {

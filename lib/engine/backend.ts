@@ -1,3 +1,4 @@
+import { describe } from '../util/describe.js';
 import { native } from './native.js';
 
 export interface Backend {
@@ -42,5 +43,7 @@ export function tasksInFlight(): number {
 
 /** Sets LibTorch's intra-op threads for this process. */
 export function setThreads(threads: number): void {
+  if (!Number.isInteger(threads) || threads < 1 || threads > 4096)
+    throw new RangeError(`setThreads: threads must be an integer from 1 to 4096, got ${describe(threads)}`);
   native.setNumThreads(threads);
 }

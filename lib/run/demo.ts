@@ -47,6 +47,8 @@ export interface DemoOptions {
   compare?: BaselineName[];
   seed?: number;
   device?: Device;
+  /** Start over in an outDir that holds an earlier demo, deleting its runs (without it, such a folder is refused). */
+  force?: boolean;
   /** Memory format and precision of every network (see `Execution`). */
   execution?: Execution;
   signal?: AbortSignal;
@@ -139,6 +141,7 @@ export async function demo(options: DemoOptions): Promise<DemoResult> {
     device,
     execution: options.execution,
     outDir: path.join(outDir, 'search'),
+    force: options.force,
     signal,
     onProgress: (progress) => onProgress?.({ stage: 'search', progress }),
   });
@@ -168,6 +171,7 @@ export async function demo(options: DemoOptions): Promise<DemoResult> {
       device,
       execution: options.execution,
       outDir: runDir,
+      force: options.force,
       signal,
       onProgress: (progress) => onProgress?.({ stage: 'train', augmentation, progress }),
     });
