@@ -13,8 +13,19 @@ import { info } from './commands/info.js';
 import { reportCommand } from './commands/report.js';
 import { searchCommand } from './commands/search.js';
 import { trainCommand } from './commands/train.js';
+import { benchCommand } from './commands/bench.js';
+import { launchCommand } from './commands/launch.js';
 
-const COMMANDS: Command[] = [info, demoCommand, searchCommand, trainCommand, evalCommand, reportCommand];
+const COMMANDS: Command[] = [
+  info,
+  demoCommand,
+  searchCommand,
+  trainCommand,
+  evalCommand,
+  reportCommand,
+  launchCommand,
+  benchCommand,
+];
 
 function version(): string {
   const file = new URL('../../package.json', import.meta.url);
@@ -56,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
         `lists the commands`,
     );
   }
-  const parsed = parseOptions(command.name, rest, command.groups, command.rest);
+  const parsed = parseOptions(command.name, rest, command.groups, command.words);
   if (parsed.help) {
     console.log(helpText(command.usage, command.description, command.groups, width));
     return 0;

@@ -18,6 +18,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   dna::registerOptim(exports);
   dna::registerCustomOps(exports);
   dna::registerSteps(exports);
+  dna::registerDistributed(exports);
   return exports;
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Compiles every .cu file under native/ and examples/ with nvcc (device code for sm_90 by
-// default), so that CUDA compile errors show up on machines without a GPU. DNA_CUDA_ARCH overrides the target
+// default), and the NCCL backend of distributed runs where nccl.h is found, so that CUDA compile
+// errors show up on machines without a GPU. DNA_CUDA_ARCH overrides the target
 // (e.g. "80" or "90a"); NVCC the compiler.
 //
 // The C++ sources of the CUDA build (native/**/cuda/*.cc, which use LibTorch's CUDA headers) are
@@ -43,10 +44,14 @@ if (sources.length === 0) {
 
 // The kernels are compiled with LibTorch's ABI flag, as in the real build.
 let abi = [];
+let torch;
 try {
   const { discover, describe } = require('./find-libtorch.cjs');
   const found = discover();
-  if (found.cmakeDir) abi = describe(found.cmakeDir).cxxflags.split(/\s+/).filter(Boolean);
+  if (found.cmakeDir) {
+    torch = describe(found.cmakeDir);
+    abi = torch.cxxflags.split(/\s+/).filter(Boolean);
+  }
 } catch {
   // No LibTorch: the kernels do not include it, so compile without the flag.
 }
@@ -145,4 +150,47 @@ if (wheel === undefined) {
   }
 }
 fs.rmSync(out, { recursive: true, force: true });
+
+// The NCCL backend of distributed runs is host C++ (native/distributed/backends.cc, the one file
+// with c10d's ProcessGroupNCCL.hpp): checked as a CUDA build compiles it, against the LibTorch
+// found, CUDA's headers and NCCL's nccl.h. DNA_REQUIRE_NCCL makes the file refuse to compile
+// without its NCCL part, so a header that is not found cannot pass unnoticed.
+const cudaInclude = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda']
+  .filter(Boolean)
+  .map((dir) => path.join(dir, 'include'))
+  .find((dir) => fs.existsSync(path.join(dir, 'cuda_runtime.h')));
+const ncclInclude = [
+  process.env.NCCL_INCLUDE_DIR,
+  process.env.NCCL_HOME && path.join(process.env.NCCL_HOME, 'include'),
+  torch && path.resolve(torch.cmakeDir ?? '', '..', '..', '..', '..', 'nvidia', 'nccl', 'include'),
+  cudaInclude,
+  '/usr/include',
+].find((dir) => dir && fs.existsSync(path.join(dir, 'nccl.h')));
+if (!torch) {
+  console.log('check:cuda: the NCCL backend was not compiled: no LibTorch found');
+} else if (!ncclInclude) {
+  console.log(
+    'check:cuda: the NCCL backend (native/distributed/backends.cc) was not compiled: no nccl.h found (set NCCL_INCLUDE_DIR)',
+  );
+} else {
+  const includes = [...torch.include, cudaInclude, ncclInclude, path.join(root, 'native')]
+    .filter(Boolean)
+    .flatMap((dir) => ['-I', dir]);
+  const args = [
+    '-std=c++17',
+    '-fsyntax-only',
+    '-DDNA_WITH_CUDA=1',
+    '-DDNA_REQUIRE_NCCL=1',
+    ...abi,
+    ...includes,
+    path.join(root, 'native', 'distributed', 'backends.cc'),
+  ];
+  const result = spawnSync(process.env.CXX || 'c++', args, { stdio: 'inherit' });
+  if (result.status === 0)
+    console.log(`check:cuda: ok   native/distributed/backends.cc with NCCL (nccl.h from ${ncclInclude})`);
+  else {
+    console.error('check:cuda: FAIL native/distributed/backends.cc with NCCL');
+    failed += 1;
+  }
+}
 process.exit(failed === 0 ? 0 : 1);

@@ -37,7 +37,7 @@ import { show } from '../../lib/run/run-files.js';
 import { describe } from '../../lib/util/describe.js';
 import { stopOnInterrupt } from './interrupt.js';
 import { UsageError, type OptionGroup, type OptionSpec, type OptionValues } from './options.js';
-import { progressPrinter } from './progress.js';
+import { isMainRank, progressPrinter } from './progress.js';
 
 export const MODELS = {
   'wrn-40-2': WRN_40_2,
@@ -322,7 +322,7 @@ export function resumeCommand(argv: string[] = process.argv.slice(2)): string {
 
 /** A line for the user beside the results: on stderr, so that stdout keeps the results. */
 export function note(line: string): void {
-  process.stderr.write(`${line}\n`);
+  if (isMainRank()) process.stderr.write(`${line}\n`);
 }
 
 /**

@@ -5,6 +5,11 @@
 // run whose ETA is absurd for the device gets one warning that says what makes it shorter.
 import type { LoopProgress } from '../../lib/run/epoch-loop.js';
 
+/** Whether this process prints a run's progress and results: not a rank other than 0 of `dna launch` or torchrun. */
+export function isMainRank(): boolean {
+  return Number(process.env.RANK ?? 0) === 0;
+}
+
 /** 75s -> "1m15s", 4000s -> "1h06m"; "?" when unknown. */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
@@ -167,6 +172,8 @@ export interface Printer {
  * warning go to stderr.
  */
 export function progressPrinter(label: string, options: PrinterOptions = {}): Printer {
+  // One rank of a distributed run speaks for all: rank 0 (the figures are the same on every rank).
+  if (!isMainRank()) return Object.assign(() => {}, { finish() {} });
   const { json = false, outDir, resume = false, device = 'cpu', advice } = options;
   const tty = process.stderr.isTTY === true && !json;
   const clock = new EtaClock();

@@ -18,7 +18,7 @@ import {
   runSession,
 } from '../cli/common.js';
 import { DATA_OPTIONS, loadData } from '../cli/data.js';
-import { formatDuration, plural } from '../cli/progress.js';
+import { formatDuration, isMainRank, plural } from '../cli/progress.js';
 
 export const searchCommand: Command = {
   name: 'search',
@@ -151,6 +151,7 @@ export const searchCommand: Command = {
       monitor: result.monitor,
       warnings: result.warnings,
     };
+    if (!isMainRank()) return;
     if (v.json) {
       console.log(JSON.stringify(summary));
       return;

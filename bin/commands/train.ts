@@ -16,7 +16,7 @@ import {
 } from '../cli/common.js';
 import { DATA_OPTIONS, SUBSET_OPTION, loadData, withSubset } from '../cli/data.js';
 import { UsageError, type OptionValues } from '../cli/options.js';
-import { formatDuration, plural } from '../cli/progress.js';
+import { formatDuration, isMainRank, plural } from '../cli/progress.js';
 
 const percent = (x: number) => `${(100 * x).toFixed(2)}%`;
 
@@ -174,6 +174,7 @@ export const trainCommand: Command = {
       stepLog: result.stepLog,
     };
     result.model.dispose();
+    if (!isMainRank()) return;
     if (v.json) console.log(JSON.stringify(summary));
     else printSummary(result, v, epochs ?? result.epochs);
   },

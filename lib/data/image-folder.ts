@@ -1,6 +1,8 @@
-// A folder of images, one subfolder per class (the layout of torchvision's ImageFolder), decoded
-// with sharp (libvips) to 8-bit gray or RGB, and the layouts such folders come in: flat
-// (DIR/<class>/...) or split (DIR/train/<class>/... beside DIR/test/ or DIR/val/).
+// A folder of images, one subfolder per class (the layout of torchvision's ImageFolder),
+// decoded with sharp (libvips) to 8-bit gray or RGB: all at once into memory, or, for a folder too
+// big for that, batch by batch as a run reads them (a streamed dataset: only the paths and labels
+// are kept; decoding runs off the main thread, in libvips' threads). And the layouts such folders
+// come in: flat (DIR/<class>/...) or split (DIR/train/<class>/... beside DIR/test/ or DIR/val/).
 import { readdir, readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 
@@ -14,13 +16,24 @@ export interface ImageFolderOptions {
   /** Resize every image whose size differs to [height, width] (stretching, sharp's default Lanczos-3 kernel). */
   size?: [number, number];
   /**
-   * 1 (gray) or 3 (RGB). Default: 1 when every image is gray, else 3 (gray images repeated), so
-   * that gray images give the same tensors as the IDX files they came from.
+   * 1 (gray) or 3 (RGB). Default: 1 when every image is gray (a streamed folder: when its first
+   * image is), else 3 (gray images repeated), so that gray images give the same tensors as the IDX
+   * files they came from.
    */
   channels?: 1 | 3;
   /** Images decoded at once (default 8). */
   concurrency?: number;
+  /**
+   * Read the images from their files batch by batch instead of decoding them all now: true,
+   * false, or 'auto' (default), which streams when the decoded images would take more than
+   * `streamAbove` bytes.
+   */
+  stream?: boolean | 'auto';
+  /** Where 'auto' starts streaming, in bytes of decoded images (default 1 GiB). */
+  streamAbove?: number;
 }
+
+const STREAM_ABOVE = 2 ** 30;
 
 const EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
 
@@ -103,26 +116,24 @@ async function decode(sharp: Sharp, path: string, size: [number, number] | undef
 }
 
 /**
- * Channel-major pixels of `image` with `channels` channels: gray repeated into RGB, or RGB made
- * gray with PIL's luma (L = 0.299 R + 0.587 G + 0.114 B, as Image.convert('L') rounds it).
+ * Writes `image` channel-major with `channels` channels at `into[offset]`: gray repeated into RGB,
+ * or RGB made gray with PIL's luma (L = 0.299 R + 0.587 G + 0.114 B, as Image.convert('L') rounds it).
  */
-function planes(image: Decoded, channels: 1 | 3): Uint8Array {
+function writePlanes(image: Decoded, channels: 1 | 3, into: Uint8Array, offset: number): void {
   const plane = image.width * image.height;
   const { data } = image;
-  const pixels = new Uint8Array(channels * plane);
   if (image.channels === 1) {
-    for (let c = 0; c < channels; c++) pixels.set(data.subarray(0, plane), c * plane);
+    for (let c = 0; c < channels; c++) into.set(data.subarray(0, plane), offset + c * plane);
   } else if (channels === 3) {
     for (let p = 0; p < plane; p++) {
-      pixels[p] = data[3 * p];
-      pixels[plane + p] = data[3 * p + 1];
-      pixels[2 * plane + p] = data[3 * p + 2];
+      into[offset + p] = data[3 * p];
+      into[offset + plane + p] = data[3 * p + 1];
+      into[offset + 2 * plane + p] = data[3 * p + 2];
     }
   } else {
     for (let p = 0; p < plane; p++)
-      pixels[p] = (data[3 * p] * 19595 + data[3 * p + 1] * 38470 + data[3 * p + 2] * 7471 + 0x8000) >> 16;
+      into[offset + p] = (data[3 * p] * 19595 + data[3 * p + 1] * 38470 + data[3 * p + 2] * 7471 + 0x8000) >> 16;
   }
-  return pixels;
 }
 
 /** Where a folder's images are: all of it (flat), or a train/ folder beside a test/ or val/ one (split). */
@@ -167,7 +178,20 @@ export async function imageFolderLayout(dir: string): Promise<ImageFolderLayout>
 export async function imageFolder(dir: string, options: ImageFolderOptions = {}): Promise<ImageDataset> {
   const where = 'imageFolder';
   checkDirArgument(where, dir);
-  const { split, size, channels: wanted, concurrency = 8 } = optionsObject(options, where);
+  const {
+    split,
+    size,
+    channels: wanted,
+    concurrency = 8,
+    stream = 'auto',
+    streamAbove = STREAM_ABOVE,
+  } = optionsObject(options, where);
+  if (wanted !== undefined && wanted !== 1 && wanted !== 3)
+    throw new TypeError(`${where}: channels must be 1 or 3, got ${describe(wanted)}`);
+  if (stream !== true && stream !== false && stream !== 'auto')
+    throw new TypeError(`${where}: stream must be true, false or 'auto', got ${describe(stream)}`);
+  if (!(typeof streamAbove === 'number' && streamAbove >= 0))
+    throw new RangeError(`${where}: streamAbove must be a number of bytes, got ${describe(streamAbove)}`);
   if (split !== undefined && (typeof split !== 'string' || split === ''))
     throw new TypeError(`${where}: split must be a subfolder name, got ${describe(split)}`);
   if (
@@ -176,8 +200,6 @@ export async function imageFolder(dir: string, options: ImageFolderOptions = {})
   ) {
     throw new TypeError(`${where}: size must be [height, width] of positive integers, got ${describe(size)}`);
   }
-  if (wanted !== undefined && wanted !== 1 && wanted !== 3)
-    throw new TypeError(`${where}: channels must be 1 or 3, got ${describe(wanted)}`);
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new RangeError(`${where}: concurrency must be a positive integer, got ${describe(concurrency)}`);
   await requireFolder(where, dir);
@@ -202,44 +224,78 @@ export async function imageFolder(dir: string, options: ImageFolderOptions = {})
   }
 
   const sharp = await loadSharp();
-  const decoded = new Array<Decoded>(files.length);
-  let next = 0;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (next < files.length && !failed) {
-      const k = next++;
-      try {
-        decoded[k] = await decode(sharp, files[k], size);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));
-
-  const { height, width } = decoded[0];
-  decoded.forEach((image, k) => {
-    if (image.height !== height || image.width !== width) {
-      throw new DataFileError(
-        files[k],
-        `${where}: ${files[k]} is ${image.height}x${image.width} (height x width) but ${files[0]} is ` +
-          `${height}x${width}: ` +
-          'all images must have the same size; give a size to resize them to (the size option, [height, width]; ' +
-          '--size HxW on the command line)',
-      );
-    }
-  });
-  const channels = wanted ?? (decoded.every((image) => image.channels === 1) ? 1 : 3);
-  const bytes = channels * height * width;
-  const images = new Uint8Array(files.length * bytes);
-  decoded.forEach((image, k) => images.set(planes(image, channels), k * bytes));
-  return {
-    name: `imageFolder(${root})`,
+  const first = await decode(sharp, files[0], size);
+  const { height, width } = first;
+  const plane = height * width;
+  const labels = Int32Array.from(fileLabels);
+  const name = `imageFolder(${root})`;
+  if (stream === true || (stream === 'auto' && files.length * 3 * plane > streamAbove)) {
+    // Streamed: the channels are settled before the first batch (by the first image).
+    const channels = wanted ?? first.channels;
+    const decodeInto = folderReader(sharp, files, size, first, channels, concurrency);
+    const source = { read: (indices: Int32Array, into: Uint8Array) => decodeInto(indices, into).then(() => {}) };
+    const shape: [number, number, number] = [channels, height, width];
+    return { name, images: new Uint8Array(0), source, labels, count: files.length, shape, classes };
+  }
+  // In memory: decoded as RGB (or as asked), made gray afterwards when every image was gray.
+  const decodeInto = folderReader(sharp, files, size, first, wanted ?? 3, concurrency);
+  let images = new Uint8Array(files.length * (wanted ?? 3) * plane);
+  const { allGray } = await decodeInto(
+    Int32Array.from(files, (_, k) => k),
     images,
-    labels: Int32Array.from(fileLabels),
-    count: files.length,
-    shape: [channels, height, width],
-    classes,
+  );
+  const channels = wanted ?? (allGray ? 1 : 3);
+  if (channels === 1 && wanted === undefined) {
+    const gray = new Uint8Array(files.length * plane);
+    for (let k = 0; k < files.length; k++) gray.set(images.subarray(3 * k * plane, (3 * k + 1) * plane), k * plane);
+    images = gray;
+  }
+  return { name, images, labels, count: files.length, shape: [channels, height, width], classes };
+}
+
+/**
+ * Decodes the files at `indices` into `into` (channel-major, `channels` channels, one after
+ * another), `concurrency` at a time; every image must have the size of `first` (after the resize
+ * to `size`, when given). Says whether every image was gray.
+ */
+function folderReader(
+  sharp: Sharp,
+  files: string[],
+  size: [number, number] | undefined,
+  first: Decoded,
+  channels: 1 | 3,
+  concurrency: number,
+): (indices: Int32Array, into: Uint8Array) => Promise<{ allGray: boolean }> {
+  const { height, width } = first;
+  const bytes = channels * height * width;
+  return async (indices, into) => {
+    let next = 0;
+    let failed = false;
+    let allGray = true;
+    const worker = async (): Promise<void> => {
+      while (next < indices.length && !failed) {
+        const k = next++;
+        const file = files[indices[k]];
+        try {
+          const image = await decode(sharp, file, size);
+          if (image.height !== height || image.width !== width) {
+            throw new DataFileError(
+              file,
+              `imageFolder: ${file} is ${image.height}x${image.width} (height x width) but ${files[0]} is ` +
+                `${height}x${width}: ` +
+                'all images must have the same size; give a size to resize them to (the size option, ' +
+                '[height, width]; --size HxW on the command line)',
+            );
+          }
+          if (image.channels === 3) allGray = false;
+          writePlanes(image, channels, into, k * bytes);
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, indices.length) }, worker));
+    return { allGray };
   };
 }

@@ -24,6 +24,7 @@
 import { applyCutout } from '../augment/preprocess.js';
 import { applySubPolicies } from '../augment/fused.js';
 import { stack } from '../engine/creation.js';
+import type { ProcessGroup } from '../distributed/group.js';
 import { Module } from '../engine/models.js';
 import { classifierStep } from '../engine/steps.js';
 import type { Optimizer } from '../engine/optim.js';
@@ -65,6 +66,8 @@ export interface StepNetworks {
   policyOptimizer: Optimizer;
   /** The EMA teacher of objective 'teacher'. */
   teacher?: Module;
+  /** The ranks of a distributed search: both networks' gradients are averaged over them before the updates. */
+  group?: ProcessGroup;
 }
 
 export interface StepSettings {
@@ -389,6 +392,7 @@ export async function searchStep(
       }),
     );
     await surrogate.backwardAsync([policy.network]);
+    if (networks.group?.isDistributed) await networks.group.averageGradients(classifier, policy.network);
     await classifierOptimizer.stepAsync();
     await policyOptimizer.stepAsync();
     if (teacher !== undefined) updateTeacher(teacher, classifier, settings.teacherDecay);

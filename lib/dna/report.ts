@@ -4,7 +4,7 @@
 // mean p and m, and the Jensen-Shannon distances between the classes' mean pi.
 import { checkDataset, classCounts, type ImageDataset } from '../data/dataset.js';
 import { describe, optionsObject, requiredOptions } from '../util/describe.js';
-import { batches } from '../data/batches.js';
+import { batchesAsync } from '../data/batches.js';
 import { PolicyNetwork } from './policy-network.js';
 import { type PolicyOutput } from './sampling.js';
 import type { LoadedPolicy } from './frozen-policy.js';
@@ -391,7 +391,7 @@ export async function policyReport(options: PolicyReportOptions): Promise<Policy
   const wasTraining = network?.network.training ?? false;
   network?.eval();
   try {
-    for (const batch of batches(data, { batchSize, shuffle: false, device })) {
+    for await (const batch of batchesAsync(data, { batchSize, shuffle: false, device })) {
       try {
         signal?.throwIfAborted();
         tidy(() =>

@@ -8,18 +8,25 @@
 // monitor) are the caller's; an epoch end that the signal interrupts (a long evaluation) is saved
 // as not done, and runs again on resume.
 //
+// In a distributed run each rank runs its shard of every epoch (DistributedSampler's order),
+// decisions that end a run (an abort, a loss that is not finite) are taken by all ranks together,
+// the epoch's figures are summed over the ranks, and rank 0 alone writes the metrics.
+//
 // Steps are asynchronous and leave their loss and hit count on the device; the loop reads them
 // every `syncEvery` steps (and before every save), in one host read, so that on a GPU a step
 // never waits for the device. Every step still gets its progress event, with its own figures,
 // when they are read; a loss that is not finite stops the run at that read, naming the step.
 import { appendFile } from 'node:fs/promises';
 
-import { batchCount, batches, type Batch } from '../data/batches.js';
+import { batchCount, batchesAsync, type Batch } from '../data/batches.js';
 import type { ImageDataset } from '../data/dataset.js';
 import type { Execution } from '../engine/models.js';
 import { stack } from '../engine/creation.js';
 import { cosineLr, type Optimizer } from '../engine/optim.js';
 import { dispose, tidy, type Device, type Tensor } from '../engine/tensor.js';
+import type { DistributedOptions } from '../distributed/environment.js';
+import type { ProcessGroup } from '../distributed/group.js';
+import { shardIndices, shardLength } from '../distributed/sampler.js';
 import { yieldToEventLoop } from '../util/event-loop.js';
 import { divergedError } from './run-state.js';
 
@@ -87,6 +94,12 @@ export interface RunOptions<P> {
   syncEvery?: number;
   /** Batches assembled ahead of the step that runs (default 1). */
   prefetch?: number;
+  /**
+   * Data-parallel over several processes (lib/distributed): true or options to join a process
+   * group, false for none, or a group already joined; left out, the run joins one when torchrun's
+   * variables are set (`dna launch`, torchrun).
+   */
+  distributed?: boolean | DistributedOptions | ProcessGroup;
 }
 
 /**
@@ -175,6 +188,8 @@ export interface EpochLoopOptions<E> {
   signal?: AbortSignal;
   syncEvery: number;
   prefetch: number;
+  /** The ranks this run is one of (a world of one when not distributed). */
+  group: ProcessGroup;
   /** One JSON line per epoch goes here when given. */
   metricsFile?: string;
   /** A JSON line of step figures every `every` steps goes here when given. */
@@ -204,7 +219,7 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
   constructor(options: EpochLoopOptions<E>, position: P) {
     this.#options = options;
     this.position = position;
-    this.stepsPerEpoch = batchCount(options.data.count, options.batchSize);
+    this.stepsPerEpoch = batchCount(shardLength(options.data.count, options.group.worldSize), options.batchSize);
     this.steps = options.epochs * this.stepsPerEpoch;
   }
 
@@ -226,9 +241,15 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
       for (const step of steps) dispose([step.loss, step.correct]);
     }
     const logged: string[] = [];
+    // Together: a rank whose loss became non-finite stops every rank at this read.
+    const bad = steps.findIndex((_, k) => !Number.isFinite(values[2 * k]));
+    const { nonFinite } = await o.group.anyRank({ nonFinite: bad >= 0 });
+    if (nonFinite) {
+      if (bad >= 0) throw await divergedError(o.where, values[2 * bad], steps[bad].before, o.checkpoint);
+      throw await divergedError(o.where, Number.NaN, steps.at(-1)!.before, o.checkpoint, 'on another rank');
+    }
     for (const [k, step] of steps.entries()) {
       const loss = values[2 * k];
-      if (!Number.isFinite(loss)) throw await divergedError(o.where, loss, step.before, o.checkpoint);
       epoch.seen += step.size;
       epoch.fresh += step.size;
       epoch.correct += values[2 * k + 1];
@@ -252,7 +273,7 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
       }
       o.onProgress?.(progress as LoopProgress & Partial<E>);
     }
-    if (logged.length > 0) await appendFile(o.stepLog!.file, logged.join(''));
+    if (logged.length > 0 && o.group.isMain) await appendFile(o.stepLog!.file, logged.join(''));
   }
 
   /** The progress event of the start, or of an epoch's end, at the loop's position. */
@@ -285,8 +306,9 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
     const o = this.#options;
     o.onProgress?.(this.#event('start', { resumed }) as LoopProgress & Partial<E>);
     while (this.position.epoch < o.epochs) {
-      // A run stopped inside this epoch goes on with the sums of the steps it had run.
-      const restored = this.position.batch > 0 ? this.position.running : undefined;
+      // A run stopped inside this epoch goes on with the sums of the steps it had run: the sums over
+      // every rank, which rank 0 carries (the epoch's end adds the ranks' figures up).
+      const restored = this.position.batch > 0 && o.group.isMain ? this.position.running : undefined;
       const epoch: EpochFigures = {
         started: performance.now(),
         seen: restored?.seen ?? 0,
@@ -295,30 +317,38 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
         fresh: 0,
         pending: [],
       };
+      // This rank's shard of the epoch (the whole epoch's seeded order for a world of one).
+      const { rank, worldSize } = o.group;
       const order = {
         batchSize: o.batchSize,
-        seed: o.seed,
-        epoch: this.position.epoch,
+        order: shardIndices(o.data.count, { rank, worldSize, seed: o.seed, epoch: this.position.epoch }),
         startBatch: this.position.batch,
         device: o.device,
       };
-      const upcoming = batches(o.data, order)[Symbol.iterator]();
-      const queue: Batch[] = [];
-      // Batches made and not run yet: the next one, and up to `prefetch` more while a step runs.
+      const upcoming = batchesAsync(o.data, order);
+      // Batches asked for and not run yet: the next one, and up to `prefetch` more while a step
+      // runs (a streamed dataset reads them meanwhile). A failed read surfaces when it is awaited.
+      const queue: Promise<IteratorResult<Batch, void>>[] = [];
       const fill = (count: number) => {
         while (queue.length < count) {
           const next = upcoming.next();
-          if (next.done) return;
-          queue.push(next.value);
+          next.catch(() => {});
+          queue.push(next);
         }
       };
       try {
-        for (fill(1); queue.length > 0; fill(1)) {
-          const batch = queue.shift()!;
-          if (o.signal?.aborted) {
+        for (;;) {
+          fill(1);
+          const next = await queue.shift()!;
+          if (next.done) break;
+          const batch = next.value;
+          // Every rank stops at the same step (one of them alone would wait in a collective forever).
+          const { stop } = await o.group.anyRank({ stop: o.signal?.aborted ?? false });
+          if (stop) {
             dispose(batch);
             await this.#settle(epoch);
-            this.position = { ...this.position, running: runningOf(epoch) };
+            const [seen, correct, lossSum] = await o.group.sum([epoch.seen, epoch.correct, epoch.lossSum]);
+            this.position = { ...this.position, running: { seen, correct, lossSum } };
             await o.save();
             return { aborted: true };
           }
@@ -348,13 +378,18 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
         }
         await this.#settle(epoch);
       } finally {
-        dispose(queue);
         for (const step of epoch.pending) dispose([step.loss, step.correct]);
-        upcoming.return?.();
+        for (const asked of queue.splice(0)) {
+          const next = await asked.catch(() => undefined);
+          if (next !== undefined && !next.done) dispose(next.value);
+        }
+        await upcoming.return();
       }
-      const { started, seen, correct, lossSum } = epoch;
+      const { started } = epoch;
       const seconds = (performance.now() - started) / 1000;
-      const unfinished = { ...this.position, running: runningOf(epoch) };
+      // The epoch's figures over every rank.
+      const [seen, correct, lossSum] = await o.group.sum([epoch.seen, epoch.correct, epoch.lossSum]);
+      const unfinished = { ...this.position, running: { seen, correct, lossSum } };
       const { running: _running, ...done } = this.position;
       this.position = { ...done, epoch: this.position.epoch + 1, batch: 0 } as P;
       const summary: EpochSummary = {
@@ -373,7 +408,7 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
         await o.save();
         return { aborted: true };
       }
-      if (o.metricsFile !== undefined) {
+      if (o.metricsFile !== undefined && o.group.isMain) {
         await appendFile(
           o.metricsFile,
           JSON.stringify({ epoch: this.position.epoch, step: this.position.step, ...end.record }) + '\n',
@@ -392,8 +427,4 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
     }
     return { aborted: false };
   }
-}
-
-function runningOf(epoch: EpochFigures): RunningFigures {
-  return { seen: epoch.seen, correct: epoch.correct, lossSum: epoch.lossSum };
 }

@@ -124,13 +124,16 @@ export async function prepareOutDir(
   where: string,
   dir: string,
   kind: RunKind,
-  options: { resume?: boolean; force?: boolean },
+  options: { resume?: boolean; force?: boolean; main?: boolean },
 ): Promise<{ checkpoint: string; resumable: boolean }> {
-  await makeOutDir(where, dir);
+  // In a distributed run every rank looks (and refuses alike); rank 0 alone creates and deletes.
+  const main = options.main ?? true;
+  if (main) await makeOutDir(where, dir);
   const checkpoint = path.join(dir, `${kind}.last.ckpt`);
   if (options.resume && (await exists(checkpoint))) return { checkpoint, resumable: true };
   const found = await runFilesIn(dir, kind);
   if (found.length > 0 && !options.resume && !options.force) throw new RunExistsError(where, dir, kind, found);
+  if (!main) return { checkpoint, resumable: false };
   // Resuming a run that never saved, or starting over: nothing of the old run stays.
   for (const name of found) await rm(path.join(dir, name), { force: true });
   if (found.some((name) => name.startsWith('report/'))) await rmdir(path.join(dir, 'report')).catch(() => {});
@@ -215,6 +218,8 @@ export async function openRun<P extends { epoch: number; step: number }>(options
   dir: string;
   resume?: boolean;
   force?: boolean;
+  /** Rank 0 of a distributed run, or a run of its own: the one that writes (default true). */
+  main?: boolean;
   checkpoint: string;
   restore: () => Promise<{ position: P; run: unknown }>;
   run: Record<string, unknown>;
@@ -226,13 +231,15 @@ export async function openRun<P extends { epoch: number; step: number }>(options
   let previousSeconds = 0;
   if (resumable) {
     const restored = await options.restore();
-    const differences = settingDifferences(restored.run, options.run, ['device']);
+    const differences = settingDifferences(restored.run, options.run, ['device', 'worldSize']);
     if (differences.length > 0) throw new RunSettingsError(kind, checkpoint, differences);
     position = restored.position;
     previousSeconds = (await readRunRecord(dir, kind))?.seconds ?? 0;
   }
-  await trimLog(options.logs.metrics, { epoch: position?.epoch ?? 0 });
-  if (options.logs.steps !== undefined) await trimLog(options.logs.steps, { step: position?.step ?? 0 });
+  if (options.main ?? true) {
+    await trimLog(options.logs.metrics, { epoch: position?.epoch ?? 0 });
+    if (options.logs.steps !== undefined) await trimLog(options.logs.steps, { step: position?.step ?? 0 });
+  }
   return { position, previousSeconds };
 }
 

@@ -12,7 +12,7 @@ import {
   type PreprocessConfig,
 } from '../augment/preprocess.js';
 import { validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
-import { batchCount, batches } from '../data/batches.js';
+import { batchCount, batchesAsync, type Batch } from '../data/batches.js';
 import { checkDataset, type ImageDataset } from '../data/dataset.js';
 import { splitStratified, stratifiedSubset } from '../data/subset.js';
 import {
@@ -30,13 +30,15 @@ import { checkpointPaths } from '../engine/checkpoint.js';
 import { executionOptions, wideResNet, type Module, type WideResNetConfig } from '../engine/models.js';
 import { adam, sgd } from '../engine/optim.js';
 import { zeros } from '../engine/creation.js';
-import { Generator } from '../engine/random.js';
 import { dispose, tidy, type Device } from '../engine/tensor.js';
 import { checkSeed, positiveInteger } from '../util/checks.js';
 import { describe, requiredOptions } from '../util/describe.js';
 import { exists } from '../util/files.js';
 import { openRun, recordRun } from './run-files.js';
+import type { ProcessGroup } from '../distributed/group.js';
+import { shardIndices, shardLength } from '../distributed/sampler.js';
 import { EpochLoop, defaultSyncEvery, type LoopPosition, type LoopProgress, type RunOptions } from './epoch-loop.js';
+import { checkResumedWorld, rankGenerator, runGroup, shareWeights } from './ranks.js';
 import { datasetPreset, type PresetName } from './presets.js';
 import { loadRunState, saveRunState, type RunParts } from './run-state.js';
 
@@ -225,7 +227,9 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     weightDecay: settings.weightDecay,
   });
   const policyOptimizer = adam(policy, { lr: settings.policyLr, betas: [0.5, 0.999], weightDecay: 0 });
-  const generator = new Generator(seed, device);
+  // The ranks of a distributed search (a world of one otherwise); each draws with a seed of its own.
+  const { group, owned } = await runGroup(options.distributed);
+  let generator = rankGenerator(seed, group, device);
   // TeachAugment's teacher starts as the classifier (same seed, same weights).
   const teacher =
     settings.objective === 'teacher'
@@ -234,7 +238,7 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   const modules: Record<string, Module> =
     teacher === undefined ? { classifier, policy: policy.network } : { classifier, policy: policy.network, teacher };
   const parts: RunParts = { modules, optimizers: { classifierOptimizer, policyOptimizer }, generator };
-  const networks: StepNetworks = { policy, classifier, classifierOptimizer, policyOptimizer, teacher };
+  const networks: StepNetworks = { policy, classifier, classifierOptimizer, policyOptimizer, teacher, group };
   const statistics = new PolicyStatistics(policy.searchSpace, data.classes);
   const warnings: string[] = [];
   let monitor: SearchMonitor | undefined;
@@ -255,7 +259,8 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     regularisers: settings.regularisers,
     magnitudeGradient: settings.magnitudeGradient,
     teacherDecay: settings.objective === 'teacher' ? settings.teacherDecay : null,
-  } as const;
+    ...(group.isDistributed ? { worldSize: group.worldSize } : {}),
+  };
 
   // The sampled sub-policies' pixel change over the epoch, on the device until the epoch ends.
   let strengthSum = zeros([], { dtype: 'float64', device });
@@ -273,8 +278,9 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
       metricsFile: metrics,
       stepLog,
       checkpoint,
+      // Rank 0 alone writes.
       save: async () => {
-        if (checkpoint === undefined) return;
+        if (checkpoint === undefined || !group.isMain) return;
         await saveRunState(checkpoint, SEARCH_CHECKPOINT_KIND, SEARCH_CHECKPOINT_VERSION, parts, loop.position, run);
         await recordRun(outDir!, 'search', loop.position, {
           epochs,
@@ -283,11 +289,14 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
           seconds: previousSeconds + (performance.now() - started) / 1000,
         });
       },
+      group,
       syncEvery: options.syncEvery ?? defaultSyncEvery(device),
       prefetch: options.prefetch ?? 1,
       step: async (batch, lr) => {
         const held =
-          validation === undefined ? undefined : validationBatch(validation, batchSize, seed, loop.position, device);
+          validation === undefined
+            ? undefined
+            : await validationBatch(validation, batchSize, seed, loop.position, device, group);
         const images = preprocessImages(batch.images, beforePolicy, { generator });
         try {
           const result = await searchStep(
@@ -333,8 +342,18 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
         dir: outDir,
         resume: options.resume,
         force: options.force,
+        main: group.isMain,
         checkpoint,
-        restore: () => loadRunState<LoopPosition>(checkpoint, SEARCH_CHECKPOINT_KIND, SEARCH_CHECKPOINT_VERSION, parts),
+        restore: async () => {
+          const restored = await loadRunState<LoopPosition>(
+            checkpoint,
+            SEARCH_CHECKPOINT_KIND,
+            SEARCH_CHECKPOINT_VERSION,
+            parts,
+          );
+          checkResumedWorld('search', checkpoint, restored.run, group, restored.position);
+          return restored;
+        },
         run,
         logs: { metrics: metrics!, steps: stepLog?.file },
       });
@@ -342,22 +361,29 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
       if (opened.position !== undefined) {
         loop.position = opened.position;
         resumedFrom = { epoch: opened.position.epoch, step: opened.position.step };
+        if (group.rank !== 0) generator = rankGenerator(seed, group, device, loop.position.step);
       }
     }
+    await shareWeights(group, classifier, policy.network, ...(teacher === undefined ? [] : [teacher]));
     policy.train();
     classifier.train();
     const { aborted } = await loop.run(resumedFrom !== undefined);
+    // Ranks kept batch statistics of their own shards: the policy network's running ones are averaged.
+    await group.syncBatchNormStatistics(policy.network);
     const seconds = previousSeconds + (performance.now() - started) / 1000;
     let policyFile: string | undefined;
     if (outDir !== undefined && !aborted) {
       policyFile = path.join(outDir, 'policy.dna');
-      await savePolicy(policyFile, policy, {
-        dataset: data.name,
-        classes: data.classes,
-        seed,
-        steps: loop.position.step,
-        seconds: Math.round(seconds * 100) / 100,
-      });
+      if (group.isMain)
+        await savePolicy(policyFile, policy, {
+          dataset: data.name,
+          classes: data.classes,
+          seed,
+          steps: loop.position.step,
+          seconds: Math.round(seconds * 100) / 100,
+        });
+      // The other ranks may read the file next (a training with the policy): it is complete now.
+      await group.barrier();
     }
     return {
       policy,
@@ -383,6 +409,7 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     teacher?.dispose();
     classifierOptimizer.dispose();
     policyOptimizer.dispose();
+    if (owned) await group.destroy();
   }
 }
 
@@ -414,22 +441,27 @@ function checkObjective(objective: string): SearchObjective {
 }
 
 /** The held-out batch paired with the step at `position`: the validation set cycles in its own seeded order. */
-function validationBatch(
+async function validationBatch(
   validation: ImageDataset,
   batchSize: number,
   seed: number,
   position: LoopPosition,
   device: Device,
+  group: ProcessGroup,
 ) {
-  const perEpoch = batchCount(validation.count, batchSize);
+  const { rank, worldSize } = group;
+  const perEpoch = batchCount(shardLength(validation.count, worldSize), batchSize);
   const round = Math.floor(position.step / perEpoch);
-  const [batch] = batches(validation, {
+  // This rank's shard of the validation set's seeded order of the round.
+  const upcoming = batchesAsync(validation, {
     batchSize,
-    seed: seed + 1,
-    epoch: round,
+    order: shardIndices(validation.count, { rank, worldSize, seed: seed + 1, epoch: round }),
     startBatch: position.step % perEpoch,
     device,
   });
+  const first = await upcoming.next();
+  await upcoming.return();
+  const batch = first.value as Batch;
   return { images: batch.images, labels: batch.labels };
 }
 

@@ -24,12 +24,12 @@ import {
   type WideResNetConfig,
 } from '../engine/models.js';
 import { sgd } from '../engine/optim.js';
-import { Generator } from '../engine/random.js';
 import { classifierStep } from '../engine/steps.js';
 import type { Device, Tensor } from '../engine/tensor.js';
 import { checkSeed, positiveInteger } from '../util/checks.js';
 import { optionsObject, requiredOptions } from '../util/describe.js';
 import { exists } from '../util/files.js';
+import type { ProcessGroup } from '../distributed/group.js';
 import {
   EpochLoop,
   defaultSyncEvery,
@@ -38,9 +38,10 @@ import {
   type LoopProgress,
   type RunOptions,
 } from './epoch-loop.js';
+import { checkResumedWorld, rankGenerator, runGroup, shareWeights } from './ranks.js';
 import { evaluate } from './evaluate.js';
 import { openRun, recordRun } from './run-files.js';
-import { datasetPreset, type PresetName } from './presets.js';
+import { datasetPreset, type PresetName, type TrainPreset } from './presets.js';
 import { loadRunState, recordedModule, saveRunState, withPrefix, type RunParts } from './run-state.js';
 
 export const CHECKPOINT_KIND = 'dna-augment/train';
@@ -201,7 +202,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const logEvery = options.logEvery === undefined ? undefined : positiveInteger(options.logEvery, 'logEvery', 'train');
   const device = options.device ?? 'cpu';
   const baseline = preprocessConfig(options.preprocess ?? preset?.preprocess, 'train: unknown preprocess preset');
-  const beforePolicy: PreprocessConfig = { ...baseline, cutout: 0 };
   const lr = options.lr ?? preset?.lr ?? 0.1;
   const lrFloor = options.lrFloor ?? 0;
   const [channels] = data.shape;
@@ -216,6 +216,79 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     );
   }
   const execution = executionOptions(options.execution, 'train');
+  const settings = {
+    started,
+    data,
+    test,
+    signal,
+    onProgress,
+    preset,
+    modelConfig,
+    epochs,
+    batchSize,
+    seed,
+    device,
+    baseline,
+    lr,
+    lrFloor,
+    channels,
+    execution,
+    evaluateEvery,
+    logEvery,
+  };
+  const { group, owned } = await runGroup(options.distributed);
+  try {
+    return await trainOnGroup(options, settings, group);
+  } finally {
+    if (owned) await group.destroy();
+  }
+}
+
+/** What `train` checked and settled before joining its group. */
+type TrainSettings = {
+  started: number;
+  data: ImageDataset;
+  test?: ImageDataset;
+  signal?: AbortSignal;
+  onProgress?: (progress: TrainProgress) => void;
+  preset?: TrainPreset;
+  modelConfig: NonNullable<TrainOptions['model']>;
+  epochs: number;
+  batchSize: number;
+  seed: number;
+  device: Device;
+  baseline: PreprocessConfig;
+  lr: number;
+  lrFloor: number;
+  channels: number;
+  execution: Required<Execution>;
+  evaluateEvery: number;
+  logEvery?: number;
+};
+
+/** `train` as one rank of `group` (a world of one when not distributed). */
+async function trainOnGroup(options: TrainOptions, settings: TrainSettings, group: ProcessGroup): Promise<TrainResult> {
+  const {
+    started,
+    data,
+    test,
+    signal,
+    onProgress,
+    preset,
+    modelConfig,
+    epochs,
+    batchSize,
+    seed,
+    device,
+    baseline,
+    lr,
+    lrFloor,
+    channels,
+    execution,
+    evaluateEvery,
+    logEvery,
+  } = settings;
+  const beforePolicy: PreprocessConfig = { ...baseline, cutout: 0 };
   const { augment, policy, name: augmentationName } = await resolveAugmentation(options, channels, device);
   policy?.network.network.setExecution(execution);
 
@@ -236,7 +309,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     nesterov: options.nesterov ?? preset?.nesterov ?? true,
     weightDecay: options.weightDecay ?? 2e-4,
   });
-  const generator = new Generator(seed, device);
+  let generator = rankGenerator(seed, group, device);
+  const distributed = group.isDistributed;
 
   const files = options.outDir === undefined ? undefined : checkpointPaths(options.outDir, 'train');
   const metricsFile = files === undefined ? undefined : path.join(files.dir, 'metrics.jsonl');
@@ -244,7 +318,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     files === undefined || logEvery === undefined
       ? undefined
       : { file: path.join(files.dir, 'train.steps.jsonl'), every: logEvery };
-  // What the run is: a resumed run must match it (the device may change).
+  // What the run is: a resumed run must match it (the device and, between epochs, the world size may change).
   const run = {
     dataset: data.name,
     images: data.count,
@@ -259,6 +333,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     augmentation: augmentationName,
     preprocess: baseline,
     device,
+    ...(distributed ? { worldSize: group.worldSize } : {}),
   };
   // Whether the epoch that ends at `epoch` (1-based) is evaluated, and how many evaluations lie after `done` epochs.
   const evaluated = (epoch: number) => test !== undefined && (epoch % evaluateEvery === 0 || epoch === epochs);
@@ -294,6 +369,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       save: async () => {
         if (files === undefined) return;
         await save(files.last);
+        if (!group.isMain) return;
         await recordRun(files.dir, 'train', loop.position, {
           epochs,
           steps: loop.steps,
@@ -301,6 +377,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           seconds: previousSeconds + (performance.now() - started) / 1000,
         });
       },
+      group,
       syncEvery: options.syncEvery ?? defaultSyncEvery(device),
       prefetch: options.prefetch ?? 1,
       step: async (batch) => {
@@ -318,17 +395,24 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         const images = applyCutout(augmented, baseline.cutout, { generator });
         if (images !== augmented) augmented.dispose();
         try {
+          // Alone, the update is part of the step; as a rank, it follows the averaging of the gradients.
           const { loss, correct } = await classifierStep(model, images, batch.labels, {
             optimizer,
             zeroGrad: true,
-            step: true,
+            step: !distributed,
           });
+          if (distributed) {
+            await group.averageGradients(model);
+            await optimizer.stepAsync();
+          }
           return { loss, correct };
         } finally {
           images.dispose();
         }
       },
       endEpoch: async (summary): Promise<EpochEnd<TrainEpochProgress>> => {
+        // Ranks kept batch statistics of their own shards: the running ones are averaged first.
+        await group.syncBatchNormStatistics(model);
         let testAccuracy: number | null = null;
         if (test !== undefined && evaluated(loop.position.epoch)) {
           const at = loop.position;
@@ -337,6 +421,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             model,
             data: test,
             device,
+            distributed: group,
             signal,
             onProgress: ({ images, total }) =>
               onProgress?.(
@@ -377,7 +462,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     },
     { epoch: 0, batch: 0, step: 0, bestTestAccuracy: null, testAccuracy: null },
   );
-  const save = (file: string) => saveRunState(file, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts, loop.position, run);
+  // Rank 0 alone writes.
+  const save = (file: string) =>
+    group.isMain
+      ? saveRunState(file, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts, loop.position, run)
+      : Promise.resolve();
   const result = async (aborted: boolean): Promise<TrainResult> => ({
     model,
     epochs: loop.position.epoch,
@@ -401,8 +490,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         dir: files.dir,
         resume: options.resume,
         force: options.force,
+        main: group.isMain,
         checkpoint: files.last,
-        restore: () => loadRunState<Position>(files.last, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts),
+        restore: async () => {
+          const restored = await loadRunState<Position>(files.last, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts);
+          checkResumedWorld('train', files.last, restored.run, group, restored.position);
+          return restored;
+        },
         run,
         logs: { metrics: metricsFile!, steps: stepLog?.file },
       });
@@ -410,8 +504,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (opened.position !== undefined) {
         loop.position = opened.position;
         resumedFrom = { epoch: opened.position.epoch, step: opened.position.step };
+        if (group.rank !== 0) generator = rankGenerator(seed, group, device, loop.position.step);
       }
     }
+    await shareWeights(group, model);
     const { aborted } = await loop.run(resumedFrom !== undefined);
     return await result(aborted);
   } catch (error) {

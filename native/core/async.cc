@@ -76,7 +76,9 @@ class StepThread {
   }
 
  private:
-  StepThread() { std::thread([this] { loop(); }).detach(); }
+  StepThread() {
+    std::thread([this] { loop(); }).detach();
+  }
 
   void waitIdle() {
     std::unique_lock<std::mutex> lock(mutex_);

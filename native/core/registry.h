@@ -14,5 +14,6 @@ void registerModels(Napi::Object exports);
 void registerOptim(Napi::Object exports);
 void registerCustomOps(Napi::Object exports);
 void registerSteps(Napi::Object exports);
+void registerDistributed(Napi::Object exports);
 
 }  // namespace dna

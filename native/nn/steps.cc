@@ -82,7 +82,8 @@ void registerSteps(Napi::Object exports) {
   exportFunction(exports, "backwardAsync", [](Args& a) -> Napi::Value {
     const at::Tensor tensor = a.tensor(0);
     if (tensor.numel() != 1) {
-      throw ArgumentError("backward needs a tensor with one element, this one has shape " + shapeString(tensor.sizes()));
+      throw ArgumentError("backward needs a tensor with one element, this one has shape " +
+                          shapeString(tensor.sizes()));
     }
     auto busy = std::make_unique<BusyHandles>();
     holdArg<TensorHandle>(*busy, a, 0);
@@ -94,11 +95,13 @@ void registerSteps(Napi::Object exports) {
         const std::string at = "argument 2[" + std::to_string(k) + "]";
         if (ModuleHandle* module = ModuleHandle::unwrap(value)) {
           if (module->disposed()) throw ArgumentError(at + " is a disposed Module");
-          if (module->busy()) throw ArgumentError(at + " is a Module in use by an asynchronous call: await its Promise first");
+          if (module->busy())
+            throw ArgumentError(at + " is a Module in use by an asynchronous call: await its Promise first");
           busy->add(value.As<Napi::Object>(), module);
         } else if (TensorHandle* held = TensorHandle::unwrap(value)) {
           if (held->disposed()) throw ArgumentError(at + " is a disposed Tensor");
-          if (held->busy()) throw ArgumentError(at + " is a Tensor in use by an asynchronous call: await its Promise first");
+          if (held->busy())
+            throw ArgumentError(at + " is a Tensor in use by an asynchronous call: await its Promise first");
           busy->add(value.As<Napi::Object>(), held);
         } else {
           throw ArgumentError(at + " must be a Module or a Tensor, got " + jsTypeName(value));
@@ -138,15 +141,20 @@ void registerSteps(Napi::Object exports) {
     const Napi::Value optimizer = a.isMissing(3) ? a.env().Undefined() : a[3].As<Napi::Object>().Get("optimizer");
     if (!optimizer.IsUndefined() && !optimizer.IsNull()) {
       OptimizerHandle* handle = OptimizerHandle::unwrap(optimizer);
-      if (handle == nullptr) throw ArgumentError("options.optimizer must be an Optimizer, got " + std::string(jsTypeName(optimizer)));
+      if (handle == nullptr)
+        throw ArgumentError("options.optimizer must be an Optimizer, got " + std::string(jsTypeName(optimizer)));
       if (!handle->slot_) throw ArgumentError("options.optimizer is a disposed Optimizer");
-      if (handle->busy()) throw ArgumentError("options.optimizer is in use by an asynchronous call: await its Promise first");
+      if (handle->busy())
+        throw ArgumentError("options.optimizer is in use by an asynchronous call: await its Promise first");
       plan.optimizer = handle->slot_;
       busy->add(optimizer.As<Napi::Object>(), handle);
     }
-    if ((plan.zeroGrad || plan.step) && !plan.optimizer) throw ArgumentError("zeroGrad and step need options.optimizer");
-    if ((plan.step || plan.inputGradient) && !plan.backward) throw ArgumentError("step and inputGradient need backward");
-    if (labels.scalar_type() != at::kLong) throw ArgumentError(std::string("labels must be int64, got ") + dtypeName(labels.scalar_type()));
+    if ((plan.zeroGrad || plan.step) && !plan.optimizer)
+      throw ArgumentError("zeroGrad and step need options.optimizer");
+    if ((plan.step || plan.inputGradient) && !plan.backward)
+      throw ArgumentError("step and inputGradient need backward");
+    if (labels.scalar_type() != at::kLong)
+      throw ArgumentError(std::string("labels must be int64, got ") + dtypeName(labels.scalar_type()));
     if (labels.dim() != 1 || images.dim() == 0 || labels.size(0) != images.size(0)) {
       throw ArgumentError("labels must have shape [" + std::to_string(images.dim() == 0 ? 0 : images.size(0)) +
                           "] (one per image), got " + shapeString(labels.sizes()));
