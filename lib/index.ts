@@ -216,7 +216,13 @@ export {
   type OpStatistics,
   type RankedSubPolicy,
 } from './dna/report.js';
-export { writePolicyReport, type PolicyReportFiles } from './dna/report-files.js';
+export { writePolicyReport, type PolicyReportFiles, type WritePolicyReportOptions } from './dna/report-files.js';
+export {
+  writeAugmentedExamples,
+  type AugmentedExample,
+  type AugmentedExamplesOptions,
+  type DrawnOp,
+} from './dna/report-examples.js';
 export {
   demo,
   DEMO_OBJECTIVE,

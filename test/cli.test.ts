@@ -6,6 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import sharp from 'sharp';
+
 import { writeTinyIdx } from './helpers/tiny-data.js';
 
 const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'dna.js');
@@ -129,7 +131,7 @@ test('usage errors exit with 2 and say what is wrong', (t) => {
 test(
   'dna demo runs the pipeline (search, train with the policy, evaluate, report); dna report and dna train ' +
     '--policy read its policy',
-  (t) => {
+  async (t) => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-cli-demo-'));
     try {
       const ran = dna(
@@ -165,6 +167,8 @@ test(
       t.true(existsSync(result.search.policyFile));
       t.true(existsSync(result.report.markdown));
       t.is(result.report.plots.length, 4);
+      t.is(result.report.examples, path.join(path.dirname(result.report.markdown), 'examples.png'));
+      t.true(existsSync(result.report.examples));
       t.true(existsSync(path.join(dir, 'summary.json')));
 
       const reported = dna(
@@ -177,11 +181,24 @@ test(
         '100',
         '--out',
         path.join(dir, 'again'),
+        '--examples',
+        '2',
         '--json',
       );
       t.is(reported.status, 0, reported.stderr);
       const files = JSON.parse(reported.stdout);
       t.regex(readFileSync(files.markdown, 'utf8'), /Ankle boot/);
+      t.regex(readFileSync(files.markdown, 'utf8'), /!\[Augmented examples\]\(examples\.png\)/);
+      // Two pairs of 28 x 28 images enlarged to 84 a row: the grid is narrower than the demo's four.
+      const [two, four] = await Promise.all(
+        [files.examples, result.report.examples].map((file: string) => sharp(file).metadata()),
+      );
+      t.is(two.format, 'png');
+      t.true(two.width < four.width, `${two.width} < ${four.width}`);
+      t.is(two.height, four.height, 'a row per class either way');
+      const zero = dna('report', '--policy', result.search.policyFile, '--data', 'fashion-mnist', '--examples', '0');
+      t.is(zero.status, 2);
+      t.regex(zero.stderr, /--examples must be a positive integer, got '0'/);
 
       const trained = dna(
         'train',

@@ -46,7 +46,19 @@ export const reportCommand: Command = {
         { name: 'batch-size', kind: 'integer', min: 1, value: 'N', help: 'images per forward pass (default 256)' },
       ],
     },
-    { title: 'Output', options: [option.out('where the report goes (default report/ beside the policy file)')] },
+    {
+      title: 'Output',
+      options: [
+        option.out('where the report goes (default report/ beside the policy file)'),
+        {
+          name: 'examples',
+          kind: 'integer',
+          min: 1,
+          value: 'N',
+          help: 'images per class in examples.png, the grid of augmented images (default 4)',
+        },
+      ],
+    },
     RUN_GROUP,
   ],
   async run(v) {
@@ -65,6 +77,7 @@ export const reportCommand: Command = {
       const files = await writePolicyReport(
         report,
         (v.out as string | undefined) ?? path.join(path.dirname(path.resolve(file)), 'report'),
+        { examples: { policy, data, perClass: v.examples as number | undefined } },
       );
       if (v.json) {
         console.log(JSON.stringify(files));
@@ -72,7 +85,9 @@ export const reportCommand: Command = {
       }
       console.log(`report of ${file} on ${report.images} images of ${data.name}`);
       printTopSubPolicies(report);
-      console.log(`markdown ${files.markdown}\njson     ${files.json}\nplots    ${files.plots.join(', ')}`);
+      console.log(`markdown ${files.markdown}\njson     ${files.json}`);
+      console.log(`examples ${files.examples}`);
+      for (const plot of files.plots) console.log(`plot     ${plot}`);
     } finally {
       policy.dispose();
     }

@@ -262,7 +262,9 @@ async function demoOnGroup(
   const policy = await loadPolicy(searched.policyFile, { device });
   try {
     const report = await policyReport({ policy, data: testData, device, signal });
-    const files = await writePolicyReport(report, path.join(outDir, 'report'));
+    const files = await writePolicyReport(report, path.join(outDir, 'report'), {
+      examples: { policy, data: testData, seed },
+    });
     result.report = { ...files, summary: report.overall };
   } catch (error) {
     if (signal?.aborted) return { ...result, aborted: true };

@@ -29,13 +29,14 @@ export function confusionSpec(classes: string[], confusion: number[][], title: s
   });
   const step = classes.length > 20 ? 12 : 34;
   return {
-    title,
+    // Axis titles in the subtitle: headless rendering puts a title under rotated labels far below them.
+    title: { text: title, subtitle: 'rows: the true class; columns: the predicted class; colour: share of the row' },
     width: { step },
     height: { step },
     data: { values },
     encoding: {
-      x: { field: 'predicted', type: 'nominal', sort: classes, title: 'predicted class', axis: { labelAngle: -45 } },
-      y: { field: 'actual', type: 'nominal', sort: classes, title: 'true class' },
+      x: { field: 'predicted', type: 'nominal', sort: classes, title: null, axis: { labelAngle: -45 } },
+      y: { field: 'actual', type: 'nominal', sort: classes, title: null },
     },
     layer: [
       {
