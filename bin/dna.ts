@@ -14,6 +14,7 @@ import { reportCommand } from './commands/report.js';
 import { searchCommand } from './commands/search.js';
 import { trainCommand } from './commands/train.js';
 import { benchCommand } from './commands/bench.js';
+import { csvCommand } from './commands/csv.js';
 import { launchCommand } from './commands/launch.js';
 
 const COMMANDS: Command[] = [
@@ -23,6 +24,7 @@ const COMMANDS: Command[] = [
   trainCommand,
   evalCommand,
   reportCommand,
+  csvCommand,
   launchCommand,
   benchCommand,
 ];

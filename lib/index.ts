@@ -166,6 +166,7 @@ export {
   type Augmentation,
 } from './run/train.js';
 export { evaluate, type EvaluateOptions, type EvaluateResult } from './run/evaluate.js';
+export { jsonLinesToCsv, metricsCsv } from './run/metrics-csv.js';
 export {
   RunExistsError,
   RunSettingsError,
