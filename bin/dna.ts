@@ -45,7 +45,7 @@ function usage(width: number): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const width = Math.min(100, process.stdout.columns ?? 80);
+  const width = Math.min(100, process.stdout.columns || 80);
   const [name, ...rest] = argv;
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     const command = name === 'help' ? COMMANDS.find((c) => c.name === rest[0]) : undefined;

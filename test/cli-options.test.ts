@@ -7,6 +7,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { UsageError, closest, editDistance, helpText, parseOptions, type OptionGroup } from '../bin/cli/options.js';
+import { demoSummary } from '../bin/commands/demo.js';
+import { topSubPolicyLines } from '../bin/commands/report.js';
 import { EtaClock, etaWarning, formatDuration, plural, progressLine, type Progress } from '../bin/cli/progress.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -123,6 +125,9 @@ test('progress lines fit 60, 80 and 120 columns and keep the ETA', (t) => {
   t.notRegex(lines[0], /img\/s/);
   t.regex(progressLine('epoch', p, 4000, 160), /lr 0\.0988/);
   t.true(lines[0].length < lines[1].length && lines[1].length < lines[2].length);
+  // A step's loss during the epoch, the epoch's mean once it ends.
+  t.regex(lines[1], /  loss 0\.1235  /);
+  t.regex(progressLine('epoch', { ...p, phase: 'epoch' }, 4000, 80), /  mean loss 0\.1235  acc 91\.2%  /);
 });
 
 test('the evaluation shows as a phase of its own, within the width, with its ETA', (t) => {
@@ -220,4 +225,82 @@ test('dna bench: names among the options, an unknown one refused by name', (t) =
   const unknown = dna('bench', 'train', '--quick', 'speed');
   t.is(unknown.status, 2);
   t.regex(unknown.stderr, /^dna: unknown benchmark 'speed' \(one of augment, train, search, pipeline, streaming\)/);
+});
+
+test("dna demo's summary: paths relative to the current folder, names as wide as the longest, within 80 columns", (t) => {
+  const runs = (names: string[]) =>
+    names.map((augmentation, k) => ({
+      augmentation,
+      testAccuracy: 0.8,
+      testError: 0.2 - k / 100,
+      seconds: 83,
+      checkpoint: `/home/me/project/runs/demo/train${k === 0 ? '' : `-${augmentation}`}/train.last.ckpt`,
+    }));
+  const result = {
+    aborted: false,
+    dataset: 'fashion-mnist/train',
+    search: {
+      images: 2000,
+      epochs: 8,
+      steps: 1000,
+      seconds: 48,
+      policyFile: '/home/me/project/runs/demo/search/policy.dna',
+      warnings: [],
+    },
+    runs: runs(['dna']),
+    report: {
+      markdown: '/home/me/project/runs/demo/report/report.md',
+      json: '/home/me/project/runs/demo/report/report.json',
+      plots: [],
+      examples: '/home/me/project/runs/demo/report/examples.png',
+      summary: {} as never,
+    },
+    summaryFile: '/home/me/project/runs/demo/summary.json',
+  };
+  const lines = demoSummary(result, 99, '/home/me/project').split('\n');
+  t.deepEqual(lines, [
+    '',
+    'DNA on fashion-mnist/train, done in 1m39s',
+    'search   2000 images, 8 epochs (48s): runs/demo/search/policy.dna',
+    'train    dna  test error 20.00%  (1m23s): runs/demo/train/train.last.ckpt',
+    'report   runs/demo/report/report.md, pictures in examples.png',
+    'summary  runs/demo/summary.json',
+  ]);
+  for (const line of lines) t.true(line.length < 80, line);
+  const compared = demoSummary({ ...result, runs: runs(['dna', 'trivialaugment']) }, 99, '/elsewhere').split('\n');
+  t.is(
+    compared[3],
+    'train    dna             test error 20.00%  (1m23s): /home/me/project/runs/demo/train/train.last.ckpt',
+  );
+  t.regex(compared[4], /^train    trivialaugment  test error 19\.00%/);
+});
+
+test("dna report's lines of top sub-policies: as many of three as fit the width, one at least", (t) => {
+  const top = [
+    { index: 0, name: 'Brightness+Cutout', probability: 0.371 },
+    { index: 1, name: 'ShearX+Sharpness', probability: 0.263 },
+    { index: 2, name: 'ShearY+Posterize', probability: 0.172 },
+    { index: 3, name: 'Rotate+Equalize', probability: 0.1 },
+  ];
+  const report = {
+    perClass: [
+      { name: 'Ankle boot', top },
+      { name: 'Bag', top },
+    ],
+  } as never;
+  t.deepEqual(topSubPolicyLines(report, 120), [
+    '  Ankle boot  Brightness+Cutout 37.1%, ShearX+Sharpness 26.3%, ShearY+Posterize 17.2%',
+    '  Bag         Brightness+Cutout 37.1%, ShearX+Sharpness 26.3%, ShearY+Posterize 17.2%',
+  ]);
+  t.deepEqual(
+    topSubPolicyLines(report, 80).map((line) => line.trimEnd()),
+    [
+      '  Ankle boot  Brightness+Cutout 37.1%, ShearX+Sharpness 26.3%',
+      '  Bag         Brightness+Cutout 37.1%, ShearX+Sharpness 26.3%',
+    ],
+  );
+  t.deepEqual(topSubPolicyLines(report, 20), [
+    '  Ankle boot  Brightness+Cutout 37.1%',
+    '  Bag         Brightness+Cutout 37.1%',
+  ]);
 });

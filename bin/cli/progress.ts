@@ -59,7 +59,8 @@ export function progressLine(label: string, p: Progress, eta: number, width: num
           head,
           { text: '', keep: 3, bar: p.stepInEpoch / Math.max(1, p.stepsPerEpoch) },
           { text: `step ${p.stepInEpoch}/${p.stepsPerEpoch}`, keep: 5 },
-          { text: `loss ${p.loss.toFixed(4)}`, keep: 8 },
+          // A step's loss while the epoch runs, the epoch's mean at its end (accuracy is the epoch's throughout).
+          { text: `${p.phase === 'epoch' ? 'mean loss' : 'loss'} ${p.loss.toFixed(4)}`, keep: 8 },
           { text: `acc ${percent(p.accuracy, 1)}`, keep: 7 },
           ...(p.testAccuracy === undefined ? [] : [{ text: `test acc ${percent(p.testAccuracy, 2)}`, keep: 6 }]),
           ...(Number.isFinite(p.imagesPerSecond) ? [{ text: `${Math.round(p.imagesPerSecond)} img/s`, keep: 4 }] : []),
@@ -210,7 +211,7 @@ export function progressPrinter(label: string, options: PrinterOptions = {}): Pr
     if (tty) {
       if ((p.phase === 'step' || p.phase === 'evaluate') && now - lastDraw < 100) return;
       lastDraw = now;
-      process.stderr.write(`\r\x1b[2K${progressLine(label, p, eta, process.stderr.columns ?? 80)}`);
+      process.stderr.write(`\r\x1b[2K${progressLine(label, p, eta, process.stderr.columns || 80)}`);
       drawn = true;
       if (p.phase === 'epoch') {
         process.stderr.write('\n');

@@ -120,7 +120,7 @@ export const evalCommand: Command = {
         console.log(JSON.stringify({ ...record, files: { json, svg } }));
         return;
       }
-      const width = Math.min(120, process.stdout.columns ?? 80);
+      const width = Math.min(120, process.stdout.columns || 80);
       console.log(
         `accuracy ${percent(result.accuracy, 2)}  error ${percent(1 - result.accuracy, 2)}  loss ` +
           `${result.loss.toFixed(4)}  (${result.count.toLocaleString('en-US')} images)`,

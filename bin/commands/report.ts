@@ -7,26 +7,29 @@ import { RUN_GROUP, applyThreads, deviceOption, loadCustomOps, option } from '..
 import { DATA_OPTIONS, loadData, withSubset } from '../cli/data.js';
 import { UsageError } from '../cli/options.js';
 
-/** The three most likely sub-policies per class, one line each (the report has five). */
-function printTopSubPolicies(report: PolicyReport): void {
-  const width = Math.max(...report.perClass.map((c) => c.name.length));
-  for (const group of report.perClass) {
-    const top = group.top
-      .slice(0, 3)
-      .map((s) => `${s.name} ${(100 * s.probability).toFixed(1)}%`)
-      .join(', ');
-    console.log(`  ${group.name.padEnd(width)}  ${top}`);
-  }
+/**
+ * Per class a line of its most likely sub-policies (three at most, the report has five), as many
+ * as fit `width` columns, one at least.
+ */
+export function topSubPolicyLines(report: PolicyReport, width: number): string[] {
+  const nameWidth = Math.max(...report.perClass.map((c) => c.name.length));
+  return report.perClass.map((group) => {
+    const head = `  ${group.name.padEnd(nameWidth)}  `;
+    const entries = group.top.slice(0, 3).map((s) => `${s.name} ${(100 * s.probability).toFixed(1)}%`);
+    let shown = entries.length;
+    while (shown > 1 && head.length + entries.slice(0, shown).join(', ').length > width - 1) shown--;
+    return head + entries.slice(0, shown).join(', ');
+  });
 }
 
 export const reportCommand: Command = {
   name: 'report',
-  summary: 'per-class report of a policy on a dataset (Markdown, JSON, SVG plots)',
+  summary: 'per-class report of a policy on a dataset (Markdown, JSON, plots, pictures)',
   usage: 'dna report --policy FILE --data DIR [options]',
   description:
     'Runs a searched policy over the images of --data and writes, per class, the mean pi(x) and its top ' +
     'sub-policies, the entropies, per op the apply mass, p and m, and the distances between classes: report.md, ' +
-    'report.json and SVG plots.',
+    'report.json, SVG plots, and examples.png, test images of each class as they are and as the policy augments them.',
   groups: [
     {
       title: 'Policy and data',
@@ -84,7 +87,7 @@ export const reportCommand: Command = {
         return;
       }
       console.log(`report of ${file} on ${report.images} images of ${data.name}`);
-      printTopSubPolicies(report);
+      for (const line of topSubPolicyLines(report, process.stdout.columns || 80)) console.log(line);
       console.log(`markdown ${files.markdown}\njson     ${files.json}`);
       console.log(`examples ${files.examples}`);
       for (const plot of files.plots) console.log(`plot     ${plot}`);

@@ -12,7 +12,7 @@ import { WRN_10_1, WRN_16_1, type Execution, type WideResNetPreset } from '../en
 import { loadPolicy } from '../dna/policy-file.js';
 import type { BaselineName } from '../baselines/index.js';
 import { policyReport, type PolicyReport } from '../dna/report.js';
-import { writePolicyReport } from '../dna/report-files.js';
+import { writePolicyReport, type PolicyReportFiles } from '../dna/report-files.js';
 import { positiveInteger } from '../util/checks.js';
 import type { Regularisers, SearchObjective } from '../dna/objectives.js';
 import { search, type SearchProgress } from './search.js';
@@ -78,7 +78,7 @@ export interface DemoResult {
   dataset: string;
   search?: { images: number; epochs: number; steps: number; seconds: number; policyFile: string; warnings: string[] };
   runs: DemoRun[];
-  report?: { markdown: string; json: string; plots: string[]; summary: PolicyReport['overall'] };
+  report?: PolicyReportFiles & { summary: PolicyReport['overall'] };
   summaryFile?: string;
 }
 
