@@ -470,8 +470,15 @@ test.serial(
       t.true(names.includes(example.subPolicy), example.subPolicy);
       t.is(example.ops.map((op) => op.name).join('+'), example.subPolicy);
       for (const op of example.ops) {
-        if (dna.findOp(op.name).range === null) t.is(op.magnitude, null, `${op.name} has no magnitude`);
-        else t.true(op.magnitude !== null && op.magnitude >= 0 && op.magnitude <= 1, `${op.name} ${op.magnitude}`);
+        const range = dna.findOp(op.name).range;
+        if (range === null) {
+          t.is(op.magnitude, null, `${op.name} has no magnitude`);
+          t.is(op.value, null);
+        } else {
+          t.true(op.magnitude !== null && op.magnitude >= 0 && op.magnitude <= 1, `${op.name} ${op.magnitude}`);
+          const value = range[0] + op.magnitude! * (range[1] - range[0]);
+          t.true(Math.abs(op.value! - value) < 1e-9, `${op.name} value`);
+        }
       }
     }
     // The same seed draws the same sub-policies.

@@ -26,11 +26,15 @@ export interface AugmentedExamplesOptions {
   seed?: number;
 }
 
-/** One op of a drawn sub-policy: whether its bit applied it, and its magnitude (null without one). */
+/**
+ * One op of a drawn sub-policy: whether its bit applied it, its magnitude m in [0, 1] and the op's
+ * value for that m, lo + m (hi - lo) of its range (both null for an op without a magnitude).
+ */
 export interface DrawnOp {
   name: string;
   applied: boolean;
   magnitude: number | null;
+  value: number | null;
 }
 
 /** An image of the grid: its class and the sub-policy drawn for it. */
@@ -98,11 +102,16 @@ async function draw(options: AugmentedExamplesOptions): Promise<Drawn> {
           return {
             label: chosen.labels[k],
             subPolicy: pair.map((o) => space.ops[o].name).join('+'),
-            ops: pair.map((o, slot) => ({
-              name: space.ops[o].name,
-              applied: bits[k][s][slot] > 0.5,
-              magnitude: space.ops[o].range === null ? null : magnitudes[k][s][slot],
-            })),
+            ops: pair.map((o, slot) => {
+              const { name, range } = space.ops[o];
+              const m = magnitudes[k][s][slot];
+              return {
+                name,
+                applied: bits[k][s][slot] > 0.5,
+                magnitude: range === null ? null : m,
+                value: range === null ? null : range[0] + m * (range[1] - range[0]),
+              };
+            }),
           };
         });
         return {
@@ -122,10 +131,11 @@ async function draw(options: AugmentedExamplesOptions): Promise<Drawn> {
 const escape = (text: string) =>
   text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
-/** "Rotate 0.62" (applied), "Invert", or "Rotate (off)": drawn, not applied. */
+/** "Rotate 0.62 (7.2)": applied with m = 0.62, a 7.2 degree turn; "Invert"; "Rotate (off)": drawn, not applied. */
 function opText(op: DrawnOp): string {
   if (!op.applied) return `${op.name} (off)`;
-  return op.magnitude === null ? op.name : `${op.name} ${op.magnitude.toFixed(2)}`;
+  if (op.magnitude === null || op.value === null) return op.name;
+  return `${op.name} ${op.magnitude.toFixed(2)} (${Number(op.value.toPrecision(3))})`;
 }
 
 /**
@@ -151,7 +161,7 @@ export async function writeAugmentedExamples(
   const rows = [...new Set(examples.map((e) => e.label))];
   const perRow = Math.max(...rows.map((label) => examples.filter((e) => e.label === label).length));
   // Wide enough for the heading's lines.
-  const canvasWidth = Math.max(480, labelWidth + perRow * (pairWidth + gap));
+  const canvasWidth = Math.max(540, labelWidth + perRow * (pairWidth + gap));
   const canvasHeight = header + rows.length * (cellHeight + 8);
 
   const { default: sharp } = await import('sharp');
@@ -172,9 +182,9 @@ export async function writeAugmentedExamples(
   const text: string[] = [
     `<text x="8" y="18" font-size="14" font-weight="bold">Images as they are and as the policy augments them</text>`,
     `<text x="8" y="35" font-size="11" fill="#444">Each pair: a test image, then the same image under the ` +
-      `sub-policy drawn for it,</text>`,
-    `<text x="8" y="49" font-size="11" fill="#444">its two ops with their magnitude m in [0, 1] (gray, off: drawn ` +
-      `but not applied).</text>`,
+      `sub-policy drawn for it: its two ops,</text>`,
+    `<text x="8" y="49" font-size="11" fill="#444">each with its magnitude m in [0, 1] and the op's value for it ` +
+      `in brackets (gray, off: not applied).</text>`,
   ];
   for (const [row, label] of rows.entries()) {
     const top = header + row * (cellHeight + 8);
