@@ -51,10 +51,11 @@ const count = sources(path.join(root, 'native')).length;
 // makes a rebuild of unchanged sources take seconds.
 const minutes = Math.max(1, Math.round((count * 10 * (settings.cuda ? 2 : 1)) / Math.max(1, jobs) / 60));
 // One line that fits 80 columns: the sources, the jobs (CMAKE_BUILD_PARALLEL_LEVEL), the time a
-// first build takes.
+// first build takes when nothing else runs (a busy machine takes longer: 9 minutes at a load of 12
+// on 2 cores).
 log(
   `building the addon: ${count} C++${settings.cuda ? '/CUDA' : ''} sources, ${jobs} ` +
-    `${jobs === 1 ? 'job' : 'jobs'}, up to about ${minutes} minute${minutes === 1 ? '' : 's'}`,
+    `${jobs === 1 ? 'job' : 'jobs'}, about ${minutes} min if idle`,
 );
 const started = Date.now();
 
