@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { UsageError, closest, editDistance, helpText, parseOptions, type OptionGroup } from '../bin/cli/options.js';
 import { demoSummary } from '../bin/commands/demo.js';
 import { topSubPolicyLines } from '../bin/commands/report.js';
+import { evalCommand, resumeCommand } from '../bin/cli/common.js';
 import { EtaClock, etaWarning, formatDuration, plural, progressLine, type Progress } from '../bin/cli/progress.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -303,4 +304,20 @@ test("dna report's lines of top sub-policies: as many of three as fit the width,
     '  Ankle boot  Brightness+Cutout 37.1%',
     '  Bag         Brightness+Cutout 37.1%',
   ]);
+});
+
+test('the commands a run prints to go on: eval on the same test images, resume with the same words', (t) => {
+  t.is(
+    evalCommand('runs/a/train.best.ckpt', { data: 'pets', 'test-dir': 'pets test', size: '64x64', epochs: 3 }),
+    "dna eval --checkpoint runs/a/train.best.ckpt --data pets --test-dir 'pets test' --size 64x64",
+  );
+  t.is(
+    evalCommand('b.ckpt', { data: 'pets', 'val-split': 0.1, seed: 7, channels: '3', format: 'folder' }),
+    'dna eval --checkpoint b.ckpt --data pets --format folder --val-split 0.1 --channels 3 --seed 7',
+  );
+  t.is(evalCommand('c.ckpt', { data: 'fashion-mnist', seed: 7 }), 'dna eval --checkpoint c.ckpt --data fashion-mnist');
+  t.is(
+    resumeCommand(['train', '--data', "it's here", '--force', '--epochs', '2']),
+    "dna train --data 'it'\\''s here' --epochs 2 --resume",
+  );
 });

@@ -316,8 +316,26 @@ export function inFlags(error: unknown): unknown {
 export function resumeCommand(argv: string[] = process.argv.slice(2)): string {
   const words = argv.filter((word) => word !== '--force');
   if (!words.includes('--resume')) words.push('--resume');
+  return shellCommand(['dna', ...words]);
+}
+
+/** Words as a shell command line, each quoted where the shell would split or expand it. */
+export function shellCommand(words: string[]): string {
   const quote = (word: string) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
-  return ['dna', ...words].map(quote).join(' ');
+  return words.map(quote).join(' ');
+}
+
+/**
+ * The dna eval command for `checkpoint` on the test images a run was evaluated on: the same --data
+ * with the options that chose its test images (--format, --test-dir, --val-split with its --seed,
+ * --size, --channels).
+ */
+export function evalCommand(checkpoint: string, values: OptionValues): string {
+  const words = ['dna', 'eval', '--checkpoint', checkpoint, '--data', values.data as string];
+  for (const name of ['format', 'test-dir', 'val-split', 'size', 'channels'])
+    if (values[name] !== undefined) words.push(`--${name}`, String(values[name]));
+  if (values['val-split'] !== undefined && values.seed !== undefined) words.push('--seed', String(values.seed));
+  return shellCommand(words);
 }
 
 /** A line for the user beside the results: on stderr, so that stdout keeps the results. */

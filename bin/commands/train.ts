@@ -5,6 +5,7 @@ import {
   RUN_GROUP,
   applyThreads,
   deviceOption,
+  evalCommand,
   executionOption,
   loadCustomOps,
   modelOf,
@@ -49,8 +50,9 @@ function printSummary(result: TrainResult, v: OptionValues, epochs: number): voi
   for (const [label, file] of files) if (file !== undefined) console.log(`${label.padEnd(11)}${file}`);
   if (result.aborted) console.log(`continue   ${resumeCommand()}`);
   else {
+    // Only a run that had test images can point to them again.
     const model = result.checkpoints?.best ?? result.checkpoints?.last;
-    if (model !== undefined) console.log(`evaluate   dna eval --checkpoint ${model} --data ${v.data as string}`);
+    if (model !== undefined && result.testAccuracy !== undefined) console.log(`evaluate   ${evalCommand(model, v)}`);
   }
 }
 
