@@ -4,6 +4,7 @@
 // to run, at the speed this process has measured (so a resumed run's estimate is its own), and a
 // run whose ETA is absurd for the device gets one warning that says what makes it shorter.
 import type { LoopProgress } from '../../lib/run/epoch-loop.js';
+import { wrap } from './options.js';
 
 /** Whether this process prints a run's progress and results: not a rank other than 0 of `dna launch` or torchrun. */
 export function isMainRank(): boolean {
@@ -201,11 +202,14 @@ export function progressPrinter(label: string, options: PrinterOptions = {}): Pr
       if (p.phase === 'epoch') console.log(JSON.stringify(p));
       return;
     }
-    if (!warned && p.phase === 'step' && clock.stepsTimed(p) >= 10) {
+    // Three timed steps: enough to tell hours from days, and on a slow device (a WRN-40-2 on a CPU,
+    // seconds a step) soon enough that the user has not waited minutes under an ETA of days.
+    if (!warned && p.phase === 'step' && clock.stepsTimed(p) >= 3) {
       const warning = etaWarning(eta, device, advice);
       if (warning !== undefined) {
         warned = true;
-        note(warning);
+        // Wrapped to the terminal, so that the bar's redraw below it clears no half of it.
+        note(tty ? wrap(warning, (process.stderr.columns || 80) - 1).join('\n') : warning);
       }
     }
     if (tty) {
