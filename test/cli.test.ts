@@ -321,3 +321,45 @@ test('Ctrl-C: the summary names what exists and the command that continues; a us
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('--import: a module of TypeScript transforms adds its op to dna search; dna report needs it to read the policy', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-cli-import-'));
+  try {
+    const gamma = path.resolve(path.dirname(cli), '..', 'examples', 'custom-op', 'gamma.js');
+    const common = ['--data', 'fashion-mnist', '--model', 'wrn-10-1', '--policy-model', 'wrn-10-1'];
+    const searched = dna(
+      'search',
+      ...common,
+      '--epochs',
+      '1',
+      '--subset',
+      '64',
+      '--import',
+      gamma,
+      '--custom-op',
+      'Gamma',
+      '--out',
+      dir,
+    );
+    t.is(searched.status, 0, searched.stderr);
+    // The next commands it names carry the module along.
+    t.true(searched.stdout.includes(`dna report --policy ${dir}/policy.dna --data fashion-mnist --import ${gamma}`));
+    const report = ['report', '--policy', path.join(dir, 'policy.dna'), '--data', 'fashion-mnist', '--subset', '50'];
+    const without = dna(...report);
+    t.is(without.status, 1);
+    t.regex(
+      without.stderr,
+      /uses the custom op 'Gamma', which is not loaded: load the module that registers it with --import FILE/,
+    );
+    const withIt = dna(...report, '--import', gamma, '--out', path.join(dir, 'report'), '--json');
+    t.is(withIt.status, 0, withIt.stderr);
+    const json = JSON.parse(readFileSync(JSON.parse(withIt.stdout).json, 'utf8'));
+    t.is(json.searchSpace.ops.at(-1), 'Gamma');
+    t.is(json.searchSpace.identityAt.at(-1), 1 / 3);
+    const missing = dna(...report, '--import', path.join(dir, 'nowhere.js'));
+    t.is(missing.status, 1);
+    t.regex(missing.stderr, /nowhere\.js/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
