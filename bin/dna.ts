@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 
 import { describe } from '../lib/util/describe.js';
 import type { Command } from './cli/command.js';
+import { inFlags } from './cli/common.js';
 import { wasInterrupted } from './cli/interrupt.js';
 import { UsageError, closest, helpText, parseOptions, wrap } from './cli/options.js';
 import { demoCommand } from './commands/demo.js';
@@ -13,6 +14,7 @@ import { reportCommand } from './commands/report.js';
 import { searchCommand } from './commands/search.js';
 import { trainCommand } from './commands/train.js';
 import { benchCommand } from './commands/bench.js';
+import { csvCommand } from './commands/csv.js';
 import { launchCommand } from './commands/launch.js';
 
 const COMMANDS: Command[] = [
@@ -22,6 +24,7 @@ const COMMANDS: Command[] = [
   trainCommand,
   evalCommand,
   reportCommand,
+  csvCommand,
   launchCommand,
   benchCommand,
 ];
@@ -42,7 +45,7 @@ function usage(width: number): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const width = Math.min(100, process.stdout.columns ?? 80);
+  const width = Math.min(100, process.stdout.columns || 80);
   const [name, ...rest] = argv;
   if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
     const command = name === 'help' ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
@@ -79,7 +82,9 @@ main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
-  (error: unknown) => {
+  (thrown: unknown) => {
+    // The library's errors about a run's folder, its settings or a missing op, in the command's flags.
+    const error = inFlags(thrown);
     console.error(`dna: ${error instanceof Error ? error.message : String(error)}`);
     process.exitCode = error instanceof UsageError ? 2 : 1;
   },

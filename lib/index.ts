@@ -50,7 +50,13 @@ export {
   type SubPolicy,
   type SearchSpace,
 } from './augment/search-space.js';
-export { loadOpLibrary, registerOp, type CustomOpDefinition, type TransformFunction } from './augment/custom-ops.js';
+export {
+  loadOpLibrary,
+  registerOp,
+  MissingOpError,
+  type CustomOpDefinition,
+  type TransformFunction,
+} from './augment/custom-ops.js';
 export { applyOp, applySubPolicies, type AugmentOptions, type SubPolicyOptions } from './augment/fused.js';
 export { applyCutout, preprocess, PREPROCESS_PRESETS, type PreprocessConfig } from './augment/preprocess.js';
 export {
@@ -76,6 +82,8 @@ export {
   type SvhnOptions,
   type IdxOptions,
   type ImageFolderOptions,
+  imageFolderLayout,
+  type ImageFolderLayout,
   type Batch,
   type BatchOptions,
 } from './data/index.js';
@@ -157,13 +165,25 @@ export {
 export {
   train,
   loadTrainedModel,
+  loadTrainedRun,
+  type TrainedRun,
   CHECKPOINT_KIND as TRAIN_CHECKPOINT_KIND,
   type TrainOptions,
   type TrainProgress,
   type TrainResult,
   type Augmentation,
 } from './run/train.js';
-export { evaluate } from './run/evaluate.js';
+export { evaluate, type EvaluateOptions, type EvaluateResult } from './run/evaluate.js';
+export { jsonLinesToCsv, metricsCsv } from './run/metrics-csv.js';
+export {
+  RunExistsError,
+  RunSettingsError,
+  RUN_FILES,
+  readRunRecord,
+  type RunKind,
+  type RunRecord,
+  type SettingDifference,
+} from './run/run-files.js';
 export { PolicyNetwork, type PolicyNetworkConfig } from './dna/policy-network.js';
 export {
   gumbelSoftmaxST,
@@ -205,7 +225,13 @@ export {
   type OpStatistics,
   type RankedSubPolicy,
 } from './dna/report.js';
-export { writePolicyReport, type PolicyReportFiles } from './dna/report-files.js';
+export { writePolicyReport, type PolicyReportFiles, type WritePolicyReportOptions } from './dna/report-files.js';
+export {
+  writeAugmentedExamples,
+  type AugmentedExample,
+  type AugmentedExamplesOptions,
+  type DrawnOp,
+} from './dna/report-examples.js';
 export {
   demo,
   DEMO_OBJECTIVE,

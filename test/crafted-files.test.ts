@@ -166,7 +166,8 @@ test(
 
 test('a run checkpoint with a crafted position, version or network is refused naming the file', async (t) => {
   const { run } = await made;
-  const options = { train: tinyDataset(16), model: dna.WRN_10_1, epochs: 2, batchSize: 16, resume: true };
+  // The settings of the run crafted from (a resumed run must keep them).
+  const options = { train: tinyDataset(16), model: dna.WRN_10_1, epochs: 1, batchSize: 16, resume: true };
   const position = (value: unknown) => (meta: Meta) => ((meta.position as Meta).epoch = value);
   const cases: Array<[string, (meta: Meta) => void, RegExp]> = [
     ['negative epoch', position(-3), /position\.epoch is -3, not a non-negative integer/],
@@ -196,6 +197,7 @@ test('a run checkpoint with a crafted position, version or network is refused na
   mkdirSync(dir);
   renameSync(await craft(run, 'good', () => {}), path.join(dir, 'train.last.ckpt'));
   const resumed = await dna.train({ ...options, outDir: dir });
-  t.is(resumed.steps, 2);
+  t.deepEqual(resumed.resumedFrom, { epoch: 1, step: 1 });
+  t.is(resumed.steps, 1);
   resumed.model.dispose();
 });

@@ -439,7 +439,7 @@ test(
     const error = await t.throwsAsync(run('report', '--policy', policyFile, ...common));
     t.regex(
       String((error as { stderr?: string }).stderr),
-      /uses the custom op 'vignette', which is not available in this process/,
+      /uses the custom op 'vignette', which is not loaded: load the shared library that defines dna_example::vignette with --op-library FILE/,
     );
     const report = JSON.parse(
       (await run('report', '--policy', policyFile, ...common, '--op-library', EXAMPLE_LIBRARY, '--json')).stdout,

@@ -466,7 +466,7 @@ test('imageFolder needs one size or a size option, and names files that are unre
     t,
     dna.datasets.imageFolder(dir),
     join(dir, 'b', '2.png'),
-    /is 6x10 \(height x width\) but .*1\.png is 8x8: .*pass \{ size: \[height, width\] \}/,
+    /is 6x10 \(height x width\) but .*1\.png is 8x8: all images must have the same size; give a size to resize them to \(the size option, \[height, width\]; --size HxW on the command line\)$/,
   );
 
   const resized = await dna.datasets.imageFolder(dir, { size: [8, 8] });
@@ -481,7 +481,12 @@ test('imageFolder needs one size or a size option, and names files that are unre
 
   const corrupt = join(dir, 'a', '0.png');
   writeFileSync(corrupt, readFileSync(join(dir, 'a', '1.png')).subarray(0, 40));
-  await rejectsAbout(t, dna.datasets.imageFolder(dir, { size: [8, 8] }), corrupt, /cannot decode/);
+  await rejectsAbout(
+    t,
+    dna.datasets.imageFolder(dir, { size: [8, 8] }),
+    corrupt,
+    /cannot decode .*0\.png: Input buffer has corrupt header \(a corrupt or truncated \.png\/\.jpg\?\)$/,
+  );
   rmSync(corrupt);
   mkdirSync(join(dir, 'c'));
   await rejectsAbout(

@@ -239,7 +239,8 @@ test.serial(
     child.kill('SIGINT');
     const { code, output } = await child.exited;
     t.is(code, 130, output);
-    const stopped = /stopped after step (\d+); continue with --resume \(checkpoint (.+)\)/.exec(output);
+    const stopped =
+      /^stopped after step (\d+), \d+s in all\ncheckpoint (.+)\ncontinue {3}dna search .* --resume$/m.exec(output);
     t.truthy(stopped, output);
     const step = Number(stopped![1]);
     t.true(step > 10 && step < 80, `stopped at step ${step}`);

@@ -1,6 +1,8 @@
 // Memory management: tidy scopes, keep, dispose, liveTensors accounting, use after dispose.
 // Serial: liveTensors() is a process-wide count.
 import test from 'ava';
+import { inspect } from 'node:util';
+
 import * as dna from '../lib/index.js';
 
 function churn(n: number): dna.Tensor {
@@ -238,6 +240,38 @@ test.serial('using a disposed tensor throws an Error mentioning "disposed"', (t)
   t.is(x.toString(), 'Tensor(disposed)');
   t.true(x.isDisposed);
   other.dispose();
+});
+
+test.serial('console.log shows a tensor: shape, dtype, device, grad and its first values, read alone', (t) => {
+  const before = dna.liveTensors();
+  dna.tidy(() => {
+    const small = dna.tensor([
+      [1, 2],
+      [3, 4.5],
+    ]);
+    t.is(inspect(small), 'Tensor [2, 2] float32 cpu [1, 2, 3, 4.5]');
+    const big = dna
+      .arange(0, 3 * 32 * 32)
+      .div(7)
+      .reshape([3, 32, 32]);
+    t.is(inspect(big), 'Tensor [3, 32, 32] float32 cpu [0, 0.1429, 0.2857, 0.4286, 0.5714, 0.7143, ... 3,066 more]');
+    t.is(inspect(dna.tensor([5, -6], [2], { dtype: 'int64' })), 'Tensor [2] int64 cpu [5, -6]');
+    t.is(inspect(dna.tensor([1, 0, 1], [3], { dtype: 'uint8' }).gt(0)), 'Tensor [3] bool cpu [1, 0, 1]');
+    t.is(inspect(dna.full([], 2.5)), 'Tensor [] float32 cpu 2.5');
+    t.is(inspect(dna.zeros([0, 3])), 'Tensor [0, 3] float32 cpu []');
+    t.is(inspect(dna.ones([2]).requireGrad()), 'Tensor [2] float32 cpu requires grad [1, 1]');
+    // Inside objects, as console.log prints them.
+    t.is(inspect({ x: small }), '{ x: Tensor [2, 2] float32 cpu [1, 2, 3, 4.5] }');
+    small.dispose();
+    t.is(inspect(small), 'Tensor(disposed)');
+  });
+  t.is(dna.liveTensors(), before, 'the views it reads are dropped with the rest');
+  // Outside any tidy scope too.
+  const x = dna.ones([3]);
+  const made = dna.liveTensors();
+  t.is(inspect(x), 'Tensor [3] float32 cpu [1, 1, 1]');
+  t.is(dna.liveTensors(), made);
+  x.dispose();
 });
 
 test.serial('dispose(array / object) disposes every tensor in it', (t) => {

@@ -584,7 +584,7 @@ test('null options are no options; options of another kind are a TypeError namin
   // A loader whose files are missing still gets past its options.
   await t.throwsAsync(dna.datasets.svhn(join(root, 'nothing'), null as never), {
     instanceOf: dna.DataFileError,
-    message: /^svhn: missing /,
+    message: /^svhn: .*nothing not found \(the cropped digits/,
   });
   await t.throwsAsync(dna.datasets.fashionMnist(join(root, 'nothing'), null as never), {
     instanceOf: dna.DataFileError,
@@ -625,4 +625,105 @@ test('null options are no options; options of another kind are a TypeError namin
   loaded.dispose();
   network.dispose();
   dna.dispose([images, gray]);
+});
+
+test('what a newcomer meets, in their words: wrong files, missing folders, threads, uint8 images, missing ops', async (t) => {
+  const dir = join(root, 'newcomer');
+  mkdirSync(dir, { recursive: true });
+  const text = join(dir, 'notes.txt');
+  writeFileSync(text, 'hello\n');
+  const ds = tinyDataset(16);
+  const trained = await dna.train({
+    train: ds,
+    model: dna.WRN_10_1,
+    epochs: 1,
+    batchSize: 16,
+    outDir: join(dir, 'run'),
+  });
+  trained.model.dispose();
+  const checkpoint = trained.checkpoints!.last;
+  const network = new dna.PolicyNetwork({ backbone: dna.WRN_10_1, inChannels: 1, seed: 1 });
+  const policyFile = join(dir, 'policy.dna');
+  await dna.savePolicy(policyFile, network, {
+    dataset: 'tiny',
+    classes: ['even', 'odd'],
+    seed: 1,
+    steps: 0,
+    seconds: 0,
+  });
+  network.dispose();
+
+  await refuses(
+    t,
+    'a text file as a policy',
+    () => dna.loadPolicy(text),
+    new RegExp(
+      `^${text} is not a policy file \\(a policy\\.dna written by search\\): it is no file of dna-augment at all ` +
+        `\\(bad magic bytes`,
+    ),
+  );
+  await refuses(
+    t,
+    'a training checkpoint as a policy',
+    () => dna.loadPolicy(checkpoint),
+    /is not a policy file \(a policy\.dna written by search\): it holds a "dna-augment\/train" checkpoint$/,
+  );
+  await refuses(
+    t,
+    'a policy as a trained model',
+    () => dna.loadTrainedModel(policyFile),
+    /policy\.dna is not a training checkpoint \(a train\.last\.ckpt or train\.best\.ckpt written by train\): it holds a "dna-augment\/policy" checkpoint$/,
+  );
+  const cifar = join(dir, 'cifar-10-batches-bin');
+  await refuses(
+    t,
+    'a missing CIFAR folder',
+    () => dna.datasets.cifar10(cifar),
+    /^cifar10: .*cifar-10-batches-bin not found \(the unpacked cifar-10-binary\.tar\.gz of https:\/\/www\.cs\.toronto\.edu\/~kriz\/cifar\.html\)$/,
+  );
+  mkdirSync(cifar);
+  await refuses(
+    t,
+    'an empty CIFAR folder',
+    () => dna.datasets.cifar10(cifar),
+    /^cifar10: missing .*batches\.meta\.txt \(expected the 10 class names of cifar-10-batches-bin, the unpacked cifar-10-binary\.tar\.gz of https:/,
+  );
+  await refuses(t, 'a missing IDX folder', () => dna.datasets.idx(join(dir, 'mnist')), /^idx: .*mnist not found$/);
+  for (const threads of [0, 1.5, -2])
+    await refuses(
+      t,
+      `setThreads(${threads})`,
+      () => dna.setThreads(threads),
+      new RegExp(`^setThreads: threads must be an integer from 1 to 4096, got ${threads}$`),
+    );
+
+  // uint8 images, which the README allows, go through a frozen policy as pixel values.
+  const policy = await dna.loadPolicy(policyFile);
+  const pixels = dna.tensor(
+    new Uint8Array(2 * 64).map((_, i) => (i * 7) % 256),
+    [2, 1, 8, 8],
+    { dtype: 'uint8' },
+  );
+  const scaled = pixels.float().div(255);
+  const fromUint8 = policy.augment(pixels, { generator: new dna.Generator(5) });
+  const fromFloat = policy.augment(scaled, { generator: new dna.Generator(5) });
+  t.is(fromUint8.dtype, 'float32');
+  t.deepEqual(fromUint8.toArray(), fromFloat.toArray());
+  const asynchronous = await policy.augmentAsync(pixels, { generator: new dna.Generator(5) });
+  t.deepEqual(asynchronous.toArray(), fromFloat.toArray());
+  dna.dispose([pixels, scaled, fromUint8, fromFloat, asynchronous]);
+  policy.dispose();
+
+  // A custom op the process does not have: a MissingOpError saying which op and what runs it.
+  const { requireCustomOps } = await import('../lib/augment/custom-ops.js');
+  const space = {
+    ops: [...dna.defaultSearchSpace().ops, { name: 'Vignette', custom: 'dna_example::vignette', range: [0, 1] }],
+    subPolicies: [],
+  } as unknown as dna.SearchSpace;
+  const error = t.throws(() => requireCustomOps(space, 'policy.dna'), { instanceOf: dna.MissingOpError });
+  t.like(error, { op: 'Vignette', custom: 'dna_example::vignette', kind: 'operator', where: 'policy.dna' });
+  t.regex(
+    error!.message,
+    /^policy\.dna: the search space uses the custom op 'Vignette', which is not available in this process: /,
+  );
 });

@@ -6,6 +6,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
+import sharp from 'sharp';
+
 import * as dna from '../lib/index.js';
 import { PolicyNetwork } from '../lib/dna/policy-network.js';
 import { loadPolicy, savePolicy } from '../lib/dna/policy-file.js';
@@ -170,7 +172,9 @@ function checkGroup(t: import('ava').ExecutionContext, group: dna.PolicyGroupSta
   group.ops.forEach((op, o) => {
     close(t, op.applyMass, expected.applyMass[o], `${group.name} ${op.name} apply mass`);
     close(t, op.meanP, expected.meanP[o], `${group.name} ${op.name} mean p`);
-    close(t, op.meanM, expected.meanM[o], `${group.name} ${op.name} mean m`);
+    // An op without a magnitude ignores its m: the report gives none.
+    if (ops[o].range === null) t.is(op.meanM, null, `${group.name} ${op.name} has no m`);
+    else close(t, op.meanM, expected.meanM[o], `${group.name} ${op.name} mean m`);
   });
 }
 
@@ -198,6 +202,9 @@ test.serial(
     t.is(report.searchSpace.subPolicies[0], 'ShearX+Rotate');
     t.is(report.searchSpace.subPolicies[9], 'Solarize+Cutout');
     close(t, report.searchSpace.maxEntropy, Math.log(10), 'max entropy');
+    // Where m leaves each op's image as it is: the middle for a signed range, the top for
+    // Solarize, none for Invert, which has no magnitude, and 0 for Cutout.
+    t.deepEqual(report.searchSpace.identityAt, [0.5, 0.5, null, 1, 0]);
 
     // Each class prefers the sub-policies whose centre is near its intensity.
     const names = (group: dna.PolicyGroupStatistics) => group.top.map((entry) => entry.name);
@@ -332,7 +339,8 @@ function checkUniform(t: import('ava').ExecutionContext, report: dna.PolicyRepor
       close(t, op.selected, 14 / 105, `${op.name} selected`);
       close(t, op.applyMass, 7 / 105, `${op.name} apply mass`);
       close(t, op.meanP, 0.5, `${op.name} p`);
-      close(t, op.meanM, 0.5, `${op.name} m`);
+      if (dna.findOp(op.name).range === null) t.is(op.meanM, null, `${op.name} has no m`);
+      else close(t, op.meanM, 0.5, `${op.name} m`);
     }
   }
   t.true(report.distance.matrix.flat().every((value) => value < 1e-9));
@@ -409,13 +417,134 @@ test.serial('writePolicyReport writes JSON that round-trips, Markdown with the t
   }
   const heatmap = await readFile(files.plots[0], 'utf8');
   t.true(heatmap.includes('Cutout') && heatmap.includes('bright'), 'the heatmap labels ops and classes');
-  t.regex(await readFile(files.plots[2], 'utf8'), /Invert\+Cutout/);
+  t.regex(heatmap, /white: 0\.200, the untrained policy's/, "the heatmap's white is the untrained apply mass, 1/5");
+  const top = await readFile(files.plots[2], 'utf8');
+  t.regex(top, /Invert\+Cutout/);
+  t.is(top.match(/class="mark-rule role-mark/g)?.length, 4, 'a line for uniform pi in each class and in all');
+  t.regex(top, /uniform pi, 0\.100/);
+  // p for every op, m only for the four with a magnitude, and a tick where each does nothing.
+  const parameters = await readFile(files.plots[3], 'utf8');
+  const marks = (kind: string) =>
+    [...parameters.matchAll(new RegExp(`aria-label="([^"]*)"[^>]*aria-roledescription="${kind}"`, 'g'))].map(
+      (match) => match[1],
+    );
+  t.is(marks('bar').filter((label) => label.includes('measure: mean p')).length, 5);
+  t.deepEqual(
+    marks('bar')
+      .filter((label) => label.includes('measure: mean m'))
+      .map((label) => label.split(';')[0]),
+    ['op: ShearX', 'op: Rotate', 'op: Solarize', 'op: Cutout'],
+  );
+  t.deepEqual(marks('tick'), [
+    'op: ShearX; value: 0.5; measure: mean m',
+    'op: Rotate; value: 0.5; measure: mean m',
+    'op: Solarize; value: 1; measure: mean m',
+    'op: Cutout; value: 0; measure: mean m',
+  ]);
   await t.throwsAsync(dna.writePolicyReport({} as dna.PolicyReport, dir), {
     instanceOf: TypeError,
     message: /made by policyReport/,
   });
   await rm(dir, { recursive: true, force: true });
 });
+
+test.serial(
+  'the examples grid: per class the first images, as they are and as the drawn sub-policy leaves them',
+  async (t) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'dna-report-'));
+    const network = new PolicyNetwork({ backbone: dna.WRN_10_1, inChannels: 3, seed: 5 });
+    const data = colourData(9);
+    const file = path.join(dir, 'examples.png');
+    // The first draw caches the search space's op tables (augment/kernel-tables.ts); after it, a
+    // grid leaves no tensor behind.
+    await dna.writeAugmentedExamples(file, { policy: network, data, perClass: 1 });
+    const before = dna.liveTensors();
+    const examples = await dna.writeAugmentedExamples(file, { policy: network, data, perClass: 2, seed: 4 });
+    t.is(dna.liveTensors(), before, 'no tensor outlives the grid');
+    t.deepEqual(
+      examples.map((e) => e.label),
+      [0, 0, 1, 1, 2, 2],
+    );
+    const names = network.searchSpace.subPolicies.map((_, s) => dna.subPolicyName(network.searchSpace, s));
+    for (const example of examples) {
+      t.true(names.includes(example.subPolicy), example.subPolicy);
+      t.is(example.ops.map((op) => op.name).join('+'), example.subPolicy);
+      for (const op of example.ops) {
+        const range = dna.findOp(op.name).range;
+        if (range === null) {
+          t.is(op.magnitude, null, `${op.name} has no magnitude`);
+          t.is(op.value, null);
+        } else {
+          t.true(op.magnitude !== null && op.magnitude >= 0 && op.magnitude <= 1, `${op.name} ${op.magnitude}`);
+          const value = range[0] + op.magnitude! * (range[1] - range[0]);
+          t.true(Math.abs(op.value! - value) < 1e-9, `${op.name} value`);
+        }
+      }
+    }
+    // The same seed draws the same sub-policies.
+    t.deepEqual(
+      await dna.writeAugmentedExamples(path.join(dir, 'again.png'), { policy: network, data, perClass: 2, seed: 4 }),
+      examples,
+    );
+
+    // 8 x 8 images are enlarged 12 times: row k (class k) starts 60 + 140 k pixels down, the label
+    // column is 110 wide, and a pair is the image, 4 pixels, then the augmented image.
+    const { data: pixels, info } = await sharp(file).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    t.is(info.height, 60 + 3 * 140);
+    const at = (x: number, y: number) =>
+      Array.from(pixels.subarray((y * info.width + x) * 3, (y * info.width + x + 1) * 3));
+    const size = 3 * 64;
+    const pixel = (image: number, y: number, x: number) =>
+      [0, 1, 2].map((c) => data.images[image * size + c * 64 + y * 8 + x]);
+    for (const [y, x] of [
+      [0, 0],
+      [2, 3],
+      [7, 7],
+    ])
+      t.deepEqual(at(110 + 12 * x + 6, 60 + 12 * y + 6), pixel(0, y, x), `image 0 at (${y}, ${x})`);
+    // Image 4, the second of class 1, in its row's second pair.
+    t.deepEqual(at(110 + 210 + 12 * 5 + 6, 60 + 140 + 12 * 1 + 6), pixel(4, 1, 5), 'image 4 at (1, 5)');
+    // A sub-policy whose two ops were both drawn off leaves its image as it is.
+    const untouched = examples.flatMap((e, k) => (e.ops.every((op) => !op.applied) ? [k] : []));
+    t.true(untouched.length > 0, 'seed 4 draws both ops off for some image');
+    for (const k of untouched) {
+      const [row, column] = [Math.floor(k / 2), k % 2];
+      const [left, top] = [110 + column * 210, 60 + row * 140];
+      for (const [y, x] of [
+        [0, 0],
+        [4, 6],
+      ])
+        t.deepEqual(
+          at(left + 100 + 12 * x + 6, top + 12 * y + 6),
+          at(left + 12 * x + 6, top + 12 * y + 6),
+          `image ${k}`,
+        );
+    }
+
+    // writePolicyReport draws it beside the plots when asked, and report.md shows it.
+    const report = await dna.policyReport({ policy: network, data });
+    const files = await dna.writePolicyReport(report, path.join(dir, 'report'), {
+      examples: { policy: network, data, perClass: 1 },
+    });
+    t.is(files.examples, path.join(dir, 'report', 'examples.png'));
+    t.is((await sharp(files.examples!).metadata()).height, 60 + 3 * 140);
+    t.regex(await readFile(files.markdown, 'utf8'), /!\[Augmented examples\]\(examples\.png\)/);
+    t.is((await dna.writePolicyReport(report, path.join(dir, 'plain'))).examples, undefined);
+
+    await t.throwsAsync(dna.writeAugmentedExamples(file, { policy: network, data, perClass: 0 }), {
+      instanceOf: RangeError,
+      message: /perClass must be a positive integer, got 0/,
+    });
+    const handMade = handMadePolicy();
+    await t.throwsAsync(dna.writeAugmentedExamples(file, { policy: handMade as never, data: grayData() }), {
+      instanceOf: TypeError,
+      message: /policy must be a PolicyNetwork or a loaded policy/,
+    });
+    handMade.dispose();
+    network.dispose();
+    await rm(dir, { recursive: true, force: true });
+  },
+);
 
 // ---- Errors ----
 

@@ -175,7 +175,8 @@ test.serial(
 
     // A checkpoint of another search (other batch size) is refused, not silently reused.
     await t.throwsAsync(search({ ...options, batchSize: 30, outDir: dir, resume: true }), {
-      message: /search\.last\.ckpt was written by a search with other settings/,
+      instanceOf: dna.RunSettingsError,
+      message: /search\.last\.ckpt was written by a run with other settings: batchSize 50 \(now 30\);/,
     });
     await rm(dir, { recursive: true, force: true });
   },

@@ -5,6 +5,9 @@ import {
   PAPER_PRESETS,
   PRECISIONS,
   PREPROCESS_PRESETS,
+  MissingOpError,
+  RunExistsError,
+  RunSettingsError,
   SEARCH_OBJECTIVES,
   WRN_10_1,
   WRN_16_1,
@@ -25,8 +28,16 @@ import {
   type SearchObjective,
   type SearchSpace,
 } from '../../lib/index.js';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+import { lookupOp } from '../../lib/augment/custom-ops.js';
+import { show } from '../../lib/run/run-files.js';
 import { describe } from '../../lib/util/describe.js';
+import { stopOnInterrupt } from './interrupt.js';
 import { UsageError, type OptionGroup, type OptionSpec, type OptionValues } from './options.js';
+import { isMainRank, progressPrinter } from './progress.js';
 
 export const MODELS = {
   'wrn-40-2': WRN_40_2,
@@ -68,6 +79,18 @@ export const option = {
   }),
   out: (help: string): OptionSpec => ({ name: 'out', kind: 'string', value: 'DIR', help }),
   resume: (help: string): OptionSpec => ({ name: 'resume', kind: 'flag', help }),
+  force: (what: string): OptionSpec => ({
+    name: 'force',
+    kind: 'flag',
+    help: `start over in a --out that holds a ${what} run, deleting its files`,
+  }),
+  logEvery: (): OptionSpec => ({
+    name: 'log-every',
+    kind: 'integer',
+    min: 1,
+    value: 'N',
+    help: 'also log the step figures every N steps (a JSON line each, beside the per-epoch ones)',
+  }),
   seed: (): OptionSpec => ({
     name: 'seed',
     kind: 'integer',
@@ -80,6 +103,12 @@ export const option = {
     kind: 'list',
     value: 'FILE',
     help: 'load custom ops from a shared library (TORCH_LIBRARY); repeatable',
+  }),
+  importModule: (): OptionSpec => ({
+    name: 'import',
+    kind: 'list',
+    value: 'FILE',
+    help: 'import a JavaScript module that registers transforms (registerOp); repeatable',
   }),
   augmentation: (): OptionSpec => ({
     name: 'augmentation',
@@ -168,19 +197,44 @@ export function modelOf(name: unknown) {
   return name === undefined ? undefined : MODELS[name as ModelName];
 }
 
-/** Loads every --op-library. */
-export function loadOpLibraries(values: OptionValues): void {
+/**
+ * Loads every --op-library (C++ operators) and imports every --import module (JavaScript that
+ * registers transforms with registerOp, e.g. a TypeScript transform compiled by tsc).
+ */
+export async function loadCustomOps(values: OptionValues): Promise<void> {
   for (const file of (values['op-library'] as string[] | undefined) ?? []) loadOpLibrary(file);
+  for (const file of (values.import as string[] | undefined) ?? []) {
+    if (/\.[cm]?ts$/.test(file))
+      throw new UsageError(`--import ${file}: Node.js imports JavaScript; compile it first (tsc) and give the .js`);
+    const resolved = path.resolve(file);
+    if (!existsSync(resolved)) throw new Error(`--import ${file}: no such file`);
+    try {
+      await import(pathToFileURL(resolved).href);
+    } catch (error) {
+      throw new Error(`--import ${file}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+    }
+  }
 }
 
-/** The built-in ops plus the named dispatcher ops (magnitude range [0, 1]), or undefined for the default space. */
+/**
+ * The built-in ops plus the named custom ops, or undefined for the default space: an op registered
+ * by an --import module by its name, or a dispatcher operator ('ns::name', magnitude range [0, 1]).
+ */
 export function customSearchSpace(operators: string[]): SearchSpace | undefined {
   if (operators.length === 0) return undefined;
   const ops: OpSpec[] = [...defaultSearchSpace().ops];
   for (const op of operators) {
-    if (!/^\w+::\w+$/.test(op))
-      throw new UsageError(`--custom-op takes a dispatcher name like my_ops::blur, got ${describe(op)}`);
-    ops.push(registerOp({ name: op.split('::')[1], op }));
+    if (/^\w+::\w+$/.test(op)) ops.push(registerOp({ name: op.split('::')[1], op }));
+    else {
+      try {
+        ops.push(lookupOp(op, '--custom-op'));
+      } catch {
+        throw new UsageError(
+          `--custom-op ${describe(op)}: neither a dispatcher operator like my_ops::blur (--op-library) nor an op ` +
+            `registered by an --import module`,
+        );
+      }
+    }
   }
   return { ops, subPolicies: subPolicies(ops) };
 }
@@ -209,4 +263,115 @@ export function preprocessOption(
   const value = values.preprocess as keyof typeof PREPROCESS_PRESETS | undefined;
   if (value !== undefined || preset !== undefined) return value;
   return data.shape[0] === 3 ? 'cifar' : 'none';
+}
+
+/** The flags behind the settings a run records, for messages about them. */
+const SETTING_FLAGS: Record<string, string> = {
+  dataset: '--data/--subset/--val-split',
+  images: '--subset',
+  classes: '--data',
+  seed: '--seed',
+  epochs: '--epochs',
+  batchSize: '--batch-size',
+  lr: '--lr',
+  classifierLr: '--lr',
+  policyLr: '--policy-lr',
+  weightDecay: '--weight-decay',
+  augmentation: '--augmentation/--policy',
+  preprocess: '--preprocess',
+  objective: '--objective',
+  regularisers: '--entropy-floor/--strength/--change-reward',
+  searchSpace: '--custom-op',
+  magnitudeGradient: '--exact-magnitudes',
+};
+
+/** A library error about a run's folder or settings, said in the command's flags; other errors as they are. */
+export function inFlags(error: unknown): unknown {
+  if (error instanceof RunExistsError) {
+    return new UsageError(
+      `--out ${error.dir} already holds a ${error.kind} run (${error.files.join(', ')}); --resume continues it, ` +
+        `--force starts over (deleting those files)`,
+    );
+  }
+  if (error instanceof RunSettingsError) {
+    const changes = error.differences.map(
+      (d) => `${SETTING_FLAGS[d.name] ?? d.name} ${show(d.saved)} (now ${show(d.now)})`,
+    );
+    return new UsageError(
+      `${error.file} was written by a run with other settings: ${changes.join(', ')}; resume with the same ` +
+        `settings, or start over with --force`,
+    );
+  }
+  if (error instanceof MissingOpError) {
+    const how =
+      error.kind === 'operator'
+        ? `load the shared library that defines ${error.custom} with --op-library FILE`
+        : `load the module that registers it with --import FILE`;
+    return new Error(`${error.where} uses the custom op '${error.op}', which is not loaded: ${how}`);
+  }
+  return error;
+}
+
+/** The command line that continues a stopped run: this one with --resume (and without --force). */
+export function resumeCommand(argv: string[] = process.argv.slice(2)): string {
+  const words = argv.filter((word) => word !== '--force');
+  if (!words.includes('--resume')) words.push('--resume');
+  return shellCommand(['dna', ...words]);
+}
+
+/** Words as a shell command line, each quoted where the shell would split or expand it. */
+export function shellCommand(words: string[]): string {
+  const quote = (word: string) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`);
+  return words.map(quote).join(' ');
+}
+
+/**
+ * The dna eval command for `checkpoint` on the test images a run was evaluated on: the same --data
+ * with the options that chose its test images (--format, --test-dir, --val-split with its --seed,
+ * --size, --channels).
+ */
+export function evalCommand(checkpoint: string, values: OptionValues): string {
+  const words = ['dna', 'eval', '--checkpoint', checkpoint, '--data', values.data as string];
+  for (const name of ['format', 'test-dir', 'val-split', 'size', 'channels'])
+    if (values[name] !== undefined) words.push(`--${name}`, String(values[name]));
+  if (values['val-split'] !== undefined && values.seed !== undefined) words.push('--seed', String(values.seed));
+  return shellCommand(words);
+}
+
+/** A line for the user beside the results: on stderr, so that stdout keeps the results. */
+export function note(line: string): void {
+  if (isMainRank()) process.stderr.write(`${line}\n`);
+}
+
+/**
+ * What `train` and `search` share from the command line: the output folder, resume, force, the
+ * step log, Ctrl-C and the progress printer. `finish()` releases Ctrl-C and ends the progress line.
+ */
+export function runSession(
+  values: OptionValues,
+  settings: { label: string; device: string; defaultOut: string; advice: string },
+) {
+  const outDir = path.resolve((values.out as string | undefined) ?? settings.defaultOut);
+  const onProgress = progressPrinter(settings.label, {
+    json: values.json === true,
+    outDir,
+    resume: values.resume === true,
+    device: settings.device,
+    advice: settings.advice,
+  });
+  const interrupt = stopOnInterrupt();
+  return {
+    options: {
+      outDir,
+      resume: values.resume === true,
+      force: values.force === true,
+      logEvery: values['log-every'] as number | undefined,
+      signal: interrupt.signal,
+      onProgress,
+    },
+    finish() {
+      interrupt.release();
+      onProgress.finish();
+    },
+  };
 }

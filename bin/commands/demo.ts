@@ -1,7 +1,7 @@
 // dna demo: the whole pipeline on Fashion-MNIST in about two minutes.
 import path from 'node:path';
 
-import { BASELINES, datasets, demo, type BaselineName } from '../../lib/index.js';
+import { BASELINES, RunExistsError, datasets, demo, type BaselineName, type DemoResult } from '../../lib/index.js';
 import type { Command } from '../cli/command.js';
 import {
   OBJECTIVE_OPTIONS,
@@ -58,7 +58,13 @@ export const demoCommand: Command = {
       title: 'Objective (default: invariance, change reward 1, entropy floor 2: measured best, see the README)',
       options: OBJECTIVE_OPTIONS,
     },
-    { title: 'Output', options: [option.out('where everything goes (default runs/demo)')] },
+    {
+      title: 'Output',
+      options: [
+        option.out('where everything goes (default runs/demo)'),
+        { name: 'force', kind: 'flag', help: 'start over in a --out that holds an earlier demo, deleting its runs' },
+      ],
+    },
     RUN_GROUP,
   ],
   async run(v) {
@@ -84,48 +90,61 @@ export const demoCommand: Command = {
     const started = performance.now();
     const say = (line: string) => {
       if (v.json || !isMainRank()) return;
-      if (tty) process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns ?? 80) - 1)}`);
+      if (tty) process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns || 80) - 1)}`);
       else console.log(line);
     };
-    const result = await demo({
-      outDir,
-      data,
-      searchImages: v['search-images'] as number | undefined,
-      searchEpochs: v['search-epochs'] as number | undefined,
-      trainImages: v['train-images'] as number | undefined,
-      trainEpochs: v['train-epochs'] as number | undefined,
-      testImages: v['test-images'] as number | undefined,
-      classifier: modelOf(v.model),
-      policy: modelOf(v['policy-model']),
-      compare: compare as BaselineName[],
-      ...objectiveOptions(v),
-      seed: (v.seed as number | undefined) ?? 0,
-      device,
-      execution,
-      signal: interrupt.signal,
-      onProgress: (event) => {
-        const elapsed = formatDuration((performance.now() - started) / 1000);
-        if (event.stage === 'search') {
-          const p = event.progress;
-          if (tty || p.phase === 'epoch')
-            say(
-              `[${elapsed}] search  epoch ${p.phase === 'epoch' ? p.epoch : p.epoch + 1}/${p.epochs}  step ` +
-                `${p.step}/${p.steps}  loss ${p.loss.toFixed(3)}`,
-            );
-        } else if (event.stage === 'train') {
-          const p = event.progress;
-          if (tty || p.phase === 'epoch')
-            say(
-              `[${elapsed}] train (${event.augmentation})  epoch ` +
-                `${p.phase === 'epoch' ? p.epoch : p.epoch + 1}/${p.epochs}  step ${p.step}/${p.steps}  loss ` +
-                `${p.loss.toFixed(3)}  ${Math.round(p.imagesPerSecond)} img/s`,
-            );
-        } else {
-          say(`[${elapsed}] report`);
-        }
-      },
-    });
-    interrupt.release();
+    let result: Awaited<ReturnType<typeof demo>>;
+    try {
+      result = await demo({
+        outDir,
+        force: v.force === true,
+        data,
+        searchImages: v['search-images'] as number | undefined,
+        searchEpochs: v['search-epochs'] as number | undefined,
+        trainImages: v['train-images'] as number | undefined,
+        trainEpochs: v['train-epochs'] as number | undefined,
+        testImages: v['test-images'] as number | undefined,
+        classifier: modelOf(v.model),
+        policy: modelOf(v['policy-model']),
+        compare: compare as BaselineName[],
+        ...objectiveOptions(v),
+        seed: (v.seed as number | undefined) ?? 0,
+        device,
+        execution,
+        signal: interrupt.signal,
+        onProgress: (event) => {
+          const elapsed = formatDuration((performance.now() - started) / 1000);
+          if (event.stage === 'search') {
+            const p = event.progress;
+            if (p.phase === 'start') return;
+            if (tty || p.phase === 'epoch')
+              say(
+                `[${elapsed}] search  epoch ${p.phase === 'epoch' ? p.epoch : p.epoch + 1}/${p.epochs}  step ` +
+                  `${p.step}/${p.steps}  loss ${p.loss.toFixed(3)}`,
+              );
+          } else if (event.stage === 'train') {
+            const p = event.progress;
+            if (p.phase === 'start') return;
+            if (tty || p.phase === 'epoch')
+              say(
+                `[${elapsed}] train (${event.augmentation})  epoch ` +
+                  `${p.phase === 'epoch' ? p.epoch : p.epoch + 1}/${p.epochs}  step ${p.step}/${p.steps}  loss ` +
+                  `${p.loss.toFixed(3)}  ${Math.round(p.imagesPerSecond)} img/s`,
+              );
+          } else {
+            say(`[${elapsed}] report`);
+          }
+        },
+      });
+    } catch (error) {
+      if (error instanceof RunExistsError)
+        throw new UsageError(
+          `${outDir} holds an earlier demo; --force starts over, or --out DIR puts this one elsewhere`,
+        );
+      throw error;
+    } finally {
+      interrupt.release();
+    }
     if (tty) process.stderr.write('\n');
     if (!isMainRank()) return;
     if (v.json) {
@@ -136,18 +155,32 @@ export const demoCommand: Command = {
       console.log(`stopped; what was done is in ${outDir}`);
       return;
     }
-    console.log(`\nDNA on ${result.dataset}, done in ${formatDuration((performance.now() - started) / 1000)}`);
-    console.log(
-      `search   ${result.search!.images} images, ${result.search!.epochs} epochs ` +
-        `(${formatDuration(result.search!.seconds)}): ${result.search!.policyFile}`,
-    );
-    for (const run of result.runs)
-      console.log(
-        `train    ${run.augmentation.padEnd(14)} test error ${(100 * run.testError).toFixed(2)}%  ` +
-          `(${formatDuration(run.seconds)}): ${run.checkpoint}`,
-      );
-    for (const warning of result.search!.warnings) console.log(`warning  ${warning}`);
-    console.log(`report   ${result.report!.markdown}`);
-    console.log(`summary  ${result.summaryFile}`);
+    console.log(demoSummary(result, (performance.now() - started) / 1000, process.cwd()));
   },
 };
+
+/**
+ * What dna demo prints at its end: the time, the search, each training run, the report. Paths are
+ * as the user would type them, relative to `cwd` when inside it, so that the lines fit 80 columns.
+ */
+export function demoSummary(result: DemoResult, seconds: number, cwd: string): string {
+  const shown = (file: string) => {
+    const relative = path.relative(cwd, file);
+    return relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
+  };
+  const nameWidth = Math.max(...result.runs.map((run) => run.augmentation.length));
+  const report = result.report!;
+  return [
+    `\nDNA on ${result.dataset}, done in ${formatDuration(seconds)}`,
+    `search   ${result.search!.images} images, ${result.search!.epochs} epochs ` +
+      `(${formatDuration(result.search!.seconds)}): ${shown(result.search!.policyFile)}`,
+    ...result.runs.map(
+      (run) =>
+        `train    ${run.augmentation.padEnd(nameWidth)}  test error ${(100 * run.testError).toFixed(2)}%  ` +
+        `(${formatDuration(run.seconds)}): ${shown(run.checkpoint)}`,
+    ),
+    ...result.search!.warnings.map((warning) => `warning  ${warning}`),
+    `report   ${shown(report.markdown)}${report.examples === undefined ? '' : ', pictures in examples.png'}`,
+    `summary  ${shown(result.summaryFile!)}`,
+  ].join('\n');
+}

@@ -3,36 +3,40 @@ import path from 'node:path';
 
 import { loadPolicy, policyReport, writePolicyReport, type PolicyReport } from '../../lib/index.js';
 import type { Command } from '../cli/command.js';
-import { RUN_GROUP, applyThreads, deviceOption, loadOpLibraries, option } from '../cli/common.js';
+import { RUN_GROUP, applyThreads, deviceOption, loadCustomOps, option } from '../cli/common.js';
 import { DATA_OPTIONS, loadData, withSubset } from '../cli/data.js';
 import { UsageError } from '../cli/options.js';
 
-/** The three most likely sub-policies per class, one line each (the report has five). */
-function printTopSubPolicies(report: PolicyReport): void {
-  const width = Math.max(...report.perClass.map((c) => c.name.length));
-  for (const group of report.perClass) {
-    const top = group.top
-      .slice(0, 3)
-      .map((s) => `${s.name} ${(100 * s.probability).toFixed(1)}%`)
-      .join(', ');
-    console.log(`  ${group.name.padEnd(width)}  ${top}`);
-  }
+/**
+ * Per class a line of its most likely sub-policies (three at most, the report has five), as many
+ * as fit `width` columns, one at least.
+ */
+export function topSubPolicyLines(report: PolicyReport, width: number): string[] {
+  const nameWidth = Math.max(...report.perClass.map((c) => c.name.length));
+  return report.perClass.map((group) => {
+    const head = `  ${group.name.padEnd(nameWidth)}  `;
+    const entries = group.top.slice(0, 3).map((s) => `${s.name} ${(100 * s.probability).toFixed(1)}%`);
+    let shown = entries.length;
+    while (shown > 1 && head.length + entries.slice(0, shown).join(', ').length > width - 1) shown--;
+    return head + entries.slice(0, shown).join(', ');
+  });
 }
 
 export const reportCommand: Command = {
   name: 'report',
-  summary: 'per-class report of a policy on a dataset (Markdown, JSON, SVG plots)',
+  summary: 'per-class report of a policy on a dataset (Markdown, JSON, plots, pictures)',
   usage: 'dna report --policy FILE --data DIR [options]',
   description:
     'Runs a searched policy over the images of --data and writes, per class, the mean pi(x) and its top ' +
     'sub-policies, the entropies, per op the apply mass, p and m, and the distances between classes: report.md, ' +
-    'report.json and SVG plots.',
+    'report.json, SVG plots, and examples.png, test images of each class as they are and as the policy augments them.',
   groups: [
     {
       title: 'Policy and data',
       options: [
         { name: 'policy', kind: 'string', value: 'FILE', help: 'a policy.dna written by dna search' },
         option.opLibrary(),
+        option.importModule(),
         ...DATA_OPTIONS,
         {
           name: 'split',
@@ -45,30 +49,48 @@ export const reportCommand: Command = {
         { name: 'batch-size', kind: 'integer', min: 1, value: 'N', help: 'images per forward pass (default 256)' },
       ],
     },
-    { title: 'Output', options: [option.out('where the report goes (default report/ beside the policy file)')] },
+    {
+      title: 'Output',
+      options: [
+        option.out('where the report goes (default report/ beside the policy file)'),
+        {
+          name: 'examples',
+          kind: 'integer',
+          min: 1,
+          value: 'N',
+          help: 'images per class in examples.png, the grid of augmented images (default 4)',
+        },
+      ],
+    },
     RUN_GROUP,
   ],
   async run(v) {
     if (v.policy === undefined) throw new UsageError('--policy is required (a policy.dna written by dna search)');
-    loadOpLibraries(v);
+    await loadCustomOps(v);
     applyThreads(v);
     const device = deviceOption(v);
     const file = v.policy as string;
-    const data = withSubset(await loadData(v, (v.split as 'train' | 'test' | undefined) ?? 'test'), v, 0);
     const policy = await loadPolicy(file, { device });
     try {
+      const split = (v.split as 'train' | 'test' | undefined) ?? 'test';
+      const loaded = await loadData(v, split, 0, policy.inChannels);
+      if (split === 'test' && loaded.test === undefined) throw new UsageError(`${loaded.noTest!}, or --split train`);
+      const data = withSubset(loaded[split]!, v.subset as number | undefined, 0);
       const report = await policyReport({ policy, data, device, batchSize: v['batch-size'] as number | undefined });
       const files = await writePolicyReport(
         report,
         (v.out as string | undefined) ?? path.join(path.dirname(path.resolve(file)), 'report'),
+        { examples: { policy, data, perClass: v.examples as number | undefined } },
       );
       if (v.json) {
         console.log(JSON.stringify(files));
         return;
       }
       console.log(`report of ${file} on ${report.images} images of ${data.name}`);
-      printTopSubPolicies(report);
-      console.log(`markdown ${files.markdown}\njson     ${files.json}\nplots    ${files.plots.join(', ')}`);
+      for (const line of topSubPolicyLines(report, process.stdout.columns || 80)) console.log(line);
+      console.log(`markdown ${files.markdown}\njson     ${files.json}`);
+      console.log(`examples ${files.examples}`);
+      for (const plot of files.plots) console.log(`plot     ${plot}`);
     } finally {
       policy.dispose();
     }

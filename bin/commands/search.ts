@@ -1,5 +1,5 @@
 // dna search: a DNA policy searched on a dataset; writes policy.dna.
-import { search, type PresetName } from '../../lib/index.js';
+import { search, type PresetName, type SearchResult } from '../../lib/index.js';
 import type { Command } from '../cli/command.js';
 import {
   OBJECTIVE_OPTIONS,
@@ -8,15 +8,17 @@ import {
   customSearchSpace,
   deviceOption,
   executionOption,
-  loadOpLibraries,
+  loadCustomOps,
   modelOf,
+  note,
   objectiveOptions,
   option,
   preprocessOption,
+  resumeCommand,
+  runSession,
 } from '../cli/common.js';
 import { DATA_OPTIONS, loadData } from '../cli/data.js';
-import { stopOnInterrupt } from '../cli/interrupt.js';
-import { formatDuration, progressPrinter, isMainRank } from '../cli/progress.js';
+import { formatDuration, isMainRank, plural } from '../cli/progress.js';
 
 export const searchCommand: Command = {
   name: 'search',
@@ -25,7 +27,8 @@ export const searchCommand: Command = {
   description:
     'Trains a policy network and a classifier together on a stratified subset of --data: the policy picks a ' +
     'sub-policy per image, the fused op applies it, and both networks learn by the chosen objective. Writes ' +
-    'policy.dna, search.last.ckpt and search.jsonl into --out.',
+    'policy.dna, search.last.ckpt, search.jsonl and search.run.json into --out. With --val-split the search ' +
+    'sees only the training part.',
   groups: [
     {
       title: 'Data',
@@ -69,11 +72,14 @@ export const searchCommand: Command = {
       title: 'Custom ops',
       options: [
         option.opLibrary(),
+        option.importModule(),
         {
           name: 'custom-op',
           kind: 'list',
-          value: 'NS::NAME',
-          help: 'add a loaded op to the 15 built-in ones (magnitude range [0, 1]); repeatable',
+          value: 'NAME',
+          help:
+            'add an op to the 15 built-in ones: an operator ns::name of an --op-library (magnitudes [0, 1]) or ' +
+            'an op an --import module registered; repeatable',
         },
       ],
     },
@@ -81,7 +87,9 @@ export const searchCommand: Command = {
       title: 'Output',
       options: [
         option.out('policy.dna, checkpoints and search.jsonl (default runs/search)'),
-        option.resume('continue from DIR/search.last.ckpt'),
+        option.resume('continue from DIR/search.last.ckpt (same settings; --device, --threads may change)'),
+        option.force('search'),
+        option.logEvery(),
       ],
     },
     RUN_GROUP,
@@ -92,42 +100,54 @@ export const searchCommand: Command = {
     const device = deviceOption(v);
     const preset = v.preset as PresetName | undefined;
     const classifierName = v.model ?? (preset === undefined ? 'wrn-40-2' : undefined);
-    loadOpLibraries(v);
+    await loadCustomOps(v);
     const searchSpace = customSearchSpace((v['custom-op'] as string[] | undefined) ?? []);
-    const data = await loadData(v, 'train');
-    const interrupt = stopOnInterrupt();
-    const result = await search({
-      train: data,
-      searchSpace,
-      preset,
-      subset: (v.subset as number | undefined) ?? (preset === undefined ? Math.min(4000, data.count) : undefined),
-      classifier: modelOf(classifierName),
-      policy: modelOf(v['policy-model'] ?? classifierName),
-      epochs: (v.epochs as number | undefined) ?? (preset === undefined ? 20 : undefined),
-      batchSize: v['batch-size'] as number | undefined,
-      classifierLr: v.lr as number | undefined,
-      policyLr: v['policy-lr'] as number | undefined,
-      preprocess: preprocessOption(v, data, preset),
-      ...objectiveOptions(v),
-      magnitudeGradient: v['exact-magnitudes'] ? 'exact' : undefined,
-      seed: (v.seed as number | undefined) ?? 0,
+    const seed = (v.seed as number | undefined) ?? 0;
+    const data = (await loadData(v, 'train', seed)).train!;
+    const session = runSession(v, {
+      label: 'search epoch',
       device,
-      execution,
-      outDir: (v.out as string | undefined) ?? 'runs/search',
-      resume: v.resume === true,
-      signal: interrupt.signal,
-      onProgress: progressPrinter('search epoch', v.json === true),
+      defaultOut: 'runs/search',
+      advice:
+        v.model === undefined && preset === undefined
+          ? 'the default networks are WRN-40-2: try --model wrn-16-1 --policy-model wrn-10-1, or fewer --epochs'
+          : 'a smaller --model or --policy-model, fewer --epochs or a smaller --subset make it shorter',
     });
-    interrupt.release();
+    let result: SearchResult;
+    try {
+      result = await search({
+        train: data,
+        searchSpace,
+        preset,
+        subset: (v.subset as number | undefined) ?? (preset === undefined ? Math.min(4000, data.count) : undefined),
+        classifier: modelOf(classifierName),
+        policy: modelOf(v['policy-model'] ?? classifierName),
+        epochs: (v.epochs as number | undefined) ?? (preset === undefined ? 20 : undefined),
+        batchSize: v['batch-size'] as number | undefined,
+        classifierLr: v.lr as number | undefined,
+        policyLr: v['policy-lr'] as number | undefined,
+        preprocess: preprocessOption(v, data, preset),
+        ...objectiveOptions(v),
+        magnitudeGradient: v['exact-magnitudes'] ? 'exact' : undefined,
+        seed,
+        device,
+        execution,
+        ...session.options,
+      });
+    } finally {
+      session.finish();
+    }
     result.policy.dispose();
     const summary = {
       aborted: result.aborted,
       steps: result.steps,
+      resumedFrom: result.resumedFrom,
       seconds: result.seconds,
       gpuHours: result.gpuHours,
       policyFile: result.policyFile,
       checkpoint: result.checkpoint,
       metrics: result.metrics,
+      stepLog: result.stepLog,
       monitor: result.monitor,
       warnings: result.warnings,
     };
@@ -136,10 +156,29 @@ export const searchCommand: Command = {
       console.log(JSON.stringify(summary));
       return;
     }
-    for (const warning of result.warnings) console.error(`dna: warning: ${warning}`);
-    if (result.aborted)
-      console.log(`stopped after step ${result.steps}; continue with --resume (checkpoint ${result.checkpoint})`);
-    else
-      console.log(`searched ${result.steps} steps in ${formatDuration(result.seconds)}; policy ${result.policyFile}`);
+    for (const warning of result.warnings) note(`dna: warning: ${warning}`);
+    const took = formatDuration(result.seconds);
+    const resumed = result.resumedFrom === undefined ? '' : ` (resumed after step ${result.resumedFrom.step})`;
+    if (result.aborted) {
+      console.log(`stopped after step ${result.steps}, ${took} in all`);
+      console.log(`checkpoint ${result.checkpoint}`);
+      console.log(`continue   ${resumeCommand()}`);
+      return;
+    }
+    console.log(`searched ${plural(result.steps, 'step')} in ${took}${resumed}`);
+    const files: [string, string | undefined][] = [
+      ['policy', result.policyFile],
+      ['checkpoint', result.checkpoint],
+      ['metrics', result.metrics],
+      ['steps', result.stepLog],
+    ];
+    for (const [label, file] of files) if (file !== undefined) console.log(`${label.padEnd(11)}${file}`);
+    // The next commands need the custom ops too.
+    const ops = [
+      ...((v['op-library'] as string[] | undefined) ?? []).map((file) => ` --op-library ${file}`),
+      ...((v.import as string[] | undefined) ?? []).map((file) => ` --import ${file}`),
+    ].join('');
+    console.log(`report     dna report --policy ${result.policyFile} --data ${v.data as string}${ops}`);
+    console.log(`train      dna train --policy ${result.policyFile} --data ${v.data as string}${ops} ...`);
   },
 };

@@ -1,6 +1,6 @@
 // A short DNA search with two custom transforms in the search space: the vignette of this
 // folder's library (dispatcher operator dna_example::vignette, CPU and CUDA) and a gamma curve
-// written in TypeScript. Build the library, then run:
+// written in TypeScript (gamma.ts). Build the library, then run:
 //
 //   node scripts/build-op-library.mjs examples/custom-op build/examples/custom-op
 //   npx tsc -p . && node dist/examples/custom-op/search.js [library.so] [out dir]
@@ -20,6 +20,7 @@ import {
   tensor,
   tidy,
 } from '../../lib/index.js';
+import { gamma } from './gamma.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const library = process.argv[2] || path.join(root, 'build/examples/custom-op/libdna_example_ops.so');
@@ -27,12 +28,6 @@ const outDir = process.argv[3] || 'runs/custom-op';
 
 console.log('operators:', loadOpLibrary(library).join(', '));
 const vignette = registerOp({ name: 'Vignette', op: 'dna_example::vignette', range: [0, 1], identityAt: 0 });
-const gamma = registerOp({
-  name: 'Gamma',
-  transform: (images, values) => images.pow(values.reshape([-1, 1, 1, 1])),
-  range: [0.5, 2],
-  identityAt: 1 / 3,
-});
 
 // Three built-in ops and the two custom ones: 10 sub-policies.
 const ops = [...OPS.filter((op) => ['Rotate', 'Contrast', 'Cutout'].includes(op.name)), vignette, gamma];
@@ -48,7 +43,8 @@ const result = await search({
   batchSize: 64,
   searchSpace,
   outDir,
-  onProgress: (p) => console.log(`step ${p.step}/${p.steps}: loss ${p.loss.toFixed(3)}`),
+  // A line per step (the epoch's end and the start are events too).
+  onProgress: (p) => p.phase === 'step' && console.log(`step ${p.step}/${p.steps}: loss ${p.loss.toFixed(3)}`),
 });
 console.log(`policy file: ${result.policyFile}`);
 

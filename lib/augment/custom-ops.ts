@@ -169,18 +169,48 @@ function operatorSchema(op: string, where: string): string {
   }
 }
 
-/** Throws an Error naming every custom op of the space that this process cannot run. */
+/**
+ * A search space (of a policy file, a search) uses a custom op this process does not have: a
+ * dispatcher operator whose library is not loaded, or a TypeScript transform not registered.
+ */
+export class MissingOpError extends Error {
+  /** Where it was needed (a policy file, 'search'), the op's name in the space, and what it runs. */
+  readonly where: string;
+  readonly op: string;
+  readonly custom: string;
+  readonly kind: 'operator' | 'transform';
+  constructor(where: string, op: string, custom: string, kind: 'operator' | 'transform', reason: string) {
+    super(`${where}: the search space uses the custom op '${op}', which is not available in this process: ${reason}`);
+    this.name = 'MissingOpError';
+    this.where = where;
+    this.op = op;
+    this.custom = custom;
+    this.kind = kind;
+  }
+}
+
+/** Throws a MissingOpError naming the first custom op of the space that this process cannot run. */
 export function requireCustomOps(space: SearchSpace, where: string): void {
   if (!hasCustomOps(space)) return;
   for (const op of space.ops) {
     if (op.custom === undefined) continue;
-    const unavailable =
-      `${where}: the search space uses the custom op '${op.name}', which is not available in ` + `this process`;
-    if (isOperatorName(op.custom)) operatorSchema(op.custom, unavailable);
-    else if (!transforms.has(op.custom))
-      throw new Error(
-        `${unavailable}: no TypeScript transform '${op.custom}' is registered (registerOp({ name, transform }))`,
+    if (isOperatorName(op.custom)) {
+      try {
+        native.customOpSchema(op.custom);
+      } catch (error) {
+        if (!(error instanceof Error)) throw error;
+        const reason = error.message.replace(/^customOpSchema: /, '');
+        throw new MissingOpError(where, op.name, op.custom, 'operator', reason);
+      }
+    } else if (!transforms.has(op.custom)) {
+      throw new MissingOpError(
+        where,
+        op.name,
+        op.custom,
+        'transform',
+        `no TypeScript transform '${op.custom}' is registered (registerOp({ name, transform }))`,
       );
+    }
   }
 }
 

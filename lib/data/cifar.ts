@@ -5,7 +5,15 @@ import { join } from 'node:path';
 
 import { describe, optionsObject } from '../util/describe.js';
 import { DataFileError, type ImageDataset } from './dataset.js';
-import { checkDirArgument, checkSplit, isDirectory, readClassNames, readRequired, type LoadOptions } from './files.js';
+import {
+  checkDirArgument,
+  checkSplit,
+  isDirectory,
+  readClassNames,
+  readRequired,
+  requireFolder,
+  type LoadOptions,
+} from './files.js';
 
 const PIXELS = 3 * 32 * 32;
 
@@ -15,6 +23,8 @@ interface CifarFormat {
   folder: string;
   files: Record<'train' | 'test', string[]>;
   namesFile: string;
+  /** Where the folder comes from, for the message when it is missing. */
+  source: string;
   classes: number;
   /** Label bytes before the pixels. */
   labelBytes: number;
@@ -27,12 +37,13 @@ async function loadCifar(format: CifarFormat, dir: string, options: LoadOptions)
   const { where } = format;
   checkDirArgument(where, dir);
   const split = checkSplit(where, optionsObject(options, where).split) as 'train' | 'test';
+  await requireFolder(where, dir, format.source);
   const root = (await isDirectory(join(dir, format.folder))) ? join(dir, format.folder) : dir;
   const classes = await readClassNames(
     where,
     join(root, format.namesFile),
     format.classes,
-    `the ${format.classes} class names of ${format.folder}`,
+    `the ${format.classes} class names of ${format.folder}, ${format.source}`,
   );
   const paths = format.files[split].map((file) => join(root, file));
   const record = format.labelBytes + PIXELS;
@@ -86,6 +97,7 @@ export function cifar10(dir: string, options: LoadOptions = {}): Promise<ImageDa
       folder: 'cifar-10-batches-bin',
       files: { train: [1, 2, 3, 4, 5].map((k) => `data_batch_${k}.bin`), test: ['test_batch.bin'] },
       namesFile: 'batches.meta.txt',
+      source: 'the unpacked cifar-10-binary.tar.gz of https://www.cs.toronto.edu/~kriz/cifar.html',
       classes: 10,
       labelBytes: 1,
       labelIndex: 0,
@@ -119,6 +131,7 @@ export async function cifar100(dir: string, options: Cifar100Options = {}): Prom
       folder: 'cifar-100-binary',
       files: { train: ['train.bin'], test: ['test.bin'] },
       namesFile: fine ? 'fine_label_names.txt' : 'coarse_label_names.txt',
+      source: 'the unpacked cifar-100-binary.tar.gz of https://www.cs.toronto.edu/~kriz/cifar.html',
       classes: fine ? 100 : 20,
       labelBytes: 2,
       labelIndex: fine ? 1 : 0,

@@ -38,6 +38,16 @@ function errorCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 
+/**
+ * A folder the user named must be there: a plain "not found" or "is a file" naming it, with
+ * `source` (where such a folder comes from) when given.
+ */
+export async function requireFolder(where: string, dir: string, source?: string): Promise<void> {
+  if (await isDirectory(dir)) return;
+  const what = (await exists(dir)) ? 'is a file, not a folder' : 'not found';
+  throw new DataFileError(dir, `${where}: ${dir} ${what}${source === undefined ? '' : ` (${source})`}`);
+}
+
 export async function isDirectory(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isDirectory();

@@ -10,6 +10,7 @@ import {
   gunzipIfCompressed,
   isDirectory,
   readRequired,
+  requireFolder,
   type LoadOptions,
 } from './files.js';
 
@@ -128,6 +129,7 @@ async function loadIdx(where: string, dir: string, options: IdxOptions): Promise
   const split = checkSplit(where, which);
   const classes = classNames(where, names);
   const name = label ?? 'idx';
+  await requireFolder(where, dir);
   if (typeof name !== 'string') throw new TypeError(`${where}: name must be a string, got ${describe(name)}`);
   const prefix = split === 'train' ? 'train' : 't10k';
   const [images, labels] = await Promise.all([

@@ -17,6 +17,6 @@ export type { LoadOptions, Split } from './files.js';
 export type { Cifar100Options } from './cifar.js';
 export type { SvhnOptions } from './svhn.js';
 export { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, type IdxOptions } from './idx.js';
-export type { ImageFolderOptions } from './image-folder.js';
+export { imageFolderLayout, type ImageFolderOptions, type ImageFolderLayout } from './image-folder.js';
 export { stratifiedSubset, splitStratified, stratifiedQuotas } from './subset.js';
 export { batches, batchesAsync, batchCount, epochOrder, type Batch, type BatchOptions } from './batches.js';

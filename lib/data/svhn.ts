@@ -5,7 +5,11 @@ import { join } from 'node:path';
 
 import { optionsObject } from '../util/describe.js';
 import { DataFileError, type ImageDataset } from './dataset.js';
-import { checkDirArgument, checkSplit, readRequired } from './files.js';
+import { checkDirArgument, checkSplit, readRequired, requireFolder } from './files.js';
+
+/** Where SVHN's files come from. */
+const SVHN_SOURCE =
+  'the cropped digits, train_32x32.mat and test_32x32.mat, from http://ufldl.stanford.edu/housenumbers/';
 import { yieldToEventLoop } from '../util/event-loop.js';
 import { readMat, type MatArray } from './mat.js';
 
@@ -21,11 +25,12 @@ export async function svhn(dir: string, options: SvhnOptions = {}): Promise<Imag
   const where = 'svhn';
   checkDirArgument(where, dir);
   const split = checkSplit(where, optionsObject(options, where).split, ['train', 'test', 'extra']);
+  await requireFolder(where, dir, SVHN_SOURCE);
   const file = join(dir, `${split}_32x32.mat`);
   const bytes = await readRequired(
     where,
     file,
-    `the SVHN ${split} set, a MAT-file with X (32x32x3xN uint8) and y (Nx1)`,
+    `the SVHN ${split} set, a MAT-file with X (32x32x3xN uint8) and y (Nx1), from ${SVHN_SOURCE}`,
   );
   const variables = await readMat(where, file, bytes);
   const fail = (message: string): never => {

@@ -3,6 +3,7 @@
 // (`augmentation: 'dna'`) and `loadPolicy` use it.
 import { applySubPolicies } from '../augment/fused.js';
 import type { SearchSpace } from '../augment/search-space.js';
+import { floatImages } from '../engine/images.js';
 import type { Generator } from '../engine/random.js';
 import { Tensor, dispose, noGrad, tidy } from '../engine/tensor.js';
 import { describe, optionsObject } from '../util/describe.js';
@@ -26,7 +27,10 @@ export interface LoadedPolicy {
   /** The channels of the images it was searched on (1 or 3). */
   readonly inChannels: number;
   readonly provenance: PolicyProvenance;
-  /** Augments a batch of [0, 1] images (float32 [B, C, H, W]); the same generator state gives the same result. */
+  /**
+   * Augments a batch of images (float32 [B, C, H, W] in [0, 1], or uint8 pixel values), giving
+   * float32 in [0, 1]; the same generator state gives the same result.
+   */
   augment(images: Tensor, options?: { generator?: Generator }): Tensor;
   /**
    * The same, with the policy network's forward pass on the addon's step thread (the event loop
@@ -46,7 +50,9 @@ export function frozenPolicy(
   const checkImages = (images: unknown, where: string) => {
     if (!(images instanceof Tensor) || images.ndim !== 4 || images.shape[1] !== inChannels) {
       const got = images instanceof Tensor ? `shape [${images.shape.join(', ')}]` : describe(images);
-      throw new RangeError(`${where}: images must be a Tensor [B, ${inChannels}, H, W] in [0, 1], got ${got}`);
+      throw new RangeError(
+        `${where}: images must be a Tensor [B, ${inChannels}, H, W] (float32 in [0, 1] or uint8), got ${got}`,
+      );
     }
   };
   // A hard sample of each image's (pi, p, m) at temperature 1, applied.
@@ -62,16 +68,26 @@ export function frozenPolicy(
     augment(images, augmentOptions = {}) {
       const { generator } = optionsObject(augmentOptions, 'policy.augment');
       checkImages(images, 'policy.augment');
-      return noGrad(() => tidy(() => applySample(images, network.forward(images), generator)));
+      return noGrad(() =>
+        tidy(() => {
+          const input = floatImages(images);
+          return applySample(input, network.forward(input), generator);
+        }),
+      );
     },
     async augmentAsync(images, augmentOptions = {}) {
       const { generator } = optionsObject(augmentOptions, 'policy.augmentAsync');
       checkImages(images, 'policy.augmentAsync');
-      const outputs = await noGrad(() => network.forwardAsync(images));
+      const input = floatImages(images);
       try {
-        return noGrad(() => tidy(() => applySample(images, outputs, generator)));
+        const outputs = await noGrad(() => network.forwardAsync(input));
+        try {
+          return noGrad(() => tidy(() => applySample(input, outputs, generator)));
+        } finally {
+          dispose(outputs);
+        }
       } finally {
-        dispose(outputs);
+        if (input !== images) input.dispose();
       }
     },
     dispose() {

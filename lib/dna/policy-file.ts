@@ -55,7 +55,10 @@ export async function savePolicy(
 /** Loads a policy file written by `search` as an augmenter usable in any pipeline. */
 export async function loadPolicy(file: string, options: { device?: Device } = {}): Promise<LoadedPolicy> {
   const { device } = optionsObject(options, 'loadPolicy');
-  const checkpoint = await loadCheckpoint(file, { kind: POLICY_FILE_KIND });
+  const checkpoint = await loadCheckpoint(file, {
+    kind: POLICY_FILE_KIND,
+    what: 'a policy file (a policy.dna written by search)',
+  });
   try {
     const meta = checkpoint.meta as PolicyFileMeta;
     if (meta?.version !== POLICY_FILE_VERSION)

@@ -1,13 +1,14 @@
 // A PolicyReport on disk: report.json, a readable report.md and SVG plots rendered headless with
-// Vega-Lite (compiled to Vega, rendered without a canvas). Vega is loaded on first use, so
-// importing the library does not pay for it.
+// Vega-Lite (util/plots.ts).
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { TopLevelSpec } from 'vega-lite';
 
-import { describe } from '../util/describe.js';
+import { describe, optionsObject } from '../util/describe.js';
+import { renderSvg } from '../util/plots.js';
 import { writeTextAtomically } from '../util/files.js';
+import { writeAugmentedExamples, type AugmentedExamplesOptions } from './report-examples.js';
 import { POLICY_REPORT_KIND, type PolicyGroupStatistics, type PolicyReport } from './report.js';
 
 export interface PolicyReportFiles {
@@ -15,6 +16,13 @@ export interface PolicyReportFiles {
   json: string;
   /** The SVG plots, in the order report.md shows them. */
   plots: string[];
+  /** The grid of augmented images (examples.png), when asked for. */
+  examples?: string;
+}
+
+export interface WritePolicyReportOptions {
+  /** Also draw examples.png: images of `data` as they are and as `policy` augments them. */
+  examples?: AugmentedExamplesOptions;
 }
 
 const number = (value: number | null, digits = 3) => (value === null ? '-' : value.toFixed(digits));
@@ -43,6 +51,13 @@ interface Plot {
   spec: TopLevelSpec;
 }
 
+/**
+ * The report's plots. Colour scales are fixed to what the numbers mean, not stretched over the
+ * data, so that a policy that has learned little looks pale: the apply-mass heatmap is white at
+ * the untrained policy's value, the distances start from a floor of 0.25 bits. Axis titles the
+ * plot's title already names are left out (headless rendering estimates the rotated labels' size
+ * generously, and a title under them would sit far below the axis).
+ */
 function plots(report: PolicyReport): Plot[] {
   const ops = report.searchSpace.ops;
   const rowNames = groups(report).map(groupName);
@@ -51,18 +66,23 @@ function plots(report: PolicyReport): Plot[] {
     encoding: { text: { field: 'value', type: 'quantitative' as const, format } },
   });
   const cells = { width: { step: 40 }, height: { step: 22 } };
+  const opAxis = { field: 'op', type: 'nominal' as const, sort: ops, title: null, axis: { labelAngle: -45 } };
+  // The apply mass of every op under the untrained policy (uniform pi, p = 0.5): each op is in
+  // n - 1 of the n(n - 1)/2 pairs, once per pair, so 1/n applications per image.
+  const untrained = 1 / ops.length;
+  const masses = groups(report).flatMap((group) => group.ops.map((op) => op.applyMass));
   const applyMass: TopLevelSpec = {
-    title: 'Expected applications per image, by op and class',
+    title: {
+      text: 'Expected applications per image, by op and class',
+      subtitle: `white: ${untrained.toFixed(3)}, the untrained policy's; orange above it, blue below`,
+    },
     ...cells,
     data: {
       values: groups(report).flatMap((group) =>
         group.ops.map((op) => ({ group: groupName(group), op: op.name, value: op.applyMass })),
       ),
     },
-    encoding: {
-      x: { field: 'op', type: 'nominal', sort: ops, title: 'op' },
-      y: { field: 'group', type: 'nominal', sort: rowNames, title: 'class' },
-    },
+    encoding: { x: opAxis, y: { field: 'group', type: 'nominal', sort: rowNames, title: null } },
     layer: [
       {
         mark: 'rect',
@@ -71,7 +91,11 @@ function plots(report: PolicyReport): Plot[] {
             field: 'value',
             type: 'quantitative',
             title: 'apply mass',
-            scale: { scheme: 'blues', domainMin: 0 },
+            scale: {
+              scheme: 'blueorange',
+              domain: [0, Math.max(2 * untrained, ...masses)],
+              domainMid: untrained,
+            },
           },
         },
       },
@@ -79,6 +103,7 @@ function plots(report: PolicyReport): Plot[] {
     ],
   };
   const classes = report.distance.classes;
+  const distances = report.distance.matrix.flat();
   const distance: TopLevelSpec = {
     title: 'Jensen-Shannon divergence (bits) between class-mean pi',
     ...cells,
@@ -88,22 +113,31 @@ function plots(report: PolicyReport): Plot[] {
       ),
     },
     encoding: {
-      x: { field: 'b', type: 'nominal', sort: classes, title: 'class' },
-      y: { field: 'a', type: 'nominal', sort: classes, title: 'class' },
+      x: { field: 'b', type: 'nominal', sort: classes, title: null, axis: { labelAngle: -45 } },
+      y: { field: 'a', type: 'nominal', sort: classes, title: null },
     },
     layer: [
       {
         mark: 'rect',
         encoding: {
-          color: { field: 'value', type: 'quantitative', title: 'JSD', scale: { scheme: 'oranges', domainMin: 0 } },
+          color: {
+            field: 'value',
+            type: 'quantitative',
+            title: 'JSD',
+            scale: { scheme: 'oranges', domain: [0, Math.max(0.25, ...distances)] },
+          },
         },
       },
       heatmapText('.3f'),
     ],
   };
   const uniform = 1 / report.searchSpace.subPolicies.length;
+  const probabilities = groups(report).flatMap((group) => group.top.map((entry) => entry.probability));
   const top: TopLevelSpec = {
-    title: `Top sub-policies by mean pi per class (uniform: ${uniform.toPrecision(3)})`,
+    title: {
+      text: 'Top sub-policies by mean pi per class',
+      subtitle: `the line: uniform pi, ${uniform.toPrecision(3)}`,
+    },
     data: {
       values: groups(report).flatMap((group) =>
         group.top.map((entry, rank) => ({
@@ -119,51 +153,72 @@ function plots(report: PolicyReport): Plot[] {
     resolve: { scale: { y: 'independent' }, axis: { x: 'independent' } },
     spec: {
       width: 160,
-      mark: 'bar',
-      encoding: {
-        y: { field: 'subPolicy', type: 'nominal', sort: { field: 'rank' }, title: null },
-        x: { field: 'probability', type: 'quantitative', title: 'mean pi' },
-      },
+      layer: [
+        {
+          mark: 'bar',
+          encoding: {
+            y: { field: 'subPolicy', type: 'nominal', sort: { field: 'rank' }, title: null },
+            x: {
+              field: 'probability',
+              type: 'quantitative',
+              title: 'mean pi',
+              scale: { domain: [0, Math.max(2 * uniform, ...probabilities)] },
+            },
+          },
+        },
+        {
+          mark: { type: 'rule', color: 'black', strokeDash: [4, 3] },
+          encoding: { x: { datum: uniform, type: 'quantitative' } },
+        },
+      ],
     },
   };
-  const measures = ['apply mass', 'mean p', 'mean m'];
+  const identityAt = report.searchSpace.identityAt;
+  const measures = ['mean p', 'mean m'];
   const parameters: TopLevelSpec = {
-    title: 'Per op over all images: apply mass, mean p and mean m (weighted by pi)',
-    data: {
-      values: report.overall.ops.flatMap((op) => [
-        { op: op.name, measure: 'apply mass', value: op.applyMass },
-        { op: op.name, measure: 'mean p', value: op.meanP },
-        { op: op.name, measure: 'mean m', value: op.meanM },
-      ]),
+    title: {
+      text: ['Per op over all images: mean apply probability p', 'and mean magnitude m (weighted by pi)'],
+      // Two short lines: a subtitle wider than the chart would widen the whole picture.
+      subtitle: ['black tick: the m at which the op does nothing', 'ops without a magnitude have no m'],
     },
-    mark: 'bar',
-    encoding: {
-      x: { field: 'op', type: 'nominal', sort: ops, title: 'op' },
-      xOffset: { field: 'measure', type: 'nominal', sort: measures },
-      y: { field: 'value', type: 'quantitative', title: null },
-      color: { field: 'measure', type: 'nominal', title: null, scale: { domain: measures } },
-    },
+    width: { step: 24 },
+    encoding: { x: opAxis, xOffset: { field: 'measure', type: 'nominal', sort: measures } },
+    layer: [
+      {
+        data: {
+          values: report.overall.ops.flatMap((op) => [
+            { op: op.name, measure: 'mean p', value: op.meanP },
+            ...(op.meanM === null ? [] : [{ op: op.name, measure: 'mean m', value: op.meanM }]),
+          ]),
+        },
+        mark: 'bar',
+        encoding: {
+          y: { field: 'value', type: 'quantitative', title: null, scale: { domain: [0, 1] } },
+          color: { field: 'measure', type: 'nominal', title: null, scale: { domain: measures } },
+        },
+      },
+      {
+        data: {
+          values: ops.flatMap((op, k) =>
+            identityAt[k] === null || report.overall.ops[k].meanM === null
+              ? []
+              : [{ op, measure: 'mean m', value: identityAt[k] }],
+          ),
+        },
+        mark: { type: 'tick', color: 'black', thickness: 3, orient: 'horizontal' },
+        encoding: { y: { field: 'value', type: 'quantitative' } },
+      },
+    ],
   };
   return [
     { file: 'apply-mass.svg', title: 'Apply mass per op and class', spec: applyMass },
     { file: 'class-distance.svg', title: 'Distances between classes', spec: distance },
     { file: 'top-sub-policies.svg', title: 'Top sub-policies per class', spec: top },
-    { file: 'op-parameters.svg', title: 'Apply mass, p and m per op', spec: parameters },
+    { file: 'op-parameters.svg', title: 'Mean p and m per op', spec: parameters },
   ];
 }
 
-/** Renders a Vega-Lite spec to SVG text, headless. */
-async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const [vega, vegaLite] = await Promise.all([import('vega'), import('vega-lite')]);
-  const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
-}
-
-function markdown(report: PolicyReport, plotList: Plot[]): string {
+function markdown(report: PolicyReport, plotList: Plot[], examples: boolean): string {
   const { searchSpace } = report;
   const S = searchSpace.subPolicies.length;
   const k = Math.max(...groups(report).map((group) => group.top.length));
@@ -241,6 +296,17 @@ function markdown(report: PolicyReport, plotList: Plot[]): string {
       report.distance.matrix.map((row, i) => [report.distance.classes[i], ...row.map((value) => number(value, 4))]),
     ),
     '',
+    ...(examples
+      ? [
+          '## What it does to images',
+          '',
+          'Test images as they are and under the sub-policy the policy draws for each (a hard sample, as ' +
+            'in training with the policy).',
+          '',
+          '![Augmented examples](examples.png)',
+          '',
+        ]
+      : []),
     '## Plots',
     '',
     ...plotList.flatMap((plot) => [`![${plot.title}](${plot.file})`, '']),
@@ -253,7 +319,11 @@ function markdown(report: PolicyReport, plotList: Plot[]): string {
  * mass per op and class, the class distances, the top sub-policies per class, p and m per op).
  * Each file is written atomically (util/files.ts).
  */
-export async function writePolicyReport(report: PolicyReport, outDir: string): Promise<PolicyReportFiles> {
+export async function writePolicyReport(
+  report: PolicyReport,
+  outDir: string,
+  options: WritePolicyReportOptions = {},
+): Promise<PolicyReportFiles> {
   if (report?.kind !== POLICY_REPORT_KIND)
     throw new TypeError(`writePolicyReport: expected a report made by policyReport(), got ${describe(report)}`);
   if (typeof outDir !== 'string' || outDir === '')
@@ -267,7 +337,12 @@ export async function writePolicyReport(report: PolicyReport, outDir: string): P
     plots: plotList.map((plot) => path.join(dir, plot.file)),
   };
   for (const [i, plot] of plotList.entries()) await writeTextAtomically(files.plots[i], await renderSvg(plot.spec));
+  const { examples } = optionsObject(options, 'writePolicyReport');
+  if (examples !== undefined) {
+    files.examples = path.join(dir, 'examples.png');
+    await writeAugmentedExamples(files.examples, examples);
+  }
   await writeTextAtomically(files.json, JSON.stringify(report, null, 2) + '\n');
-  await writeTextAtomically(files.markdown, markdown(report, plotList));
+  await writeTextAtomically(files.markdown, markdown(report, plotList, examples !== undefined));
   return files;
 }

@@ -15,7 +15,8 @@ import { positiveInteger } from '../util/checks.js';
 import { yieldToEventLoop } from '../util/event-loop.js';
 
 export const POLICY_REPORT_KIND = 'dna-augment/policy-report';
-const POLICY_REPORT_VERSION = 1;
+// 2: meanM is null for ops without a magnitude; the search space lists each op's identity magnitude.
+const POLICY_REPORT_VERSION = 2;
 
 /** Anything that maps a batch of [0, 1] images to (logits, p, m): a PolicyNetwork, or a hand-made policy. */
 export interface PolicySource {
@@ -40,7 +41,7 @@ export interface OpStatistics {
   applyMass: number;
   /**
    * Apply probability and magnitude averaged over those slots, weighted by pi_s(x); null when the
-   * op is in no sub-policy.
+   * op is in no sub-policy (and m null for an op without a magnitude, whose m the op ignores).
    */
   meanP: number | null;
   meanM: number | null;
@@ -75,7 +76,11 @@ export interface PolicyReport {
   /** Every class of the data, and how many images each had. */
   classes: string[];
   counts: number[];
-  searchSpace: { ops: string[]; subPolicies: string[]; maxEntropy: number };
+  /**
+   * The ops, the sub-policies' names, log S, and per op the magnitude m at which it does nothing
+   * (null for an op without a magnitude, or without such a point).
+   */
+  searchSpace: { ops: string[]; subPolicies: string[]; maxEntropy: number; identityAt: (number | null)[] };
   /** One entry per class that had images, in label order. */
   perClass: PolicyGroupStatistics[];
   overall: PolicyGroupStatistics;
@@ -278,6 +283,7 @@ export class PolicyStatistics {
         ops: this.searchSpace.ops.map((op) => op.name),
         subPolicies: this.searchSpace.subPolicies.map((_, s) => subPolicyName(this.searchSpace, s)),
         maxEntropy: Math.log(S),
+        identityAt: this.searchSpace.ops.map((op) => (op.range === null ? null : (op.identityAt ?? null))),
       },
       perClass,
       overall: this.#group(total, 'all', top),
@@ -297,7 +303,13 @@ export class PolicyStatistics {
     const meanPi = Array.from(row.subarray(2, 2 + S), (sum) => sum / count);
     const applied = row.subarray(2 + S, 2 + 3 * S);
     const magnitude = row.subarray(2 + 3 * S, 2 + 5 * S);
-    const ops = space.ops.map((op) => ({ name: op.name, selected: 0, applyMass: 0, magnitudeMass: 0 }));
+    const ops = space.ops.map((op) => ({
+      name: op.name,
+      selected: 0,
+      applyMass: 0,
+      magnitudeMass: 0,
+      magnitude: op.range !== null,
+    }));
     space.subPolicies.forEach((pair, s) =>
       pair.forEach((o, slot) => {
         ops[o].selected += meanPi[s];
@@ -315,12 +327,12 @@ export class PolicyStatistics {
       top: ranked.slice(0, top),
       meanEntropy: row[1] / count,
       entropyOfMean: entropy(meanPi),
-      ops: ops.map(({ name: opName, selected, applyMass, magnitudeMass }) => ({
+      ops: ops.map(({ name: opName, selected, applyMass, magnitudeMass, magnitude }) => ({
         name: opName,
         selected,
         applyMass,
         meanP: selected > 0 ? applyMass / selected : null,
-        meanM: selected > 0 ? magnitudeMass / selected : null,
+        meanM: selected > 0 && magnitude ? magnitudeMass / selected : null,
       })),
     };
   }
@@ -342,7 +354,7 @@ export interface PolicyReportOptions {
 }
 
 /** The PolicySource inside what the user passed, and the network to put in eval mode, if any. */
-function resolvePolicy(policy: PolicyReportOptions['policy']): {
+export function resolvePolicy(policy: PolicyReportOptions['policy']): {
   source: PolicySource;
   network?: PolicyNetwork;
   provenance?: Record<string, unknown>;

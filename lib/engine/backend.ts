@@ -1,3 +1,4 @@
+import { describe } from '../util/describe.js';
 import { native } from './native.js';
 
 /** Where CPU tensors get their memory: 'dna', this package's allocator, or 'libtorch', LibTorch's own (glibc's malloc). */
@@ -73,5 +74,7 @@ export function tasksInFlight(): number {
 
 /** Sets LibTorch's intra-op threads for this process. */
 export function setThreads(threads: number): void {
+  if (!Number.isInteger(threads) || threads < 1 || threads > 4096)
+    throw new RangeError(`setThreads: threads must be an integer from 1 to 4096, got ${describe(threads)}`);
   native.setNumThreads(threads);
 }

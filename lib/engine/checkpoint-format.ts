@@ -59,6 +59,8 @@ export interface CheckpointData {
 export interface LoadCheckpointOptions {
   /** When given, a file of another kind is refused with a clear Error. */
   kind?: string;
+  /** What the caller expects, for messages: e.g. 'a policy file (policy.dna, written by search)'. */
+  what?: string;
   /** Device for the loaded tensors (default `'cpu'`). */
   device?: Device;
 }

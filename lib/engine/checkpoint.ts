@@ -245,7 +245,15 @@ async function readExactly(handle: FileHandle, bytes: Uint8Array, position: numb
  */
 export async function loadCheckpoint(path: string, options: LoadCheckpointOptions = {}): Promise<LoadedCheckpoint> {
   checkPathArgument(path, 'loadCheckpoint()');
-  const { kind: wantKind, device = 'cpu' } = optionsObject(options, `loadCheckpoint(${path})`);
+  const { kind: wantKind, what, device = 'cpu' } = optionsObject(options, `loadCheckpoint(${path})`);
+  // A file that is no checkpoint at all: said in the caller's words when it gave them.
+  const foreign = (detail: string) =>
+    new CheckpointError(
+      path,
+      what === undefined
+        ? `${path} is not a checkpoint (${detail})`
+        : `${path} is not ${what}: it is no file of dna-augment at all (${detail})`,
+    );
   if (wantKind !== undefined && typeof wantKind !== 'string')
     throw new TypeError(`loadCheckpoint(${path}): options.kind must be a string, got ${describe(wantKind)}`);
   if (typeof device !== 'string')
@@ -269,14 +277,13 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
       // Still tell a foreign file from a cut one when the magic cannot match.
       const head = Buffer.alloc(size);
       await readExactly(handle, head, 0, path);
-      if (!MAGIC.subarray(0, size).equals(head))
-        throw new CheckpointError(path, `${path} is not a checkpoint (bad magic bytes)`);
+      if (!MAGIC.subarray(0, size).equals(head)) throw foreign('bad magic bytes');
       throw truncated(`only ${size} bytes`);
     }
     const prefix = Buffer.alloc(PREFIX_BYTES);
     await readExactly(handle, prefix, 0, path);
     if (!prefix.subarray(0, MAGIC.length).equals(MAGIC)) {
-      throw new CheckpointError(path, `${path} is not a checkpoint (bad magic bytes, expected "${CHECKPOINT_MAGIC}")`);
+      throw foreign(`bad magic bytes, expected "${CHECKPOINT_MAGIC}"`);
     }
     const headerLength = prefix.readUInt32LE(MAGIC.length);
     if (headerLength > MAX_HEADER_BYTES)
@@ -308,7 +315,9 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
     if (wantKind !== undefined && kind !== wantKind) {
       throw new CheckpointError(
         path,
-        `checkpoint ${path} holds a "${kind}" checkpoint, not the expected "${wantKind}"`,
+        what === undefined
+          ? `checkpoint ${path} holds a "${kind}" checkpoint, not the expected "${wantKind}"`
+          : `${path} is not ${what}: it holds a "${kind}" checkpoint`,
       );
     }
 

@@ -3,6 +3,8 @@
 // Every Tensor owns one native reference. `dispose()` drops it now; `tidy(fn)` drops every
 // tensor made inside `fn` except the ones it returns; garbage collection drops forgotten ones
 // eventually (a safety net, not a plan: GPU memory is invisible to the JS heap).
+import { inspect } from 'node:util';
+
 import { describe, optionsObject } from '../util/describe.js';
 import { native, type NativeDType, type NativeTensor, type NativeTypedArray } from './native.js';
 
@@ -410,7 +412,40 @@ export class Tensor {
     if (this.isDisposed) return 'Tensor(disposed)';
     return `Tensor(shape=[${this.shape.join(', ')}], dtype=${this.dtype}, device=${this.device})`;
   }
+
+  /**
+   * What console.log and util.inspect show: shape, dtype, device, whether it requires grad, and
+   * its first values, e.g. `Tensor [2, 2] float32 cpu [1, 2, 3, 4]` or
+   * `Tensor [128, 3, 32, 32] float32 cuda:0 [0.2314, 0.1686, ... 393,210 more]`. Only the values
+   * shown are read (a copy of a few elements, from any device).
+   */
+  [inspect.custom](): string {
+    if (this.isDisposed) return 'Tensor(disposed)';
+    const shape = this.shape;
+    const head = `Tensor [${shape.join(', ')}] ${this.dtype} ${this.device}${this.requiresGrad ? ' requires grad' : ''}`;
+    const count = this.numel;
+    if (count === 0) return `${head} []`;
+    const shown = Math.min(count, INSPECT_VALUES);
+    // Views of the first values, read and dropped here.
+    const flat = this.flatten();
+    const first = flat.narrow(0, 0, shown);
+    let values: string[];
+    try {
+      values = Array.from(first.data() as ArrayLike<number | bigint>, (value) =>
+        typeof value === 'bigint' ? value.toString() : Number(value.toPrecision(4)).toString(),
+      );
+    } finally {
+      first.dispose();
+      flat.dispose();
+    }
+    if (shape.length === 0) return `${head} ${values[0]}`;
+    const more = count - shown;
+    return `${head} [${values.join(', ')}${more > 0 ? `, ... ${more.toLocaleString('en-US')} more` : ''}]`;
+  }
 }
+
+/** How many values util.inspect shows of a tensor. */
+const INSPECT_VALUES = 6;
 
 // ---- Memory and autograd scopes ----
 

@@ -12,7 +12,7 @@ import { WRN_10_1, WRN_16_1, type Execution, type WideResNetPreset } from '../en
 import { loadPolicy } from '../dna/policy-file.js';
 import type { BaselineName } from '../baselines/index.js';
 import { policyReport, type PolicyReport } from '../dna/report.js';
-import { writePolicyReport } from '../dna/report-files.js';
+import { writePolicyReport, type PolicyReportFiles } from '../dna/report-files.js';
 import { positiveInteger } from '../util/checks.js';
 import type { Regularisers, SearchObjective } from '../dna/objectives.js';
 import { search, type SearchProgress } from './search.js';
@@ -50,6 +50,8 @@ export interface DemoOptions {
   compare?: BaselineName[];
   seed?: number;
   device?: Device;
+  /** Start over in an outDir that holds an earlier demo, deleting its runs (without it, such a folder is refused). */
+  force?: boolean;
   /** Memory format and precision of every network (see `Execution`). */
   execution?: Execution;
   /** Data-parallel over several processes: see RunOptions.distributed (every stage runs on the same ranks). */
@@ -76,7 +78,7 @@ export interface DemoResult {
   dataset: string;
   search?: { images: number; epochs: number; steps: number; seconds: number; policyFile: string; warnings: string[] };
   runs: DemoRun[];
-  report?: { markdown: string; json: string; plots: string[]; summary: PolicyReport['overall'] };
+  report?: PolicyReportFiles & { summary: PolicyReport['overall'] };
   summaryFile?: string;
 }
 
@@ -204,6 +206,7 @@ async function demoOnGroup(
     device,
     execution: options.execution,
     outDir: path.join(outDir, 'search'),
+    force: options.force,
     distributed: group,
     signal,
     onProgress: (progress) => onProgress?.({ stage: 'search', progress }),
@@ -234,6 +237,7 @@ async function demoOnGroup(
       device,
       execution: options.execution,
       outDir: runDir,
+      force: options.force,
       distributed: group,
       signal,
       onProgress: (progress) => onProgress?.({ stage: 'train', augmentation, progress }),
@@ -258,7 +262,9 @@ async function demoOnGroup(
   const policy = await loadPolicy(searched.policyFile, { device });
   try {
     const report = await policyReport({ policy, data: testData, device, signal });
-    const files = await writePolicyReport(report, path.join(outDir, 'report'));
+    const files = await writePolicyReport(report, path.join(outDir, 'report'), {
+      examples: { policy, data: testData, seed },
+    });
     result.report = { ...files, summary: report.overall };
   } catch (error) {
     if (signal?.aborted) return { ...result, aborted: true };

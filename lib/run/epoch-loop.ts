@@ -1,8 +1,12 @@
 // The epoch loop that `train` and `search` share: batches in the seeded order of each epoch
 // (from where a resumed run stands), prefetched while the step before runs; the cosine learning
 // rate per step; a stop after the current step on abort (saving first); the divergence check;
-// running loss and accuracy; progress events; and per epoch a line of metrics and a save. What a
-// step does and what an epoch adds (an evaluation, the collapse monitor) are the caller's.
+// running loss and accuracy (kept in the checkpoint when a run stops inside an epoch, so that the
+// resumed epoch's figures cover all its steps); progress events (a start event that says whether
+// the run resumed, one per step, one per epoch); a step log every N steps; and per epoch a line of
+// metrics and a save. What a step does and what an epoch adds (an evaluation, the collapse
+// monitor) are the caller's; an epoch end that the signal interrupts (a long evaluation) is saved
+// as not done, and runs again on resume.
 //
 // In a distributed run each rank runs its shard of every epoch (DistributedSampler's order),
 // decisions that end a run (an abort, a loss that is not finite) are taken by all ranks together,
@@ -31,6 +35,15 @@ export interface LoopPosition {
   epoch: number;
   batch: number;
   step: number;
+  /** Inside an epoch: the sums of its steps so far (images, hits, loss times images). */
+  running?: RunningFigures;
+}
+
+/** The running sums of an epoch's steps. */
+export interface RunningFigures {
+  seen: number;
+  correct: number;
+  lossSum: number;
 }
 
 /**
@@ -61,8 +74,18 @@ export interface RunOptions<P> {
   outDir?: string;
   /** Continue from the run's last checkpoint in outDir when it exists. */
   resume?: boolean;
-  /** Stops the run after its current step (it saves first). */
+  /**
+   * Stops the run after its current step (it saves first); during an epoch's evaluation, stops
+   * the evaluation, and a resumed run evaluates that epoch again.
+   */
   signal?: AbortSignal;
+  /**
+   * With outDir: start over in a folder that holds a run of the same kind, deleting its files
+   * (without it, and without `resume`, such a folder is refused with a RunExistsError).
+   */
+  force?: boolean;
+  /** With outDir: a line of step figures every this many steps in <kind>.steps.jsonl (default: none). */
+  logEvery?: number;
   onProgress?: (progress: P) => void;
   /**
    * Read the steps' loss and accuracy every this many steps (default: every step on the CPU, every
@@ -79,9 +102,13 @@ export interface RunOptions<P> {
   distributed?: boolean | DistributedOptions | ProcessGroup;
 }
 
-/** Progress of a run, after every step and at the end of every epoch. */
+/**
+ * Progress of a run: once at the start ('start', with `resumed`), after every step, during an
+ * evaluation ('evaluate', train only: `evaluated` of `evaluating` images) and at the end of every
+ * epoch.
+ */
 export interface LoopProgress {
-  phase: 'step' | 'epoch';
+  phase: 'start' | 'step' | 'evaluate' | 'epoch';
   /** Epochs done (at 'epoch': including this one). */
   epoch: number;
   epochs: number;
@@ -95,6 +122,11 @@ export interface LoopProgress {
   accuracy: number;
   lr: number;
   imagesPerSecond: number;
+  /** 'start': whether the run continues from a checkpoint (then epoch and step say where). */
+  resumed?: boolean;
+  /** 'evaluate': test images done, of how many. */
+  evaluated?: number;
+  evaluating?: number;
 }
 
 /** An epoch's figures, handed to `endEpoch` after the position has moved to the next epoch. */
@@ -104,16 +136,22 @@ export interface EpochSummary {
   accuracy: number | null;
   /** The learning rate after the epoch's last step. */
   lr: number;
+  /** Images of the epoch's steps, and of those this process ran (fewer in a resumed epoch). */
   images: number;
+  imagesThisRun: number;
   /** When the epoch started (performance.now()) and how long its steps took, in seconds. */
   started: number;
   seconds: number;
 }
 
-/** What an epoch adds: its line of metrics (beside epoch and step) and fields of its progress event. */
+/**
+ * What an epoch adds: its line of metrics (beside epoch and step) and fields of its progress
+ * event; `interrupted` when the signal stopped its work (the epoch end runs again on resume).
+ */
 export interface EpochEnd<E> {
   record: Record<string, unknown>;
   progress: E;
+  interrupted?: boolean;
 }
 
 /** A step whose figures are still on the device. */
@@ -126,12 +164,11 @@ interface PendingStep extends StepOutcome {
   time: number;
 }
 
-/** An epoch's running figures: what has been read, and the steps not read yet. */
-interface EpochFigures {
+/** An epoch's running figures: what has been read (resumed ones included), and the steps not read yet. */
+interface EpochFigures extends RunningFigures {
   started: number;
-  seen: number;
-  correct: number;
-  lossSum: number;
+  /** Images this process has trained on in the epoch, for the rate. */
+  fresh: number;
   pending: PendingStep[];
 }
 
@@ -155,6 +192,8 @@ export interface EpochLoopOptions<E> {
   group: ProcessGroup;
   /** One JSON line per epoch goes here when given. */
   metricsFile?: string;
+  /** A JSON line of step figures every `every` steps goes here when given. */
+  stepLog?: { file: string; every: number };
   /** The checkpoint a diverged run names as the last good one. */
   checkpoint?: string;
   /** Saves the run at the loop's position: when aborted, and at the end of every epoch. */
@@ -201,6 +240,7 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
     } finally {
       for (const step of steps) dispose([step.loss, step.correct]);
     }
+    const logged: string[] = [];
     // Together: a rank whose loss became non-finite stops every rank at this read.
     const bad = steps.findIndex((_, k) => !Number.isFinite(values[2 * k]));
     const { nonFinite } = await o.group.anyRank({ nonFinite: bad >= 0 });
@@ -211,9 +251,10 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
     for (const [k, step] of steps.entries()) {
       const loss = values[2 * k];
       epoch.seen += step.size;
+      epoch.fresh += step.size;
       epoch.correct += values[2 * k + 1];
       epoch.lossSum += loss * step.size;
-      o.onProgress?.({
+      const progress: LoopProgress = {
         phase: 'step',
         epoch: step.at.epoch,
         epochs: o.epochs,
@@ -224,20 +265,58 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
         loss,
         accuracy: epoch.correct / epoch.seen,
         lr: step.lr,
-        imagesPerSecond: epoch.seen / ((step.time - epoch.started) / 1000),
-      } as LoopProgress & Partial<E>);
+        imagesPerSecond: epoch.fresh / ((step.time - epoch.started) / 1000),
+      };
+      if (o.stepLog !== undefined && step.at.step % o.stepLog.every === 0) {
+        const { phase: _phase, epochs: _epochs, steps: _steps, stepsPerEpoch: _perEpoch, ...figures } = progress;
+        logged.push(JSON.stringify({ ...figures, epoch: step.at.epoch + 1 }) + '\n');
+      }
+      o.onProgress?.(progress as LoopProgress & Partial<E>);
     }
+    if (logged.length > 0 && o.group.isMain) await appendFile(o.stepLog!.file, logged.join(''));
+  }
+
+  /** The progress event of the start, or of an epoch's end, at the loop's position. */
+  #event(phase: 'start' | 'epoch', figures: Partial<LoopProgress>): LoopProgress {
+    return {
+      phase,
+      epoch: this.position.epoch,
+      epochs: this.#options.epochs,
+      step: this.position.step,
+      steps: this.steps,
+      stepInEpoch: phase === 'epoch' ? this.stepsPerEpoch : this.position.batch,
+      stepsPerEpoch: this.stepsPerEpoch,
+      loss: Number.NaN,
+      accuracy: Number.NaN,
+      lr: this.#lr(this.position.step),
+      imagesPerSecond: Number.NaN,
+      ...figures,
+    };
   }
 
   #lr(step: number): number {
     return cosineLr(Math.min(step, this.steps), this.steps, this.#options.lr, this.#options.lrFloor ?? 0);
   }
 
-  /** Runs to the last epoch, or until the signal aborts (after saving); says which. */
-  async run(): Promise<{ aborted: boolean }> {
+  /**
+   * Runs to the last epoch, or until the signal aborts (after saving); says which. `resumed`:
+   * the position was restored from a checkpoint (the start event says so).
+   */
+  async run(resumed = false): Promise<{ aborted: boolean }> {
     const o = this.#options;
+    o.onProgress?.(this.#event('start', { resumed }) as LoopProgress & Partial<E>);
     while (this.position.epoch < o.epochs) {
-      const epoch: EpochFigures = { started: performance.now(), seen: 0, correct: 0, lossSum: 0, pending: [] };
+      // A run stopped inside this epoch goes on with the sums of the steps it had run: the sums over
+      // every rank, which rank 0 carries (the epoch's end adds the ranks' figures up).
+      const restored = this.position.batch > 0 && o.group.isMain ? this.position.running : undefined;
+      const epoch: EpochFigures = {
+        started: performance.now(),
+        seen: restored?.seen ?? 0,
+        correct: restored?.correct ?? 0,
+        lossSum: restored?.lossSum ?? 0,
+        fresh: 0,
+        pending: [],
+      };
       // This rank's shard of the epoch (the whole epoch's seeded order for a world of one).
       const { rank, worldSize } = o.group;
       const order = {
@@ -268,6 +347,8 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
           if (stop) {
             dispose(batch);
             await this.#settle(epoch);
+            const [seen, correct, lossSum] = await o.group.sum([epoch.seen, epoch.correct, epoch.lossSum]);
+            this.position = { ...this.position, running: { seen, correct, lossSum } };
             await o.save();
             return { aborted: true };
           }
@@ -308,16 +389,25 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
       const seconds = (performance.now() - started) / 1000;
       // The epoch's figures over every rank.
       const [seen, correct, lossSum] = await o.group.sum([epoch.seen, epoch.correct, epoch.lossSum]);
-      this.position = { ...this.position, epoch: this.position.epoch + 1, batch: 0 };
+      const unfinished = { ...this.position, running: { seen, correct, lossSum } };
+      const { running: _running, ...done } = this.position;
+      this.position = { ...done, epoch: this.position.epoch + 1, batch: 0 } as P;
       const summary: EpochSummary = {
         loss: seen === 0 ? null : lossSum / seen,
         accuracy: seen === 0 ? null : correct / seen,
         lr: this.#lr(this.position.step),
         images: seen,
+        imagesThisRun: epoch.fresh,
         started,
         seconds,
       };
       const end = await o.endEpoch(summary);
+      if (end.interrupted) {
+        // Saved as an epoch whose steps are done and whose end is not: a resumed run starts there.
+        this.position = unfinished;
+        await o.save();
+        return { aborted: true };
+      }
       if (o.metricsFile !== undefined && o.group.isMain) {
         await appendFile(
           o.metricsFile,
@@ -326,17 +416,12 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
       }
       await o.save();
       o.onProgress?.({
-        phase: 'epoch',
-        epoch: this.position.epoch,
-        epochs: o.epochs,
-        step: this.position.step,
-        steps: this.steps,
-        stepInEpoch: this.stepsPerEpoch,
-        stepsPerEpoch: this.stepsPerEpoch,
-        loss: summary.loss ?? Number.NaN,
-        accuracy: summary.accuracy ?? Number.NaN,
-        lr: summary.lr,
-        imagesPerSecond: seen / seconds,
+        ...this.#event('epoch', {
+          loss: summary.loss ?? Number.NaN,
+          accuracy: summary.accuracy ?? Number.NaN,
+          lr: summary.lr,
+          imagesPerSecond: epoch.fresh === 0 ? Number.NaN : epoch.fresh / seconds,
+        }),
         ...end.progress,
       });
     }

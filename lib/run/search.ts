@@ -2,7 +2,6 @@
 // end through the fused sub-policy op, on a stratified subset, by one of the objectives of
 // dna/objectives.ts (the paper's `joint` by default), over the shared epoch loop. The result is
 // a policy file (dna/policy-file.ts) that `loadPolicy` turns into a frozen policy.
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import { requireCustomOps } from '../augment/custom-ops.js';
@@ -35,6 +34,7 @@ import { dispose, tidy, type Device } from '../engine/tensor.js';
 import { checkSeed, positiveInteger } from '../util/checks.js';
 import { describe, requiredOptions } from '../util/describe.js';
 import { exists } from '../util/files.js';
+import { openRun, recordRun } from './run-files.js';
 import type { ProcessGroup } from '../distributed/group.js';
 import { shardIndices, shardLength } from '../distributed/sampler.js';
 import { EpochLoop, defaultSyncEvery, type LoopPosition, type LoopProgress, type RunOptions } from './epoch-loop.js';
@@ -49,7 +49,8 @@ type Backbone = PolicyNetworkConfig['backbone'];
 
 /**
  * What `search` takes. With outDir it writes policy.dna at the end, search.last.ckpt after every
- * epoch (and when aborted) and search.jsonl; `resume` continues from search.last.ckpt.
+ * epoch (and when aborted), search.jsonl and search.run.json; `resume` continues from
+ * search.last.ckpt (with the same settings; the device and the execution settings may change).
  */
 export interface SearchOptions extends RunOptions<SearchProgress> {
   /** The data to search on; `subset` takes a stratified part of it. */
@@ -124,13 +125,17 @@ export interface SearchResult {
   monitor?: SearchMonitor;
   warnings: string[];
   steps: number;
+  /** Where a resumed search continued from (absent for a fresh one). */
+  resumedFrom?: { epoch: number; step: number };
   aborted: boolean;
+  /** Seconds of the whole search, over every process that ran it (search.run.json carries them across). */
   seconds: number;
   /** GPU-hours when the search ran on a GPU. */
   gpuHours?: number;
   policyFile?: string;
   checkpoint?: string;
   metrics?: string;
+  stepLog?: string;
 }
 
 /** The search's settings: the preset's, overridden by the explicit options. */
@@ -194,6 +199,13 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   const outDir = options.outDir === undefined ? undefined : path.resolve(options.outDir);
   const checkpoint = outDir === undefined ? undefined : checkpointPaths(outDir, 'search').last;
   const metrics = outDir === undefined ? undefined : path.join(outDir, 'search.jsonl');
+  const logEvery = options.logEvery === undefined ? undefined : positiveInteger(options.logEvery, 'logEvery', 'search');
+  const stepLog =
+    outDir === undefined || logEvery === undefined
+      ? undefined
+      : { file: path.join(outDir, 'search.steps.jsonl'), every: logEvery };
+  let previousSeconds = 0;
+  let resumedFrom: { epoch: number; step: number } | undefined;
   if (options.searchSpace !== undefined) {
     validateSearchSpace(options.searchSpace);
     requireCustomOps(options.searchSpace, 'search');
@@ -264,12 +276,19 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
       optimizers: [classifierOptimizer],
       signal,
       metricsFile: metrics,
+      stepLog,
       checkpoint,
       // Rank 0 alone writes.
-      save: () =>
-        checkpoint === undefined || !group.isMain
-          ? Promise.resolve()
-          : saveRunState(checkpoint, SEARCH_CHECKPOINT_KIND, SEARCH_CHECKPOINT_VERSION, parts, loop.position, run),
+      save: async () => {
+        if (checkpoint === undefined || !group.isMain) return;
+        await saveRunState(checkpoint, SEARCH_CHECKPOINT_KIND, SEARCH_CHECKPOINT_VERSION, parts, loop.position, run);
+        await recordRun(outDir!, 'search', loop.position, {
+          epochs,
+          steps: loop.steps,
+          aborted: signal?.aborted === true,
+          seconds: previousSeconds + (performance.now() - started) / 1000,
+        });
+      },
       group,
       syncEvery: options.syncEvery ?? defaultSyncEvery(device),
       prefetch: options.prefetch ?? 1,
@@ -300,8 +319,9 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
         }
       },
       endEpoch: async (summary) => {
-        const strength = (strengthSum.item() as number) / summary.images;
-        monitor = summary.images === 0 ? monitor : watch(statistics, strength);
+        // The statistics cover the steps this process ran (all of them, but in a resumed epoch).
+        const strength = (strengthSum.item() as number) / summary.imagesThisRun;
+        monitor = summary.imagesThisRun === 0 ? monitor : watch(statistics, strength);
         statistics.reset();
         strengthSum.dispose();
         strengthSum = zeros([], { dtype: 'float64', device });
@@ -316,33 +336,41 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     { epoch: 0, batch: 0, step: 0 },
   );
   try {
-    if (outDir !== undefined && group.isMain) await mkdir(outDir, { recursive: true });
-    if (options.resume && checkpoint !== undefined && (await exists(checkpoint))) {
-      const restored = await loadRunState<LoopPosition>(
+    if (outDir !== undefined && checkpoint !== undefined) {
+      const opened = await openRun({
+        kind: 'search',
+        dir: outDir,
+        resume: options.resume,
+        force: options.force,
+        main: group.isMain,
         checkpoint,
-        SEARCH_CHECKPOINT_KIND,
-        SEARCH_CHECKPOINT_VERSION,
-        parts,
-      );
-      checkResumedWorld('search', checkpoint, restored.run, group, restored.position);
-      const { worldSize: _saved, ...savedRun } = (restored.run ?? {}) as { worldSize?: number };
-      const { worldSize: _now, ...thisRun } = run as typeof run & { worldSize?: number };
-      if (JSON.stringify(savedRun) !== JSON.stringify(thisRun)) {
-        throw new Error(
-          `${checkpoint} was written by a search with other settings (${JSON.stringify(restored.run)}); resume it ` +
-            `with the same data and options, or use another outDir`,
-        );
+        restore: async () => {
+          const restored = await loadRunState<LoopPosition>(
+            checkpoint,
+            SEARCH_CHECKPOINT_KIND,
+            SEARCH_CHECKPOINT_VERSION,
+            parts,
+          );
+          checkResumedWorld('search', checkpoint, restored.run, group, restored.position);
+          return restored;
+        },
+        run,
+        logs: { metrics: metrics!, steps: stepLog?.file },
+      });
+      previousSeconds = opened.previousSeconds;
+      if (opened.position !== undefined) {
+        loop.position = opened.position;
+        resumedFrom = { epoch: opened.position.epoch, step: opened.position.step };
+        if (group.rank !== 0) generator = rankGenerator(seed, group, device, loop.position.step);
       }
-      loop.position = restored.position;
-      if (group.rank !== 0) generator = rankGenerator(seed, group, device, loop.position.step);
     }
     await shareWeights(group, classifier, policy.network, ...(teacher === undefined ? [] : [teacher]));
     policy.train();
     classifier.train();
-    const { aborted } = await loop.run();
+    const { aborted } = await loop.run(resumedFrom !== undefined);
     // Ranks kept batch statistics of their own shards: the policy network's running ones are averaged.
     await group.syncBatchNormStatistics(policy.network);
-    const seconds = (performance.now() - started) / 1000;
+    const seconds = previousSeconds + (performance.now() - started) / 1000;
     let policyFile: string | undefined;
     if (outDir !== undefined && !aborted) {
       policyFile = path.join(outDir, 'policy.dna');
@@ -362,12 +390,14 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
       monitor,
       warnings,
       steps: loop.position.step,
+      resumedFrom,
       aborted,
       seconds,
       gpuHours: device.startsWith('cuda') && backend().cuda ? seconds / 3600 : undefined,
       policyFile,
       checkpoint,
       metrics,
+      stepLog: stepLog !== undefined && (await exists(stepLog.file)) ? stepLog.file : undefined,
     };
   } catch (error) {
     policy.dispose();

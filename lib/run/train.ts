@@ -1,6 +1,5 @@
 // Training a classifier: seeded, resumable from atomic checkpoints, stoppable by an AbortSignal
 // after the current step, over the shared epoch loop; and loading the model a run saved.
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import {
@@ -31,9 +30,17 @@ import { checkSeed, positiveInteger } from '../util/checks.js';
 import { optionsObject, requiredOptions } from '../util/describe.js';
 import { exists } from '../util/files.js';
 import type { ProcessGroup } from '../distributed/group.js';
-import { EpochLoop, defaultSyncEvery, type LoopPosition, type LoopProgress, type RunOptions } from './epoch-loop.js';
+import {
+  EpochLoop,
+  defaultSyncEvery,
+  type EpochEnd,
+  type LoopPosition,
+  type LoopProgress,
+  type RunOptions,
+} from './epoch-loop.js';
 import { checkResumedWorld, rankGenerator, runGroup, shareWeights } from './ranks.js';
 import { evaluate } from './evaluate.js';
+import { openRun, recordRun } from './run-files.js';
 import { datasetPreset, type PresetName, type TrainPreset } from './presets.js';
 import { loadRunState, recordedModule, saveRunState, withPrefix, type RunParts } from './run-state.js';
 
@@ -47,13 +54,16 @@ const CHECKPOINT_VERSION = 2;
 export type Augmentation = BaselineName | 'dna' | Augmenter | LoadedPolicy;
 
 /**
- * What `train` takes. With outDir it writes train.last.ckpt, train.best.ckpt and metrics.jsonl
- * there; `resume` continues from train.last.ckpt.
+ * What `train` takes. With outDir it writes train.last.ckpt, train.best.ckpt, metrics.jsonl and
+ * train.run.json there; `resume` continues from train.last.ckpt (with the same settings; the
+ * device, the execution settings, the test data and `evaluateEvery` may change).
  */
 export interface TrainOptions extends RunOptions<TrainProgress> {
   train: ImageDataset;
-  /** Evaluated after every epoch when given; the best accuracy picks best.ckpt. */
+  /** Evaluated after every epoch (see evaluateEvery) when given; the best accuracy picks best.ckpt. */
   test?: ImageDataset;
+  /** Evaluate on `test` every this many epochs, and after the last one (default 1). */
+  evaluateEvery?: number;
   /** The paper's settings for a dataset (SPEC 1.5); every option below overrides it. */
   preset?: PresetName;
   /** The network (required without a preset); classes and inChannels default to the dataset's. */
@@ -88,14 +98,19 @@ export interface TrainResult {
   model: Module;
   epochs: number;
   steps: number;
+  /** Where a resumed run continued from (absent for a fresh run). */
+  resumedFrom?: { epoch: number; step: number };
   /** Last test accuracy (when there is test data) and the best one. */
   testAccuracy?: number;
   bestTestAccuracy?: number;
   /** Stopped by the AbortSignal (after saving last.ckpt). */
   aborted: boolean;
+  /** Seconds of the whole run, over every process that ran it (train.run.json carries them across). */
   seconds: number;
-  checkpoints?: { last: string; best: string };
+  /** The checkpoints written: the last one, and the best one once an epoch has been evaluated. */
+  checkpoints?: { last: string; best?: string };
   metrics?: string;
+  stepLog?: string;
 }
 
 interface Position extends LoopPosition {
@@ -104,8 +119,11 @@ interface Position extends LoopPosition {
 }
 
 interface TrainEpochProgress {
-  /** Test accuracy at the end of an epoch, when there is test data. */
-  testAccuracy?: number;
+  /** Test accuracy at the end of an epoch that was evaluated. */
+  testAccuracy?: number | undefined;
+  /** With test data, in every event: its images, and the evaluations still to run (for an ETA). */
+  testImages?: number;
+  evaluationsLeft?: number;
 }
 
 /** The model a training checkpoint holds (weights and architecture), ready to evaluate. */
@@ -113,9 +131,27 @@ export async function loadTrainedModel(
   file: string,
   options: { device?: Device; execution?: Execution } = {},
 ): Promise<Module> {
-  const { device, execution: settings } = optionsObject(options, 'loadTrainedModel');
-  const execution = executionOptions(settings, 'loadTrainedModel');
-  const checkpoint = await loadCheckpoint(file, { kind: CHECKPOINT_KIND });
+  return (await loadTrainedRun(file, options, 'loadTrainedModel')).model;
+}
+
+/** A trained model and what its run recorded: the class names in label order (absent in older files). */
+export interface TrainedRun {
+  model: Module;
+  classes?: string[];
+}
+
+/** The model a training checkpoint holds, and the class names its training data had. */
+export async function loadTrainedRun(
+  file: string,
+  options: { device?: Device; execution?: Execution } = {},
+  where = 'loadTrainedRun',
+): Promise<TrainedRun> {
+  const { device, execution: settings } = optionsObject(options, where);
+  const execution = executionOptions(settings, where);
+  const checkpoint = await loadCheckpoint(file, {
+    kind: CHECKPOINT_KIND,
+    what: 'a training checkpoint (a train.last.ckpt or train.best.ckpt written by train)',
+  });
   try {
     const recorded = recordedModule(checkpoint.meta, 'model', CHECKPOINT_VERSION);
     if (recorded?.kind !== 'wideResNet') {
@@ -127,10 +163,15 @@ export async function loadTrainedModel(
     const { kind: _kind, ...config } = recorded;
     const weights = withPrefix(checkpoint.tensors, 'model.');
     checkRecordedNetwork(config, weights, file);
+    const run = (checkpoint.meta as { run?: { classes?: unknown } } | null)?.run;
+    const classes =
+      Array.isArray(run?.classes) && run.classes.every((name) => typeof name === 'string')
+        ? (run.classes as string[])
+        : undefined;
     const model = wideResNet(config);
     try {
       model.loadStateDict(weights);
-      return model.to(device ?? 'cpu').setExecution(execution);
+      return { model: model.to(device ?? 'cpu').setExecution(execution), classes };
     } catch (error) {
       model.dispose();
       throw error;
@@ -157,6 +198,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const epochs = positiveInteger(options.epochs ?? preset?.epochs, 'epochs', 'train');
   const batchSize = positiveInteger(options.batchSize ?? preset?.batchSize ?? 128, 'batchSize', 'train');
   const seed = checkSeed(options.seed ?? 0, 'train', true);
+  const evaluateEvery = positiveInteger(options.evaluateEvery ?? 1, 'evaluateEvery', 'train');
+  const logEvery = options.logEvery === undefined ? undefined : positiveInteger(options.logEvery, 'logEvery', 'train');
   const device = options.device ?? 'cpu';
   const baseline = preprocessConfig(options.preprocess ?? preset?.preprocess, 'train: unknown preprocess preset');
   const lr = options.lr ?? preset?.lr ?? 0.1;
@@ -190,6 +233,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     lrFloor,
     channels,
     execution,
+    evaluateEvery,
+    logEvery,
   };
   const { group, owned } = await runGroup(options.distributed);
   try {
@@ -217,6 +262,8 @@ type TrainSettings = {
   lrFloor: number;
   channels: number;
   execution: Required<Execution>;
+  evaluateEvery: number;
+  logEvery?: number;
 };
 
 /** `train` as one rank of `group` (a world of one when not distributed). */
@@ -238,6 +285,8 @@ async function trainOnGroup(options: TrainOptions, settings: TrainSettings, grou
     lrFloor,
     channels,
     execution,
+    evaluateEvery,
+    logEvery,
   } = settings;
   const beforePolicy: PreprocessConfig = { ...baseline, cutout: 0 };
   const { augment, policy, name: augmentationName } = await resolveAugmentation(options, channels, device);
@@ -264,18 +313,42 @@ async function trainOnGroup(options: TrainOptions, settings: TrainSettings, grou
   const distributed = group.isDistributed;
 
   const files = options.outDir === undefined ? undefined : checkpointPaths(options.outDir, 'train');
-  const metricsFile = options.outDir === undefined ? undefined : path.join(options.outDir, 'metrics.jsonl');
+  const metricsFile = files === undefined ? undefined : path.join(files.dir, 'metrics.jsonl');
+  const stepLog =
+    files === undefined || logEvery === undefined
+      ? undefined
+      : { file: path.join(files.dir, 'train.steps.jsonl'), every: logEvery };
+  // What the run is: a resumed run must match it (the device and, between epochs, the world size may change).
   const run = {
+    dataset: data.name,
+    images: data.count,
+    classes: data.classes,
     seed,
     epochs,
     batchSize,
     lr,
     lrFloor,
+    momentum: options.momentum ?? 0.9,
+    weightDecay: options.weightDecay ?? 2e-4,
     augmentation: augmentationName,
     preprocess: baseline,
     device,
     ...(distributed ? { worldSize: group.worldSize } : {}),
   };
+  // Whether the epoch that ends at `epoch` (1-based) is evaluated, and how many evaluations lie after `done` epochs.
+  const evaluated = (epoch: number) => test !== undefined && (epoch % evaluateEvery === 0 || epoch === epochs);
+  const evaluationsAfter = (done: number) => {
+    let left = 0;
+    for (let e = done + 1; e <= epochs; e++) if (evaluated(e)) left++;
+    return left;
+  };
+  const withEta = (p: TrainProgress): TrainProgress =>
+    test === undefined
+      ? p
+      : // p.epoch counts the epochs whose end (and evaluation) is over.
+        { ...p, testImages: test.count, evaluationsLeft: evaluationsAfter(p.epoch) };
+  let previousSeconds = 0;
+  let resumedFrom: { epoch: number; step: number } | undefined;
 
   const parts: RunParts = { modules: { model }, optimizers: { optimizer }, generator };
   const loop: EpochLoop<Position, TrainEpochProgress> = new EpochLoop(
@@ -291,8 +364,19 @@ async function trainOnGroup(options: TrainOptions, settings: TrainSettings, grou
       optimizers: [optimizer],
       signal,
       metricsFile,
+      stepLog,
       checkpoint: files?.last,
-      save: () => (files === undefined ? Promise.resolve() : save(files.last)),
+      save: async () => {
+        if (files === undefined) return;
+        await save(files.last);
+        if (!group.isMain) return;
+        await recordRun(files.dir, 'train', loop.position, {
+          epochs,
+          steps: loop.steps,
+          aborted: signal?.aborted === true,
+          seconds: previousSeconds + (performance.now() - started) / 1000,
+        });
+      },
       group,
       syncEvery: options.syncEvery ?? defaultSyncEvery(device),
       prefetch: options.prefetch ?? 1,
@@ -326,11 +410,41 @@ async function trainOnGroup(options: TrainOptions, settings: TrainSettings, grou
           images.dispose();
         }
       },
-      endEpoch: async (summary) => {
+      endEpoch: async (summary): Promise<EpochEnd<TrainEpochProgress>> => {
         // Ranks kept batch statistics of their own shards: the running ones are averaged first.
         await group.syncBatchNormStatistics(model);
-        const testAccuracy =
-          test === undefined ? null : (await evaluate({ model, data: test, device, distributed: group })).accuracy;
+        let testAccuracy: number | null = null;
+        if (test !== undefined && evaluated(loop.position.epoch)) {
+          const at = loop.position;
+          const evaluatedStarted = performance.now();
+          const result = await evaluate({
+            model,
+            data: test,
+            device,
+            distributed: group,
+            signal,
+            onProgress: ({ images, total }) =>
+              onProgress?.(
+                withEta({
+                  phase: 'evaluate',
+                  epoch: at.epoch - 1,
+                  epochs,
+                  step: at.step,
+                  steps: loop.steps,
+                  stepInEpoch: loop.stepsPerEpoch,
+                  stepsPerEpoch: loop.stepsPerEpoch,
+                  loss: summary.loss ?? Number.NaN,
+                  accuracy: summary.accuracy ?? Number.NaN,
+                  lr: summary.lr,
+                  imagesPerSecond: images / ((performance.now() - evaluatedStarted) / 1000),
+                  evaluated: images,
+                  evaluating: total,
+                }),
+              ),
+          });
+          if (result.aborted) return { record: {}, progress: {}, interrupted: true };
+          testAccuracy = result.accuracy;
+        }
         const best = loop.position.bestTestAccuracy;
         const improved = testAccuracy !== null && (best === null || testAccuracy > best);
         loop.position = { ...loop.position, testAccuracy, bestTestAccuracy: improved ? testAccuracy : best };
@@ -344,7 +458,7 @@ async function trainOnGroup(options: TrainOptions, settings: TrainSettings, grou
         };
         return { record, progress: { testAccuracy: testAccuracy ?? undefined } };
       },
-      onProgress,
+      onProgress: onProgress === undefined ? undefined : (p) => onProgress(withEta(p)),
     },
     { epoch: 0, batch: 0, step: 0, bestTestAccuracy: null, testAccuracy: null },
   );
@@ -353,30 +467,49 @@ async function trainOnGroup(options: TrainOptions, settings: TrainSettings, grou
     group.isMain
       ? saveRunState(file, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts, loop.position, run)
       : Promise.resolve();
-  const result = (aborted: boolean): TrainResult => ({
+  const result = async (aborted: boolean): Promise<TrainResult> => ({
     model,
     epochs: loop.position.epoch,
     steps: loop.position.step,
+    resumedFrom,
     testAccuracy: loop.position.testAccuracy ?? undefined,
     bestTestAccuracy: loop.position.bestTestAccuracy ?? undefined,
     aborted,
-    seconds: (performance.now() - started) / 1000,
-    checkpoints: files,
-    metrics: metricsFile,
+    seconds: previousSeconds + (performance.now() - started) / 1000,
+    checkpoints:
+      files === undefined ? undefined : { last: files.last, best: (await exists(files.best)) ? files.best : undefined },
+    metrics: metricsFile !== undefined && (await exists(metricsFile)) ? metricsFile : undefined,
+    stepLog: stepLog !== undefined && (await exists(stepLog.file)) ? stepLog.file : undefined,
   });
 
   model.train();
   try {
-    if (options.outDir !== undefined && group.isMain) await mkdir(options.outDir, { recursive: true });
-    if (options.resume && files !== undefined && (await exists(files.last))) {
-      const restored = await loadRunState<Position>(files.last, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts);
-      checkResumedWorld('train', files.last, restored.run, group, restored.position);
-      loop.position = restored.position;
-      if (group.rank !== 0) generator = rankGenerator(seed, group, device, loop.position.step);
+    if (files !== undefined) {
+      const opened = await openRun({
+        kind: 'train',
+        dir: files.dir,
+        resume: options.resume,
+        force: options.force,
+        main: group.isMain,
+        checkpoint: files.last,
+        restore: async () => {
+          const restored = await loadRunState<Position>(files.last, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts);
+          checkResumedWorld('train', files.last, restored.run, group, restored.position);
+          return restored;
+        },
+        run,
+        logs: { metrics: metricsFile!, steps: stepLog?.file },
+      });
+      previousSeconds = opened.previousSeconds;
+      if (opened.position !== undefined) {
+        loop.position = opened.position;
+        resumedFrom = { epoch: opened.position.epoch, step: opened.position.step };
+        if (group.rank !== 0) generator = rankGenerator(seed, group, device, loop.position.step);
+      }
     }
     await shareWeights(group, model);
-    const { aborted } = await loop.run();
-    return result(aborted);
+    const { aborted } = await loop.run(resumedFrom !== undefined);
+    return await result(aborted);
   } catch (error) {
     model.dispose();
     throw error;
