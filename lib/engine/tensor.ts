@@ -7,6 +7,9 @@ import { inspect } from 'node:util';
 
 import { describe, optionsObject } from '../util/describe.js';
 import { native, type NativeDType, type NativeTensor, type NativeTypedArray } from './native.js';
+import { collect, track, untrack } from './scopes.js';
+
+export { isGradEnabled, keep, liveTensors, noGrad, tidy } from './scopes.js';
 
 export type DType = NativeDType;
 /** `'cpu'`, `'cuda'` or `'cuda:N'`. */
@@ -23,9 +26,6 @@ export interface TensorOptions {
   requiresGrad?: boolean;
 }
 
-// Scopes of tidy(): each collects the tensors created while it is the innermost one.
-const scopes: Set<Tensor>[] = [];
-
 /** @internal An operand as the addon takes it: a tensor's handle, or the number itself. */
 export function handleOf(value: Operand | boolean): NativeTensor | number | boolean {
   return value instanceof Tensor ? value.handle : value;
@@ -34,10 +34,6 @@ export function handleOf(value: Operand | boolean): NativeTensor | number | bool
 /** A Tensor argument's handle; anything else goes to the addon as it is, which names it in its error. */
 export function tensorHandle(value: Tensor): NativeTensor {
   return (value instanceof Tensor ? value.handle : value) as NativeTensor;
-}
-
-function checkFunction(fn: unknown, where: string): void {
-  if (typeof fn !== 'function') throw new TypeError(`${where}: fn must be a function, got ${describe(fn)}`);
 }
 
 function dims(value: number | number[] | undefined): number[] | undefined {
@@ -50,7 +46,7 @@ export class Tensor {
   /** @internal Wraps a native handle; use `tensor()`, `zeros()` and the ops to make tensors. */
   constructor(handle: NativeTensor) {
     this.#handle = handle;
-    scopes.at(-1)?.add(this);
+    track(this);
   }
 
   /** @internal The native handle, for lib/ code that calls the addon directly. */
@@ -83,7 +79,7 @@ export class Tensor {
   /** Drops this tensor's reference to its storage now. Further use throws. Idempotent. */
   dispose(): void {
     native.dispose(this.#handle);
-    for (const scope of scopes) scope.delete(this);
+    untrack(this);
   }
 
   // ---- Reading values ----
@@ -447,83 +443,11 @@ export class Tensor {
 /** How many values util.inspect shows of a tensor. */
 const INSPECT_VALUES = 6;
 
-// ---- Memory and autograd scopes ----
-
-function collectTensors(value: unknown, into: Set<Tensor>, depth = 0): void {
-  if (value instanceof Tensor) into.add(value);
-  else if (depth < 4 && Array.isArray(value)) for (const item of value) collectTensors(item, into, depth + 1);
-  else if (
-    depth < 4 &&
-    value !== null &&
-    typeof value === 'object' &&
-    Object.getPrototypeOf(value) === Object.prototype
-  ) {
-    for (const item of Object.values(value)) collectTensors(item, into, depth + 1);
-  }
-}
-
-/**
- * Runs `fn` and disposes every tensor created inside it, except those it returns (a Tensor,
- * or arrays / plain objects holding Tensors) and those passed to `keep()`. `fn` must be
- * synchronous: tensors created after an `await` would escape the scope.
- */
-export function tidy<R>(fn: () => R): R {
-  checkFunction(fn, 'tidy');
-  const scope = new Set<Tensor>();
-  scopes.push(scope);
-  let result: R;
-  try {
-    result = fn();
-  } catch (error) {
-    scopes.pop();
-    for (const t of scope) t.dispose();
-    throw error;
-  }
-  scopes.pop();
-  if (result instanceof Promise) {
-    for (const t of scope) t.dispose();
-    throw new TypeError('tidy(fn): fn must be synchronous (it returned a Promise)');
-  }
-  const kept = new Set<Tensor>();
-  collectTensors(result, kept);
-  const parent = scopes.at(-1);
-  for (const t of scope) {
-    if (kept.has(t)) parent?.add(t);
-    else t.dispose();
-  }
-  return result;
-}
-
-/** Takes a tensor out of every enclosing `tidy` scope, so that it outlives them. */
-export function keep<T extends Tensor>(t: T): T {
-  for (const scope of scopes) scope.delete(t);
-  return t;
-}
+// ---- Disposing ----
 
 /** Disposes tensors (arrays and plain objects of them too). */
 export function dispose(value: unknown): void {
   const found = new Set<Tensor>();
-  collectTensors(value, found);
+  collect(value, (item): item is Tensor => item instanceof Tensor, found);
   for (const t of found) t.dispose();
-}
-
-/** Runs `fn` with gradient recording off (synchronous `fn` only). */
-export function noGrad<R>(fn: () => R): R {
-  checkFunction(fn, 'noGrad');
-  const previous = native.setGradEnabled(false);
-  try {
-    return fn();
-  } finally {
-    native.setGradEnabled(previous);
-  }
-}
-
-/** Whether autograd is recording. */
-export function isGradEnabled(): boolean {
-  return native.isGradEnabled();
-}
-
-/** The number of native tensors alive (not disposed, not yet collected). For leak tests. */
-export function liveTensors(): number {
-  return native.liveTensors();
 }
