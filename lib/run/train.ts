@@ -1,5 +1,5 @@
 // Training a classifier: seeded, resumable from atomic checkpoints, stoppable by an AbortSignal
-// after the current step, over the shared epoch loop; and loading the model a run saved.
+// after the current step, over the shared epoch loop.
 import path from 'node:path';
 
 import {
@@ -14,20 +14,13 @@ import { baselineAugmenter, type BaselineName } from '../baselines/index.js';
 import { checkDataset, type ImageDataset } from '../data/dataset.js';
 import type { LoadedPolicy } from '../dna/frozen-policy.js';
 import { loadPolicy } from '../dna/policy-file.js';
-import { checkpointPaths, loadCheckpoint } from '../engine/checkpoint.js';
-import {
-  Module,
-  checkRecordedNetwork,
-  executionOptions,
-  wideResNet,
-  type Execution,
-  type WideResNetConfig,
-} from '../engine/models.js';
+import { checkpointPaths } from '../engine/checkpoint.js';
+import { Module, executionOptions, wideResNet, type Execution, type WideResNetConfig } from '../engine/models.js';
 import { sgd } from '../engine/optim.js';
 import { classifierStep } from '../engine/steps.js';
 import type { Device, Tensor } from '../engine/tensor.js';
 import { checkSeed, positiveInteger } from '../util/checks.js';
-import { optionsObject, requiredOptions } from '../util/describe.js';
+import { requiredOptions } from '../util/describe.js';
 import { exists } from '../util/files.js';
 import type { ProcessGroup } from '../distributed/group.js';
 import {
@@ -42,10 +35,10 @@ import { checkResumedWorld, rankGenerator, runGroup, shareWeights } from './rank
 import { evaluate } from './evaluate.js';
 import { openRun, recordRun } from './run-files.js';
 import { datasetPreset, type PresetName, type TrainPreset } from './presets.js';
-import { loadRunState, recordedModule, saveRunState, withPrefix, type RunParts } from './run-state.js';
+import { CHECKPOINT_KIND, CHECKPOINT_VERSION } from './trained-model.js';
+import { loadRunState, saveRunState, type RunParts } from './run-state.js';
 
-export const CHECKPOINT_KIND = 'dna-augment/train';
-const CHECKPOINT_VERSION = 2;
+export { CHECKPOINT_KIND, loadTrainedModel, loadTrainedRun, type TrainedRun } from './trained-model.js';
 
 /**
  * Augmentation of a batch of [0, 1] images, applied after flip/crop and before Cutout: a
@@ -124,61 +117,6 @@ interface TrainEpochProgress {
   /** With test data, in every event: its images, and the evaluations still to run (for an ETA). */
   testImages?: number;
   evaluationsLeft?: number;
-}
-
-/** The model a training checkpoint holds (weights and architecture), ready to evaluate. */
-export async function loadTrainedModel(
-  file: string,
-  options: { device?: Device; execution?: Execution } = {},
-): Promise<Module> {
-  return (await loadTrainedRun(file, options, 'loadTrainedModel')).model;
-}
-
-/** A trained model and what its run recorded: the class names in label order (absent in older files). */
-export interface TrainedRun {
-  model: Module;
-  classes?: string[];
-}
-
-/** The model a training checkpoint holds, and the class names its training data had. */
-export async function loadTrainedRun(
-  file: string,
-  options: { device?: Device; execution?: Execution } = {},
-  where = 'loadTrainedRun',
-): Promise<TrainedRun> {
-  const { device, execution: settings } = optionsObject(options, where);
-  const execution = executionOptions(settings, where);
-  const checkpoint = await loadCheckpoint(file, {
-    kind: CHECKPOINT_KIND,
-    what: 'a training checkpoint (a train.last.ckpt or train.best.ckpt written by train)',
-  });
-  try {
-    const recorded = recordedModule(checkpoint.meta, 'model', CHECKPOINT_VERSION);
-    if (recorded?.kind !== 'wideResNet') {
-      throw new Error(
-        `${file}: not a training checkpoint this version can read (version ` +
-          `${String((checkpoint.meta as { version?: unknown } | null)?.version)})`,
-      );
-    }
-    const { kind: _kind, ...config } = recorded;
-    const weights = withPrefix(checkpoint.tensors, 'model.');
-    checkRecordedNetwork(config, weights, file);
-    const run = (checkpoint.meta as { run?: { classes?: unknown } } | null)?.run;
-    const classes =
-      Array.isArray(run?.classes) && run.classes.every((name) => typeof name === 'string')
-        ? (run.classes as string[])
-        : undefined;
-    const model = wideResNet(config);
-    try {
-      model.loadStateDict(weights);
-      return { model: model.to(device ?? 'cpu').setExecution(execution), classes };
-    } catch (error) {
-      model.dispose();
-      throw error;
-    }
-  } finally {
-    for (const t of Object.values(checkpoint.tensors)) t.dispose();
-  }
 }
 
 /**
