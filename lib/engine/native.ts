@@ -176,8 +176,12 @@ export interface Addon {
 
   // Models (native/nn/modules.cc). Configs and options are checked natively.
   wideResNet(config: object, seed?: number | bigint | null): NativeModule;
+  mlp(config: object, seed?: number | bigint | null): NativeModule;
   moduleConfig(m: NativeModule): Record<string, unknown>;
   moduleForward(m: NativeModule, x: T): T;
+  moduleFeatures(m: NativeModule, x: T): T;
+  moduleSetBatchNormMomentum(m: NativeModule, momentum: number | null): void;
+  moduleResetBatchNormStatistics(m: NativeModule): void;
   moduleTrain(m: NativeModule, on: boolean): void;
   moduleSetExecution(m: NativeModule, channelsLast: boolean, precision: string): void;
   moduleExecution(m: NativeModule): { channelsLast: boolean; precision: string };
