@@ -71,6 +71,8 @@ export {
 export {
   wideResNet,
   wideResNetParameterCount,
+  mlp,
+  type MlpConfig,
   Module,
   crossEntropy,
   WRN_40_2,
@@ -153,11 +155,26 @@ export {
   type Augmentation,
 } from './run/train.js';
 export { evaluate } from './run/evaluate.js';
-export { PolicyNetwork, type PolicyNetworkConfig } from './dna/policy-network.js';
+export {
+  PolicyNetwork,
+  MAGNITUDE_FORMS,
+  FEATURE_HEAD_HIDDEN,
+  type PolicyNetworkConfig,
+  type MagnitudeForm,
+} from './dna/policy-network.js';
+export { widthEntropy, adaptWidthWeight, DEFAULT_WIDTH_ENTROPY, type WidthEntropy } from './dna/ranges.js';
+export {
+  settlePolicy,
+  SETTLE_TOLERANCE,
+  type SettleCheck,
+  type SettleOptions,
+  type OutputSummary,
+} from './dna/settle.js';
 export {
   gumbelSoftmaxST,
   relaxedBernoulliST,
   samplePolicy,
+  drawMagnitudes,
   type PolicyOutput,
   type PolicySample,
   type SampleOptions,
@@ -172,7 +189,7 @@ export {
 } from './run/search.js';
 export { SEARCH_OBJECTIVES, type SearchObjective, type Regularisers } from './dna/objectives.js';
 export { savePolicy, loadPolicy, POLICY_FILE_KIND } from './dna/policy-file.js';
-export type { LoadedPolicy, PolicyProvenance } from './dna/frozen-policy.js';
+export { shuffledOutputs, type LoadedPolicy, type PolicyProvenance } from './dna/frozen-policy.js';
 export { TrainingDivergedError } from './run/run-state.js';
 export {
   PAPER_PRESETS,
@@ -194,7 +211,7 @@ export {
   type OpStatistics,
   type RankedSubPolicy,
 } from './dna/report.js';
-export { writePolicyReport, type PolicyReportFiles } from './dna/report-files.js';
+export { writePolicyReport, rangeText, type PolicyReportFiles } from './dna/report-files.js';
 export {
   demo,
   DEMO_OBJECTIVE,

@@ -25,6 +25,7 @@ import { applyCutout } from '../augment/preprocess.js';
 import { applySubPolicies } from '../augment/fused.js';
 import { crossEntropy, type Module } from '../engine/models.js';
 import type { Optimizer } from '../engine/optim.js';
+import { widthEntropy, type WidthEntropy } from './ranges.js';
 import { samplePolicy, type PolicyOutput } from './sampling.js';
 import { type PolicyNetwork } from './policy-network.js';
 import { Generator } from '../engine/random.js';
@@ -54,6 +55,16 @@ export interface Regularisers {
    * Invert on a class that comes inverted anyway).
    */
   changeReward?: number;
+  /**
+   * Magnitude ranges only: the InstaAug-style bounded entropy of the widths (dna/ranges.ts). The
+   * adaptive weight keeps the geometric mean width between widthFloor and widthCeiling (fractions
+   * of the whole magnitude range; defaults 0.3 and 0.9), starting at widthWeight (0.01) and
+   * moving by the factor widthRate (1.05) per step.
+   */
+  widthFloor?: number;
+  widthCeiling?: number;
+  widthWeight?: number;
+  widthRate?: number;
 }
 
 export interface StepNetworks {
@@ -78,6 +89,8 @@ export interface StepSettings {
   weightDecay: number;
   /** EMA decay of the teacher (objective 'teacher'). */
   teacherDecay: number;
+  /** Magnitude ranges: the bounds of the width entropy, and its weight at this step. */
+  widthEntropy?: { bounds: WidthEntropy; weight: number };
 }
 
 export interface StepBatch {
@@ -96,6 +109,8 @@ export interface StepResult {
   outputs: PolicyOutput;
   /** Mean absolute pixel change the sampled sub-policies made. */
   strength: number;
+  /** Magnitude ranges: the batch's mean width entropy (mean log width, dna/ranges.ts). */
+  widthEntropy?: number;
 }
 
 /** The entropy of pi(x) = softmax(logits) of each image [B], in nats (differentiable). */
@@ -118,13 +133,20 @@ function changeCost(regularisers: Regularisers, change: Tensor): Tensor | undefi
 }
 
 /** The policy's regularisation loss (a scalar tensor in the policy's graph), or undefined. */
-function regularisation(settings: StepSettings, logits: Tensor, change: Tensor): Tensor | undefined {
+function regularisation(
+  settings: StepSettings,
+  logits: Tensor,
+  change: Tensor,
+  rangeEntropy: Tensor | undefined,
+): Tensor | undefined {
   const { entropyFloor, entropyWeight = 1 } = settings.regularisers;
   const terms: Tensor[] = [];
   if (entropyFloor !== undefined)
     terms.push(policyEntropy(logits).neg().add(entropyFloor).relu().mean().mul(entropyWeight));
   const cost = changeCost(settings.regularisers, change);
   if (cost !== undefined) terms.push(cost.mean());
+  if (rangeEntropy !== undefined && settings.widthEntropy !== undefined)
+    terms.push(rangeEntropy.mean().mul(-settings.widthEntropy.weight));
   return terms.length === 0 ? undefined : terms.reduce((sum, term) => sum.add(term));
 }
 
@@ -290,10 +312,10 @@ export function searchStep(
   return tidy(() => {
     const x = batch.images;
     const outputs = policy.forward(x);
-    const { c, b } = samplePolicy(outputs, { tau: settings.tau, lambda: settings.lambda, generator });
+    const { c, b, m } = samplePolicy(outputs, { tau: settings.tau, lambda: settings.lambda, generator });
     // Under 'invariance' the choices learn by the score function: only the magnitudes take the path through the op.
     const scored = settings.objective === 'invariance';
-    const augmented = applySubPolicies(x, scored ? c.detach() : c, scored ? b.detach() : b, outputs.m, {
+    const augmented = applySubPolicies(x, scored ? c.detach() : c, scored ? b.detach() : b, m, {
       searchSpace: policy.searchSpace,
       generator,
       magnitudeGradient: settings.magnitudeGradient,
@@ -346,11 +368,12 @@ export function searchStep(
         break;
       }
     }
+    const rangeEntropy = outputs.width === undefined ? undefined : widthEntropy(outputs, policy.searchSpace);
     const finite = Number.isFinite(train.loss);
     if (finite) {
       // The policy's loss: <dObjective/dy, y> carries the objective through the fused op, plus the regularisers.
       let surrogate = y.mul(imageGradient).sum();
-      const extra = regularisation(settings, outputs.logits, change);
+      const extra = regularisation(settings, outputs.logits, change, rangeEntropy);
       if (extra !== undefined) surrogate = surrogate.add(extra);
       if (score !== undefined) surrogate = surrogate.add(score);
       surrogate.backward();
@@ -358,12 +381,14 @@ export function searchStep(
       policyOptimizer.step();
       if (teacher !== undefined) updateTeacher(teacher, classifier, settings.teacherDecay);
     }
-    const detached = { logits: outputs.logits.detach(), p: outputs.p.detach(), m: outputs.m.detach() };
+    const detached: PolicyOutput = { logits: outputs.logits.detach(), p: outputs.p.detach(), m: outputs.m.detach() };
+    if (outputs.width !== undefined) detached.width = outputs.width.detach();
     return {
       loss: train.loss,
       correct: train.correct,
       outputs: detached,
       strength: noGrad(() => change.mean().item()),
+      widthEntropy: rangeEntropy === undefined ? undefined : noGrad(() => rangeEntropy.mean().item()),
     };
   });
 }

@@ -24,8 +24,10 @@ import {
   type StepNetworks,
 } from '../dna/objectives.js';
 import { savePolicy } from '../dna/policy-file.js';
-import { PolicyNetwork, type PolicyNetworkConfig } from '../dna/policy-network.js';
+import { MAGNITUDE_FORMS, PolicyNetwork, type MagnitudeForm, type PolicyNetworkConfig } from '../dna/policy-network.js';
+import { adaptWidthWeight, DEFAULT_WIDTH_ENTROPY, type WidthEntropy } from '../dna/ranges.js';
 import { PolicyStatistics } from '../dna/report.js';
+import { settlePolicy, type SettleCheck } from '../dna/settle.js';
 import { backend } from '../engine/backend.js';
 import { checkpointPaths } from '../engine/checkpoint.js';
 import { executionOptions, wideResNet, type Module, type WideResNetConfig } from '../engine/models.js';
@@ -79,8 +81,28 @@ export interface SearchOptions extends RunOptions<SearchProgress> {
   objective?: SearchObjective;
   /** Entropy floor and strength target (lib/objectives.ts), off by default. */
   regularisers?: Regularisers;
-  /** Gradient of the magnitudes through the ops: 'straight-through' (default, SPEC 1.4) or 'exact'. */
+  /**
+   * Gradient of the magnitudes through the ops: 'straight-through' (SPEC 1.4; the default for
+   * point magnitudes) or 'exact' (the default for ranges, whose widths learn nothing without it).
+   */
   magnitudeGradient?: 'straight-through' | 'exact';
+  /**
+   * 'point' (default, the paper: one magnitude per slot) or 'range' (SPEC 8: a centre and a width
+   * per slot, each draw uniform in the range; the widths' entropy is kept within bounds, see
+   * `regularisers.widthFloor`).
+   */
+  magnitudes?: MagnitudeForm;
+  /**
+   * 'network' (default, the paper: a policy network of its own, `policy`) or 'features': a small
+   * MLP on the classifier's detached penultimate features of the un-augmented image. The policy
+   * file then holds the search's classifier as the policy's backbone.
+   */
+  policyHead?: 'network' | 'features';
+  /**
+   * Recompute the policy network's batch-norm statistics over the search images at the end and
+   * check it against the search (dna/settle.ts; recorded in the policy file). Default true.
+   */
+  settle?: boolean;
   /** EMA decay of the teacher of objective 'teacher' (default 0.99). */
   teacherDecay?: number;
   /** Baseline preprocessing: flip and crop before the sub-policy, Cutout after. Default: the preset's, else 'none'. */
@@ -112,11 +134,21 @@ export interface SearchMonitor {
   totalApplyMass: number;
   /** Mean absolute pixel change the sampled sub-policies made. */
   strength: number;
+  /** Magnitude ranges: the mean width entropy (mean log width) and the adaptive weight at the epoch's end. */
+  widthEntropy?: number;
+  widthWeight?: number;
   warning?: string;
+}
+
+/** Where a search stands; with magnitude ranges also the adaptive weight of the width entropy. */
+interface SearchPosition extends LoopPosition {
+  widthWeight?: number;
 }
 
 export interface SearchResult {
   policy: PolicyNetwork;
+  /** The settle check (when the search settled the policy). */
+  settled?: SettleCheck;
   /** The monitor of the last epoch, and every collapse warning of the run. */
   monitor?: SearchMonitor;
   warnings: string[];
@@ -135,16 +167,27 @@ function resolveSearch(options: SearchOptions) {
   const preset = datasetPreset(options.preset, 'search')?.search;
   const classifier = options.classifier ?? preset?.classifier;
   const policy = options.policy ?? preset?.policy;
-  if (classifier === undefined || policy === undefined)
+  const featureHead = options.policyHead === 'features';
+  if (classifier === undefined || (policy === undefined && !featureHead))
     throw new TypeError('search: give the classifier and policy backbones (e.g. WRN_40_2), or a preset');
   const epochs = positiveInteger(options.epochs ?? preset?.epochs, 'epochs', 'search');
   const batchSize = positiveInteger(options.batchSize ?? preset?.batchSize ?? 128, 'batchSize', 'search');
   const subset = options.subset ?? preset?.subset;
   if (subset !== undefined) positiveInteger(subset, 'subset', 'search');
   const seed = checkSeed(options.seed ?? 0, 'search', true);
+  const magnitudes = options.magnitudes ?? 'point';
+  if (!MAGNITUDE_FORMS.includes(magnitudes))
+    throw new RangeError(`search: magnitudes must be 'point' or 'range', got ${describe(magnitudes)}`);
+  const policyHead = options.policyHead ?? 'network';
+  if (policyHead !== 'network' && policyHead !== 'features')
+    throw new RangeError(`search: policyHead must be 'network' or 'features', got ${describe(policyHead)}`);
+  const regularisers = checkRegularisers(options.regularisers ?? {});
+  const widthSet = Object.keys(regularisers).find((name) => name.startsWith('width'));
+  if (widthSet !== undefined && magnitudes !== 'range')
+    throw new RangeError(`search: regularisers.${widthSet} applies to magnitudes: 'range' only`);
   return {
     classifier,
-    policy,
+    policy: policy ?? classifier,
     epochs,
     batchSize,
     subset,
@@ -155,8 +198,12 @@ function resolveSearch(options: SearchOptions) {
     tau: options.tau ?? 0.5,
     lambda: options.lambda ?? 0.5,
     objective: checkObjective(options.objective ?? 'joint'),
-    regularisers: checkRegularisers(options.regularisers ?? {}),
-    magnitudeGradient: options.magnitudeGradient ?? 'straight-through',
+    regularisers,
+    magnitudeGradient: options.magnitudeGradient ?? (magnitudes === 'range' ? 'exact' : 'straight-through'),
+    magnitudes,
+    policyHead,
+    widthEntropy: magnitudes === 'range' ? widthBounds(regularisers) : undefined,
+    settle: options.settle ?? true,
     teacherDecay: options.teacherDecay ?? 0.99,
     preprocess: preprocessConfig(options.preprocess ?? preset?.preprocess, 'search: unknown preprocess preset'),
   };
@@ -196,15 +243,18 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     requireCustomOps(options.searchSpace, 'search');
   }
   const execution = executionOptions(options.execution, 'search');
+  const classifierConfig = { ...settings.classifier, classes, inChannels: channels, seed } as WideResNetConfig;
+  const classifier = wideResNet(classifierConfig).to(device).setExecution(execution);
+  const features = settings.policyHead === 'features';
   const policy = new PolicyNetwork({
     backbone: settings.policy,
     inChannels: channels,
     searchSpace: options.searchSpace,
     seed: seed + 1,
+    magnitudes: settings.magnitudes,
+    features: features ? { network: classifier } : undefined,
   }).to(device);
-  policy.network.setExecution(execution);
-  const classifierConfig = { ...settings.classifier, classes, inChannels: channels, seed } as WideResNetConfig;
-  const classifier = wideResNet(classifierConfig).to(device).setExecution(execution);
+  if (!features) policy.network.setExecution(execution);
   const classifierOptimizer = sgd(classifier, {
     lr: settings.classifierLr,
     momentum: 0.9,
@@ -218,8 +268,11 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     settings.objective === 'teacher'
       ? wideResNet(classifierConfig).to(device).setExecution(execution).eval()
       : undefined;
-  const modules: Record<string, Module> =
-    teacher === undefined ? { classifier, policy: policy.network } : { classifier, policy: policy.network, teacher };
+  const modules: Record<string, Module> = {
+    classifier,
+    ...(policy.head === undefined ? { policy: policy.network } : { policyHead: policy.head }),
+    ...(teacher === undefined ? {} : { teacher }),
+  };
   const parts: RunParts = { modules, optimizers: { classifierOptimizer, policyOptimizer }, generator };
   const networks: StepNetworks = { policy, classifier, classifierOptimizer, policyOptimizer, teacher };
   const statistics = new PolicyStatistics(policy.searchSpace, data.classes);
@@ -242,10 +295,14 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     regularisers: settings.regularisers,
     magnitudeGradient: settings.magnitudeGradient,
     teacherDecay: settings.objective === 'teacher' ? settings.teacherDecay : null,
+    // Recorded only when not the paper's, so that searches from before these options still resume.
+    ...(settings.magnitudes === 'range' ? { magnitudes: settings.magnitudes } : {}),
+    ...(features ? { policyHead: settings.policyHead } : {}),
   } as const;
 
   let strengthSum = 0;
-  const loop: EpochLoop<LoopPosition, SearchEpochProgress> = new EpochLoop(
+  let widthEntropySum = 0;
+  const loop: EpochLoop<SearchPosition, SearchEpochProgress> = new EpochLoop(
     {
       where: 'search',
       data,
@@ -268,13 +325,25 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
         try {
           const result = tidy(() => {
             const images = preprocessImages(batch.images, beforePolicy, { generator });
+            const widthEntropy =
+              settings.widthEntropy === undefined
+                ? undefined
+                : { bounds: settings.widthEntropy, weight: loop.position.widthWeight ?? settings.widthEntropy.weight };
             return searchStep(
               networks,
-              { ...settings, cutout: baseline.cutout, lr },
+              { ...settings, cutout: baseline.cutout, lr, widthEntropy },
               { images, labels: batch.labels, validation: held },
               generator,
             );
           });
+          if (settings.widthEntropy !== undefined && result.widthEntropy !== undefined) {
+            const weight = loop.position.widthWeight ?? settings.widthEntropy.weight;
+            loop.position = {
+              ...loop.position,
+              widthWeight: adaptWidthWeight(weight, result.widthEntropy, settings.widthEntropy),
+            };
+            widthEntropySum += result.widthEntropy * batch.indices.length;
+          }
           try {
             statistics.add(result.outputs, batch.labels);
           } finally {
@@ -288,8 +357,13 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
       },
       endEpoch: async (summary) => {
         monitor = summary.images === 0 ? monitor : watch(statistics, strengthSum / summary.images);
+        if (monitor !== undefined && settings.widthEntropy !== undefined && summary.images > 0) {
+          monitor.widthEntropy = widthEntropySum / summary.images;
+          monitor.widthWeight = loop.position.widthWeight;
+        }
         statistics.reset();
         strengthSum = 0;
+        widthEntropySum = 0;
         if (monitor?.warning !== undefined) warnings.push(`epoch ${loop.position.epoch}: ${monitor.warning}`);
         return {
           record: { loss: summary.loss, accuracy: summary.accuracy, monitor: monitor ?? null },
@@ -303,7 +377,7 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   try {
     if (outDir !== undefined) await mkdir(outDir, { recursive: true });
     if (options.resume && checkpoint !== undefined && (await exists(checkpoint))) {
-      const restored = await loadRunState<LoopPosition>(
+      const restored = await loadRunState<SearchPosition>(
         checkpoint,
         SEARCH_CHECKPOINT_KIND,
         SEARCH_CHECKPOINT_VERSION,
@@ -320,20 +394,36 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     policy.train();
     classifier.train();
     const { aborted } = await loop.run();
+    const settled =
+      aborted || !settings.settle
+        ? undefined
+        : await settlePolicy(policy, data, {
+            batchSize,
+            preprocess: beforePolicy,
+            seed: seed + 2,
+            device,
+            lastEpoch: monitor && { entropy: monitor.entropy, applyMass: monitor.applyMass },
+          });
     const seconds = (performance.now() - started) / 1000;
     let policyFile: string | undefined;
     if (outDir !== undefined && !aborted) {
       policyFile = path.join(outDir, 'policy.dna');
-      await savePolicy(policyFile, policy, {
-        dataset: data.name,
-        classes: data.classes,
-        seed,
-        steps: loop.position.step,
-        seconds: Math.round(seconds * 100) / 100,
-      });
+      await savePolicy(
+        policyFile,
+        policy,
+        {
+          dataset: data.name,
+          classes: data.classes,
+          seed,
+          steps: loop.position.step,
+          seconds: Math.round(seconds * 100) / 100,
+        },
+        settled,
+      );
     }
     return {
       policy,
+      settled,
       monitor,
       warnings,
       steps: loop.position.step,
@@ -348,7 +438,8 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     policy.dispose();
     throw error;
   } finally {
-    classifier.dispose();
+    // A feature head's policy owns the classifier: its backbone.
+    if (!features) classifier.dispose();
     teacher?.dispose();
     classifierOptimizer.dispose();
     policyOptimizer.dispose();
@@ -362,7 +453,17 @@ function checkRegularisers(regularisers: Regularisers): Regularisers {
       `search: regularisers must be an object { entropyFloor, entropyWeight, strength, strengthWeight, ` +
         `changeReward }, got ${describe(regularisers)}`,
     );
-  const known = ['entropyFloor', 'entropyWeight', 'strength', 'strengthWeight', 'changeReward'];
+  const known = [
+    'entropyFloor',
+    'entropyWeight',
+    'strength',
+    'strengthWeight',
+    'changeReward',
+    'widthFloor',
+    'widthCeiling',
+    'widthWeight',
+    'widthRate',
+  ];
   const set: Record<string, number> = {};
   for (const [name, value] of Object.entries(regularisers)) {
     if (!known.includes(name))
@@ -372,7 +473,29 @@ function checkRegularisers(regularisers: Regularisers): Regularisers {
       throw new RangeError(`search: regularisers.${name} must be a non-negative number, got ${describe(value)}`);
     set[name] = value;
   }
+  for (const name of ['widthFloor', 'widthCeiling'] as const) {
+    const value = set[name];
+    if (value !== undefined && !(value > 0 && value <= 1))
+      throw new RangeError(`search: regularisers.${name} must be a width in (0, 1], got ${describe(value)}`);
+  }
+  if (set.widthRate !== undefined && !(set.widthRate >= 1))
+    throw new RangeError(`search: regularisers.widthRate must be at least 1, got ${describe(set.widthRate)}`);
   return set;
+}
+
+/** The width entropy's bounds and adaptation: the regularisers', else the defaults (dna/ranges.ts). */
+function widthBounds(regularisers: Regularisers): WidthEntropy {
+  const bounds: WidthEntropy = {
+    floor: regularisers.widthFloor ?? DEFAULT_WIDTH_ENTROPY.floor,
+    ceiling: regularisers.widthCeiling ?? DEFAULT_WIDTH_ENTROPY.ceiling,
+    weight: regularisers.widthWeight ?? DEFAULT_WIDTH_ENTROPY.weight,
+    rate: regularisers.widthRate ?? DEFAULT_WIDTH_ENTROPY.rate,
+  };
+  if (bounds.floor > bounds.ceiling)
+    throw new RangeError(
+      `search: regularisers.widthFloor (${bounds.floor}) must not be above widthCeiling (${bounds.ceiling})`,
+    );
+  return bounds;
 }
 
 function checkObjective(objective: string): SearchObjective {
