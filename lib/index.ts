@@ -165,6 +165,7 @@ export {
 export { widthEntropy, adaptWidthWeight, DEFAULT_WIDTH_ENTROPY, type WidthEntropy } from './dna/ranges.js';
 export {
   settlePolicy,
+  checkSettled,
   SETTLE_TOLERANCE,
   type SettleCheck,
   type SettleOptions,

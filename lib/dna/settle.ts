@@ -105,8 +105,8 @@ function summary(statistics: PolicyStatistics): OutputSummary {
 /**
  * Recomputes the batch-norm running statistics of `policy`'s backbone as the average over the
  * images of `data` (training mode, no gradients, the plain average of every batch's statistics),
- * then compares the settled network in evaluation mode with training mode on the same images.
- * Leaves the network in evaluation mode, its batch norm back at momentum 0.1.
+ * then checks the settled network (`checkSettled`). Leaves the network in evaluation mode, its
+ * batch norm back at momentum 0.1.
  */
 export async function settlePolicy(
   policy: PolicyNetwork,
@@ -117,12 +117,6 @@ export async function settlePolicy(
   const seed = options.seed ?? 0;
   const device = options.device ?? policy.network.device;
   const backbone = policy.network;
-  const statistics = {
-    training: new PolicyStatistics(policy.searchSpace, data.classes),
-    frozen: new PolicyStatistics(policy.searchSpace, data.classes),
-  };
-  let images = 0;
-  const sums = { piDistance: 0, piMax: 0, p: 0, m: 0, width: 0 };
   try {
     backbone.resetBatchNormStatistics().setBatchNormMomentum(null);
     policy.train();
@@ -134,7 +128,36 @@ export async function settlePolicy(
       }
       await yieldToEventLoop();
     }
-    // Momentum 0: training mode reads batch statistics and leaves the settled averages alone.
+  } finally {
+    backbone.setBatchNormMomentum(0.1);
+    policy.eval();
+  }
+  return checkSettled(policy, data, options);
+}
+
+/**
+ * Compares `policy` in evaluation mode (its running statistics, as a frozen policy runs) with
+ * training mode (each batch's own statistics, as the search ran) on the images of `data`, in the
+ * search's batches; with `lastEpoch`, also against the search's last epoch. Changes no weight or
+ * statistic; leaves the network in evaluation mode.
+ */
+export async function checkSettled(
+  policy: PolicyNetwork,
+  data: ImageDataset,
+  options: SettleOptions = {},
+): Promise<SettleCheck> {
+  const batchSize = positiveInteger(options.batchSize ?? 128, 'batchSize', 'checkSettled');
+  const seed = options.seed ?? 0;
+  const device = options.device ?? policy.network.device;
+  const backbone = policy.network;
+  const statistics = {
+    training: new PolicyStatistics(policy.searchSpace, data.classes),
+    frozen: new PolicyStatistics(policy.searchSpace, data.classes),
+  };
+  let images = 0;
+  const sums = { piDistance: 0, piMax: 0, p: 0, m: 0, width: 0 };
+  try {
+    // Momentum 0: training mode reads batch statistics and leaves the running ones alone.
     backbone.setBatchNormMomentum(0);
     for (const batch of searchBatches(data, batchSize, seed, device, options.preprocess)) {
       try {
