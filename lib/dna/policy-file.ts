@@ -111,6 +111,17 @@ function buildPolicy(meta: PolicyFileMeta, tensors: Record<string, Tensor>, file
     throw new Error(`${file}: the policy file records an unknown head ${describe(head)}`);
   const backboneTensors = withPrefix(tensors, 'backbone.');
   checkRecordedNetwork({ ...meta.backbone, classes: head.classes, inChannels: meta.inChannels }, backboneTensors, file);
+  // Like checkRecordedNetwork for the head: a crafted hidden size must not allocate without bound.
+  const headTensors = withPrefix(tensors, 'head.');
+  const inputs = 64 * Number(meta.backbone.widen);
+  const outputs = perSubPolicy * S;
+  const needed = (inputs + 1) * head.hidden + (head.hidden + 1) * outputs;
+  const stored = Object.values(headTensors).reduce((sum, t) => sum + t.numel, 0);
+  if (!(head.hidden >= 1 && needed <= stored))
+    throw new RangeError(
+      `${file}: the head it records (${head.hidden} hidden units, ${outputs} outputs) has ${needed} parameters, ` +
+        `but the file holds ${stored} values for it`,
+    );
   const backbone = wideResNet({ ...meta.backbone, classes: head.classes, inChannels: meta.inChannels });
   let network: PolicyNetwork | undefined;
   try {
@@ -122,7 +133,7 @@ function buildPolicy(meta: PolicyFileMeta, tensors: Record<string, Tensor>, file
       magnitudes,
       features: { network: backbone, hidden: head.hidden },
     });
-    network.head!.loadStateDict(withPrefix(tensors, 'head.'));
+    network.head!.loadStateDict(headTensors);
     return network;
   } catch (error) {
     if (network === undefined) backbone.dispose();
