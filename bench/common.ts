@@ -25,16 +25,19 @@ export const runStarted = performance.now();
 export interface Args {
   write: boolean;
   seed: number;
+  /** A short run, for checking a machine quickly (`dna bench --quick`); its figures are rougher. */
+  quick: boolean;
 }
 
-/** `--write`, `--seed N` and `--help` of `node dist/bench/<script>.js`. */
+/** `--write`, `--seed N`, `--quick` and `--help` of `node dist/bench/<script>.js`. */
 function parseArgs(argv: string[], script: string): Args {
-  const args: Args = { write: false, seed: 0 };
+  const args: Args = { write: false, seed: 0, quick: false };
   for (let k = 0; k < argv.length; k++) {
     if (argv[k] === '--write') args.write = true;
+    else if (argv[k] === '--quick') args.quick = true;
     else if (argv[k] === '--seed') args.seed = Number(argv[++k]);
     else if (argv[k] === '--help' || argv[k] === '-h') {
-      console.log(`usage: node dist/bench/${script}.js [--write] [--seed N]`);
+      console.log(`usage: node dist/bench/${script}.js [--write] [--seed N] [--quick]`);
       process.exit(0);
     } else throw new Error(`unknown argument '${argv[k]}' (try --help)`);
   }
@@ -230,12 +233,12 @@ export function writeSection(heading: string, text: string): void {
 export async function runBench(
   script: string,
   heading: string,
-  measure: (seed: number, command: string) => string | Promise<string>,
+  measure: (seed: number, command: string, quick: boolean) => string | Promise<string>,
 ): Promise<void> {
   const args = parseArgs(process.argv.slice(2), script);
   const command = commandLine(script);
   settle();
-  const text = await measure(args.seed, command);
+  const text = await measure(args.seed, command, args.quick);
   console.log(`\n${text}`);
   console.error(`(${((performance.now() - runStarted) / 1000).toFixed(0)} s)`);
   if (args.write) writeSection(heading, text);

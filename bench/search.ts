@@ -443,8 +443,9 @@ function section(results: Measured[], command: string): string {
 }
 
 // Every model in turn, each with its train, search and augmentation blocks in turns.
-await runBench('search', SECTION, async (seed, command) => {
+await runBench('search', SECTION, async (seed, command, quick) => {
   const results: Measured[] = [];
-  for (const config of MODELS) results.push(await measure(config, seed));
+  // --quick: WRN-16-1 alone, one round of blocks.
+  for (const config of quick ? [{ ...MODELS[0], units: 1 }] : MODELS) results.push(await measure(config, seed));
   return section(results, command);
 });

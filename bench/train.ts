@@ -532,10 +532,11 @@ function section(results: Measured[], command: string): string {
   ].join('\n');
 }
 
-/** Every model, ours and PyTorch's in turns; the section. */
-async function measureAll(seed: number, command: string): Promise<string> {
+/** Every model (WRN-16-1 alone with --quick), ours and PyTorch's in turns; the section. */
+async function measureAll(seed: number, command: string, quick: boolean): Promise<string> {
   const results: Measured[] = [];
-  for (const config of MODELS) {
+  // --quick: WRN-16-1 alone, one round of blocks.
+  for (const config of quick ? [{ ...MODELS[0], units: 1 }] : MODELS) {
     console.error(`${config.name}, batch ${config.batch}:`);
     results.push(await measure(config, seed));
   }

@@ -12,8 +12,9 @@ import { info } from './commands/info.js';
 import { reportCommand } from './commands/report.js';
 import { searchCommand } from './commands/search.js';
 import { trainCommand } from './commands/train.js';
+import { benchCommand } from './commands/bench.js';
 
-const COMMANDS: Command[] = [info, demoCommand, searchCommand, trainCommand, evalCommand, reportCommand];
+const COMMANDS: Command[] = [info, demoCommand, searchCommand, trainCommand, evalCommand, reportCommand, benchCommand];
 
 function version(): string {
   const file = new URL('../../package.json', import.meta.url);
@@ -55,7 +56,7 @@ async function main(argv: string[]): Promise<number> {
         `lists the commands`,
     );
   }
-  const parsed = parseOptions(command.name, rest, command.groups, command.rest);
+  const parsed = parseOptions(command.name, rest, command.groups, command.words);
   if (parsed.help) {
     console.log(helpText(command.usage, command.description, command.groups, width));
     return 0;

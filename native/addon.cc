@@ -17,6 +17,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   dna::registerModels(exports);
   dna::registerOptim(exports);
   dna::registerCustomOps(exports);
+  dna::registerSteps(exports);
+  dna::registerDistributed(exports);
   return exports;
 }
 

@@ -37,4 +37,5 @@ node node_modules/typescript/bin/tsc -p tsconfig.json
 node -e "import('./dist/lib/index.js').then((m) => console.log('check:libtorch2: backend', JSON.stringify(m.backend())))"
 node node_modules/ava/entrypoints/cli.mjs dist/test/tensor-ops.test.js dist/test/tensor-io.test.js dist/test/autograd.test.js \
   dist/test/augment.test.js dist/test/cuda.test.js dist/test/models.test.js dist/test/execution.test.js dist/test/optim.test.js \
-  dist/test/checkpoint.test.js dist/test/errors.test.js
+  dist/test/checkpoint.test.js dist/test/errors.test.js \
+  dist/test/distributed.test.js dist/test/distributed-ranks.test.js dist/test/distributed-faults.test.js

@@ -68,14 +68,14 @@ test('mistakes are UsageErrors that name the flag and what it takes', (t) => {
     t.throws(() => parseOptions('x', argv, groups), { instanceOf: UsageError, message }, argv.join(' '));
 });
 
-test('with rest, the first word that is not an option ends the options', (t) => {
-  t.deepEqual(parseOptions('launch', ['--epochs', '2', 'dna', 'train', '--epochs', '9'], groups, true).rest, [
-    'dna',
-    'train',
-    '--epochs',
-    '9',
-  ]);
-  t.deepEqual(parseOptions('launch', ['--', '--epochs'], groups, true).rest, ['--epochs']);
+test("words: 'stop' ends the options at the first word, 'collect' gathers words among the options", (t) => {
+  const stop = parseOptions('launch', ['--epochs', '2', 'dna', 'train', '--epochs', '9'], groups, 'stop');
+  t.deepEqual(stop.rest, ['dna', 'train', '--epochs', '9']);
+  t.is(stop.values.epochs, 2);
+  t.deepEqual(parseOptions('launch', ['--', '--epochs'], groups, 'stop').rest, ['--epochs']);
+  const collect = parseOptions('bench', ['train', '--seed', '3', 'augment', '--resume'], groups, 'collect');
+  t.deepEqual(collect.rest, ['train', 'augment']);
+  t.deepEqual(collect.values, { seed: 3, resume: true });
 });
 
 test('did you mean: transpositions and small typos, not unrelated words', (t) => {
@@ -153,4 +153,13 @@ test('each command has its own --help; --version; an unknown command suggests th
   const threads = dna('train', '--data', 'fashion-mnist', '--threads', '0');
   t.is(threads.status, 2);
   t.regex(threads.stderr, /--threads must be a positive integer, got '0'/);
+});
+
+test('dna bench: names among the options, an unknown one refused by name', (t) => {
+  const help = dna('bench', '--help');
+  t.is(help.status, 0);
+  t.regex(help.stdout, /^Usage: dna bench \[augment\|train\|search\|pipeline \.\.\.\] \[--quick\]/);
+  const unknown = dna('bench', 'train', '--quick', 'speed');
+  t.is(unknown.status, 2);
+  t.regex(unknown.stderr, /^dna: unknown benchmark 'speed' \(one of augment, train, search, pipeline\)/);
 });

@@ -245,7 +245,7 @@ test('a custom op that no image selects leaves the fused result and its gradient
   dna.dispose([k.images, k.c, k.b, k.m, k.grad]);
 });
 
-test('each custom op is called once per slot, with the images whose sub-policy selects it', (t) => {
+test('each custom op is called once per slot on the whole batch; the images whose sub-policy selects it keep its result', (t) => {
   const calls: number[][] = [];
   const halve = dna.registerOp({
     name: 'Halve',
@@ -264,13 +264,14 @@ test('each custom op is called once per slot, with the images whose sub-policy s
     const b = dna.ones([6, 3, 2]);
     const m = dna.arange(0, 36).float().reshape([6, 3, 2]).div(100);
     const out = applySubPolicies(images, c, b, m, { searchSpace: space }).data() as Float32Array;
-    // Slot 1: images 1 and 4 (sub-policy 2); slot 2: images 0 and 3 (sub-policy 0). The op
-    // receives lo + m * (hi - lo) = 100 m of each image's own magnitude, m = (6i + 2s + l) / 100.
+    // Slot 1 keeps it for images 1 and 4 (sub-policy 2), slot 2 for images 0 and 3 (sub-policy 0);
+    // each call sees every image, with lo + m * (hi - lo) = 100 m of the image's own magnitude for
+    // the slot, m = (6i + 2s + l) / 100 (s the image's sub-policy), so no index is read on the host.
     t.deepEqual(
       calls.map((values) => values.map(Math.round)),
       [
-        [10, 28],
-        [1, 19],
+        [0, 10, 14, 18, 28, 32],
+        [1, 11, 15, 19, 29, 33],
       ],
     );
     const input = images.data() as Float32Array;

@@ -20,6 +20,7 @@ import {
   garbage,
   originalThreads,
   randomMix,
+  settleAsyncCalls,
   valid,
 } from './helpers/fuzz-native.js';
 import { mulberry32 } from './helpers/random.js';
@@ -37,17 +38,24 @@ test('every exported function is covered (the table of valid calls knows the ten
   if (withoutBaseline.length > 0) t.log(`fuzzed without a valid baseline: ${withoutBaseline.join(', ')}`);
 });
 
-test('the valid calls succeed', (t) => {
+test('the valid calls succeed', async (t) => {
   for (const [name, make] of Object.entries(valid)) {
     const args = make();
-    t.notThrows(() => cleanup((addon[name] as Fn)(...args)), `${name}(${args.map(describe).join(', ')})`);
+    const label = `${name}(${args.map(describe).join(', ')})`;
+    let result: unknown;
+    t.notThrows(() => {
+      result = (addon[name] as Fn)(...args);
+    }, label);
+    // Asynchronous functions: the Promise resolves.
+    if (result instanceof Promise) result = await t.notThrowsAsync(result, label).then(() => result);
+    cleanup(result instanceof Promise ? undefined : result);
   }
   native.setNumThreads(originalThreads);
 });
 
-test('no arguments: every function returns or throws an Error naming it', (t) => {
+test('no arguments: every function returns or throws an Error naming it', async (t) => {
   const problems = functionNames.map((name) => attempt(name, [], 'no arguments')).filter(Boolean);
-  t.deepEqual(problems, []);
+  t.deepEqual([...problems, ...(await settleAsyncCalls())], []);
   native.setNumThreads(originalThreads);
 });
 
@@ -104,7 +112,7 @@ test('wrong argument types: the TypeError names the function, the argument and w
   });
 });
 
-test('garbage in each position of a valid call: returns or throws an Error naming the function', (t) => {
+test('garbage in each position of a valid call: returns or throws an Error naming the function', async (t) => {
   const problems: string[] = [];
   let calls = 0;
   for (const name of functionNames) {
@@ -131,12 +139,13 @@ test('garbage in each position of a valid call: returns or throws an Error namin
       }
     }
   }
+  problems.push(...(await settleAsyncCalls()));
   native.setNumThreads(originalThreads);
   t.true(calls > 10000);
   t.deepEqual(problems.slice(0, 30), []);
 });
 
-test('random mixes of valid and invalid values: returns or throws an Error naming the function', (t) => {
+test('random mixes of valid and invalid values: returns or throws an Error naming the function', async (t) => {
   const rnd = mulberry32(20240601);
   const problems: string[] = [];
   for (const name of functionNames) {
@@ -146,6 +155,7 @@ test('random mixes of valid and invalid values: returns or throws an Error namin
       if (problem) problems.push(problem);
     }
   }
+  problems.push(...(await settleAsyncCalls()));
   native.setNumThreads(originalThreads);
   t.deepEqual(problems.slice(0, 30), []);
 });

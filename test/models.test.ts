@@ -526,7 +526,7 @@ test('memory: forward and backward inside tidy leave no tensors behind; paramete
 test(
   'garbage in any argument of the model, loss and optimiser functions: an Error naming the function, ' +
     'never a crash',
-  (t) => {
+  async (t) => {
     type Fn = (...args: unknown[]) => unknown;
     const addon = native as unknown as Record<string, Fn>;
     const made: Array<() => void> = [];
@@ -559,6 +559,8 @@ test(
       moduleForward: () => [module(), tensor([2, 3, 4, 4])],
       moduleFeatures: () => [module(), tensor([2, 3, 4, 4])],
       moduleSetBatchNormMomentum: () => [module(), 0.5],
+      moduleForwardAsync: () => [module(), tensor([2, 3, 4, 4])],
+      moduleFeaturesAsync: () => [module(), tensor([2, 3, 4, 4])],
       moduleTrain: () => [module(), false],
       moduleLoadStateDict: () => {
         const m = module();
@@ -595,6 +597,7 @@ test(
     }
     for (const name of [
       'optimizerStep',
+      'optimizerStepAsync',
       'optimizerZeroGrad',
       'optimizerGetLr',
       'optimizerOptions',
@@ -657,8 +660,19 @@ test(
     );
     const problems: string[] = [];
     let calls = 0;
+    // Asynchronous functions reject where synchronous ones throw: the same rule for both.
+    const pending: Promise<void>[] = [];
+    const judge = (name: string, what: string) => (error: unknown) => {
+      if (!(error instanceof Error) || !error.message.startsWith(`${name}: `)) {
+        problems.push(`${name}(${what}) threw ${String(error)}`);
+      }
+    };
     for (const [name, make] of Object.entries(valid)) {
-      t.notThrows(() => addon[name](...make()), `${name}: the valid call works`);
+      let result: unknown;
+      t.notThrows(() => {
+        result = addon[name](...make());
+      }, `${name}: the valid call works`);
+      if (result instanceof Promise) await t.notThrowsAsync(result, `${name}: the valid call works`);
       const arity = make().length;
       for (let position = 0; position <= arity; position++) {
         for (const [label, value] of garbage) {
@@ -666,14 +680,14 @@ test(
           args[position] = value();
           calls++;
           try {
-            addon[name](...args);
+            const result = addon[name](...args);
+            if (result instanceof Promise) pending.push(result.then(() => {}, judge(name, `#${position} = ${label}`)));
           } catch (error) {
-            if (!(error instanceof Error) || !error.message.startsWith(`${name}: `)) {
-              problems.push(`${name}(#${position} = ${label}) threw ${String(error)}`);
-            }
+            judge(name, `#${position} = ${label}`)(error);
           }
         }
       }
+      await Promise.all(pending.splice(0));
       for (const dispose of made.splice(0)) {
         try {
           dispose();

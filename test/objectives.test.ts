@@ -75,32 +75,33 @@ class SmoothModel {
   }
 }
 
-test('bilevel: the finite-difference Hessian-vector product matches the exact second-order one', (t) => {
+test('bilevel: the finite-difference Hessian-vector product matches the exact second-order one', async (t) => {
   const gen = new dna.Generator(3);
   const data = brightnessClasses(32, 4);
   const model = new SmoothModel(gen);
   const lr = 0.5;
   const weightDecay = 1e-3;
-  dna.tidy(() => {
-    const train = batchOf(data, 0, 16);
-    const validation = batchOf(data, 16, 16);
-    const y = dna.rand([16, 1, SIDE, SIDE], { generator: gen });
-    const before = model.stateDict();
-    // The caller's training gradient at w, which the unrolled step reads and leaves in place.
-    dna.crossEntropy(model.forward(y), train.labels).backward();
-    const gradients = () =>
-      Object.fromEntries(Object.entries(model.namedParameters()).map(([name, p]) => [name, p.grad!.data()]));
-    const trainingGradient = gradients();
-    const approximate = unrolledImageGradient(
-      model as unknown as dna.Module,
-      y,
-      train.labels,
-      validation,
-      lr,
-      weightDecay,
+  const train = batchOf(data, 0, 16);
+  const validation = batchOf(data, 16, 16);
+  const y = dna.rand([16, 1, SIDE, SIDE], { generator: gen });
+  const before = model.stateDict();
+  // The caller's training gradient at w, which the unrolled step reads and leaves in place.
+  dna.tidy(() => dna.crossEntropy(model.forward(y), train.labels).backward());
+  const gradients = () =>
+    dna.tidy(() =>
+      Object.fromEntries(Object.entries(model.namedParameters()).map(([name, p]) => [name, p.grad!.data()])),
     );
-    t.deepEqual(gradients(), trainingGradient, 'the training gradient is left as it was');
-
+  const trainingGradient = gradients();
+  const approximate = await unrolledImageGradient(
+    model as unknown as dna.Module,
+    y,
+    train.labels,
+    validation,
+    lr,
+    weightDecay,
+  );
+  t.deepEqual(gradients(), trainingGradient, 'the training gradient is left as it was');
+  dna.tidy(() => {
     // Exact: v = dL_val/dw' at w' = w - lr * (g + wd * w), then -lr * d/dy <dL_train(w, y)/dw, v> by double backward.
     const params = model.namedParameters();
     const moved = Object.fromEntries(
@@ -137,7 +138,7 @@ for (const objective of dna.SEARCH_OBJECTIVES as readonly SearchObjective[]) {
   test(
     `${objective}: gradients reach the three policy heads, finite and non-zero, through the sampler and ` +
       `the fused op`,
-    (t) => {
+    async (t) => {
       const data = brightnessClasses(32, 7);
       const searchSpace = space(['Rotate', 'Invert', 'Contrast']);
       const S = searchSpace.subPolicies.length;
@@ -164,14 +165,14 @@ for (const objective of dna.SEARCH_OBJECTIVES as readonly SearchObjective[]) {
       const generator = new dna.Generator(4);
       const batch = batchOf(data, 0, 16);
       const validation = batchOf(data, 16, 16);
-      const result = searchStep(
+      const result = await searchStep(
         { policy, classifier, classifierOptimizer, policyOptimizer, teacher },
         settings,
         { ...batch, validation },
         generator,
       );
-      t.true(Number.isFinite(result.loss));
-      dna.dispose(result.outputs);
+      t.true(Number.isFinite(result.loss.item()));
+      dna.dispose(result);
       const head = policy.network.namedParameters()['fc.bias'];
       const grad = Array.from(head.grad!.data() as Float32Array);
       const part = (from: number, to: number) => grad.slice(from, to);

@@ -121,10 +121,12 @@ test('widthEntropy: the mean log width over the slots with a magnitude, weighted
   t.throws(() => dna.widthEntropy({ logits, p: outputs.p, m: outputs.m }, space), { message: /point magnitudes/ });
 
   const bounds = { floor: 0.3, ceiling: 0.9, weight: 0.01, rate: 2 };
-  t.is(dna.adaptWidthWeight(1, Math.log(0.1), bounds), 2);
-  t.is(dna.adaptWidthWeight(1, Math.log(0.95), bounds), 0.5);
-  t.is(dna.adaptWidthWeight(1, Math.log(0.5), bounds), 1);
-  t.is(dna.adaptWidthWeight(900, Math.log(0.1), bounds), 1000);
+  const adapt = (weight: number, entropy: number) =>
+    tidy(() => dna.adaptWidthWeight(dna.full([], weight), dna.full([], entropy), bounds).item());
+  t.is(adapt(1, Math.log(0.1)), 2);
+  t.is(adapt(1, Math.log(0.95)), 0.5);
+  t.is(adapt(1, Math.log(0.5)), 1);
+  t.is(adapt(900, Math.log(0.1)), 1000);
 });
 
 test('PolicyNetwork with ranges: widths start at 0.5; each draw is a new magnitude inside centre +- width / 2', (t) => {

@@ -1,6 +1,6 @@
 // What a command of `dna` is: its name, a line for the command list, its usage and help, its
 // options, and what it does with them (returning the exit status, 0 when it returns nothing).
-import type { OptionGroup, OptionValues } from './options.js';
+import type { OptionGroup, OptionValues, Words } from './options.js';
 
 export interface Command {
   name: string;
@@ -11,7 +11,7 @@ export interface Command {
   /** What it does, a paragraph for its --help. */
   description: string;
   groups: OptionGroup[];
-  /** Whether words after its options are passed on (dna launch's command). */
-  rest?: boolean;
+  /** What it does with words that are not options (see parseOptions); refused by default. */
+  words?: Words;
   run(values: OptionValues, rest: string[]): Promise<number | void> | number | void;
 }

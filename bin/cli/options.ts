@@ -99,13 +99,18 @@ function readValue(spec: OptionSpec, text: string): string | number {
   }
 }
 
+/** What a command does with words that are not options: refuses them, collects them, or stops at the first. */
+export type Words = false | 'collect' | 'stop';
+
 /**
- * Parses `argv` against the command's options. With `rest`, the first word that is not an option
- * ends the options (what `dna launch` runs); otherwise a stray word is a UsageError.
+ * Parses `argv` against the command's options. Words that are not options are a UsageError, or
+ * with 'collect' gathered in `rest` (dna bench's names), or with 'stop' the first one ends the
+ * options and it and everything after go to `rest` (the command dna launch runs).
  */
-export function parseOptions(command: string, argv: string[], groups: OptionGroup[], rest = false): Parsed {
+export function parseOptions(command: string, argv: string[], groups: OptionGroup[], words: Words = false): Parsed {
   const specs = new Map(groups.flatMap((g) => g.options).map((spec) => [spec.name, spec]));
   const values: OptionValues = {};
+  const collected: string[] = [];
   let help = false;
   for (let i = 0; i < argv.length; i++) {
     const word = argv[i];
@@ -114,7 +119,11 @@ export function parseOptions(command: string, argv: string[], groups: OptionGrou
       continue;
     }
     if (!word.startsWith('--') || word === '--') {
-      if (rest) return { values, rest: argv.slice(word === '--' ? i + 1 : i), help };
+      if (words === 'stop') return { values, rest: [...collected, ...argv.slice(word === '--' ? i + 1 : i)], help };
+      if (words === 'collect' && word !== '--') {
+        collected.push(word);
+        continue;
+      }
       throw new UsageError(`dna ${command} takes no argument ${describe(word)}; options start with --`);
     }
     const equals = word.indexOf('=');
@@ -139,7 +148,7 @@ export function parseOptions(command: string, argv: string[], groups: OptionGrou
     if (spec.kind === 'list') values[name] = [...((values[name] as string[] | undefined) ?? []), String(value)];
     else values[name] = value;
   }
-  return { values, rest: [], help };
+  return { values, rest: collected, help };
 }
 
 /** `text` broken into lines of at most `width` characters at spaces. */

@@ -1,7 +1,7 @@
 // The fused augmentation engine from TypeScript: one op per image (applyOp) and a sub-policy per
 // image with gradients into the policy (applySubPolicies), built-in ops in one native pass and
 // custom ops gathered around it.
-import { cat, full, stack, tensor, zeros } from '../engine/creation.js';
+import { cat, full, stack, tensor, where, zeros } from '../engine/creation.js';
 import { checkImages, floatImages } from '../engine/images.js';
 import { native } from '../engine/native.js';
 import { Generator, rand } from '../engine/random.js';
@@ -191,7 +191,6 @@ function applyBySlot(
     }
   }
   const selected = c.argmax(1);
-  const chosen = Array.from(selected.data() as BigInt64Array, Number);
   const pair = selected.reshape([B, 1, 1]).expand([B, 1, 2]);
   const bits = b.gather(1, pair).reshape([B, 2]);
   const magnitudes = m.gather(1, pair).reshape([B, 2]);
@@ -218,7 +217,7 @@ function applyBySlot(
         exact,
       ),
     );
-    const y = withCustomOps(builtIn, current, chosen, slot, magnitudes.narrow(1, slot, 1), space);
+    const y = withCustomOps(builtIn, current, selected, slot, magnitudes.narrow(1, slot, 1), space);
     // The op's input Jacobian taken as the identity: gradients reach the previous slot's b and m.
     const output = y.add(current.sub(current.detach()));
     const bit = bits.narrow(1, slot, 1).reshape([B, 1, 1, 1]);
@@ -232,40 +231,37 @@ function applyBySlot(
 }
 
 /**
- * The slot's output: the fused kernel's for images whose op is built in; for each custom op,
- * its images gathered, the op called once, the results scattered back (dy/dm = 1 for ops with
- * a range).
+ * The slot's output: the fused kernel's for images whose op is built in; for each custom op of
+ * the slot, the op run on the whole batch and kept where the image's sub-policy selects it
+ * (dy/dm = 1 for ops with a range). Which images those are stays on the device: no host read, at
+ * the cost of each custom op seeing every image of the batch.
  */
 function withCustomOps(
   builtIn: Tensor,
   input: Tensor,
-  chosen: number[],
+  selected: Tensor,
   slot: number,
   magnitudes: Tensor,
   space: SearchSpace,
 ): Tensor {
-  const groups = new Map<number, number[]>();
-  chosen.forEach((s, image) => {
-    const opIndex = space.subPolicies[s][slot];
-    if (space.ops[opIndex].custom === undefined) return;
-    const members = groups.get(opIndex);
-    if (members === undefined) groups.set(opIndex, [image]);
-    else members.push(image);
-  });
-  if (groups.size === 0) return builtIn;
+  const opsInSlot = new Set(
+    space.subPolicies.map((pair) => pair[slot]).filter((op) => space.ops[op].custom !== undefined),
+  );
+  if (opsInSlot.size === 0) return builtIn;
+  const [B] = selected.shape;
   const device = input.device;
-  const parts = [builtIn];
-  const source = chosen.map((_, image) => image);
-  let offset = chosen.length;
-  for (const [opIndex, members] of groups) {
-    const op = space.ops[opIndex];
+  // The op index of each image's sub-policy in this slot, [B].
+  const opIndex = tensor(new Int32Array(space.subPolicies.map((pair) => pair[slot])), [space.subPolicies.length], {
+    device,
+  }).indexSelect(0, selected);
+  const m = magnitudes.reshape([B]);
+  let out = builtIn;
+  for (const index of opsInSlot) {
+    const op = space.ops[index];
     if (op.custom === undefined) continue;
-    const index = tensor(new Int32Array(members), [members.length], { device }).long();
-    const m = magnitudes.indexSelect(0, index).reshape([members.length]);
-    const y = runCustomOp(op, input.detach().indexSelect(0, index), m);
-    parts.push(op.range === null ? y : y.add(m.sub(m.detach()).reshape([members.length, 1, 1, 1])));
-    members.forEach((image, k) => (source[image] = offset + k));
-    offset += members.length;
+    const y = runCustomOp(op, input.detach(), m.detach());
+    const withGradient = op.range === null ? y : y.add(m.sub(m.detach()).reshape([B, 1, 1, 1]));
+    out = where(opIndex.eq(index).reshape([B, 1, 1, 1]), withGradient, out);
   }
-  return cat(parts, 0).indexSelect(0, tensor(new Int32Array(source), [source.length], { device }).long());
+  return out;
 }

@@ -3,7 +3,7 @@
 import { describe, optionsObject, requiredOptions } from '../util/describe.js';
 import { tensor } from '../engine/creation.js';
 import { type Device, type Tensor } from '../engine/tensor.js';
-import { checkDataset, imageBytes, type ImageDataset } from './dataset.js';
+import { checkDataset, imageBytes, isStreamed, type ImageDataset } from './dataset.js';
 import { checkSeed } from '../util/checks.js';
 import { seededRandom, shuffleInPlace, STREAM } from './random.js';
 
@@ -57,14 +57,8 @@ export function batchCount(count: number, batchSize: number, dropLast = false): 
   return dropLast ? Math.floor(count / batchSize) : Math.ceil(count / batchSize);
 }
 
-/**
- * One epoch of `ds` in batches: images as float32 [B, C, H, W] in [0, 1] and labels as int64
- * [B], both on `device`. The uint8 pixels travel to the device and become float32 there.
- * The caller owns each batch's two tensors: `dispose(batch)` after the step. (They are made
- * when the loop asks for the next batch, so a `tidy` inside the loop body does not free them.)
- */
-export function batches(ds: ImageDataset, options: BatchOptions): Generator<Batch, void, undefined> {
-  const where = 'batches';
+/** The order and the batches of an epoch, from checked options. */
+function plan(ds: ImageDataset, options: BatchOptions, where: string) {
   checkDataset(ds, where);
   const {
     batchSize,
@@ -87,34 +81,72 @@ export function batches(ds: ImageDataset, options: BatchOptions): Generator<Batc
     throw new RangeError(`${where}: startBatch must be an integer in 0..${total}, got ${describe(startBatch)}`);
   }
   const order = epochOrder(ds.count, { shuffle, seed, epoch });
-  return generate(ds, order, batchSize, startBatch, total, device);
+  const indicesOf = (b: number) => order.slice(b * batchSize, Math.min((b + 1) * batchSize, ds.count));
+  return { startBatch, total, device, indicesOf };
 }
 
-function* generate(
-  ds: ImageDataset,
-  order: Int32Array,
-  batchSize: number,
-  startBatch: number,
-  total: number,
-  device: Device,
-): Generator<Batch, void, undefined> {
-  const size = imageBytes(ds);
+/** The batch of the images at `indices`, whose pixels are `pixels`: float32 in [0, 1] and int64 labels on `device`. */
+function assemble(ds: ImageDataset, indices: Int32Array, pixels: Uint8Array, device: Device): Batch {
   const [channels, height, width] = ds.shape;
-  for (let b = startBatch; b < total; b++) {
-    const indices = order.slice(b * batchSize, Math.min((b + 1) * batchSize, ds.count));
-    const count = indices.length;
-    const pixels = new Uint8Array(count * size);
-    const labels = new Int32Array(count);
-    for (let k = 0; k < count; k++) {
-      const i = indices[k];
-      pixels.set(ds.images.subarray(i * size, (i + 1) * size), k * size);
-      labels[k] = ds.labels[i];
-    }
-    const bytes = tensor(pixels, [count, channels, height, width], { device });
-    const floats = bytes.float();
-    bytes.dispose();
-    const images = floats.div(255);
-    floats.dispose();
-    yield { images, labels: tensor(labels, [count], { dtype: 'int64', device }), indices };
+  const count = indices.length;
+  const labels = new Int32Array(count);
+  for (let k = 0; k < count; k++) labels[k] = ds.labels[indices[k]];
+  const bytes = tensor(pixels, [count, channels, height, width], { device });
+  const floats = bytes.float();
+  bytes.dispose();
+  const images = floats.div(255);
+  floats.dispose();
+  return { images, labels: tensor(labels, [count], { dtype: 'int64', device }), indices };
+}
+
+/** The pixels of the images at `indices` of an in-memory dataset. */
+function gather(ds: ImageDataset, indices: Int32Array): Uint8Array {
+  const size = imageBytes(ds);
+  const pixels = new Uint8Array(indices.length * size);
+  for (let k = 0; k < indices.length; k++)
+    pixels.set(ds.images.subarray(indices[k] * size, (indices[k] + 1) * size), k * size);
+  return pixels;
+}
+
+/**
+ * One epoch of `ds` in batches: images as float32 [B, C, H, W] in [0, 1] and labels as int64
+ * [B], both on `device`. The uint8 pixels travel to the device and become float32 there.
+ * The caller owns each batch's two tensors: `dispose(batch)` after the step. (They are made
+ * when the loop asks for the next batch, so a `tidy` inside the loop body does not free them.)
+ * A streamed dataset's images are read as they are needed: use `batchesAsync` for it.
+ */
+export function batches(ds: ImageDataset, options: BatchOptions): Generator<Batch, void, undefined> {
+  const where = 'batches';
+  const { startBatch, total, device, indicesOf } = plan(ds, options, where);
+  if (isStreamed(ds)) {
+    throw new TypeError(`${where}: ${ds.name} is streamed from its files; use batchesAsync() to read its batches`);
   }
+  return (function* () {
+    for (let b = startBatch; b < total; b++) {
+      const indices = indicesOf(b);
+      yield assemble(ds, indices, gather(ds, indices), device);
+    }
+  })();
+}
+
+/**
+ * The same batches as `batches`, for any dataset: a streamed one reads each batch's images from
+ * its source (decoding off the main thread) when the batch is asked for, so that a loop that asks
+ * for the next batch before running a step has it read while the step runs.
+ */
+export function batchesAsync(ds: ImageDataset, options: BatchOptions): AsyncGenerator<Batch, void, undefined> {
+  const { startBatch, total, device, indicesOf } = plan(ds, options, 'batchesAsync');
+  return (async function* () {
+    for (let b = startBatch; b < total; b++) {
+      const indices = indicesOf(b);
+      let pixels: Uint8Array;
+      if (isStreamed(ds)) {
+        pixels = new Uint8Array(indices.length * imageBytes(ds));
+        await ds.source.read(indices, pixels);
+      } else {
+        pixels = gather(ds, indices);
+      }
+      yield assemble(ds, indices, pixels, device);
+    }
+  })();
 }

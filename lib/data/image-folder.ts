@@ -1,5 +1,7 @@
 // A folder of images, one subfolder per class (the layout of torchvision's ImageFolder),
-// decoded with sharp (libvips) to 8-bit RGB.
+// decoded with sharp (libvips) to 8-bit RGB: all at once into memory, or, for a folder too big
+// for that, batch by batch as a run reads them (a streamed dataset: only the paths and labels are
+// kept; decoding runs off the main thread, in libvips' threads).
 import { readdir, readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 
@@ -14,7 +16,17 @@ export interface ImageFolderOptions {
   size?: [number, number];
   /** Images decoded at once (default 8). */
   concurrency?: number;
+  /**
+   * Read the images from their files batch by batch instead of decoding them all now: true,
+   * false, or 'auto' (default), which streams when the decoded images would take more than
+   * `streamAbove` bytes.
+   */
+  stream?: boolean | 'auto';
+  /** Where 'auto' starts streaming, in bytes of decoded images (default 1 GiB). */
+  streamAbove?: number;
 }
+
+const STREAM_ABOVE = 2 ** 30;
 
 const EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
 
@@ -98,7 +110,11 @@ async function decode(sharp: Sharp, path: string, size: [number, number] | undef
 export async function imageFolder(dir: string, options: ImageFolderOptions = {}): Promise<ImageDataset> {
   const where = 'imageFolder';
   checkDirArgument(where, dir);
-  const { split, size, concurrency = 8 } = optionsObject(options, where);
+  const { split, size, concurrency = 8, stream = 'auto', streamAbove = STREAM_ABOVE } = optionsObject(options, where);
+  if (stream !== true && stream !== false && stream !== 'auto')
+    throw new TypeError(`${where}: stream must be true, false or 'auto', got ${describe(stream)}`);
+  if (!(typeof streamAbove === 'number' && streamAbove >= 0))
+    throw new RangeError(`${where}: streamAbove must be a number of bytes, got ${describe(streamAbove)}`);
   if (split !== undefined && (typeof split !== 'string' || split === ''))
     throw new TypeError(`${where}: split must be a subfolder name, got ${describe(split)}`);
   if (
@@ -134,42 +150,62 @@ export async function imageFolder(dir: string, options: ImageFolderOptions = {})
   }
 
   const sharp = await loadSharp();
-  const decoded = new Array<Decoded>(files.length);
-  let next = 0;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (next < files.length && !failed) {
-      const k = next++;
-      try {
-        decoded[k] = await decode(sharp, files[k], size);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));
-
-  const { height, width } = decoded[0];
-  decoded.forEach((image, k) => {
-    if (image.height !== height || image.width !== width) {
-      throw new DataFileError(
-        files[k],
-        `${where}: ${files[k]} is ${image.height}x${image.width} (height x width) but ${files[0]} is ` +
-          `${height}x${width}: ` +
-          'all images must have the same size, or pass { size: [height, width] } to resize them',
-      );
-    }
-  });
+  const first = await decode(sharp, files[0], size);
+  const { height, width } = first;
   const bytes = 3 * height * width;
+  const labels = Int32Array.from(fileLabels);
+  const name = `imageFolder(${root})`;
+  const shape: [number, number, number] = [3, height, width];
+  const decodeInto = folderReader(sharp, files, size, first, concurrency);
+  if (stream === true || (stream === 'auto' && files.length * bytes > streamAbove)) {
+    const source = { read: (indices: Int32Array, into: Uint8Array) => decodeInto(indices, into) };
+    return { name, images: new Uint8Array(0), source, labels, count: files.length, shape, classes };
+  }
   const images = new Uint8Array(files.length * bytes);
-  decoded.forEach((image, k) => images.set(image.pixels, k * bytes));
-  return {
-    name: `imageFolder(${root})`,
+  await decodeInto(
+    Int32Array.from(files, (_, k) => k),
     images,
-    labels: Int32Array.from(fileLabels),
-    count: files.length,
-    shape: [3, height, width],
-    classes,
+  );
+  return { name, images, labels, count: files.length, shape, classes };
+}
+
+/**
+ * Decodes the files at `indices` into `into` (channel-major, one after another), `concurrency` at
+ * a time; every image must have the size of `first` (after the resize to `size`, when given).
+ */
+function folderReader(
+  sharp: Sharp,
+  files: string[],
+  size: [number, number] | undefined,
+  first: Decoded,
+  concurrency: number,
+): (indices: Int32Array, into: Uint8Array) => Promise<void> {
+  const { height, width } = first;
+  const bytes = 3 * height * width;
+  return async (indices, into) => {
+    let next = 0;
+    let failed = false;
+    const worker = async (): Promise<void> => {
+      while (next < indices.length && !failed) {
+        const k = next++;
+        const file = files[indices[k]];
+        try {
+          const image = await decode(sharp, file, size);
+          if (image.height !== height || image.width !== width) {
+            throw new DataFileError(
+              file,
+              `imageFolder: ${file} is ${image.height}x${image.width} (height x width) but ${files[0]} is ` +
+                `${height}x${width}: ` +
+                'all images must have the same size, or pass { size: [height, width] } to resize them',
+            );
+          }
+          into.set(image.pixels, k * bytes);
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, indices.length) }, worker));
   };
 }

@@ -12,11 +12,11 @@ import { svhn } from './svhn.js';
  */
 export const datasets = Object.freeze({ cifar10, cifar100, svhn, idx, fashionMnist, imageFolder });
 
-export { DataFileError, classCounts, subset, type ImageDataset } from './dataset.js';
+export { DataFileError, classCounts, isStreamed, subset, type ImageDataset, type ImageSource } from './dataset.js';
 export type { LoadOptions, Split } from './files.js';
 export type { Cifar100Options } from './cifar.js';
 export type { SvhnOptions } from './svhn.js';
 export { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, type IdxOptions } from './idx.js';
 export type { ImageFolderOptions } from './image-folder.js';
 export { stratifiedSubset, splitStratified, stratifiedQuotas } from './subset.js';
-export { batches, batchCount, epochOrder, type Batch, type BatchOptions } from './batches.js';
+export { batches, batchesAsync, batchCount, epochOrder, type Batch, type BatchOptions } from './batches.js';

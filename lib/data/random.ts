@@ -3,7 +3,7 @@
 // every device, every LibTorch build, and after a resume.
 
 /** What a stream of random numbers is for; each gets independent numbers from the same seed. */
-export const STREAM = { subset: 1, epoch: 2 } as const;
+export const STREAM = { subset: 1, epoch: 2, rank: 3 } as const;
 
 function fmix32(h: number): number {
   h ^= h >>> 16;

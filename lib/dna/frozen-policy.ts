@@ -10,7 +10,7 @@ import { applySubPolicies } from '../augment/fused.js';
 import type { SearchSpace } from '../augment/search-space.js';
 import { tensor } from '../engine/creation.js';
 import { randperm, type Generator } from '../engine/random.js';
-import { Tensor, noGrad, tidy } from '../engine/tensor.js';
+import { Tensor, dispose, noGrad, tidy } from '../engine/tensor.js';
 import { describe, optionsObject } from '../util/describe.js';
 import type { PolicyNetwork } from './policy-network.js';
 import { samplePolicy, type PolicyOutput } from './sampling.js';
@@ -39,6 +39,11 @@ export interface LoadedPolicy {
   readonly conditioning: 'image' | 'marginal';
   /** Augments a batch of [0, 1] images (float32 [B, C, H, W]); the same generator state gives the same result. */
   augment(images: Tensor, options?: { generator?: Generator }): Tensor;
+  /**
+   * The same, with the policy network's forward pass on the addon's step thread (the event loop
+   * goes on meanwhile); the same draws as `augment`.
+   */
+  augmentAsync(images: Tensor, options?: { generator?: Generator }): Promise<Tensor>;
   /**
    * The same network as its own marginal: each image draws from the outputs of another image of
    * its batch. It shares the network: dispose one of the two.
@@ -79,6 +84,18 @@ export function frozenPolicy(
 ): LoadedPolicy {
   const { inChannels, provenance, settled, conditioning = 'image' } = info;
   const searchSpace = network.searchSpace;
+  const checkImages = (images: unknown, where: string) => {
+    if (!(images instanceof Tensor) || images.ndim !== 4 || images.shape[1] !== inChannels) {
+      const got = images instanceof Tensor ? `shape [${images.shape.join(', ')}]` : describe(images);
+      throw new RangeError(`${where}: images must be a Tensor [B, ${inChannels}, H, W] in [0, 1], got ${got}`);
+    }
+  };
+  // A hard sample of each image's (pi, p, m) at temperature 1 (for the marginal, another image's), applied.
+  const applySample = (images: Tensor, own: PolicyOutput, generator: Generator | undefined) => {
+    const outputs = conditioning === 'marginal' ? shuffledOutputs(own, generator) : own;
+    const { c, b, m } = samplePolicy(outputs, { tau: 1, lambda: 1, generator });
+    return applySubPolicies(images, c, b, m, { searchSpace, generator });
+  };
   return {
     network,
     searchSpace,
@@ -88,18 +105,18 @@ export function frozenPolicy(
     conditioning,
     augment(images, augmentOptions = {}) {
       const { generator } = optionsObject(augmentOptions, 'policy.augment');
-      if (!(images instanceof Tensor) || images.ndim !== 4 || images.shape[1] !== inChannels) {
-        const got = images instanceof Tensor ? `shape [${images.shape.join(', ')}]` : describe(images);
-        throw new RangeError(`policy.augment: images must be a Tensor [B, ${inChannels}, H, W] in [0, 1], got ${got}`);
+      checkImages(images, 'policy.augment');
+      return noGrad(() => tidy(() => applySample(images, network.forward(images), generator)));
+    },
+    async augmentAsync(images, augmentOptions = {}) {
+      const { generator } = optionsObject(augmentOptions, 'policy.augmentAsync');
+      checkImages(images, 'policy.augmentAsync');
+      const outputs = await noGrad(() => network.forwardAsync(images));
+      try {
+        return noGrad(() => tidy(() => applySample(images, outputs, generator)));
+      } finally {
+        dispose(outputs);
       }
-      return noGrad(() =>
-        tidy(() => {
-          const own = network.forward(images);
-          const outputs = conditioning === 'marginal' ? shuffledOutputs(own, generator) : own;
-          const { c, b, m } = samplePolicy(outputs, { tau: 1, lambda: 1, generator });
-          return applySubPolicies(images, c, b, m, { searchSpace, generator });
-        }),
-      );
     },
     marginal() {
       return frozenPolicy(network, { ...info, conditioning: 'marginal' });

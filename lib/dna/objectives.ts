@@ -23,7 +23,9 @@
 //            much as the classifier tolerates.
 import { applyCutout } from '../augment/preprocess.js';
 import { applySubPolicies } from '../augment/fused.js';
-import { crossEntropy, type Module } from '../engine/models.js';
+import { stack } from '../engine/creation.js';
+import { Module } from '../engine/models.js';
+import { classifierStep } from '../engine/steps.js';
 import type { Optimizer } from '../engine/optim.js';
 import { widthEntropy, type WidthEntropy } from './ranges.js';
 import { samplePolicy, type PolicyOutput } from './sampling.js';
@@ -90,7 +92,7 @@ export interface StepSettings {
   /** EMA decay of the teacher (objective 'teacher'). */
   teacherDecay: number;
   /** Magnitude ranges: the bounds of the width entropy, and its weight at this step. */
-  widthEntropy?: { bounds: WidthEntropy; weight: number };
+  widthEntropy?: { bounds: WidthEntropy; weight: Tensor | number };
 }
 
 export interface StepBatch {
@@ -101,16 +103,17 @@ export interface StepBatch {
   validation?: { images: Tensor; labels: Tensor };
 }
 
+/** What a search step leaves, on the device; the caller disposes it. */
 export interface StepResult {
-  /** The classifier's training loss on the augmented batch, and how many it got right. */
-  loss: number;
-  correct: number;
-  /** The policy's outputs for the batch, detached (for the collapse monitor); the caller disposes them. */
+  /** The classifier's training loss on the augmented batch (a scalar), and how many it got right. */
+  loss: Tensor;
+  correct: Tensor;
+  /** The policy's outputs for the batch, detached (for the collapse monitor). */
   outputs: PolicyOutput;
-  /** Mean absolute pixel change the sampled sub-policies made. */
-  strength: number;
-  /** Magnitude ranges: the batch's mean width entropy (mean log width, dna/ranges.ts). */
-  widthEntropy?: number;
+  /** Mean absolute pixel change the sampled sub-policies made (a scalar). */
+  strength: Tensor;
+  /** Magnitude ranges: the batch's mean width entropy (mean log width, dna/ranges.ts; a scalar). */
+  widthEntropy?: Tensor;
 }
 
 /** The entropy of pi(x) = softmax(logits) of each image [B], in nats (differentiable). */
@@ -146,31 +149,37 @@ function regularisation(
   const cost = changeCost(settings.regularisers, change);
   if (cost !== undefined) terms.push(cost.mean());
   if (rangeEntropy !== undefined && settings.widthEntropy !== undefined)
-    terms.push(rangeEntropy.mean().mul(-settings.widthEntropy.weight));
+    terms.push(rangeEntropy.mean().mul(settings.widthEntropy.weight).neg());
   return terms.length === 0 ? undefined : terms.reduce((sum, term) => sum.add(term));
 }
 
-/** Cross-entropy of each image, [B] (no gradient). */
-function perImageLoss(logits: Tensor, labels: Tensor): Tensor {
-  return noGrad(() => logits.logSoftmax(1).gather(1, labels.unsqueeze(1)).squeeze(1).neg());
+/** A classifier's loss on images, on the device: the mean, the hits, d loss / d images and the per-image losses. */
+interface LossGradient {
+  loss: Tensor;
+  correct: Tensor;
+  grad: Tensor;
+  perImage: Tensor;
 }
 
-/** Loss and gradient of the classifier's loss with respect to the images `y` (a leaf here). */
-function lossAndImageGradient(
-  model: UnrollableModel,
-  y: Tensor,
-  labels: Tensor,
-): { loss: number; correct: number; grad: Tensor; perImage: Tensor } {
-  const leaf = y.detach().requireGrad();
-  const logits = model.forward(leaf);
-  const loss = crossEntropy(logits, labels);
-  loss.backward();
-  return {
-    loss: loss.item(),
-    correct: noGrad(() => logits.argmax(1).eq(labels).sum().item()),
-    grad: leaf.grad!.detach(),
-    perImage: perImageLoss(logits, labels),
-  };
+/**
+ * Loss and gradient of the classifier's loss with respect to the images `y` (a leaf here), its
+ * backward adding to the classifier's parameter gradients: a native Module runs it on the step
+ * thread (classifierStep), any other model (the smooth test models) as plain tensor ops.
+ */
+async function lossAndImageGradient(model: UnrollableModel, y: Tensor, labels: Tensor): Promise<LossGradient> {
+  if (model instanceof Module) {
+    const result = await classifierStep(model, y, labels, { inputGradient: true, perImageLoss: true });
+    return { loss: result.loss, correct: result.correct, grad: result.inputGradient!, perImage: result.perImageLoss! };
+  }
+  return tidy(() => {
+    const leaf = y.detach().requireGrad();
+    const logits = model.forward(leaf);
+    const perImage = logits.logSoftmax(1).gather(1, labels.unsqueeze(1)).squeeze(1).neg();
+    const loss = perImage.mean();
+    loss.backward();
+    const correct = noGrad(() => logits.argmax(1).eq(labels).sum());
+    return { loss: loss.detach(), correct, grad: leaf.grad!.detach(), perImage: perImage.detach() };
+  });
 }
 
 /**
@@ -209,7 +218,7 @@ function shiftParameters(
   model: UnrollableModel,
   base: Record<string, Tensor>,
   direction: Record<string, Tensor>,
-  alpha: number,
+  alpha: number | Tensor,
 ): void {
   noGrad(() =>
     tidy(() => {
@@ -249,38 +258,53 @@ function restoreGradients(model: UnrollableModel, gradients: Record<string, Tens
  * (y, labels) (the caller's backward: the classifier's own update needs them too). Leaves the
  * classifier's weights, buffers and gradients as it found them.
  */
-export function unrolledImageGradient(
+export async function unrolledImageGradient(
   classifier: UnrollableModel,
   y: Tensor,
   labels: Tensor,
   validation: { images: Tensor; labels: Tensor },
   lr: number,
   weightDecay: number,
-): Tensor {
-  return tidy(() => {
-    const state = classifier.stateDict();
-    const g = parameterGradients(classifier);
-    try {
-      const step: Record<string, Tensor> = {};
-      for (const name of Object.keys(g)) step[name] = g[name].add(state[name].mul(weightDecay));
-      shiftParameters(classifier, state, step, -lr);
-      zeroGrads(classifier);
-      crossEntropy(classifier.forward(validation.images), validation.labels).backward();
-      const v = parameterGradients(classifier);
-      const norm = Math.sqrt(Object.values(v).reduce((sum, t) => sum + t.square().sum().item(), 0));
-      const eps = 0.01 / Math.max(norm, 1e-12);
-      shiftParameters(classifier, state, v, eps);
-      zeroGrads(classifier);
-      const plus = lossAndImageGradient(classifier, y, labels).grad;
-      shiftParameters(classifier, state, v, -eps);
-      zeroGrads(classifier);
-      const minus = lossAndImageGradient(classifier, y, labels).grad;
-      return plus.sub(minus).mul(-lr / (2 * eps));
-    } finally {
-      noGrad(() => classifier.loadStateDict(state));
-      restoreGradients(classifier, g);
-    }
-  });
+): Promise<Tensor> {
+  const state = classifier.stateDict();
+  const g = parameterGradients(classifier);
+  const held: Tensor[] = [];
+  try {
+    const step = tidy(() =>
+      Object.fromEntries(Object.keys(g).map((name) => [name, g[name].add(state[name].mul(weightDecay))])),
+    );
+    held.push(...Object.values(step));
+    shiftParameters(classifier, state, step, -lr);
+    zeroGrads(classifier);
+    held.push(...Object.values(await lossAndImageGradient(classifier, validation.images, validation.labels)));
+    const v = parameterGradients(classifier);
+    held.push(...Object.values(v));
+    // eps = 0.01 / |v|, on the device: one reduction, no host read.
+    const eps = tidy(() =>
+      stack(Object.values(v).map((t) => t.square().sum()))
+        .sum()
+        .sqrt()
+        .maximum(1e-12)
+        .pow(-1)
+        .mul(0.01),
+    );
+    held.push(eps);
+    shiftParameters(classifier, state, v, eps);
+    zeroGrads(classifier);
+    const plus = await lossAndImageGradient(classifier, y, labels);
+    held.push(...Object.values(plus));
+    const minusEps = tidy(() => eps.neg());
+    held.push(minusEps);
+    shiftParameters(classifier, state, v, minusEps);
+    zeroGrads(classifier);
+    const minus = await lossAndImageGradient(classifier, y, labels);
+    held.push(...Object.values(minus));
+    return tidy(() => plus.grad.sub(minus.grad).mul(-lr).div(eps.mul(2)));
+  } finally {
+    noGrad(() => classifier.loadStateDict(state));
+    restoreGradients(classifier, g);
+    dispose([held, state, g]);
+  }
 }
 
 /** Moves the teacher toward the classifier: t = decay * t + (1 - decay) * w (parameters and buffers). */
@@ -299,96 +323,111 @@ export function updateTeacher(teacher: Module, classifier: Module, decay: number
 
 /**
  * One search step of `settings.objective`: samples and applies a sub-policy per image, updates
- * the classifier on the augmented batch and the policy by its objective. Both optimisers step
- * only when the loss is finite.
+ * the classifier on the augmented batch and the policy by its objective. The networks' forward
+ * and backward passes run on the step thread; nothing is read on the host, so both optimisers
+ * step whatever the loss: the caller reads the loss and stops a run whose loss is not finite.
  */
-export function searchStep(
+export async function searchStep(
   networks: StepNetworks,
   settings: StepSettings,
   batch: StepBatch,
   generator: Generator,
-): StepResult {
+): Promise<StepResult> {
   const { policy, classifier, classifierOptimizer, policyOptimizer, teacher } = networks;
-  return tidy(() => {
+  const held: unknown[] = [];
+  const hold = <T>(value: T): T => {
+    held.push(value);
+    return value;
+  };
+  try {
     const x = batch.images;
-    const outputs = policy.forward(x);
-    const { c, b, m } = samplePolicy(outputs, { tau: settings.tau, lambda: settings.lambda, generator });
+    const outputs = hold(await policy.forwardAsync(x));
     // Under 'invariance' the choices learn by the score function: only the magnitudes take the path through the op.
     const scored = settings.objective === 'invariance';
-    const augmented = applySubPolicies(x, scored ? c.detach() : c, scored ? b.detach() : b, m, {
-      searchSpace: policy.searchSpace,
-      generator,
-      magnitudeGradient: settings.magnitudeGradient,
-    });
-    const change = augmented.sub(x).abs().mean([1, 2, 3]);
-    const y = applyCutout(augmented, settings.cutout, { generator });
+    const { c, b, change, y } = hold(
+      tidy(() => {
+        // For ranges, m is drawn in each range (reparameterised): the sample's, not the centres.
+        const { c, b, m } = samplePolicy(outputs, { tau: settings.tau, lambda: settings.lambda, generator });
+        const augmented = applySubPolicies(x, scored ? c.detach() : c, scored ? b.detach() : b, m, {
+          searchSpace: policy.searchSpace,
+          generator,
+          magnitudeGradient: settings.magnitudeGradient,
+        });
+        const change = augmented.sub(x).abs().mean([1, 2, 3]);
+        return { c, b, augmented, change, y: applyCutout(augmented, settings.cutout, { generator }) };
+      }),
+    );
 
     classifierOptimizer.zeroGrad();
     policyOptimizer.zeroGrad();
-    let train: { loss: number; correct: number; grad: Tensor; perImage: Tensor };
+    let train: LossGradient;
     let imageGradient: Tensor;
     let score: Tensor | undefined;
     switch (settings.objective) {
       case 'joint':
-        train = lossAndImageGradient(classifier, y, batch.labels);
+        train = hold(await lossAndImageGradient(classifier, y, batch.labels));
         imageGradient = train.grad;
         break;
       case 'teacher': {
         if (teacher === undefined) throw new Error("searchStep: objective 'teacher' needs the teacher network");
-        train = lossAndImageGradient(classifier, y, batch.labels);
-        const teacherGrad = lossAndImageGradient(teacher, y, batch.labels).grad;
+        train = hold(await lossAndImageGradient(classifier, y, batch.labels));
+        const judged = hold(await lossAndImageGradient(teacher, y, batch.labels));
         zeroGrads(teacher);
-        imageGradient = teacherGrad.sub(train.grad);
+        imageGradient = hold(tidy(() => judged.grad.sub(train.grad)));
         break;
       }
       case 'bilevel': {
         if (batch.validation === undefined) throw new Error("searchStep: objective 'bilevel' needs a validation batch");
         // The training gradient at w serves both the unrolled step and the classifier's update.
-        train = lossAndImageGradient(classifier, y, batch.labels);
-        imageGradient = unrolledImageGradient(
-          classifier,
-          y,
-          batch.labels,
-          batch.validation,
-          settings.lr,
-          settings.weightDecay,
+        train = hold(await lossAndImageGradient(classifier, y, batch.labels));
+        imageGradient = hold(
+          await unrolledImageGradient(classifier, y, batch.labels, batch.validation, settings.lr, settings.weightDecay),
         );
         break;
       }
       case 'invariance': {
         // The cost is measured by a classifier trained on the images as they are: what it
         // tolerates is the variation the data itself has, class by class.
-        const augmentedPass = lossAndImageGradient(classifier, y, batch.labels);
+        const augmentedPass = hold(await lossAndImageGradient(classifier, y, batch.labels));
         classifierOptimizer.zeroGrad();
-        train = lossAndImageGradient(classifier, x, batch.labels);
+        train = hold(await lossAndImageGradient(classifier, x, batch.labels));
         imageGradient = augmentedPass.grad;
-        const lossRise = augmentedPass.perImage.sub(train.perImage);
-        const extra = changeCost(settings.regularisers, change.detach());
-        score = scoreFunctionLoss(outputs, c, b, extra === undefined ? lossRise : lossRise.add(extra));
+        score = hold(
+          tidy(() => {
+            const lossRise = augmentedPass.perImage.sub(train.perImage);
+            const extra = changeCost(settings.regularisers, change.detach());
+            return scoreFunctionLoss(outputs, c, b, extra === undefined ? lossRise : lossRise.add(extra));
+          }),
+        );
         break;
       }
     }
-    const rangeEntropy = outputs.width === undefined ? undefined : widthEntropy(outputs, policy.searchSpace);
-    const finite = Number.isFinite(train.loss);
-    if (finite) {
-      // The policy's loss: <dObjective/dy, y> carries the objective through the fused op, plus the regularisers.
-      let surrogate = y.mul(imageGradient).sum();
-      const extra = regularisation(settings, outputs.logits, change, rangeEntropy);
-      if (extra !== undefined) surrogate = surrogate.add(extra);
-      if (score !== undefined) surrogate = surrogate.add(score);
-      surrogate.backward();
-      classifierOptimizer.step();
-      policyOptimizer.step();
-      if (teacher !== undefined) updateTeacher(teacher, classifier, settings.teacherDecay);
-    }
-    const detached: PolicyOutput = { logits: outputs.logits.detach(), p: outputs.p.detach(), m: outputs.m.detach() };
-    if (outputs.width !== undefined) detached.width = outputs.width.detach();
-    return {
-      loss: train.loss,
-      correct: train.correct,
-      outputs: detached,
-      strength: noGrad(() => change.mean().item()),
-      widthEntropy: rangeEntropy === undefined ? undefined : noGrad(() => rangeEntropy.mean().item()),
-    };
-  });
+    const rangeEntropy = outputs.width === undefined ? undefined : hold(widthEntropy(outputs, policy.searchSpace));
+    // The policy's loss: <dObjective/dy, y> carries the objective through the fused op, plus the regularisers.
+    const surrogate = hold(
+      tidy(() => {
+        let total = y.mul(imageGradient).sum();
+        const extra = regularisation(settings, outputs.logits, change, rangeEntropy);
+        if (extra !== undefined) total = total.add(extra);
+        return score === undefined ? total : total.add(score);
+      }),
+    );
+    await surrogate.backwardAsync([policy.head ?? policy.network]);
+    await classifierOptimizer.stepAsync();
+    await policyOptimizer.stepAsync();
+    if (teacher !== undefined) updateTeacher(teacher, classifier, settings.teacherDecay);
+    return tidy(() => {
+      const detached: PolicyOutput = { logits: outputs.logits.detach(), p: outputs.p.detach(), m: outputs.m.detach() };
+      if (outputs.width !== undefined) detached.width = outputs.width.detach();
+      return {
+        loss: train.loss.clone(),
+        correct: train.correct.clone(),
+        outputs: detached,
+        strength: noGrad(() => change.mean()),
+        widthEntropy: rangeEntropy === undefined ? undefined : noGrad(() => rangeEntropy.mean()),
+      };
+    });
+  } finally {
+    dispose(held);
+  }
 }

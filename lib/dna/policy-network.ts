@@ -93,18 +93,36 @@ export class PolicyNetwork {
     return this.head === undefined ? 'network' : 'features';
   }
 
-  /** The policy's outputs [B, outputs] before they are split: the backbone's, or the head's on its detached features. */
-  #raw(images: Tensor): Tensor {
-    if (this.head === undefined) return this.network.forward(images);
-    const head = this.head;
-    return tidy(() => head.forward(noGrad(() => this.network.features(images))));
-  }
-
   /** logits, p and m (and for ranges the widths) for each image of a [B, C, H, W] batch in [0, 1]. */
   forward(images: Tensor): PolicyOutput {
+    const head = this.head;
+    if (head === undefined) return tidy(() => this.outputsOf(this.network.forward(images)));
+    // A feature head reads the backbone's features detached: the policy's loss does not reach the backbone.
+    return tidy(() => this.outputsOf(head.forward(noGrad(() => this.network.features(images)))));
+  }
+
+  /**
+   * The same with the backbone's forward pass on the addon's step thread (the event loop goes on
+   * meanwhile; the network and the images are busy until the Promise settles). A feature head,
+   * small, runs here.
+   */
+  async forwardAsync(images: Tensor): Promise<PolicyOutput> {
+    const head = this.head;
+    const out =
+      head === undefined
+        ? await this.network.forwardAsync(images)
+        : await noGrad(() => this.network.featuresAsync(images));
+    try {
+      return tidy(() => this.outputsOf(head === undefined ? out : head.forward(out)));
+    } finally {
+      out.dispose();
+    }
+  }
+
+  /** The raw output [B, 5S] (ranges: [B, 7S]) as logits [B, S], p, m (and widths) [B, S, 2]. */
+  outputsOf(out: Tensor): PolicyOutput {
     const S = this.subPolicyCount;
     return tidy(() => {
-      const out = this.#raw(images);
       const B = out.shape[0];
       const slots = (index: number) =>
         out

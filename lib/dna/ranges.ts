@@ -4,7 +4,7 @@
 // the entropy is under the floor and shrinks while it is over the ceiling. Without it the
 // training loss drives every width to zero (augmenting less always lowers the loss).
 import type { SearchSpace } from '../augment/search-space.js';
-import { tensor } from '../engine/creation.js';
+import { tensor, where } from '../engine/creation.js';
 import { Tensor, noGrad, tidy } from '../engine/tensor.js';
 import type { PolicyOutput } from './sampling.js';
 
@@ -54,10 +54,19 @@ export function widthEntropy(outputs: PolicyOutput, searchSpace: SearchSpace): T
   });
 }
 
-/** The weight after a step whose mean width entropy was `entropy`. */
-export function adaptWidthWeight(weight: number, entropy: number, bounds: WidthEntropy): number {
-  let next = weight;
-  if (entropy < Math.log(bounds.floor)) next = weight * bounds.rate;
-  else if (entropy > Math.log(bounds.ceiling)) next = weight / bounds.rate;
-  return Math.min(WEIGHT_LIMITS[1], Math.max(WEIGHT_LIMITS[0], next));
+/**
+ * The weight after a step whose mean width entropy was `entropy` (scalars on the device, so that
+ * the search reads neither every step): times `rate` under the floor, divided by it over the
+ * ceiling, kept within [1e-6, 1e3].
+ */
+export function adaptWidthWeight(weight: Tensor, entropy: Tensor, bounds: WidthEntropy): Tensor {
+  return noGrad(() =>
+    tidy(() => {
+      const h = entropy.detach().toDtype(weight.dtype);
+      const under = h.lt(Math.log(bounds.floor));
+      const over = h.gt(Math.log(bounds.ceiling));
+      const grown = where(under, weight.mul(bounds.rate), where(over, weight.div(bounds.rate), weight));
+      return grown.clamp(WEIGHT_LIMITS[0], WEIGHT_LIMITS[1]);
+    }),
+  );
 }

@@ -4,12 +4,12 @@
 // mean p and m, and the Jensen-Shannon distances between the classes' mean pi.
 import { checkDataset, classCounts, type ImageDataset } from '../data/dataset.js';
 import { describe, optionsObject, requiredOptions } from '../util/describe.js';
-import { batches } from '../data/batches.js';
+import { batchesAsync } from '../data/batches.js';
 import { PolicyNetwork } from './policy-network.js';
 import { type PolicyOutput } from './sampling.js';
 import type { LoadedPolicy } from './frozen-policy.js';
 import { subPolicyName, validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
-import { Tensor, dispose, noGrad, tidy, type Device } from '../engine/tensor.js';
+import { Tensor, dispose, keep, noGrad, tidy, type Device } from '../engine/tensor.js';
 import { arange, cat, ones, zeros } from '../engine/creation.js';
 import { positiveInteger } from '../util/checks.js';
 import { yieldToEventLoop } from '../util/event-loop.js';
@@ -139,7 +139,9 @@ const shapeText = (value: unknown) => (value instanceof Tensor ? `[${value.shape
 /**
  * Per-class sums of the policy's outputs, added one batch at a time: images, pi(x), the entropy
  * of pi(x), pi_s * p_{s,l} and pi_s * m_{s,l}. `report()` turns them into a PolicyReport at any
- * time, so a search loop can watch entropy and apply mass per op as it goes.
+ * time, so a search loop can watch entropy and apply mass per op as it goes. The sums of added
+ * batches stay on the device until they are read (by `images` or `report()`, one host read),
+ * which is also when labels outside the classes and outputs that are not finite are refused.
  */
 export class PolicyStatistics {
   readonly searchSpace: SearchSpace;
@@ -147,6 +149,9 @@ export class PolicyStatistics {
   // Per class, one row of `width` sums: count, entropy, pi [S], pi*p [S, 2], pi*m [S, 2], pi*width [S, 2].
   readonly #sums: Float64Array;
   readonly #width: number;
+  // Sums of batches added since the last read, [K, width] float64 on their device, and their images.
+  #pending: Tensor | undefined;
+  #pendingImages = 0;
   // Whether the outputs added had magnitude ranges (widths).
   #ranges: boolean | undefined;
 
@@ -162,6 +167,7 @@ export class PolicyStatistics {
 
   /** Images added so far. */
   get images(): number {
+    this.#read();
     let total = 0;
     for (let k = 0; k < this.classes.length; k++) total += this.#sums[k * this.#width];
     return total;
@@ -169,8 +175,37 @@ export class PolicyStatistics {
 
   /** Forgets everything added. */
   reset(): void {
+    this.#pending?.dispose();
+    this.#pending = undefined;
+    this.#pendingImages = 0;
     this.#sums.fill(0);
     this.#ranges = undefined;
+  }
+
+  /** Frees the sums not read yet (they are read and freed by `images` and `report()` too). */
+  dispose(): void {
+    this.#pending?.dispose();
+    this.#pending = undefined;
+    this.#pendingImages = 0;
+  }
+
+  /** Adds the pending sums to the host's, checking them. */
+  #read(): void {
+    const pending = this.#pending;
+    if (pending === undefined) return;
+    const expected = this.#pendingImages;
+    this.#pending = undefined;
+    this.#pendingImages = 0;
+    const where = 'PolicyStatistics';
+    const K = this.classes.length;
+    const sums = pending.data() as Float64Array;
+    pending.dispose();
+    let counted = 0;
+    for (let k = 0; k < K; k++) counted += sums[k * this.#width];
+    if (counted !== expected)
+      throw new RangeError(`${where}: ${expected - counted} of the ${expected} labels added are outside 0..${K - 1}`);
+    if (!sums.every(Number.isFinite)) throw new RangeError(`${where}: the policy's outputs added are not all finite`);
+    for (let i = 0; i < sums.length; i++) this.#sums[i] += sums[i];
   }
 
   /** Adds one batch: the policy's outputs for it and the images' class indices (int [B]). */
@@ -219,14 +254,13 @@ export class PolicyStatistics {
           ],
           1,
         );
-        return member.transpose(0, 1).matmul(rows).to('cpu').data() as Float64Array;
+        const batchSums = member.transpose(0, 1).matmul(rows);
+        return keep(this.#pending === undefined ? batchSums : this.#pending.add(batchSums));
       }),
     );
-    let counted = 0;
-    for (let k = 0; k < K; k++) counted += sums[k * this.#width];
-    if (counted !== B) throw new RangeError(`${where}: ${B - counted} of the ${B} labels are outside 0..${K - 1}`);
-    if (!sums.every(Number.isFinite)) throw new RangeError(`${where}: the policy's outputs are not all finite`);
-    for (let i = 0; i < sums.length; i++) this.#sums[i] += sums[i];
+    this.#pending?.dispose();
+    this.#pending = sums;
+    this.#pendingImages += B;
     this.#ranges = ranges;
   }
 
@@ -234,6 +268,7 @@ export class PolicyStatistics {
   report(options: { top?: number; dataset?: string; policy?: Record<string, unknown> } = {}): PolicyReport {
     const { top: count, dataset, policy } = optionsObject(options, 'PolicyStatistics.report');
     const top = positiveInteger(count ?? 5, 'top', 'PolicyStatistics.report');
+    this.#read();
     const K = this.classes.length;
     const counts = Array.from({ length: K }, (_, k) => this.#sums[k * this.#width]);
     const total = new Float64Array(this.#width);
@@ -385,7 +420,7 @@ export async function policyReport(options: PolicyReportOptions): Promise<Policy
   const wasTraining = network?.network.training ?? false;
   network?.eval();
   try {
-    for (const batch of batches(data, { batchSize, shuffle: false, device })) {
+    for await (const batch of batchesAsync(data, { batchSize, shuffle: false, device })) {
       try {
         signal?.throwIfAborted();
         tidy(() =>

@@ -27,6 +27,19 @@ export function synchronize(device: string = 'cuda'): void {
   native.synchronize(device);
 }
 
+/**
+ * Host reads of tensor values made so far by the addon (item(), data(), the engine's own checks):
+ * on a GPU each waits for the device. Count them around a step to see its synchronisations.
+ */
+export function hostReads(): number {
+  return native.hostReads();
+}
+
+/** Asynchronous native calls submitted and not yet settled. */
+export function tasksInFlight(): number {
+  return native.tasksInFlight();
+}
+
 /** Sets LibTorch's intra-op threads for this process. */
 export function setThreads(threads: number): void {
   native.setNumThreads(threads);

@@ -201,6 +201,19 @@ export class Module {
   }
 
   /**
+   * The forward pass on the addon's step thread: the event loop goes on meanwhile, and the module
+   * and `x` are busy (any other use throws) until the Promise settles.
+   */
+  async forwardAsync(x: Tensor): Promise<Tensor> {
+    return new Tensor(await native.moduleForwardAsync(this.#handle, tensorHandle(x)));
+  }
+
+  /** `features` with the pass on the addon's step thread, like `forwardAsync`. */
+  async featuresAsync(x: Tensor): Promise<Tensor> {
+    return new Tensor(await native.moduleFeaturesAsync(this.#handle, tensorHandle(x)));
+  }
+
+  /**
    * What the network's last layer reads, [B, F] (a WideResNet: its pooled activations, F = 64 *
    * widen); recorded by autograd unless under noGrad.
    */

@@ -17,6 +17,12 @@ declare const optimizerBrand: unique symbol;
 export type NativeModule = { readonly [moduleBrand]: true };
 /** An opaque handle to a LibTorch optimiser, owned by one `Optimizer`. */
 export type NativeOptimizer = { readonly [optimizerBrand]: true };
+declare const processGroupBrand: unique symbol;
+declare const storeBrand: unique symbol;
+/** An opaque handle to a c10d process group (native/distributed), owned by one `ProcessGroup`. */
+export type NativeProcessGroup = { readonly [processGroupBrand]: true };
+/** An opaque handle to a rendezvous store served by this process (the launcher's). */
+export type NativeStore = { readonly [storeBrand]: true };
 
 export type NativeDType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int32' | 'int64' | 'uint8' | 'bool';
 export type NativeTypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
@@ -24,6 +30,22 @@ type T = NativeTensor;
 type Operand = NativeTensor | number | boolean;
 type Gen = NativeGenerator | null | undefined;
 type Dims = number | number[] | null | undefined;
+
+export interface NativeStepOptions {
+  backward?: boolean;
+  inputGradient?: boolean;
+  perImageLoss?: boolean;
+  optimizer?: NativeOptimizer;
+  zeroGrad?: boolean;
+  step?: boolean;
+}
+
+export interface NativeStepResult {
+  loss: T;
+  correct: T;
+  perImageLoss?: T;
+  inputGradient?: T;
+}
 
 export interface NativeBackend {
   torch: string;
@@ -38,6 +60,8 @@ export interface Addon {
   backend(): NativeBackend;
   synchronize(device: string): void;
   setNumThreads(threads: number): void;
+  hostReads(): number;
+  tasksInFlight(): number;
 
   fromData(data: NativeTypedArray, shape: number[], dtype?: NativeDType, device?: string): T;
   full(shape: number[], value: number | boolean, dtype?: NativeDType, device?: string): T;
@@ -182,6 +206,11 @@ export interface Addon {
   moduleFeatures(m: NativeModule, x: T): T;
   moduleSetBatchNormMomentum(m: NativeModule, momentum: number | null): void;
   moduleResetBatchNormStatistics(m: NativeModule): void;
+  moduleFeaturesAsync(m: NativeModule, x: T): Promise<T>;
+  moduleForwardAsync(m: NativeModule, x: T): Promise<T>;
+  optimizerStepAsync(o: NativeOptimizer): Promise<void>;
+  backwardAsync(x: T, holds?: (NativeModule | T)[]): Promise<void>;
+  classifierStep(m: NativeModule, images: T, labels: T, options?: NativeStepOptions): Promise<NativeStepResult>;
   moduleTrain(m: NativeModule, on: boolean): void;
   moduleSetExecution(m: NativeModule, channelsLast: boolean, precision: string): void;
   moduleExecution(m: NativeModule): { channelsLast: boolean; precision: string };
@@ -214,6 +243,57 @@ export interface Addon {
   optimizerDispose(o: NativeOptimizer): void;
   optimizerIsDisposed(o: NativeOptimizer): boolean;
   clipGradNorm(params: T[], maxNorm: number): number;
+
+  // Distributed (native/distributed). Collectives work in place and resolve when their results
+  // are in the tensors; `where` names the operation in error messages.
+  distributedBackends(): { gloo: boolean; nccl: boolean };
+  distributedJoin(options: NativeJoinOptions): Promise<NativeProcessGroup>;
+  distributedGroupInfo(g: NativeProcessGroup): {
+    destroyed: boolean;
+    rank?: number;
+    worldSize?: number;
+    backend?: string;
+    timeoutMs?: number;
+  };
+  distributedAllReduce(
+    g: NativeProcessGroup,
+    tensors: T[],
+    reduction: NativeReduction,
+    bucketBytes: number,
+    where: string,
+  ): Promise<void>;
+  distributedBroadcast(
+    g: NativeProcessGroup,
+    tensors: T[],
+    root: number,
+    bucketBytes: number,
+    where: string,
+  ): Promise<void>;
+  distributedAverageGradients(g: NativeProcessGroup, parameters: T[], bucketBytes: number): Promise<void>;
+  distributedBarrier(g: NativeProcessGroup): Promise<void>;
+  distributedDestroy(g: NativeProcessGroup): Promise<void>;
+  distributedHostStore(port: number, timeoutMs: number): NativeStore;
+  distributedStorePort(s: NativeStore): number;
+  distributedCloseStore(s: NativeStore): void;
+}
+
+export type NativeReduction = 'sum' | 'average' | 'max' | 'min';
+
+/** How a rank joins its group (checked again natively). */
+export interface NativeJoinOptions {
+  rank: number;
+  worldSize: number;
+  storeHost: string;
+  storePort: number;
+  /** This rank serves the store (rank 0 unless a launcher serves it). */
+  hostStore: boolean;
+  storePrefix: string;
+  timeoutMs: number;
+  backend: 'gloo' | 'nccl';
+  /** Gloo: the network interface to use, or else the address to bind to. */
+  glooInterface?: string;
+  glooAddress?: string;
+  cudaDevice?: number;
 }
 
 /** An optimiser's state as the addon reads and writes it (copies of its tensors). */

@@ -48,12 +48,21 @@ export class Optimizer {
     this.#handle = handle;
   }
 
+  /** @internal The native handle, for lib/ code that calls the addon directly. */
+  get handle(): NativeOptimizer {
+    return this.#handle;
+  }
+
   get kind(): 'sgd' | 'adam' {
     return native.optimizerKind(this.#handle);
   }
   /** One update of every parameter that has a gradient. */
   step(): void {
     native.optimizerStep(this.#handle);
+  }
+  /** The same update on the addon's step thread; the optimiser is busy until the Promise settles. */
+  async stepAsync(): Promise<void> {
+    return native.optimizerStepAsync(this.#handle);
   }
   /** Drops the parameters' gradients (the next backward writes fresh ones). */
   zeroGrad(): void {

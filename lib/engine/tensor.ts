@@ -160,6 +160,18 @@ export class Tensor {
    * `createGraph` records the backward pass itself, so that gradients can be differentiated
    * again (second-order terms); it implies `retainGraph`.
    */
+  /**
+   * The backward pass of a scalar on the addon's step thread: the event loop goes on meanwhile.
+   * This tensor and `holds` (the modules and tensors that receive gradients) are busy until the
+   * Promise settles.
+   */
+  async backwardAsync(holds: readonly { readonly handle: object }[] = []): Promise<void> {
+    if (!Array.isArray(holds)) {
+      throw new TypeError(`backwardAsync: holds must be an array of Modules and Tensors, got ${describe(holds)}`);
+    }
+    return native.backwardAsync(this.#handle, holds.map((h) => h?.handle) as NativeTensor[]);
+  }
+
   backward(gradient?: Tensor, options: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
     const { retainGraph, createGraph } = optionsObject(options, 'backward');
     native.backward(

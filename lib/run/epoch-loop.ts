@@ -1,16 +1,21 @@
 // The epoch loop that `train` and `search` share: batches in the seeded order of each epoch
-// (from where a resumed run stands), the cosine learning rate per step, a stop after the current
-// step on abort (saving first), the divergence check, running loss and accuracy, progress events,
-// a turn for the event loop after every step, and per epoch a line of metrics and a save.
-// What a step does and what an epoch adds (an evaluation, the collapse monitor) are the
-// caller's.
+// (from where a resumed run stands), prefetched while the step before runs; the cosine learning
+// rate per step; a stop after the current step on abort (saving first); the divergence check;
+// running loss and accuracy; progress events; and per epoch a line of metrics and a save. What a
+// step does and what an epoch adds (an evaluation, the collapse monitor) are the caller's.
+//
+// Steps are asynchronous and leave their loss and hit count on the device; the loop reads them
+// every `syncEvery` steps (and before every save), in one host read, so that on a GPU a step
+// never waits for the device. Every step still gets its progress event, with its own figures,
+// when they are read; a loss that is not finite stops the run at that read, naming the step.
 import { appendFile } from 'node:fs/promises';
 
-import { batchCount, batches, type Batch } from '../data/batches.js';
+import { batchCount, batchesAsync, type Batch } from '../data/batches.js';
 import type { ImageDataset } from '../data/dataset.js';
-import { cosineLr, type Optimizer } from '../engine/optim.js';
 import type { Execution } from '../engine/models.js';
-import { dispose, type Device } from '../engine/tensor.js';
+import { stack } from '../engine/creation.js';
+import { cosineLr, type Optimizer } from '../engine/optim.js';
+import { dispose, tidy, type Device, type Tensor } from '../engine/tensor.js';
 import { yieldToEventLoop } from '../util/event-loop.js';
 import { divergedError } from './run-state.js';
 
@@ -21,10 +26,18 @@ export interface LoopPosition {
   step: number;
 }
 
-/** What a step reports: the loss of its batch (a non-finite one stops the run) and how many it got right. */
+/**
+ * What a step reports, on the device: the mean loss of its batch (a non-finite one stops the
+ * run) and how many it got right. The loop reads them later and disposes them.
+ */
 export interface StepOutcome {
-  loss: number;
-  correct: number;
+  loss: Tensor;
+  correct: Tensor;
+}
+
+/** Host reads of the step figures: every step on the CPU (they cost nothing there), every 25 on a GPU. */
+export function defaultSyncEvery(device: Device): number {
+  return device.startsWith('cuda') ? 25 : 1;
 }
 
 /** The options every run (train, search) takes beside its own; P is its progress event. */
@@ -44,6 +57,13 @@ export interface RunOptions<P> {
   /** Stops the run after its current step (it saves first). */
   signal?: AbortSignal;
   onProgress?: (progress: P) => void;
+  /**
+   * Read the steps' loss and accuracy every this many steps (default: every step on the CPU, every
+   * 25 on a GPU). Progress events and the divergence check come with the reads.
+   */
+  syncEvery?: number;
+  /** Batches assembled ahead of the step that runs (default 1). */
+  prefetch?: number;
 }
 
 /** Progress of a run, after every step and at the end of every epoch. */
@@ -83,6 +103,25 @@ export interface EpochEnd<E> {
   progress: E;
 }
 
+/** A step whose figures are still on the device. */
+interface PendingStep extends StepOutcome {
+  size: number;
+  lr: number;
+  /** Where the run stood before the step, and after it. */
+  before: { epoch: number; step: number };
+  at: LoopPosition;
+  time: number;
+}
+
+/** An epoch's running figures: what has been read, and the steps not read yet. */
+interface EpochFigures {
+  started: number;
+  seen: number;
+  correct: number;
+  lossSum: number;
+  pending: PendingStep[];
+}
+
 export interface EpochLoopOptions<E> {
   /** The function whose errors these are ('train', 'search'). */
   where: string;
@@ -97,14 +136,16 @@ export interface EpochLoopOptions<E> {
   lrFloor?: number;
   optimizers: Optimizer[];
   signal?: AbortSignal;
+  syncEvery: number;
+  prefetch: number;
   /** One JSON line per epoch goes here when given. */
   metricsFile?: string;
   /** The checkpoint a diverged run names as the last good one. */
   checkpoint?: string;
   /** Saves the run at the loop's position: when aborted, and at the end of every epoch. */
   save(): Promise<void>;
-  /** One training step on a batch (the loop disposes the batch afterwards). */
-  step(batch: Batch, lr: number): StepOutcome;
+  /** One training step on a batch (the loop disposes the batch when it settles). */
+  step(batch: Batch, lr: number): Promise<StepOutcome>;
   /** The end of an epoch: evaluations, monitors, extra checkpoints; its record and progress fields. */
   endEpoch(summary: EpochSummary): Promise<EpochEnd<E>>;
   onProgress?(progress: LoopProgress & Partial<E>): void;
@@ -128,6 +169,45 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
     this.steps = options.epochs * this.stepsPerEpoch;
   }
 
+  /**
+   * Reads the pending steps' figures (one host read), stops the run at the first one that is not
+   * finite, adds them to the epoch's and sends their progress events.
+   */
+  async #settle(epoch: EpochFigures): Promise<void> {
+    const o = this.#options;
+    const steps = epoch.pending.splice(0);
+    if (steps.length === 0) return;
+    let values: Float64Array;
+    try {
+      values = tidy(
+        () =>
+          stack(steps.flatMap((s) => [s.loss.toDtype('float64'), s.correct.toDtype('float64')])).data() as Float64Array,
+      );
+    } finally {
+      for (const step of steps) dispose([step.loss, step.correct]);
+    }
+    for (const [k, step] of steps.entries()) {
+      const loss = values[2 * k];
+      if (!Number.isFinite(loss)) throw await divergedError(o.where, loss, step.before, o.checkpoint);
+      epoch.seen += step.size;
+      epoch.correct += values[2 * k + 1];
+      epoch.lossSum += loss * step.size;
+      o.onProgress?.({
+        phase: 'step',
+        epoch: step.at.epoch,
+        epochs: o.epochs,
+        step: step.at.step,
+        steps: this.steps,
+        stepInEpoch: step.at.batch,
+        stepsPerEpoch: this.stepsPerEpoch,
+        loss,
+        accuracy: epoch.correct / epoch.seen,
+        lr: step.lr,
+        imagesPerSecond: epoch.seen / ((step.time - epoch.started) / 1000),
+      } as LoopProgress & Partial<E>);
+    }
+  }
+
   #lr(step: number): number {
     return cosineLr(Math.min(step, this.steps), this.steps, this.#options.lr, this.#options.lrFloor ?? 0);
   }
@@ -136,10 +216,7 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
   async run(): Promise<{ aborted: boolean }> {
     const o = this.#options;
     while (this.position.epoch < o.epochs) {
-      const started = performance.now();
-      let seen = 0;
-      let correct = 0;
-      let lossSum = 0;
+      const epoch: EpochFigures = { started: performance.now(), seen: 0, correct: 0, lossSum: 0, pending: [] };
       const order = {
         batchSize: o.batchSize,
         seed: o.seed,
@@ -147,42 +224,63 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
         startBatch: this.position.batch,
         device: o.device,
       };
-      for (const batch of batches(o.data, order)) {
-        if (o.signal?.aborted) {
-          dispose(batch);
-          await o.save();
-          return { aborted: true };
+      const upcoming = batchesAsync(o.data, order);
+      // Batches asked for and not run yet: the next one, and up to `prefetch` more while a step
+      // runs (a streamed dataset reads them meanwhile). A failed read surfaces when it is awaited.
+      const queue: Promise<IteratorResult<Batch, void>>[] = [];
+      const fill = (count: number) => {
+        while (queue.length < count) {
+          const next = upcoming.next();
+          next.catch(() => {});
+          queue.push(next);
         }
-        const lr = this.#lr(this.position.step);
-        for (const optimizer of o.optimizers) optimizer.lr = lr;
-        const size = batch.indices.length;
-        let outcome: StepOutcome;
-        try {
-          outcome = o.step(batch, lr);
-        } finally {
-          dispose(batch);
+      };
+      try {
+        for (;;) {
+          fill(1);
+          const next = await queue.shift()!;
+          if (next.done) break;
+          const batch = next.value;
+          if (o.signal?.aborted) {
+            dispose(batch);
+            await this.#settle(epoch);
+            await o.save();
+            return { aborted: true };
+          }
+          const lr = this.#lr(this.position.step);
+          for (const optimizer of o.optimizers) optimizer.lr = lr;
+          const before = { epoch: this.position.epoch, step: this.position.step };
+          const running = o.step(batch, lr);
+          // The next batches are made while this step runs on the step thread.
+          fill(o.prefetch);
+          let outcome: StepOutcome;
+          try {
+            outcome = await running;
+          } finally {
+            dispose(batch);
+          }
+          this.position = { ...this.position, batch: this.position.batch + 1, step: this.position.step + 1 };
+          epoch.pending.push({
+            ...outcome,
+            size: batch.indices.length,
+            lr,
+            before,
+            at: { ...this.position },
+            time: performance.now(),
+          });
+          if (epoch.pending.length >= o.syncEvery) await this.#settle(epoch);
+          await yieldToEventLoop();
         }
-        if (!Number.isFinite(outcome.loss))
-          throw await divergedError(o.where, outcome.loss, this.position, o.checkpoint);
-        seen += size;
-        correct += outcome.correct;
-        lossSum += outcome.loss * size;
-        this.position = { ...this.position, batch: this.position.batch + 1, step: this.position.step + 1 };
-        o.onProgress?.({
-          phase: 'step',
-          epoch: this.position.epoch,
-          epochs: o.epochs,
-          step: this.position.step,
-          steps: this.steps,
-          stepInEpoch: this.position.batch,
-          stepsPerEpoch: this.stepsPerEpoch,
-          loss: outcome.loss,
-          accuracy: correct / seen,
-          lr,
-          imagesPerSecond: seen / ((performance.now() - started) / 1000),
-        } as LoopProgress & Partial<E>);
-        await yieldToEventLoop();
+        await this.#settle(epoch);
+      } finally {
+        for (const step of epoch.pending) dispose([step.loss, step.correct]);
+        for (const asked of queue.splice(0)) {
+          const next = await asked.catch(() => undefined);
+          if (next !== undefined && !next.done) dispose(next.value);
+        }
+        await upcoming.return();
       }
+      const { started, seen, correct, lossSum } = epoch;
       const seconds = (performance.now() - started) / 1000;
       this.position = { ...this.position, epoch: this.position.epoch + 1, batch: 0 };
       const summary: EpochSummary = {

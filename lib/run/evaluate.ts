@@ -1,8 +1,11 @@
 // Evaluation of a classifier on a dataset: accuracy and mean loss, in evaluation mode, without
-// augmentation, yielding to the event loop between batches.
-import { batches } from '../data/batches.js';
+// augmentation; each batch's forward pass runs on the addon's step thread, and the sums stay on
+// the device until the end (one host read).
+import { batchesAsync } from '../data/batches.js';
 import { checkDataset, type ImageDataset } from '../data/dataset.js';
-import { Module, crossEntropy } from '../engine/models.js';
+import { stack, zeros } from '../engine/creation.js';
+import { Module } from '../engine/models.js';
+import { classifierStep } from '../engine/steps.js';
 import { dispose, noGrad, tidy, type Device } from '../engine/tensor.js';
 import { describe, requiredOptions } from '../util/describe.js';
 import { yieldToEventLoop } from '../util/event-loop.js';
@@ -24,29 +27,41 @@ export async function evaluate(options: {
   const device = on ?? model.device;
   const wasTraining = model.training;
   model.eval();
-  let correct = 0;
-  let lossSum = 0;
+  // Sums on the device, read once at the end; the next batch is made while a batch runs.
+  const upcoming = batchesAsync(data, { batchSize, shuffle: false, device });
+  let sums = zeros([2], { dtype: 'float64', device });
   let count = 0;
+  let next = upcoming.next();
   try {
-    for (const batch of batches(data, { batchSize, shuffle: false, device })) {
+    for (let current = await next; !current.done; current = await next) {
+      const batch = current.value;
+      const running = noGrad(() => classifierStep(model, batch.images, batch.labels, { backward: false }));
+      // The next batch is made (or read) while this one runs.
+      next = upcoming.next();
+      next.catch(() => {});
       try {
-        const [right, loss] = noGrad(() =>
-          tidy(() => {
-            const logits = model.forward(batch.images);
-            return [logits.argmax(1).eq(batch.labels).sum().item(), crossEntropy(logits, batch.labels).item()];
-          }),
-        );
-        correct += right;
-        lossSum += loss * batch.indices.length;
-        count += batch.indices.length;
+        const { loss, correct } = await running;
+        const size = batch.indices.length;
+        const added = tidy(() => sums.add(stack([loss.toDtype('float64').mul(size), correct.toDtype('float64')])));
+        dispose([loss, correct, sums]);
+        sums = added;
+        count += size;
       } finally {
         dispose(batch);
       }
       if (signal?.aborted) break;
       await yieldToEventLoop();
     }
+  } catch (error) {
+    sums.dispose();
+    throw error;
   } finally {
+    const left = await next.catch(() => undefined);
+    if (left !== undefined && !left.done) dispose(left.value);
+    await upcoming.return();
     model.train(wasTraining);
   }
+  const [lossSum, correct] = sums.data() as Float64Array;
+  sums.dispose();
   return { accuracy: count === 0 ? 0 : correct / count, loss: count === 0 ? 0 : lossSum / count, count };
 }

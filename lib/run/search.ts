@@ -13,7 +13,7 @@ import {
   type PreprocessConfig,
 } from '../augment/preprocess.js';
 import { validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
-import { batchCount, batches } from '../data/batches.js';
+import { batchCount, batchesAsync, type Batch } from '../data/batches.js';
 import { checkDataset, type ImageDataset } from '../data/dataset.js';
 import { splitStratified, stratifiedSubset } from '../data/subset.js';
 import {
@@ -32,12 +32,13 @@ import { backend } from '../engine/backend.js';
 import { checkpointPaths } from '../engine/checkpoint.js';
 import { executionOptions, wideResNet, type Module, type WideResNetConfig } from '../engine/models.js';
 import { adam, sgd } from '../engine/optim.js';
+import { full, zeros } from '../engine/creation.js';
 import { Generator } from '../engine/random.js';
 import { dispose, tidy, type Device } from '../engine/tensor.js';
 import { checkSeed, positiveInteger } from '../util/checks.js';
 import { describe, requiredOptions } from '../util/describe.js';
 import { exists } from '../util/files.js';
-import { EpochLoop, type LoopPosition, type LoopProgress, type RunOptions } from './epoch-loop.js';
+import { EpochLoop, defaultSyncEvery, type LoopPosition, type LoopProgress, type RunOptions } from './epoch-loop.js';
 import { datasetPreset, type PresetName } from './presets.js';
 import { loadRunState, saveRunState, type RunParts } from './run-state.js';
 
@@ -300,8 +301,16 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     ...(features ? { policyHead: settings.policyHead } : {}),
   } as const;
 
-  let strengthSum = 0;
-  let widthEntropySum = 0;
+  // The sampled sub-policies' pixel change over the epoch, on the device until the epoch ends.
+  let strengthSum = zeros([], { dtype: 'float64', device });
+  // Magnitude ranges: the adaptive weight of the width entropy and the epoch's sum of that entropy,
+  // on the device too (read when the epoch ends and when the position is saved).
+  const widthBoundsOf = settings.widthEntropy;
+  let widthWeight =
+    widthBoundsOf === undefined ? undefined : full([], widthBoundsOf.weight, { dtype: 'float64', device });
+  let widthEntropySum = zeros([], { dtype: 'float64', device });
+  const positionWithWeight = () =>
+    widthWeight === undefined ? loop.position : { ...loop.position, widthWeight: widthWeight.item() as number };
   const loop: EpochLoop<SearchPosition, SearchEpochProgress> = new EpochLoop(
     {
       where: 'search',
@@ -318,52 +327,67 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
       save: () =>
         checkpoint === undefined
           ? Promise.resolve()
-          : saveRunState(checkpoint, SEARCH_CHECKPOINT_KIND, SEARCH_CHECKPOINT_VERSION, parts, loop.position, run),
-      step: (batch, lr) => {
+          : saveRunState(
+              checkpoint,
+              SEARCH_CHECKPOINT_KIND,
+              SEARCH_CHECKPOINT_VERSION,
+              parts,
+              positionWithWeight(),
+              run,
+            ),
+      syncEvery: options.syncEvery ?? defaultSyncEvery(device),
+      prefetch: options.prefetch ?? 1,
+      step: async (batch, lr) => {
         const held =
-          validation === undefined ? undefined : validationBatch(validation, batchSize, seed, loop.position, device);
+          validation === undefined
+            ? undefined
+            : await validationBatch(validation, batchSize, seed, loop.position, device);
+        const images = preprocessImages(batch.images, beforePolicy, { generator });
         try {
-          const result = tidy(() => {
-            const images = preprocessImages(batch.images, beforePolicy, { generator });
-            const widthEntropy =
-              settings.widthEntropy === undefined
-                ? undefined
-                : { bounds: settings.widthEntropy, weight: loop.position.widthWeight ?? settings.widthEntropy.weight };
-            return searchStep(
-              networks,
-              { ...settings, cutout: baseline.cutout, lr, widthEntropy },
-              { images, labels: batch.labels, validation: held },
-              generator,
-            );
-          });
-          if (settings.widthEntropy !== undefined && result.widthEntropy !== undefined) {
-            const weight = loop.position.widthWeight ?? settings.widthEntropy.weight;
-            loop.position = {
-              ...loop.position,
-              widthWeight: adaptWidthWeight(weight, result.widthEntropy, settings.widthEntropy),
-            };
-            widthEntropySum += result.widthEntropy * batch.indices.length;
+          const widthEntropy =
+            widthBoundsOf === undefined || widthWeight === undefined
+              ? undefined
+              : { bounds: widthBoundsOf, weight: widthWeight };
+          const result = await searchStep(
+            networks,
+            { ...settings, cutout: baseline.cutout, lr, widthEntropy },
+            { images, labels: batch.labels, validation: held },
+            generator,
+          );
+          if (widthBoundsOf !== undefined && widthWeight !== undefined && result.widthEntropy !== undefined) {
+            const entropy = result.widthEntropy;
+            const [weight, sum] = tidy(() => [
+              adaptWidthWeight(widthWeight!, entropy, widthBoundsOf),
+              widthEntropySum.add(entropy.toDtype('float64').mul(batch.indices.length)),
+            ]);
+            dispose([widthWeight, widthEntropySum, entropy]);
+            [widthWeight, widthEntropySum] = [weight, sum];
           }
           try {
             statistics.add(result.outputs, batch.labels);
+            const added = tidy(() => strengthSum.add(result.strength.toDtype('float64').mul(batch.indices.length)));
+            strengthSum.dispose();
+            strengthSum = added;
           } finally {
-            dispose(result.outputs);
+            dispose([result.outputs, result.strength]);
           }
-          strengthSum += result.strength * batch.indices.length;
           return { loss: result.loss, correct: result.correct };
         } finally {
-          if (held !== undefined) dispose(held);
+          dispose([images, held]);
         }
       },
       endEpoch: async (summary) => {
-        monitor = summary.images === 0 ? monitor : watch(statistics, strengthSum / summary.images);
-        if (monitor !== undefined && settings.widthEntropy !== undefined && summary.images > 0) {
-          monitor.widthEntropy = widthEntropySum / summary.images;
-          monitor.widthWeight = loop.position.widthWeight;
+        const strength = (strengthSum.item() as number) / summary.images;
+        monitor = summary.images === 0 ? monitor : watch(statistics, strength);
+        if (monitor !== undefined && widthWeight !== undefined && summary.images > 0) {
+          monitor.widthEntropy = (widthEntropySum.item() as number) / summary.images;
+          monitor.widthWeight = widthWeight.item() as number;
         }
         statistics.reset();
-        strengthSum = 0;
-        widthEntropySum = 0;
+        strengthSum.dispose();
+        strengthSum = zeros([], { dtype: 'float64', device });
+        widthEntropySum.dispose();
+        widthEntropySum = zeros([], { dtype: 'float64', device });
         if (monitor?.warning !== undefined) warnings.push(`epoch ${loop.position.epoch}: ${monitor.warning}`);
         return {
           record: { loss: summary.loss, accuracy: summary.accuracy, monitor: monitor ?? null },
@@ -390,6 +414,10 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
         );
       }
       loop.position = restored.position;
+      if (widthWeight !== undefined && restored.position.widthWeight !== undefined) {
+        widthWeight.dispose();
+        widthWeight = full([], restored.position.widthWeight, { dtype: 'float64', device });
+      }
     }
     policy.train();
     classifier.train();
@@ -438,6 +466,10 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     policy.dispose();
     throw error;
   } finally {
+    strengthSum.dispose();
+    widthEntropySum.dispose();
+    widthWeight?.dispose();
+    statistics.dispose();
     // A feature head's policy owns the classifier: its backbone.
     if (!features) classifier.dispose();
     teacher?.dispose();
@@ -506,7 +538,7 @@ function checkObjective(objective: string): SearchObjective {
 }
 
 /** The held-out batch paired with the step at `position`: the validation set cycles in its own seeded order. */
-function validationBatch(
+async function validationBatch(
   validation: ImageDataset,
   batchSize: number,
   seed: number,
@@ -515,13 +547,16 @@ function validationBatch(
 ) {
   const perEpoch = batchCount(validation.count, batchSize);
   const round = Math.floor(position.step / perEpoch);
-  const [batch] = batches(validation, {
+  const upcoming = batchesAsync(validation, {
     batchSize,
     seed: seed + 1,
     epoch: round,
     startBatch: position.step % perEpoch,
     device,
   });
+  const first = await upcoming.next();
+  await upcoming.return();
+  const batch = first.value as Batch;
   return { images: batch.images, labels: batch.labels };
 }
 

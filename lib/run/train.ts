@@ -10,7 +10,7 @@ import {
   PREPROCESS_PRESETS,
   type PreprocessConfig,
 } from '../augment/preprocess.js';
-import type { Augmenter } from '../baselines/draws.js';
+import type { Augmenter, AugmenterOptions } from '../baselines/draws.js';
 import { baselineAugmenter, type BaselineName } from '../baselines/index.js';
 import { checkDataset, type ImageDataset } from '../data/dataset.js';
 import type { LoadedPolicy } from '../dna/frozen-policy.js';
@@ -19,7 +19,6 @@ import { checkpointPaths, loadCheckpoint } from '../engine/checkpoint.js';
 import {
   Module,
   checkRecordedNetwork,
-  crossEntropy,
   executionOptions,
   wideResNet,
   type Execution,
@@ -27,11 +26,12 @@ import {
 } from '../engine/models.js';
 import { sgd } from '../engine/optim.js';
 import { Generator } from '../engine/random.js';
-import { noGrad, tidy, type Device } from '../engine/tensor.js';
+import { classifierStep } from '../engine/steps.js';
+import type { Device, Tensor } from '../engine/tensor.js';
 import { checkSeed, positiveInteger } from '../util/checks.js';
 import { describe, optionsObject, requiredOptions } from '../util/describe.js';
 import { exists } from '../util/files.js';
-import { EpochLoop, type LoopPosition, type LoopProgress, type RunOptions } from './epoch-loop.js';
+import { EpochLoop, defaultSyncEvery, type LoopPosition, type LoopProgress, type RunOptions } from './epoch-loop.js';
 import { evaluate } from './evaluate.js';
 import { datasetPreset, type PresetName } from './presets.js';
 import { loadRunState, recordedModule, saveRunState, withPrefix, type RunParts } from './run-state.js';
@@ -221,19 +221,33 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       metricsFile,
       checkpoint: files?.last,
       save: () => (files === undefined ? Promise.resolve() : save(files.last)),
-      step: (batch) =>
-        tidy(() => {
-          let images = preprocessImages(batch.images, beforePolicy, { generator });
-          images = augment(images, { generator });
-          images = applyCutout(images, baseline.cutout, { generator });
-          const logits = model.forward(images);
-          const objective = crossEntropy(logits, batch.labels);
-          optimizer.zeroGrad();
-          objective.backward();
-          const loss = objective.item();
-          if (Number.isFinite(loss)) optimizer.step();
-          return { loss, correct: noGrad(() => logits.argmax(1).eq(batch.labels).sum().item()) };
-        }),
+      syncEvery: options.syncEvery ?? defaultSyncEvery(device),
+      prefetch: options.prefetch ?? 1,
+      step: async (batch) => {
+        // flip/crop, the augmentation, Cutout; then forward, backward and the update on the step thread.
+        const cropped = preprocessImages(batch.images, beforePolicy, { generator });
+        let augmented: Tensor;
+        try {
+          augmented = await augment(cropped, { generator });
+        } catch (error) {
+          cropped.dispose();
+          throw error;
+        }
+        // An augmentation may hand back the very tensor it was given.
+        if (augmented !== cropped) cropped.dispose();
+        const images = applyCutout(augmented, baseline.cutout, { generator });
+        if (images !== augmented) augmented.dispose();
+        try {
+          const { loss, correct } = await classifierStep(model, images, batch.labels, {
+            optimizer,
+            zeroGrad: true,
+            step: true,
+          });
+          return { loss, correct };
+        } finally {
+          images.dispose();
+        }
+      },
       endEpoch: async (summary) => {
         const testAccuracy = test === undefined ? null : (await evaluate({ model, data: test, device })).accuracy;
         const best = loop.position.bestTestAccuracy;
@@ -283,12 +297,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
 }
 
+/** An augmenter, or a frozen policy's asynchronous one. */
+type AsyncAugmenter = (images: Tensor, options?: AugmenterOptions) => Tensor | Promise<Tensor>;
+
 /** The augmentation function of the options, the policy loaded for it (to dispose), and its name for the run record. */
 async function resolveAugmentation(
   options: TrainOptions,
   channels: number,
   device: Device,
-): Promise<{ augment: Augmenter; policy?: LoadedPolicy; name: string }> {
+): Promise<{ augment: AsyncAugmenter; policy?: LoadedPolicy; name: string }> {
   const { augmentation = 'none', policyFile, policyMarginal = false } = options;
   if (augmentation !== 'dna' && policyFile !== undefined)
     throw new TypeError("train: policyFile goes with augmentation: 'dna'");
@@ -315,14 +332,14 @@ async function resolveAugmentation(
     }
     const used = marginal(policy);
     return {
-      augment: (images, o) => used.augment(images, o),
+      augment: (images, o) => used.augmentAsync(images, o),
       policy,
       name: `dna${policyMarginal ? '-marginal' : ''}:${path.resolve(policyFile)}`,
     };
   }
   if (isLoaded) {
     const policy = marginal(augmentation as LoadedPolicy);
-    return { augment: (images, o) => policy.augment(images, o), name: policyMarginal ? 'dna-marginal' : 'dna' };
+    return { augment: (images, o) => policy.augmentAsync(images, o), name: policyMarginal ? 'dna-marginal' : 'dna' };
   }
   return {
     augment: baselineAugmenter(augmentation as BaselineName | Augmenter),

@@ -2,6 +2,7 @@
 // launchers, by the images' device. Input checks are in checks.cc, the autograd function of the
 // fused op in sub_policy_function.cc, the math in ops.h.
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <c10/core/DeviceGuard.h>
 
 #include <atomic>

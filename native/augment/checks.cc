@@ -35,7 +35,8 @@ void expectFloating(const at::Tensor& t, const char* name) {
 }
 
 void expectFinite(const at::Tensor& t, const char* name) {
-  if (!at::isfinite(t).all().item<bool>()) throw ArgumentError(std::string(name) + " contains NaN or infinite values");
+  if (t.is_cpu() && !at::isfinite(t).all().item<bool>())
+    throw ArgumentError(std::string(name) + " contains NaN or infinite values");
 }
 
 at::Tensor kernelImages(const at::Tensor& images) {
@@ -62,7 +63,7 @@ void checkTables(const at::Tensor& kindsTable, const at::Tensor& ranges) {
   if (kindsTable.dim() != 2 || kindsTable.size(1) != 2 || kindsTable.scalar_type() != at::kInt) {
     throw ArgumentError("the sub-policy table must be an int32 tensor [S, 2], got " + shapeString(kindsTable.sizes()));
   }
-  if (kindsTable.numel() > 0) {
+  if (kindsTable.is_cpu() && kindsTable.numel() > 0) {
     const int64_t low = kindsTable.min().item<int64_t>();
     const int64_t high = kindsTable.max().item<int64_t>();
     if (low < kIdentity || high >= kOpKindCount) {

@@ -37,12 +37,26 @@ Selection select(const at::Tensor& c, const at::Tensor& b, const at::Tensor& m, 
   s.params.kinds = table.index_select(0, s.index).contiguous();
   s.params.values = (s.low + magnitudes * s.span).contiguous();
   s.params.bits = b.gather(1, pairIndex).squeeze(1).to(at::kFloat).contiguous();
-  // Checked on what the images use: [B, 2] values, not the whole [B, S, 2] (no big temporaries).
-  if (at::isnan(magnitudes).any().item<bool>()) throw ArgumentError("m (magnitudes) contains NaN");
-  if (!at::isfinite(s.params.bits).all().item<bool>())
+  // Checked on what the images use: [B, 2] values, not the whole [B, S, 2] (no big temporaries);
+  // on the CPU only (checks.h).
+  if (magnitudes.is_cpu() && at::isnan(magnitudes).any().item<bool>())
+    throw ArgumentError("m (magnitudes) contains NaN");
+  if (s.params.bits.is_cpu() && !at::isfinite(s.params.bits).all().item<bool>())
     throw ArgumentError("b (apply bits) contains NaN or infinite values");
   s.params.noise = noise.to(at::kFloat).contiguous();
   return s;
+}
+
+// Where each op kind of `kinds` (any shape, int32, on any device) has an analytic magnitude
+// derivative (hasDerivative), computed on the kinds' device from a table of every kind.
+at::Tensor differentiableKinds(const at::Tensor& kinds) {
+  at::Tensor table = at::empty({kOpKindCount + 1}, at::TensorOptions().dtype(at::kBool));
+  bool* flags = table.data_ptr<bool>();
+  for (int32_t kind = kIdentity; kind < kOpKindCount; ++kind) flags[kind - kIdentity] = hasDerivative(kind);
+  // Kinds outside the table (possible on a GPU, where tables are not checked) have none.
+  const at::Tensor index = (kinds.to(at::kLong) - kIdentity).clamp(0, kOpKindCount);
+  const at::Tensor known = kinds.ge(kIdentity).logical_and(kinds.lt(kOpKindCount));
+  return table.to(kinds.device()).index_select(0, index.reshape(-1)).reshape(kinds.sizes()).logical_and(known);
 }
 
 using torch::autograd::AutogradContext;
@@ -88,14 +102,7 @@ struct SubPolicyFunction : public torch::autograd::Function<SubPolicyFunction> {
     // op has a derivative; zero for ops without a magnitude (span 0).
     at::Tensor derivative = at::stack({column(kGradDotDerivative1), column(kGradDotDerivative2)}, 1);
     at::Tensor scale = (span != 0).to(at::kFloat);
-    if (exact) {
-      const at::Tensor differentiable = p.kinds.cpu().to(at::kInt).contiguous();
-      at::Tensor useSpan = at::zeros_like(differentiable, at::kBool);
-      const int32_t* kinds = differentiable.data_ptr<int32_t>();
-      bool* flags = useSpan.data_ptr<bool>();
-      for (int64_t k = 0; k < differentiable.numel(); ++k) flags[k] = hasDerivative(kinds[k]);
-      scale = at::where(useSpan.to(span.device()), span, scale);
-    }
+    if (exact) scale = at::where(differentiableKinds(p.kinds), span, scale);
     at::Tensor gradM = at::zeros({B, S, 2}, sums.options());
     gradM.scatter_(1, pairIndex, (p.bits * scale * derivative).unsqueeze(1));
 

@@ -65,6 +65,7 @@ at::Tensor Args::tensor(size_t i) const {
   if (handle->disposed()) {
     throw ArgumentError("argument " + std::to_string(i + 1) + " is a disposed Tensor");
   }
+  if (handle->busy()) throwBusy(i, "Tensor");
   return handle->tensor();
 }
 
@@ -85,6 +86,10 @@ std::vector<at::Tensor> Args::tensorList(size_t i) const {
     }
     if (handle->disposed()) {
       throw ArgumentError("argument " + std::to_string(i + 1) + "[" + std::to_string(k) + "] is a disposed Tensor");
+    }
+    if (handle->busy()) {
+      throw ArgumentError("argument " + std::to_string(i + 1) + "[" + std::to_string(k) +
+                          "] is a Tensor in use by an asynchronous call: await its Promise first");
     }
     tensors.push_back(handle->tensor());
   }

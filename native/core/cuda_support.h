@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
 #include <cstdint>
@@ -21,6 +22,11 @@ void* currentCudaStream(c10::DeviceIndex index);
 
 // Waits until the work queued on the device's current stream is done.
 void synchronizeCuda(c10::DeviceIndex index);
+
+// A copy of a CPU tensor on CUDA device `index` (-1: the current one) that does not make the host
+// wait: through page-locked memory, on a stream of its own, with the current stream waiting for
+// it (an event).
+at::Tensor uploadToCuda(const at::Tensor& host, c10::DeviceIndex index);
 
 // A seeded generator on the given CUDA device.
 at::Generator makeCudaGenerator(c10::DeviceIndex index, uint64_t seed);

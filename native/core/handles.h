@@ -9,9 +9,11 @@
 
 #include <cstdint>
 
+#include "core/async.h"
+
 namespace dna {
 
-class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
+class TensorHandle : public Napi::ObjectWrap<TensorHandle>, public Busy {
  public:
   static void define(Napi::Env env, Napi::Object exports);
   static Napi::Object wrap(Napi::Env env, at::Tensor tensor);

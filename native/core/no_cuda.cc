@@ -16,5 +16,6 @@ bool builtWithCuda() { return false; }
 void* currentCudaStream(c10::DeviceIndex) { throwNoCuda("a CUDA stream"); }
 at::Generator makeCudaGenerator(c10::DeviceIndex, uint64_t) { throwNoCuda("a CUDA generator"); }
 void synchronizeCuda(c10::DeviceIndex) { throwNoCuda("synchronizing a CUDA device"); }
+at::Tensor uploadToCuda(const at::Tensor&, c10::DeviceIndex) { throwNoCuda("a copy to a CUDA device"); }
 
 }  // namespace dna

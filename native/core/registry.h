@@ -13,5 +13,7 @@ void registerAugment(Napi::Object exports);
 void registerModels(Napi::Object exports);
 void registerOptim(Napi::Object exports);
 void registerCustomOps(Napi::Object exports);
+void registerSteps(Napi::Object exports);
+void registerDistributed(Napi::Object exports);
 
 }  // namespace dna

@@ -12,8 +12,10 @@
 #include <cstring>
 
 #include "core/args.h"
+#include "core/async.h"
 #include "core/cuda_support.h"
 #include "core/errors.h"
+#include "core/host_reads.h"
 #include "core/registry.h"
 
 namespace dna {
@@ -61,6 +63,12 @@ void registerRuntime(Napi::Object exports) {
     if (device.is_cuda()) synchronizeCuda(device.index());
     return a.env().Undefined();
   });
+  // hostReads(): the host reads of tensor values counted so far (core/host_reads.h).
+  exportFunction(exports, "hostReads",
+                 [](Args& a) { return Napi::Number::New(a.env(), static_cast<double>(hostReads())); });
+  // tasksInFlight(): asynchronous calls submitted and not yet settled (core/async.h).
+  exportFunction(exports, "tasksInFlight",
+                 [](Args& a) { return Napi::Number::New(a.env(), static_cast<double>(tasksInFlight())); });
   exportFunction(exports, "setNumThreads", [](Args& a) {
     const int64_t threads = a.integer(0);
     if (threads < 1 || threads > 4096) throw ArgumentError("the number of threads must be between 1 and 4096");

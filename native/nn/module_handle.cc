@@ -49,6 +49,7 @@ std::shared_ptr<Network> networkArg(Args& args, size_t i) {
   ModuleHandle* handle = i < args.size() ? ModuleHandle::unwrap(args[i]) : nullptr;
   if (handle == nullptr) args.fail(i, "a Module");
   if (handle->disposed()) throw ArgumentError("argument " + std::to_string(i + 1) + " is a disposed Module");
+  if (handle->busy()) throwBusy(i, "Module");
   return handle->network();
 }
 

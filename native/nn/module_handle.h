@@ -8,12 +8,13 @@
 #include <memory>
 
 #include "core/args.h"
+#include "core/async.h"
 
 namespace dna {
 
 class Network;
 
-class ModuleHandle : public Napi::ObjectWrap<ModuleHandle> {
+class ModuleHandle : public Napi::ObjectWrap<ModuleHandle>, public Busy {
  public:
   static void define(Napi::Env env);
   // `hostBytes`: the CPU memory the network holds, reported to V8 so that the garbage collector

@@ -16,6 +16,7 @@
 #include "core/args.h"
 #include "core/errors.h"
 #include "core/handles.h"
+#include "core/host_reads.h"
 #include "core/registry.h"
 #include "nn/module_handle.h"
 #include "nn/network.h"
@@ -611,6 +612,7 @@ void registerModels(Napi::Object exports) {
   exportFunction(exports, "moduleDispose", [](Args& a) {
     ModuleHandle* handle = a.isMissing(0) ? nullptr : ModuleHandle::unwrap(a[0]);
     if (handle == nullptr) a.fail(0, "a Module");
+    if (handle->busy()) throwBusy(0, "Module");
     handle->dispose(a.env());
     return a.env().Undefined();
   });
@@ -642,8 +644,8 @@ void registerModels(Napi::Object exports) {
     }
     if (!(smoothing >= 0 && smoothing <= 1))
       throw ArgumentError("labelSmoothing must be in [0, 1], got " + OptionsReader::formatNumber(smoothing));
-    const int64_t lowest = labels.min().item<int64_t>();
-    const int64_t highest = labels.max().item<int64_t>();
+    const int64_t lowest = readScalar<int64_t>(labels.min());
+    const int64_t highest = readScalar<int64_t>(labels.max());
     if (lowest < 0 || highest >= logits.size(1)) {
       const int64_t bad = lowest < 0 ? lowest : highest;
       throw ArgumentError("label " + std::to_string(bad) + " is out of range for " + std::to_string(logits.size(1)) +

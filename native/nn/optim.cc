@@ -22,54 +22,14 @@
 #include "core/handle_class.h"
 #include "core/handles.h"
 #include "core/registry.h"
+#include "nn/optimizer_handle.h"
 #include "nn/options.h"
 
 namespace dna {
 
 namespace {
 
-enum class OptimizerKind { Sgd, Adam };
-
 const char* kindName(OptimizerKind kind) { return kind == OptimizerKind::Sgd ? "sgd" : "adam"; }
-
-struct OptimizerSlot {
-  OptimizerKind kind;
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
-
-  std::vector<at::Tensor>& parameters() { return optimizer->param_groups().front().params(); }
-};
-
-constexpr napi_type_tag kOptimizerTag = {0x2f7d4c19a8e35b60ULL, 0x6b03e8d5c41f9a72ULL};
-
-class OptimizerHandle : public Napi::ObjectWrap<OptimizerHandle> {
- public:
-  static void define(Napi::Env env) {
-    HandleClass<OptimizerHandle>::remember(env, DefineClass(env, "NativeOptimizer", {}));
-  }
-  static Napi::Object wrap(Napi::Env env, std::shared_ptr<OptimizerSlot> slot) {
-    Napi::Object object = HandleClass<OptimizerHandle>::instance(env);
-    object.TypeTag(&kOptimizerTag);
-    Unwrap(object)->slot_ = std::move(slot);
-    return object;
-  }
-  static OptimizerHandle* unwrap(Napi::Value value) {
-    if (!value.IsObject()) return nullptr;
-    Napi::Object object = value.As<Napi::Object>();
-    if (!object.CheckTypeTag(&kOptimizerTag)) return nullptr;
-    return Unwrap(object);
-  }
-
-  explicit OptimizerHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<OptimizerHandle>(info) {}
-
-  std::shared_ptr<OptimizerSlot> slot_;
-};
-
-std::shared_ptr<OptimizerSlot> optimizerArg(Args& a, size_t i) {
-  OptimizerHandle* handle = i < a.size() ? OptimizerHandle::unwrap(a[i]) : nullptr;
-  if (handle == nullptr) a.fail(i, "an Optimizer");
-  if (!handle->slot_) throw ArgumentError("argument " + std::to_string(i + 1) + " is a disposed Optimizer");
-  return handle->slot_;
-}
 
 // ---- State keys ----
 // LibTorch keys per-parameter state by the parameter's TensorImpl: as a string of its address
@@ -336,6 +296,34 @@ void loadState(Args& a, OptimizerSlot& slot, size_t index) {
 
 }  // namespace
 
+constexpr napi_type_tag kOptimizerTag = {0x2f7d4c19a8e35b60ULL, 0x6b03e8d5c41f9a72ULL};
+
+void OptimizerHandle::define(Napi::Env env) {
+  HandleClass<OptimizerHandle>::remember(env, DefineClass(env, "NativeOptimizer", {}));
+}
+
+Napi::Object OptimizerHandle::wrap(Napi::Env env, std::shared_ptr<OptimizerSlot> slot) {
+  Napi::Object object = HandleClass<OptimizerHandle>::instance(env);
+  object.TypeTag(&kOptimizerTag);
+  Unwrap(object)->slot_ = std::move(slot);
+  return object;
+}
+
+OptimizerHandle* OptimizerHandle::unwrap(Napi::Value value) {
+  if (!value.IsObject()) return nullptr;
+  Napi::Object object = value.As<Napi::Object>();
+  if (!object.CheckTypeTag(&kOptimizerTag)) return nullptr;
+  return Unwrap(object);
+}
+
+std::shared_ptr<OptimizerSlot> optimizerArg(Args& a, size_t i) {
+  OptimizerHandle* handle = i < a.size() ? OptimizerHandle::unwrap(a[i]) : nullptr;
+  if (handle == nullptr) a.fail(i, "an Optimizer");
+  if (!handle->slot_) throw ArgumentError("argument " + std::to_string(i + 1) + " is a disposed Optimizer");
+  if (handle->busy()) throwBusy(i, "Optimizer");
+  return handle->slot_;
+}
+
 void registerOptim(Napi::Object exports) {
   OptimizerHandle::define(exports.Env());
 
@@ -358,10 +346,8 @@ void registerOptim(Napi::Object exports) {
     slot->optimizer->step();
     return a.env().Undefined();
   });
-  // Drops the gradients (as PyTorch's set_to_none): the next backward writes fresh ones.
   exportFunction(exports, "optimizerZeroGrad", [](Args& a) {
-    const auto slot = optimizerArg(a, 0);
-    for (auto& parameter : slot->parameters()) parameter.mutable_grad() = at::Tensor();
+    optimizerArg(a, 0)->zeroGrad();
     return a.env().Undefined();
   });
   exportFunction(exports, "optimizerSetLr", [](Args& a) {
@@ -391,6 +377,7 @@ void registerOptim(Napi::Object exports) {
   exportFunction(exports, "optimizerDispose", [](Args& a) {
     OptimizerHandle* handle = a.isMissing(0) ? nullptr : OptimizerHandle::unwrap(a[0]);
     if (handle == nullptr) a.fail(0, "an Optimizer");
+    if (handle->busy()) throwBusy(0, "Optimizer");
     handle->slot_.reset();
     return a.env().Undefined();
   });

@@ -49,6 +49,13 @@ class OptionsReader {
   }
   int64_t integer(const char* key, int64_t fallback) const { return has(key) ? integer(key) : fallback; }
 
+  std::string string(const char* key, const std::string& fallback) const {
+    if (!has(key)) return fallback;
+    Napi::Value value = object_.Get(key);
+    if (!value.IsString()) fail(key, "a string", value);
+    return value.As<Napi::String>().Utf8Value();
+  }
+
   bool boolean(const char* key, bool fallback) const {
     if (!has(key)) return fallback;
     Napi::Value value = object_.Get(key);

@@ -5,8 +5,10 @@
 #include <cstring>
 
 #include "core/args.h"
+#include "core/cuda_support.h"
 #include "core/errors.h"
 #include "core/handles.h"
+#include "core/host_reads.h"
 #include "core/registry.h"
 
 namespace dna {
@@ -47,6 +49,7 @@ Napi::Value copyOut(Napi::Env env, const at::Tensor& host) {
 }
 
 Napi::Value toTypedArray(Napi::Env env, const at::Tensor& tensor) {
+  countHostRead();
   at::Tensor host = tensor.detach().to(at::kCPU).contiguous();
   switch (host.scalar_type()) {
     case at::kFloat:
@@ -97,6 +100,8 @@ void registerTensorIo(Napi::Object exports) {
       const auto* bytes = static_cast<const uint8_t*>(data.ArrayBuffer().Data()) + data.ByteOffset();
       std::memcpy(tensor.data_ptr(), bytes, static_cast<size_t>(numel) * tensor.element_size());
     }
+    // To a GPU without a synchronous, pageable copy (core/cuda_support.h).
+    if (device.is_cuda()) return wrapTensor(a, uploadToCuda(tensor, device.index()).to(dtype));
     return wrapTensor(a, tensor.to(device, dtype));
   });
 
@@ -123,6 +128,7 @@ void registerTensorIo(Napi::Object exports) {
     if (tensor.numel() != 1) {
       throw ArgumentError("item() needs a tensor with one element, this one has " + std::to_string(tensor.numel()));
     }
+    countHostRead();
     return Napi::Number::New(a.env(), tensor.item().toDouble());
   });
 
@@ -143,6 +149,7 @@ void registerTensorIo(Napi::Object exports) {
   exportFunction(exports, "dispose", [](Args& a) {
     TensorHandle* handle = a.isMissing(0) ? nullptr : TensorHandle::unwrap(a[0]);
     if (handle == nullptr) a.fail(0, "a Tensor");
+    if (handle->busy()) throwBusy(0, "Tensor");
     handle->dispose(a.env());
     return a.env().Undefined();
   });

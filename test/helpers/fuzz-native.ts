@@ -76,6 +76,9 @@ export const valid: Record<string, () => unknown[]> = {
   zeroGrad: () => [f32([2])],
   setGrad: () => [f32([2]), f32([2])],
   backward: () => [lossOf(), null, false],
+  backwardAsync: () => [lossOf(), []],
+  hostReads: () => [],
+  tasksInFlight: () => [],
   isGradEnabled: () => [],
   setGradEnabled: () => [true],
   where: () => [bool([1, 0, 1, 0, 1, 0], [2, 3]), f32([2, 3]), f32([2, 3])],
@@ -304,6 +307,39 @@ export function cleanup(result: unknown): void {
   native.setGradEnabled(true);
 }
 
+/** What a thrown (or rejected) value says about the call: the outcome and the problem, if any. */
+function judgeError(
+  name: string,
+  label: string,
+  error: unknown,
+  ownThrow: boolean,
+): { outcome: Outcome; problem?: string } {
+  if (!(error instanceof Error))
+    return { outcome: 'non-error', problem: `${name}(${label}) threw a non-Error: ${String(error)}` };
+  if (typeof error.message !== 'string' || error.message.length === 0)
+    return { outcome: 'bad-message', problem: `${name}(${label}) threw an Error without a message` };
+  if (ownThrow && /trap/.test(error.message)) return { outcome: 'error' };
+  if (!error.message.startsWith(`${name}: `))
+    return {
+      outcome: 'bad-message',
+      problem: `${name}(${label}) threw "${error.message}", which does not name the function`,
+    };
+  return { outcome: 'error' };
+}
+
+// Asynchronous calls (they return Promises) still settling, and the problems of those that settled.
+const pendingCalls = new Set<Promise<void>>();
+const asyncProblems: string[] = [];
+
+/**
+ * Waits until every asynchronous call made so far has settled; returns the problems their
+ * rejections showed (a rejection must be an Error that names the function, as a throw must).
+ */
+export async function settleAsyncCalls(): Promise<string[]> {
+  while (pendingCalls.size > 0) await Promise.all([...pendingCalls]);
+  return asyncProblems.splice(0);
+}
+
 /** Makes the call and says what happened (a description of the problem, if there is one). */
 export function callNative(
   name: string,
@@ -318,17 +354,20 @@ export function callNative(
     result = (addon[name] as Fn)(...args);
   } catch (error) {
     cleanup(undefined);
-    if (!(error instanceof Error))
-      return { outcome: 'non-error', problem: `${name}(${label}) threw a non-Error: ${String(error)}` };
-    if (typeof error.message !== 'string' || error.message.length === 0)
-      return { outcome: 'bad-message', problem: `${name}(${label}) threw an Error without a message` };
-    if (ownThrow && /trap/.test(error.message)) return { outcome: 'error' };
-    if (!error.message.startsWith(`${name}: `))
-      return {
-        outcome: 'bad-message',
-        problem: `${name}(${label}) threw "${error.message}", which does not name the function`,
-      };
-    return { outcome: 'error' };
+    return judgeError(name, label, error, ownThrow);
+  }
+  if (result instanceof Promise) {
+    // What it holds is busy until it settles: disposed then, by the cleanup of a later call.
+    const settled = result.then(
+      (value) => cleanup(value),
+      (error) => {
+        const { problem } = judgeError(name, label, error, ownThrow);
+        if (problem !== undefined) asyncProblems.push(`(rejected) ${problem}`);
+      },
+    );
+    pendingCalls.add(settled);
+    void settled.finally(() => pendingCalls.delete(settled));
+    return { outcome: 'returned' };
   }
   cleanup(result);
   return { outcome: 'returned' };

@@ -10,8 +10,8 @@ import { openSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { makeApiFuzzer } from './fuzz-api.js';
-import { fuzzNativeUntil } from './fuzz-native.js';
-import { newTally, recordCallsTo } from './fuzz-outcomes.js';
+import { fuzzNativeUntil, settleAsyncCalls } from './fuzz-native.js';
+import { newTally, record, recordCallsTo } from './fuzz-outcomes.js';
 import { mulberry32 } from './random.js';
 
 const { values } = parseArgs({
@@ -41,7 +41,11 @@ const native = newTally();
 const api = newTally();
 let invalid: string[] = [];
 const started = performance.now();
-if (runNative) fuzzNativeUntil(started + nativeSeconds * 1000, mulberry32(seed), native);
+if (runNative) {
+  fuzzNativeUntil(started + nativeSeconds * 1000, mulberry32(seed), native);
+  // Asynchronous calls settle after the loop: their rejections must name the function too.
+  for (const problem of await settleAsyncCalls()) record(native, 'native (rejected)', 'bad-message', problem);
+}
 let apiTargets = 0;
 if (runApi) {
   const fuzzer = await makeApiFuzzer(values.dir);

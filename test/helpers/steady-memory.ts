@@ -18,7 +18,8 @@ export interface MemoryTrace {
 /**
  * Runs `steps` steps (rounded up to whole epochs) of `kind` on 256 RGB 16x16 images in batches
  * of 16, with flip/crop/Cutout, TrivialAugment (train; or `augmentation`) or the policy (search), and a checkpoint
- * every epoch into `outDir`.
+ * every epoch into `outDir`. No batch is made ahead (prefetch 0), so that the same tensors are
+ * alive after every step, the last of an epoch included.
  */
 export async function traceRun(
   kind: 'train' | 'search',
@@ -49,6 +50,7 @@ export async function traceRun(
       seed: 1,
       outDir,
       onProgress,
+      prefetch: 0,
     });
     result.model.dispose();
   } else {
@@ -62,6 +64,7 @@ export async function traceRun(
       seed: 1,
       outDir,
       onProgress,
+      prefetch: 0,
     });
     result.policy.dispose();
   }
