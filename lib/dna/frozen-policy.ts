@@ -8,7 +8,7 @@
 // own content. Same ops, same average strength, no conditioning.
 import { applySubPolicies } from '../augment/fused.js';
 import type { SearchSpace } from '../augment/search-space.js';
-import { tensor } from '../engine/creation.js';
+import { arange } from '../engine/creation.js';
 import { randperm, type Generator } from '../engine/random.js';
 import { Tensor, dispose, noGrad, tidy } from '../engine/tensor.js';
 import { describe, optionsObject } from '../util/describe.js';
@@ -61,10 +61,13 @@ export function shuffledOutputs(outputs: PolicyOutput, generator?: Generator): P
   return tidy(() => {
     const B = outputs.logits.shape[0];
     if (B < 2) return { ...outputs };
-    const order = Array.from(randperm(B, { generator, device: outputs.logits.device }).data() as BigInt64Array, Number);
-    const source = new Int32Array(B);
-    order.forEach((image, k) => (source[image] = order[(k + 1) % B]));
-    const index = tensor(source, [B], { device: outputs.logits.device }).long();
+    const device = outputs.logits.device;
+    // All on the device (no host read): position[i] = k where order[k] = i, by the permutation
+    // matrix; image i takes the outputs of order[(position[i] + 1) mod B].
+    const order = randperm(B, { generator, device });
+    const positions = arange(0, B, 1, { device, dtype: 'float32' });
+    const position = order.oneHot(B).toDtype('float32').transpose(0, 1).matmul(positions).round().long();
+    const index = order.indexSelect(0, position.add(1).remainder(B));
     const pick = (t: Tensor) => t.indexSelect(0, index);
     const rearranged: PolicyOutput = { logits: pick(outputs.logits), p: pick(outputs.p), m: pick(outputs.m) };
     if (outputs.width !== undefined) rearranged.width = pick(outputs.width);
