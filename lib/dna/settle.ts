@@ -16,6 +16,7 @@ import type { PreprocessConfig } from '../augment/preprocess.js';
 import { preprocess as preprocessImages } from '../augment/preprocess.js';
 import { batches } from '../data/batches.js';
 import type { ImageDataset } from '../data/dataset.js';
+import { cat, stack, zeros } from '../engine/creation.js';
 import { Generator } from '../engine/random.js';
 import { Tensor, dispose, noGrad, tidy, type Device } from '../engine/tensor.js';
 import { positiveInteger } from '../util/checks.js';
@@ -122,7 +123,7 @@ export async function settlePolicy(
     policy.train();
     for (const batch of searchBatches(data, batchSize, seed, device, options.preprocess)) {
       try {
-        noGrad(() => tidy(() => backbone.forward(batch.images)));
+        noGrad(() => tidy(() => void backbone.forward(batch.images)));
       } finally {
         dispose(batch);
       }
@@ -155,7 +156,9 @@ export async function checkSettled(
     frozen: new PolicyStatistics(policy.searchSpace, data.classes),
   };
   let images = 0;
-  const sums = { piDistance: 0, piMax: 0, p: 0, m: 0, width: 0 };
+  // Sums over the images, on the device until the end (one host read, not one per batch):
+  // total-variation distance of pi, its largest value, and the absolute differences of p, m, width.
+  let sums = zeros([5], { dtype: 'float64', device });
   try {
     // Momentum 0: training mode reads batch statistics and leaves the running ones alone.
     backbone.setBatchNormMomentum(0);
@@ -168,18 +171,33 @@ export async function checkSettled(
         try {
           statistics.training.add(training, batch.labels);
           statistics.frozen.add(frozen, batch.labels);
-          const distance = noGrad(() => tidy(() => piDistance(training, frozen).data() as Float32Array));
-          for (const d of distance) {
-            sums.piDistance += d;
-            sums.piMax = Math.max(sums.piMax, d);
-          }
-          const meanAbs = (a: Tensor, b: Tensor) => noGrad(() => tidy(() => a.sub(b).abs().mean().item()));
-          const B = batch.labels.shape[0];
-          sums.p += meanAbs(training.p, frozen.p) * B;
-          sums.m += meanAbs(training.m, frozen.m) * B;
-          if (training.width !== undefined && frozen.width !== undefined)
-            sums.width += meanAbs(training.width, frozen.width) * B;
-          images += B;
+          const next = noGrad(() =>
+            tidy(() => {
+              const distance = piDistance(training, frozen).toDtype('float64');
+              const meanAbs = (a: Tensor, b: Tensor) => a.sub(b).abs().mean([1, 2]).toDtype('float64').sum();
+              const width =
+                training.width !== undefined && frozen.width !== undefined
+                  ? meanAbs(training.width, frozen.width)
+                  : zeros([], { dtype: 'float64', device });
+              const batchSums = stack([
+                distance.sum(),
+                zeros([], { dtype: 'float64', device }),
+                meanAbs(training.p, frozen.p),
+                meanAbs(training.m, frozen.m),
+                width,
+              ]);
+              // The largest distance: a running maximum in slot 1.
+              const added = sums.add(batchSums);
+              return cat([
+                added.narrow(0, 0, 1),
+                sums.narrow(0, 1, 1).maximum(distance.max().reshape([1])),
+                added.narrow(0, 2, 3),
+              ]);
+            }),
+          );
+          sums.dispose();
+          sums = next;
+          images += batch.labels.shape[0];
         } finally {
           dispose([training, frozen]);
         }
@@ -192,16 +210,18 @@ export async function checkSettled(
     backbone.setBatchNormMomentum(0.1);
     policy.eval();
   }
+  const [distanceSum, distanceMax, pSum, mSum, widthSum] = Array.from(sums.data() as Float64Array);
+  sums.dispose();
   return judge({
     images,
     batchSize,
     training: summary(statistics.training),
     frozen: summary(statistics.frozen),
-    piDistance: { mean: sums.piDistance / images, max: sums.piMax },
+    piDistance: { mean: distanceSum / images, max: distanceMax },
     outputDifference: {
-      p: sums.p / images,
-      m: sums.m / images,
-      ...(policy.magnitudes === 'range' ? { width: sums.width / images } : {}),
+      p: pSum / images,
+      m: mSum / images,
+      ...(policy.magnitudes === 'range' ? { width: widthSum / images } : {}),
     },
     lastEpoch: options.lastEpoch,
   });

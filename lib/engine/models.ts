@@ -223,7 +223,8 @@ export class Module {
 
   /**
    * How batch norm updates its running statistics in training mode: the weight of each new batch
-   * (default 0.1), or null for the plain average of every batch since the last reset.
+   * (default 0.1), or null for the plain average of every batch since the last reset (or since
+   * momentum became null).
    */
   setBatchNormMomentum(momentum: number | null): this {
     native.moduleSetBatchNormMomentum(this.#handle, momentum);

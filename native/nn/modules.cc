@@ -69,14 +69,18 @@ class BatchNorm : public torch::nn::Module {
     if (training) {
       at::NoGradGuard noGrad;
       batchesTracked_.add_(1);
-      // No momentum: the running statistics are the plain average of every batch's (PyTorch's momentum=None).
-      if (!momentum_) factor = 1.0 / static_cast<double>(batchesTracked_.item<int64_t>());
+      // No momentum: the running statistics are the plain average of every batch's (PyTorch's
+      // momentum=None), counted here rather than read from the device.
+      if (!momentum_) factor = 1.0 / static_cast<double>(++averaged_);
     }
     return at::batch_norm(x, weight_, bias_, runningMean_, runningVar_, training, factor, kEps, true);
   }
 
   // The weight of a new batch in the running statistics; nullopt averages all batches equally.
-  void setMomentum(std::optional<double> momentum) { momentum_ = momentum; }
+  void setMomentum(std::optional<double> momentum) {
+    momentum_ = momentum;
+    averaged_ = 0;
+  }
 
   // Mean 0, variance 1, no batches seen: the state before any training.
   void resetRunningStatistics() {
@@ -84,11 +88,14 @@ class BatchNorm : public torch::nn::Module {
     runningMean_.zero_();
     runningVar_.fill_(1);
     batchesTracked_.zero_();
+    averaged_ = 0;
   }
 
  private:
   static constexpr double kEps = 1e-5;
   std::optional<double> momentum_ = 0.1;
+  // Batches averaged since momentum became null or the statistics were reset.
+  int64_t averaged_ = 0;
   at::Tensor weight_;
   at::Tensor bias_;
   at::Tensor runningMean_;
