@@ -3,8 +3,9 @@
 //
 //   npx tsc -p . && node dist/bench/train.js [--write] [--seed N]
 //
-// The step (as lib/train.ts takes it): zeroGrad, forward, cross-entropy, backward, SGD
-// (lr 0.1, momentum 0.9, Nesterov, weight decay 2e-4), loss.item(); on a fixed batch of random
+// The step (as lib/run/train.ts runs it: classifierStep on the addon's step thread): zeroGrad,
+// forward, cross-entropy, backward, SGD (lr 0.1, momentum 0.9, Nesterov, weight decay 2e-4), then
+// loss.item() as PyTorch's step reads its loss; on a fixed batch of random
 // images in [0, 1] (3x32x32, the model's own normalisation) and random labels in 10 classes.
 // Models: WRN-16-1 at batch 128 and WRN-40-2 at batch 64, at 1 and 2 LibTorch threads.
 // bench/train_baseline.py builds the same WideResNet in PyTorch (checked: parameter names,
@@ -18,10 +19,11 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
 import { setThreads } from '../lib/engine/backend.js';
-import { WRN_16_1, WRN_40_2, crossEntropy, wideResNet, type WideResNetPreset } from '../lib/engine/models.js';
+import { WRN_16_1, WRN_40_2, wideResNet, type WideResNetPreset } from '../lib/engine/models.js';
 import { sgd } from '../lib/engine/optim.js';
 import { Generator, rand, randint } from '../lib/engine/random.js';
-import { dispose, liveTensors, tidy } from '../lib/engine/tensor.js';
+import { classifierStep } from '../lib/engine/steps.js';
+import { dispose, liveTensors } from '../lib/engine/tensor.js';
 import {
   PYTHON,
   ROOT,
@@ -116,35 +118,34 @@ class Ours implements Side {
     this.#labels = randint(0, CLASSES, [config.batch], { generator });
   }
 
-  /** One step; `phases`, when given, gets the milliseconds of forward (with zeroGrad and the loss), backward and update (with item()). */
-  step(phases?: number[][]): number {
-    return tidy(() => {
-      const t0 = performance.now();
-      this.#optimizer.zeroGrad();
-      const loss = crossEntropy(this.#model.forward(this.#images), this.#labels);
-      const t1 = performance.now();
-      loss.backward();
-      const t2 = performance.now();
-      this.#optimizer.step();
-      const value = loss.item();
-      phases?.push([t1 - t0, t2 - t1, performance.now() - t2]);
-      return value;
+  /**
+   * One step as `train` runs it: forward, cross-entropy, backward and the update in one call on the
+   * step thread (classifierStep), then the loss read (item(), as PyTorch's step reads it). Its
+   * phases are not timed apart: they run in one native call.
+   */
+  async step(): Promise<number> {
+    const { loss, correct } = await classifierStep(this.#model, this.#images, this.#labels, {
+      optimizer: this.#optimizer,
+      zeroGrad: true,
+      step: true,
     });
+    const value = loss.item();
+    dispose([loss, correct]);
+    return value;
   }
 
   async run(threads: number, config: ModelConfig, warmSeconds: number): Promise<Block> {
     setThreads(threads);
     const warmStart = performance.now();
-    for (let n = 0; n < config.warmup || performance.now() - warmStart < warmSeconds * 1000; n++) this.step();
+    for (let n = 0; n < config.warmup || performance.now() - warmStart < warmSeconds * 1000; n++) await this.step();
     const live = liveTensors();
     const faults = process.resourceUsage().minorPageFault;
     const before = cpuSnapshot();
     const steps: number[] = [];
-    const phases: number[][] = [];
     let loss = 0;
     for (let n = 0; n < config.steps; n++) {
       const start = performance.now();
-      loss = this.step(phases);
+      loss = await this.step();
       steps.push((performance.now() - start) / 1000);
     }
     const background = backgroundCores(before);
@@ -152,7 +153,7 @@ class Ours implements Side {
     if (liveTensors() !== live)
       throw new Error(`tensors leaked: ${live} live before the steps, ${liveTensors()} after`);
     if (!Number.isFinite(loss)) throw new Error(`our loss became ${loss}`);
-    return { steps, phases: phases.map((p) => p.map((ms) => ms / 1000)), faults: faulted, background };
+    return { steps, phases: [], faults: faulted, background };
   }
 
   dispose(): void {
@@ -328,7 +329,7 @@ function timing(blocks: Block[], batch: number): Timing {
   return {
     rate: batch / median(steps),
     steps: steps.length,
-    phases: PHASES.map((_, k) => median(phases.map((p) => p[k]))),
+    phases: PHASES.map((_, k) => (phases.length === 0 ? Number.NaN : median(phases.map((p) => p[k])))),
     faultsPerStep: blocks.reduce((sum, b) => sum + b.faults, 0) / steps.length,
     background: Math.max(...blocks.map((b) => b.background)),
     blockRates: blocks.map((b) => batch / median(b.steps)),
@@ -448,7 +449,8 @@ function tables(results: Measured[]): string {
         const timingOf = side === 'ours' ? r.ours.get(t)! : r.pytorch.get(t)!;
         return (
           `| ${r.config.name}, ${t} thread${t === 1 ? '' : 's'}, ${side} | ` +
-          `${timingOf.phases.map(fmtSeconds).join(' | ')} | ${fmtSeconds(r.config.batch / timingOf.rate)} | ` +
+          `${timingOf.phases.map((p) => (Number.isFinite(p) ? fmtSeconds(p) : '—')).join(' | ')} | ` +
+          `${fmtSeconds(r.config.batch / timingOf.rate)} | ` +
           `${Math.round(timingOf.faultsPerStep).toLocaleString('en-US')} |`
         );
       }),

@@ -13,8 +13,18 @@ import { reportCommand } from './commands/report.js';
 import { searchCommand } from './commands/search.js';
 import { trainCommand } from './commands/train.js';
 import { benchCommand } from './commands/bench.js';
+import { launchCommand } from './commands/launch.js';
 
-const COMMANDS: Command[] = [info, demoCommand, searchCommand, trainCommand, evalCommand, reportCommand, benchCommand];
+const COMMANDS: Command[] = [
+  info,
+  demoCommand,
+  searchCommand,
+  trainCommand,
+  evalCommand,
+  reportCommand,
+  launchCommand,
+  benchCommand,
+];
 
 function version(): string {
   const file = new URL('../../package.json', import.meta.url);

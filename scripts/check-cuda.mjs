@@ -56,6 +56,20 @@ try {
   // No LibTorch: the kernels do not include it, so compile without the flag.
 }
 
+// The toolkit's headers: CUDA_HOME or CUDA_PATH, else beside nvcc (bin/../include), else
+// /usr/local/cuda. nvcc may be a wrapper script on the PATH, so its own location is a guess.
+function toolkitInclude() {
+  const nvccPath = nvcc.includes('/')
+    ? nvcc
+    : spawnSync('sh', ['-c', `command -v ${nvcc}`], { encoding: 'utf8' }).stdout.trim();
+  const besideNvcc = nvccPath && path.dirname(path.dirname(fs.realpathSync(nvccPath)));
+  return [process.env.CUDA_HOME, process.env.CUDA_PATH, besideNvcc, '/usr/local/cuda']
+    .filter(Boolean)
+    .map((dir) => path.join(dir, 'include'))
+    .find((dir) => fs.existsSync(path.join(dir, 'cuda_runtime.h')));
+}
+const cudaInclude = toolkitInclude();
+
 const arch = process.env.DNA_CUDA_ARCH || '90';
 const out = fs.mkdtempSync(path.join(os.tmpdir(), 'dna-check-cuda-'));
 let failed = 0;
@@ -115,11 +129,6 @@ if (wheel === undefined) {
     fs.mkdirSync(generated, { recursive: true });
     fs.writeFileSync(path.join(generated, 'cuda_cmake_macros.h'), '#pragma once\n#define C10_CUDA_BUILD_SHARED_LIBS\n');
     const include = path.join(headers, 'torch', 'include');
-    // The toolkit's headers beside its nvcc (bin/../include).
-    const nvccPath = nvcc.includes('/')
-      ? nvcc
-      : spawnSync('sh', ['-c', `command -v ${nvcc}`], { encoding: 'utf8' }).stdout.trim();
-    const cudaInclude = path.join(path.dirname(path.dirname(fs.realpathSync(nvccPath))), 'include');
     const napi = require('node-addon-api').include_dir;
     const nodeHeaders = path.join(path.dirname(require.resolve('node-api-headers/package.json')), 'include');
     for (const source of hosts) {
@@ -133,7 +142,7 @@ if (wheel === undefined) {
         `-I${path.join(out, 'generated')}`,
         `-I${include}`,
         `-I${path.join(include, 'torch', 'csrc', 'api', 'include')}`,
-        `-I${cudaInclude}`,
+        ...(cudaInclude ? [`-I${cudaInclude}`] : []),
         `-I${path.join(root, 'native')}`,
         `-I${path.join(root, napi)}`,
         `-I${nodeHeaders}`,
@@ -155,10 +164,6 @@ fs.rmSync(out, { recursive: true, force: true });
 // with c10d's ProcessGroupNCCL.hpp): checked as a CUDA build compiles it, against the LibTorch
 // found, CUDA's headers and NCCL's nccl.h. DNA_REQUIRE_NCCL makes the file refuse to compile
 // without its NCCL part, so a header that is not found cannot pass unnoticed.
-const cudaInclude = [process.env.CUDA_HOME, process.env.CUDA_PATH, '/usr/local/cuda']
-  .filter(Boolean)
-  .map((dir) => path.join(dir, 'include'))
-  .find((dir) => fs.existsSync(path.join(dir, 'cuda_runtime.h')));
 const ncclInclude = [
   process.env.NCCL_INCLUDE_DIR,
   process.env.NCCL_HOME && path.join(process.env.NCCL_HOME, 'include'),

@@ -158,8 +158,8 @@ test('each command has its own --help; --version; an unknown command suggests th
 test('dna bench: names among the options, an unknown one refused by name', (t) => {
   const help = dna('bench', '--help');
   t.is(help.status, 0);
-  t.regex(help.stdout, /^Usage: dna bench \[augment\|train\|search\|pipeline \.\.\.\] \[--quick\]/);
+  t.regex(help.stdout, /^Usage: dna bench \[augment\|train\|search\|pipeline\|streaming \.\.\.\] \[--quick\]/);
   const unknown = dna('bench', 'train', '--quick', 'speed');
   t.is(unknown.status, 2);
-  t.regex(unknown.stderr, /^dna: unknown benchmark 'speed' \(one of augment, train, search, pipeline\)/);
+  t.regex(unknown.stderr, /^dna: unknown benchmark 'speed' \(one of augment, train, search, pipeline, streaming\)/);
 });

@@ -3,6 +3,11 @@
 // epoch elsewhere, JSON lines with --json.
 import type { LoopProgress } from '../../lib/run/epoch-loop.js';
 
+/** Whether this process prints a run's progress and results: not a rank other than 0 of `dna launch` or torchrun. */
+export function isMainRank(): boolean {
+  return Number(process.env.RANK ?? 0) === 0;
+}
+
 /** 75s -> "1m15s", 4000s -> "1h06m"; "?" when unknown. */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
@@ -59,6 +64,8 @@ export function progressLine(label: string, p: Progress, eta: number, width: num
  * The ETA counts the steps this process has run, so a resumed run's estimate is its own.
  */
 export function progressPrinter(label: string, json: boolean): (p: Progress) => void {
+  // One rank of a distributed run speaks for all: rank 0 (the figures are the same on every rank).
+  if (!isMainRank()) return () => {};
   const tty = process.stderr.isTTY === true && !json;
   let started: number | undefined;
   let firstStep = 0;

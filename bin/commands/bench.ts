@@ -17,6 +17,7 @@ export const BENCHMARKS = {
   train: { what: 'a classifier training step against the same step in PyTorch', python: true },
   search: { what: 'a DNA search step against a plain training step', python: false },
   pipeline: { what: "a whole training epoch against PyTorch's DataLoader loop", python: true },
+  streaming: { what: 'an epoch from a streamed image folder against the folder in memory', python: false },
 } as const;
 type BenchmarkName = keyof typeof BENCHMARKS;
 const NAMES = Object.keys(BENCHMARKS) as BenchmarkName[];

@@ -15,7 +15,7 @@ import {
 } from '../cli/common.js';
 import { stopOnInterrupt } from '../cli/interrupt.js';
 import { UsageError } from '../cli/options.js';
-import { formatDuration } from '../cli/progress.js';
+import { formatDuration, isMainRank } from '../cli/progress.js';
 import { describe } from '../../lib/util/describe.js';
 
 const count = (name: string, help: string) => ({ name, kind: 'integer' as const, min: 1, value: 'N', help });
@@ -83,7 +83,7 @@ export const demoCommand: Command = {
     const tty = process.stderr.isTTY === true && !v.json;
     const started = performance.now();
     const say = (line: string) => {
-      if (v.json) return;
+      if (v.json || !isMainRank()) return;
       if (tty) process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns ?? 80) - 1)}`);
       else console.log(line);
     };
@@ -127,6 +127,7 @@ export const demoCommand: Command = {
     });
     interrupt.release();
     if (tty) process.stderr.write('\n');
+    if (!isMainRank()) return;
     if (v.json) {
       console.log(JSON.stringify(result));
       return;

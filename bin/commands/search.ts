@@ -16,7 +16,7 @@ import {
 } from '../cli/common.js';
 import { DATA_OPTIONS, loadData } from '../cli/data.js';
 import { stopOnInterrupt } from '../cli/interrupt.js';
-import { formatDuration, progressPrinter } from '../cli/progress.js';
+import { formatDuration, progressPrinter, isMainRank } from '../cli/progress.js';
 
 export const searchCommand: Command = {
   name: 'search',
@@ -131,6 +131,7 @@ export const searchCommand: Command = {
       monitor: result.monitor,
       warnings: result.warnings,
     };
+    if (!isMainRank()) return;
     if (v.json) {
       console.log(JSON.stringify(summary));
       return;

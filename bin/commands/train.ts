@@ -14,7 +14,7 @@ import {
 import { DATA_OPTIONS, SUBSET_OPTION, loadData, withSubset } from '../cli/data.js';
 import { stopOnInterrupt } from '../cli/interrupt.js';
 import { UsageError } from '../cli/options.js';
-import { formatDuration, plural, progressPrinter } from '../cli/progress.js';
+import { formatDuration, plural, progressPrinter, isMainRank } from '../cli/progress.js';
 
 export const trainCommand: Command = {
   name: 'train',
@@ -112,6 +112,7 @@ export const trainCommand: Command = {
       metrics: result.metrics,
     };
     result.model.dispose();
+    if (!isMainRank()) return;
     if (v.json) {
       console.log(JSON.stringify(summary));
       return;

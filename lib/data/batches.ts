@@ -21,6 +21,12 @@ export interface BatchOptions {
   epoch?: number;
   /** Start at this batch of the epoch, to resume in the middle of one (default 0). */
   startBatch?: number;
+  /**
+   * The images of the epoch, in the order to visit them (indices into the dataset, repeats
+   * allowed), instead of the seeded order of `shuffle`, `seed` and `epoch`: a rank's shard of a
+   * distributed run (`shardIndices`).
+   */
+  order?: Int32Array;
 }
 
 export interface Batch {
@@ -68,6 +74,7 @@ function plan(ds: ImageDataset, options: BatchOptions, where: string) {
     device = 'cpu',
     epoch = 0,
     startBatch = 0,
+    order: given,
   } = requiredOptions(options, where, '{ batchSize, ... }');
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new RangeError(`${where}: batchSize must be a positive integer, got ${describe(batchSize)}`);
@@ -76,12 +83,18 @@ function plan(ds: ImageDataset, options: BatchOptions, where: string) {
     throw new RangeError(`${where}: epoch must be a non-negative integer, got ${describe(epoch)}`);
   if (typeof device !== 'string')
     throw new TypeError(`${where}: device must be a string such as 'cpu' or 'cuda', got ${describe(device)}`);
-  const total = batchCount(ds.count, batchSize, dropLast);
+  if (given !== undefined) {
+    if (!(given instanceof Int32Array))
+      throw new TypeError(`${where}: order must be an Int32Array of image indices, got ${describe(given)}`);
+    const bad = given.find((i) => i < 0 || i >= ds.count);
+    if (bad !== undefined) throw new RangeError(`${where}: order holds index ${bad}, outside 0..${ds.count - 1}`);
+  }
+  const order = given ?? epochOrder(ds.count, { shuffle, seed, epoch });
+  const total = batchCount(order.length, batchSize, dropLast);
   if (!Number.isInteger(startBatch) || startBatch < 0 || startBatch > total) {
     throw new RangeError(`${where}: startBatch must be an integer in 0..${total}, got ${describe(startBatch)}`);
   }
-  const order = epochOrder(ds.count, { shuffle, seed, epoch });
-  const indicesOf = (b: number) => order.slice(b * batchSize, Math.min((b + 1) * batchSize, ds.count));
+  const indicesOf = (b: number) => order.slice(b * batchSize, Math.min((b + 1) * batchSize, order.length));
   return { startBatch, total, device, indicesOf };
 }
 

@@ -366,6 +366,11 @@ export function distributedBackends(): { gloo: boolean; nccl: boolean } {
   return native.distributedBackends();
 }
 
+// Groups joined by this process so far: the n-th group of a run has keys of its own in the store,
+// so that a program that joins several in turn (dna demo: a search, then trainings) does not meet
+// the keys of the one before. Every rank joins its groups in the same order.
+let joined = 0;
+
 /**
  * Joins a data-parallel run: `true` takes everything from torchrun's environment (as `dna launch`
  * and torchrun set it), an object overrides what it names (see DistributedOptions). Resolves once
@@ -396,7 +401,7 @@ export async function initDistributed(options: true | DistributedOptions = true)
     storeHost: settings.masterAddr,
     storePort: settings.masterPort,
     hostStore: settings.hostStore,
-    storePrefix: settings.storePrefix,
+    storePrefix: `${settings.storePrefix}/${joined++}`,
     timeoutMs: Math.max(1, Math.round(settings.timeoutSeconds * 1000)),
     backend: settings.backend,
     glooInterface: endpoint !== undefined && 'interface' in endpoint ? endpoint.interface : undefined,

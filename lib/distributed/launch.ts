@@ -38,6 +38,11 @@ export interface LaunchOptions {
   graceSeconds?: number;
   /** Aborting stops every rank (SIGTERM, then SIGKILL after the grace period). */
   signal?: AbortSignal;
+  /**
+   * Aborting interrupts every rank (SIGINT, as Ctrl-C would): a run stops after its current step,
+   * saves and exits with 130, which then counts as an interruption, not a failure.
+   */
+  interrupt?: AbortSignal;
 }
 
 export interface RankExit {
@@ -180,6 +185,12 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   };
   const onAbort = () => stopAll();
   o.signal?.addEventListener('abort', onAbort, { once: true });
+  let interrupted = false;
+  const onInterrupt = () => {
+    interrupted = true;
+    for (const child of children) signalRank(child, 'SIGINT');
+  };
+  o.interrupt?.addEventListener('abort', onInterrupt, { once: true });
 
   try {
     const ended = Array.from({ length: o.nproc }, (_, localRank) => {
@@ -221,7 +232,8 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
         child.on('close', (code, signal) => {
           void relayed.then(() => {
             ranks.push({ rank, localRank, code, signal });
-            const failed = code !== 0 || signal !== null;
+            // After an interrupt, a rank that saved and exited with 130 did what it was asked.
+            const failed = (code !== 0 && !(interrupted && code === 130)) || signal !== null;
             if (failed && failure === undefined) {
               const how =
                 spawnError !== undefined
@@ -247,10 +259,11 @@ export async function launch(options: LaunchOptions): Promise<LaunchResult> {
   } finally {
     clearTimeout(killTimer);
     o.signal?.removeEventListener('abort', onAbort);
+    o.interrupt?.removeEventListener('abort', onInterrupt);
     if (store !== undefined) native.distributedCloseStore(store);
   }
   ranks.sort((a, b) => a.rank - b.rank);
-  if (failure === undefined) return { exitCode: 0, ranks };
+  if (failure === undefined) return { exitCode: interrupted && ranks.some((r) => r.code === 130) ? 130 : 0, ranks };
   const signalNumber = failure.signal !== null ? (os.constants.signals[failure.signal] ?? 0) : 0;
   return { exitCode: failure.code !== null && failure.code !== 0 ? failure.code : 128 + signalNumber, ranks, failure };
 }

@@ -24,6 +24,7 @@
 import { applyCutout } from '../augment/preprocess.js';
 import { applySubPolicies } from '../augment/fused.js';
 import { stack } from '../engine/creation.js';
+import type { ProcessGroup } from '../distributed/group.js';
 import { Module } from '../engine/models.js';
 import { classifierStep } from '../engine/steps.js';
 import type { Optimizer } from '../engine/optim.js';
@@ -76,6 +77,8 @@ export interface StepNetworks {
   policyOptimizer: Optimizer;
   /** The EMA teacher of objective 'teacher'. */
   teacher?: Module;
+  /** The ranks of a distributed search: both networks' gradients are averaged over them before the updates. */
+  group?: ProcessGroup;
 }
 
 export interface StepSettings {
@@ -412,7 +415,10 @@ export async function searchStep(
         return score === undefined ? total : total.add(score);
       }),
     );
-    await surrogate.backwardAsync([policy.head ?? policy.network]);
+    // What the policy's optimiser trains: the policy network, or a feature head alone.
+    const trained = policy.head ?? policy.network;
+    await surrogate.backwardAsync([trained]);
+    if (networks.group?.isDistributed) await networks.group.averageGradients(classifier, trained);
     await classifierOptimizer.stepAsync();
     await policyOptimizer.stepAsync();
     if (teacher !== undefined) updateTeacher(teacher, classifier, settings.teacherDecay);

@@ -18,6 +18,9 @@ import type { Regularisers, SearchObjective } from '../dna/objectives.js';
 import type { MagnitudeForm } from '../dna/policy-network.js';
 import { search, type SearchProgress } from './search.js';
 import { evaluate } from './evaluate.js';
+import { runGroup } from './ranks.js';
+import type { DistributedOptions } from '../distributed/environment.js';
+import type { ProcessGroup } from '../distributed/group.js';
 import { train, type TrainProgress } from './train.js';
 import type { Device } from '../engine/tensor.js';
 
@@ -53,6 +56,8 @@ export interface DemoOptions {
   device?: Device;
   /** Memory format and precision of every network (see `Execution`). */
   execution?: Execution;
+  /** Data-parallel over several processes: see RunOptions.distributed (every stage runs on the same ranks). */
+  distributed?: boolean | DistributedOptions | ProcessGroup;
   signal?: AbortSignal;
   onProgress?: (event: DemoProgress) => void;
 }
@@ -104,7 +109,7 @@ const DEMO_PREPROCESS: PreprocessConfig = { flip: 0.5, pad: 2, cutout: 8 };
 
 /** Search, train with the found policy, evaluate and report: the DNA pipeline end to end. */
 export async function demo(options: DemoOptions): Promise<DemoResult> {
-  const { outDir: dir, signal, onProgress } = requiredOptions(options, 'demo', '{ outDir, ... }');
+  const { outDir: dir } = requiredOptions(options, 'demo', '{ outDir, ... }');
   if (typeof dir !== 'string' || dir === '')
     throw new TypeError(`demo: outDir must be a folder path, got ${describe(dir)}`);
   const outDir = path.resolve(dir);
@@ -134,6 +139,66 @@ export async function demo(options: DemoOptions): Promise<DemoResult> {
           Math.min(positiveInteger(options.testImages, 'testImages', 'demo'), data.test.count),
           seed,
         );
+  // One group for the whole pipeline when distributed: every stage runs on the same ranks.
+  const { group, owned } = await runGroup(options.distributed);
+  try {
+    return await demoOnGroup(
+      options,
+      {
+        outDir,
+        seed,
+        device,
+        batchSize,
+        classifier,
+        policyBackbone,
+        data,
+        searchImages,
+        searchEpochs,
+        trainImages,
+        trainEpochs,
+        testData,
+      },
+      group,
+    );
+  } finally {
+    if (owned) await group.destroy();
+  }
+}
+
+/** The demo as one rank of `group` (a world of one when not distributed); rank 0 alone writes the report and the summary. */
+async function demoOnGroup(
+  options: DemoOptions,
+  settings: {
+    outDir: string;
+    seed: number;
+    device: Device;
+    batchSize: number;
+    classifier: WideResNetPreset;
+    policyBackbone: WideResNetPreset;
+    data: { train: ImageDataset; test: ImageDataset };
+    searchImages: number;
+    searchEpochs: number;
+    trainImages: number;
+    trainEpochs: number;
+    testData: ImageDataset;
+  },
+  group: ProcessGroup,
+): Promise<DemoResult> {
+  const { signal, onProgress } = options;
+  const {
+    outDir,
+    seed,
+    device,
+    batchSize,
+    classifier,
+    policyBackbone,
+    data,
+    searchImages,
+    searchEpochs,
+    trainImages,
+    trainEpochs,
+    testData,
+  } = settings;
   const result: DemoResult = { aborted: false, dataset: data.train.name, runs: [] };
 
   const searched = await search({
@@ -152,6 +217,7 @@ export async function demo(options: DemoOptions): Promise<DemoResult> {
     device,
     execution: options.execution,
     outDir: path.join(outDir, 'search'),
+    distributed: group,
     signal,
     onProgress: (progress) => onProgress?.({ stage: 'search', progress }),
   });
@@ -181,12 +247,13 @@ export async function demo(options: DemoOptions): Promise<DemoResult> {
       device,
       execution: options.execution,
       outDir: runDir,
+      distributed: group,
       signal,
       onProgress: (progress) => onProgress?.({ stage: 'train', augmentation, progress }),
     });
     try {
       if (trained.aborted) return { ...result, aborted: true };
-      const { accuracy } = await evaluate({ model: trained.model, data: testData, device, signal });
+      const { accuracy } = await evaluate({ model: trained.model, data: testData, device, signal, distributed: group });
       result.runs.push({
         augmentation,
         testAccuracy: accuracy,
@@ -200,6 +267,7 @@ export async function demo(options: DemoOptions): Promise<DemoResult> {
   }
 
   onProgress?.({ stage: 'report' });
+  if (!group.isMain) return result;
   const policy = await loadPolicy(searched.policyFile, { device });
   try {
     const report = await policyReport({ policy, data: testData, device, signal });

@@ -4,6 +4,10 @@
 // running loss and accuracy; progress events; and per epoch a line of metrics and a save. What a
 // step does and what an epoch adds (an evaluation, the collapse monitor) are the caller's.
 //
+// In a distributed run each rank runs its shard of every epoch (DistributedSampler's order),
+// decisions that end a run (an abort, a loss that is not finite) are taken by all ranks together,
+// the epoch's figures are summed over the ranks, and rank 0 alone writes the metrics.
+//
 // Steps are asynchronous and leave their loss and hit count on the device; the loop reads them
 // every `syncEvery` steps (and before every save), in one host read, so that on a GPU a step
 // never waits for the device. Every step still gets its progress event, with its own figures,
@@ -16,6 +20,9 @@ import type { Execution } from '../engine/models.js';
 import { stack } from '../engine/creation.js';
 import { cosineLr, type Optimizer } from '../engine/optim.js';
 import { dispose, tidy, type Device, type Tensor } from '../engine/tensor.js';
+import type { DistributedOptions } from '../distributed/environment.js';
+import type { ProcessGroup } from '../distributed/group.js';
+import { shardIndices, shardLength } from '../distributed/sampler.js';
 import { yieldToEventLoop } from '../util/event-loop.js';
 import { divergedError } from './run-state.js';
 
@@ -64,6 +71,12 @@ export interface RunOptions<P> {
   syncEvery?: number;
   /** Batches assembled ahead of the step that runs (default 1). */
   prefetch?: number;
+  /**
+   * Data-parallel over several processes (lib/distributed): true or options to join a process
+   * group, false for none, or a group already joined; left out, the run joins one when torchrun's
+   * variables are set (`dna launch`, torchrun).
+   */
+  distributed?: boolean | DistributedOptions | ProcessGroup;
 }
 
 /** Progress of a run, after every step and at the end of every epoch. */
@@ -138,6 +151,8 @@ export interface EpochLoopOptions<E> {
   signal?: AbortSignal;
   syncEvery: number;
   prefetch: number;
+  /** The ranks this run is one of (a world of one when not distributed). */
+  group: ProcessGroup;
   /** One JSON line per epoch goes here when given. */
   metricsFile?: string;
   /** The checkpoint a diverged run names as the last good one. */
@@ -165,7 +180,7 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
   constructor(options: EpochLoopOptions<E>, position: P) {
     this.#options = options;
     this.position = position;
-    this.stepsPerEpoch = batchCount(options.data.count, options.batchSize);
+    this.stepsPerEpoch = batchCount(shardLength(options.data.count, options.group.worldSize), options.batchSize);
     this.steps = options.epochs * this.stepsPerEpoch;
   }
 
@@ -186,9 +201,15 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
     } finally {
       for (const step of steps) dispose([step.loss, step.correct]);
     }
+    // Together: a rank whose loss became non-finite stops every rank at this read.
+    const bad = steps.findIndex((_, k) => !Number.isFinite(values[2 * k]));
+    const { nonFinite } = await o.group.anyRank({ nonFinite: bad >= 0 });
+    if (nonFinite) {
+      if (bad >= 0) throw await divergedError(o.where, values[2 * bad], steps[bad].before, o.checkpoint);
+      throw await divergedError(o.where, Number.NaN, steps.at(-1)!.before, o.checkpoint, 'on another rank');
+    }
     for (const [k, step] of steps.entries()) {
       const loss = values[2 * k];
-      if (!Number.isFinite(loss)) throw await divergedError(o.where, loss, step.before, o.checkpoint);
       epoch.seen += step.size;
       epoch.correct += values[2 * k + 1];
       epoch.lossSum += loss * step.size;
@@ -217,10 +238,11 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
     const o = this.#options;
     while (this.position.epoch < o.epochs) {
       const epoch: EpochFigures = { started: performance.now(), seen: 0, correct: 0, lossSum: 0, pending: [] };
+      // This rank's shard of the epoch (the whole epoch's seeded order for a world of one).
+      const { rank, worldSize } = o.group;
       const order = {
         batchSize: o.batchSize,
-        seed: o.seed,
-        epoch: this.position.epoch,
+        order: shardIndices(o.data.count, { rank, worldSize, seed: o.seed, epoch: this.position.epoch }),
         startBatch: this.position.batch,
         device: o.device,
       };
@@ -241,7 +263,9 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
           const next = await queue.shift()!;
           if (next.done) break;
           const batch = next.value;
-          if (o.signal?.aborted) {
+          // Every rank stops at the same step (one of them alone would wait in a collective forever).
+          const { stop } = await o.group.anyRank({ stop: o.signal?.aborted ?? false });
+          if (stop) {
             dispose(batch);
             await this.#settle(epoch);
             await o.save();
@@ -280,8 +304,10 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
         }
         await upcoming.return();
       }
-      const { started, seen, correct, lossSum } = epoch;
+      const { started } = epoch;
       const seconds = (performance.now() - started) / 1000;
+      // The epoch's figures over every rank.
+      const [seen, correct, lossSum] = await o.group.sum([epoch.seen, epoch.correct, epoch.lossSum]);
       this.position = { ...this.position, epoch: this.position.epoch + 1, batch: 0 };
       const summary: EpochSummary = {
         loss: seen === 0 ? null : lossSum / seen,
@@ -292,7 +318,7 @@ export class EpochLoop<P extends LoopPosition, E extends object = object> {
         seconds,
       };
       const end = await o.endEpoch(summary);
-      if (o.metricsFile !== undefined) {
+      if (o.metricsFile !== undefined && o.group.isMain) {
         await appendFile(
           o.metricsFile,
           JSON.stringify({ epoch: this.position.epoch, step: this.position.step, ...end.record }) + '\n',

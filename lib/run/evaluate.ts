@@ -9,14 +9,24 @@ import { classifierStep } from '../engine/steps.js';
 import { dispose, noGrad, tidy, type Device } from '../engine/tensor.js';
 import { describe, requiredOptions } from '../util/describe.js';
 import { yieldToEventLoop } from '../util/event-loop.js';
+import type { DistributedOptions } from '../distributed/environment.js';
+import type { ProcessGroup } from '../distributed/group.js';
+import { evaluationShard } from '../distributed/sampler.js';
+import { runGroup } from './ranks.js';
 
-/** Accuracy and mean loss of a model on a dataset (evaluation mode, no augmentation). */
+/**
+ * Accuracy and mean loss of a model on a dataset (evaluation mode, no augmentation). As one rank
+ * of a distributed run (`distributed`, or torchrun's variables), each rank evaluates its share of
+ * the images and the counts are summed, so that every rank gets the figures of the whole dataset.
+ */
 export async function evaluate(options: {
   model: Module;
   data: ImageDataset;
   batchSize?: number;
   device?: Device;
   signal?: AbortSignal;
+  /** The ranks that evaluate together (a process group, or options to join one); see RunOptions.distributed. */
+  distributed?: boolean | DistributedOptions | ProcessGroup;
 }): Promise<{ accuracy: number; loss: number; count: number }> {
   const { model, data, batchSize = 256, signal, device: on } = requiredOptions(options, 'evaluate', '{ model, data }');
   if (!(model instanceof Module))
@@ -25,10 +35,28 @@ export async function evaluate(options: {
     );
   checkDataset(data, 'evaluate');
   const device = on ?? model.device;
+  // Sums on the device, read once at the end; the next batch is made while a batch runs.
+  const { group, owned } = await runGroup(options.distributed);
+  try {
+    return await evaluateShard(model, data, batchSize, device, signal, group);
+  } finally {
+    if (owned) await group.destroy();
+  }
+}
+
+/** This rank's share of an evaluation, its counts summed over the ranks. */
+async function evaluateShard(
+  model: Module,
+  data: ImageDataset,
+  batchSize: number,
+  device: Device,
+  signal: AbortSignal | undefined,
+  group: ProcessGroup,
+): Promise<{ accuracy: number; loss: number; count: number }> {
   const wasTraining = model.training;
   model.eval();
-  // Sums on the device, read once at the end; the next batch is made while a batch runs.
-  const upcoming = batchesAsync(data, { batchSize, shuffle: false, device });
+  const order = evaluationShard(data.count, group.rank, group.worldSize);
+  const upcoming = batchesAsync(data, { batchSize, order, device });
   let sums = zeros([2], { dtype: 'float64', device });
   let count = 0;
   let next = upcoming.next();
@@ -61,7 +89,8 @@ export async function evaluate(options: {
     await upcoming.return();
     model.train(wasTraining);
   }
-  const [lossSum, correct] = sums.data() as Float64Array;
+  const local = sums.data() as Float64Array;
   sums.dispose();
-  return { accuracy: count === 0 ? 0 : correct / count, loss: count === 0 ? 0 : lossSum / count, count };
+  const [lossSum, correct, total] = await group.sum([local[0], local[1], count]);
+  return { accuracy: total === 0 ? 0 : correct / total, loss: total === 0 ? 0 : lossSum / total, count: total };
 }

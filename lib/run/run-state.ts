@@ -17,17 +17,23 @@ export class TrainingDivergedError extends Error {
   }
 }
 
-/** The error of a run whose loss became `loss` at `position`, naming its last checkpoint when one exists. */
+/**
+ * The error of a run whose loss became `loss` at `position` (or, in a distributed run, `elsewhere`:
+ * on another rank, by that position), naming its last checkpoint when one exists.
+ */
 export async function divergedError(
   where: string,
   loss: number,
   position: { epoch: number; step: number },
   checkpoint: string | undefined,
+  elsewhere?: string,
 ): Promise<TrainingDivergedError> {
   const kept =
     checkpoint !== undefined && (await exists(checkpoint)) ? `; the last good checkpoint is ${checkpoint}` : '';
+  const what = elsewhere === undefined ? `the loss became ${loss}` : `the loss became non-finite ${elsewhere}`;
+  const when = elsewhere === undefined ? 'at' : 'by';
   return new TrainingDivergedError(
-    `${where}: the loss became ${loss} at epoch ${position.epoch + 1}, step ${position.step + 1}${kept}`,
+    `${where}: ${what} ${when} epoch ${position.epoch + 1}, step ${position.step + 1}${kept}`,
   );
 }
 

@@ -33,12 +33,14 @@ import { checkpointPaths } from '../engine/checkpoint.js';
 import { executionOptions, wideResNet, type Module, type WideResNetConfig } from '../engine/models.js';
 import { adam, sgd } from '../engine/optim.js';
 import { full, zeros } from '../engine/creation.js';
-import { Generator } from '../engine/random.js';
 import { dispose, tidy, type Device } from '../engine/tensor.js';
 import { checkSeed, positiveInteger } from '../util/checks.js';
 import { describe, requiredOptions } from '../util/describe.js';
 import { exists } from '../util/files.js';
+import type { ProcessGroup } from '../distributed/group.js';
+import { shardIndices, shardLength } from '../distributed/sampler.js';
 import { EpochLoop, defaultSyncEvery, type LoopPosition, type LoopProgress, type RunOptions } from './epoch-loop.js';
+import { checkResumedWorld, rankGenerator, runGroup, shareWeights } from './ranks.js';
 import { datasetPreset, type PresetName } from './presets.js';
 import { loadRunState, saveRunState, type RunParts } from './run-state.js';
 
@@ -263,7 +265,9 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     weightDecay: settings.weightDecay,
   });
   const policyOptimizer = adam(policy, { lr: settings.policyLr, betas: [0.5, 0.999], weightDecay: 0 });
-  const generator = new Generator(seed, device);
+  // The ranks of a distributed search (a world of one otherwise); each draws with a seed of its own.
+  const { group, owned } = await runGroup(options.distributed);
+  let generator = rankGenerator(seed, group, device);
   // TeachAugment's teacher starts as the classifier (same seed, same weights).
   const teacher =
     settings.objective === 'teacher'
@@ -275,7 +279,7 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     ...(teacher === undefined ? {} : { teacher }),
   };
   const parts: RunParts = { modules, optimizers: { classifierOptimizer, policyOptimizer }, generator };
-  const networks: StepNetworks = { policy, classifier, classifierOptimizer, policyOptimizer, teacher };
+  const networks: StepNetworks = { policy, classifier, classifierOptimizer, policyOptimizer, teacher, group };
   const statistics = new PolicyStatistics(policy.searchSpace, data.classes);
   const warnings: string[] = [];
   let monitor: SearchMonitor | undefined;
@@ -299,6 +303,7 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     // Recorded only when not the paper's, so that searches from before these options still resume.
     ...(settings.magnitudes === 'range' ? { magnitudes: settings.magnitudes } : {}),
     ...(features ? { policyHead: settings.policyHead } : {}),
+    ...(group.isDistributed ? { worldSize: group.worldSize } : {}),
   } as const;
 
   // The sampled sub-policies' pixel change over the epoch, on the device until the epoch ends.
@@ -324,8 +329,9 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
       signal,
       metricsFile: metrics,
       checkpoint,
+      // Rank 0 alone writes.
       save: () =>
-        checkpoint === undefined
+        checkpoint === undefined || !group.isMain
           ? Promise.resolve()
           : saveRunState(
               checkpoint,
@@ -335,13 +341,14 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
               positionWithWeight(),
               run,
             ),
+      group,
       syncEvery: options.syncEvery ?? defaultSyncEvery(device),
       prefetch: options.prefetch ?? 1,
       step: async (batch, lr) => {
         const held =
           validation === undefined
             ? undefined
-            : await validationBatch(validation, batchSize, seed, loop.position, device);
+            : await validationBatch(validation, batchSize, seed, loop.position, device, group);
         const images = preprocessImages(batch.images, beforePolicy, { generator });
         try {
           const widthEntropy =
@@ -399,7 +406,7 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     { epoch: 0, batch: 0, step: 0 },
   );
   try {
-    if (outDir !== undefined) await mkdir(outDir, { recursive: true });
+    if (outDir !== undefined && group.isMain) await mkdir(outDir, { recursive: true });
     if (options.resume && checkpoint !== undefined && (await exists(checkpoint))) {
       const restored = await loadRunState<SearchPosition>(
         checkpoint,
@@ -407,7 +414,10 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
         SEARCH_CHECKPOINT_VERSION,
         parts,
       );
-      if (JSON.stringify(restored.run) !== JSON.stringify(run)) {
+      checkResumedWorld('search', checkpoint, restored.run, group, restored.position);
+      const { worldSize: _saved, ...savedRun } = (restored.run ?? {}) as { worldSize?: number };
+      const { worldSize: _now, ...thisRun } = run as typeof run & { worldSize?: number };
+      if (JSON.stringify(savedRun) !== JSON.stringify(thisRun)) {
         throw new Error(
           `${checkpoint} was written by a search with other settings (${JSON.stringify(restored.run)}); resume it ` +
             `with the same data and options, or use another outDir`,
@@ -418,10 +428,17 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
         widthWeight.dispose();
         widthWeight = full([], restored.position.widthWeight, { dtype: 'float64', device });
       }
+      if (group.rank !== 0) generator = rankGenerator(seed, group, device, loop.position.step);
     }
+    // A feature head's backbone is the classifier: the head is what the policy adds.
+    await shareWeights(group, classifier, policy.head ?? policy.network, ...(teacher === undefined ? [] : [teacher]));
     policy.train();
     classifier.train();
     const { aborted } = await loop.run();
+    // Ranks kept batch statistics of their own shards: the policy network's running ones are averaged
+    // (a feature head has none; its backbone is the classifier). Settling recomputes them over every
+    // search image, the same on every rank.
+    await group.syncBatchNormStatistics(policy.network);
     const settled =
       aborted || !settings.settle
         ? undefined
@@ -436,18 +453,21 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     let policyFile: string | undefined;
     if (outDir !== undefined && !aborted) {
       policyFile = path.join(outDir, 'policy.dna');
-      await savePolicy(
-        policyFile,
-        policy,
-        {
-          dataset: data.name,
-          classes: data.classes,
-          seed,
-          steps: loop.position.step,
-          seconds: Math.round(seconds * 100) / 100,
-        },
-        settled,
-      );
+      if (group.isMain)
+        await savePolicy(
+          policyFile,
+          policy,
+          {
+            dataset: data.name,
+            classes: data.classes,
+            seed,
+            steps: loop.position.step,
+            seconds: Math.round(seconds * 100) / 100,
+          },
+          settled,
+        );
+      // The other ranks may read the file next (a training with the policy): it is complete now.
+      await group.barrier();
     }
     return {
       policy,
@@ -475,6 +495,7 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     teacher?.dispose();
     classifierOptimizer.dispose();
     policyOptimizer.dispose();
+    if (owned) await group.destroy();
   }
 }
 
@@ -544,13 +565,15 @@ async function validationBatch(
   seed: number,
   position: LoopPosition,
   device: Device,
+  group: ProcessGroup,
 ) {
-  const perEpoch = batchCount(validation.count, batchSize);
+  const { rank, worldSize } = group;
+  const perEpoch = batchCount(shardLength(validation.count, worldSize), batchSize);
   const round = Math.floor(position.step / perEpoch);
+  // This rank's shard of the validation set's seeded order of the round.
   const upcoming = batchesAsync(validation, {
     batchSize,
-    seed: seed + 1,
-    epoch: round,
+    order: shardIndices(validation.count, { rank, worldSize, seed: seed + 1, epoch: round }),
     startBatch: position.step % perEpoch,
     device,
   });

@@ -25,15 +25,16 @@ import {
   type WideResNetConfig,
 } from '../engine/models.js';
 import { sgd } from '../engine/optim.js';
-import { Generator } from '../engine/random.js';
 import { classifierStep } from '../engine/steps.js';
 import type { Device, Tensor } from '../engine/tensor.js';
 import { checkSeed, positiveInteger } from '../util/checks.js';
 import { describe, optionsObject, requiredOptions } from '../util/describe.js';
 import { exists } from '../util/files.js';
+import type { ProcessGroup } from '../distributed/group.js';
 import { EpochLoop, defaultSyncEvery, type LoopPosition, type LoopProgress, type RunOptions } from './epoch-loop.js';
+import { checkResumedWorld, rankGenerator, runGroup, shareWeights } from './ranks.js';
 import { evaluate } from './evaluate.js';
-import { datasetPreset, type PresetName } from './presets.js';
+import { datasetPreset, type PresetName, type TrainPreset } from './presets.js';
 import { loadRunState, recordedModule, saveRunState, withPrefix, type RunParts } from './run-state.js';
 
 export const CHECKPOINT_KIND = 'dna-augment/train';
@@ -164,7 +165,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const seed = checkSeed(options.seed ?? 0, 'train', true);
   const device = options.device ?? 'cpu';
   const baseline = preprocessConfig(options.preprocess ?? preset?.preprocess, 'train: unknown preprocess preset');
-  const beforePolicy: PreprocessConfig = { ...baseline, cutout: 0 };
   const lr = options.lr ?? preset?.lr ?? 0.1;
   const lrFloor = options.lrFloor ?? 0;
   const [channels] = data.shape;
@@ -179,6 +179,73 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     );
   }
   const execution = executionOptions(options.execution, 'train');
+  const settings = {
+    started,
+    data,
+    test,
+    signal,
+    onProgress,
+    preset,
+    modelConfig,
+    epochs,
+    batchSize,
+    seed,
+    device,
+    baseline,
+    lr,
+    lrFloor,
+    channels,
+    execution,
+  };
+  const { group, owned } = await runGroup(options.distributed);
+  try {
+    return await trainOnGroup(options, settings, group);
+  } finally {
+    if (owned) await group.destroy();
+  }
+}
+
+/** What `train` checked and settled before joining its group. */
+type TrainSettings = {
+  started: number;
+  data: ImageDataset;
+  test?: ImageDataset;
+  signal?: AbortSignal;
+  onProgress?: (progress: TrainProgress) => void;
+  preset?: TrainPreset;
+  modelConfig: NonNullable<TrainOptions['model']>;
+  epochs: number;
+  batchSize: number;
+  seed: number;
+  device: Device;
+  baseline: PreprocessConfig;
+  lr: number;
+  lrFloor: number;
+  channels: number;
+  execution: Required<Execution>;
+};
+
+/** `train` as one rank of `group` (a world of one when not distributed). */
+async function trainOnGroup(options: TrainOptions, settings: TrainSettings, group: ProcessGroup): Promise<TrainResult> {
+  const {
+    started,
+    data,
+    test,
+    signal,
+    onProgress,
+    preset,
+    modelConfig,
+    epochs,
+    batchSize,
+    seed,
+    device,
+    baseline,
+    lr,
+    lrFloor,
+    channels,
+    execution,
+  } = settings;
+  const beforePolicy: PreprocessConfig = { ...baseline, cutout: 0 };
   const { augment, policy, name: augmentationName } = await resolveAugmentation(options, channels, device);
   policy?.network.network.setExecution(execution);
 
@@ -199,11 +266,22 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     nesterov: options.nesterov ?? preset?.nesterov ?? true,
     weightDecay: options.weightDecay ?? 2e-4,
   });
-  const generator = new Generator(seed, device);
+  let generator = rankGenerator(seed, group, device);
+  const distributed = group.isDistributed;
 
   const files = options.outDir === undefined ? undefined : checkpointPaths(options.outDir, 'train');
   const metricsFile = options.outDir === undefined ? undefined : path.join(options.outDir, 'metrics.jsonl');
-  const run = { seed, epochs, batchSize, lr, lrFloor, augmentation: augmentationName, preprocess: baseline, device };
+  const run = {
+    seed,
+    epochs,
+    batchSize,
+    lr,
+    lrFloor,
+    augmentation: augmentationName,
+    preprocess: baseline,
+    device,
+    ...(distributed ? { worldSize: group.worldSize } : {}),
+  };
 
   const parts: RunParts = { modules: { model }, optimizers: { optimizer }, generator };
   const loop: EpochLoop<Position, TrainEpochProgress> = new EpochLoop(
@@ -221,6 +299,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       metricsFile,
       checkpoint: files?.last,
       save: () => (files === undefined ? Promise.resolve() : save(files.last)),
+      group,
       syncEvery: options.syncEvery ?? defaultSyncEvery(device),
       prefetch: options.prefetch ?? 1,
       step: async (batch) => {
@@ -238,18 +317,26 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         const images = applyCutout(augmented, baseline.cutout, { generator });
         if (images !== augmented) augmented.dispose();
         try {
+          // Alone, the update is part of the step; as a rank, it follows the averaging of the gradients.
           const { loss, correct } = await classifierStep(model, images, batch.labels, {
             optimizer,
             zeroGrad: true,
-            step: true,
+            step: !distributed,
           });
+          if (distributed) {
+            await group.averageGradients(model);
+            await optimizer.stepAsync();
+          }
           return { loss, correct };
         } finally {
           images.dispose();
         }
       },
       endEpoch: async (summary) => {
-        const testAccuracy = test === undefined ? null : (await evaluate({ model, data: test, device })).accuracy;
+        // Ranks kept batch statistics of their own shards: the running ones are averaged first.
+        await group.syncBatchNormStatistics(model);
+        const testAccuracy =
+          test === undefined ? null : (await evaluate({ model, data: test, device, distributed: group })).accuracy;
         const best = loop.position.bestTestAccuracy;
         const improved = testAccuracy !== null && (best === null || testAccuracy > best);
         loop.position = { ...loop.position, testAccuracy, bestTestAccuracy: improved ? testAccuracy : best };
@@ -267,7 +354,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     },
     { epoch: 0, batch: 0, step: 0, bestTestAccuracy: null, testAccuracy: null },
   );
-  const save = (file: string) => saveRunState(file, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts, loop.position, run);
+  // Rank 0 alone writes.
+  const save = (file: string) =>
+    group.isMain
+      ? saveRunState(file, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts, loop.position, run)
+      : Promise.resolve();
   const result = (aborted: boolean): TrainResult => ({
     model,
     epochs: loop.position.epoch,
@@ -282,10 +373,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   model.train();
   try {
-    if (options.outDir !== undefined) await mkdir(options.outDir, { recursive: true });
+    if (options.outDir !== undefined && group.isMain) await mkdir(options.outDir, { recursive: true });
     if (options.resume && files !== undefined && (await exists(files.last))) {
-      loop.position = (await loadRunState<Position>(files.last, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts)).position;
+      const restored = await loadRunState<Position>(files.last, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts);
+      checkResumedWorld('train', files.last, restored.run, group, restored.position);
+      loop.position = restored.position;
+      if (group.rank !== 0) generator = rankGenerator(seed, group, device, loop.position.step);
     }
+    await shareWeights(group, model);
     const { aborted } = await loop.run();
     return result(aborted);
   } catch (error) {

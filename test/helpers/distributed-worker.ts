@@ -10,6 +10,10 @@
 //   steps           allReduce in a loop, printing `step N`; the rank `dieRank` SIGKILLs itself at `dieAt`
 //   responsive      the last rank joins and reduces 600 ms late; the others time the longest gap
 //                   between ticks of a 10 ms timer while they wait (joining is in the scenario)
+//   train           dna.train on 48 tiny RGB images as one rank (`epochs`, `outDir`, `resume`; the rank
+//                   `dieRank` SIGKILLs itself after step `dieAt`; every rank stops itself after step
+//                   `stopAt`): a digest of the trained weights, the steps and whether it was stopped
+//   search          dna.search (`objective`, `epochs`) as one rank: a digest of the policy network
 import { createHash } from 'node:crypto';
 
 import * as dna from '../../lib/index.js';
@@ -20,7 +24,14 @@ interface Options {
   steps?: number;
   dieRank?: number;
   dieAt?: number;
+  stopAt?: number;
   timeoutSeconds?: number;
+  epochs?: number;
+  outDir?: string;
+  resume?: boolean;
+  objective?: dna.SearchObjective;
+  magnitudes?: dna.MagnitudeForm;
+  policyHead?: 'network' | 'features';
 }
 
 const [scenario, json] = process.argv.slice(2);
@@ -56,6 +67,62 @@ async function collectives(group: dna.ProcessGroup) {
     decided,
     counts,
   };
+}
+
+/** A digest of a module's state (every tensor, by name). */
+function digestOf(module: dna.Module): string {
+  const state = module.stateDict();
+  const digest = createHash('sha256');
+  for (const name of Object.keys(state).sort())
+    digest.update(name).update(Buffer.from((state[name].data() as ArrayLike<number> & ArrayBufferView).buffer));
+  dna.dispose(state);
+  return digest.digest('hex');
+}
+
+async function train(group: dna.ProcessGroup) {
+  const stop = new AbortController();
+  const result = await dna.train({
+    train: tinyDataset(48, 3, 8),
+    model: dna.WRN_10_1,
+    epochs: options.epochs ?? 2,
+    batchSize: 8,
+    preprocess: 'cifar',
+    augmentation: 'trivialaugment',
+    seed: 1,
+    outDir: options.outDir,
+    resume: options.resume,
+    distributed: group,
+    signal: stop.signal,
+    onProgress: (p) => {
+      if (p.phase !== 'step') return;
+      if (group.rank === options.dieRank && p.step === options.dieAt) process.kill(process.pid, 'SIGKILL');
+      if (p.step === options.stopAt) stop.abort();
+    },
+  });
+  const digest = digestOf(result.model);
+  result.model.dispose();
+  return { rank: group.rank, digest, steps: result.steps, aborted: result.aborted };
+}
+
+async function search(group: dna.ProcessGroup) {
+  const result = await dna.search({
+    train: tinyDataset(48, 3, 8),
+    classifier: dna.WRN_10_1,
+    policy: dna.WRN_10_1,
+    epochs: options.epochs ?? 1,
+    batchSize: 8,
+    preprocess: 'cifar',
+    objective: options.objective ?? 'joint',
+    magnitudes: options.magnitudes,
+    policyHead: options.policyHead,
+    seed: 1,
+    distributed: group,
+  });
+  // A feature head's backbone is the classifier; the head is what its search trains.
+  const { network, head } = result.policy;
+  const digest = digestOf(network) + (head === undefined ? '' : ` ${digestOf(head)}`);
+  result.policy.dispose();
+  return { rank: group.rank, digest, steps: result.steps };
 }
 
 async function sgd(group: dna.ProcessGroup) {
@@ -137,7 +204,14 @@ async function responsive() {
   return { rank: group.rank, joinMs, reduceMs, longestGap };
 }
 
-const scenarios: Record<string, (group: dna.ProcessGroup) => Promise<unknown>> = { collectives, sgd, mlp, steps };
+const scenarios: Record<string, (group: dna.ProcessGroup) => Promise<unknown>> = {
+  collectives,
+  sgd,
+  mlp,
+  steps,
+  train,
+  search,
+};
 
 try {
   if (scenario === 'responsive') {
