@@ -80,6 +80,16 @@ export interface SettleOptions {
   lastEpoch?: OutputSummary;
 }
 
+/** A pass's batch size, seed and device (the options with their defaults) and the backbone it runs. */
+function passSettings(policy: PolicyNetwork, options: SettleOptions, where: string) {
+  return {
+    batchSize: positiveInteger(options.batchSize ?? 128, 'batchSize', where),
+    seed: options.seed ?? 0,
+    device: options.device ?? policy.network.device,
+    backbone: policy.network,
+  };
+}
+
 /** The images of `data` in the search's shuffled batches, flipped and cropped by a generator seeded with `seed`. */
 function* searchBatches(data: ImageDataset, batchSize: number, seed: number, device: Device, pre?: PreprocessConfig) {
   const generator = new Generator(seed, device);
@@ -114,10 +124,7 @@ export async function settlePolicy(
   data: ImageDataset,
   options: SettleOptions = {},
 ): Promise<SettleCheck> {
-  const batchSize = positiveInteger(options.batchSize ?? 128, 'batchSize', 'settlePolicy');
-  const seed = options.seed ?? 0;
-  const device = options.device ?? policy.network.device;
-  const backbone = policy.network;
+  const { batchSize, seed, device, backbone } = passSettings(policy, options, 'settlePolicy');
   try {
     backbone.resetBatchNormStatistics().setBatchNormMomentum(null);
     policy.train();
@@ -147,10 +154,7 @@ export async function checkSettled(
   data: ImageDataset,
   options: SettleOptions = {},
 ): Promise<SettleCheck> {
-  const batchSize = positiveInteger(options.batchSize ?? 128, 'batchSize', 'checkSettled');
-  const seed = options.seed ?? 0;
-  const device = options.device ?? policy.network.device;
-  const backbone = policy.network;
+  const { batchSize, seed, device, backbone } = passSettings(policy, options, 'checkSettled');
   const statistics = {
     training: new PolicyStatistics(policy.searchSpace, data.classes),
     frozen: new PolicyStatistics(policy.searchSpace, data.classes),
