@@ -38,9 +38,7 @@ import { PolicyNetwork } from '../lib/dna/policy-network.js';
 import { loadPolicy } from '../lib/dna/policy-file.js';
 import { policyReport, type PolicyReport } from '../lib/dna/report.js';
 import { search, type SearchMonitor } from '../lib/run/search.js';
-import { evaluate } from '../lib/run/evaluate.js';
-import { train } from '../lib/run/train.js';
-import { measuredOn, runStarted, sourceState, writeSection } from './common.js';
+import { log, measuredOn, sourceState, trainAndTest, writeSection } from './common.js';
 import {
   FASHION_NAMES,
   GOAL_RATIO,
@@ -223,9 +221,6 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-const log = (text: string) =>
-  console.error(`[${((performance.now() - runStarted) / 1000).toFixed(0).padStart(5)} s] ${text}`);
-
 // ---- The data ----
 
 // ---- Measuring ----
@@ -239,7 +234,8 @@ interface Context {
   dir: string;
 }
 
-async function trainAndTest(
+/** Trains and tests a fresh classifier on the run's training images (`train` in `dir`). */
+function trainRun(
   context: Context,
   name: string,
   dir: string,
@@ -248,32 +244,22 @@ async function trainAndTest(
   policyFile?: string,
 ): Promise<{ testAccuracy: number; trainSeconds: number }> {
   const { budget, seed } = context;
-  const trained = await train({
-    train: context.trainData,
-    model: CLASSIFIER,
-    epochs: budget.trainEpochs,
-    batchSize: budget.batchSize,
-    preprocess,
-    augmentation,
-    policyFile,
-    seed,
-    outDir: path.join(dir, 'train'),
-    resume: true,
-    onProgress: (p) => {
-      if (p.phase === 'epoch')
-        log(
-          `${name} train epoch ${p.epoch}/${p.epochs}: loss ${p.loss.toFixed(3)}, train accuracy ` +
-            `${p.accuracy.toFixed(3)}, ${p.imagesPerSecond.toFixed(0)} images/s`,
-        );
+  return trainAndTest(
+    {
+      train: context.trainData,
+      model: CLASSIFIER,
+      epochs: budget.trainEpochs,
+      batchSize: budget.batchSize,
+      preprocess,
+      augmentation,
+      policyFile,
+      seed,
+      outDir: path.join(dir, 'train'),
+      resume: true,
     },
-  });
-  try {
-    const { accuracy } = await evaluate({ model: trained.model, data: context.test });
-    log(`${name}: test accuracy ${accuracy.toFixed(4)}`);
-    return { testAccuracy: accuracy, trainSeconds: trained.seconds };
-  } finally {
-    trained.model.dispose();
-  }
+    context.test,
+    name,
+  );
 }
 
 /** The run's folder under the results: its name and a hash of its definition. */
@@ -291,7 +277,7 @@ async function runOne(context: Context, run: Run): Promise<RunResult> {
     return {
       name: run.name,
       definition,
-      ...(await trainAndTest(context, run.name, dir, run.augmentation, run.preprocess)),
+      ...(await trainRun(context, run.name, dir, run.augmentation, run.preprocess)),
     };
   const { budget, seed } = context;
   const searched = await search({
@@ -337,7 +323,7 @@ async function runOne(context: Context, run: Run): Promise<RunResult> {
     `${run.name}: Rotate ${fmtRatio(found.rotate.rotated, found.rotate.unaffected)}, Invert ` +
       `${fmtRatio(found.invert.inverted, found.invert.unaffected)}, apply mass ${found.totalApplyMass.toFixed(3)}`,
   );
-  const trained = await trainAndTest(context, run.name, dir, 'dna', PREPROCESS, searched.policyFile);
+  const trained = await trainRun(context, run.name, dir, 'dna', PREPROCESS, searched.policyFile);
   return {
     name: run.name,
     definition,

@@ -33,10 +33,8 @@ import { policyReport } from '../lib/dna/report.js';
 import type { SettleCheck } from '../lib/dna/settle.js';
 import { setThreads } from '../lib/engine/backend.js';
 import { WRN_10_1, WRN_16_1 } from '../lib/engine/models.js';
-import { evaluate } from '../lib/run/evaluate.js';
 import { search, type SearchMonitor } from '../lib/run/search.js';
-import { train } from '../lib/run/train.js';
-import { measuredOn, runStarted, sourceState, writeSection } from './common.js';
+import { log, measuredOn, sourceState, trainAndTest, writeSection } from './common.js';
 import {
   FASHION_NAMES,
   GOAL_RATIO,
@@ -49,6 +47,7 @@ import {
   f3,
   f4,
   fmtRatio,
+  mean,
   pct,
   withNuisance,
   type Conditionality,
@@ -244,9 +243,6 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-const log = (text: string) =>
-  console.error(`[${((performance.now() - runStarted) / 1000).toFixed(0).padStart(5)} s] ${text}`);
-
 // ---- Running a unit ----
 
 interface Data {
@@ -254,7 +250,8 @@ interface Data {
   test: ImageDataset;
 }
 
-async function trainAndTest(
+/** Trains and tests a fresh classifier on the benchmark's training images (in `dir`), logging every 10th epoch. */
+function trainUnit(
   data: Data,
   budget: Budget,
   label: string,
@@ -262,32 +259,24 @@ async function trainAndTest(
   seed: number,
   how: { augmentation: BaselineName | 'dna'; preprocess: PreprocessConfig; policyFile?: string; marginal?: boolean },
 ): Promise<{ testAccuracy: number; trainSeconds: number }> {
-  const trained = await train({
-    train: data.train,
-    model: CLASSIFIER,
-    epochs: budget.epochs,
-    batchSize: budget.batchSize,
-    preprocess: how.preprocess,
-    augmentation: how.augmentation,
-    policyFile: how.policyFile,
-    policyMarginal: how.marginal,
-    seed,
-    outDir: dir,
-    resume: true,
-    onProgress: (p) => {
-      if (p.phase === 'epoch' && (p.epoch % 10 === 0 || p.epoch === p.epochs))
-        log(
-          `${label} epoch ${p.epoch}/${p.epochs}: loss ${p.loss.toFixed(3)}, train accuracy ${p.accuracy.toFixed(3)}`,
-        );
+  return trainAndTest(
+    {
+      train: data.train,
+      model: CLASSIFIER,
+      epochs: budget.epochs,
+      batchSize: budget.batchSize,
+      preprocess: how.preprocess,
+      augmentation: how.augmentation,
+      policyFile: how.policyFile,
+      policyMarginal: how.marginal,
+      seed,
+      outDir: dir,
+      resume: true,
     },
-  });
-  try {
-    const { accuracy } = await evaluate({ model: trained.model, data: data.test });
-    log(`${label}: test accuracy ${accuracy.toFixed(4)}`);
-    return { testAccuracy: accuracy, trainSeconds: trained.seconds };
-  } finally {
-    trained.model.dispose();
-  }
+    data.test,
+    label,
+    10,
+  );
 }
 
 /** A unit's phases, saved as they finish, so that a killed unit resumes after the last one. */
@@ -303,7 +292,7 @@ async function runUnit(unit: Unit, data: Data, budget: Budget, dir: string): Pro
   const partial: Partial = existsSync(partialFile) ? (JSON.parse(readFileSync(partialFile, 'utf8')) as Partial) : {};
   const keep = () => writeFileSync(partialFile, JSON.stringify(partial, null, 2) + '\n');
   if (config.kind === 'baseline') {
-    const trained = await trainAndTest(data, budget, key, path.join(dir, 'train'), seed, {
+    const trained = await trainUnit(data, budget, key, path.join(dir, 'train'), seed, {
       augmentation: config.augmentation,
       preprocess: config.preprocess,
     });
@@ -371,7 +360,7 @@ async function runUnit(unit: Unit, data: Data, budget: Budget, dir: string): Pro
     keep();
   }
   if (partial.trained === undefined) {
-    partial.trained = await trainAndTest(data, budget, key, path.join(dir, 'train'), seed, {
+    partial.trained = await trainUnit(data, budget, key, path.join(dir, 'train'), seed, {
       augmentation: 'dna',
       preprocess: NO_PREPROCESS,
       policyFile,
@@ -379,7 +368,7 @@ async function runUnit(unit: Unit, data: Data, budget: Budget, dir: string): Pro
     keep();
   }
   if (MARGINAL_ON.includes(unit.benchmark) && partial.marginal === undefined) {
-    partial.marginal = await trainAndTest(data, budget, `${key} (marginal)`, path.join(dir, 'marginal'), seed, {
+    partial.marginal = await trainUnit(data, budget, `${key} (marginal)`, path.join(dir, 'marginal'), seed, {
       augmentation: 'dna',
       preprocess: NO_PREPROCESS,
       policyFile,
@@ -424,7 +413,6 @@ function alive(pid: number): boolean {
 
 // ---- Aggregates ----
 
-const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 /** Sample standard deviation (n - 1); 0 for a single value. */
 function spread(values: number[]): number {
   if (values.length < 2) return 0;
@@ -714,10 +702,12 @@ function section(results: Map<string, UnitResult>, budget: Budget, command: stri
   return [
     SECTION,
     '',
-    `${measuredOn()}; ${THREADS} LibTorch thread per process, at most 2 processes at once, under \`nice -n 15\`, ` +
+    `${measuredOn()} (the report; each unit records the commit it ran from, below); ${THREADS} LibTorch thread ` +
+      'per process, at most 2 processes at once, under `nice -n 10` or more, ' +
       'on a 2-core machine shared with other work (times are indicative only).',
     '',
-    `Command: \`${command}\`; the units ran in two such processes at once, which share them by lock files.`,
+    `Command: \`${command}\`. The units ran in at most two processes at once (\`--only\`, \`--benchmarks\` and ` +
+      '`--seeds` pick them; the processes share them by lock files), resuming where a killed one stopped.',
     '',
     `Units done: ${results.size} of ${expected} (benchmark x configuration x seed); made from ${sources.join('; ') || 'nothing yet'}. ` +
       `${hours.toFixed(1)} process-hours of search and training in all.`,
