@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 
 import { backend } from '../lib/engine/backend.js';
 import type { ImageDataset } from '../lib/data/index.js';
+import { evaluate } from '../lib/run/evaluate.js';
+import { train, type TrainOptions } from '../lib/run/train.js';
 import { Generator, rand, randint } from '../lib/engine/random.js';
 import { tidy, type Device, type Tensor } from '../lib/engine/tensor.js';
 
@@ -19,6 +21,10 @@ export const RESULTS = path.join(ROOT, 'bench', 'RESULTS.md');
 
 /** When the run started (this module's first evaluation), for retry windows and the closing time. */
 export const runStarted = performance.now();
+
+/** A line on stderr stamped with the seconds since the run started. */
+export const log = (text: string) =>
+  console.error(`[${((performance.now() - runStarted) / 1000).toFixed(0).padStart(5)} s] ${text}`);
 
 // ---- Arguments ----
 
@@ -258,6 +264,37 @@ export async function runBench(
   console.log(`\n${text}`);
   console.error(`(${((performance.now() - runStarted) / 1000).toFixed(0)} s)`);
   if (args.write) writeSection(heading, text);
+}
+
+// ---- Training runs ----
+
+/**
+ * Trains a fresh classifier (`options` as `train` takes them, resuming from its `outDir`), tests it
+ * on `test` and disposes of it; logs every `logEvery`-th epoch (and the last) under `label`.
+ */
+export async function trainAndTest(
+  options: Omit<TrainOptions, 'onProgress'>,
+  test: ImageDataset,
+  label: string,
+  logEvery = 1,
+): Promise<{ testAccuracy: number; trainSeconds: number }> {
+  const trained = await train({
+    ...options,
+    onProgress: (p) => {
+      if (p.phase === 'epoch' && (p.epoch % logEvery === 0 || p.epoch === p.epochs))
+        log(
+          `${label} train epoch ${p.epoch}/${p.epochs}: loss ${p.loss.toFixed(3)}, train accuracy ` +
+            `${p.accuracy.toFixed(3)}, ${p.imagesPerSecond.toFixed(0)} images/s`,
+        );
+    },
+  });
+  try {
+    const { accuracy } = await evaluate({ model: trained.model, data: test });
+    log(`${label}: test accuracy ${accuracy.toFixed(4)}`);
+    return { testAccuracy: accuracy, trainSeconds: trained.seconds };
+  } finally {
+    trained.model.dispose();
+  }
 }
 
 // ---- Workloads ----

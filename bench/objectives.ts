@@ -28,11 +28,9 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 
-import { applyOp } from '../lib/augment/fused.js';
 import { type PreprocessConfig } from '../lib/augment/preprocess.js';
 import { setThreads } from '../lib/engine/backend.js';
-import { batches, datasets, stratifiedSubset, type ImageDataset } from '../lib/data/index.js';
-import { seededRandom } from '../lib/data/random.js';
+import { datasets, stratifiedSubset, type ImageDataset } from '../lib/data/index.js';
 import { WRN_10_1, WRN_16_1 } from '../lib/engine/models.js';
 import type { Regularisers, SearchObjective } from '../lib/dna/objectives.js';
 import type { BaselineName } from '../lib/baselines/index.js';
@@ -40,25 +38,30 @@ import { PolicyNetwork } from '../lib/dna/policy-network.js';
 import { loadPolicy } from '../lib/dna/policy-file.js';
 import { policyReport, type PolicyReport } from '../lib/dna/report.js';
 import { search, type SearchMonitor } from '../lib/run/search.js';
-import { dispose, tidy } from '../lib/engine/tensor.js';
-import { tensor } from '../lib/engine/creation.js';
-import { evaluate } from '../lib/run/evaluate.js';
-import { train } from '../lib/run/train.js';
-import { measuredOn, runStarted, sourceState, writeSection } from './common.js';
+import { log, measuredOn, sourceState, trainAndTest, writeSection } from './common.js';
+import {
+  FASHION_NAMES,
+  GOAL_RATIO,
+  INVERTED,
+  INVERT_PROBABILITY,
+  NEGLIGIBLE,
+  NUISANCE_SEED,
+  ROTATED,
+  conditionality,
+  f3,
+  f4,
+  fmtRatio,
+  opChanges,
+  pct,
+  ratioCell,
+  rotateCell,
+  withNuisance,
+  type Conditionality,
+} from './nuisance.js';
 
 const SECTION = '## Search objectives (CPU)';
 const SCRIPT = 'objectives';
 const THREADS = 2;
-
-// ---- Data ----
-
-/** T-shirt/top, Pullover, Coat: tops, which Shirt (unaffected) resembles. */
-const ROTATED = [0, 2, 4];
-/** Trouser, Sandal, Sneaker. */
-const INVERTED = [1, 5, 7];
-const INVERT_PROBABILITY = 0.5;
-/** Seeds the nuisance draws (train and test use their own streams); fixed, not --seed. */
-const NUISANCE_SEED = 20_240;
 
 // ---- Budget ----
 
@@ -158,22 +161,6 @@ const RUNS: Run[] = [
 
 // ---- What a run leaves ----
 
-/** The policy's behaviour on the test set, from policyReport. */
-interface Conditionality {
-  /** Mean over the classes of each group of the op's applyMass (applications per image). */
-  rotate: { rotated: number; inverted: number; unaffected: number };
-  invert: { rotated: number; inverted: number; unaffected: number };
-  /** Mean magnitude of Rotate over its slots (0.5 = no rotation), rotated and unaffected classes. */
-  rotateM: { rotated: number | null; unaffected: number | null };
-  /** All ops' applications per image, mean entropy of pi(x), entropy of the mean pi, top sub-policy. */
-  totalApplyMass: number;
-  meanEntropy: number;
-  entropyOfMean: number;
-  top: string;
-  /** The op of most applyMass in each group. */
-  topOp: { rotated: string; inverted: string; unaffected: string };
-}
-
 interface RunResult {
   name: string;
   /** The run's definition when it ran: a changed definition runs again. */
@@ -234,108 +221,9 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-const log = (text: string) =>
-  console.error(`[${((performance.now() - runStarted) / 1000).toFixed(0).padStart(5)} s] ${text}`);
-
 // ---- The data ----
 
-/**
- * A copy of `ds` with the class-dependent nuisance: Rotate at a uniform magnitude for the rotated
- * classes, Invert with probability INVERT_PROBABILITY for the inverted ones. Per image two
- * uniform draws from the seeded stream `stream`, in image order, whatever the class.
- */
-function withNuisance(ds: ImageDataset, stream: number): ImageDataset {
-  const random = seededRandom(NUISANCE_SEED, stream);
-  const size = ds.shape[0] * ds.shape[1] * ds.shape[2];
-  const rotate: number[] = [];
-  const rotateM: number[] = [];
-  const invert: number[] = [];
-  for (let i = 0; i < ds.count; i++) {
-    const [u, v] = [random(), random()];
-    if (ROTATED.includes(ds.labels[i])) {
-      rotate.push(i);
-      rotateM.push(u);
-    } else if (INVERTED.includes(ds.labels[i]) && v < INVERT_PROBABILITY) invert.push(i);
-  }
-  const images = ds.images.slice();
-  const change = (indices: number[], op: string, magnitudes: (start: number, end: number) => number[]) => {
-    const chunk = 2048;
-    for (let start = 0; start < indices.length; start += chunk) {
-      const part = indices.slice(start, start + chunk);
-      const batch = new Uint8Array(part.length * size);
-      part.forEach((i, k) => batch.set(images.subarray(i * size, (i + 1) * size), k * size));
-      const out = tidy(() => {
-        const x = tensor(batch, [part.length, ...ds.shape]);
-        const m = tensor(new Float32Array(magnitudes(start, start + part.length)), [part.length]);
-        return applyOp(x, op, m).mul(255).round().clamp(0, 255).toDtype('uint8').data() as Uint8Array;
-      });
-      part.forEach((i, k) => images.set(out.subarray(k * size, (k + 1) * size), i * size));
-    }
-  };
-  change(rotate, 'Rotate', (start, end) => rotateM.slice(start, end));
-  change(invert, 'Invert', (start, end) => new Array<number>(end - start).fill(0));
-  return { ...ds, name: `${ds.name}+nuisance`, images };
-}
-
 // ---- Measuring ----
-
-/** Mean absolute pixel change (the strength regulariser's measure) of one op at magnitude m over a dataset. */
-function meanChange(ds: ImageDataset, op: string, m: number): number {
-  let sum = 0;
-  for (const batch of batches(ds, { batchSize: 1000, shuffle: false })) {
-    sum += tidy(() => applyOp(batch.images, op, m).sub(batch.images).abs().mean([1, 2, 3]).sum().item());
-    dispose(batch);
-  }
-  return sum / ds.count;
-}
-
-/** How much single ops change the test images: what a strength target compares them with. */
-function opChanges(ds: ImageDataset): Record<string, number> {
-  return {
-    Invert: meanChange(ds, 'Invert', 0),
-    'Rotate 30°': meanChange(ds, 'Rotate', 1),
-    'Rotate 15°': meanChange(ds, 'Rotate', 0.75),
-    'ShearX 0.3': meanChange(ds, 'ShearX', 1),
-  };
-}
-
-const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
-
-function conditionality(report: PolicyReport): Conditionality {
-  const ops = report.searchSpace.ops;
-  const rotate = ops.indexOf('Rotate');
-  const invert = ops.indexOf('Invert');
-  const unaffected = report.perClass.filter((g) => !ROTATED.includes(g.label!) && !INVERTED.includes(g.label!));
-  const groups = {
-    rotated: report.perClass.filter((g) => ROTATED.includes(g.label!)),
-    inverted: report.perClass.filter((g) => INVERTED.includes(g.label!)),
-    unaffected,
-  };
-  const mass = (op: number) => ({
-    rotated: mean(groups.rotated.map((g) => g.ops[op].applyMass)),
-    inverted: mean(groups.inverted.map((g) => g.ops[op].applyMass)),
-    unaffected: mean(groups.unaffected.map((g) => g.ops[op].applyMass)),
-  });
-  const meanM = (group: typeof unaffected) => {
-    const values = group.map((g) => g.ops[rotate].meanM).filter((m): m is number => m !== null);
-    return values.length === 0 ? null : mean(values);
-  };
-  const topOp = (group: typeof unaffected) => {
-    const masses = ops.map((_, o) => mean(group.map((g) => g.ops[o].applyMass)));
-    return ops[masses.indexOf(Math.max(...masses))];
-  };
-  const overall = report.overall;
-  return {
-    rotate: mass(rotate),
-    invert: mass(invert),
-    rotateM: { rotated: meanM(groups.rotated), unaffected: meanM(groups.unaffected) },
-    totalApplyMass: overall.ops.reduce((sum, op) => sum + op.applyMass, 0),
-    meanEntropy: overall.meanEntropy,
-    entropyOfMean: overall.entropyOfMean,
-    top: `${overall.top[0].name} (${overall.top[0].probability.toFixed(3)})`,
-    topOp: { rotated: topOp(groups.rotated), inverted: topOp(groups.inverted), unaffected: topOp(groups.unaffected) },
-  };
-}
 
 interface Context {
   trainData: ImageDataset;
@@ -346,7 +234,8 @@ interface Context {
   dir: string;
 }
 
-async function trainAndTest(
+/** Trains and tests a fresh classifier on the run's training images (`train` in `dir`). */
+function trainRun(
   context: Context,
   name: string,
   dir: string,
@@ -355,32 +244,22 @@ async function trainAndTest(
   policyFile?: string,
 ): Promise<{ testAccuracy: number; trainSeconds: number }> {
   const { budget, seed } = context;
-  const trained = await train({
-    train: context.trainData,
-    model: CLASSIFIER,
-    epochs: budget.trainEpochs,
-    batchSize: budget.batchSize,
-    preprocess,
-    augmentation,
-    policyFile,
-    seed,
-    outDir: path.join(dir, 'train'),
-    resume: true,
-    onProgress: (p) => {
-      if (p.phase === 'epoch')
-        log(
-          `${name} train epoch ${p.epoch}/${p.epochs}: loss ${p.loss.toFixed(3)}, train accuracy ` +
-            `${p.accuracy.toFixed(3)}, ${p.imagesPerSecond.toFixed(0)} images/s`,
-        );
+  return trainAndTest(
+    {
+      train: context.trainData,
+      model: CLASSIFIER,
+      epochs: budget.trainEpochs,
+      batchSize: budget.batchSize,
+      preprocess,
+      augmentation,
+      policyFile,
+      seed,
+      outDir: path.join(dir, 'train'),
+      resume: true,
     },
-  });
-  try {
-    const { accuracy } = await evaluate({ model: trained.model, data: context.test });
-    log(`${name}: test accuracy ${accuracy.toFixed(4)}`);
-    return { testAccuracy: accuracy, trainSeconds: trained.seconds };
-  } finally {
-    trained.model.dispose();
-  }
+    context.test,
+    name,
+  );
 }
 
 /** The run's folder under the results: its name and a hash of its definition. */
@@ -398,7 +277,7 @@ async function runOne(context: Context, run: Run): Promise<RunResult> {
     return {
       name: run.name,
       definition,
-      ...(await trainAndTest(context, run.name, dir, run.augmentation, run.preprocess)),
+      ...(await trainRun(context, run.name, dir, run.augmentation, run.preprocess)),
     };
   const { budget, seed } = context;
   const searched = await search({
@@ -444,7 +323,7 @@ async function runOne(context: Context, run: Run): Promise<RunResult> {
     `${run.name}: Rotate ${fmtRatio(found.rotate.rotated, found.rotate.unaffected)}, Invert ` +
       `${fmtRatio(found.invert.inverted, found.invert.unaffected)}, apply mass ${found.totalApplyMass.toFixed(3)}`,
   );
-  const trained = await trainAndTest(context, run.name, dir, 'dna', PREPROCESS, searched.policyFile);
+  const trained = await trainRun(context, run.name, dir, 'dna', PREPROCESS, searched.policyFile);
   return {
     name: run.name,
     definition,
@@ -470,19 +349,6 @@ async function initReference(context: Context): Promise<Conditionality> {
 
 // ---- Report ----
 
-function fmtRatio(affected: number, unaffected: number): string {
-  return `${(affected / unaffected).toFixed(2)}x`;
-}
-
-const pct = (value: number) => `${(100 * value).toFixed(2)}%`;
-const f3 = (value: number) => value.toFixed(3);
-/** Masses: 4 decimals, so that small ones and their ratios can be checked. */
-const f4 = (value: number) => value.toFixed(4);
-
-/** The goal: matching-op mass at least GOAL_RATIO x on the affected classes, for both ops ... */
-const GOAL_RATIO = 2;
-/** ... where the affected classes get at least this many applications per image (below it a ratio is noise on nothing). */
-const NEGLIGIBLE = 0.01;
 /** Accuracy differences under this many points are read as noise (one seed each). */
 const NOISE_POINTS = 1;
 
@@ -518,18 +384,6 @@ function describeRun(run: SearchRun): string {
     parts.push(`entropy floor ${r.entropyFloor} nats (weight ${r.entropyWeight ?? 1})`);
   parts.push(`magnitude gradient ${run.magnitudeGradient ?? 'straight-through'}`);
   return parts.join(', ');
-}
-
-/** A ratio cell: marked when the affected classes' mass is negligible. */
-function ratioCell(affected: number, unaffected: number): string {
-  return `${fmtRatio(affected, unaffected)}${affected < NEGLIGIBLE ? ' (negligible)' : ''}`;
-}
-
-/** Rotate's mean magnitude and the mean angle it stands for. */
-function rotateCell(m: number | null): string {
-  if (m === null) return '—';
-  const angle = -30 + 60 * m;
-  return `${f3(m)} (${angle >= 0 ? '+' : ''}${angle.toFixed(1)}°)`;
 }
 
 function section(stored: Stored, budget: Budget, seed: number, command: string, totalSeconds: number): string {
@@ -738,19 +592,6 @@ function plural(count: number, word: string): string {
 function signedPoints(delta: number): string {
   return `${delta >= 0 ? '+' : ''}${(100 * delta).toFixed(2)} points`;
 }
-
-const FASHION_NAMES = [
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-];
 
 // ---- Main ----
 

@@ -13,7 +13,9 @@
 // m requiring gradients), as a share of the median search step. The blocks (one call each) take
 // turns in a mirrored order, repeated (train 1, search 1, augmentation 1, train 2, search 2,
 // augmentation 2, then back: augmentation 2, search 2, train 2, ... threads), so that a drift in
-// the machine's speed touches both sides alike. The machine's other load is measured (/proc/stat)
+// the machine's speed touches both sides alike. A third side, the search with the policy head on
+// the classifier's detached features (`policyHead: 'features'`, no second backbone), is timed in
+// the same turns. The machine's other load is measured (/proc/stat)
 // during every timed block; a disturbed block is timed again. --write rewrites the
 // '## Search step (CPU)' section of bench/RESULTS.md, leaving other sections alone.
 import { applySubPolicies } from '../lib/augment/fused.js';
@@ -80,7 +82,7 @@ const RETRY_WINDOW_S = 360;
 
 // ---- Blocks ----
 
-type SideName = 'train' | 'search' | 'augmentation';
+type SideName = 'train' | 'search' | 'features' | 'augmentation';
 
 /** A timed block: milliseconds per step (or per augmentation of a batch), and the other processes' load meanwhile. */
 interface Block {
@@ -134,16 +136,24 @@ function trainBlock(config: ModelConfig, data: ImageDataset, seed: number): Prom
   });
 }
 
-function searchBlock(config: ModelConfig, data: ImageDataset, seed: number): Promise<Block> {
+function searchBlock(
+  config: ModelConfig,
+  data: ImageDataset,
+  seed: number,
+  policyHead: 'network' | 'features',
+): Promise<Block> {
   return stepBlock(config, async (onProgress) => {
     const result = await search({
       train: data,
       classifier: backbone(config),
-      policy: backbone(config),
+      policy: policyHead === 'network' ? backbone(config) : undefined,
+      policyHead,
       epochs: 1,
       batchSize: BATCH,
       preprocess: PREPROCESS,
       seed,
+      // Timing the steps: the settle pass after the last step is not part of them.
+      settle: false,
       onProgress,
     });
     result.policy.dispose();
@@ -259,11 +269,12 @@ async function measure(config: ModelConfig, seed: number): Promise<Measured> {
   const live = liveTensors();
   const run: Record<SideName, () => Promise<Block>> = {
     train: () => trainBlock(config, data, seed),
-    search: () => searchBlock(config, data, seed),
+    search: () => searchBlock(config, data, seed, 'network'),
+    features: () => searchBlock(config, data, seed, 'features'),
     augmentation: async () => augmentation.block(),
   };
   const first = THREADS.flatMap((threads) =>
-    (['train', 'search', 'augmentation'] as const).map((side) => [side, threads] as const),
+    (['train', 'search', 'features', 'augmentation'] as const).map((side) => [side, threads] as const),
   );
   const order = Array.from({ length: config.units }, () => [...first, ...[...first].reverse()]).flat();
   const blocks = new Map<string, Block[]>();
@@ -319,6 +330,9 @@ function tables(results: Measured[]): string {
     ...THREADS.flatMap((threads) => [
       row(`train step, ${threadLabel(threads)}`, (r) => stepCell(r, get(r, 'train', threads))),
       row(`search step, ${threadLabel(threads)}`, (r) => stepCell(r, get(r, 'search', threads))),
+      row(`search step with the feature head, ${threadLabel(threads)}`, (r) =>
+        stepCell(r, get(r, 'features', threads)),
+      ),
       row(`augmentation of the batch, ${threadLabel(threads)}: preprocess + fused op fwd+bwd`, (r) => {
         const t = get(r, 'augmentation', threads);
         return `${fmtMs(t.parts!.preprocess)} + ${fmtMs(t.parts!.fused)} = ${fmtMs(t.ms)} ms${mark(t)}`;
@@ -335,7 +349,11 @@ function tables(results: Measured[]): string {
       const value = get(r, 'augmentation', threads).ms / get(r, 'search', threads).ms;
       return `${fmtPercent(value)} ${value < AUGMENT_TARGET ? 'met' : 'MISSED'} | < ${100 * AUGMENT_TARGET}%`;
     });
-    return [stepRatio, share];
+    const featureRatio = row(`feature-head search step / train step, ${threadLabel(threads)}`, (r) => {
+      const value = get(r, 'features', threads).ms / get(r, 'train', threads).ms;
+      return `${fmtRatio(value)} | (issue 19: toward 1.3x)`;
+    });
+    return [stepRatio, share, featureRatio];
   });
   const ratios = [
     '**Ratios**',
@@ -351,7 +369,11 @@ function tables(results: Measured[]): string {
       const perThreads = THREADS.map((threads) => {
         const train = get(r, 'train', threads).blockMs;
         const searched = get(r, 'search', threads).blockMs;
-        return `${searched.map((s, k) => (s / train[k]).toFixed(2)).join(', ')} (${threadLabel(threads)})`;
+        const features = get(r, 'features', threads).blockMs;
+        return (
+          `${searched.map((s, k) => (s / train[k]).toFixed(2)).join(', ')} (${threadLabel(threads)}; feature head: ` +
+          `${features.map((s, k) => (s / train[k]).toFixed(2)).join(', ')})`
+        );
       });
       return `${modelName(r.config)}: ${perThreads.join('; ')}`;
     })
@@ -410,7 +432,10 @@ function section(results: Measured[], command: string): string {
       'augmentation 2 ' +
       "threads, then the same backwards), so that a drift in the machine's speed touches both sides alike. " +
       'Figures are ' +
-      'medians over all the blocks of a side.',
+      "medians over all the blocks of a side. Feature head: `search({ classifier, policyHead: 'features' })`, the " +
+      "policy a Linear-ReLU-Linear head (128 hidden units) on the classifier's pooled features of the flipped and " +
+      'cropped image, computed in an extra forward pass without gradients; no policy backbone, so about 4/3 of a ' +
+      'train step is its floor. Searches time their steps without the settle pass that follows them.',
     '',
     tables(results),
     '',

@@ -90,6 +90,8 @@ export {
 export {
   wideResNet,
   wideResNetParameterCount,
+  mlp,
+  type MlpConfig,
   Module,
   crossEntropy,
   WRN_40_2,
@@ -184,11 +186,27 @@ export {
   type RunRecord,
   type SettingDifference,
 } from './run/run-files.js';
-export { PolicyNetwork, type PolicyNetworkConfig } from './dna/policy-network.js';
+export {
+  PolicyNetwork,
+  MAGNITUDE_FORMS,
+  FEATURE_HEAD_HIDDEN,
+  type PolicyNetworkConfig,
+  type MagnitudeForm,
+} from './dna/policy-network.js';
+export { widthEntropy, adaptWidthWeight, DEFAULT_WIDTH_ENTROPY, type WidthEntropy } from './dna/ranges.js';
+export {
+  settlePolicy,
+  checkSettled,
+  SETTLE_TOLERANCE,
+  type SettleCheck,
+  type SettleOptions,
+  type OutputSummary,
+} from './dna/settle.js';
 export {
   gumbelSoftmaxST,
   relaxedBernoulliST,
   samplePolicy,
+  drawMagnitudes,
   type PolicyOutput,
   type PolicySample,
   type SampleOptions,
@@ -203,7 +221,7 @@ export {
 } from './run/search.js';
 export { SEARCH_OBJECTIVES, type SearchObjective, type Regularisers } from './dna/objectives.js';
 export { savePolicy, loadPolicy, POLICY_FILE_KIND } from './dna/policy-file.js';
-export type { LoadedPolicy, PolicyProvenance } from './dna/frozen-policy.js';
+export { shuffledOutputs, type LoadedPolicy, type PolicyProvenance } from './dna/frozen-policy.js';
 export { TrainingDivergedError } from './run/run-state.js';
 export {
   PAPER_PRESETS,
@@ -225,13 +243,18 @@ export {
   type OpStatistics,
   type RankedSubPolicy,
 } from './dna/report.js';
-export { writePolicyReport, type PolicyReportFiles, type WritePolicyReportOptions } from './dna/report-files.js';
 export {
   writeAugmentedExamples,
   type AugmentedExample,
   type AugmentedExamplesOptions,
   type DrawnOp,
 } from './dna/report-examples.js';
+export {
+  writePolicyReport,
+  rangeText,
+  type PolicyReportFiles,
+  type WritePolicyReportOptions,
+} from './dna/report-files.js';
 export {
   demo,
   DEMO_OBJECTIVE,

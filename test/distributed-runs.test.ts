@@ -71,6 +71,23 @@ for (const objective of ['joint', 'bilevel'] as const) {
   });
 }
 
+test.serial(
+  'search with ranges and a feature head on two ranks: the head and its backbone end the same on both',
+  async (t) => {
+    const { result, stdout, stderr } = await launchTwo('search', {
+      objective: 'joint',
+      magnitudes: 'range',
+      policyHead: 'features',
+      epochs: 1,
+    });
+    t.is(result.exitCode, 0, stderr);
+    const [zero, one] = results<RunResult>(stdout);
+    t.regex(zero.digest, /^[0-9a-f]+ [0-9a-f]+$/, 'a digest of the backbone and one of the head');
+    t.is(zero.digest, one.digest);
+    t.is(zero.steps, one.steps);
+  },
+);
+
 test.serial('a rank killed mid-run stops the run; --resume on two ranks finishes it', async (t) => {
   const outDir = path.join(root, 'killed');
   const killed = await launchTwo('train', { epochs: 2, outDir, dieRank: 1, dieAt: 4 });

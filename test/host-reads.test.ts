@@ -79,6 +79,8 @@ for (const objective of dna.SEARCH_OBJECTIVES) {
         magnitudeGradient: objective === 'joint' ? 'exact' : 'straight-through',
         seed: 1,
         syncEvery: 1000,
+        // The settle pass after the last step is measured on its own below.
+        settle: false,
       });
       result.policy.dispose();
       return result.steps;
@@ -88,6 +90,18 @@ for (const objective of dna.SEARCH_OBJECTIVES) {
     t.true(fixed <= 4, `${fixed} reads per run`);
   });
 }
+
+test.serial('settling a policy reads its sums a fixed number of times, whatever the number of batches', async (t) => {
+  const policy = new dna.PolicyNetwork({ backbone: dna.WRN_10_1, inChannels: 3, magnitudes: 'range', seed: 3 });
+  const { perStep, fixed } = await readsOf(async (data) => {
+    await dna.settlePolicy(policy, data, { batchSize: BATCH, seed: 1 });
+    return data.count / BATCH;
+  });
+  policy.dispose();
+  t.is(perStep, 0);
+  // The two summaries (training and evaluation mode) and the comparison's sums.
+  t.is(fixed, 3);
+});
 
 test.serial('evaluation reads its sums once, whatever the number of batches', async (t) => {
   const model = dna.wideResNet({ ...dna.WRN_10_1, classes: 2, inChannels: 3, seed: 1 });

@@ -555,8 +555,12 @@ test(
     };
     const valid: Record<string, () => unknown[]> = {
       wideResNet: () => [{ depth: 10, widen: 1, classes: 3, inChannels: 3 }, 1],
+      mlp: () => [{ inputs: 4, hidden: 3, outputs: 2, zeroHead: true }, 1],
       moduleForward: () => [module(), tensor([2, 3, 4, 4])],
+      moduleFeatures: () => [module(), tensor([2, 3, 4, 4])],
+      moduleSetBatchNormMomentum: () => [module(), 0.5],
       moduleForwardAsync: () => [module(), tensor([2, 3, 4, 4])],
+      moduleFeaturesAsync: () => [module(), tensor([2, 3, 4, 4])],
       moduleTrain: () => [module(), false],
       moduleLoadStateDict: () => {
         const m = module();
@@ -587,6 +591,7 @@ test(
       'moduleExecution',
       'moduleDispose',
       'moduleIsDisposed',
+      'moduleResetBatchNormStatistics',
     ]) {
       valid[name] = () => [module()];
     }
@@ -649,7 +654,7 @@ test(
     t.deepEqual(
       Object.keys(valid).sort(),
       Object.keys(addon)
-        .filter((name) => /^(wideResNet|module|crossEntropy|sgd|adam|optimizer|clipGradNorm)/.test(name))
+        .filter((name) => /^(wideResNet|mlp|module|crossEntropy|sgd|adam|optimizer|clipGradNorm)/.test(name))
         .sort(),
       'every model and optimiser function has a valid call',
     );
@@ -695,3 +700,89 @@ test(
     t.deepEqual(problems, []);
   },
 );
+
+// ---- Features, heads on them, batch-norm statistics ----
+
+test("features are what the linear classifier reads: forward = features x fc.weight' + fc.bias", (t) => {
+  const model = small();
+  const x = images([4, 3, 16, 16], 3);
+  const logits = values(model.forward(x));
+  const f = model.features(x);
+  t.deepEqual(f.shape, [4, 64]);
+  const named = model.namedParameters();
+  const reference = values(f.matmul(named['fc.weight'].transpose(0, 1)).add(named['fc.bias']));
+  logits.forEach((v, k) => t.true(Math.abs(v - reference[k]) < 1e-5, `${v} vs ${reference[k]}`));
+  const head = dna.mlp({ inputs: 4, hidden: 3, outputs: 2, seed: 1 });
+  t.throws(() => head.features(dna.zeros([2, 4])), { message: /gives no features/ });
+  head.dispose();
+  model.dispose();
+});
+
+test('mlp: Linear-ReLU-Linear as written out; zeroHead starts at zero; bad input names the shape', (t) => {
+  const head = dna.mlp({ inputs: 5, hidden: 7, outputs: 3, seed: 2 });
+  t.deepEqual(head.config as unknown, { kind: 'mlp', inputs: 5, hidden: 7, outputs: 3, zeroHead: false });
+  const x = images([6, 5], 4);
+  const w = head.namedParameters();
+  const reference = values(
+    x
+      .matmul(w['hidden.weight'].transpose(0, 1))
+      .add(w['hidden.bias'])
+      .relu()
+      .matmul(w['out.weight'].transpose(0, 1))
+      .add(w['out.bias']),
+  );
+  values(head.forward(x)).forEach((v, k) => t.true(Math.abs(v - reference[k]) < 1e-5));
+  const zero = dna.mlp({ inputs: 5, hidden: 7, outputs: 3, zeroHead: true, seed: 2 });
+  t.deepEqual(values(zero.forward(x)), new Array(18).fill(0));
+  t.throws(() => head.forward(images([6, 4])), {
+    message: /takes a batch of feature vectors \[B, 5\], got shape \[6, 4\]/,
+  });
+  t.throws(() => dna.mlp({ inputs: 0, hidden: 7, outputs: 3 }), { message: /inputs must be an integer from 1/ });
+  head.dispose();
+  zero.dispose();
+});
+
+test('batch norm: momentum null averages every batch since a reset, momentum 0 keeps the statistics', (t) => {
+  const model = small();
+  const statistics = () =>
+    dna.tidy(() =>
+      Object.fromEntries(
+        Object.entries(model.namedBuffers())
+          .filter(([name]) => /running_(mean|var)$/.test(name))
+          .map(([name, b]) => [name, values(b)]),
+      ),
+    );
+  const batchA = images([8, 3, 16, 16], 5);
+  const batchB = images([6, 3, 16, 16], 6).mul(2);
+  // Reference: momentum 1 makes the running statistics those of the last batch alone.
+  const alone = (batch: dna.Tensor) => {
+    model.resetBatchNormStatistics().setBatchNormMomentum(1);
+    dna.noGrad(() => model.forward(batch));
+    return statistics();
+  };
+  const a = alone(batchA);
+  const b = alone(batchB);
+  model.resetBatchNormStatistics().setBatchNormMomentum(null);
+  const reset = statistics();
+  t.true(Object.entries(reset).every(([name, v]) => v.every((x) => x === (name.endsWith('mean') ? 0 : 1))));
+  dna.noGrad(() => {
+    model.forward(batchA);
+    model.forward(batchB);
+  });
+  const averaged = statistics();
+  for (const name of Object.keys(averaged)) {
+    averaged[name].forEach((v, k) => {
+      const expected = (a[name][k] + b[name][k]) / 2;
+      t.true(Math.abs(v - expected) < 1e-4 * Math.max(1, Math.abs(expected)), `${name}[${k}]: ${v} vs ${expected}`);
+    });
+  }
+  t.is(
+    dna.tidy(() => model.namedBuffers()['bn.num_batches_tracked'].item()),
+    2,
+  );
+  model.setBatchNormMomentum(0);
+  dna.noGrad(() => model.forward(images([8, 3, 16, 16], 9)));
+  t.deepEqual(statistics(), averaged);
+  t.throws(() => model.setBatchNormMomentum(2), { message: /momentum must be in \[0, 1\] or null, got 2/ });
+  model.dispose();
+});

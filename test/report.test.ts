@@ -587,3 +587,51 @@ test.serial('bad input: empty data, bad top or batch size, not a policy, an abor
   t.is(dna.liveTensors(), before);
   policy.dispose();
 });
+
+// ---- Magnitude ranges ----
+
+test.serial(
+  "ranges: per-class mean widths, the range in the op's own values, and their section in report.md",
+  async (t) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'dna-report-'));
+    const base = handMadePolicy();
+    const classes = grayData();
+    // Widths from the image's intensity: class 0 (dark) gets narrow ranges, class 2 (bright) wide ones.
+    const policy: dna.PolicySource = {
+      searchSpace: space,
+      forward: (images) =>
+        tidy(() => {
+          const outputs = base.forward(images);
+          const B = images.shape[0];
+          const u = images.mean([1, 2, 3]).reshape([B, 1, 1]);
+          return {
+            ...outputs,
+            m: dna.full([B, S, 2], 0.5),
+            width: u.mul(0.9).add(0.05).expand([B, S, 2]).contiguous(),
+          };
+        }),
+    };
+    const report = await dna.policyReport({ policy, data: classes, batchSize: 4 });
+    t.is(report.magnitudes, 'range');
+    const rotate = report.searchSpace.ops.indexOf('Rotate');
+    const widths = report.perClass.map((group) => group.ops[rotate].meanWidth!);
+    t.true(widths[0] < widths[1] && widths[1] < widths[2], `widths by class: ${widths}`);
+    // Every image of class 2 has width 0.9 u + 0.05: the mean, weighted by pi, lies within theirs.
+    const bright = INTENSITIES[2].map((v) => (0.9 * v) / 255 + 0.05);
+    t.true(widths[2] >= Math.min(...bright) - 1e-6 && widths[2] <= Math.max(...bright) + 1e-6, `${widths[2]}`);
+    const group = report.perClass[2];
+    const text = dna.rangeText(report, group.ops[rotate])!;
+    t.is(text, `Rotate +0° ± ${((widths[2] / 2) * 60).toFixed(0)}°`);
+    t.is(dna.rangeText(report, group.ops[report.searchSpace.ops.indexOf('Invert')]), null);
+    const files = await dna.writePolicyReport(report, dir);
+    const markdown = await readFile(files.markdown, 'utf8');
+    t.regex(markdown, /## Magnitude ranges per class/);
+    t.true(markdown.includes(text), 'the per-class range is in report.md');
+    // A point policy has no widths and no range section.
+    const point = await dna.policyReport({ policy: base, data: classes, batchSize: 4 });
+    t.is(point.magnitudes, 'point');
+    t.is(point.perClass[0].ops[rotate].meanWidth, null);
+    base.dispose();
+    await rm(dir, { recursive: true, force: true });
+  },
+);

@@ -2,6 +2,7 @@
 // networks run, the models and presets, the search objective, custom ops.
 import {
   BASELINES,
+  MAGNITUDE_FORMS,
   PAPER_PRESETS,
   PRECISIONS,
   PREPROCESS_PRESETS,
@@ -22,6 +23,7 @@ import {
   subPolicies,
   type Execution,
   type ImageDataset,
+  type MagnitudeForm,
   type OpSpec,
   type PresetName,
   type Regularisers,
@@ -161,6 +163,32 @@ export const OBJECTIVE_OPTIONS: OptionSpec[] = [
     value: 'X',
     help: 'reward per unit of mean pixel change (change as much as the classifier tolerates)',
   },
+  {
+    name: 'magnitudes',
+    kind: 'choice',
+    value: 'FORM',
+    choices: MAGNITUDE_FORMS,
+    help: 'point: one magnitude per op (the paper); range: a centre and a width, a new draw each time',
+  },
+  {
+    name: 'width-floor',
+    kind: 'number',
+    value: 'X',
+    help: 'ranges: keep the mean width above X of the whole magnitude range (default 0.3)',
+  },
+  {
+    name: 'width-ceiling',
+    kind: 'number',
+    value: 'X',
+    help: 'ranges: let the mean width fall back above X (default 0.9)',
+  },
+  {
+    name: 'policy-head',
+    kind: 'choice',
+    value: 'KIND',
+    choices: ['network', 'features'],
+    help: "network: a policy network of its own (the paper); features: a small head on the classifier's features",
+  },
 ];
 
 /** --threads, when given, sets LibTorch's threads. */
@@ -240,17 +268,26 @@ export function customSearchSpace(operators: string[]): SearchSpace | undefined 
 }
 
 /** --objective and the regularisers; undefined where not given (the caller's defaults then hold). */
-export function objectiveOptions(values: OptionValues): { objective?: SearchObjective; regularisers?: Regularisers } {
+export function objectiveOptions(values: OptionValues): {
+  objective?: SearchObjective;
+  regularisers?: Regularisers;
+  magnitudes?: MagnitudeForm;
+  policyHead?: 'network' | 'features';
+} {
   const regularisers = {
     entropyFloor: values['entropy-floor'] as number | undefined,
     entropyWeight: values['entropy-weight'] as number | undefined,
     strength: values.strength as number | undefined,
     strengthWeight: values['strength-weight'] as number | undefined,
     changeReward: values['change-reward'] as number | undefined,
+    widthFloor: values['width-floor'] as number | undefined,
+    widthCeiling: values['width-ceiling'] as number | undefined,
   };
   return {
     objective: values.objective as SearchObjective | undefined,
     regularisers: Object.values(regularisers).every((x) => x === undefined) ? undefined : regularisers,
+    magnitudes: values.magnitudes as MagnitudeForm | undefined,
+    policyHead: values['policy-head'] as 'network' | 'features' | undefined,
   };
 }
 

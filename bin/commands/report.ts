@@ -71,6 +71,14 @@ export const reportCommand: Command = {
     const device = deviceOption(v);
     const file = v.policy as string;
     const policy = await loadPolicy(file, { device });
+    // A frozen policy that was not settled may not be the policy the search saw (its batch norm).
+    if (policy.settled === undefined)
+      console.error(
+        `dna: warning: ${file} was not settled (written before settling existed, or by a search with settle off): ` +
+          "its batch-norm statistics may not be the search's, and the report may differ from what the search saw",
+      );
+    else if (!policy.settled.passed)
+      console.error(`dna: warning: ${file} failed its settle check: ${policy.settled.failures.join('; ')}`);
     try {
       const split = (v.split as 'train' | 'test' | undefined) ?? 'test';
       const loaded = await loadData(v, split, 0, policy.inChannels);

@@ -64,7 +64,7 @@ export const searchCommand: Command = {
         {
           name: 'exact-magnitudes',
           kind: 'flag',
-          help: 'analytic magnitude gradients where the ops have them (default straight-through)',
+          help: 'analytic magnitude gradients where the ops have them (default: straight-through for point magnitudes, exact for ranges)',
         },
       ],
     },
@@ -121,7 +121,7 @@ export const searchCommand: Command = {
         preset,
         subset: (v.subset as number | undefined) ?? (preset === undefined ? Math.min(4000, data.count) : undefined),
         classifier: modelOf(classifierName),
-        policy: modelOf(v['policy-model'] ?? classifierName),
+        policy: v['policy-head'] === 'features' ? undefined : modelOf(v['policy-model'] ?? classifierName),
         epochs: (v.epochs as number | undefined) ?? (preset === undefined ? 20 : undefined),
         batchSize: v['batch-size'] as number | undefined,
         classifierLr: v.lr as number | undefined,

@@ -88,6 +88,13 @@ export const trainCommand: Command = {
           value: 'FILE',
           help: 'augment with a searched policy (policy.dna from dna search)',
         },
+        {
+          name: 'marginal',
+          kind: 'flag',
+          help:
+            "with --policy: each image draws from another image's policy (the policy's marginal, no conditioning: " +
+            'the ablation that says what looking at each image is worth)',
+        },
         option.augmentation(),
         option.opLibrary(),
         option.importModule(),
@@ -121,6 +128,7 @@ export const trainCommand: Command = {
     const model = modelOf(v.model ?? (preset === undefined ? 'wrn-40-2' : undefined));
     if (v.policy !== undefined && v.augmentation !== undefined)
       throw new UsageError('--policy and --augmentation exclude each other');
+    if (v.marginal === true && v.policy === undefined) throw new UsageError('--marginal needs --policy FILE');
     const device = deviceOption(v);
     await loadCustomOps(v);
     const augmentation = (v.policy !== undefined ? 'dna' : (v.augmentation ?? 'none')) as Augmentation;
@@ -152,6 +160,7 @@ export const trainCommand: Command = {
         weightDecay: v['weight-decay'] as number | undefined,
         augmentation,
         policyFile: v.policy as string | undefined,
+        policyMarginal: v.marginal === true,
         preprocess: preprocessOption(v, trainData, preset),
         seed,
         device,

@@ -28,6 +28,7 @@ import type { ProcessGroup } from '../distributed/group.js';
 import { Module } from '../engine/models.js';
 import { classifierStep } from '../engine/steps.js';
 import type { Optimizer } from '../engine/optim.js';
+import { widthEntropy, type WidthEntropy } from './ranges.js';
 import { samplePolicy, type PolicyOutput } from './sampling.js';
 import { type PolicyNetwork } from './policy-network.js';
 import { Generator } from '../engine/random.js';
@@ -57,6 +58,16 @@ export interface Regularisers {
    * Invert on a class that comes inverted anyway).
    */
   changeReward?: number;
+  /**
+   * Magnitude ranges only: the InstaAug-style bounded entropy of the widths (dna/ranges.ts). The
+   * adaptive weight keeps the geometric mean width between widthFloor and widthCeiling (fractions
+   * of the whole magnitude range; defaults 0.3 and 0.9), starting at widthWeight (0.01) and
+   * moving by the factor widthRate (1.05) per step.
+   */
+  widthFloor?: number;
+  widthCeiling?: number;
+  widthWeight?: number;
+  widthRate?: number;
 }
 
 export interface StepNetworks {
@@ -83,6 +94,8 @@ export interface StepSettings {
   weightDecay: number;
   /** EMA decay of the teacher (objective 'teacher'). */
   teacherDecay: number;
+  /** Magnitude ranges: the bounds of the width entropy, and its weight at this step. */
+  widthEntropy?: { bounds: WidthEntropy; weight: Tensor | number };
 }
 
 export interface StepBatch {
@@ -102,6 +115,8 @@ export interface StepResult {
   outputs: PolicyOutput;
   /** Mean absolute pixel change the sampled sub-policies made (a scalar). */
   strength: Tensor;
+  /** Magnitude ranges: the batch's mean width entropy (mean log width, dna/ranges.ts; a scalar). */
+  widthEntropy?: Tensor;
 }
 
 /** The entropy of pi(x) = softmax(logits) of each image [B], in nats (differentiable). */
@@ -124,13 +139,20 @@ function changeCost(regularisers: Regularisers, change: Tensor): Tensor | undefi
 }
 
 /** The policy's regularisation loss (a scalar tensor in the policy's graph), or undefined. */
-function regularisation(settings: StepSettings, logits: Tensor, change: Tensor): Tensor | undefined {
+function regularisation(
+  settings: StepSettings,
+  logits: Tensor,
+  change: Tensor,
+  rangeEntropy: Tensor | undefined,
+): Tensor | undefined {
   const { entropyFloor, entropyWeight = 1 } = settings.regularisers;
   const terms: Tensor[] = [];
   if (entropyFloor !== undefined)
     terms.push(policyEntropy(logits).neg().add(entropyFloor).relu().mean().mul(entropyWeight));
   const cost = changeCost(settings.regularisers, change);
   if (cost !== undefined) terms.push(cost.mean());
+  if (rangeEntropy !== undefined && settings.widthEntropy !== undefined)
+    terms.push(rangeEntropy.mean().mul(settings.widthEntropy.weight).neg());
   return terms.length === 0 ? undefined : terms.reduce((sum, term) => sum.add(term));
 }
 
@@ -327,8 +349,9 @@ export async function searchStep(
     const scored = settings.objective === 'invariance';
     const { c, b, change, y } = hold(
       tidy(() => {
-        const { c, b } = samplePolicy(outputs, { tau: settings.tau, lambda: settings.lambda, generator });
-        const augmented = applySubPolicies(x, scored ? c.detach() : c, scored ? b.detach() : b, outputs.m, {
+        // For ranges, m is drawn in each range (reparameterised): the sample's, not the centres.
+        const { c, b, m } = samplePolicy(outputs, { tau: settings.tau, lambda: settings.lambda, generator });
+        const augmented = applySubPolicies(x, scored ? c.detach() : c, scored ? b.detach() : b, m, {
           searchSpace: policy.searchSpace,
           generator,
           magnitudeGradient: settings.magnitudeGradient,
@@ -382,26 +405,34 @@ export async function searchStep(
         break;
       }
     }
+    const rangeEntropy = outputs.width === undefined ? undefined : hold(widthEntropy(outputs, policy.searchSpace));
     // The policy's loss: <dObjective/dy, y> carries the objective through the fused op, plus the regularisers.
     const surrogate = hold(
       tidy(() => {
         let total = y.mul(imageGradient).sum();
-        const extra = regularisation(settings, outputs.logits, change);
+        const extra = regularisation(settings, outputs.logits, change, rangeEntropy);
         if (extra !== undefined) total = total.add(extra);
         return score === undefined ? total : total.add(score);
       }),
     );
-    await surrogate.backwardAsync([policy.network]);
-    if (networks.group?.isDistributed) await networks.group.averageGradients(classifier, policy.network);
+    // What the policy's optimiser trains: the policy network, or a feature head alone.
+    const trained = policy.head ?? policy.network;
+    await surrogate.backwardAsync([trained]);
+    if (networks.group?.isDistributed) await networks.group.averageGradients(classifier, trained);
     await classifierOptimizer.stepAsync();
     await policyOptimizer.stepAsync();
     if (teacher !== undefined) updateTeacher(teacher, classifier, settings.teacherDecay);
-    return tidy(() => ({
-      loss: train.loss.clone(),
-      correct: train.correct.clone(),
-      outputs: { logits: outputs.logits.detach(), p: outputs.p.detach(), m: outputs.m.detach() },
-      strength: noGrad(() => change.mean()),
-    }));
+    return tidy(() => {
+      const detached: PolicyOutput = { logits: outputs.logits.detach(), p: outputs.p.detach(), m: outputs.m.detach() };
+      if (outputs.width !== undefined) detached.width = outputs.width.detach();
+      return {
+        loss: train.loss.clone(),
+        correct: train.correct.clone(),
+        outputs: detached,
+        strength: noGrad(() => change.mean()),
+        widthEntropy: rangeEntropy === undefined ? undefined : noGrad(() => rangeEntropy.mean()),
+      };
+    });
   } finally {
     dispose(held);
   }

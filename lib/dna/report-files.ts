@@ -45,6 +45,54 @@ function opTable(report: PolicyReport, value: (op: PolicyGroupStatistics['ops'][
   );
 }
 
+/** Units of the values of the ops whose values are not plain numbers. */
+const UNITS: Record<string, string> = { Rotate: '°' };
+
+/**
+ * An op's magnitude range in its own values, e.g. "Rotate +1° ± 22°": the centre meanM and half
+ * the width meanWidth, mapped through the op's value range (before the clamp to [0, 1]).
+ */
+export function rangeText(report: PolicyReport, op: PolicyGroupStatistics['ops'][number]): string | null {
+  const index = report.searchSpace.ops.indexOf(op.name);
+  const range = report.searchSpace.ranges[index];
+  if (range === null || range === undefined || op.meanM === null || op.meanWidth === null) return null;
+  const [lo, hi] = range;
+  const span = hi - lo;
+  const digits = Math.abs(span) >= 20 ? 0 : Math.abs(span) >= 2 ? 1 : 2;
+  const unit = UNITS[op.name] ?? '';
+  const centre = lo + op.meanM * span;
+  const half = (op.meanWidth / 2) * Math.abs(span);
+  return `${op.name} ${centre >= 0 ? '+' : ''}${centre.toFixed(digits)}${unit} ± ${half.toFixed(digits)}${unit}`;
+}
+
+/** The magnitude-range section: per class, the ops it applies most with their ranges in the ops' own values. */
+function rangeLines(report: PolicyReport): string[] {
+  if (report.magnitudes !== 'range') return [];
+  const shown = 4;
+  return [
+    '## Magnitude ranges per class',
+    '',
+    "Each draw takes a magnitude uniformly in centre ± width / 2 (in the op's own values, clamped to its range). " +
+      `Per class the ${shown} ops it applies most (applications per image in brackets); then the half-width of every ` +
+      'op with a magnitude, as a fraction of its whole range.',
+    '',
+    ...table(
+      ['class', ...Array.from({ length: shown }, (_, i) => String(i + 1))],
+      groups(report).map((group) => [
+        groupName(group),
+        ...[...group.ops]
+          .filter((op) => rangeText(report, op) !== null)
+          .sort((a, b) => b.applyMass - a.applyMass)
+          .slice(0, shown)
+          .map((op) => `${rangeText(report, op)} (${number(op.applyMass)})`),
+      ]),
+    ),
+    '',
+    ...opTable(report, (op) => (op.meanWidth === null ? null : op.meanWidth / 2)),
+    '',
+  ];
+}
+
 interface Plot {
   file: string;
   title: string;
@@ -286,6 +334,7 @@ function markdown(report: PolicyReport, plotList: Plot[], examples: boolean): st
     '',
     ...opTable(report, (op) => op.meanM),
     '',
+    ...rangeLines(report),
     '## Distances between classes',
     '',
     `Jensen-Shannon divergence (base 2, 0 = same mean pi, 1 = disjoint) between the classes' mean pi; mean off the ` +

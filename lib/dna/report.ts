@@ -10,7 +10,7 @@ import { type PolicyOutput } from './sampling.js';
 import type { LoadedPolicy } from './frozen-policy.js';
 import { subPolicyName, validateSearchSpace, type SearchSpace } from '../augment/search-space.js';
 import { Tensor, dispose, keep, noGrad, tidy, type Device } from '../engine/tensor.js';
-import { arange, cat, ones } from '../engine/creation.js';
+import { arange, cat, ones, zeros } from '../engine/creation.js';
 import { positiveInteger } from '../util/checks.js';
 import { yieldToEventLoop } from '../util/event-loop.js';
 
@@ -45,6 +45,11 @@ export interface OpStatistics {
    */
   meanP: number | null;
   meanM: number | null;
+  /**
+   * Magnitude ranges: the width averaged like meanM (null for point magnitudes, or when the op is
+   * in no sub-policy). A draw takes m uniformly in meanM +- meanWidth / 2 (clamped to [0, 1]).
+   */
+  meanWidth: number | null;
 }
 
 /** The policy's behaviour over a group of images (one class, or all of them). */
@@ -80,7 +85,16 @@ export interface PolicyReport {
    * The ops, the sub-policies' names, log S, and per op the magnitude m at which it does nothing
    * (null for an op without a magnitude, or without such a point).
    */
-  searchSpace: { ops: string[]; subPolicies: string[]; maxEntropy: number; identityAt: (number | null)[] };
+  searchSpace: {
+    ops: string[];
+    /** Each op's range of values (m = 0 .. 1), null for ops without a magnitude. */
+    ranges: ([number, number] | null)[];
+    subPolicies: string[];
+    maxEntropy: number;
+    identityAt: (number | null)[];
+  };
+  /** Whether the policy gives one magnitude per slot or a range (then each op has a meanWidth). */
+  magnitudes: 'point' | 'range';
   /** One entry per class that had images, in label order. */
   perClass: PolicyGroupStatistics[];
   overall: PolicyGroupStatistics;
@@ -138,12 +152,14 @@ const shapeText = (value: unknown) => (value instanceof Tensor ? `[${value.shape
 export class PolicyStatistics {
   readonly searchSpace: SearchSpace;
   readonly classes: readonly string[];
-  // Per class, one row of `width` sums: count, entropy, pi [S], pi*p [S, 2], pi*m [S, 2].
+  // Per class, one row of `width` sums: count, entropy, pi [S], pi*p [S, 2], pi*m [S, 2], pi*width [S, 2].
   readonly #sums: Float64Array;
   readonly #width: number;
   // Sums of batches added since the last read, [K, width] float64 on their device, and their images.
   #pending: Tensor | undefined;
   #pendingImages = 0;
+  // Whether the outputs added had magnitude ranges (widths).
+  #ranges: boolean | undefined;
 
   constructor(searchSpace: SearchSpace, classes: readonly string[]) {
     validateSearchSpace(searchSpace);
@@ -151,7 +167,7 @@ export class PolicyStatistics {
       throw new TypeError('PolicyStatistics: classes must be a non-empty array of names');
     this.searchSpace = searchSpace;
     this.classes = [...classes];
-    this.#width = 2 + 5 * searchSpace.subPolicies.length;
+    this.#width = 2 + 7 * searchSpace.subPolicies.length;
     this.#sums = new Float64Array(this.classes.length * this.#width);
   }
 
@@ -169,6 +185,7 @@ export class PolicyStatistics {
     this.#pending = undefined;
     this.#pendingImages = 0;
     this.#sums.fill(0);
+    this.#ranges = undefined;
   }
 
   /** Frees the sums not read yet (they are read and freed by `images` and `report()` too). */
@@ -202,7 +219,7 @@ export class PolicyStatistics {
     const where = 'PolicyStatistics.add';
     const S = this.searchSpace.subPolicies.length;
     const K = this.classes.length;
-    const { logits, p, m } = outputs ?? ({} as PolicyOutput);
+    const { logits, p, m, width } = outputs ?? ({} as PolicyOutput);
     if (!(labels instanceof Tensor) || labels.ndim !== 1)
       throw new TypeError(`${where}: labels must be a [B] tensor of class indices, got ${shapeText(labels)}`);
     const B = labels.shape[0];
@@ -210,13 +227,13 @@ export class PolicyStatistics {
       throw new RangeError(
         `${where}: logits are ${shapeText(logits)}, expected [${B}, ${S}] (${B} labels, ${S} sub-policies)`,
       );
-    for (const [name, value] of [
-      ['p', p],
-      ['m', m],
-    ] as const) {
+    for (const [name, value] of [['p', p], ['m', m], ...(width === undefined ? [] : [['width', width]])] as const) {
       if (!(value instanceof Tensor) || value.shape.join() !== [B, S, 2].join())
         throw new RangeError(`${where}: ${name} is ${shapeText(value)}, expected [${B}, ${S}, 2]`);
     }
+    const ranges = width !== undefined;
+    if (this.#ranges !== undefined && this.#ranges !== ranges)
+      throw new RangeError(`${where}: outputs with and without magnitude ranges (widths) cannot be mixed`);
     const sums = noGrad(() =>
       tidy(() => {
         const alpha = logits.toDtype('float64');
@@ -233,7 +250,14 @@ export class PolicyStatistics {
           .eq(arange(0, K, 1, { dtype: labels.dtype, device: labels.device }))
           .toDtype('float64');
         const rows = cat(
-          [ones([B, 1], { dtype: 'float64', device: pi.device }), entropies, pi, weighted(p), weighted(m)],
+          [
+            ones([B, 1], { dtype: 'float64', device: pi.device }),
+            entropies,
+            pi,
+            weighted(p),
+            weighted(m),
+            width === undefined ? zeros([B, 2 * S], { dtype: 'float64', device: pi.device }) : weighted(width),
+          ],
           1,
         );
         const batchSums = member.transpose(0, 1).matmul(rows);
@@ -243,6 +267,7 @@ export class PolicyStatistics {
     this.#pending?.dispose();
     this.#pending = sums;
     this.#pendingImages += B;
+    this.#ranges = ranges;
   }
 
   /** The statistics of everything added so far; `top` sub-policies per group (default 5). */
@@ -281,10 +306,12 @@ export class PolicyStatistics {
       counts,
       searchSpace: {
         ops: this.searchSpace.ops.map((op) => op.name),
+        ranges: this.searchSpace.ops.map((op) => (op.range === null ? null : [op.range[0], op.range[1]])),
         subPolicies: this.searchSpace.subPolicies.map((_, s) => subPolicyName(this.searchSpace, s)),
         maxEntropy: Math.log(S),
         identityAt: this.searchSpace.ops.map((op) => (op.range === null ? null : (op.identityAt ?? null))),
       },
+      magnitudes: this.#ranges === true ? 'range' : 'point',
       perClass,
       overall: this.#group(total, 'all', top),
       distance: {
@@ -303,11 +330,13 @@ export class PolicyStatistics {
     const meanPi = Array.from(row.subarray(2, 2 + S), (sum) => sum / count);
     const applied = row.subarray(2 + S, 2 + 3 * S);
     const magnitude = row.subarray(2 + 3 * S, 2 + 5 * S);
+    const widths = row.subarray(2 + 5 * S, 2 + 7 * S);
     const ops = space.ops.map((op) => ({
       name: op.name,
       selected: 0,
       applyMass: 0,
       magnitudeMass: 0,
+      widthMass: 0,
       magnitude: op.range !== null,
     }));
     space.subPolicies.forEach((pair, s) =>
@@ -315,6 +344,7 @@ export class PolicyStatistics {
         ops[o].selected += meanPi[s];
         ops[o].applyMass += applied[2 * s + slot] / count;
         ops[o].magnitudeMass += magnitude[2 * s + slot] / count;
+        ops[o].widthMass += widths[2 * s + slot] / count;
       }),
     );
     const ranked = meanPi
@@ -327,12 +357,13 @@ export class PolicyStatistics {
       top: ranked.slice(0, top),
       meanEntropy: row[1] / count,
       entropyOfMean: entropy(meanPi),
-      ops: ops.map(({ name: opName, selected, applyMass, magnitudeMass, magnitude }) => ({
+      ops: ops.map(({ name: opName, selected, applyMass, magnitudeMass, widthMass, magnitude }) => ({
         name: opName,
         selected,
         applyMass,
         meanP: selected > 0 ? applyMass / selected : null,
         meanM: selected > 0 && magnitude ? magnitudeMass / selected : null,
+        meanWidth: selected > 0 && this.#ranges === true ? widthMass / selected : null,
       })),
     };
   }

@@ -55,8 +55,10 @@ export interface PolicyOutput {
   logits: Tensor;
   /** [B, S, 2] apply probabilities. */
   p: Tensor;
-  /** [B, S, 2] magnitudes in [0, 1]. */
+  /** [B, S, 2] magnitudes in [0, 1]; for ranges, their centres. */
   m: Tensor;
+  /** [B, S, 2] widths of the magnitude ranges in (0, 1) (magnitudes 'range' only). */
+  width?: Tensor;
 }
 
 export interface PolicySample {
@@ -64,7 +66,7 @@ export interface PolicySample {
   c: Tensor;
   /** [B, S, 2] 0/1 bits (straight-through). */
   b: Tensor;
-  /** [B, S, 2] magnitudes, as the network gives them. */
+  /** [B, S, 2] magnitudes: as the network gives them, or for ranges drawn in them (reparameterised). */
   m: Tensor;
 }
 
@@ -77,14 +79,33 @@ export interface SampleOptions {
 }
 
 /**
+ * A magnitude per slot drawn in each range: m = clamp(centre + width * (u - 0.5), 0, 1), u uniform
+ * in [0, 1) from `generator`. Reparameterised: the gradient reaches the centre (1) and the width
+ * (u - 0.5) wherever the clamp does not bind.
+ */
+export function drawMagnitudes(centre: Tensor, width: Tensor, generator?: Generator): Tensor {
+  if (!(centre instanceof Tensor) || !(width instanceof Tensor) || centre.shape.join() !== width.shape.join()) {
+    const shape = (t: unknown) => (t instanceof Tensor ? `[${t.shape.join(', ')}]` : describe(t));
+    throw new RangeError(
+      `drawMagnitudes: centre and width must be Tensors of one shape, got ${shape(centre)} and ${shape(width)}`,
+    );
+  }
+  return tidy(() => {
+    const u = rand(centre.shape, { generator, device: centre.device });
+    return centre.add(width.mul(u.sub(0.5))).clamp(0, 1);
+  });
+}
+
+/**
  * A straight-through sample of each image's policy: c = gumbelSoftmaxST(logits, tau), then
- * b = relaxedBernoulliST(p, lambda), both from `generator` in that order; m as given.
+ * b = relaxedBernoulliST(p, lambda), then for ranges m = drawMagnitudes(m, width), all from
+ * `generator` in that order; point magnitudes as given.
  */
 export function samplePolicy(outputs: PolicyOutput, options: SampleOptions = {}): PolicySample {
   const { tau = 0.5, lambda = 0.5, generator } = optionsObject(options, 'samplePolicy');
   return tidy(() => ({
     c: gumbelSoftmaxST(outputs.logits, tau, generator),
     b: relaxedBernoulliST(outputs.p, lambda, generator),
-    m: outputs.m,
+    m: outputs.width === undefined ? outputs.m : drawMagnitudes(outputs.m, outputs.width, generator),
   }));
 }

@@ -397,3 +397,12 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
     if (handle !== undefined) await handle.close().catch(() => {});
   }
 }
+
+/** The tensors whose names start with `prefix`, without it (a part of a checkpoint that holds several). */
+export function withPrefix(tensors: Record<string, Tensor>, prefix: string): Record<string, Tensor> {
+  return Object.fromEntries(
+    Object.entries(tensors)
+      .filter(([name]) => name.startsWith(prefix))
+      .map(([name, t]) => [name.slice(prefix.length), t]),
+  );
+}

@@ -158,6 +158,25 @@ export function wideResNet(config: WideResNetConfig): Module {
   return new Module(native.wideResNet(architecture, seed ?? null));
 }
 
+/** The architecture of `mlp`: Linear(inputs, hidden), ReLU, Linear(hidden, outputs). */
+export interface MlpConfig {
+  inputs: number;
+  hidden: number;
+  outputs: number;
+  /** The last layer starts at zero (outputs start at zero). Default false. */
+  zeroHead?: boolean;
+  /** Seeds the initial weights (default: from LibTorch's default generator). */
+  seed?: number | bigint;
+}
+
+/** A small MLP over feature vectors [B, inputs]: a head on another network's `features`. */
+export function mlp(config: MlpConfig): Module {
+  if (config === null || typeof config !== 'object' || Array.isArray(config))
+    throw new TypeError(`mlp: config must be an object { inputs, hidden, outputs }, got ${describe(config)}`);
+  const { seed, ...architecture } = config;
+  return new Module(native.mlp(architecture, seed ?? null));
+}
+
 /**
  * A native network. Its parameters are LibTorch tensors that the optimisers update in place;
  * `parameters()` hands out new Tensor handles to them (disposing those frees nothing).
@@ -187,6 +206,35 @@ export class Module {
    */
   async forwardAsync(x: Tensor): Promise<Tensor> {
     return new Tensor(await native.moduleForwardAsync(this.#handle, tensorHandle(x)));
+  }
+
+  /** `features` with the pass on the addon's step thread, like `forwardAsync`. */
+  async featuresAsync(x: Tensor): Promise<Tensor> {
+    return new Tensor(await native.moduleFeaturesAsync(this.#handle, tensorHandle(x)));
+  }
+
+  /**
+   * What the network's last layer reads, [B, F] (a WideResNet: its pooled activations, F = 64 *
+   * widen); recorded by autograd unless under noGrad.
+   */
+  features(x: Tensor): Tensor {
+    return new Tensor(native.moduleFeatures(this.#handle, tensorHandle(x)));
+  }
+
+  /**
+   * How batch norm updates its running statistics in training mode: the weight of each new batch
+   * (default 0.1), or null for the plain average of every batch since the last reset (or since
+   * momentum became null).
+   */
+  setBatchNormMomentum(momentum: number | null): this {
+    native.moduleSetBatchNormMomentum(this.#handle, momentum);
+    return this;
+  }
+
+  /** Running means 0, variances 1 and no batches counted, in every batch-norm layer. */
+  resetBatchNormStatistics(): this {
+    native.moduleResetBatchNormStatistics(this.#handle);
+    return this;
   }
 
   /** Training mode (batch statistics, running averages updated, dropout on); returns this. */

@@ -203,8 +203,13 @@ export interface Addon {
 
   // Models (native/nn/modules.cc). Configs and options are checked natively.
   wideResNet(config: object, seed?: number | bigint | null): NativeModule;
+  mlp(config: object, seed?: number | bigint | null): NativeModule;
   moduleConfig(m: NativeModule): Record<string, unknown>;
   moduleForward(m: NativeModule, x: T): T;
+  moduleFeatures(m: NativeModule, x: T): T;
+  moduleSetBatchNormMomentum(m: NativeModule, momentum: number | null): void;
+  moduleResetBatchNormStatistics(m: NativeModule): void;
+  moduleFeaturesAsync(m: NativeModule, x: T): Promise<T>;
   moduleForwardAsync(m: NativeModule, x: T): Promise<T>;
   optimizerStepAsync(o: NativeOptimizer): Promise<void>;
   backwardAsync(x: T, holds?: (NativeModule | T)[]): Promise<void>;

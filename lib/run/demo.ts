@@ -15,6 +15,7 @@ import { policyReport, type PolicyReport } from '../dna/report.js';
 import { writePolicyReport, type PolicyReportFiles } from '../dna/report-files.js';
 import { positiveInteger } from '../util/checks.js';
 import type { Regularisers, SearchObjective } from '../dna/objectives.js';
+import type { MagnitudeForm } from '../dna/policy-network.js';
 import { search, type SearchProgress } from './search.js';
 import { evaluate } from './evaluate.js';
 import { runGroup } from './ranks.js';
@@ -46,6 +47,9 @@ export interface DemoOptions {
    */
   objective?: SearchObjective;
   regularisers?: Regularisers;
+  /** Point magnitudes or ranges, a policy network or a head on the classifier's features (search). Default: DEMO_OBJECTIVE's. */
+  magnitudes?: MagnitudeForm;
+  policyHead?: 'network' | 'features';
   /** Baselines trained with the same budget for comparison (default none). */
   compare?: BaselineName[];
   seed?: number;
@@ -90,9 +94,16 @@ export interface DemoResult {
  * inverted, 0.001 on the others) with test accuracy above TrivialAugment's (87.12% against
  * 83.78%; the paper's joint: 81.10%).
  */
-export const DEMO_OBJECTIVE: { objective: SearchObjective; regularisers: Regularisers } = Object.freeze({
+export const DEMO_OBJECTIVE: {
+  objective: SearchObjective;
+  regularisers: Regularisers;
+  magnitudes: MagnitudeForm;
+  policyHead: 'network' | 'features';
+} = Object.freeze({
   objective: 'invariance',
   regularisers: Object.freeze({ changeReward: 1, entropyFloor: 2, entropyWeight: 1 }),
+  magnitudes: 'point',
+  policyHead: 'network',
 });
 
 /** Baseline preprocessing for 28x28 gray images: flip, pad 2 + crop, and Cutout 8 after the policy. */
@@ -202,6 +213,8 @@ async function demoOnGroup(
     preprocess: DEMO_PREPROCESS,
     objective: options.objective ?? DEMO_OBJECTIVE.objective,
     regularisers: options.regularisers ?? (options.objective === undefined ? DEMO_OBJECTIVE.regularisers : undefined),
+    magnitudes: options.magnitudes ?? (options.objective === undefined ? DEMO_OBJECTIVE.magnitudes : undefined),
+    policyHead: options.policyHead ?? (options.objective === undefined ? DEMO_OBJECTIVE.policyHead : undefined),
     seed,
     device,
     execution: options.execution,

@@ -2,7 +2,7 @@
 // optimisers, the generator behind every random draw, and where the run stands. `train` and
 // `search` write it atomically and resume from it; resuming gives the same result as running
 // straight through.
-import { loadCheckpoint, saveCheckpoint } from '../engine/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint, withPrefix } from '../engine/checkpoint.js';
 import { exists } from '../util/files.js';
 import type { Module, ModuleConfig } from '../engine/models.js';
 import type { Optimizer, OptimizerState } from '../engine/optim.js';
@@ -52,14 +52,7 @@ interface RunMeta<P> {
   run: unknown;
 }
 
-/** The tensors whose names start with `prefix`, without it. */
-export function withPrefix(tensors: Record<string, Tensor>, prefix: string): Record<string, Tensor> {
-  return Object.fromEntries(
-    Object.entries(tensors)
-      .filter(([name]) => name.startsWith(prefix))
-      .map(([name, t]) => [name.slice(prefix.length), t]),
-  );
-}
+export { withPrefix } from '../engine/checkpoint.js';
 
 function sameConfig(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);

@@ -23,13 +23,15 @@ import {
   type StepNetworks,
 } from '../dna/objectives.js';
 import { savePolicy } from '../dna/policy-file.js';
-import { PolicyNetwork, type PolicyNetworkConfig } from '../dna/policy-network.js';
+import { MAGNITUDE_FORMS, PolicyNetwork, type MagnitudeForm, type PolicyNetworkConfig } from '../dna/policy-network.js';
+import { adaptWidthWeight, DEFAULT_WIDTH_ENTROPY, type WidthEntropy } from '../dna/ranges.js';
 import { PolicyStatistics } from '../dna/report.js';
+import { settlePolicy, type SettleCheck } from '../dna/settle.js';
 import { backend } from '../engine/backend.js';
 import { checkpointPaths } from '../engine/checkpoint.js';
 import { executionOptions, wideResNet, type Module, type WideResNetConfig } from '../engine/models.js';
 import { adam, sgd } from '../engine/optim.js';
-import { zeros } from '../engine/creation.js';
+import { full, zeros } from '../engine/creation.js';
 import { dispose, tidy, type Device } from '../engine/tensor.js';
 import { checkSeed, positiveInteger } from '../util/checks.js';
 import { describe, requiredOptions } from '../util/describe.js';
@@ -83,8 +85,28 @@ export interface SearchOptions extends RunOptions<SearchProgress> {
   objective?: SearchObjective;
   /** Entropy floor and strength target (lib/objectives.ts), off by default. */
   regularisers?: Regularisers;
-  /** Gradient of the magnitudes through the ops: 'straight-through' (default, SPEC 1.4) or 'exact'. */
+  /**
+   * Gradient of the magnitudes through the ops: 'straight-through' (SPEC 1.4; the default for
+   * point magnitudes) or 'exact' (the default for ranges, whose widths learn nothing without it).
+   */
   magnitudeGradient?: 'straight-through' | 'exact';
+  /**
+   * 'point' (default, the paper: one magnitude per slot) or 'range' (SPEC 8: a centre and a width
+   * per slot, each draw uniform in the range; the widths' entropy is kept within bounds, see
+   * `regularisers.widthFloor`).
+   */
+  magnitudes?: MagnitudeForm;
+  /**
+   * 'network' (default, the paper: a policy network of its own, `policy`) or 'features': a small
+   * MLP on the classifier's detached penultimate features of the un-augmented image. The policy
+   * file then holds the search's classifier as the policy's backbone.
+   */
+  policyHead?: 'network' | 'features';
+  /**
+   * Recompute the policy network's batch-norm statistics over the search images at the end and
+   * check it against the search (dna/settle.ts; recorded in the policy file). Default true.
+   */
+  settle?: boolean;
   /** EMA decay of the teacher of objective 'teacher' (default 0.99). */
   teacherDecay?: number;
   /** Baseline preprocessing: flip and crop before the sub-policy, Cutout after. Default: the preset's, else 'none'. */
@@ -116,11 +138,21 @@ export interface SearchMonitor {
   totalApplyMass: number;
   /** Mean absolute pixel change the sampled sub-policies made. */
   strength: number;
+  /** Magnitude ranges: the mean width entropy (mean log width) and the adaptive weight at the epoch's end. */
+  widthEntropy?: number;
+  widthWeight?: number;
   warning?: string;
+}
+
+/** Where a search stands; with magnitude ranges also the adaptive weight of the width entropy. */
+interface SearchPosition extends LoopPosition {
+  widthWeight?: number;
 }
 
 export interface SearchResult {
   policy: PolicyNetwork;
+  /** The settle check (when the search settled the policy). */
+  settled?: SettleCheck;
   /** The monitor of the last epoch, and every collapse warning of the run. */
   monitor?: SearchMonitor;
   warnings: string[];
@@ -143,16 +175,27 @@ function resolveSearch(options: SearchOptions) {
   const preset = datasetPreset(options.preset, 'search')?.search;
   const classifier = options.classifier ?? preset?.classifier;
   const policy = options.policy ?? preset?.policy;
-  if (classifier === undefined || policy === undefined)
+  const featureHead = options.policyHead === 'features';
+  if (classifier === undefined || (policy === undefined && !featureHead))
     throw new TypeError('search: give the classifier and policy backbones (e.g. WRN_40_2), or a preset');
   const epochs = positiveInteger(options.epochs ?? preset?.epochs, 'epochs', 'search');
   const batchSize = positiveInteger(options.batchSize ?? preset?.batchSize ?? 128, 'batchSize', 'search');
   const subset = options.subset ?? preset?.subset;
   if (subset !== undefined) positiveInteger(subset, 'subset', 'search');
   const seed = checkSeed(options.seed ?? 0, 'search', true);
+  const magnitudes = options.magnitudes ?? 'point';
+  if (!MAGNITUDE_FORMS.includes(magnitudes))
+    throw new RangeError(`search: magnitudes must be 'point' or 'range', got ${describe(magnitudes)}`);
+  const policyHead = options.policyHead ?? 'network';
+  if (policyHead !== 'network' && policyHead !== 'features')
+    throw new RangeError(`search: policyHead must be 'network' or 'features', got ${describe(policyHead)}`);
+  const regularisers = checkRegularisers(options.regularisers ?? {});
+  const widthSet = Object.keys(regularisers).find((name) => name.startsWith('width'));
+  if (widthSet !== undefined && magnitudes !== 'range')
+    throw new RangeError(`search: regularisers.${widthSet} applies to magnitudes: 'range' only`);
   return {
     classifier,
-    policy,
+    policy: policy ?? classifier,
     epochs,
     batchSize,
     subset,
@@ -163,8 +206,12 @@ function resolveSearch(options: SearchOptions) {
     tau: options.tau ?? 0.5,
     lambda: options.lambda ?? 0.5,
     objective: checkObjective(options.objective ?? 'joint'),
-    regularisers: checkRegularisers(options.regularisers ?? {}),
-    magnitudeGradient: options.magnitudeGradient ?? 'straight-through',
+    regularisers,
+    magnitudeGradient: options.magnitudeGradient ?? (magnitudes === 'range' ? 'exact' : 'straight-through'),
+    magnitudes,
+    policyHead,
+    widthEntropy: magnitudes === 'range' ? widthBounds(regularisers) : undefined,
+    settle: options.settle ?? true,
     teacherDecay: options.teacherDecay ?? 0.99,
     preprocess: preprocessConfig(options.preprocess ?? preset?.preprocess, 'search: unknown preprocess preset'),
   };
@@ -211,15 +258,18 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     requireCustomOps(options.searchSpace, 'search');
   }
   const execution = executionOptions(options.execution, 'search');
+  const classifierConfig = { ...settings.classifier, classes, inChannels: channels, seed } as WideResNetConfig;
+  const classifier = wideResNet(classifierConfig).to(device).setExecution(execution);
+  const features = settings.policyHead === 'features';
   const policy = new PolicyNetwork({
     backbone: settings.policy,
     inChannels: channels,
     searchSpace: options.searchSpace,
     seed: seed + 1,
+    magnitudes: settings.magnitudes,
+    features: features ? { network: classifier } : undefined,
   }).to(device);
-  policy.network.setExecution(execution);
-  const classifierConfig = { ...settings.classifier, classes, inChannels: channels, seed } as WideResNetConfig;
-  const classifier = wideResNet(classifierConfig).to(device).setExecution(execution);
+  if (!features) policy.network.setExecution(execution);
   const classifierOptimizer = sgd(classifier, {
     lr: settings.classifierLr,
     momentum: 0.9,
@@ -235,8 +285,11 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     settings.objective === 'teacher'
       ? wideResNet(classifierConfig).to(device).setExecution(execution).eval()
       : undefined;
-  const modules: Record<string, Module> =
-    teacher === undefined ? { classifier, policy: policy.network } : { classifier, policy: policy.network, teacher };
+  const modules: Record<string, Module> = {
+    classifier,
+    ...(policy.head === undefined ? { policy: policy.network } : { policyHead: policy.head }),
+    ...(teacher === undefined ? {} : { teacher }),
+  };
   const parts: RunParts = { modules, optimizers: { classifierOptimizer, policyOptimizer }, generator };
   const networks: StepNetworks = { policy, classifier, classifierOptimizer, policyOptimizer, teacher, group };
   const statistics = new PolicyStatistics(policy.searchSpace, data.classes);
@@ -259,12 +312,23 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     regularisers: settings.regularisers,
     magnitudeGradient: settings.magnitudeGradient,
     teacherDecay: settings.objective === 'teacher' ? settings.teacherDecay : null,
+    // Recorded only when not the paper's, so that searches from before these options still resume.
+    ...(settings.magnitudes === 'range' ? { magnitudes: settings.magnitudes } : {}),
+    ...(features ? { policyHead: settings.policyHead } : {}),
     ...(group.isDistributed ? { worldSize: group.worldSize } : {}),
-  };
+  } as const;
 
   // The sampled sub-policies' pixel change over the epoch, on the device until the epoch ends.
   let strengthSum = zeros([], { dtype: 'float64', device });
-  const loop: EpochLoop<LoopPosition, SearchEpochProgress> = new EpochLoop(
+  // Magnitude ranges: the adaptive weight of the width entropy and the epoch's sum of that entropy,
+  // on the device too (read when the epoch ends and when the position is saved).
+  const widthBoundsOf = settings.widthEntropy;
+  let widthWeight =
+    widthBoundsOf === undefined ? undefined : full([], widthBoundsOf.weight, { dtype: 'float64', device });
+  let widthEntropySum = zeros([], { dtype: 'float64', device });
+  const positionWithWeight = () =>
+    widthWeight === undefined ? loop.position : { ...loop.position, widthWeight: widthWeight.item() as number };
+  const loop: EpochLoop<SearchPosition, SearchEpochProgress> = new EpochLoop(
     {
       where: 'search',
       data,
@@ -281,7 +345,14 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
       // Rank 0 alone writes.
       save: async () => {
         if (checkpoint === undefined || !group.isMain) return;
-        await saveRunState(checkpoint, SEARCH_CHECKPOINT_KIND, SEARCH_CHECKPOINT_VERSION, parts, loop.position, run);
+        await saveRunState(
+          checkpoint,
+          SEARCH_CHECKPOINT_KIND,
+          SEARCH_CHECKPOINT_VERSION,
+          parts,
+          positionWithWeight(),
+          run,
+        );
         await recordRun(outDir!, 'search', loop.position, {
           epochs,
           steps: loop.steps,
@@ -299,12 +370,25 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
             : await validationBatch(validation, batchSize, seed, loop.position, device, group);
         const images = preprocessImages(batch.images, beforePolicy, { generator });
         try {
+          const widthEntropy =
+            widthBoundsOf === undefined || widthWeight === undefined
+              ? undefined
+              : { bounds: widthBoundsOf, weight: widthWeight };
           const result = await searchStep(
             networks,
-            { ...settings, cutout: baseline.cutout, lr },
+            { ...settings, cutout: baseline.cutout, lr, widthEntropy },
             { images, labels: batch.labels, validation: held },
             generator,
           );
+          if (widthBoundsOf !== undefined && widthWeight !== undefined && result.widthEntropy !== undefined) {
+            const entropy = result.widthEntropy;
+            const [weight, sum] = tidy(() => [
+              adaptWidthWeight(widthWeight!, entropy, widthBoundsOf),
+              widthEntropySum.add(entropy.toDtype('float64').mul(batch.indices.length)),
+            ]);
+            dispose([widthWeight, widthEntropySum, entropy]);
+            [widthWeight, widthEntropySum] = [weight, sum];
+          }
           try {
             statistics.add(result.outputs, batch.labels);
             const added = tidy(() => strengthSum.add(result.strength.toDtype('float64').mul(batch.indices.length)));
@@ -322,9 +406,15 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
         // The statistics cover the steps this process ran (all of them, but in a resumed epoch).
         const strength = (strengthSum.item() as number) / summary.imagesThisRun;
         monitor = summary.imagesThisRun === 0 ? monitor : watch(statistics, strength);
+        if (monitor !== undefined && widthWeight !== undefined && summary.imagesThisRun > 0) {
+          monitor.widthEntropy = (widthEntropySum.item() as number) / summary.imagesThisRun;
+          monitor.widthWeight = widthWeight.item() as number;
+        }
         statistics.reset();
         strengthSum.dispose();
         strengthSum = zeros([], { dtype: 'float64', device });
+        widthEntropySum.dispose();
+        widthEntropySum = zeros([], { dtype: 'float64', device });
         if (monitor?.warning !== undefined) warnings.push(`epoch ${loop.position.epoch}: ${monitor.warning}`);
         return {
           record: { loss: summary.loss, accuracy: summary.accuracy, monitor: monitor ?? null },
@@ -345,7 +435,7 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
         main: group.isMain,
         checkpoint,
         restore: async () => {
-          const restored = await loadRunState<LoopPosition>(
+          const restored = await loadRunState<SearchPosition>(
             checkpoint,
             SEARCH_CHECKPOINT_KIND,
             SEARCH_CHECKPOINT_VERSION,
@@ -363,30 +453,54 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
         resumedFrom = { epoch: opened.position.epoch, step: opened.position.step };
         if (group.rank !== 0) generator = rankGenerator(seed, group, device, loop.position.step);
       }
+        const saved = opened.position as SearchPosition;
+        if (widthWeight !== undefined && saved.widthWeight !== undefined) {
+          widthWeight.dispose();
+          widthWeight = full([], saved.widthWeight, { dtype: 'float64', device });
+        }
     }
-    await shareWeights(group, classifier, policy.network, ...(teacher === undefined ? [] : [teacher]));
+    // A feature head's backbone is the classifier: the head is what the policy adds.
+    await shareWeights(group, classifier, policy.head ?? policy.network, ...(teacher === undefined ? [] : [teacher]));
     policy.train();
     classifier.train();
     const { aborted } = await loop.run(resumedFrom !== undefined);
-    // Ranks kept batch statistics of their own shards: the policy network's running ones are averaged.
+    // Ranks kept batch statistics of their own shards: the policy network's running ones are averaged
+    // (a feature head has none; its backbone is the classifier). Settling recomputes them over every
+    // search image, the same on every rank.
     await group.syncBatchNormStatistics(policy.network);
+    const settled =
+      aborted || !settings.settle
+        ? undefined
+        : await settlePolicy(policy, data, {
+            batchSize,
+            preprocess: beforePolicy,
+            seed: seed + 2,
+            device,
+            lastEpoch: monitor && { entropy: monitor.entropy, applyMass: monitor.applyMass },
+          });
     const seconds = previousSeconds + (performance.now() - started) / 1000;
     let policyFile: string | undefined;
     if (outDir !== undefined && !aborted) {
       policyFile = path.join(outDir, 'policy.dna');
       if (group.isMain)
-        await savePolicy(policyFile, policy, {
-          dataset: data.name,
-          classes: data.classes,
-          seed,
-          steps: loop.position.step,
-          seconds: Math.round(seconds * 100) / 100,
-        });
+        await savePolicy(
+          policyFile,
+          policy,
+          {
+            dataset: data.name,
+            classes: data.classes,
+            seed,
+            steps: loop.position.step,
+            seconds: Math.round(seconds * 100) / 100,
+          },
+          settled,
+        );
       // The other ranks may read the file next (a training with the policy): it is complete now.
       await group.barrier();
     }
     return {
       policy,
+      settled,
       monitor,
       warnings,
       steps: loop.position.step,
@@ -404,8 +518,11 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     throw error;
   } finally {
     strengthSum.dispose();
+    widthEntropySum.dispose();
+    widthWeight?.dispose();
     statistics.dispose();
-    classifier.dispose();
+    // A feature head's policy owns the classifier: its backbone.
+    if (!features) classifier.dispose();
     teacher?.dispose();
     classifierOptimizer.dispose();
     policyOptimizer.dispose();
@@ -420,7 +537,17 @@ function checkRegularisers(regularisers: Regularisers): Regularisers {
       `search: regularisers must be an object { entropyFloor, entropyWeight, strength, strengthWeight, ` +
         `changeReward }, got ${describe(regularisers)}`,
     );
-  const known = ['entropyFloor', 'entropyWeight', 'strength', 'strengthWeight', 'changeReward'];
+  const known = [
+    'entropyFloor',
+    'entropyWeight',
+    'strength',
+    'strengthWeight',
+    'changeReward',
+    'widthFloor',
+    'widthCeiling',
+    'widthWeight',
+    'widthRate',
+  ];
   const set: Record<string, number> = {};
   for (const [name, value] of Object.entries(regularisers)) {
     if (!known.includes(name))
@@ -430,7 +557,29 @@ function checkRegularisers(regularisers: Regularisers): Regularisers {
       throw new RangeError(`search: regularisers.${name} must be a non-negative number, got ${describe(value)}`);
     set[name] = value;
   }
+  for (const name of ['widthFloor', 'widthCeiling'] as const) {
+    const value = set[name];
+    if (value !== undefined && !(value > 0 && value <= 1))
+      throw new RangeError(`search: regularisers.${name} must be a width in (0, 1], got ${describe(value)}`);
+  }
+  if (set.widthRate !== undefined && !(set.widthRate >= 1))
+    throw new RangeError(`search: regularisers.widthRate must be at least 1, got ${describe(set.widthRate)}`);
   return set;
+}
+
+/** The width entropy's bounds and adaptation: the regularisers', else the defaults (dna/ranges.ts). */
+function widthBounds(regularisers: Regularisers): WidthEntropy {
+  const bounds: WidthEntropy = {
+    floor: regularisers.widthFloor ?? DEFAULT_WIDTH_ENTROPY.floor,
+    ceiling: regularisers.widthCeiling ?? DEFAULT_WIDTH_ENTROPY.ceiling,
+    weight: regularisers.widthWeight ?? DEFAULT_WIDTH_ENTROPY.weight,
+    rate: regularisers.widthRate ?? DEFAULT_WIDTH_ENTROPY.rate,
+  };
+  if (bounds.floor > bounds.ceiling)
+    throw new RangeError(
+      `search: regularisers.widthFloor (${bounds.floor}) must not be above widthCeiling (${bounds.ceiling})`,
+    );
+  return bounds;
 }
 
 function checkObjective(objective: string): SearchObjective {

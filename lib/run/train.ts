@@ -20,7 +20,7 @@ import { sgd } from '../engine/optim.js';
 import { classifierStep } from '../engine/steps.js';
 import type { Device, Tensor } from '../engine/tensor.js';
 import { checkSeed, positiveInteger } from '../util/checks.js';
-import { requiredOptions } from '../util/describe.js';
+import { describe, requiredOptions } from '../util/describe.js';
 import { exists } from '../util/files.js';
 import type { ProcessGroup } from '../distributed/group.js';
 import {
@@ -82,6 +82,12 @@ export interface TrainOptions extends RunOptions<TrainProgress> {
    * each image gets a hard sample of its own sub-policy, between flip/crop and Cutout.
    */
   policyFile?: string;
+  /**
+   * Train with the policy's marginal instead (the ablation of its conditioning): the same frozen
+   * network, but each image draws its sub-policy, bits and magnitudes from the outputs of another
+   * image of its batch. Needs a policy (`augmentation: 'dna'` or a loaded policy). Default false.
+   */
+  policyMarginal?: boolean;
 }
 
 /** Progress of `train`: after every step, and at the end of every epoch with the test accuracy. */
@@ -466,9 +472,20 @@ async function resolveAugmentation(
   channels: number,
   device: Device,
 ): Promise<{ augment: AsyncAugmenter; policy?: LoadedPolicy; name: string }> {
-  const { augmentation = 'none', policyFile } = options;
+  const { augmentation = 'none', policyFile, policyMarginal = false } = options;
   if (augmentation !== 'dna' && policyFile !== undefined)
     throw new TypeError("train: policyFile goes with augmentation: 'dna'");
+  if (typeof policyMarginal !== 'boolean')
+    throw new TypeError(`train: policyMarginal must be true or false, got ${describe(policyMarginal)}`);
+  const isLoaded =
+    typeof augmentation === 'object' &&
+    augmentation !== null &&
+    typeof (augmentation as LoadedPolicy).augment === 'function';
+  if (policyMarginal && augmentation !== 'dna' && !isLoaded)
+    throw new TypeError(
+      "train: policyMarginal needs a policy (augmentation: 'dna' with policyFile, or a loaded policy)",
+    );
+  const marginal = (policy: LoadedPolicy) => (policyMarginal ? policy.marginal() : policy);
   if (augmentation === 'dna') {
     if (typeof policyFile !== 'string')
       throw new TypeError("train: augmentation 'dna' needs policyFile, a policy file written by search");
@@ -479,15 +496,16 @@ async function resolveAugmentation(
         `train: ${policyFile} is a policy for ${policy.inChannels}-channel images, the data has ${channels} channels`,
       );
     }
-    return { augment: (images, o) => policy.augmentAsync(images, o), policy, name: `dna:${path.resolve(policyFile)}` };
+    const used = marginal(policy);
+    return {
+      augment: (images, o) => used.augmentAsync(images, o),
+      policy,
+      name: `dna${policyMarginal ? '-marginal' : ''}:${path.resolve(policyFile)}`,
+    };
   }
-  if (
-    typeof augmentation === 'object' &&
-    augmentation !== null &&
-    typeof (augmentation as LoadedPolicy).augment === 'function'
-  ) {
-    const policy = augmentation as LoadedPolicy;
-    return { augment: (images, o) => policy.augmentAsync(images, o), name: 'dna' };
+  if (isLoaded) {
+    const policy = marginal(augmentation as LoadedPolicy);
+    return { augment: (images, o) => policy.augmentAsync(images, o), name: policyMarginal ? 'dna-marginal' : 'dna' };
   }
   return {
     augment: baselineAugmenter(augmentation as BaselineName | Augmenter),

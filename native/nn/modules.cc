@@ -65,16 +65,37 @@ class BatchNorm : public torch::nn::Module {
 
   at::Tensor forward(const at::Tensor& x) {
     const bool training = is_training();
+    double factor = momentum_.value_or(0.0);
     if (training) {
       at::NoGradGuard noGrad;
       batchesTracked_.add_(1);
+      // No momentum: the running statistics are the plain average of every batch's (PyTorch's
+      // momentum=None), counted here rather than read from the device.
+      if (!momentum_) factor = 1.0 / static_cast<double>(++averaged_);
     }
-    return at::batch_norm(x, weight_, bias_, runningMean_, runningVar_, training, kMomentum, kEps, true);
+    return at::batch_norm(x, weight_, bias_, runningMean_, runningVar_, training, factor, kEps, true);
+  }
+
+  // The weight of a new batch in the running statistics; nullopt averages all batches equally.
+  void setMomentum(std::optional<double> momentum) {
+    momentum_ = momentum;
+    averaged_ = 0;
+  }
+
+  // Mean 0, variance 1, no batches seen: the state before any training.
+  void resetRunningStatistics() {
+    at::NoGradGuard noGrad;
+    runningMean_.zero_();
+    runningVar_.fill_(1);
+    batchesTracked_.zero_();
+    averaged_ = 0;
   }
 
  private:
-  static constexpr double kMomentum = 0.1;
   static constexpr double kEps = 1e-5;
+  std::optional<double> momentum_ = 0.1;
+  // Batches averaged since momentum became null or the statistics were reset.
+  int64_t averaged_ = 0;
   at::Tensor weight_;
   at::Tensor bias_;
   at::Tensor runningMean_;
@@ -98,6 +119,8 @@ class Linear : public torch::nn::Module {
   }
 
   at::Tensor forward(const at::Tensor& x) { return at::linear(x, weight_, bias_); }
+
+  const at::Tensor& weight() const { return weight_; }
 
  private:
   at::Tensor weight_;
@@ -259,19 +282,10 @@ class WideResNet : public Network {
     }
   }
 
-  at::Tensor forward(const at::Tensor& input) override {
-    checkInput(input);
-    const Execution& execution = this->execution();
-    std::optional<AutocastScope> autocast;
-    if (execution.autocast) autocast.emplace(input.device().type(), *execution.autocast);
-    at::Tensor x = execution.channelsLast ? input.contiguous(at::MemoryFormat::ChannelsLast) : input;
-    x = conv1_->forward(normalize_->forward(x));
-    for (const auto& block : blocks_) x = block->forward(x);
-    x = bn_->forward(x).relu_();
-    const at::Tensor logits = fc_->forward(x.mean({2, 3}));
-    // Under autocast the head runs in bfloat16; the loss and the policy's softmax want float32.
-    return execution.autocast ? logits.to(at::kFloat) : logits;
-  }
+  at::Tensor forward(const at::Tensor& input) override { return run(input, false); }
+
+  // The pooled activations that the linear classifier reads: [B, 64 * widen], float32.
+  at::Tensor features(const at::Tensor& input) override { return run(input, true); }
 
   Napi::Object config(Napi::Env env) const override {
     Napi::Object object = Napi::Object::New(env);
@@ -292,6 +306,20 @@ class WideResNet : public Network {
   // A side length after two stride-2 convolutions (3x3, padding 1).
   static int64_t quarter(int64_t size) { return ((size + 1) / 2 + 1) / 2; }
 
+  at::Tensor run(const at::Tensor& input, bool featuresOnly) {
+    checkInput(input);
+    const Execution& execution = this->execution();
+    std::optional<AutocastScope> autocast;
+    if (execution.autocast) autocast.emplace(input.device().type(), *execution.autocast);
+    at::Tensor x = execution.channelsLast ? input.contiguous(at::MemoryFormat::ChannelsLast) : input;
+    x = conv1_->forward(normalize_->forward(x));
+    for (const auto& block : blocks_) x = block->forward(x);
+    x = bn_->forward(x).relu_().mean({2, 3});
+    const at::Tensor out = featuresOnly ? x : fc_->forward(x);
+    // Under autocast the head runs in bfloat16; the loss and the policy's softmax want float32.
+    return execution.autocast ? out.to(at::kFloat) : out;
+  }
+
   WideResNetConfig config_;
   std::shared_ptr<Normalize> normalize_;
   std::shared_ptr<Conv> conv1_;
@@ -300,6 +328,87 @@ class WideResNet : public Network {
   std::shared_ptr<Linear> fc_;
   at::Tensor weight_;  // conv1's weight: where the model's device and dtype are read
 };
+
+// ---- MLP ----
+
+struct MlpConfig {
+  int64_t inputs = 0;
+  int64_t hidden = 0;
+  int64_t outputs = 0;
+  bool zeroHead = false;
+};
+
+MlpConfig readMlpConfig(Napi::Value value) {
+  OptionsReader reader(value, "config");
+  MlpConfig config;
+  config.inputs = reader.integer("inputs");
+  reader.require(config.inputs >= 1 && config.inputs <= 1000000, "inputs", "an integer from 1 to 1000000",
+                 static_cast<double>(config.inputs));
+  config.hidden = reader.integer("hidden");
+  reader.require(config.hidden >= 1 && config.hidden <= 1000000, "hidden", "an integer from 1 to 1000000",
+                 static_cast<double>(config.hidden));
+  config.outputs = reader.integer("outputs");
+  reader.require(config.outputs >= 1 && config.outputs <= 1000000, "outputs", "an integer from 1 to 1000000",
+                 static_cast<double>(config.outputs));
+  config.zeroHead = reader.boolean("zeroHead", false);
+  return config;
+}
+
+// Linear-ReLU-Linear over feature vectors [B, inputs]: a small head on another network's
+// features. With zeroHead the last layer starts at zero, so the outputs start at zero.
+class Mlp : public Network {
+ public:
+  Mlp(const MlpConfig& config, at::Generator& generator) : Network("Mlp"), config_(config) {
+    hidden_ = register_module("hidden", std::make_shared<Linear>(config.inputs, config.hidden, false, generator));
+    out_ = register_module("out", std::make_shared<Linear>(config.hidden, config.outputs, config.zeroHead, generator));
+    weight_ = hidden_->weight();
+  }
+
+  void checkInput(const at::Tensor& x) const override {
+    if (x.dim() != 2 || x.size(1) != config_.inputs || x.size(0) == 0) {
+      throw ArgumentError("this MLP takes a batch of feature vectors [B, " + std::to_string(config_.inputs) +
+                          "], got shape " + shapeString(x.sizes()));
+    }
+    if (x.scalar_type() != weight_.scalar_type()) {
+      throw ArgumentError(std::string("the features must be ") + dtypeName(weight_.scalar_type()) + ", got " +
+                          dtypeName(x.scalar_type()));
+    }
+    if (x.device() != weight_.device()) {
+      throw ArgumentError("the features are on " + x.device().str() + " but the model is on " + weight_.device().str() +
+                          "; move one of them with .to()");
+    }
+  }
+
+  at::Tensor forward(const at::Tensor& input) override {
+    checkInput(input);
+    return out_->forward(hidden_->forward(input).relu());
+  }
+
+  Napi::Object config(Napi::Env env) const override {
+    Napi::Object object = Napi::Object::New(env);
+    object.Set("kind", "mlp");
+    object.Set("inputs", Napi::Number::New(env, static_cast<double>(config_.inputs)));
+    object.Set("hidden", Napi::Number::New(env, static_cast<double>(config_.hidden)));
+    object.Set("outputs", Napi::Number::New(env, static_cast<double>(config_.outputs)));
+    object.Set("zeroHead", Napi::Boolean::New(env, config_.zeroHead));
+    return object;
+  }
+
+ private:
+  MlpConfig config_;
+  std::shared_ptr<Linear> hidden_;
+  std::shared_ptr<Linear> out_;
+  at::Tensor weight_;
+};
+
+// Every batch-norm layer of a network.
+std::vector<std::shared_ptr<BatchNorm>> batchNorms(Network& network) {
+  std::vector<std::shared_ptr<BatchNorm>> layers;
+  for (const auto& module : network.modules(/*include_self=*/false)) {
+    if (auto layer = std::dynamic_pointer_cast<BatchNorm>(module)) layers.push_back(layer);
+  }
+  return layers;
+}
 
 // A seed from LibTorch's default generator, so that manualSeed() governs unseeded models.
 uint64_t drawSeed() {
@@ -381,28 +490,55 @@ void loadStateDict(Network& network, Args& a, size_t index) {
   }
 }
 
+// Builds a Network from its config (argument 0, read by `readConfig`) and seed (argument 1) and
+// wraps it in a handle that reports its memory.
+template <typename Net, typename ReadConfig>
+Napi::Value buildNetwork(Args& a, ReadConfig readConfig, const char* what) {
+  if (a.isMissing(0) || !a[0].IsObject() || a[0].IsArray()) a.fail(0, what);
+  const auto config = readConfig(a[0]);
+  const uint64_t seed = a.isMissing(1) ? drawSeed() : a.seed(1);
+  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  auto network = std::make_shared<Net>(config, generator);
+  int64_t bytes = 0;
+  for (const auto& [name, tensor] : stateEntries(*network)) bytes += static_cast<int64_t>(tensor.nbytes());
+  return ModuleHandle::wrap(a.env(), std::move(network), bytes);
+}
+
 }  // namespace
 
 void registerModels(Napi::Object exports) {
   ModuleHandle::define(exports.Env());
 
-  // wideResNet(config, seed?): initial weights drawn from a generator seeded with `seed`
-  // (from the default generator when missing), on the CPU.
+  // wideResNet(config, seed?) and mlp(config, seed?): initial weights drawn from a generator
+  // seeded with `seed` (from the default generator when missing), on the CPU.
   exportFunction(exports, "wideResNet", [](Args& a) {
-    if (a.isMissing(0) || !a[0].IsObject() || a[0].IsArray()) a.fail(0, "a WideResNet config object");
-    const WideResNetConfig config = readWideResNetConfig(a[0]);
-    const uint64_t seed = a.isMissing(1) ? drawSeed() : a.seed(1);
-    at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(seed);
-    auto network = std::make_shared<WideResNet>(config, generator);
-    int64_t bytes = 0;
-    for (const auto& [name, tensor] : stateEntries(*network)) bytes += static_cast<int64_t>(tensor.nbytes());
-    return ModuleHandle::wrap(a.env(), std::move(network), bytes);
+    return buildNetwork<WideResNet>(a, readWideResNetConfig, "a WideResNet config object");
   });
+  exportFunction(exports, "mlp", [](Args& a) { return buildNetwork<Mlp>(a, readMlpConfig, "an MLP config object"); });
   exportFunction(exports, "moduleConfig", [](Args& a) { return networkArg(a, 0)->config(a.env()); });
 
   exportFunction(exports, "moduleForward", [](Args& a) {
     const auto network = networkArg(a, 0);
     return wrapTensor(a, network->forward(a.tensor(1)));
+  });
+  exportFunction(exports, "moduleFeatures", [](Args& a) {
+    const auto network = networkArg(a, 0);
+    return wrapTensor(a, network->features(a.tensor(1)));
+  });
+  // moduleSetBatchNormMomentum(module, momentum | null): null averages every batch alike.
+  exportFunction(exports, "moduleSetBatchNormMomentum", [](Args& a) {
+    const auto network = networkArg(a, 0);
+    std::optional<double> momentum;
+    if (const auto given = a.optionalNumber(1)) momentum = *given;
+    if (momentum && !(*momentum >= 0 && *momentum <= 1))
+      throw ArgumentError("momentum must be in [0, 1] or null, got " + OptionsReader::formatNumber(*momentum));
+    for (const auto& layer : batchNorms(*network)) layer->setMomentum(momentum);
+    return a.env().Undefined();
+  });
+  exportFunction(exports, "moduleResetBatchNormStatistics", [](Args& a) {
+    const auto network = networkArg(a, 0);
+    for (const auto& layer : batchNorms(*network)) layer->resetRunningStatistics();
+    return a.env().Undefined();
   });
   // moduleSetExecution(module, channelsLast, precision: float32 | bfloat16): see nn/execution.h.
   exportFunction(exports, "moduleSetExecution", [](Args& a) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/errors.h"
 #include "nn/execution.h"
 
 namespace dna {
@@ -19,6 +20,10 @@ class Network : public torch::nn::Module {
   // Throws ArgumentError naming what does not fit (shape, channels, dtype, device).
   virtual void checkInput(const at::Tensor& input) const = 0;
   virtual at::Tensor forward(const at::Tensor& input) = 0;
+  // What the network's last layer reads (a WideResNet's pooled activations), for heads of other models.
+  virtual at::Tensor features(const at::Tensor& input) {
+    throw ArgumentError("this network (" + name() + ") gives no features");
+  }
   // The configuration it was built from, as a JS object (to store beside its weights).
   virtual Napi::Object config(Napi::Env env) const = 0;
 

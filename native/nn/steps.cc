@@ -66,6 +66,20 @@ void registerSteps(Napi::Object exports) {
     });
   });
 
+  // moduleFeaturesAsync(module, input) -> Promise<Tensor>: what the network's last layer reads
+  // (Network::features), like moduleForwardAsync.
+  exportFunction(exports, "moduleFeaturesAsync", [](Args& a) -> Napi::Value {
+    const auto network = networkArg(a, 0);
+    const at::Tensor input = a.tensor(1);
+    auto busy = std::make_unique<BusyHandles>();
+    holdArg<ModuleHandle>(*busy, a, 0);
+    holdArg<TensorHandle>(*busy, a, 1);
+    return submitTask(a.env(), "moduleFeaturesAsync", std::move(busy), [network, input]() -> ResolveFn {
+      at::Tensor output = network->features(input);
+      return [output](Napi::Env env) -> Napi::Value { return TensorHandle::wrap(env, output); };
+    });
+  });
+
   // optimizerStepAsync(optimizer) -> Promise<undefined>: one update from the gradients present.
   exportFunction(exports, "optimizerStepAsync", [](Args& a) -> Napi::Value {
     const auto slot = optimizerArg(a, 0);

@@ -30,6 +30,8 @@ interface Options {
   outDir?: string;
   resume?: boolean;
   objective?: dna.SearchObjective;
+  magnitudes?: dna.MagnitudeForm;
+  policyHead?: 'network' | 'features';
 }
 
 const [scenario, json] = process.argv.slice(2);
@@ -111,10 +113,14 @@ async function search(group: dna.ProcessGroup) {
     batchSize: 8,
     preprocess: 'cifar',
     objective: options.objective ?? 'joint',
+    magnitudes: options.magnitudes,
+    policyHead: options.policyHead,
     seed: 1,
     distributed: group,
   });
-  const digest = digestOf(result.policy.network);
+  // A feature head's backbone is the classifier; the head is what its search trains.
+  const { network, head } = result.policy;
+  const digest = digestOf(network) + (head === undefined ? '' : ` ${digestOf(head)}`);
   result.policy.dispose();
   return { rank: group.rank, digest, steps: result.steps };
 }

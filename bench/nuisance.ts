@@ -1,0 +1,169 @@
+// The class-dependent benchmark data of bench/objectives.ts and bench/policies.ts: Fashion-MNIST
+// whose classes carry nuisances of their own (rotated tops, inverted trousers and shoes), and
+// how a policy's report reads against them (the matching-op masses per group of classes).
+import { applyOp } from '../lib/augment/fused.js';
+import { batches, type ImageDataset } from '../lib/data/index.js';
+import { FASHION_MNIST_CLASSES } from '../lib/data/idx.js';
+import { seededRandom } from '../lib/data/random.js';
+import type { PolicyReport } from '../lib/dna/report.js';
+import { tensor } from '../lib/engine/creation.js';
+import { dispose, tidy } from '../lib/engine/tensor.js';
+
+/** T-shirt/top, Pullover, Coat: tops, which Shirt (unaffected) resembles. */
+export const ROTATED = [0, 2, 4];
+/** Trouser, Sandal, Sneaker. */
+export const INVERTED = [1, 5, 7];
+export const INVERT_PROBABILITY = 0.5;
+/** Seeds the nuisance draws (train and test use their own streams); fixed, not --seed. */
+export const NUISANCE_SEED = 20_240;
+
+/** The class names of Fashion-MNIST, by label. */
+export const FASHION_NAMES = FASHION_MNIST_CLASSES;
+
+/**
+ * A copy of `ds` with the class-dependent nuisance: Rotate at a uniform magnitude for the rotated
+ * classes, Invert with probability INVERT_PROBABILITY for the inverted ones. Per image two
+ * uniform draws from the seeded stream `stream`, in image order, whatever the class.
+ */
+export function withNuisance(ds: ImageDataset, stream: number): ImageDataset {
+  const random = seededRandom(NUISANCE_SEED, stream);
+  const size = ds.shape[0] * ds.shape[1] * ds.shape[2];
+  const rotate: number[] = [];
+  const rotateM: number[] = [];
+  const invert: number[] = [];
+  for (let i = 0; i < ds.count; i++) {
+    const [u, v] = [random(), random()];
+    if (ROTATED.includes(ds.labels[i])) {
+      rotate.push(i);
+      rotateM.push(u);
+    } else if (INVERTED.includes(ds.labels[i]) && v < INVERT_PROBABILITY) invert.push(i);
+  }
+  const images = ds.images.slice();
+  const change = (indices: number[], op: string, magnitudes: (start: number, end: number) => number[]) => {
+    const chunk = 2048;
+    for (let start = 0; start < indices.length; start += chunk) {
+      const part = indices.slice(start, start + chunk);
+      const batch = new Uint8Array(part.length * size);
+      part.forEach((i, k) => batch.set(images.subarray(i * size, (i + 1) * size), k * size));
+      const out = tidy(() => {
+        const x = tensor(batch, [part.length, ...ds.shape]);
+        const m = tensor(new Float32Array(magnitudes(start, start + part.length)), [part.length]);
+        return applyOp(x, op, m).mul(255).round().clamp(0, 255).toDtype('uint8').data() as Uint8Array;
+      });
+      part.forEach((i, k) => images.set(out.subarray(k * size, (k + 1) * size), i * size));
+    }
+  };
+  change(rotate, 'Rotate', (start, end) => rotateM.slice(start, end));
+  change(invert, 'Invert', (start, end) => new Array<number>(end - start).fill(0));
+  return { ...ds, name: `${ds.name}+nuisance`, images };
+}
+
+/** The policy's behaviour on the test set, from policyReport. */
+export interface Conditionality {
+  /** Mean over the classes of each group of the op's applyMass (applications per image). */
+  rotate: { rotated: number; inverted: number; unaffected: number };
+  invert: { rotated: number; inverted: number; unaffected: number };
+  /** Mean magnitude of Rotate over its slots (0.5 = no rotation), rotated and unaffected classes. */
+  rotateM: { rotated: number | null; unaffected: number | null };
+  /** All ops' applications per image, mean entropy of pi(x), entropy of the mean pi, top sub-policy. */
+  totalApplyMass: number;
+  meanEntropy: number;
+  entropyOfMean: number;
+  top: string;
+  /** The op of most applyMass in each group. */
+  topOp: { rotated: string; inverted: string; unaffected: string };
+  /** Magnitude ranges: Rotate's mean width (of the whole range), rotated and unaffected classes. */
+  rotateWidth?: { rotated: number | null; unaffected: number | null };
+}
+
+/** Mean absolute pixel change (the strength regulariser's measure) of one op at magnitude m over a dataset. */
+export function meanChange(ds: ImageDataset, op: string, m: number): number {
+  let sum = 0;
+  for (const batch of batches(ds, { batchSize: 1000, shuffle: false })) {
+    sum += tidy(() => applyOp(batch.images, op, m).sub(batch.images).abs().mean([1, 2, 3]).sum().item());
+    dispose(batch);
+  }
+  return sum / ds.count;
+}
+
+/** How much single ops change the test images: what a strength target compares them with. */
+export function opChanges(ds: ImageDataset): Record<string, number> {
+  return {
+    Invert: meanChange(ds, 'Invert', 0),
+    'Rotate 30°': meanChange(ds, 'Rotate', 1),
+    'Rotate 15°': meanChange(ds, 'Rotate', 0.75),
+    'ShearX 0.3': meanChange(ds, 'ShearX', 1),
+  };
+}
+
+export const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+
+export function conditionality(report: PolicyReport): Conditionality {
+  const ops = report.searchSpace.ops;
+  const rotate = ops.indexOf('Rotate');
+  const invert = ops.indexOf('Invert');
+  const unaffected = report.perClass.filter((g) => !ROTATED.includes(g.label!) && !INVERTED.includes(g.label!));
+  const groups = {
+    rotated: report.perClass.filter((g) => ROTATED.includes(g.label!)),
+    inverted: report.perClass.filter((g) => INVERTED.includes(g.label!)),
+    unaffected,
+  };
+  const mass = (op: number) => ({
+    rotated: mean(groups.rotated.map((g) => g.ops[op].applyMass)),
+    inverted: mean(groups.inverted.map((g) => g.ops[op].applyMass)),
+    unaffected: mean(groups.unaffected.map((g) => g.ops[op].applyMass)),
+  });
+  const meanOf = (group: typeof unaffected, field: 'meanM' | 'meanWidth') => {
+    const values = group.map((g) => g.ops[rotate][field]).filter((m): m is number => m !== null && m !== undefined);
+    return values.length === 0 ? null : mean(values);
+  };
+  const topOp = (group: typeof unaffected) => {
+    const masses = ops.map((_, o) => mean(group.map((g) => g.ops[o].applyMass)));
+    return ops[masses.indexOf(Math.max(...masses))];
+  };
+  const overall = report.overall;
+  return {
+    rotate: mass(rotate),
+    invert: mass(invert),
+    rotateM: { rotated: meanOf(groups.rotated, 'meanM'), unaffected: meanOf(groups.unaffected, 'meanM') },
+    totalApplyMass: overall.ops.reduce((sum, op) => sum + op.applyMass, 0),
+    meanEntropy: overall.meanEntropy,
+    entropyOfMean: overall.entropyOfMean,
+    top: `${overall.top[0].name} (${overall.top[0].probability.toFixed(3)})`,
+    topOp: { rotated: topOp(groups.rotated), inverted: topOp(groups.inverted), unaffected: topOp(groups.unaffected) },
+    ...(report.magnitudes === 'range'
+      ? {
+          rotateWidth: {
+            rotated: meanOf(groups.rotated, 'meanWidth'),
+            unaffected: meanOf(groups.unaffected, 'meanWidth'),
+          },
+        }
+      : {}),
+  };
+}
+
+export function fmtRatio(affected: number, unaffected: number): string {
+  return `${(affected / unaffected).toFixed(2)}x`;
+}
+
+export const pct = (value: number) => `${(100 * value).toFixed(2)}%`;
+export const f3 = (value: number) => value.toFixed(3);
+/** Masses: 4 decimals, so that small ones and their ratios can be checked. */
+export const f4 = (value: number) => value.toFixed(4);
+
+/** The goal: matching-op mass at least GOAL_RATIO x on the affected classes, for both ops ... */
+export const GOAL_RATIO = 2;
+/** ... where the affected classes get at least this many applications per image (below it a ratio is noise on nothing). */
+export const NEGLIGIBLE = 0.01;
+
+/** A ratio cell: marked when the affected classes' mass is negligible. */
+export function ratioCell(affected: number, unaffected: number): string {
+  return `${fmtRatio(affected, unaffected)}${affected < NEGLIGIBLE ? ' (negligible)' : ''}`;
+}
+
+/** Rotate's mean magnitude and the mean angle it stands for. */
+export function rotateCell(m: number | null): string {
+  if (m === null) return '—';
+  const angle = -30 + 60 * m;
+  return `${f3(m)} (${angle >= 0 ? '+' : ''}${angle.toFixed(1)}°)`;
+}
