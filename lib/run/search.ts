@@ -16,7 +16,6 @@ import { batchCount, batchesAsync, type Batch } from '../data/batches.js';
 import { checkDataset, type ImageDataset } from '../data/dataset.js';
 import { splitStratified, stratifiedSubset } from '../data/subset.js';
 import {
-  SEARCH_OBJECTIVES,
   searchStep,
   type Regularisers,
   type SearchObjective,
@@ -24,7 +23,9 @@ import {
 } from '../dna/objectives.js';
 import { savePolicy } from '../dna/policy-file.js';
 import { MAGNITUDE_FORMS, PolicyNetwork, type MagnitudeForm, type PolicyNetworkConfig } from '../dna/policy-network.js';
-import { adaptWidthWeight, DEFAULT_WIDTH_ENTROPY, type WidthEntropy } from '../dna/ranges.js';
+import { adaptWidthWeight } from '../dna/ranges.js';
+import { watch, type SearchMonitor } from '../dna/monitor.js';
+import { checkObjective, checkRegularisers, widthBounds } from '../dna/search-options.js';
 import { PolicyStatistics } from '../dna/report.js';
 import { settlePolicy, type SettleCheck } from '../dna/settle.js';
 import { backend } from '../engine/backend.js';
@@ -42,6 +43,8 @@ import { shardIndices, shardLength } from '../distributed/sampler.js';
 import { EpochLoop, defaultSyncEvery, type LoopPosition, type LoopProgress, type RunOptions } from './epoch-loop.js';
 import { checkResumedWorld, rankGenerator, runGroup, shareWeights } from './ranks.js';
 import { datasetPreset, type PresetName } from './presets.js';
+
+export type { SearchMonitor } from '../dna/monitor.js';
 import { loadRunState, saveRunState, type RunParts } from './run-state.js';
 
 export const SEARCH_CHECKPOINT_KIND = 'dna-augment/search';
@@ -123,26 +126,6 @@ interface SearchEpochProgress {
  * and accuracy on the augmented batches, and per epoch the collapse monitor.
  */
 export type SearchProgress = LoopProgress & SearchEpochProgress;
-
-/**
- * The collapse monitor: how the policy behaved over an epoch of search images. `warning` says
- * in words when it has collapsed (it applies almost nothing, or one sub-policy to everything).
- */
-export interface SearchMonitor {
-  /** Mean entropy of pi(x) in nats, its maximum log S, and the entropy of the mean pi. */
-  entropy: number;
-  maxEntropy: number;
-  entropyOfMean: number;
-  /** Expected applications per image of each op (by name), and their sum. */
-  applyMass: Record<string, number>;
-  totalApplyMass: number;
-  /** Mean absolute pixel change the sampled sub-policies made. */
-  strength: number;
-  /** Magnitude ranges: the mean width entropy (mean log width) and the adaptive weight at the epoch's end. */
-  widthEntropy?: number;
-  widthWeight?: number;
-  warning?: string;
-}
 
 /** Where a search stands; with magnitude ranges also the adaptive weight of the width entropy. */
 interface SearchPosition extends LoopPosition {
@@ -453,11 +436,11 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
         resumedFrom = { epoch: opened.position.epoch, step: opened.position.step };
         if (group.rank !== 0) generator = rankGenerator(seed, group, device, loop.position.step);
       }
-        const saved = opened.position as SearchPosition;
-        if (widthWeight !== undefined && saved.widthWeight !== undefined) {
-          widthWeight.dispose();
-          widthWeight = full([], saved.widthWeight, { dtype: 'float64', device });
-        }
+      const saved = opened.position as SearchPosition;
+      if (widthWeight !== undefined && saved.widthWeight !== undefined) {
+        widthWeight.dispose();
+        widthWeight = full([], saved.widthWeight, { dtype: 'float64', device });
+      }
     }
     // A feature head's backbone is the classifier: the head is what the policy adds.
     await shareWeights(group, classifier, policy.head ?? policy.network, ...(teacher === undefined ? [] : [teacher]));
@@ -530,65 +513,6 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   }
 }
 
-/** The regularisers that are set, each a non-negative finite number. */
-function checkRegularisers(regularisers: Regularisers): Regularisers {
-  if (regularisers === null || typeof regularisers !== 'object')
-    throw new TypeError(
-      `search: regularisers must be an object { entropyFloor, entropyWeight, strength, strengthWeight, ` +
-        `changeReward }, got ${describe(regularisers)}`,
-    );
-  const known = [
-    'entropyFloor',
-    'entropyWeight',
-    'strength',
-    'strengthWeight',
-    'changeReward',
-    'widthFloor',
-    'widthCeiling',
-    'widthWeight',
-    'widthRate',
-  ];
-  const set: Record<string, number> = {};
-  for (const [name, value] of Object.entries(regularisers)) {
-    if (!known.includes(name))
-      throw new RangeError(`search: unknown regulariser '${name}' (one of ${known.join(', ')})`);
-    if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
-      throw new RangeError(`search: regularisers.${name} must be a non-negative number, got ${describe(value)}`);
-    set[name] = value;
-  }
-  for (const name of ['widthFloor', 'widthCeiling'] as const) {
-    const value = set[name];
-    if (value !== undefined && !(value > 0 && value <= 1))
-      throw new RangeError(`search: regularisers.${name} must be a width in (0, 1], got ${describe(value)}`);
-  }
-  if (set.widthRate !== undefined && !(set.widthRate >= 1))
-    throw new RangeError(`search: regularisers.widthRate must be at least 1, got ${describe(set.widthRate)}`);
-  return set;
-}
-
-/** The width entropy's bounds and adaptation: the regularisers', else the defaults (dna/ranges.ts). */
-function widthBounds(regularisers: Regularisers): WidthEntropy {
-  const bounds: WidthEntropy = {
-    floor: regularisers.widthFloor ?? DEFAULT_WIDTH_ENTROPY.floor,
-    ceiling: regularisers.widthCeiling ?? DEFAULT_WIDTH_ENTROPY.ceiling,
-    weight: regularisers.widthWeight ?? DEFAULT_WIDTH_ENTROPY.weight,
-    rate: regularisers.widthRate ?? DEFAULT_WIDTH_ENTROPY.rate,
-  };
-  if (bounds.floor > bounds.ceiling)
-    throw new RangeError(
-      `search: regularisers.widthFloor (${bounds.floor}) must not be above widthCeiling (${bounds.ceiling})`,
-    );
-  return bounds;
-}
-
-function checkObjective(objective: string): SearchObjective {
-  if (!(SEARCH_OBJECTIVES as readonly string[]).includes(objective)) {
-    throw new RangeError(`search: unknown objective ${describe(objective)} (one of ${SEARCH_OBJECTIVES.join(', ')})`);
-  }
-  return objective as SearchObjective;
-}
-
 /** The held-out batch paired with the step at `position`: the validation set cycles in its own seeded order. */
 async function validationBatch(
   validation: ImageDataset,
@@ -612,34 +536,4 @@ async function validationBatch(
   await upcoming.return();
   const batch = first.value as Batch;
   return { images: batch.images, labels: batch.labels };
-}
-
-/** Below this many op applications per image, the policy has stopped augmenting. */
-const COLLAPSED_APPLY_MASS = 0.1;
-/** Below this share of the maximum entropy log S, the mean pi sits on nearly one sub-policy for every image. */
-const COLLAPSED_ENTROPY = 0.1;
-
-/** The collapse monitor's summary of an epoch's statistics. */
-function watch(statistics: PolicyStatistics, strength: number): SearchMonitor {
-  const { overall, searchSpace } = statistics.report({ top: 1 });
-  const applyMass = Object.fromEntries(overall.ops.map((op) => [op.name, op.applyMass]));
-  const totalApplyMass = overall.ops.reduce((sum, op) => sum + op.applyMass, 0);
-  const monitor: SearchMonitor = {
-    entropy: overall.meanEntropy,
-    maxEntropy: searchSpace.maxEntropy,
-    entropyOfMean: overall.entropyOfMean,
-    applyMass,
-    totalApplyMass,
-    strength,
-  };
-  if (totalApplyMass < COLLAPSED_APPLY_MASS) {
-    monitor.warning =
-      `the policy has collapsed: it applies ${totalApplyMass.toFixed(3)} ops per image (almost no ` +
-      `augmentation); try an entropy floor or a strength target`;
-  } else if (overall.entropyOfMean < COLLAPSED_ENTROPY * searchSpace.maxEntropy) {
-    monitor.warning =
-      `the policy has collapsed onto one sub-policy (${overall.top[0]?.name}, entropy of the mean ` +
-      `pi ${overall.entropyOfMean.toFixed(2)} nats of ${searchSpace.maxEntropy.toFixed(2)}); try an entropy floor`;
-  }
-  return monitor;
 }
