@@ -15,12 +15,7 @@ import { validateSearchSpace, type SearchSpace } from '../augment/search-space.j
 import { batchCount, batchesAsync, type Batch } from '../data/batches.js';
 import { checkDataset, type ImageDataset } from '../data/dataset.js';
 import { splitStratified, stratifiedSubset } from '../data/subset.js';
-import {
-  searchStep,
-  type Regularisers,
-  type SearchObjective,
-  type StepNetworks,
-} from '../dna/objectives.js';
+import { searchStep, type Regularisers, type SearchObjective, type StepNetworks } from '../dna/objectives.js';
 import { savePolicy } from '../dna/policy-file.js';
 import { MAGNITUDE_FORMS, PolicyNetwork, type MagnitudeForm, type PolicyNetworkConfig } from '../dna/policy-network.js';
 import { adaptWidthWeight } from '../dna/ranges.js';
@@ -435,11 +430,11 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
         loop.position = opened.position;
         resumedFrom = { epoch: opened.position.epoch, step: opened.position.step };
         if (group.rank !== 0) generator = rankGenerator(seed, group, device, loop.position.step);
-      }
-      const saved = opened.position as SearchPosition;
-      if (widthWeight !== undefined && saved.widthWeight !== undefined) {
-        widthWeight.dispose();
-        widthWeight = full([], saved.widthWeight, { dtype: 'float64', device });
+        const saved = opened.position as SearchPosition;
+        if (widthWeight !== undefined && saved.widthWeight !== undefined) {
+          widthWeight.dispose();
+          widthWeight = full([], saved.widthWeight, { dtype: 'float64', device });
+        }
       }
     }
     // A feature head's backbone is the classifier: the head is what the policy adds.
