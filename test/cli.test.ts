@@ -244,83 +244,88 @@ test(
   },
 );
 
-test('Ctrl-C: the summary names what exists and the command that continues; a used --out is refused by name', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-cli-stop-'));
-  try {
-    const data = writeTinyIdx(path.join(dir, 'data'), 1600, 40);
-    const out = path.join(dir, 'run');
-    const args = ['train', '--data', data, '--format', 'idx', '--model', 'wrn-10-1', '--epochs', '2'];
-    const run = [...args, '--batch-size', '8', '--out', out, '--log-every', '1'];
-    // Stopped by SIGINT once a few steps are logged (200 steps an epoch, so inside the first).
-    const child = spawn(process.execPath, [cli, ...run], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    const steps = path.join(out, 'train.steps.jsonl');
-    const timer = setInterval(() => {
-      if (existsSync(steps) && readFileSync(steps, 'utf8').split('\n').length > 3) {
-        clearInterval(timer);
-        child.kill('SIGINT');
+// Serial: the other tests here block this worker in spawnSync, which would hold back the timer
+// that sends SIGINT until the run had gone past its first epoch.
+test.serial(
+  'Ctrl-C: the summary names what exists and the command that continues; a used --out is refused by name',
+  async (t) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-cli-stop-'));
+    try {
+      const data = writeTinyIdx(path.join(dir, 'data'), 1600, 40);
+      const out = path.join(dir, 'run');
+      const args = ['train', '--data', data, '--format', 'idx', '--model', 'wrn-10-1', '--epochs', '2'];
+      const run = [...args, '--batch-size', '8', '--out', out, '--log-every', '1'];
+      // Stopped by SIGINT once a few steps are logged (200 steps an epoch, so inside the first).
+      const child = spawn(process.execPath, [cli, ...run], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk) => (stdout += chunk));
+      child.stderr.on('data', (chunk) => (stderr += chunk));
+      const steps = path.join(out, 'train.steps.jsonl');
+      const timer = setInterval(() => {
+        if (existsSync(steps) && readFileSync(steps, 'utf8').split('\n').length > 3) {
+          clearInterval(timer);
+          child.kill('SIGINT');
+        }
+      }, 20);
+      const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      clearInterval(timer);
+      t.is(status, 130, stderr);
+      t.regex(stderr, /stopping after the current step/);
+      t.regex(stdout, new RegExp(`^stopped in epoch 1/2 after step \\d+, ${DURATION} in all$`, 'm'));
+      t.regex(stdout, new RegExp(`^checkpoint ${out}/train\\.last\\.ckpt$`, 'm'));
+      t.notRegex(stdout, /best|metrics/, 'no file that does not exist');
+      const [, command] = /^continue {3}dna (.*)$/m.exec(stdout) ?? [];
+      t.is(command, [...run, '--resume'].join(' '));
+
+      const resumed = dna(...command.split(' '));
+      t.is(resumed.status, 0, resumed.stderr);
+      t.regex(resumed.stderr, new RegExp(`^resuming ${out} in epoch 1/2, after step \\d+ of 400$`, 'm'));
+      t.regex(resumed.stdout, new RegExp(`^trained 2 epochs in ${DURATION} \\(resumed after step \\d+\\)$`, 'm'));
+      t.regex(resumed.stdout, /^test accuracy \d+\.\d\d% \(error \d+\.\d\d%\), best \d+\.\d\d%$/m);
+
+      const again = dna(...run);
+      t.is(again.status, 2);
+      t.regex(
+        again.stderr,
+        /^dna: --out .*run already holds a train run \(train\.last\.ckpt, train\.best\.ckpt, metrics\.jsonl, train\.steps\.jsonl, train\.run\.json\); --resume continues it, --force starts over \(deleting those files\)$/m,
+      );
+      const changed = dna(...run.map((word) => (word === '2' ? '3' : word)), '--resume');
+      t.is(changed.status, 2);
+      t.regex(
+        changed.stderr,
+        /written by a run with other settings: --epochs 2 \(now 3\); resume with the same settings, or start over with --force$/m,
+      );
+      const finished = dna(...run, '--resume');
+      t.regex(finished.stderr, /has finished its 2 epochs already; nothing to resume/);
+      t.regex(finished.stdout, /^the run had finished: 2 epochs in/m);
+      const fresh = dna(...args, '--batch-size', '8', '--out', path.join(dir, 'fresh'), '--resume', '--epochs', '1');
+      t.regex(fresh.stderr, /no checkpoint to resume in .*fresh; starting from the beginning/);
+
+      // Errors in the user's words.
+      const file = path.join(dir, 'a-file');
+      writeFileSync(file, 'x');
+      const outFile = dna(...args, '--out', file);
+      t.is(outFile.status, 1);
+      t.regex(outFile.stderr, /^dna: train: the output folder .*a-file is a file, not a folder$/m);
+      const policy = dna('report', '--policy', file, '--data', data, '--format', 'idx');
+      t.regex(
+        policy.stderr,
+        /a-file is not a policy file \(a policy\.dna written by search\): it is no file of dna-augment at all/,
+      );
+      const nowhere = dna('train', '--data', path.join(dir, 'nowhere'));
+      t.regex(nowhere.stderr, /^dna: --data .*nowhere: no such folder$/m);
+      const info = JSON.parse(dna('info', '--json').stdout);
+      if (!info.cudaBuilt) {
+        const cuda = dna(...args, '--device', 'cuda');
+        t.is(cuda.status, 2);
+        t.regex(cuda.stderr, /^dna: --device cuda: this build of dna-augment has no CUDA/m);
       }
-    }, 20);
-    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
-    clearInterval(timer);
-    t.is(status, 130, stderr);
-    t.regex(stderr, /stopping after the current step/);
-    t.regex(stdout, new RegExp(`^stopped in epoch 1/2 after step \\d+, ${DURATION} in all$`, 'm'));
-    t.regex(stdout, new RegExp(`^checkpoint ${out}/train\\.last\\.ckpt$`, 'm'));
-    t.notRegex(stdout, /best|metrics/, 'no file that does not exist');
-    const [, command] = /^continue {3}dna (.*)$/m.exec(stdout) ?? [];
-    t.is(command, [...run, '--resume'].join(' '));
-
-    const resumed = dna(...command.split(' '));
-    t.is(resumed.status, 0, resumed.stderr);
-    t.regex(resumed.stderr, new RegExp(`^resuming ${out} in epoch 1/2, after step \\d+ of 400$`, 'm'));
-    t.regex(resumed.stdout, new RegExp(`^trained 2 epochs in ${DURATION} \\(resumed after step \\d+\\)$`, 'm'));
-    t.regex(resumed.stdout, /^test accuracy \d+\.\d\d% \(error \d+\.\d\d%\), best \d+\.\d\d%$/m);
-
-    const again = dna(...run);
-    t.is(again.status, 2);
-    t.regex(
-      again.stderr,
-      /^dna: --out .*run already holds a train run \(train\.last\.ckpt, train\.best\.ckpt, metrics\.jsonl, train\.steps\.jsonl, train\.run\.json\); --resume continues it, --force starts over \(deleting those files\)$/m,
-    );
-    const changed = dna(...run.map((word) => (word === '2' ? '3' : word)), '--resume');
-    t.is(changed.status, 2);
-    t.regex(
-      changed.stderr,
-      /written by a run with other settings: --epochs 2 \(now 3\); resume with the same settings, or start over with --force$/m,
-    );
-    const finished = dna(...run, '--resume');
-    t.regex(finished.stderr, /has finished its 2 epochs already; nothing to resume/);
-    t.regex(finished.stdout, /^the run had finished: 2 epochs in/m);
-    const fresh = dna(...args, '--batch-size', '8', '--out', path.join(dir, 'fresh'), '--resume', '--epochs', '1');
-    t.regex(fresh.stderr, /no checkpoint to resume in .*fresh; starting from the beginning/);
-
-    // Errors in the user's words.
-    const file = path.join(dir, 'a-file');
-    writeFileSync(file, 'x');
-    const outFile = dna(...args, '--out', file);
-    t.is(outFile.status, 1);
-    t.regex(outFile.stderr, /^dna: train: the output folder .*a-file is a file, not a folder$/m);
-    const policy = dna('report', '--policy', file, '--data', data, '--format', 'idx');
-    t.regex(
-      policy.stderr,
-      /a-file is not a policy file \(a policy\.dna written by search\): it is no file of dna-augment at all/,
-    );
-    const nowhere = dna('train', '--data', path.join(dir, 'nowhere'));
-    t.regex(nowhere.stderr, /^dna: --data .*nowhere: no such folder$/m);
-    const info = JSON.parse(dna('info', '--json').stdout);
-    if (!info.cudaBuilt) {
-      const cuda = dna(...args, '--device', 'cuda');
-      t.is(cuda.status, 2);
-      t.regex(cuda.stderr, /^dna: --device cuda: this build of dna-augment has no CUDA/m);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);
 
 test('--import: a module of TypeScript transforms adds its op to dna search; dna report needs it to read the policy', (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'dna-cli-import-'));
