@@ -18,7 +18,7 @@ import type { Regularisers, SearchObjective } from '../dna/objectives.js';
 import type { MagnitudeForm } from '../dna/policy-network.js';
 import { search, type SearchProgress } from './search.js';
 import { evaluate } from './evaluate.js';
-import { runGroup } from './ranks.js';
+import { onRunGroup } from './ranks.js';
 import type { DistributedOptions } from '../distributed/environment.js';
 import type { ProcessGroup } from '../distributed/group.js';
 import { train, type TrainProgress } from './train.js';
@@ -142,9 +142,8 @@ export async function demo(options: DemoOptions): Promise<DemoResult> {
           seed,
         );
   // One group for the whole pipeline when distributed: every stage runs on the same ranks.
-  const { group, owned } = await runGroup(options.distributed);
-  try {
-    return await demoOnGroup(
+  return onRunGroup(options.distributed, (group) =>
+    demoOnGroup(
       options,
       {
         outDir,
@@ -161,10 +160,8 @@ export async function demo(options: DemoOptions): Promise<DemoResult> {
         testData,
       },
       group,
-    );
-  } finally {
-    if (owned) await group.destroy();
-  }
+    ),
+  );
 }
 
 /** The demo as one rank of `group` (a world of one when not distributed); rank 0 alone writes the report and the summary. */

@@ -13,7 +13,7 @@ import { yieldToEventLoop } from '../util/event-loop.js';
 import type { DistributedOptions } from '../distributed/environment.js';
 import type { ProcessGroup } from '../distributed/group.js';
 import { evaluationShard } from '../distributed/sampler.js';
-import { runGroup } from './ranks.js';
+import { onRunGroup } from './ranks.js';
 
 export interface EvaluateOptions {
   model: Module;
@@ -53,12 +53,7 @@ export async function evaluate(options: EvaluateOptions): Promise<EvaluateResult
       `evaluate: options.model must be a Module (from wideResNet or loadTrainedModel), got ${describe(model)}`,
     );
   checkDataset(data, 'evaluate');
-  const { group, owned } = await runGroup(options.distributed);
-  try {
-    return await evaluateShard(options, group);
-  } finally {
-    if (owned) await group.destroy();
-  }
+  return onRunGroup(options.distributed, (group) => evaluateShard(options, group));
 }
 
 /** This rank's share of an evaluation, its counts summed over the ranks. */

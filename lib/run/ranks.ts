@@ -17,6 +17,19 @@ export async function runGroup(distributed: boolean | DistributedOptions | Proce
   return { group: await processGroupFor(distributed), owned: true };
 }
 
+/** Runs `run` on the group of `distributed`, and leaves that group afterwards when it joined it itself. */
+export async function onRunGroup<R>(
+  distributed: boolean | DistributedOptions | ProcessGroup | undefined,
+  run: (group: ProcessGroup) => Promise<R>,
+): Promise<R> {
+  const { group, owned } = await runGroup(distributed);
+  try {
+    return await run(group);
+  } finally {
+    if (owned) await group.destroy();
+  }
+}
+
 /**
  * The generator of a rank's augmentation and sampling draws: the run's seed on rank 0 (so that a
  * world of one draws what an undistributed run draws), a seed of its own on every other rank.

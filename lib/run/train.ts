@@ -31,7 +31,7 @@ import {
   type LoopProgress,
   type RunOptions,
 } from './epoch-loop.js';
-import { checkResumedWorld, rankGenerator, runGroup, shareWeights } from './ranks.js';
+import { checkResumedWorld, onRunGroup, rankGenerator, shareWeights } from './ranks.js';
 import { evaluate } from './evaluate.js';
 import { openRun, recordRun } from './run-files.js';
 import { datasetPreset, type PresetName, type TrainPreset } from './presets.js';
@@ -180,12 +180,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     evaluateEvery,
     logEvery,
   };
-  const { group, owned } = await runGroup(options.distributed);
-  try {
-    return await trainOnGroup(options, settings, group);
-  } finally {
-    if (owned) await group.destroy();
-  }
+  return onRunGroup(options.distributed, (group) => trainOnGroup(options, settings, group));
 }
 
 /** What `train` checked and settled before joining its group. */
