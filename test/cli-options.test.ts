@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { UsageError, closest, editDistance, helpText, parseOptions, type OptionGroup } from '../bin/cli/options.js';
 import { demoSummary } from '../bin/commands/demo.js';
 import { topSubPolicyLines } from '../bin/commands/report.js';
-import { evalCommand, resumeCommand } from '../bin/cli/common.js';
+import { OBJECTIVE_OPTIONS, evalCommand, objectiveOptions, resumeCommand } from '../bin/cli/common.js';
 import { EtaClock, etaWarning, formatDuration, plural, progressLine, type Progress } from '../bin/cli/progress.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -320,4 +320,19 @@ test('the commands a run prints to go on: eval on the same test images, resume w
     resumeCommand(['train', '--data', "it's here", '--force', '--epochs', '2']),
     "dna train --data 'it'\\''s here' --epochs 2 --resume",
   );
+});
+
+test("the objective's flags reach the search's regularisers by name; none given leaves them to the defaults", (t) => {
+  const group = [{ title: 'Objective', options: OBJECTIVE_OPTIONS }];
+  const { values } = parseOptions(
+    'search',
+    ['--objective', 'invariance', '--prior', '0.5', '--rise-target', '1', '--tolerance=0.2', '--magnitudes', 'range'],
+    group,
+  );
+  const chosen = objectiveOptions(values);
+  t.is(chosen.objective, 'invariance');
+  t.is(chosen.magnitudes, 'range');
+  t.like(chosen.regularisers, { prior: 0.5, riseTarget: 1, tolerance: 0.2, changeReward: undefined });
+  t.is(objectiveOptions(parseOptions('search', ['--objective', 'joint'], group).values).regularisers, undefined);
+  t.throws(() => parseOptions('search', ['--prior', 'much'], group), { instanceOf: UsageError, message: /--prior/ });
 });

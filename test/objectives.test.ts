@@ -3,6 +3,7 @@ import test from 'ava';
 
 import * as dna from '../lib/index.js';
 import { searchStep, unrolledImageGradient, type SearchObjective, type StepSettings } from '../lib/dna/objectives.js';
+import { invarianceCost } from '../lib/dna/score-function.js';
 import { search } from '../lib/run/search.js';
 
 const SIDE = 8;
@@ -25,6 +26,30 @@ function brightnessClasses(count: number, seed: number): dna.ImageDataset {
 function space(names: string[]): dna.SearchSpace {
   const ops = names.map((name) => dna.findOp(name));
   return { ops, subPolicies: dna.subPolicies(ops) };
+}
+
+/** A small search's options on `data` over `searchSpace`: 6 epochs of batch 32, policy lr 0.02. */
+function searchOptions(data: dna.ImageDataset, searchSpace: dna.SearchSpace, seed: number) {
+  return {
+    train: data,
+    classifier: dna.WRN_10_1,
+    policy: dna.WRN_10_1,
+    searchSpace,
+    epochs: 6,
+    batchSize: 32,
+    policyLr: 0.02,
+    seed,
+  };
+}
+
+/** A small search with objective 'invariance' and `regularisers`. */
+function invarianceSearch(
+  data: dna.ImageDataset,
+  searchSpace: dna.SearchSpace,
+  seed: number,
+  regularisers: dna.Regularisers,
+) {
+  return search({ ...searchOptions(data, searchSpace, seed), objective: 'invariance', regularisers });
 }
 
 function batchOf(data: dna.ImageDataset, from: number, count: number) {
@@ -250,16 +275,7 @@ test('the collapse monitor fires on a collapsing run; an entropy floor prevents 
   // policy optimiser, pi(x) falls onto one harmless sub-policy for every image.
   const data = brightnessClasses(256, 1);
   const searchSpace = space(['AutoContrast', 'TranslateX', 'ShearX']);
-  const options = {
-    train: data,
-    classifier: dna.WRN_10_1,
-    policy: dna.WRN_10_1,
-    searchSpace,
-    epochs: 6,
-    batchSize: 32,
-    policyLr: 0.2,
-    seed: 2,
-  };
+  const options = { ...searchOptions(data, searchSpace, 2), policyLr: 0.2 };
   const plain = await search(options);
   plain.policy.dispose();
   const { monitor } = plain;
@@ -316,18 +332,7 @@ test(
     const data = brightnessClasses(256, 1);
     const searchSpace = space(['AutoContrast', 'Invert', 'TranslateX', 'ShearX']);
     const target = 0.15;
-    const result = await search({
-      train: data,
-      classifier: dna.WRN_10_1,
-      policy: dna.WRN_10_1,
-      searchSpace,
-      epochs: 6,
-      batchSize: 32,
-      policyLr: 0.02,
-      seed: 2,
-      objective: 'invariance',
-      regularisers: { strength: target, strengthWeight: 20 },
-    });
+    const result = await invarianceSearch(data, searchSpace, 2, { strength: target, strengthWeight: 20 });
     result.policy.dispose();
     const { applyMass, strength } = result.monitor!;
     t.log(
@@ -362,4 +367,63 @@ test('a change reward makes the sampled sub-policies change the images more', as
       `with a reward of 5 per unit`,
   );
   t.true(rewarded.monitor!.strength > 1.5 * plain.monitor!.strength);
+});
+
+test('invariance with the prior: the policy stays broad but drops the op that destroys the label', async (t) => {
+  // Invert turns a dark image bright: it swaps the classes, the other ops keep them.
+  const data = brightnessClasses(256, 5);
+  const searchSpace = space(['Invert', 'TranslateX', 'Rotate', 'Sharpness']);
+  const result = await invarianceSearch(data, searchSpace, 3, { prior: 1, tolerance: 0.1 });
+  result.policy.dispose();
+  const { applyMass, entropy, maxEntropy } = result.monitor!;
+  t.log(`apply mass ${JSON.stringify(applyMass)}, entropy ${entropy.toFixed(3)} of ${maxEntropy.toFixed(3)}`);
+  const kept = (applyMass.TranslateX + applyMass.Rotate + applyMass.Sharpness) / 3;
+  t.true(applyMass.Invert < 0.5 * kept);
+  t.true(kept > 0.2);
+  t.true(entropy > 0.8 * maxEntropy);
+  await t.throwsAsync(
+    () =>
+      search({
+        train: data,
+        classifier: dna.WRN_10_1,
+        policy: dna.WRN_10_1,
+        epochs: 1,
+        regularisers: { tolerance: 1 },
+      }),
+    {
+      message: "search: regularisers.tolerance applies to objective: 'invariance' only",
+    },
+  );
+  await t.throwsAsync(
+    () =>
+      search({
+        ...searchOptions(data, searchSpace, 0),
+        objective: 'invariance',
+        regularisers: { tolerance: 1, riseTarget: 1 },
+      }),
+    { message: 'search: regularisers.tolerance and riseTarget are two costs of one rise: give one' },
+  );
+  await t.throwsAsync(
+    () =>
+      search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 1, regularisers: { prior: -1 } }),
+    {
+      message: /regularisers.prior must be a non-negative number, got -1/,
+    },
+  );
+});
+
+test('invarianceCost: the loss rise, less the tolerance (never below 0) or off the rise target, plus the change terms', (t) => {
+  const augmented = dna.tensor([2, 0.5, 1.2, 3], [4]);
+  const clean = dna.tensor([0.5, 0.5, 0.1, 0], [4]);
+  const change = dna.tensor([0.1, 0.2, 0.3, 0.4], [4]);
+  const cost = (r: Parameters<typeof invarianceCost>[3]) =>
+    Array.from(invarianceCost(augmented, clean, change, r).data() as Float32Array);
+  const close = (a: number[], b: number[]) => a.every((v, k) => Math.abs(v - b[k]) < 1e-6);
+  t.true(close(cost({}), [1.5, 0, 1.1, 3]));
+  t.true(close(cost({ tolerance: 1.2 }), [0.3, 0, 0, 1.8]));
+  t.true(close(cost({ tolerance: 1.2, changeReward: 2 }), [0.1, -0.4, -0.6, 1]));
+  t.true(close(cost({ strength: 0.2, strengthWeight: 10 }), [1.6, 0, 1.2, 3.4]));
+  t.true(close(cost({ riseTarget: 1 }), [0.5, 1, 0.1, 2]));
+  t.true(close(cost({ riseTarget: 1, changeReward: 1 }), [0.4, 0.8, -0.2, 1.6]));
+  dna.dispose([augmented, clean, change]);
 });

@@ -164,6 +164,24 @@ export const OBJECTIVE_OPTIONS: OptionSpec[] = [
     help: 'reward per unit of mean pixel change (change as much as the classifier tolerates)',
   },
   {
+    name: 'prior',
+    kind: 'number',
+    value: 'X',
+    help: 'hold the policy to a TrivialAugment-like prior with weight X (it stays broad where the objective is silent)',
+  },
+  {
+    name: 'tolerance',
+    kind: 'number',
+    value: 'X',
+    help: 'invariance: a loss rise under X nats costs nothing',
+  },
+  {
+    name: 'rise-target',
+    kind: 'number',
+    value: 'X',
+    help: 'invariance: change each image until its loss rises by about X nats',
+  },
+  {
     name: 'magnitudes',
     kind: 'choice',
     value: 'FORM',
@@ -282,6 +300,9 @@ export function objectiveOptions(values: OptionValues): {
     changeReward: values['change-reward'] as number | undefined,
     widthFloor: values['width-floor'] as number | undefined,
     widthCeiling: values['width-ceiling'] as number | undefined,
+    prior: values.prior as number | undefined,
+    tolerance: values.tolerance as number | undefined,
+    riseTarget: values['rise-target'] as number | undefined,
   };
   return {
     objective: values.objective as SearchObjective | undefined,
@@ -317,7 +338,7 @@ const SETTING_FLAGS: Record<string, string> = {
   augmentation: '--augmentation/--policy',
   preprocess: '--preprocess',
   objective: '--objective',
-  regularisers: '--entropy-floor/--strength/--change-reward',
+  regularisers: '--entropy-floor/--strength/--change-reward/--prior/--tolerance/--rise-target',
   searchSpace: '--custom-op',
   magnitudeGradient: '--exact-magnitudes',
 };

@@ -23,11 +23,14 @@
 //            much as the classifier tolerates.
 import { applyCutout } from '../augment/preprocess.js';
 import { applySubPolicies } from '../augment/fused.js';
+import type { SearchSpace } from '../augment/search-space.js';
 import { stack } from '../engine/creation.js';
 import type { ProcessGroup } from '../distributed/group.js';
 import { Module } from '../engine/models.js';
 import { classifierStep } from '../engine/steps.js';
 import type { Optimizer } from '../engine/optim.js';
+import { priorDivergence } from './prior.js';
+import { changeCost, invarianceCost, scoreFunctionLoss } from './score-function.js';
 import { widthEntropy, type WidthEntropy } from './ranges.js';
 import { samplePolicy, type PolicyOutput } from './sampling.js';
 import { type PolicyNetwork } from './policy-network.js';
@@ -68,6 +71,26 @@ export interface Regularisers {
   widthCeiling?: number;
   widthWeight?: number;
   widthRate?: number;
+  /**
+   * The weight of the TrivialAugment-like prior (dna/prior.ts): adds prior * mean_i KL(policy(x_i)
+   * || prior) to the policy's loss, so that the policy stays broad except where its objective
+   * consistently says otherwise for an image.
+   */
+  prior?: number;
+  /**
+   * Objective 'invariance' only: the loss rise, in nats, that an image's change costs nothing
+   * under. Its cost is max(0, rise - tolerance) instead of the rise, so that every change the
+   * classifier tolerates is as good as no change, and the policy (held broad by the prior) keeps
+   * them all rather than settling on the ones that change least.
+   */
+  tolerance?: number;
+  /**
+   * Objective 'invariance' only: the loss rise, in nats, each image's change should cause. Its
+   * cost is |rise - riseTarget| instead of the rise: an image is changed enough that the
+   * classifier has something to learn from it, and not so much that its label is gone. Fragile
+   * images get mild changes, robust ones strong changes. Not with `tolerance`.
+   */
+  riseTarget?: number;
 }
 
 export interface StepNetworks {
@@ -125,28 +148,18 @@ function policyEntropy(logits: Tensor): Tensor {
   return logPi.exp().mul(logPi).sum(1).neg();
 }
 
-/**
- * The strength target's and the change reward's cost of each image [B] for its pixel change
- * `change` [B]: strengthWeight * (change - strength)^2 - changeReward * change; undefined when
- * neither is set.
- */
-function changeCost(regularisers: Regularisers, change: Tensor): Tensor | undefined {
-  const { strength, strengthWeight = 10, changeReward } = regularisers;
-  const terms: Tensor[] = [];
-  if (strength !== undefined) terms.push(change.sub(strength).square().mul(strengthWeight));
-  if (changeReward !== undefined) terms.push(change.mul(-changeReward));
-  return terms.length === 0 ? undefined : terms.reduce((sum, term) => sum.add(term));
-}
-
 /** The policy's regularisation loss (a scalar tensor in the policy's graph), or undefined. */
 function regularisation(
   settings: StepSettings,
-  logits: Tensor,
+  outputs: PolicyOutput,
+  searchSpace: SearchSpace,
   change: Tensor,
   rangeEntropy: Tensor | undefined,
 ): Tensor | undefined {
-  const { entropyFloor, entropyWeight = 1 } = settings.regularisers;
+  const { entropyFloor, entropyWeight = 1, prior } = settings.regularisers;
+  const { logits } = outputs;
   const terms: Tensor[] = [];
+  if (prior !== undefined && prior > 0) terms.push(priorDivergence(outputs, searchSpace).mean().mul(prior));
   if (entropyFloor !== undefined)
     terms.push(policyEntropy(logits).neg().add(entropyFloor).relu().mean().mul(entropyWeight));
   const cost = changeCost(settings.regularisers, change);
@@ -183,24 +196,6 @@ async function lossAndImageGradient(model: UnrollableModel, y: Tensor, labels: T
     const correct = noGrad(() => logits.argmax(1).eq(labels).sum());
     return { loss: loss.detach(), correct, grad: leaf.grad!.detach(), perImage: perImage.detach() };
   });
-}
-
-/**
- * The score-function surrogate of objective 'invariance': mean over images of the normalised
- * advantage times log pi(s|x) + log P(bits of s | x), for the sampled s and bits.
- */
-function scoreFunctionLoss(outputs: PolicyOutput, c: Tensor, b: Tensor, cost: Tensor): Tensor {
-  const advantage = noGrad(() => cost.sub(cost.mean()).div(cost.std().add(1e-6)));
-  const chosen = c.detach();
-  const bits = b.detach();
-  const logPi = outputs.logits.logSoftmax(1).mul(chosen).sum(1);
-  const p = outputs.p.clamp(1e-6, 1 - 1e-6);
-  const logBits = bits
-    .mul(p.log())
-    .add(bits.neg().add(1).mul(p.neg().add(1).log()))
-    .mul(chosen.unsqueeze(2))
-    .sum([1, 2]);
-  return logPi.add(logBits).mul(advantage).mean();
 }
 
 /** What the unrolled step needs of a classifier (a Module, or any model with the same methods). */
@@ -397,9 +392,8 @@ export async function searchStep(
         imageGradient = augmentedPass.grad;
         score = hold(
           tidy(() => {
-            const lossRise = augmentedPass.perImage.sub(train.perImage);
-            const extra = changeCost(settings.regularisers, change.detach());
-            return scoreFunctionLoss(outputs, c, b, extra === undefined ? lossRise : lossRise.add(extra));
+            const cost = invarianceCost(augmentedPass.perImage, train.perImage, change.detach(), settings.regularisers);
+            return scoreFunctionLoss(outputs, c, b, cost, batch.labels);
           }),
         );
         break;
@@ -410,7 +404,7 @@ export async function searchStep(
     const surrogate = hold(
       tidy(() => {
         let total = y.mul(imageGradient).sum();
-        const extra = regularisation(settings, outputs.logits, change, rangeEntropy);
+        const extra = regularisation(settings, outputs, policy.searchSpace, change, rangeEntropy);
         if (extra !== undefined) total = total.add(extra);
         return score === undefined ? total : total.add(score);
       }),

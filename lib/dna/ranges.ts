@@ -32,7 +32,7 @@ export const DEFAULT_WIDTH_ENTROPY: Readonly<WidthEntropy> = Object.freeze({
 const WEIGHT_LIMITS = [1e-6, 1e3] as const;
 
 /** 1 for the slots whose op has a magnitude, 0 for the others: [S, 2] on `device`. */
-function magnitudeSlots(searchSpace: SearchSpace, device: string): Tensor {
+export function magnitudeSlots(searchSpace: SearchSpace, device: string): Tensor {
   const mask = searchSpace.subPolicies.flatMap((pair) => pair.map((o) => (searchSpace.ops[o].range === null ? 0 : 1)));
   return tensor(new Float32Array(mask), [searchSpace.subPolicies.length, 2], { device });
 }

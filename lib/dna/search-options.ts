@@ -20,6 +20,9 @@ export function checkRegularisers(regularisers: Regularisers): Regularisers {
     'widthCeiling',
     'widthWeight',
     'widthRate',
+    'prior',
+    'tolerance',
+    'riseTarget',
   ];
   const set: Record<string, number> = {};
   for (const [name, value] of Object.entries(regularisers)) {

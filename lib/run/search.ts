@@ -171,6 +171,12 @@ function resolveSearch(options: SearchOptions) {
   const widthSet = Object.keys(regularisers).find((name) => name.startsWith('width'));
   if (widthSet !== undefined && magnitudes !== 'range')
     throw new RangeError(`search: regularisers.${widthSet} applies to magnitudes: 'range' only`);
+  const objective = checkObjective(options.objective ?? 'joint');
+  for (const name of ['tolerance', 'riseTarget'] as const)
+    if (regularisers[name] !== undefined && objective !== 'invariance')
+      throw new RangeError(`search: regularisers.${name} applies to objective: 'invariance' only`);
+  if (regularisers.tolerance !== undefined && regularisers.riseTarget !== undefined)
+    throw new RangeError('search: regularisers.tolerance and riseTarget are two costs of one rise: give one');
   return {
     classifier,
     policy: policy ?? classifier,
@@ -183,7 +189,7 @@ function resolveSearch(options: SearchOptions) {
     policyLr: options.policyLr ?? 0.005,
     tau: options.tau ?? 0.5,
     lambda: options.lambda ?? 0.5,
-    objective: checkObjective(options.objective ?? 'joint'),
+    objective,
     regularisers,
     magnitudeGradient: options.magnitudeGradient ?? (magnitudes === 'range' ? 'exact' : 'straight-through'),
     magnitudes,
