@@ -104,6 +104,10 @@ interface CandidateConfig {
   regularisers?: Regularisers;
   magnitudes: MagnitudeForm;
   policyHead: 'network' | 'features';
+  /** Search epochs, where not the budget's. */
+  searchEpochs?: number;
+  /** The policy's Adam learning rate, where not the search's default (0.005). */
+  policyLr?: number;
 }
 
 type Config = BaselineConfig | CandidateConfig;
@@ -153,6 +157,104 @@ const CONFIGS: Config[] = [
     regularisers: INVARIANCE,
     magnitudes: 'range',
     policyHead: 'network',
+  },
+  {
+    kind: 'search',
+    name: 'invariance-range-r5',
+    objective: 'invariance',
+    regularisers: { ...INVARIANCE, changeReward: 5 },
+    magnitudes: 'range',
+    policyHead: 'network',
+  },
+  {
+    kind: 'search',
+    name: 'invariance-range-r20',
+    objective: 'invariance',
+    regularisers: { ...INVARIANCE, changeReward: 20 },
+    magnitudes: 'range',
+    policyHead: 'network',
+  },
+  {
+    kind: 'search',
+    name: 'invariance-range-prior0.3',
+    objective: 'invariance',
+    regularisers: { prior: 0.3 },
+    magnitudes: 'range',
+    policyHead: 'network',
+  },
+  {
+    kind: 'search',
+    name: 'invariance-range-prior1',
+    objective: 'invariance',
+    regularisers: { prior: 1 },
+    magnitudes: 'range',
+    policyHead: 'network',
+  },
+  {
+    kind: 'search',
+    name: 'invariance-range-prior1-long',
+    objective: 'invariance',
+    regularisers: { prior: 1 },
+    magnitudes: 'range',
+    policyHead: 'network',
+    searchEpochs: 100,
+  },
+  {
+    kind: 'search',
+    name: 'invariance-range-prior1-tol1',
+    objective: 'invariance',
+    regularisers: { prior: 1, tolerance: 1 },
+    magnitudes: 'range',
+    policyHead: 'network',
+  },
+  {
+    kind: 'search',
+    name: 'invariance-range-prior1-features',
+    objective: 'invariance',
+    regularisers: { prior: 1 },
+    magnitudes: 'range',
+    policyHead: 'features',
+  },
+  {
+    kind: 'search',
+    name: 'invariance-range-prior1-lr',
+    objective: 'invariance',
+    regularisers: { prior: 1 },
+    magnitudes: 'range',
+    policyHead: 'network',
+    policyLr: 0.03,
+  },
+  {
+    kind: 'search',
+    name: 'invariance-range-prior0.5-features',
+    objective: 'invariance',
+    regularisers: { prior: 0.5 },
+    magnitudes: 'range',
+    policyHead: 'features',
+  },
+  {
+    kind: 'search',
+    name: 'invariance-range-prior1-target1-features',
+    objective: 'invariance',
+    regularisers: { prior: 1, riseTarget: 1 },
+    magnitudes: 'range',
+    policyHead: 'features',
+  },
+  {
+    kind: 'search',
+    name: 'invariance-range-prior0.5-target1-features',
+    objective: 'invariance',
+    regularisers: { prior: 0.5, riseTarget: 1 },
+    magnitudes: 'range',
+    policyHead: 'features',
+  },
+  {
+    kind: 'search',
+    name: 'invariance-range-prior1-target2-features',
+    objective: 'invariance',
+    regularisers: { prior: 1, riseTarget: 2 },
+    magnitudes: 'range',
+    policyHead: 'features',
   },
 ];
 
@@ -305,10 +407,12 @@ async function runUnit(unit: Unit, data: Data, budget: Budget, dir: string): Pro
       train: data.train,
       classifier: CLASSIFIER,
       policy: config.policyHead === 'features' ? undefined : POLICY,
-      epochs: budget.searchEpochs,
+      epochs:
+        budget.searchEpochs === SMOKE.searchEpochs ? budget.searchEpochs : (config.searchEpochs ?? budget.searchEpochs),
       batchSize: budget.batchSize,
       preprocess: NO_PREPROCESS,
       objective: config.objective,
+      policyLr: config.policyLr,
       regularisers: config.regularisers,
       magnitudes: config.magnitudes,
       policyHead: config.policyHead,
@@ -735,6 +839,13 @@ function section(results: Map<string, UnitResult>, budget: Budget, command: stri
       `${SEEDS.join(', ')} (weights, batch order, every draw); mean ± sample standard deviation over the seeds. ` +
       `Why this regime: ${regime.join('; ')}.`,
     '',
+    "Objective 'invariance' scores each image's choices against the mean cost of the other images of its class " +
+      "in the batch as of commit 31f74f3 (before, against the batch's mean: the same expected gradient, more " +
+      "noise). 'invariance' and 'invariance-range' ran before that change; the configurations with a prior ran " +
+      'with it. Their units that record a4ab86c with uncommitted changes ran the code 31f74f3 committed; those ' +
+      "that record 31f74f3 or 63740a5 with uncommitted changes ran an edit of lib/run/demo.ts (the demo's " +
+      'default, which this bench does not use).',
+    '',
     `Benchmarks. nuisance: the class-dependent data of "Search objectives" (rotated ${ROTATED.map((k) => FASHION_NAMES[k]).join(', ')}; ` +
       `${INVERTED.map((k) => FASHION_NAMES[k]).join(', ')} inverted with probability ${INVERT_PROBABILITY}), train and test. ` +
       'plain: Fashion-MNIST as it is.',
@@ -828,6 +939,16 @@ function findings(
   contrast('Point against range (joint)', 'joint', 'joint-range');
   contrast('Point against range (invariance)', 'invariance', 'invariance-range');
   contrast('Policy network against feature head (joint, ranges)', 'joint-range', 'joint-range-features');
+  contrast(
+    'Policy network against feature head (invariance, prior 1)',
+    'invariance-range-prior1',
+    'invariance-range-prior1-features',
+  );
+  contrast(
+    'Loss rise against rise target (invariance, prior 1, feature head)',
+    'invariance-range-prior1-features',
+    'invariance-range-prior1-target1-features',
+  );
   const network = byName.get('joint-range')?.searchSeconds;
   const head = byName.get('joint-range-features')?.searchSeconds;
   if (network && head)
@@ -856,6 +977,11 @@ function describeCandidate(config: CandidateConfig): string {
   const r = config.regularisers;
   if (r?.changeReward !== undefined) parts.push(`change reward ${r.changeReward}`);
   if (r?.entropyFloor !== undefined) parts.push(`entropy floor ${r.entropyFloor}`);
+  if (r?.prior !== undefined) parts.push(`prior ${r.prior}`);
+  if (r?.tolerance !== undefined) parts.push(`tolerance ${r.tolerance} nats`);
+  if (r?.riseTarget !== undefined) parts.push(`rise target ${r.riseTarget} nats`);
+  if (config.policyLr !== undefined) parts.push(`policy lr ${config.policyLr}`);
+  if (config.searchEpochs !== undefined) parts.push(`${config.searchEpochs} search epochs`);
   return parts.join(', ');
 }
 
