@@ -17,6 +17,13 @@ export const INVERT_PROBABILITY = 0.5;
 /** Seeds the nuisance draws (train and test use their own streams); fixed, not --seed. */
 export const NUISANCE_SEED = 20_240;
 
+/**
+ * The regime where augmentation matters (bench/policies.ts, bench/rises.ts): a stratified subset
+ * of this many training images, drawn with this seed (the same for every run), trained this many
+ * epochs.
+ */
+export const REGIME = Object.freeze({ images: 500, subsetSeed: 1, epochs: 40 });
+
 /** The class names of Fashion-MNIST, by label. */
 export const FASHION_NAMES = FASHION_MNIST_CLASSES;
 

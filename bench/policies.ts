@@ -42,6 +42,7 @@ import {
   INVERT_PROBABILITY,
   NEGLIGIBLE,
   NUISANCE_SEED,
+  REGIME,
   ROTATED,
   conditionality,
   f3,
@@ -70,10 +71,16 @@ interface Budget {
   testImages: number;
 }
 
-const BUDGET: Budget = { images: 500, epochs: 40, searchEpochs: 30, batchSize: 128, testImages: 10_000 };
+const BUDGET: Budget = {
+  images: REGIME.images,
+  epochs: REGIME.epochs,
+  searchEpochs: 30,
+  batchSize: 128,
+  testImages: 10_000,
+};
 const SMOKE: Budget = { images: 200, epochs: 1, searchEpochs: 1, batchSize: 100, testImages: 500 };
 /** Draws the training subset: fixed, so that seeds vary the training, not the data. */
-const DATA_SEED = 1;
+const DATA_SEED = REGIME.subsetSeed;
 const SEEDS = [0, 1, 2];
 
 const CLASSIFIER = WRN_16_1;

@@ -15,14 +15,11 @@ import { Generator, rand } from '../lib/engine/random.js';
 import { noGrad, tidy, type Tensor } from '../lib/engine/tensor.js';
 import { train } from '../lib/run/train.js';
 import { log, measuredOn, runBench } from './common.js';
-import { FASHION_NAMES, INVERTED, ROTATED, withNuisance } from './nuisance.js';
+import { FASHION_NAMES, INVERTED, REGIME, ROTATED, withNuisance } from './nuisance.js';
 
 const SCRIPT = 'rises';
 const SECTION = '## Loss rise by class and op (CPU)';
-const IMAGES = 500;
-const EPOCHS = 40;
-/** The stratified subset's seed of bench/policies.ts. */
-const DATA_SEED = 1;
+const { images: IMAGES, epochs: EPOCHS, subsetSeed: DATA_SEED } = REGIME;
 /** Magnitude draws per image and op. */
 const DRAWS = 3;
 const THREADS = 2;
