@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { backend } from '../lib/engine/backend.js';
+import type { Module } from '../lib/engine/models.js';
 import type { ImageDataset } from '../lib/data/index.js';
 import { evaluate } from '../lib/run/evaluate.js';
 import { train, type TrainOptions } from '../lib/run/train.js';
@@ -295,6 +296,12 @@ export async function trainAndTest(
   } finally {
     trained.model.dispose();
   }
+}
+
+/** The accuracy of `model` on each class of `test` (0 for a class without images). */
+export async function classAccuracies(model: Module, test: ImageDataset): Promise<number[]> {
+  const { perClass } = await evaluate({ model, data: test, perClass: true });
+  return perClass!.map((c) => c.accuracy ?? 0);
 }
 
 // ---- Workloads ----

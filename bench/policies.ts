@@ -33,10 +33,9 @@ import { policyReport } from '../lib/dna/report.js';
 import type { SettleCheck } from '../lib/dna/settle.js';
 import { setThreads } from '../lib/engine/backend.js';
 import { WRN_10_1, WRN_16_1 } from '../lib/engine/models.js';
-import { evaluate } from '../lib/run/evaluate.js';
 import { search, type SearchMonitor } from '../lib/run/search.js';
 import { loadTrainedModel } from '../lib/run/trained-model.js';
-import { log, measuredOn, sourceState, trainAndTest, writeSection } from './common.js';
+import { classAccuracies, log, measuredOn, sourceState, trainAndTest, writeSection } from './common.js';
 import {
   FASHION_NAMES,
   GOAL_RATIO,
@@ -685,8 +684,7 @@ async function perClassOf(dir: string, test: ImageDataset | undefined): Promise<
   const accuracies = async (part: string) => {
     const model = await loadTrainedModel(path.join(dir, part, 'train.last.ckpt'));
     try {
-      const { perClass } = await evaluate({ model, data: test, perClass: true });
-      return perClass!.map((c) => c.accuracy ?? 0);
+      return await classAccuracies(model, test);
     } finally {
       model.dispose();
     }

@@ -14,7 +14,7 @@ import { WRN_16_1, type Module } from '../lib/engine/models.js';
 import { Generator, rand } from '../lib/engine/random.js';
 import { noGrad, tidy, type Tensor } from '../lib/engine/tensor.js';
 import { train } from '../lib/run/train.js';
-import { log, measuredOn, runBench } from './common.js';
+import { classAccuracies, log, measuredOn, runBench } from './common.js';
 import { FASHION_NAMES, INVERTED, REGIME, ROTATED, withNuisance } from './nuisance.js';
 
 const SCRIPT = 'rises';
@@ -31,22 +31,6 @@ function losses(model: Module, images: Tensor, labels: Tensor): Float32Array {
       () => model.forward(images).logSoftmax(1).gather(1, labels.unsqueeze(1)).squeeze(1).neg().data() as Float32Array,
     ),
   );
-}
-
-/** The accuracy of `model` (eval mode) on each class of `data`. */
-function classAccuracy(model: Module, data: ImageDataset): number[] {
-  const hits = new Float64Array(data.classes.length);
-  const seen = new Float64Array(data.classes.length);
-  for (const batch of batches(data, { batchSize: 500, shuffle: false })) {
-    const predicted = noGrad(() => tidy(() => model.forward(batch.images).argmax(1).data() as BigInt64Array));
-    (batch.labels.data() as BigInt64Array).forEach((label, i) => {
-      seen[Number(label)] += 1;
-      if (predicted[i] === label) hits[Number(label)] += 1;
-    });
-    batch.images.dispose();
-    batch.labels.dispose();
-  }
-  return Array.from(hits, (h, k) => h / seen[k]);
 }
 
 /**
@@ -71,14 +55,14 @@ async function rises(
     },
   });
   const model = trained.model;
-  model.eval();
   const classes = data.classes.length;
   const sum = OPS.map(() => new Float64Array(classes));
   const count = new Float64Array(classes);
   const generator = new Generator(seed + 1);
   let testAccuracy: number[];
   try {
-    testAccuracy = classAccuracy(model, test);
+    testAccuracy = await classAccuracies(model, test);
+    model.eval();
     for (const batch of batches(data, { batchSize: 250, shuffle: false })) {
       tidy(() => {
         const x = batch.images;
