@@ -13,7 +13,7 @@
 // pi weighs the bit and range terms detached: the prior on pi is its own term.
 import type { SearchSpace } from '../augment/search-space.js';
 import { noGrad, tidy, type Tensor } from '../engine/tensor.js';
-import { magnitudeSlots } from './ranges.js';
+import { magnitudeSlotMean } from './ranges.js';
 import type { PolicyOutput } from './sampling.js';
 
 /** Keeps logs finite where a probability or a width reaches its bound. */
@@ -33,12 +33,9 @@ export function priorDivergence(outputs: PolicyOutput, searchSpace: SearchSpace)
     const bitsKl = q.mul(q.log()).add(one.mul(one.log())).add(Math.log(2));
     let total = choice.add(bitsKl.mean(2).mul(pi).sum(1));
     if (width !== undefined) {
-      const mask = magnitudeSlots(searchSpace, width.device);
       const half = width.mul(0.5);
       const inside = m.add(half).clamp(0, 1).sub(m.sub(half).clamp(0, 1)).clamp(EPS, 1);
-      const weights = pi.unsqueeze(2).mul(mask);
-      const slots = weights.sum([1, 2]).clamp(1e-12, Number.POSITIVE_INFINITY);
-      total = total.add(inside.log().neg().mul(weights).sum([1, 2]).div(slots));
+      total = total.add(magnitudeSlotMean(inside.log().neg(), logits, searchSpace));
     }
     return total;
   });

@@ -32,7 +32,7 @@ export const DEFAULT_WIDTH_ENTROPY: Readonly<WidthEntropy> = Object.freeze({
 const WEIGHT_LIMITS = [1e-6, 1e3] as const;
 
 /** 1 for the slots whose op has a magnitude, 0 for the others: [S, 2] on `device`. */
-export function magnitudeSlots(searchSpace: SearchSpace, device: string): Tensor {
+function magnitudeSlots(searchSpace: SearchSpace, device: string): Tensor {
   const mask = searchSpace.subPolicies.flatMap((pair) => pair.map((o) => (searchSpace.ops[o].range === null ? 0 : 1)));
   return tensor(new Float32Array(mask), [searchSpace.subPolicies.length, 2], { device });
 }
@@ -45,12 +45,21 @@ export function magnitudeSlots(searchSpace: SearchSpace, device: string): Tensor
 export function widthEntropy(outputs: PolicyOutput, searchSpace: SearchSpace): Tensor {
   const { logits, width } = outputs;
   if (width === undefined) throw new TypeError('widthEntropy: the policy has point magnitudes (no widths)');
+  return tidy(() => magnitudeSlotMean(width.clamp(1e-6, 1).log(), logits, searchSpace));
+}
+
+/**
+ * Each image's mean of `values` [B, S, 2] over the slots whose op has a magnitude, each
+ * sub-policy weighted by pi_s(x) = softmax(logits) (detached) [B]: what a range's term of the
+ * image is worth under its policy. Differentiable in `values`.
+ */
+export function magnitudeSlotMean(values: Tensor, logits: Tensor, searchSpace: SearchSpace): Tensor {
   return tidy(() => {
-    const mask = magnitudeSlots(searchSpace, width.device);
+    const mask = magnitudeSlots(searchSpace, values.device);
     const pi = noGrad(() => logits.detach().softmax(1));
     const weights = pi.unsqueeze(2).mul(mask);
     const total = weights.sum([1, 2]).clamp(1e-12, Number.POSITIVE_INFINITY);
-    return width.clamp(1e-6, 1).log().mul(weights).sum([1, 2]).div(total);
+    return values.mul(weights).sum([1, 2]).div(total);
   });
 }
 
