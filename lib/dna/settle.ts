@@ -80,9 +80,10 @@ export interface SettleOptions {
   lastEpoch?: OutputSummary;
 }
 
-/** A pass's batch size, seed and device (the options with their defaults) and the backbone it runs. */
+/** A pass's batch size, seed, device and preprocessing (the options with their defaults) and the backbone it runs. */
 function passSettings(policy: PolicyNetwork, options: SettleOptions, where: string) {
   return {
+    preprocess: options.preprocess,
     batchSize: positiveInteger(options.batchSize ?? 128, 'batchSize', where),
     seed: options.seed ?? 0,
     device: options.device ?? policy.network.device,
@@ -105,6 +106,35 @@ function* searchBatches(data: ImageDataset, batchSize: number, seed: number, dev
   }
 }
 
+/**
+ * Runs `each` on every search batch of `data` with the backbone's batch norm at `momentum`,
+ * disposing each batch and yielding to the event loop between them. Afterwards, however it ended,
+ * the batch norm is back at momentum 0.1 and the network in evaluation mode.
+ */
+async function overSearchBatches(
+  policy: PolicyNetwork,
+  data: ImageDataset,
+  settings: ReturnType<typeof passSettings>,
+  momentum: number | null,
+  each: (batch: { images: Tensor; labels: Tensor }) => void,
+): Promise<void> {
+  const { batchSize, seed, device, backbone, preprocess } = settings;
+  try {
+    backbone.setBatchNormMomentum(momentum);
+    for (const batch of searchBatches(data, batchSize, seed, device, preprocess)) {
+      try {
+        each(batch);
+      } finally {
+        dispose(batch);
+      }
+      await yieldToEventLoop();
+    }
+  } finally {
+    backbone.setBatchNormMomentum(0.1);
+    policy.eval();
+  }
+}
+
 function summary(statistics: PolicyStatistics): OutputSummary {
   const { overall } = statistics.report({ top: 1 });
   return {
@@ -124,22 +154,13 @@ export async function settlePolicy(
   data: ImageDataset,
   options: SettleOptions = {},
 ): Promise<SettleCheck> {
-  const { batchSize, seed, device, backbone } = passSettings(policy, options, 'settlePolicy');
-  try {
-    backbone.resetBatchNormStatistics().setBatchNormMomentum(null);
-    policy.train();
-    for (const batch of searchBatches(data, batchSize, seed, device, options.preprocess)) {
-      try {
-        noGrad(() => tidy(() => void backbone.forward(batch.images)));
-      } finally {
-        dispose(batch);
-      }
-      await yieldToEventLoop();
-    }
-  } finally {
-    backbone.setBatchNormMomentum(0.1);
-    policy.eval();
-  }
+  const settings = passSettings(policy, options, 'settlePolicy');
+  const { backbone } = settings;
+  backbone.resetBatchNormStatistics();
+  policy.train();
+  await overSearchBatches(policy, data, settings, null, (batch) => {
+    noGrad(() => tidy(() => void backbone.forward(batch.images)));
+  });
   return checkSettled(policy, data, options);
 }
 
@@ -154,7 +175,8 @@ export async function checkSettled(
   data: ImageDataset,
   options: SettleOptions = {},
 ): Promise<SettleCheck> {
-  const { batchSize, seed, device, backbone } = passSettings(policy, options, 'checkSettled');
+  const settings = passSettings(policy, options, 'checkSettled');
+  const { batchSize, device } = settings;
   const statistics = {
     training: new PolicyStatistics(policy.searchSpace, data.classes),
     frozen: new PolicyStatistics(policy.searchSpace, data.classes),
@@ -163,57 +185,46 @@ export async function checkSettled(
   // Sums over the images, on the device until the end (one host read, not one per batch):
   // total-variation distance of pi, its largest value, and the absolute differences of p, m, width.
   let sums = zeros([5], { dtype: 'float64', device });
-  try {
-    // Momentum 0: training mode reads batch statistics and leaves the running ones alone.
-    backbone.setBatchNormMomentum(0);
-    for (const batch of searchBatches(data, batchSize, seed, device, options.preprocess)) {
-      try {
-        policy.train();
-        const training = noGrad(() => policy.forward(batch.images));
-        policy.eval();
-        const frozen = noGrad(() => policy.forward(batch.images));
-        try {
-          statistics.training.add(training, batch.labels);
-          statistics.frozen.add(frozen, batch.labels);
-          const next = noGrad(() =>
-            tidy(() => {
-              const distance = piDistance(training, frozen).toDtype('float64');
-              const meanAbs = (a: Tensor, b: Tensor) => a.sub(b).abs().mean([1, 2]).toDtype('float64').sum();
-              const width =
-                training.width !== undefined && frozen.width !== undefined
-                  ? meanAbs(training.width, frozen.width)
-                  : zeros([], { dtype: 'float64', device });
-              const batchSums = stack([
-                distance.sum(),
-                zeros([], { dtype: 'float64', device }),
-                meanAbs(training.p, frozen.p),
-                meanAbs(training.m, frozen.m),
-                width,
-              ]);
-              // The largest distance: a running maximum in slot 1.
-              const added = sums.add(batchSums);
-              return cat([
-                added.narrow(0, 0, 1),
-                sums.narrow(0, 1, 1).maximum(distance.max().reshape([1])),
-                added.narrow(0, 2, 3),
-              ]);
-            }),
-          );
-          sums.dispose();
-          sums = next;
-          images += batch.labels.shape[0];
-        } finally {
-          dispose([training, frozen]);
-        }
-      } finally {
-        dispose(batch);
-      }
-      await yieldToEventLoop();
-    }
-  } finally {
-    backbone.setBatchNormMomentum(0.1);
+  // Momentum 0: training mode reads batch statistics and leaves the running ones alone.
+  await overSearchBatches(policy, data, settings, 0, (batch) => {
+    policy.train();
+    const training = noGrad(() => policy.forward(batch.images));
     policy.eval();
-  }
+    const frozen = noGrad(() => policy.forward(batch.images));
+    try {
+      statistics.training.add(training, batch.labels);
+      statistics.frozen.add(frozen, batch.labels);
+      const next = noGrad(() =>
+        tidy(() => {
+          const distance = piDistance(training, frozen).toDtype('float64');
+          const meanAbs = (a: Tensor, b: Tensor) => a.sub(b).abs().mean([1, 2]).toDtype('float64').sum();
+          const width =
+            training.width !== undefined && frozen.width !== undefined
+              ? meanAbs(training.width, frozen.width)
+              : zeros([], { dtype: 'float64', device });
+          const batchSums = stack([
+            distance.sum(),
+            zeros([], { dtype: 'float64', device }),
+            meanAbs(training.p, frozen.p),
+            meanAbs(training.m, frozen.m),
+            width,
+          ]);
+          // The largest distance: a running maximum in slot 1.
+          const added = sums.add(batchSums);
+          return cat([
+            added.narrow(0, 0, 1),
+            sums.narrow(0, 1, 1).maximum(distance.max().reshape([1])),
+            added.narrow(0, 2, 3),
+          ]);
+        }),
+      );
+      sums.dispose();
+      sums = next;
+      images += batch.labels.shape[0];
+    } finally {
+      dispose([training, frozen]);
+    }
+  });
   const [distanceSum, distanceMax, pSum, mSum, widthSum] = Array.from(sums.data() as Float64Array);
   sums.dispose();
   return judge({
