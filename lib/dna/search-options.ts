@@ -5,11 +5,6 @@ import { DEFAULT_WIDTH_ENTROPY, type WidthEntropy } from './ranges.js';
 
 /** The regularisers that are set, each a non-negative finite number. */
 export function checkRegularisers(regularisers: Regularisers): Regularisers {
-  if (regularisers === null || typeof regularisers !== 'object')
-    throw new TypeError(
-      `search: regularisers must be an object { entropyFloor, entropyWeight, strength, strengthWeight, ` +
-        `changeReward }, got ${describe(regularisers)}`,
-    );
   const known = [
     'entropyFloor',
     'entropyWeight',
@@ -24,6 +19,10 @@ export function checkRegularisers(regularisers: Regularisers): Regularisers {
     'tolerance',
     'riseTarget',
   ];
+  if (regularisers === null || typeof regularisers !== 'object')
+    throw new TypeError(
+      `search: regularisers must be an object { ${known.join(', ')} }, got ${describe(regularisers)}`,
+    );
   const set: Record<string, number> = {};
   for (const [name, value] of Object.entries(regularisers)) {
     if (!known.includes(name))
