@@ -206,3 +206,50 @@ test.serial('bad options and a checkpoint of another model give clear Errors', a
   );
   await rm(dir, { recursive: true, force: true });
 });
+
+test.serial('an augmentation of its own gets each batch with its labels, image by image', async (t) => {
+  // Image k is filled with 20 * its label, so the augmenter can check that labels[i] is image i's.
+  const count = 48;
+  const shape: [number, number, number] = [1, 8, 8];
+  const size = shape[0] * shape[1] * shape[2];
+  const labels = Int32Array.from({ length: count }, (_, k) => (k * 7) % 10);
+  const images = new Uint8Array(count * size);
+  labels.forEach((label, k) => images.fill(20 * label, k * size, (k + 1) * size));
+  const data: dna.ImageDataset = {
+    name: 'labelled',
+    images,
+    labels,
+    count,
+    shape,
+    classes: Array.from({ length: 10 }, (_, k) => `class ${k}`),
+  };
+  const seen: number[] = [];
+  let mismatches = 0;
+  const result = await train({
+    train: data,
+    model: { ...dna.WRN_10_1 },
+    epochs: 2,
+    batchSize: 16,
+    augmentation: (x, options) => {
+      const given = options?.labels;
+      if (given === undefined) throw new Error('no labels');
+      t.deepEqual(given.shape, [x.shape[0]]);
+      return dna.tidy(() => {
+        const batchLabels = Array.from(given.toDtype('int32').data() as Int32Array);
+        const floats = x.dtype === 'uint8' ? x.toDtype('float32').div(255) : x.mul(1);
+        const pixels = floats.data() as Float32Array;
+        batchLabels.forEach((label, i) => {
+          if (Math.round(pixels[i * size] * 255) !== 20 * label) mismatches++;
+        });
+        seen.push(...batchLabels);
+        return floats;
+      });
+    },
+  });
+  result.model.dispose();
+  t.is(mismatches, 0);
+  t.deepEqual(
+    [...seen].sort((a, b) => a - b),
+    [...labels, ...labels].sort((a, b) => a - b),
+  );
+});

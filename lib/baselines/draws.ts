@@ -21,6 +21,12 @@ import { describe, optionsObject } from '../util/describe.js';
 export interface AugmenterOptions {
   /** Draws every random choice. Default: LibTorch's default generator of the images' device. */
   generator?: Generator;
+  /**
+   * The batch's labels (int64 [B], on the images' device), where the caller has them: `train`
+   * passes them, so that an augmentation of one's own may depend on the class. The baselines and
+   * the searched policies do not read them.
+   */
+  labels?: Tensor;
 }
 
 /**

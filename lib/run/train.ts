@@ -42,7 +42,8 @@ export { CHECKPOINT_KIND, loadTrainedModel, loadTrainedRun, type TrainedRun } fr
 
 /**
  * Augmentation of a batch of [0, 1] images, applied after flip/crop and before Cutout: a
- * baseline by name, 'dna' (a searched policy, see `policyFile`), a loaded policy, or a function.
+ * baseline by name, 'dna' (a searched policy, see `policyFile`), a loaded policy, or a function
+ * (which gets the batch's labels as `options.labels` beside the generator).
  */
 export type Augmentation = BaselineName | 'dna' | Augmenter | LoadedPolicy;
 
@@ -324,7 +325,7 @@ async function trainOnGroup(options: TrainOptions, settings: TrainSettings, grou
         const cropped = preprocessImages(batch.images, beforePolicy, { generator });
         let augmented: Tensor;
         try {
-          augmented = await augment(cropped, { generator });
+          augmented = await augment(cropped, { generator, labels: batch.labels });
         } catch (error) {
           cropped.dispose();
           throw error;
