@@ -9,7 +9,10 @@ import { mkdir, readFile, rm, rmdir, truncate } from 'node:fs/promises';
 import path from 'node:path';
 
 import { isDirectory } from '../data/files.js';
+import type { ProcessGroup } from '../distributed/group.js';
 import { errorCode, exists, writeTextAtomically } from '../util/files.js';
+import { checkResumedWorld } from './ranks.js';
+import { loadRunState, type RunParts } from './run-state.js';
 
 export type RunKind = 'train' | 'search';
 
@@ -208,35 +211,38 @@ export async function trimLog(file: string, keep: { epoch?: number; step?: numbe
 }
 
 /**
- * Opens a run's folder (prepareOutDir) and, when there is a checkpoint to resume, restores it
- * (`restore`, which loads the run's parts), refuses other settings by name (the device may
- * change), and reads the time the earlier processes took; the logs are cut back to where the run
- * continues. `position` is absent for a fresh run.
+ * Opens a run's folder (prepareOutDir) and, when there is a checkpoint to resume, restores it:
+ * loads the run's parts (`state`, loadRunState), refuses a world size that cannot continue its
+ * epoch (checkResumedWorld) and other settings by name (the device may change), and reads the time
+ * the earlier processes took; the logs are cut back to where the run continues. `position` is
+ * absent for a fresh run.
  */
-export async function openRun<P extends { epoch: number; step: number }>(options: {
+export async function openRun<P extends { epoch: number; batch: number; step: number }>(options: {
   kind: RunKind;
   dir: string;
   resume?: boolean;
   force?: boolean;
-  /** Rank 0 of a distributed run, or a run of its own: the one that writes (default true). */
-  main?: boolean;
+  group: ProcessGroup;
   checkpoint: string;
-  restore: () => Promise<{ position: P; run: unknown }>;
+  /** The checkpoint's kind and version, and the modules, optimisers and generators it restores. */
+  state: { kind: string; version: number; parts: RunParts };
   run: Record<string, unknown>;
   logs: { metrics: string; steps?: string };
 }): Promise<{ position?: P; previousSeconds: number }> {
-  const { kind, dir, checkpoint } = options;
+  const { kind, dir, checkpoint, group, state } = options;
   const { resumable } = await prepareOutDir(kind, dir, kind, options);
   let position: P | undefined;
   let previousSeconds = 0;
   if (resumable) {
-    const restored = await options.restore();
+    const restored = await loadRunState<P>(checkpoint, state.kind, state.version, state.parts);
+    checkResumedWorld(kind, checkpoint, restored.run, group, restored.position);
     const differences = settingDifferences(restored.run, options.run, ['device', 'worldSize']);
     if (differences.length > 0) throw new RunSettingsError(kind, checkpoint, differences);
     position = restored.position;
     previousSeconds = (await readRunRecord(dir, kind))?.seconds ?? 0;
   }
-  if (options.main ?? true) {
+  // Rank 0 (or a run of its own) writes the logs.
+  if (group.isMain) {
     await trimLog(options.logs.metrics, { epoch: position?.epoch ?? 0 });
     if (options.logs.steps !== undefined) await trimLog(options.logs.steps, { step: position?.step ?? 0 });
   }

@@ -36,11 +36,11 @@ import { openRun, recordRun } from './run-files.js';
 import type { ProcessGroup } from '../distributed/group.js';
 import { shardIndices, shardLength } from '../distributed/sampler.js';
 import { EpochLoop, defaultSyncEvery, type LoopPosition, type LoopProgress, type RunOptions } from './epoch-loop.js';
-import { checkResumedWorld, rankGenerator, runGroup, shareWeights } from './ranks.js';
+import { rankGenerator, runGroup, shareWeights } from './ranks.js';
 import { datasetPreset, type PresetName } from './presets.js';
 
 export type { SearchMonitor } from '../dna/monitor.js';
-import { loadRunState, saveRunState, type RunParts } from './run-state.js';
+import { saveRunState, type RunParts } from './run-state.js';
 
 export const SEARCH_CHECKPOINT_KIND = 'dna-augment/search';
 const SEARCH_CHECKPOINT_VERSION = 1;
@@ -411,23 +411,14 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   );
   try {
     if (outDir !== undefined && checkpoint !== undefined) {
-      const opened = await openRun({
+      const opened = await openRun<SearchPosition>({
         kind: 'search',
         dir: outDir,
         resume: options.resume,
         force: options.force,
-        main: group.isMain,
+        group,
         checkpoint,
-        restore: async () => {
-          const restored = await loadRunState<SearchPosition>(
-            checkpoint,
-            SEARCH_CHECKPOINT_KIND,
-            SEARCH_CHECKPOINT_VERSION,
-            parts,
-          );
-          checkResumedWorld('search', checkpoint, restored.run, group, restored.position);
-          return restored;
-        },
+        state: { kind: SEARCH_CHECKPOINT_KIND, version: SEARCH_CHECKPOINT_VERSION, parts },
         run,
         logs: { metrics: metrics!, steps: stepLog?.file },
       });
@@ -436,10 +427,10 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
         loop.position = opened.position;
         resumedFrom = { epoch: opened.position.epoch, step: opened.position.step };
         if (group.rank !== 0) generator = rankGenerator(seed, group, device, loop.position.step);
-        const saved = opened.position as SearchPosition;
-        if (widthWeight !== undefined && saved.widthWeight !== undefined) {
+        const saved = opened.position.widthWeight;
+        if (widthWeight !== undefined && saved !== undefined) {
           widthWeight.dispose();
-          widthWeight = full([], saved.widthWeight, { dtype: 'float64', device });
+          widthWeight = full([], saved, { dtype: 'float64', device });
         }
       }
     }

@@ -31,12 +31,12 @@ import {
   type LoopProgress,
   type RunOptions,
 } from './epoch-loop.js';
-import { checkResumedWorld, onRunGroup, rankGenerator, shareWeights } from './ranks.js';
+import { onRunGroup, rankGenerator, shareWeights } from './ranks.js';
 import { evaluate } from './evaluate.js';
 import { openRun, recordRun } from './run-files.js';
 import { datasetPreset, type PresetName, type TrainPreset } from './presets.js';
 import { CHECKPOINT_KIND, CHECKPOINT_VERSION } from './trained-model.js';
-import { loadRunState, saveRunState, type RunParts } from './run-state.js';
+import { saveRunState, type RunParts } from './run-state.js';
 
 export { CHECKPOINT_KIND, loadTrainedModel, loadTrainedRun, type TrainedRun } from './trained-model.js';
 
@@ -425,18 +425,14 @@ async function trainOnGroup(options: TrainOptions, settings: TrainSettings, grou
   model.train();
   try {
     if (files !== undefined) {
-      const opened = await openRun({
+      const opened = await openRun<Position>({
         kind: 'train',
         dir: files.dir,
         resume: options.resume,
         force: options.force,
-        main: group.isMain,
+        group,
         checkpoint: files.last,
-        restore: async () => {
-          const restored = await loadRunState<Position>(files.last, CHECKPOINT_KIND, CHECKPOINT_VERSION, parts);
-          checkResumedWorld('train', files.last, restored.run, group, restored.position);
-          return restored;
-        },
+        state: { kind: CHECKPOINT_KIND, version: CHECKPOINT_VERSION, parts },
         run,
         logs: { metrics: metricsFile!, steps: stepLog?.file },
       });
