@@ -1,13 +1,18 @@
 // The class-dependent benchmark data of bench/objectives.ts and bench/policies.ts: Fashion-MNIST
 // whose classes carry nuisances of their own (rotated tops, inverted trousers and shoes), and
 // how a policy's report reads against them (the matching-op masses per group of classes).
-import { applyOp } from '../lib/augment/fused.js';
+import { applyOp, applySubPolicies } from '../lib/augment/fused.js';
+import { defaultSearchSpace } from '../lib/augment/search-space.js';
+import type { Augmenter } from '../lib/baselines/draws.js';
 import { batches, type ImageDataset } from '../lib/data/index.js';
 import { FASHION_MNIST_CLASSES } from '../lib/data/idx.js';
 import { seededRandom } from '../lib/data/random.js';
+import { shuffledOutputs } from '../lib/dna/frozen-policy.js';
 import type { PolicyReport } from '../lib/dna/report.js';
-import { tensor } from '../lib/engine/creation.js';
-import { dispose, tidy } from '../lib/engine/tensor.js';
+import { samplePolicy, type PolicyOutput } from '../lib/dna/sampling.js';
+import { full, tensor } from '../lib/engine/creation.js';
+import { floatImages } from '../lib/engine/images.js';
+import { dispose, tidy, type Tensor } from '../lib/engine/tensor.js';
 
 /** T-shirt/top, Pullover, Coat: tops, which Shirt (unaffected) resembles. */
 export const ROTATED = [0, 2, 4];
@@ -173,4 +178,78 @@ export function rotateCell(m: number | null): string {
   if (m === null) return '—';
   const angle = -30 + 60 * m;
   return `${f3(m)} (${angle >= 0 ? '+' : ''}${angle.toFixed(1)}°)`;
+}
+
+/**
+ * A reference policy that is not searched, in the form of a policy network's outputs over the
+ * default search space (105 sub-policies, each magnitude drawn uniformly over its op's whole
+ * range), so that it samples, applies and has a marginal exactly as a frozen policy does.
+ *
+ * - `strength: null`: the prior (every sub-policy equally likely, each op applied with
+ *   probability 1/2), the same for every image.
+ * - `strength: s`: the class oracle. It reads each image's label and never applies a nuisance op
+ *   to a class the data never shows with it: Rotate only on the rotated classes, Invert only on
+ *   the inverted ones. There, the sub-policies with the class's own nuisance op share probability
+ *   s and apply that op always, so that it is applied to a fraction s of the class's images;
+ *   everything else is as in the prior.
+ *
+ * The outputs for images of labels `labels` (int64 [B]; for the prior, any [B] tensor).
+ */
+export function referenceOutputs(strength: number | null, labels: Tensor): PolicyOutput {
+  if (strength !== null && !(strength > 0 && strength < 1)) throw new RangeError('strength must be in (0, 1)');
+  const space = defaultSearchSpace();
+  const S = space.subPolicies.length;
+  const rotate = space.ops.findIndex((op) => op.name === 'Rotate');
+  const invert = space.ops.findIndex((op) => op.name === 'Invert');
+  // Per class: the sub-policy probabilities and each slot's apply probability.
+  const classes = FASHION_NAMES.length;
+  const probabilities: number[] = [];
+  const applies: number[] = [];
+  for (let label = 0; label < classes; label++) {
+    const own = strength === null ? -1 : ROTATED.includes(label) ? rotate : INVERTED.includes(label) ? invert : -1;
+    const forbidden = strength === null ? [] : [rotate, invert].filter((op) => op !== own);
+    const allowed = space.subPolicies.map(([a, b]) => !forbidden.includes(a) && !forbidden.includes(b));
+    const withOwn = space.subPolicies.map(([a, b]) => a === own || b === own);
+    const count = (where: (k: number) => boolean) => allowed.filter((ok, k) => ok && where(k)).length;
+    const ownCount = count((k) => withOwn[k]);
+    const otherCount = count((k) => !withOwn[k]);
+    space.subPolicies.forEach(([a, b], k) => {
+      const share = own < 0 ? 1 / count(() => true) : withOwn[k] ? strength! / ownCount : (1 - strength!) / otherCount;
+      probabilities.push(allowed[k] ? share : 0);
+      applies.push(a === own ? 1 : 0.5, b === own ? 1 : 0.5);
+    });
+  }
+  return tidy(() => {
+    const B = labels.shape[0];
+    const rows = strength === null ? full([B], 0, { dtype: 'int64' }) : labels.long();
+    const logits = tensor(new Float32Array(probabilities.map((q) => (q > 0 ? Math.log(q) : -1e4))), [classes, S]);
+    return {
+      logits: logits.indexSelect(0, rows),
+      p: tensor(new Float32Array(applies), [classes, S, 2]).indexSelect(0, rows),
+      m: full([B, S, 2], 0.5),
+      width: full([B, S, 2], 1),
+    };
+  });
+}
+
+/**
+ * `referenceOutputs` as an augmentation for `train` (which passes the labels), sampled and applied
+ * as a frozen policy is. `marginal`: each image draws from another image's outputs (the frozen
+ * policy's `shuffledOutputs`), so that the class oracle's marginal applies the same ops at the
+ * same rates, whatever the class.
+ */
+export function referencePolicy(strength: number | null, marginal: boolean): Augmenter {
+  const space = defaultSearchSpace();
+  return (images, options = {}) => {
+    const { generator, labels } = options;
+    if (strength !== null && labels === undefined)
+      throw new TypeError('referencePolicy: the class oracle needs the batch labels (train passes them)');
+    return tidy(() => {
+      const input = floatImages(images);
+      const own = referenceOutputs(strength, labels ?? full([input.shape[0]], 0, { dtype: 'int64' }));
+      const outputs = marginal ? shuffledOutputs(own, generator) : own;
+      const { c, b, m } = samplePolicy(outputs, { tau: 1, lambda: 1, generator });
+      return applySubPolicies(input, c, b, m, { searchSpace: space, generator });
+    });
+  };
 }

@@ -24,6 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import type { PreprocessConfig } from '../lib/augment/preprocess.js';
+import type { Augmenter } from '../lib/baselines/draws.js';
 import type { BaselineName } from '../lib/baselines/index.js';
 import { datasets, stratifiedSubset, type ImageDataset } from '../lib/data/index.js';
 import type { Regularisers, SearchObjective } from '../lib/dna/objectives.js';
@@ -52,6 +53,7 @@ import {
   mean,
   pct,
   ratioCell,
+  referencePolicy,
   withNuisance,
   type Conditionality,
 } from './nuisance.js';
@@ -118,7 +120,25 @@ interface CandidateConfig {
   policyLr?: number;
 }
 
-type Config = BaselineConfig | CandidateConfig;
+/**
+ * A policy that is not searched (bench/nuisance.ts `referencePolicy`), in the policies' own form:
+ * the prior they are drawn towards, or the class oracle, which reads the labels and applies each
+ * nuisance op only to the classes the data shows with it. The oracle bounds what conditioning on
+ * the class can be worth here; it runs on the nuisance benchmark only, with its marginal.
+ */
+interface ReferenceConfig {
+  kind: 'reference';
+  name: string;
+  /** null: the prior; s in (0, 1): the class oracle, its nuisance op on a fraction s of its classes. */
+  strength: number | null;
+  what: string;
+}
+
+type Config = BaselineConfig | CandidateConfig | ReferenceConfig;
+
+/** Whether a configuration runs on a benchmark (the class oracle knows the nuisance benchmark's classes only). */
+const runsOn = (config: Config, benchmark: BenchmarkName) =>
+  config.kind !== 'reference' || config.strength === null || benchmark === 'nuisance';
 
 /** The demo's invariance settings before this benchmark: change reward 1, entropy floor 2. */
 const INVARIANCE: Regularisers = { changeReward: 1, entropyFloor: 2, entropyWeight: 1 };
@@ -264,6 +284,40 @@ const CONFIGS: Config[] = [
     magnitudes: 'range',
     policyHead: 'features',
   },
+  {
+    kind: 'search',
+    name: 'invariance-range-prior1-tol1-features',
+    objective: 'invariance',
+    regularisers: { prior: 1, tolerance: 1 },
+    magnitudes: 'range',
+    policyHead: 'features',
+  },
+  {
+    kind: 'search',
+    name: 'invariance-range-prior0.5-tol1-features',
+    objective: 'invariance',
+    regularisers: { prior: 0.5, tolerance: 1 },
+    magnitudes: 'range',
+    policyHead: 'features',
+  },
+  {
+    kind: 'reference',
+    name: 'prior',
+    strength: null,
+    what: 'the prior as a policy: every sub-policy equally likely, ops applied with probability 1/2, magnitudes uniform over their ranges',
+  },
+  {
+    kind: 'reference',
+    name: 'class-oracle-0.5',
+    strength: 0.5,
+    what: "the prior, but Rotate only on the rotated classes and Invert only on the inverted ones, each on half of its classes' images",
+  },
+  {
+    kind: 'reference',
+    name: 'class-oracle-0.15',
+    strength: 0.15,
+    what: "the same, each on 15% of its classes' images (about the rate the prior gives any one op, 0.067)",
+  },
 ];
 
 // ---- What a unit leaves ----
@@ -371,7 +425,12 @@ function trainUnit(
   label: string,
   dir: string,
   seed: number,
-  how: { augmentation: BaselineName | 'dna'; preprocess: PreprocessConfig; policyFile?: string; marginal?: boolean },
+  how: {
+    augmentation: BaselineName | 'dna' | Augmenter;
+    preprocess: PreprocessConfig;
+    policyFile?: string;
+    marginal?: boolean;
+  },
 ): Promise<{ testAccuracy: number; trainSeconds: number }> {
   return trainAndTest(
     {
@@ -411,6 +470,24 @@ async function runUnit(unit: Unit, data: Data, budget: Budget, dir: string): Pro
       preprocess: config.preprocess,
     });
     return { key, definition, ...trained };
+  }
+  if (config.kind === 'reference') {
+    if (partial.trained === undefined) {
+      partial.trained = await trainUnit(data, budget, key, path.join(dir, 'train'), seed, {
+        augmentation: referencePolicy(config.strength, false),
+        preprocess: NO_PREPROCESS,
+      });
+      keep();
+    }
+    if (config.strength !== null && MARGINAL_ON.includes(unit.benchmark) && partial.marginal === undefined) {
+      partial.marginal = await trainUnit(data, budget, `${key} (marginal)`, path.join(dir, 'marginal'), seed, {
+        augmentation: referencePolicy(config.strength, true),
+        preprocess: NO_PREPROCESS,
+      });
+      keep();
+    }
+    const { trained, ...rest } = partial;
+    return { key, definition, ...trained!, ...rest };
   }
   const policyFile = path.join(dir, 'search', 'policy.dna');
   if (partial.search === undefined) {
@@ -588,7 +665,9 @@ async function main(): Promise<void> {
   // by seed, so that a partial campaign has every configuration at its first seeds.
   const selected = CONFIGS.filter((c) => args.only === undefined || args.only.includes(c.name));
   const units: Unit[] = args.benchmarks.flatMap((benchmark) =>
-    args.seeds.flatMap((seed) => selected.map((config) => ({ benchmark, config, seed }))),
+    args.seeds.flatMap((seed) =>
+      selected.filter((config) => runsOn(config, benchmark)).map((config) => ({ benchmark, config, seed })),
+    ),
   );
   const mine = args.report ? [] : units.filter((_, k) => k % args.shard[1] === args.shard[0]);
   log(`results under ${root}; ${mine.length} of ${units.length} units in this shard`);
@@ -651,7 +730,7 @@ async function main(): Promise<void> {
   for (const unit of all) {
     if (
       unit.benchmark !== 'nuisance' ||
-      unit.config.kind !== 'search' ||
+      unit.config.kind === 'baseline' ||
       results.get(unitKey(unit))?.marginal === undefined
     )
       continue;
@@ -704,11 +783,12 @@ async function perClassOf(dir: string, test: ImageDataset | undefined): Promise<
  */
 function perClassSection(results: Map<string, UnitResult>, perClass: Map<string, PerClass>): string[] {
   const candidates = CONFIGS.filter(
-    (config): config is CandidateConfig =>
-      config.kind === 'search' && SEEDS.every((seed) => perClass.has(unitKey({ benchmark: 'nuisance', config, seed }))),
+    (config): config is CandidateConfig | ReferenceConfig =>
+      config.kind !== 'baseline' &&
+      SEEDS.every((seed) => perClass.has(unitKey({ benchmark: 'nuisance', config, seed }))),
   );
   if (candidates.length === 0) return [];
-  const of = (config: CandidateConfig) =>
+  const of = (config: CandidateConfig | ReferenceConfig) =>
     SEEDS.map((seed) => perClass.get(unitKey({ benchmark: 'nuisance', config, seed }))!);
   // The per-class accuracies come from the saved classifiers; on the balanced test set their mean is the tested accuracy.
   const drift = Math.max(
@@ -851,7 +931,7 @@ function section(
     units.reduce((sum, r) => sum + r.trainSeconds + (r.search?.seconds ?? 0) + (r.marginal?.trainSeconds ?? 0), 0) /
     3600;
   const sources = [...new Set(units.map((r) => r.source))];
-  const expected = SEEDS.length * BENCHMARKS.length * CONFIGS.length;
+  const expected = SEEDS.length * BENCHMARKS.reduce((n, b) => n + CONFIGS.filter((c) => runsOn(c, b)).length, 0);
 
   const regime = BENCHMARKS.map((b) => {
     const none = baselineSummary(b, CONFIGS[0]);
@@ -871,6 +951,7 @@ function section(
 
   const accuracyRows = (b: BenchmarkName) =>
     CONFIGS.map((config) => {
+      if (!runsOn(config, b)) return `| ${config.name} | not for this benchmark | | |`;
       const s = summarise(runsOf(results, b, config).map((r) => r.testAccuracy));
       const delta =
         s === null || bestBaseline[b] === null ? '' : `${(100 * (s.mean - bestBaseline[b]!.mean)).toFixed(2)}`;
@@ -892,6 +973,24 @@ function section(
       `${widths.length === 0 ? '-' : `${f3(mean(widths.map((w) => w.rotated!)))} / ${f3(mean(widths.map((w) => w.unaffected!)))}`} | ` +
       `${settled.length === 0 ? '' : `${settled.filter((x) => x.passed).length} of ${settled.length}; TV ${f3(Math.max(...settled.map((x) => x.piDistance.mean)))}`} | ` +
       `${searchSeconds.length === 0 ? '' : mean(searchSeconds).toFixed(0)} |`
+    );
+  });
+
+  const references = CONFIGS.filter((c): c is ReferenceConfig => c.kind === 'reference');
+  const referenceRows = references.map((config) => {
+    const nuisance = runsOf(results, 'nuisance', config);
+    const paired = summarise(
+      nuisance.filter((r) => r.marginal !== undefined).map((r) => r.testAccuracy - r.marginal!.testAccuracy),
+    );
+    const marginal = summarise(nuisance.filter((r) => r.marginal !== undefined).map((r) => r.marginal!.testAccuracy));
+    const plain = runsOn(config, 'plain')
+      ? pctSummary(summarise(runsOf(results, 'plain', config).map((r) => r.testAccuracy)))
+      : '-';
+    return (
+      `| ${config.name} | ${config.what} | ${pctSummary(summarise(nuisance.map((r) => r.testAccuracy)))} | ` +
+      `${config.strength === null ? '(itself)' : pctSummary(marginal)} | ` +
+      `${paired === null ? '' : `${points(paired.mean)} ± ${(100 * paired.sd).toFixed(2)} (${paired.values.map(points).join(', ')})`} | ` +
+      `${plain} |`
     );
   });
 
@@ -971,6 +1070,15 @@ function section(
     '| candidate | accuracy | marginal | policy - marginal (points) | Invert: inverted / unaffected | Rotate: rotated / unaffected | Rotate width | settle check | search s |',
     '|---|---:|---:|---:|---:|---:|---:|---|---:|',
     ...candidateRows,
+    '',
+    '**Policies that are not searched**, drawn and applied as a frozen policy is (bench/nuisance.ts ' +
+      "`referencePolicy`: outputs over the default search space, each magnitude drawn over its op's whole range), " +
+      'with the marginal drawn the same way. The class oracle reads the labels: what conditioning on the class ' +
+      'is worth on this benchmark, for a policy that knows where each nuisance op belongs.',
+    '',
+    '| policy | what | nuisance | its marginal | policy - marginal (points; per seed) | plain |',
+    '|---|---|---:|---:|---:|---:|',
+    ...referenceRows,
     '',
     ...perClassSection(results, perClass),
     '**What the searches ended with** (collapse monitor of the last search epoch, mean over every search: entropy of ' +

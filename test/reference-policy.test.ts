@@ -1,0 +1,62 @@
+// The reference policies of bench/policies.ts (bench/nuisance.ts): the prior applies every op
+// equally often to every class; the class oracle applies Rotate and Invert only to the classes
+// the nuisance benchmark shows with them, each to the stated fraction of them, and leaves the
+// other ops as the prior has them among the sub-policies it allows.
+import test from 'ava';
+
+import * as dna from '../lib/index.js';
+import { INVERTED, ROTATED, referenceOutputs, referencePolicy } from '../bench/nuisance.js';
+
+const space = dna.defaultSearchSpace();
+const opIndex = (name: string) => space.ops.findIndex((op) => op.name === name);
+
+/** Per label 0..9, each op's probability of being applied: sum over s of pi(s) * p(slot of the op). */
+function applyRates(strength: number | null): number[][] {
+  return dna.tidy(() => {
+    const labels = dna.arange(0, 10, 1);
+    const outputs = referenceOutputs(strength, labels);
+    const pi = Array.from(outputs.logits.softmax(1).data() as Float32Array);
+    const p = Array.from(outputs.p.data() as Float32Array);
+    const S = space.subPolicies.length;
+    return Array.from({ length: 10 }, (_, label) => {
+      const rates = space.ops.map(() => 0);
+      space.subPolicies.forEach((pair, s) =>
+        pair.forEach((op, slot) => (rates[op] += pi[label * S + s] * p[(label * S + s) * 2 + slot])),
+      );
+      return rates;
+    });
+  });
+}
+
+test('the prior applies each of the 15 ops to 1/15 of every class', (t) => {
+  for (const rates of applyRates(null)) for (const rate of rates) t.true(Math.abs(rate - 1 / 15) < 1e-5);
+});
+
+test('the class oracle applies each nuisance op to its own classes only, at the strength asked', (t) => {
+  const [rotate, invert] = [opIndex('Rotate'), opIndex('Invert')];
+  for (const strength of [0.15, 0.5]) {
+    applyRates(strength).forEach((rates, label) => {
+      const own = ROTATED.includes(label) ? rotate : INVERTED.includes(label) ? invert : -1;
+      for (const op of [rotate, invert]) t.true(Math.abs(rates[op] - (op === own ? strength : 0)) < 1e-5);
+      // The other ops: equally often, and together what the sub-policies leave.
+      const others = rates.filter((_, op) => op !== rotate && op !== invert);
+      for (const rate of others) t.true(Math.abs(rate - others[0]) < 1e-5);
+      t.true(others[0] > 0.05 && others[0] < 0.1, `label ${label}: ${others[0]}`);
+    });
+  }
+});
+
+test('the class oracle as an augmentation needs the labels and keeps the images in [0, 1]', (t) => {
+  const images = dna.tidy(() => dna.rand([8, 1, 12, 12]));
+  t.throws(() => referencePolicy(0.5, false)(images), { message: /needs the batch labels/ });
+  for (const marginal of [false, true]) {
+    const out = referencePolicy(0.5, marginal)(images, {
+      generator: new dna.Generator(0),
+      labels: dna.arange(0, 8, 1),
+    });
+    t.deepEqual(out.shape, [8, 1, 12, 12]);
+    t.true((out.min().item() as number) >= 0 && (out.max().item() as number) <= 1);
+    out.dispose();
+  }
+  images.dispose();
+});
