@@ -326,13 +326,18 @@ test("the objective's flags reach the search's regularisers by name; none given 
   const group = [{ title: 'Objective', options: OBJECTIVE_OPTIONS }];
   const { values } = parseOptions(
     'search',
-    ['--objective', 'invariance', '--prior', '0.5', '--rise-target', '1', '--tolerance=0.2', '--magnitudes', 'range'],
+    [
+      ...['--objective', 'invariance', '--prior', '0.5', '--rise-target', '1', '--tolerance=0.2'],
+      ...['--magnitudes', 'range', '--draws', '4'],
+    ],
     group,
   );
   const chosen = objectiveOptions(values);
   t.is(chosen.objective, 'invariance');
+  t.is(chosen.draws, 4);
   t.is(chosen.magnitudes, 'range');
   t.like(chosen.regularisers, { prior: 0.5, riseTarget: 1, tolerance: 0.2, changeReward: undefined });
   t.is(objectiveOptions(parseOptions('search', ['--objective', 'joint'], group).values).regularisers, undefined);
   t.throws(() => parseOptions('search', ['--prior', 'much'], group), { instanceOf: UsageError, message: /--prior/ });
+  t.throws(() => parseOptions('search', ['--draws', '0'], group), { instanceOf: UsageError, message: /--draws/ });
 });

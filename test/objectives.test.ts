@@ -1,5 +1,8 @@
 // Search objectives (joint, bilevel, teacher), their regularisers and the collapse monitor.
 import test from 'ava';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 
 import * as dna from '../lib/index.js';
 import { searchStep, unrolledImageGradient, type SearchObjective, type StepSettings } from '../lib/dna/objectives.js';
@@ -426,4 +429,48 @@ test('invarianceCost: the loss rise, less the tolerance (never below 0) or off t
   t.true(close(cost({ riseTarget: 1 }), [0.5, 1, 0.1, 2]));
   t.true(close(cost({ riseTarget: 1, changeReward: 1 }), [0.4, 0.8, -0.2, 1.6]));
   dna.dispose([augmented, clean, change]);
+});
+
+test('invariance with several draws per image: a search runs and records them; other objectives and bad counts are refused', async (t) => {
+  const data = brightnessClasses(64, 9);
+  const searchSpace = space(['Invert', 'TranslateX', 'Rotate']);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'dna-draws-'));
+  try {
+    const result = await search({
+      ...searchOptions(data, searchSpace, 1),
+      epochs: 1,
+      objective: 'invariance',
+      regularisers: { prior: 1 },
+      draws: 3,
+      outDir: dir,
+    });
+    result.policy.dispose();
+    t.is(result.steps, 2);
+    t.true(Number.isFinite(result.monitor!.entropy));
+    // Resumed with another count of draws, or the default, the search refuses by name.
+    for (const draws of [2, undefined])
+      await t.throwsAsync(
+        () =>
+          search({
+            ...searchOptions(data, searchSpace, 1),
+            epochs: 1,
+            objective: 'invariance',
+            regularisers: { prior: 1 },
+            draws,
+            outDir: dir,
+            resume: true,
+          }),
+        { message: new RegExp(`other settings: draws 3 \\(now ${draws ?? 1}\\)`) },
+      );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  await t.throwsAsync(() => search({ ...searchOptions(data, searchSpace, 0), epochs: 1, draws: 2 }), {
+    message: "search: draws (several sub-policies per image) applies to objective: 'invariance' only",
+  });
+  for (const draws of [0, 1.5, 65])
+    await t.throwsAsync(
+      () => search({ ...searchOptions(data, searchSpace, 0), epochs: 1, objective: 'invariance', draws }),
+      { message: `search: draws must be an integer from 1 to 64, got ${draws}` },
+    );
 });

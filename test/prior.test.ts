@@ -1,10 +1,11 @@
 // The TrivialAugment-like prior of a search (dna/prior.ts) against a slow reference written out
 // term by term, its zero at the prior itself and its gradients; the score function's per-class
-// leave-one-out baseline (dna/objectives.ts) against the same rule written as loops.
+// and per-draw leave-one-out baselines (dna/score-function.ts) against the same rules written as
+// loops, and what the per-draw one does to the noise of the policy's gradient.
 import test from 'ava';
 
 import * as dna from '../lib/index.js';
-import { classBaseline } from '../lib/dna/score-function.js';
+import { classBaseline, drawBaseline, scoreFunctionLoss } from '../lib/dna/score-function.js';
 import { priorDivergence } from '../lib/dna/prior.js';
 
 const { Generator, tensor, tidy, rand } = dna;
@@ -123,4 +124,66 @@ test('classBaseline: the mean cost of the other images of the class, else of the
   }
   tidy(() => t.false(classBaseline(cost.requireGrad(), labels).requiresGrad));
   dna.dispose([labels, cost]);
+});
+
+test("drawBaseline: each draw's baseline is the mean cost of the image's other draws", (t) => {
+  const [draws, images] = [3, 5];
+  const cost = dna.randn([draws * images], { generator: new Generator(4) });
+  const got = values(drawBaseline(cost, draws));
+  const c = values(cost);
+  for (let k = 0; k < draws; k++)
+    for (let i = 0; i < images; i++) {
+      const others = [0, 1, 2].filter((j) => j !== k).map((j) => c[j * images + i]);
+      const want = (others[0] + others[1]) / 2;
+      t.true(Math.abs(got[k * images + i] - want) < 1e-5, `draw ${k} of image ${i}: ${got[k * images + i]} vs ${want}`);
+    }
+  tidy(() => t.false(drawBaseline(cost.requireGrad(), draws).requiresGrad));
+  t.throws(() => drawBaseline(cost, 4), { message: /15 costs are not draws >= 2 \(4\) of each image/ });
+  t.throws(() => drawBaseline(cost, 1), { message: /not draws >= 2/ });
+  cost.dispose();
+});
+
+test('images that differ in what they tolerate: their own draws make a baseline with far less noise than their class', (t) => {
+  // 4 sub-policies, the last one costs 1 more; each image adds a cost of its own (sd 3) to every
+  // draw. 256 draws per step either way: 256 images of 4 classes once, or 64 images 4 times. The
+  // gradient on the costly sub-policy's logit, over 40 steps: its mean over its spread.
+  const S = 4;
+  let state = 7;
+  const random = () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
+  const gaussian = () => Math.sqrt(-2 * Math.log(random() + 1e-12)) * Math.cos(2 * Math.PI * random());
+  const signalToNoise = (draws: number) => {
+    const images = 256 / draws;
+    const gradients: number[] = [];
+    for (let step = 0; step < 40; step++) {
+      const offset = Array.from({ length: images }, () => 3 * gaussian());
+      const chosen = Array.from({ length: 256 }, () => Math.floor(random() * S));
+      const cost = chosen.map((s, n) => offset[n % images] + (s === S - 1 ? 1 : 0));
+      gradients.push(
+        tidy(() => {
+          const logits = dna.zeros([256, S]).requireGrad();
+          const outputs = { logits, p: dna.full([256, S, 2], 0.5), m: dna.full([256, S, 2], 0.5) };
+          const c = tensor(new Float32Array(chosen.flatMap((s) => [0, 1, 2, 3].map((k) => (k === s ? 1 : 0)))), [
+            256,
+            S,
+          ]);
+          const b = dna.zeros([256, S, 2]);
+          const costs = tensor(new Float32Array(cost), [256]);
+          const labels = tensor(new BigInt64Array(Array.from({ length: 256 }, (_, n) => BigInt(n % 4))), [256], {
+            dtype: 'int64',
+          });
+          const baseline = draws === 1 ? classBaseline(costs, labels) : drawBaseline(costs, draws);
+          scoreFunctionLoss(outputs, c, b, costs, baseline).backward();
+          return values(logits.grad!.sum(0))[S - 1];
+        }),
+      );
+    }
+    const mean = gradients.reduce((a, g) => a + g, 0) / gradients.length;
+    const sd = Math.sqrt(gradients.reduce((a, g) => a + (g - mean) ** 2, 0) / (gradients.length - 1));
+    return mean / sd;
+  };
+  const [byClass, byDraws] = [signalToNoise(1), signalToNoise(4)];
+  t.log(`signal to noise: class baseline ${byClass.toFixed(2)}, 4 draws ${byDraws.toFixed(2)}`);
+  // The costly sub-policy's logit must be pushed down (a positive gradient of the loss) in both.
+  t.true(byClass > 0);
+  t.true(byDraws > 3 * byClass);
 });

@@ -182,6 +182,13 @@ export const OBJECTIVE_OPTIONS: OptionSpec[] = [
     help: 'invariance: change each image until its loss rises by about X nats',
   },
   {
+    name: 'draws',
+    kind: 'integer',
+    min: 1,
+    value: 'K',
+    help: 'invariance: K sub-policies per image and step, each scored against the other K - 1 (default 1)',
+  },
+  {
     name: 'magnitudes',
     kind: 'choice',
     value: 'FORM',
@@ -291,6 +298,7 @@ export function objectiveOptions(values: OptionValues): {
   regularisers?: Regularisers;
   magnitudes?: MagnitudeForm;
   policyHead?: 'network' | 'features';
+  draws?: number;
 } {
   const regularisers = {
     entropyFloor: values['entropy-floor'] as number | undefined,
@@ -309,6 +317,7 @@ export function objectiveOptions(values: OptionValues): {
     regularisers: Object.values(regularisers).every((x) => x === undefined) ? undefined : regularisers,
     magnitudes: values.magnitudes as MagnitudeForm | undefined,
     policyHead: values['policy-head'] as 'network' | 'features' | undefined,
+    draws: values.draws as number | undefined,
   };
 }
 
@@ -340,6 +349,7 @@ const SETTING_FLAGS: Record<string, string> = {
   objective: '--objective',
   regularisers: '--entropy-floor/--strength/--change-reward/--prior/--tolerance/--rise-target',
   searchSpace: '--custom-op',
+  draws: '--draws',
   magnitudeGradient: '--exact-magnitudes',
 };
 

@@ -32,7 +32,7 @@ import { Module } from '../engine/models.js';
 import { classifierStep } from '../engine/steps.js';
 import type { Optimizer } from '../engine/optim.js';
 import { priorDivergence } from './prior.js';
-import { changeCost, invarianceCost, scoreFunctionLoss } from './score-function.js';
+import { changeCost, classBaseline, drawBaseline, invarianceCost, scoreFunctionLoss } from './score-function.js';
 import { widthEntropy, type WidthEntropy } from './ranges.js';
 import { samplePolicy, type PolicyOutput } from './sampling.js';
 import { type PolicyNetwork } from './policy-network.js';
@@ -119,6 +119,12 @@ export interface StepSettings {
   weightDecay: number;
   /** EMA decay of the teacher (objective 'teacher'). */
   teacherDecay: number;
+  /**
+   * Objective 'invariance': how many sub-policies each image draws per step (default 1). With
+   * more than one, each draw's cost is scored against the mean cost of the image's other draws
+   * instead of the other images of its class.
+   */
+  draws?: number;
   /** Magnitude ranges: the bounds of the width entropy, and its weight at this step. */
   widthEntropy?: { bounds: WidthEntropy; weight: Tensor | number };
 }
@@ -142,6 +148,18 @@ export interface StepResult {
   strength: Tensor;
   /** Magnitude ranges: the batch's mean width entropy (mean log width, dna/ranges.ts; a scalar). */
   widthEntropy?: Tensor;
+}
+
+/** `t` [B, ...] repeated `times` along its first dimension: [times * B, ...], copy k in rows k * B .. (k + 1) * B - 1. */
+function repeatRows(t: Tensor, times: number): Tensor {
+  return t.repeat([times, ...new Array<number>(t.ndim - 1).fill(1)]);
+}
+
+/** The policy outputs with `f` applied to each of their tensors. */
+function mapOutputs(outputs: PolicyOutput, f: (t: Tensor) => Tensor): PolicyOutput {
+  const mapped: PolicyOutput = { logits: f(outputs.logits), p: f(outputs.p), m: f(outputs.m) };
+  if (outputs.width !== undefined) mapped.width = f(outputs.width);
+  return mapped;
 }
 
 /** The entropy of pi(x) = softmax(logits) of each image [B], in nats (differentiable). */
@@ -344,16 +362,28 @@ export async function searchStep(
     const outputs = hold(await policy.forwardAsync(x));
     // Under 'invariance' the choices learn by the score function: only the magnitudes take the path through the op.
     const scored = settings.objective === 'invariance';
+    // Each image `draws` times (draw-major: row k * B + i is image i's k-th draw), its outputs with it.
+    const draws = scored ? (settings.draws ?? 1) : 1;
+    const drawn =
+      draws === 1
+        ? { x, labels: batch.labels, outputs }
+        : hold(
+            tidy(() => ({
+              x: repeatRows(x, draws),
+              labels: repeatRows(batch.labels, draws),
+              outputs: mapOutputs(outputs, (t) => repeatRows(t, draws)),
+            })),
+          );
     const { c, b, change, y } = hold(
       tidy(() => {
         // For ranges, m is drawn in each range (reparameterised): the sample's, not the centres.
-        const { c, b, m } = samplePolicy(outputs, { tau: settings.tau, lambda: settings.lambda, generator });
-        const augmented = applySubPolicies(x, scored ? c.detach() : c, scored ? b.detach() : b, m, {
+        const { c, b, m } = samplePolicy(drawn.outputs, { tau: settings.tau, lambda: settings.lambda, generator });
+        const augmented = applySubPolicies(drawn.x, scored ? c.detach() : c, scored ? b.detach() : b, m, {
           searchSpace: policy.searchSpace,
           generator,
           magnitudeGradient: settings.magnitudeGradient,
         });
-        const change = augmented.sub(x).abs().mean([1, 2, 3]);
+        const change = augmented.sub(drawn.x).abs().mean([1, 2, 3]);
         return { c, b, augmented, change, y: applyCutout(augmented, settings.cutout, { generator }) };
       }),
     );
@@ -388,14 +418,16 @@ export async function searchStep(
       case 'invariance': {
         // The cost is measured by a classifier trained on the images as they are: what it
         // tolerates is the variation the data itself has, class by class.
-        const augmentedPass = hold(await lossAndImageGradient(classifier, y, batch.labels));
+        const augmentedPass = hold(await lossAndImageGradient(classifier, y, drawn.labels));
         classifierOptimizer.zeroGrad();
         train = hold(await lossAndImageGradient(classifier, x, batch.labels));
         imageGradient = augmentedPass.grad;
         score = hold(
           tidy(() => {
-            const cost = invarianceCost(augmentedPass.perImage, train.perImage, change.detach(), settings.regularisers);
-            return scoreFunctionLoss(outputs, c, b, cost, batch.labels);
+            const clean = draws === 1 ? train.perImage : repeatRows(train.perImage, draws);
+            const cost = invarianceCost(augmentedPass.perImage, clean, change.detach(), settings.regularisers);
+            const baseline = draws === 1 ? classBaseline(cost, batch.labels) : drawBaseline(cost, draws);
+            return scoreFunctionLoss(drawn.outputs, c, b, cost, baseline);
           }),
         );
         break;

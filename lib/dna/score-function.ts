@@ -1,6 +1,7 @@
 // The score function of objective 'invariance' (dna/objectives.ts): each image's cost (the true
 // rise of its loss when augmented, with the tolerance and the change terms) and the REINFORCE
-// surrogate that carries it to the discrete choices, against a per-class leave-one-out baseline.
+// surrogate that carries it to the discrete choices, against a leave-one-out baseline: the other
+// images of the class, or the image's other draws where it draws several sub-policies.
 import { where } from '../engine/creation.js';
 import { noGrad, tidy, type Tensor } from '../engine/tensor.js';
 import type { Regularisers } from './objectives.js';
@@ -59,14 +60,37 @@ export function classBaseline(cost: Tensor, labels: Tensor): Tensor {
 }
 
 /**
- * The score-function surrogate of objective 'invariance': mean over images of the normalised
- * advantage (cost against the class baseline) times log pi(s|x) + log P(bits of s | x), for the
- * sampled s and bits.
+ * Each draw's baseline [K * B] when every image drew K >= 2 sub-policies (draw-major: row
+ * k * B + i is image i's k-th draw): the mean cost of the image's other K - 1 draws (leave-one-
+ * out). It depends on the image but not on the draw it scores, so the gradient's expectation is
+ * unchanged, and what separates one image from another (how much it tolerates of anything) is gone
+ * from the noise.
  */
-export function scoreFunctionLoss(outputs: PolicyOutput, c: Tensor, b: Tensor, cost: Tensor, labels: Tensor): Tensor {
+export function drawBaseline(cost: Tensor, draws: number): Tensor {
+  if (!Number.isInteger(draws) || draws < 2 || cost.shape[0] % draws !== 0)
+    throw new RangeError(`drawBaseline: ${cost.shape[0]} costs are not draws >= 2 (${draws}) of each image`);
+  return noGrad(() =>
+    tidy(() => {
+      const perImage = cost.reshape([draws, cost.shape[0] / draws]);
+      const others = perImage
+        .sum(0)
+        .unsqueeze(0)
+        .sub(perImage)
+        .div(draws - 1);
+      return others.reshape([cost.shape[0]]);
+    }),
+  );
+}
+
+/**
+ * The score-function surrogate of objective 'invariance': mean over the draws of the normalised
+ * advantage (cost against `baseline`, classBaseline or drawBaseline) times log pi(s|x) +
+ * log P(bits of s | x), for the sampled s and bits.
+ */
+export function scoreFunctionLoss(outputs: PolicyOutput, c: Tensor, b: Tensor, cost: Tensor, baseline: Tensor): Tensor {
   const advantage = noGrad(() =>
     tidy(() => {
-      const centred = cost.sub(classBaseline(cost, labels));
+      const centred = cost.sub(baseline);
       return centred.div(centred.std().add(1e-6));
     }),
   );

@@ -50,6 +50,8 @@ export interface DemoOptions {
   /** Point magnitudes or ranges, a policy network or a head on the classifier's features (search). Default: DEMO_OBJECTIVE's. */
   magnitudes?: MagnitudeForm;
   policyHead?: 'network' | 'features';
+  /** Sub-policies each image draws per search step under 'invariance' (search's `draws`). Default 1. */
+  draws?: number;
   /** Baselines trained with the same budget for comparison (default none). */
   compare?: BaselineName[];
   seed?: number;
@@ -215,6 +217,7 @@ async function demoOnGroup(
     regularisers: options.regularisers ?? (options.objective === undefined ? DEMO_OBJECTIVE.regularisers : undefined),
     magnitudes: options.magnitudes ?? (options.objective === undefined ? DEMO_OBJECTIVE.magnitudes : undefined),
     policyHead: options.policyHead ?? (options.objective === undefined ? DEMO_OBJECTIVE.policyHead : undefined),
+    draws: options.draws,
     seed,
     device,
     execution: options.execution,

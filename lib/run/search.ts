@@ -84,6 +84,12 @@ export interface SearchOptions extends RunOptions<SearchProgress> {
   /** Entropy floor and strength target (lib/objectives.ts), off by default. */
   regularisers?: Regularisers;
   /**
+   * Objective 'invariance': sub-policies each image draws per step (default 1). With K >= 2 each
+   * draw is scored against the image's other K - 1 draws instead of the other images of its class:
+   * less noise per step for K classifier passes over the augmented batch instead of one.
+   */
+  draws?: number;
+  /**
    * Gradient of the magnitudes through the ops: 'straight-through' (SPEC 1.4; the default for
    * point magnitudes) or 'exact' (the default for ranges, whose widths learn nothing without it).
    */
@@ -177,6 +183,11 @@ function resolveSearch(options: SearchOptions) {
       throw new RangeError(`search: regularisers.${name} applies to objective: 'invariance' only`);
   if (regularisers.tolerance !== undefined && regularisers.riseTarget !== undefined)
     throw new RangeError('search: regularisers.tolerance and riseTarget are two costs of one rise: give one');
+  const draws = options.draws ?? 1;
+  if (!Number.isInteger(draws) || draws < 1 || draws > 64)
+    throw new RangeError(`search: draws must be an integer from 1 to 64, got ${describe(draws)}`);
+  if (draws > 1 && objective !== 'invariance')
+    throw new RangeError("search: draws (several sub-policies per image) applies to objective: 'invariance' only");
   return {
     classifier,
     policy: policy ?? classifier,
@@ -191,6 +202,7 @@ function resolveSearch(options: SearchOptions) {
     lambda: options.lambda ?? 0.5,
     objective,
     regularisers,
+    draws,
     magnitudeGradient: options.magnitudeGradient ?? (magnitudes === 'range' ? 'exact' : 'straight-through'),
     magnitudes,
     policyHead,
@@ -296,6 +308,8 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     regularisers: settings.regularisers,
     magnitudeGradient: settings.magnitudeGradient,
     teacherDecay: settings.objective === 'teacher' ? settings.teacherDecay : null,
+    // Always recorded: a search resumed with another count of draws is refused (older checkpoints lack it).
+    draws: settings.draws,
     // Recorded only when not the paper's, so that searches from before these options still resume.
     ...(settings.magnitudes === 'range' ? { magnitudes: settings.magnitudes } : {}),
     ...(features ? { policyHead: settings.policyHead } : {}),
