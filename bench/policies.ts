@@ -118,6 +118,8 @@ interface CandidateConfig {
   searchEpochs?: number;
   /** The policy's Adam learning rate, where not the search's default (0.005). */
   policyLr?: number;
+  /** Sub-policies each image draws per search step ('invariance'), where not 1. */
+  draws?: number;
 }
 
 /**
@@ -299,6 +301,51 @@ const CONFIGS: Config[] = [
     regularisers: { prior: 0.5, tolerance: 1 },
     magnitudes: 'range',
     policyHead: 'features',
+  },
+  {
+    kind: 'search',
+    name: 'invariance-range-prior1-tol1-features-lr',
+    objective: 'invariance',
+    regularisers: { prior: 1, tolerance: 1 },
+    magnitudes: 'range',
+    policyHead: 'features',
+    policyLr: 0.03,
+  },
+  {
+    kind: 'search',
+    name: 'invariance-range-prior1-target1-features-lr',
+    objective: 'invariance',
+    regularisers: { prior: 1, riseTarget: 1 },
+    magnitudes: 'range',
+    policyHead: 'features',
+    policyLr: 0.03,
+  },
+  {
+    kind: 'search',
+    name: 'invariance-range-prior1-tol1-features-long',
+    objective: 'invariance',
+    regularisers: { prior: 1, tolerance: 1 },
+    magnitudes: 'range',
+    policyHead: 'features',
+    searchEpochs: 90,
+  },
+  {
+    kind: 'search',
+    name: 'invariance-range-prior1-tol1-features-d4',
+    objective: 'invariance',
+    regularisers: { prior: 1, tolerance: 1 },
+    magnitudes: 'range',
+    policyHead: 'features',
+    draws: 4,
+  },
+  {
+    kind: 'search',
+    name: 'invariance-range-prior1-target1-features-d4',
+    objective: 'invariance',
+    regularisers: { prior: 1, riseTarget: 1 },
+    magnitudes: 'range',
+    policyHead: 'features',
+    draws: 4,
   },
   {
     kind: 'reference',
@@ -501,6 +548,7 @@ async function runUnit(unit: Unit, data: Data, budget: Budget, dir: string): Pro
       preprocess: NO_PREPROCESS,
       objective: config.objective,
       policyLr: config.policyLr,
+      draws: config.draws,
       regularisers: config.regularisers,
       magnitudes: config.magnitudes,
       policyHead: config.policyHead,
@@ -994,6 +1042,23 @@ function section(
     );
   });
 
+  // The goal's part (2) asked of the class oracle: does knowing the class beat its marginal by more than the spread?
+  const referenceReading = references
+    .filter((config) => config.strength !== null)
+    .map((config) => {
+      const runs = runsOf(results, 'nuisance', config).filter((r) => r.marginal !== undefined);
+      const own = summarise(runs.map((r) => r.testAccuracy));
+      const marginal = summarise(runs.map((r) => r.marginal!.testAccuracy));
+      if (own === null || marginal === null || runs.length < SEEDS.length) return undefined;
+      const spread = Math.max(own.sd, marginal.sd);
+      const gap = own.mean - marginal.mean;
+      return (
+        `${config.name} is ${points(gap)} points above its marginal, ${gap > spread ? 'more' : 'not more'} than ` +
+        `the seed spread (${(100 * spread).toFixed(2)})`
+      );
+    })
+    .filter((x): x is string => x !== undefined);
+
   const monitorRows = scored.map((s) => {
     const runs = ['nuisance', 'plain'].flatMap((b) =>
       runsOf(results, b as BenchmarkName, s.config).filter((r) => r.search?.monitor),
@@ -1080,6 +1145,7 @@ function section(
     '|---|---|---:|---:|---:|---:|',
     ...referenceRows,
     '',
+    ...(referenceReading.length === 0 ? [] : [`Against part (2) of the goal: ${referenceReading.join('; ')}.`, '']),
     ...perClassSection(results, perClass),
     '**What the searches ended with** (collapse monitor of the last search epoch, mean over every search: entropy of ' +
       'pi in nats of 4.65, ops applied per image, mean pixel change; top sub-policies on the test set)',
@@ -1194,6 +1260,7 @@ function describeCandidate(config: CandidateConfig): string {
   if (r?.riseTarget !== undefined) parts.push(`rise target ${r.riseTarget} nats`);
   if (config.policyLr !== undefined) parts.push(`policy lr ${config.policyLr}`);
   if (config.searchEpochs !== undefined) parts.push(`${config.searchEpochs} search epochs`);
+  if (config.draws !== undefined) parts.push(`${config.draws} draws per image`);
   return parts.join(', ');
 }
 
