@@ -296,14 +296,6 @@ const CONFIGS: Config[] = [
   },
   {
     kind: 'search',
-    name: 'invariance-range-prior0.5-tol1-features',
-    objective: 'invariance',
-    regularisers: { prior: 0.5, tolerance: 1 },
-    magnitudes: 'range',
-    policyHead: 'features',
-  },
-  {
-    kind: 'search',
     name: 'invariance-range-prior1-tol1-features-lr',
     objective: 'invariance',
     regularisers: { prior: 1, tolerance: 1 },
