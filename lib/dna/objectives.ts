@@ -17,9 +17,10 @@
 //            true rise of its loss, L(augmented) - L(clean), not a linearisation, plus the
 //            strength regulariser's deviation from its target. The discrete choices
 //            (sub-policy, bits) learn from that cost by the score function (REINFORCE against
-//            the other images of the class, dna/score-function.ts); the magnitudes by the
-//            straight-through path. With a strength target, each image must be changed, and the
-//            cheapest change is the one the class is already invariant to. With a change reward
+//            the other images of the class, or with `draws` against the image's other draws,
+//            dna/score-function.ts); the magnitudes by the straight-through path. With a
+//            strength target, each image must be changed, and the cheapest change is the one
+//            the class is already invariant to. With a change reward
 //            instead, each image is changed as much as the classifier tolerates; with a rise
 //            target, until its loss rises by about that much. The prior regulariser
 //            (dna/prior.ts) keeps the policy broad where the cost says nothing.
