@@ -193,9 +193,18 @@ export function rotateCell(m: number | null): string {
  *   s and apply that op always, so that it is applied to a fraction s of the class's images;
  *   everything else is as in the prior.
  *
+ * `form` changes the prior itself: `apply`, the probability of applying each op of a drawn
+ * sub-policy (default 1/2), and `width`, the width of every magnitude range, centred in the
+ * op's range (default 1, the whole range).
+ *
  * The outputs for images of labels `labels` (int64 [B]; for the prior, any [B] tensor).
  */
-export function referenceOutputs(strength: number | null, labels: Tensor): PolicyOutput {
+export function referenceOutputs(
+  strength: number | null,
+  labels: Tensor,
+  form: { apply?: number; width?: number } = {},
+): PolicyOutput {
+  const { apply = 0.5, width = 1 } = form;
   if (strength !== null && !(strength > 0 && strength < 1)) throw new RangeError('strength must be in (0, 1)');
   const space = defaultSearchSpace();
   const S = space.subPolicies.length;
@@ -216,7 +225,7 @@ export function referenceOutputs(strength: number | null, labels: Tensor): Polic
     space.subPolicies.forEach(([a, b], k) => {
       const share = own < 0 ? 1 / count(() => true) : withOwn[k] ? strength! / ownCount : (1 - strength!) / otherCount;
       probabilities.push(allowed[k] ? share : 0);
-      applies.push(a === own ? 1 : 0.5, b === own ? 1 : 0.5);
+      applies.push(a === own ? 1 : apply, b === own ? 1 : apply);
     });
   }
   return tidy(() => {
@@ -227,7 +236,7 @@ export function referenceOutputs(strength: number | null, labels: Tensor): Polic
       logits: logits.indexSelect(0, rows),
       p: tensor(new Float32Array(applies), [classes, S, 2]).indexSelect(0, rows),
       m: full([B, S, 2], 0.5),
-      width: full([B, S, 2], 1),
+      width: full([B, S, 2], width),
     };
   });
 }
@@ -238,7 +247,11 @@ export function referenceOutputs(strength: number | null, labels: Tensor): Polic
  * policy's `shuffledOutputs`), so that the class oracle's marginal applies the same ops at the
  * same rates, whatever the class.
  */
-export function referencePolicy(strength: number | null, marginal: boolean): Augmenter {
+export function referencePolicy(
+  strength: number | null,
+  marginal: boolean,
+  form: { apply?: number; width?: number } = {},
+): Augmenter {
   const space = defaultSearchSpace();
   return (images, options = {}) => {
     const { generator, labels } = options;
@@ -246,7 +259,7 @@ export function referencePolicy(strength: number | null, marginal: boolean): Aug
       throw new TypeError('referencePolicy: the class oracle needs the batch labels (train passes them)');
     return tidy(() => {
       const input = floatImages(images);
-      const own = referenceOutputs(strength, labels ?? full([input.shape[0]], 0, { dtype: 'int64' }));
+      const own = referenceOutputs(strength, labels ?? full([input.shape[0]], 0, { dtype: 'int64' }), form);
       const outputs = marginal ? shuffledOutputs(own, generator) : own;
       const { c, b, m } = samplePolicy(outputs, { tau: 1, lambda: 1, generator });
       return applySubPolicies(input, c, b, m, { searchSpace: space, generator });

@@ -133,6 +133,9 @@ interface ReferenceConfig {
   name: string;
   /** null: the prior; s in (0, 1): the class oracle, its nuisance op on a fraction s of its classes. */
   strength: number | null;
+  /** The prior's probability of applying each op of a drawn sub-policy and its ranges' width, where not 1/2 and 1. */
+  apply?: number;
+  width?: number;
   what: string;
 }
 
@@ -347,6 +350,21 @@ const CONFIGS: Config[] = [
   },
   {
     kind: 'reference',
+    name: 'prior-two-ops',
+    strength: null,
+    apply: 1,
+    what: 'the prior, but both ops of the drawn sub-policy applied always (as RandAugment applies 2)',
+  },
+  {
+    kind: 'reference',
+    name: 'prior-two-ops-mild',
+    strength: null,
+    apply: 1,
+    width: 0.6,
+    what: 'the same, each magnitude drawn in the middle 60% of its range (milder, as RandAugment at magnitude 9)',
+  },
+  {
+    kind: 'reference',
     name: 'class-oracle-0.5',
     strength: 0.5,
     what: "the prior, but Rotate only on the rotated classes and Invert only on the inverted ones, each on half of its classes' images",
@@ -513,14 +531,14 @@ async function runUnit(unit: Unit, data: Data, budget: Budget, dir: string): Pro
   if (config.kind === 'reference') {
     if (partial.trained === undefined) {
       partial.trained = await trainUnit(data, budget, key, path.join(dir, 'train'), seed, {
-        augmentation: referencePolicy(config.strength, false),
+        augmentation: referencePolicy(config.strength, false, config),
         preprocess: NO_PREPROCESS,
       });
       keep();
     }
     if (config.strength !== null && MARGINAL_ON.includes(unit.benchmark) && partial.marginal === undefined) {
       partial.marginal = await trainUnit(data, budget, `${key} (marginal)`, path.join(dir, 'marginal'), seed, {
-        augmentation: referencePolicy(config.strength, true),
+        augmentation: referencePolicy(config.strength, true, config),
         preprocess: NO_PREPROCESS,
       });
       keep();

@@ -11,10 +11,10 @@ const space = dna.defaultSearchSpace();
 const opIndex = (name: string) => space.ops.findIndex((op) => op.name === name);
 
 /** Per label 0..9, each op's probability of being applied: sum over s of pi(s) * p(slot of the op). */
-function applyRates(strength: number | null): number[][] {
+function applyRates(strength: number | null, apply?: number): number[][] {
   return dna.tidy(() => {
     const labels = dna.arange(0, 10, 1);
-    const outputs = referenceOutputs(strength, labels);
+    const outputs = referenceOutputs(strength, labels, { apply });
     const pi = Array.from(outputs.logits.softmax(1).data() as Float32Array);
     const p = Array.from(outputs.p.data() as Float32Array);
     const S = space.subPolicies.length;
@@ -28,8 +28,15 @@ function applyRates(strength: number | null): number[][] {
   });
 }
 
-test('the prior applies each of the 15 ops to 1/15 of every class', (t) => {
+test('the prior applies each of the 15 ops to 1/15 of every class, 2/15 when both ops apply always', (t) => {
   for (const rates of applyRates(null)) for (const rate of rates) t.true(Math.abs(rate - 1 / 15) < 1e-5);
+  for (const rates of applyRates(null, 1)) for (const rate of rates) t.true(Math.abs(rate - 2 / 15) < 1e-5);
+  const widths = dna.tidy(() =>
+    referenceOutputs(null, dna.arange(0, 3, 1), { width: 0.6 })
+      .width!.max()
+      .item(),
+  );
+  t.true(Math.abs((widths as number) - 0.6) < 1e-6);
 });
 
 test('the class oracle applies each nuisance op to its own classes only, at the strength asked', (t) => {
