@@ -343,6 +343,15 @@ const CONFIGS: Config[] = [
     draws: 4,
   },
   {
+    kind: 'search',
+    name: 'invariance-range-prior1-target1-features-d8',
+    objective: 'invariance',
+    regularisers: { prior: 1, riseTarget: 1 },
+    magnitudes: 'range',
+    policyHead: 'features',
+    draws: 8,
+  },
+  {
     kind: 'reference',
     name: 'prior',
     strength: null,
