@@ -1130,7 +1130,11 @@ function section(
       "noise). 'invariance' and 'invariance-range' ran before that change; the configurations with a prior ran " +
       'with it. Their units that record a4ab86c with uncommitted changes ran the code 31f74f3 committed; those ' +
       "that record 31f74f3 or 63740a5 with uncommitted changes ran an edit of lib/run/demo.ts (the demo's " +
-      'default, which this bench does not use).',
+      'default, which this bench does not use). The units that record 57511f0 with uncommitted changes ran the ' +
+      'reference policies and the labels they read before 632c93e and b17a9ee committed them; those that record ' +
+      'b17a9ee with uncommitted changes ran the code of draws that ef39ac4 committed (the one with a single draw ' +
+      "computes as before). A candidate with draws scores each draw against the image's other draws instead of " +
+      'its class.',
     '',
     `Benchmarks. nuisance: the class-dependent data of "Search objectives" (rotated ${ROTATED.map((k) => FASHION_NAMES[k]).join(', ')}; ` +
       `${INVERTED.map((k) => FASHION_NAMES[k]).join(', ')} inverted with probability ${INVERT_PROBABILITY}), train and test. ` +
@@ -1245,6 +1249,21 @@ function findings(
     'Loss rise against rise target (invariance, prior 1, feature head)',
     'invariance-range-prior1-features',
     'invariance-range-prior1-target1-features',
+  );
+  contrast(
+    'One draw per image against 4 (invariance, prior 1, tolerance 1, feature head)',
+    'invariance-range-prior1-tol1-features',
+    'invariance-range-prior1-tol1-features-d4',
+  );
+  contrast(
+    'One draw per image against 4 (invariance, prior 1, rise target 1, feature head)',
+    'invariance-range-prior1-target1-features',
+    'invariance-range-prior1-target1-features-d4',
+  );
+  contrast(
+    '4 draws per image against 8 (invariance, prior 1, rise target 1, feature head)',
+    'invariance-range-prior1-target1-features-d4',
+    'invariance-range-prior1-target1-features-d8',
   );
   const network = byName.get('joint-range')?.searchSeconds;
   const head = byName.get('joint-range-features')?.searchSeconds;
