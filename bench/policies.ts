@@ -308,15 +308,6 @@ const CONFIGS: Config[] = [
   },
   {
     kind: 'search',
-    name: 'invariance-range-prior1-target1-features-lr',
-    objective: 'invariance',
-    regularisers: { prior: 1, riseTarget: 1 },
-    magnitudes: 'range',
-    policyHead: 'features',
-    policyLr: 0.03,
-  },
-  {
-    kind: 'search',
     name: 'invariance-range-prior1-tol1-features-long',
     objective: 'invariance',
     regularisers: { prior: 1, tolerance: 1 },
