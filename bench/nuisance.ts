@@ -1,15 +1,15 @@
 // The class-dependent benchmark data of bench/objectives.ts and bench/policies.ts: Fashion-MNIST
 // whose classes carry nuisances of their own (rotated tops, inverted trousers and shoes), and
 // how a policy's report reads against them (the matching-op masses per group of classes).
-import { applyOp, applySubPolicies } from '../lib/augment/fused.js';
+import { applyOp } from '../lib/augment/fused.js';
 import { defaultSearchSpace } from '../lib/augment/search-space.js';
 import type { Augmenter } from '../lib/baselines/draws.js';
 import { batches, type ImageDataset } from '../lib/data/index.js';
 import { FASHION_MNIST_CLASSES } from '../lib/data/idx.js';
 import { seededRandom } from '../lib/data/random.js';
-import { shuffledOutputs } from '../lib/dna/frozen-policy.js';
+import { applyPolicySample } from '../lib/dna/frozen-policy.js';
 import type { PolicyReport } from '../lib/dna/report.js';
-import { samplePolicy, type PolicyOutput } from '../lib/dna/sampling.js';
+import type { PolicyOutput } from '../lib/dna/sampling.js';
 import { full, tensor } from '../lib/engine/creation.js';
 import { floatImages } from '../lib/engine/images.js';
 import { dispose, tidy, type Tensor } from '../lib/engine/tensor.js';
@@ -243,9 +243,9 @@ export function referenceOutputs(
 
 /**
  * `referenceOutputs` as an augmentation for `train` (which passes the labels), sampled and applied
- * as a frozen policy is. `marginal`: each image draws from another image's outputs (the frozen
- * policy's `shuffledOutputs`), so that the class oracle's marginal applies the same ops at the
- * same rates, whatever the class.
+ * by the frozen policy's own `applyPolicySample`. `marginal`: each image draws from another
+ * image's outputs, so that the class oracle's marginal applies the same ops at the same rates,
+ * whatever the class.
  */
 export function referencePolicy(
   strength: number | null,
@@ -260,9 +260,7 @@ export function referencePolicy(
     return tidy(() => {
       const input = floatImages(images);
       const own = referenceOutputs(strength, labels ?? full([input.shape[0]], 0, { dtype: 'int64' }), form);
-      const outputs = marginal ? shuffledOutputs(own, generator) : own;
-      const { c, b, m } = samplePolicy(outputs, { tau: 1, lambda: 1, generator });
-      return applySubPolicies(input, c, b, m, { searchSpace: space, generator });
+      return applyPolicySample(input, own, { searchSpace: space, marginal, generator });
     });
   };
 }

@@ -14,7 +14,7 @@ import { randperm, type Generator } from '../engine/random.js';
 import { Tensor, dispose, noGrad, tidy } from '../engine/tensor.js';
 import { describe, optionsObject } from '../util/describe.js';
 import type { PolicyNetwork } from './policy-network.js';
-import { samplePolicy, type PolicyOutput } from './sampling.js';
+import { mapOutputs, samplePolicy, type PolicyOutput } from './sampling.js';
 import type { SettleCheck } from './settle.js';
 
 /** Where a policy came from: the search that wrote its file. */
@@ -72,11 +72,24 @@ export function shuffledOutputs(outputs: PolicyOutput, generator?: Generator): P
     const positions = arange(0, B, 1, { device, dtype: 'float32' });
     const position = order.oneHot(B).toDtype('float32').transpose(0, 1).matmul(positions).round().long();
     const index = order.indexSelect(0, position.add(1).remainder(B));
-    const pick = (t: Tensor) => t.indexSelect(0, index);
-    const rearranged: PolicyOutput = { logits: pick(outputs.logits), p: pick(outputs.p), m: pick(outputs.m) };
-    if (outputs.width !== undefined) rearranged.width = pick(outputs.width);
-    return rearranged;
+    return mapOutputs(outputs, (t) => t.indexSelect(0, index));
   });
+}
+
+/**
+ * Float images [B, C, H, W] augmented by a hard sample of each image's `outputs` at temperature 1
+ * over `searchSpace`, as a frozen policy augments them; with `marginal`, each image draws from
+ * another image's outputs (`shuffledOutputs`). The same generator state gives the same result.
+ */
+export function applyPolicySample(
+  images: Tensor,
+  outputs: PolicyOutput,
+  options: { searchSpace: SearchSpace; marginal: boolean; generator?: Generator },
+): Tensor {
+  const { searchSpace, marginal, generator } = options;
+  const drawn = marginal ? shuffledOutputs(outputs, generator) : outputs;
+  const { c, b, m } = samplePolicy(drawn, { tau: 1, lambda: 1, generator });
+  return applySubPolicies(images, c, b, m, { searchSpace, generator });
 }
 
 /** `network` (in eval mode, on its device) as a frozen policy for images of `inChannels` channels. */
@@ -99,12 +112,8 @@ export function frozenPolicy(
       );
     }
   };
-  // A hard sample of each image's (pi, p, m) at temperature 1 (for the marginal, another image's), applied.
-  const applySample = (images: Tensor, own: PolicyOutput, generator: Generator | undefined) => {
-    const outputs = conditioning === 'marginal' ? shuffledOutputs(own, generator) : own;
-    const { c, b, m } = samplePolicy(outputs, { tau: 1, lambda: 1, generator });
-    return applySubPolicies(images, c, b, m, { searchSpace, generator });
-  };
+  const applySample = (images: Tensor, own: PolicyOutput, generator: Generator | undefined) =>
+    applyPolicySample(images, own, { searchSpace, marginal: conditioning === 'marginal', generator });
   return {
     network,
     searchSpace,

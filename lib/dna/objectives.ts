@@ -35,7 +35,7 @@ import type { Optimizer } from '../engine/optim.js';
 import { priorDivergence } from './prior.js';
 import { changeCost, classBaseline, drawBaseline, invarianceCost, scoreFunctionLoss } from './score-function.js';
 import { widthEntropy, type WidthEntropy } from './ranges.js';
-import { samplePolicy, type PolicyOutput } from './sampling.js';
+import { mapOutputs, samplePolicy, type PolicyOutput } from './sampling.js';
 import { type PolicyNetwork } from './policy-network.js';
 import { Generator } from '../engine/random.js';
 import { dispose, noGrad, tidy, type Tensor } from '../engine/tensor.js';
@@ -154,13 +154,6 @@ export interface StepResult {
 /** `t` [B, ...] repeated `times` along its first dimension: [times * B, ...], copy k in rows k * B .. (k + 1) * B - 1. */
 function repeatRows(t: Tensor, times: number): Tensor {
   return t.repeat([times, ...new Array<number>(t.ndim - 1).fill(1)]);
-}
-
-/** The policy outputs with `f` applied to each of their tensors. */
-function mapOutputs(outputs: PolicyOutput, f: (t: Tensor) => Tensor): PolicyOutput {
-  const mapped: PolicyOutput = { logits: f(outputs.logits), p: f(outputs.p), m: f(outputs.m) };
-  if (outputs.width !== undefined) mapped.width = f(outputs.width);
-  return mapped;
 }
 
 /** The entropy of pi(x) = softmax(logits) of each image [B], in nats (differentiable). */
@@ -452,12 +445,10 @@ export async function searchStep(
     await policyOptimizer.stepAsync();
     if (teacher !== undefined) updateTeacher(teacher, classifier, settings.teacherDecay);
     return tidy(() => {
-      const detached: PolicyOutput = { logits: outputs.logits.detach(), p: outputs.p.detach(), m: outputs.m.detach() };
-      if (outputs.width !== undefined) detached.width = outputs.width.detach();
       return {
         loss: train.loss.clone(),
         correct: train.correct.clone(),
-        outputs: detached,
+        outputs: mapOutputs(outputs, (t) => t.detach()),
         strength: noGrad(() => change.mean()),
         widthEntropy: rangeEntropy === undefined ? undefined : noGrad(() => rangeEntropy.mean()),
       };

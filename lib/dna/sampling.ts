@@ -61,6 +61,13 @@ export interface PolicyOutput {
   width?: Tensor;
 }
 
+/** The outputs with `f` applied to each of their tensors (the widths too, where there are any). */
+export function mapOutputs(outputs: PolicyOutput, f: (t: Tensor) => Tensor): PolicyOutput {
+  const mapped: PolicyOutput = { logits: f(outputs.logits), p: f(outputs.p), m: f(outputs.m) };
+  if (outputs.width !== undefined) mapped.width = f(outputs.width);
+  return mapped;
+}
+
 export interface PolicySample {
   /** [B, S] one-hot (straight-through). */
   c: Tensor;
