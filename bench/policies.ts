@@ -475,6 +475,14 @@ interface Data {
   test: ImageDataset;
 }
 
+/** How a unit's classifier trains: the augmentation, the preprocessing, and for 'dna' the policy file and whether its marginal. */
+interface TrainHow {
+  augmentation: BaselineName | 'dna' | Augmenter;
+  preprocess: PreprocessConfig;
+  policyFile?: string;
+  marginal?: boolean;
+}
+
 /** Trains and tests a fresh classifier on the benchmark's training images (in `dir`), logging every 10th epoch. */
 function trainUnit(
   data: Data,
@@ -482,12 +490,7 @@ function trainUnit(
   label: string,
   dir: string,
   seed: number,
-  how: {
-    augmentation: BaselineName | 'dna' | Augmenter;
-    preprocess: PreprocessConfig;
-    policyFile?: string;
-    marginal?: boolean;
-  },
+  how: TrainHow,
 ): Promise<{ testAccuracy: number; trainSeconds: number }> {
   return trainAndTest(
     {
@@ -528,24 +531,31 @@ async function runUnit(unit: Unit, data: Data, budget: Budget, dir: string): Pro
     });
     return { key, definition, ...trained };
   }
-  if (config.kind === 'reference') {
+  // A policy's two trainings, each kept as it finishes: with the policy, then (where the goal compares them) with its marginal.
+  const trainWith = async (how: (marginal: boolean) => TrainHow, marginal: boolean) => {
     if (partial.trained === undefined) {
-      partial.trained = await trainUnit(data, budget, key, path.join(dir, 'train'), seed, {
-        augmentation: referencePolicy(config.strength, false, config),
-        preprocess: NO_PREPROCESS,
-      });
+      partial.trained = await trainUnit(data, budget, key, path.join(dir, 'train'), seed, how(false));
       keep();
     }
-    if (config.strength !== null && MARGINAL_ON.includes(unit.benchmark) && partial.marginal === undefined) {
-      partial.marginal = await trainUnit(data, budget, `${key} (marginal)`, path.join(dir, 'marginal'), seed, {
-        augmentation: referencePolicy(config.strength, true, config),
-        preprocess: NO_PREPROCESS,
-      });
+    if (marginal && MARGINAL_ON.includes(unit.benchmark) && partial.marginal === undefined) {
+      partial.marginal = await trainUnit(
+        data,
+        budget,
+        `${key} (marginal)`,
+        path.join(dir, 'marginal'),
+        seed,
+        how(true),
+      );
       keep();
     }
     const { trained, ...rest } = partial;
     return { key, definition, ...trained!, ...rest };
-  }
+  };
+  if (config.kind === 'reference')
+    return trainWith(
+      (m) => ({ augmentation: referencePolicy(config.strength, m, config), preprocess: NO_PREPROCESS }),
+      config.strength !== null,
+    );
   const policyFile = path.join(dir, 'search', 'policy.dna');
   if (partial.search === undefined) {
     const searched = await search({
@@ -610,25 +620,7 @@ async function runUnit(unit: Unit, data: Data, budget: Budget, dir: string): Pro
     };
     keep();
   }
-  if (partial.trained === undefined) {
-    partial.trained = await trainUnit(data, budget, key, path.join(dir, 'train'), seed, {
-      augmentation: 'dna',
-      preprocess: NO_PREPROCESS,
-      policyFile,
-    });
-    keep();
-  }
-  if (MARGINAL_ON.includes(unit.benchmark) && partial.marginal === undefined) {
-    partial.marginal = await trainUnit(data, budget, `${key} (marginal)`, path.join(dir, 'marginal'), seed, {
-      augmentation: 'dna',
-      preprocess: NO_PREPROCESS,
-      policyFile,
-      marginal: true,
-    });
-    keep();
-  }
-  const { trained, ...rest } = partial;
-  return { key, definition, ...trained!, ...rest };
+  return trainWith((m) => ({ augmentation: 'dna', preprocess: NO_PREPROCESS, policyFile, marginal: m }), true);
 }
 
 /**
