@@ -343,6 +343,15 @@ const CONFIGS: Config[] = [
     draws: 8,
   },
   {
+    kind: 'search',
+    name: 'invariance-range-prior1-target1-short0.5-features-d4',
+    objective: 'invariance',
+    regularisers: { prior: 1, riseTarget: 1, shortfallWeight: 0.5 },
+    magnitudes: 'range',
+    policyHead: 'features',
+    draws: 4,
+  },
+  {
     kind: 'reference',
     name: 'prior',
     strength: null,
@@ -1279,6 +1288,7 @@ function describeCandidate(config: CandidateConfig): string {
   if (r?.prior !== undefined) parts.push(`prior ${r.prior}`);
   if (r?.tolerance !== undefined) parts.push(`tolerance ${r.tolerance} nats`);
   if (r?.riseTarget !== undefined) parts.push(`rise target ${r.riseTarget} nats`);
+  if (r?.shortfallWeight !== undefined) parts.push(`a shortfall weighted ${r.shortfallWeight}`);
   if (config.policyLr !== undefined) parts.push(`policy lr ${config.policyLr}`);
   if (config.searchEpochs !== undefined) parts.push(`${config.searchEpochs} search epochs`);
   if (config.draws !== undefined) parts.push(`${config.draws} draws per image`);

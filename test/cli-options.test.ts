@@ -327,7 +327,17 @@ test("the objective's flags reach the search's regularisers by name; none given 
   const { values } = parseOptions(
     'search',
     [
-      ...['--objective', 'invariance', '--prior', '0.5', '--rise-target', '1', '--tolerance=0.2'],
+      ...[
+        '--objective',
+        'invariance',
+        '--prior',
+        '0.5',
+        '--rise-target',
+        '1',
+        '--tolerance=0.2',
+        '--shortfall-weight',
+        '0.5',
+      ],
       ...['--magnitudes', 'range', '--draws', '4'],
     ],
     group,
@@ -336,7 +346,13 @@ test("the objective's flags reach the search's regularisers by name; none given 
   t.is(chosen.objective, 'invariance');
   t.is(chosen.draws, 4);
   t.is(chosen.magnitudes, 'range');
-  t.like(chosen.regularisers, { prior: 0.5, riseTarget: 1, tolerance: 0.2, changeReward: undefined });
+  t.like(chosen.regularisers, {
+    prior: 0.5,
+    riseTarget: 1,
+    tolerance: 0.2,
+    shortfallWeight: 0.5,
+    changeReward: undefined,
+  });
   t.is(objectiveOptions(parseOptions('search', ['--objective', 'joint'], group).values).regularisers, undefined);
   t.throws(() => parseOptions('search', ['--prior', 'much'], group), { instanceOf: UsageError, message: /--prior/ });
   t.throws(() => parseOptions('search', ['--draws', '0'], group), { instanceOf: UsageError, message: /--draws/ });

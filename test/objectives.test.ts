@@ -408,6 +408,15 @@ test('invariance with the prior: the policy stays broad but drops the op that de
   );
   await t.throwsAsync(
     () =>
+      search({
+        ...searchOptions(data, searchSpace, 0),
+        objective: 'invariance',
+        regularisers: { prior: 1, shortfallWeight: 0.5 },
+      }),
+    { message: 'search: regularisers.shortfallWeight weighs a rise short of riseTarget: give riseTarget too' },
+  );
+  await t.throwsAsync(
+    () =>
       search({ train: data, classifier: dna.WRN_10_1, policy: dna.WRN_10_1, epochs: 1, regularisers: { prior: -1 } }),
     {
       message: /regularisers.prior must be a non-negative number, got -1/,
@@ -415,7 +424,7 @@ test('invariance with the prior: the policy stays broad but drops the op that de
   );
 });
 
-test('invarianceCost: the loss rise, less the tolerance (never below 0) or off the rise target, plus the change terms', (t) => {
+test('invarianceCost: the loss rise, less the tolerance (never below 0) or off the rise target (a shortfall weighted), plus the change terms', (t) => {
   const augmented = dna.tensor([2, 0.5, 1.2, 3], [4]);
   const clean = dna.tensor([0.5, 0.5, 0.1, 0], [4]);
   const change = dna.tensor([0.1, 0.2, 0.3, 0.4], [4]);
@@ -428,6 +437,9 @@ test('invarianceCost: the loss rise, less the tolerance (never below 0) or off t
   t.true(close(cost({ strength: 0.2, strengthWeight: 10 }), [1.6, 0, 1.2, 3.4]));
   t.true(close(cost({ riseTarget: 1 }), [0.5, 1, 0.1, 2]));
   t.true(close(cost({ riseTarget: 1, changeReward: 1 }), [0.4, 0.8, -0.2, 1.6]));
+  t.true(close(cost({ riseTarget: 1, shortfallWeight: 0.5 }), [0.5, 0.5, 0.1, 2]));
+  t.true(close(cost({ riseTarget: 1.2, shortfallWeight: 0 }), cost({ tolerance: 1.2 })));
+  t.true(close(cost({ riseTarget: 1, shortfallWeight: 1 }), cost({ riseTarget: 1 })));
   dna.dispose([augmented, clean, change]);
 });
 

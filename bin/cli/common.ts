@@ -182,6 +182,12 @@ export const OBJECTIVE_OPTIONS: OptionSpec[] = [
     help: 'invariance: change each image until its loss rises by about X nats',
   },
   {
+    name: 'shortfall-weight',
+    kind: 'number',
+    value: 'W',
+    help: 'with --rise-target: weight of a rise short of the target (default 1; 0 is a tolerance)',
+  },
+  {
     name: 'draws',
     kind: 'integer',
     min: 1,
@@ -311,6 +317,7 @@ export function objectiveOptions(values: OptionValues): {
     prior: values.prior as number | undefined,
     tolerance: values.tolerance as number | undefined,
     riseTarget: values['rise-target'] as number | undefined,
+    shortfallWeight: values['shortfall-weight'] as number | undefined,
   };
   return {
     objective: values.objective as SearchObjective | undefined,
@@ -347,7 +354,7 @@ const SETTING_FLAGS: Record<string, string> = {
   augmentation: '--augmentation/--policy',
   preprocess: '--preprocess',
   objective: '--objective',
-  regularisers: '--entropy-floor/--strength/--change-reward/--prior/--tolerance/--rise-target',
+  regularisers: '--entropy-floor/--strength/--change-reward/--prior/--tolerance/--rise-target/--shortfall-weight',
   searchSpace: '--custom-op',
   draws: '--draws',
   magnitudeGradient: '--exact-magnitudes',

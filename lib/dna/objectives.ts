@@ -94,6 +94,13 @@ export interface Regularisers {
    * images get mild changes, robust ones strong changes. Not with `tolerance`.
    */
   riseTarget?: number;
+  /**
+   * With `riseTarget` only: the weight of a rise short of the target against one past it
+   * (default 1). The cost is max(0, rise - riseTarget) + shortfallWeight * max(0, riseTarget -
+   * rise): 1 is the symmetric |rise - riseTarget|, 0 the tolerance, and a weight between asks
+   * for changes up to the target less firmly than it refuses changes past it.
+   */
+  shortfallWeight?: number;
 }
 
 export interface StepNetworks {

@@ -22,16 +22,20 @@ export function changeCost(regularisers: Regularisers, change: Tensor): Tensor |
 
 /**
  * The cost of each image [B] under objective 'invariance': the rise of its loss when augmented
- * (less the tolerance, never below 0; or its distance from the rise target), plus the strength
- * target's and the change reward's cost of its pixel change.
+ * (less the tolerance, never below 0; or its distance from the rise target, a shortfall weighted
+ * by shortfallWeight), plus the strength target's and the change reward's cost of its pixel change.
  */
 export function invarianceCost(augmented: Tensor, clean: Tensor, change: Tensor, regularisers: Regularisers): Tensor {
   return tidy(() => {
     const rise = augmented.sub(clean);
-    const { tolerance, riseTarget } = regularisers;
+    const { tolerance, riseTarget, shortfallWeight = 1 } = regularisers;
     let cost = rise;
     if (tolerance !== undefined) cost = rise.sub(tolerance).relu();
-    else if (riseTarget !== undefined) cost = rise.sub(riseTarget).abs();
+    else if (riseTarget !== undefined)
+      cost =
+        shortfallWeight === 1
+          ? rise.sub(riseTarget).abs()
+          : rise.sub(riseTarget).relu().add(rise.neg().add(riseTarget).relu().mul(shortfallWeight));
     const extra = changeCost(regularisers, change);
     return extra === undefined ? cost : cost.add(extra);
   });

@@ -18,6 +18,7 @@ export function checkRegularisers(regularisers: Regularisers): Regularisers {
     'prior',
     'tolerance',
     'riseTarget',
+    'shortfallWeight',
   ];
   if (regularisers === null || typeof regularisers !== 'object')
     throw new TypeError(

@@ -178,11 +178,13 @@ function resolveSearch(options: SearchOptions) {
   if (widthSet !== undefined && magnitudes !== 'range')
     throw new RangeError(`search: regularisers.${widthSet} applies to magnitudes: 'range' only`);
   const objective = checkObjective(options.objective ?? 'joint');
-  for (const name of ['tolerance', 'riseTarget'] as const)
+  for (const name of ['tolerance', 'riseTarget', 'shortfallWeight'] as const)
     if (regularisers[name] !== undefined && objective !== 'invariance')
       throw new RangeError(`search: regularisers.${name} applies to objective: 'invariance' only`);
   if (regularisers.tolerance !== undefined && regularisers.riseTarget !== undefined)
     throw new RangeError('search: regularisers.tolerance and riseTarget are two costs of one rise: give one');
+  if (regularisers.shortfallWeight !== undefined && regularisers.riseTarget === undefined)
+    throw new RangeError('search: regularisers.shortfallWeight weighs a rise short of riseTarget: give riseTarget too');
   const draws = options.draws ?? 1;
   if (!Number.isInteger(draws) || draws < 1 || draws > 64)
     throw new RangeError(`search: draws must be an integer from 1 to 64, got ${describe(draws)}`);
