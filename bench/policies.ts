@@ -372,6 +372,15 @@ const CONFIGS: Config[] = [
     draws: 4,
   },
   {
+    kind: 'search',
+    name: 'invariance-range-prior1-target1-r1-features-d4',
+    objective: 'invariance',
+    regularisers: { prior: 1, riseTarget: 1, changeReward: 1 },
+    magnitudes: 'range',
+    policyHead: 'features',
+    draws: 4,
+  },
+  {
     kind: 'reference',
     name: 'prior',
     strength: null,
