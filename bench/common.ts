@@ -169,6 +169,19 @@ function retryAgain(retry: number, best: { background: number }, windowSeconds: 
   return retry < RETRIES && best.background >= QUIET_CORES && mayRetry(windowSeconds);
 }
 
+/** Two-sided sign test: the chance of a split at least as uneven as `positive` of `n` under a fair coin. */
+export function signTest(positive: number, n: number): number {
+  const choose = (k: number) => {
+    let c = 1;
+    for (let j = 1; j <= k; j++) c = (c * (n - k + j)) / j;
+    return c;
+  };
+  const extreme = Math.max(positive, n - positive);
+  let tail = 0;
+  for (let k = extreme; k <= n; k++) tail += choose(k) / 2 ** n;
+  return Math.min(1, 2 * tail);
+}
+
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
