@@ -1383,6 +1383,16 @@ function findings(
     'invariance-range-prior1-target1-features-d4',
     'invariance-range-prior1-target1-features-d8',
   );
+  contrast(
+    'Without and with a change reward of 1 (invariance, prior 1, tolerance 1, feature head, 4 draws)',
+    'invariance-range-prior1-tol1-features-d4',
+    'invariance-range-prior1-tol1-r1-features-d4',
+  );
+  contrast(
+    'Without and with a change reward of 1 (invariance, prior 1, rise target 1, feature head, 4 draws)',
+    'invariance-range-prior1-target1-features-d4',
+    'invariance-range-prior1-target1-r1-features-d4',
+  );
   const network = byName.get('joint-range')?.searchSeconds;
   const head = byName.get('joint-range-features')?.searchSeconds;
   if (network && head)
