@@ -22,12 +22,14 @@ const count = (name: string, help: string) => ({ name, kind: 'integer' as const,
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'the whole pipeline on Fashion-MNIST in about 2 minutes: search, train, evaluate, report',
+  summary: 'the whole pipeline on Fashion-MNIST in a few minutes: search, train, evaluate, report',
   usage: 'dna demo [options]',
   description:
     'Searches a policy on a stratified subset of Fashion-MNIST, trains a WRN-16-1 with it (frozen; each image gets ' +
     'its own sub-policy), evaluates it on the test images and writes the per-class report, all into --out. Every ' +
-    'size is an option; --compare also trains baselines at the same budget.',
+    'size is an option; --compare also trains baselines at the same budget. The search, unless --objective ' +
+    'says otherwise, is the measured best (see the README): invariance with prior 1 and rise target 1, ' +
+    "magnitude ranges, a head on the classifier's features and 4 draws per image.",
   groups: [
     {
       title: 'Data and budget',
@@ -44,7 +46,7 @@ export const demoCommand: Command = {
         count('train-epochs', 'training epochs (default 6)'),
         count('test-images', 'stratified test subset (default all 10,000)'),
         option.model('the classifier (default wrn-16-1)'),
-        option.policyModel('the policy network (default wrn-10-1)'),
+        option.policyModel('the policy network, with --policy-head network (default wrn-10-1)'),
         {
           name: 'compare',
           kind: 'string',
@@ -55,7 +57,7 @@ export const demoCommand: Command = {
       ],
     },
     {
-      title: 'Objective (default: invariance, change reward 1, entropy floor 2: measured best, see the README)',
+      title: 'Objective (default: the measured best, above)',
       options: OBJECTIVE_OPTIONS,
     },
     {
