@@ -131,6 +131,17 @@ test('usage errors exit with 2 and say what is wrong', (t) => {
   t.regex(notAFile.stderr, /\/nonexistent\/x\.ckpt/);
 });
 
+test("--policy-model with the head on the features (the demo's default, or --policy-head features) is refused", (t) => {
+  for (const args of [
+    ['demo', '--policy-model', 'wrn-10-1', '--out', '/nonexistent/demo'],
+    ['search', '--data', 'fashion-mnist', '--policy-head', 'features', '--policy-model', 'wrn-10-1'],
+  ]) {
+    const refused = dna(...args);
+    t.is(refused.status, 2, args.join(' '));
+    t.regex(refused.stderr, /--policy-model picks the policy network of --policy-head network/);
+  }
+});
+
 test(
   'dna demo runs the pipeline (search, train with the policy, evaluate, report); dna report and dna train ' +
     '--policy read its policy',
@@ -152,8 +163,6 @@ test(
         '--test-images',
         '100',
         '--model',
-        'wrn-10-1',
-        '--policy-model',
         'wrn-10-1',
         '--compare',
         'none',

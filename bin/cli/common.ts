@@ -299,6 +299,18 @@ export function customSearchSpace(operators: string[]): SearchSpace | undefined 
 }
 
 /** --objective and the regularisers; undefined where not given (the caller's defaults then hold). */
+/**
+ * --policy-model names the policy network of --policy-head network; refused (rather than ignored)
+ * where the head sits on the classifier's features, which has no network of its own.
+ */
+export function checkPolicyModel(values: OptionValues, head: 'network' | 'features'): void {
+  if (values['policy-model'] !== undefined && head === 'features')
+    throw new UsageError(
+      "--policy-model picks the policy network of --policy-head network; the head on the classifier's features " +
+        'has none (give --policy-head network to search with a policy network)',
+    );
+}
+
 export function objectiveOptions(values: OptionValues): {
   objective?: SearchObjective;
   regularisers?: Regularisers;

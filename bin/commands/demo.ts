@@ -1,7 +1,15 @@
 // dna demo: the whole pipeline on Fashion-MNIST in about two minutes.
 import path from 'node:path';
 
-import { BASELINES, RunExistsError, datasets, demo, type BaselineName, type DemoResult } from '../../lib/index.js';
+import {
+  BASELINES,
+  DEMO_OBJECTIVE,
+  RunExistsError,
+  datasets,
+  demo,
+  type BaselineName,
+  type DemoResult,
+} from '../../lib/index.js';
 import type { Command } from '../cli/command.js';
 import {
   OBJECTIVE_OPTIONS,
@@ -9,6 +17,7 @@ import {
   applyThreads,
   deviceOption,
   executionOption,
+  checkPolicyModel,
   modelOf,
   objectiveOptions,
   option,
@@ -95,6 +104,11 @@ export const demoCommand: Command = {
       if (tty) process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns || 80) - 1)}`);
       else console.log(line);
     };
+    checkPolicyModel(
+      v,
+      (v['policy-head'] as 'network' | 'features' | undefined) ??
+        (v.objective === undefined ? DEMO_OBJECTIVE.policyHead : 'network'),
+    );
     let result: Awaited<ReturnType<typeof demo>>;
     try {
       result = await demo({

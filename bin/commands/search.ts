@@ -5,6 +5,7 @@ import {
   OBJECTIVE_OPTIONS,
   RUN_GROUP,
   applyThreads,
+  checkPolicyModel,
   customSearchSpace,
   deviceOption,
   executionOption,
@@ -122,6 +123,7 @@ export const searchCommand: Command = {
     });
     let result: SearchResult;
     try {
+      checkPolicyModel(v, v['policy-head'] === 'features' ? 'features' : 'network');
       result = await search({
         train: data,
         searchSpace,
