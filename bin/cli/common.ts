@@ -298,7 +298,6 @@ export function customSearchSpace(operators: string[]): SearchSpace | undefined 
   return { ops, subPolicies: subPolicies(ops) };
 }
 
-/** --objective and the regularisers; undefined where not given (the caller's defaults then hold). */
 /**
  * --policy-model names the policy network of --policy-head network; refused (rather than ignored)
  * where the head sits on the classifier's features, which has no network of its own.
@@ -311,6 +310,7 @@ export function checkPolicyModel(values: OptionValues, head: 'network' | 'featur
     );
 }
 
+/** --objective and the regularisers; undefined where not given (the caller's defaults then hold). */
 export function objectiveOptions(values: OptionValues): {
   objective?: SearchObjective;
   regularisers?: Regularisers;
