@@ -1,15 +1,7 @@
 // dna demo: the whole pipeline on Fashion-MNIST in about two minutes.
 import path from 'node:path';
 
-import {
-  BASELINES,
-  DEMO_OBJECTIVE,
-  RunExistsError,
-  datasets,
-  demo,
-  type BaselineName,
-  type DemoResult,
-} from '../../lib/index.js';
+import { BASELINES, RunExistsError, datasets, demo, type BaselineName, type DemoResult } from '../../lib/index.js';
 import type { Command } from '../cli/command.js';
 import {
   OBJECTIVE_OPTIONS,
@@ -26,6 +18,7 @@ import { stopOnInterrupt } from '../cli/interrupt.js';
 import { UsageError } from '../cli/options.js';
 import { formatDuration, isMainRank } from '../cli/progress.js';
 import { describe } from '../../lib/util/describe.js';
+import { demoSearchObjective } from '../../lib/run/demo.js';
 
 const count = (name: string, help: string) => ({ name, kind: 'integer' as const, min: 1, value: 'N', help });
 
@@ -104,11 +97,8 @@ export const demoCommand: Command = {
       if (tty) process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns || 80) - 1)}`);
       else console.log(line);
     };
-    checkPolicyModel(
-      v,
-      (v['policy-head'] as 'network' | 'features' | undefined) ??
-        (v.objective === undefined ? DEMO_OBJECTIVE.policyHead : 'network'),
-    );
+    const objective = objectiveOptions(v);
+    checkPolicyModel(v, demoSearchObjective(objective).policyHead ?? 'network');
     let result: Awaited<ReturnType<typeof demo>>;
     try {
       result = await demo({
@@ -123,7 +113,7 @@ export const demoCommand: Command = {
         classifier: modelOf(v.model),
         policy: modelOf(v['policy-model']),
         compare: compare as BaselineName[],
-        ...objectiveOptions(v),
+        ...objective,
         seed: (v.seed as number | undefined) ?? 0,
         device,
         execution,

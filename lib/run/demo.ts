@@ -113,6 +113,23 @@ export const DEMO_OBJECTIVE: {
   draws: 4,
 });
 
+/**
+ * The demo's search objective: each setting as given, else DEMO_OBJECTIVE's where no objective is
+ * given; with an objective of one's own, the settings left out keep search's defaults (undefined).
+ */
+export function demoSearchObjective(
+  options: Pick<DemoOptions, 'objective' | 'regularisers' | 'magnitudes' | 'policyHead' | 'draws'>,
+): Pick<DemoOptions, 'objective' | 'regularisers' | 'magnitudes' | 'policyHead' | 'draws'> {
+  const fallback = options.objective === undefined ? DEMO_OBJECTIVE : undefined;
+  return {
+    objective: options.objective ?? DEMO_OBJECTIVE.objective,
+    regularisers: options.regularisers ?? fallback?.regularisers,
+    magnitudes: options.magnitudes ?? fallback?.magnitudes,
+    policyHead: options.policyHead ?? fallback?.policyHead,
+    draws: options.draws ?? fallback?.draws,
+  };
+}
+
 /** Baseline preprocessing for 28x28 gray images: flip, pad 2 + crop, and Cutout 8 after the policy. */
 const DEMO_PREPROCESS: PreprocessConfig = { flip: 0.5, pad: 2, cutout: 8 };
 
@@ -215,11 +232,7 @@ async function demoOnGroup(
     epochs: searchEpochs,
     batchSize,
     preprocess: DEMO_PREPROCESS,
-    objective: options.objective ?? DEMO_OBJECTIVE.objective,
-    regularisers: options.regularisers ?? (options.objective === undefined ? DEMO_OBJECTIVE.regularisers : undefined),
-    magnitudes: options.magnitudes ?? (options.objective === undefined ? DEMO_OBJECTIVE.magnitudes : undefined),
-    policyHead: options.policyHead ?? (options.objective === undefined ? DEMO_OBJECTIVE.policyHead : undefined),
-    draws: options.draws ?? (options.objective === undefined ? DEMO_OBJECTIVE.draws : undefined),
+    ...demoSearchObjective(options),
     seed,
     device,
     execution: options.execution,
