@@ -31,11 +31,11 @@ export function invarianceCost(augmented: Tensor, clean: Tensor, change: Tensor,
     const { tolerance, riseTarget, shortfallWeight = 1 } = regularisers;
     let cost = rise;
     if (tolerance !== undefined) cost = rise.sub(tolerance).relu();
-    else if (riseTarget !== undefined)
-      cost =
-        shortfallWeight === 1
-          ? rise.sub(riseTarget).abs()
-          : rise.sub(riseTarget).relu().add(rise.neg().add(riseTarget).relu().mul(shortfallWeight));
+    else if (riseTarget !== undefined) {
+      // Past the target at full weight, short of it at shortfallWeight: |rise - target| at weight 1.
+      const gap = rise.sub(riseTarget);
+      cost = gap.relu().add(gap.neg().relu().mul(shortfallWeight));
+    }
     const extra = changeCost(regularisers, change);
     return extra === undefined ? cost : cost.add(extra);
   });
