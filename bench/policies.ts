@@ -924,6 +924,16 @@ function runsOf(
     .filter((r): r is UnitResult => r !== undefined);
 }
 
+/** The test accuracies of a configuration on a benchmark over `seeds`, summarised (null where none ran). */
+function accuracyOf(
+  results: Map<string, UnitResult>,
+  benchmark: BenchmarkName,
+  config: Config,
+  seeds: number[] = SEEDS,
+): Summary | null {
+  return summarise(runsOf(results, benchmark, config, seeds).map((r) => r.testAccuracy));
+}
+
 interface Scored {
   config: CandidateConfig;
   accuracy: Record<BenchmarkName, Summary | null>;
@@ -944,8 +954,8 @@ function score(
 ): Scored[] {
   return CONFIGS.filter((c): c is CandidateConfig => c.kind === 'search').map((config) => {
     const accuracy = {
-      nuisance: summarise(runsOf(results, 'nuisance', config, seeds).map((r) => r.testAccuracy)),
-      plain: summarise(runsOf(results, 'plain', config, seeds).map((r) => r.testAccuracy)),
+      nuisance: accuracyOf(results, 'nuisance', config, seeds),
+      plain: accuracyOf(results, 'plain', config, seeds),
     };
     const nuisanceRuns = runsOf(results, 'nuisance', config, seeds);
     const withMarginal = nuisanceRuns.filter((r) => r.marginal !== undefined);
@@ -1008,7 +1018,7 @@ function bestBaselines(
   const best = Object.fromEntries(
     BENCHMARKS.map((b) => {
       const done = baselines
-        .map((config) => ({ config, s: summarise(runsOf(results, b, config, seeds).map((r) => r.testAccuracy)) }))
+        .map((config) => ({ config, s: accuracyOf(results, b, config, seeds) }))
         .filter((x): x is { config: BaselineConfig; s: Summary } => x.s !== null);
       return [b, done.length === 0 ? null : done.reduce((a, c) => (c.s.mean > a.s.mean ? c : a))];
     }),
@@ -1069,8 +1079,8 @@ function moreSeedsSection(results: Map<string, UnitResult>): string[] {
   const cells = (s: Summary | null) => `${pctSummary(s)}: ${seedCells(s)}`;
   const baselineRows = baselines.map(
     (config) =>
-      `| ${config.name} | ${cells(summarise(runsOf(results, 'nuisance', config, MORE_SEEDS).map((r) => r.testAccuracy)))} | | | | ` +
-      `${cells(summarise(runsOf(results, 'plain', config, MORE_SEEDS).map((r) => r.testAccuracy)))} | | | |`,
+      `| ${config.name} | ${cells(accuracyOf(results, 'nuisance', config, MORE_SEEDS))} | | | | ` +
+      `${cells(accuracyOf(results, 'plain', config, MORE_SEEDS))} | | | |`,
   );
   const candidateRows = candidates.map(
     (s) =>
@@ -1101,8 +1111,6 @@ function section(
   command: string,
   perClass: Map<string, PerClass>,
 ): string {
-  const baselineSummary = (b: BenchmarkName, config: Config) =>
-    summarise(runsOf(results, b, config).map((r) => r.testAccuracy));
   const { bestBaseline, bestName } = bestBaselines(results, SEEDS);
   const scored = score(results, bestBaseline);
   const units = [...results.values()];
@@ -1116,8 +1124,9 @@ function section(
   const expected = SEEDS.length * BENCHMARKS.reduce((n, b) => n + CONFIGS.filter((c) => runsOn(c, b)).length, 0);
 
   const regime = BENCHMARKS.map((b) => {
-    const none = baselineSummary(b, CONFIGS[0]);
-    const ta = baselineSummary(
+    const none = accuracyOf(results, b, CONFIGS[0]);
+    const ta = accuracyOf(
+      results,
       b,
       CONFIGS.find((c) => c.name === 'trivialaugment')!,
     );
@@ -1134,7 +1143,7 @@ function section(
   const accuracyRows = (b: BenchmarkName) =>
     CONFIGS.map((config) => {
       if (!runsOn(config, b)) return `| ${config.name} | not for this benchmark | | |`;
-      const s = summarise(runsOf(results, b, config).map((r) => r.testAccuracy));
+      const s = accuracyOf(results, b, config);
       const delta =
         s === null || bestBaseline[b] === null ? '' : `${(100 * (s.mean - bestBaseline[b]!.mean)).toFixed(2)}`;
       return `| ${config.name} | ${pctSummary(s)} | ${seedCells(s)} | ${delta} |`;
@@ -1165,9 +1174,7 @@ function section(
       nuisance.filter((r) => r.marginal !== undefined).map((r) => r.testAccuracy - r.marginal!.testAccuracy),
     );
     const marginal = summarise(nuisance.filter((r) => r.marginal !== undefined).map((r) => r.marginal!.testAccuracy));
-    const plain = runsOn(config, 'plain')
-      ? pctSummary(summarise(runsOf(results, 'plain', config).map((r) => r.testAccuracy)))
-      : '-';
+    const plain = runsOn(config, 'plain') ? pctSummary(accuracyOf(results, 'plain', config)) : '-';
     return (
       `| ${config.name} | ${config.what} | ${pctSummary(summarise(nuisance.map((r) => r.testAccuracy)))} | ` +
       `${config.strength === null ? '(itself)' : pctSummary(marginal)} | ` +
