@@ -14,10 +14,33 @@ import { full, tensor } from '../lib/engine/creation.js';
 import { floatImages } from '../lib/engine/images.js';
 import { dispose, tidy, type Tensor } from '../lib/engine/tensor.js';
 
-/** T-shirt/top, Pullover, Coat: tops, which Shirt (unaffected) resembles. */
-export const ROTATED = [0, 2, 4];
-/** Trouser, Sandal, Sneaker. */
-export const INVERTED = [1, 5, 7];
+/** Which classes carry which nuisance: Rotate at a uniform magnitude, or Invert with INVERT_PROBABILITY. */
+export interface NuisanceLayout {
+  /** Names the changed data (`<dataset>+<name>`). */
+  name: string;
+  rotated: number[];
+  inverted: number[];
+}
+
+/**
+ * The class-dependent benchmark: rotated T-shirt/top, Pullover, Coat (tops, which Shirt, unaffected,
+ * resembles); inverted Trouser, Sandal, Sneaker.
+ */
+export const NUISANCE: NuisanceLayout = { name: 'nuisance', rotated: [0, 2, 4], inverted: [1, 5, 7] };
+
+/**
+ * The same rotated tops, but inversion as a cue inside the groups of classes that Fashion-MNIST
+ * confuses: Dress and Shirt come inverted beside the tops that do not, Sneaker beside Sandal and
+ * Ankle boot. Invert on an inverted class keeps its data's distribution (half of its images come
+ * inverted either way); on a class of the same group it blurs the cue that tells them apart. So
+ * knowing the class should be worth more here than on NUISANCE, where Trouser needs no cue and
+ * Sandal and Sneaker share theirs.
+ */
+export const CUE: NuisanceLayout = { name: 'cue', rotated: [0, 2, 4], inverted: [3, 6, 7] };
+
+/** NUISANCE's groups, as bench/objectives.ts and bench/rises.ts read them. */
+export const ROTATED = NUISANCE.rotated;
+export const INVERTED = NUISANCE.inverted;
 export const INVERT_PROBABILITY = 0.5;
 /** Seeds the nuisance draws (train and test use their own streams); fixed, not --seed. */
 export const NUISANCE_SEED = 20_240;
@@ -33,11 +56,12 @@ export const REGIME = Object.freeze({ images: 500, subsetSeed: 1, epochs: 40 });
 export const FASHION_NAMES = FASHION_MNIST_CLASSES;
 
 /**
- * A copy of `ds` with the class-dependent nuisance: Rotate at a uniform magnitude for the rotated
- * classes, Invert with probability INVERT_PROBABILITY for the inverted ones. Per image two
- * uniform draws from the seeded stream `stream`, in image order, whatever the class.
+ * A copy of `ds` with the class-dependent nuisance of `layout`: Rotate at a uniform magnitude for
+ * the rotated classes, Invert with probability INVERT_PROBABILITY for the inverted ones. Per image
+ * two uniform draws from the seeded stream `stream`, in image order, whatever the class (so every
+ * layout draws the same numbers for the same image).
  */
-export function withNuisance(ds: ImageDataset, stream: number): ImageDataset {
+export function withNuisance(ds: ImageDataset, stream: number, layout: NuisanceLayout = NUISANCE): ImageDataset {
   const random = seededRandom(NUISANCE_SEED, stream);
   const size = ds.shape[0] * ds.shape[1] * ds.shape[2];
   const rotate: number[] = [];
@@ -45,10 +69,10 @@ export function withNuisance(ds: ImageDataset, stream: number): ImageDataset {
   const invert: number[] = [];
   for (let i = 0; i < ds.count; i++) {
     const [u, v] = [random(), random()];
-    if (ROTATED.includes(ds.labels[i])) {
+    if (layout.rotated.includes(ds.labels[i])) {
       rotate.push(i);
       rotateM.push(u);
-    } else if (INVERTED.includes(ds.labels[i]) && v < INVERT_PROBABILITY) invert.push(i);
+    } else if (layout.inverted.includes(ds.labels[i]) && v < INVERT_PROBABILITY) invert.push(i);
   }
   const images = ds.images.slice();
   const change = (indices: number[], op: string, magnitudes: (start: number, end: number) => number[]) => {
@@ -67,7 +91,7 @@ export function withNuisance(ds: ImageDataset, stream: number): ImageDataset {
   };
   change(rotate, 'Rotate', (start, end) => rotateM.slice(start, end));
   change(invert, 'Invert', (start, end) => new Array<number>(end - start).fill(0));
-  return { ...ds, name: `${ds.name}+nuisance`, images };
+  return { ...ds, name: `${ds.name}+${layout.name}`, images };
 }
 
 /** The policy's behaviour on the test set, from policyReport. */
@@ -110,14 +134,16 @@ export function opChanges(ds: ImageDataset): Record<string, number> {
 
 export const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 
-export function conditionality(report: PolicyReport): Conditionality {
+/** The policy's behaviour on the test set, read against the groups of classes of `layout`. */
+export function conditionality(report: PolicyReport, layout: NuisanceLayout = NUISANCE): Conditionality {
   const ops = report.searchSpace.ops;
   const rotate = ops.indexOf('Rotate');
   const invert = ops.indexOf('Invert');
-  const unaffected = report.perClass.filter((g) => !ROTATED.includes(g.label!) && !INVERTED.includes(g.label!));
+  const { rotated, inverted } = layout;
+  const unaffected = report.perClass.filter((g) => !rotated.includes(g.label!) && !inverted.includes(g.label!));
   const groups = {
-    rotated: report.perClass.filter((g) => ROTATED.includes(g.label!)),
-    inverted: report.perClass.filter((g) => INVERTED.includes(g.label!)),
+    rotated: report.perClass.filter((g) => rotated.includes(g.label!)),
+    inverted: report.perClass.filter((g) => inverted.includes(g.label!)),
     unaffected,
   };
   const mass = (op: number) => ({
@@ -197,12 +223,14 @@ export function rotateCell(m: number | null): string {
  * sub-policy (default 1/2), and `width`, the width of every magnitude range, centred in the
  * op's range (default 1, the whole range).
  *
- * The outputs for images of labels `labels` (int64 [B]; for the prior, any [B] tensor).
+ * The outputs for images of labels `labels` (int64 [B]; for the prior, any [B] tensor); the
+ * oracle reads the groups of classes of `layout`.
  */
 export function referenceOutputs(
   strength: number | null,
   labels: Tensor,
   form: { apply?: number; width?: number } = {},
+  layout: NuisanceLayout = NUISANCE,
 ): PolicyOutput {
   const { apply = 0.5, width = 1 } = form;
   if (strength !== null && !(strength > 0 && strength < 1)) throw new RangeError('strength must be in (0, 1)');
@@ -215,7 +243,8 @@ export function referenceOutputs(
   const probabilities: number[] = [];
   const applies: number[] = [];
   for (let label = 0; label < classes; label++) {
-    const own = strength === null ? -1 : ROTATED.includes(label) ? rotate : INVERTED.includes(label) ? invert : -1;
+    const own =
+      strength === null ? -1 : layout.rotated.includes(label) ? rotate : layout.inverted.includes(label) ? invert : -1;
     const forbidden = strength === null ? [] : [rotate, invert].filter((op) => op !== own);
     const allowed = space.subPolicies.map(([a, b]) => !forbidden.includes(a) && !forbidden.includes(b));
     const withOwn = space.subPolicies.map(([a, b]) => a === own || b === own);
@@ -251,6 +280,7 @@ export function referencePolicy(
   strength: number | null,
   marginal: boolean,
   form: { apply?: number; width?: number } = {},
+  layout: NuisanceLayout = NUISANCE,
 ): Augmenter {
   const space = defaultSearchSpace();
   return (images, options = {}) => {
@@ -259,7 +289,7 @@ export function referencePolicy(
       throw new TypeError('referencePolicy: the class oracle needs the batch labels (train passes them)');
     return tidy(() => {
       const input = floatImages(images);
-      const own = referenceOutputs(strength, labels ?? full([input.shape[0]], 0, { dtype: 'int64' }), form);
+      const own = referenceOutputs(strength, labels ?? full([input.shape[0]], 0, { dtype: 'int64' }), form, layout);
       return applyPolicySample(input, own, { searchSpace: space, marginal, generator });
     });
   };

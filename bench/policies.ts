@@ -38,11 +38,13 @@ import { search, type SearchMonitor } from '../lib/run/search.js';
 import { loadTrainedModel } from '../lib/run/trained-model.js';
 import { classAccuracies, log, measuredOn, signTest, sourceState, trainAndTest, writeSection } from './common.js';
 import {
+  CUE,
   FASHION_NAMES,
   GOAL_RATIO,
   INVERTED,
   INVERT_PROBABILITY,
   NEGLIGIBLE,
+  NUISANCE,
   NUISANCE_SEED,
   REGIME,
   ROTATED,
@@ -56,6 +58,7 @@ import {
   referencePolicy,
   withNuisance,
   type Conditionality,
+  type NuisanceLayout,
 } from './nuisance.js';
 
 const SECTION = '## Conditional policies (CPU)';
@@ -94,10 +97,19 @@ const POLICY = WRN_10_1;
 const NO_PREPROCESS: PreprocessConfig = { flip: 0, pad: 0, cutout: 0 };
 const CUTOUT: PreprocessConfig = { flip: 0, pad: 0, cutout: 8 };
 
+/** The benchmarks the goal asks of. */
 type BenchmarkName = 'nuisance' | 'plain';
 const BENCHMARKS: BenchmarkName[] = ['nuisance', 'plain'];
+/**
+ * Every benchmark a unit can run on: the goal's, and 'cue', a class-dependent benchmark where
+ * knowing the class should be worth more (bench/nuisance.ts CUE; run it by name with --benchmarks).
+ */
+type UnitBenchmark = BenchmarkName | 'cue';
+const UNIT_BENCHMARKS: UnitBenchmark[] = [...BENCHMARKS, 'cue'];
+/** The class-dependent benchmarks, by their groups of classes. */
+const LAYOUTS: { [B in UnitBenchmark]?: NuisanceLayout } = { nuisance: NUISANCE, cue: CUE };
 /** Where candidates are also trained with their marginal: the goal compares them there. */
-const MARGINAL_ON: BenchmarkName[] = ['nuisance'];
+const MARGINAL_ON: UnitBenchmark[] = ['nuisance', 'cue'];
 
 // ---- Configurations ----
 
@@ -143,9 +155,9 @@ interface ReferenceConfig {
 
 type Config = BaselineConfig | CandidateConfig | ReferenceConfig;
 
-/** Whether a configuration runs on a benchmark (the class oracle knows the nuisance benchmark's classes only). */
-const runsOn = (config: Config, benchmark: BenchmarkName) =>
-  config.kind !== 'reference' || config.strength === null || benchmark === 'nuisance';
+/** Whether a configuration runs on a benchmark (the class oracle knows the class-dependent benchmarks' classes only). */
+const runsOn = (config: Config, benchmark: UnitBenchmark) =>
+  config.kind !== 'reference' || config.strength === null || LAYOUTS[benchmark] !== undefined;
 
 /** The demo's invariance settings before this benchmark: change reward 1, entropy floor 2. */
 const INVARIANCE: Regularisers = { changeReward: 1, entropyFloor: 2, entropyWeight: 1 };
@@ -441,7 +453,7 @@ interface UnitResult {
 }
 
 interface Unit {
-  benchmark: BenchmarkName;
+  benchmark: UnitBenchmark;
   config: Config;
   seed: number;
 }
@@ -454,7 +466,7 @@ interface Args {
   write: boolean;
   report: boolean;
   only?: string[];
-  benchmarks: BenchmarkName[];
+  benchmarks: UnitBenchmark[];
   seeds: number[];
   shard: [number, number];
   fresh: boolean;
@@ -479,7 +491,7 @@ function parseArgs(argv: string[]): Args {
     if (arg === '--write') args.write = true;
     else if (arg === '--report') args.report = true;
     else if (arg === '--only') args.only = list(++k);
-    else if (arg === '--benchmarks') args.benchmarks = list(++k) as BenchmarkName[];
+    else if (arg === '--benchmarks') args.benchmarks = list(++k) as UnitBenchmark[];
     else if (arg === '--seeds') args.seeds = list(++k).map(Number);
     else if (arg === '--shard') {
       const [index, count] = (argv[++k] ?? '').split('/').map(Number);
@@ -498,7 +510,8 @@ function parseArgs(argv: string[]): Args {
   const unknown = args.only?.filter((name) => !CONFIGS.some((c) => c.name === name)) ?? [];
   if (unknown.length > 0)
     throw new Error(`--only: unknown configuration(s) ${unknown.join(', ')} (one of ${CONFIGS.map((c) => c.name)})`);
-  if (args.benchmarks.some((b) => !BENCHMARKS.includes(b))) throw new Error(`--benchmarks: one of ${BENCHMARKS}`);
+  if (args.benchmarks.some((b) => !UNIT_BENCHMARKS.includes(b)))
+    throw new Error(`--benchmarks: one of ${UNIT_BENCHMARKS}`);
   if (args.seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new Error('--seeds takes non-negative integers');
   const [index, count] = args.shard;
   if (!Number.isInteger(count) || count < 1 || !Number.isInteger(index) || index < 0 || index >= count)
@@ -591,7 +604,10 @@ async function runUnit(unit: Unit, data: Data, budget: Budget, dir: string): Pro
   };
   if (config.kind === 'reference')
     return trainWith(
-      (m) => ({ augmentation: referencePolicy(config.strength, m, config), preprocess: NO_PREPROCESS }),
+      (m) => ({
+        augmentation: referencePolicy(config.strength, m, config, LAYOUTS[unit.benchmark]),
+        preprocess: NO_PREPROCESS,
+      }),
       config.strength !== null,
     );
   const policyFile = path.join(dir, 'search', 'policy.dna');
@@ -630,7 +646,7 @@ async function runUnit(unit: Unit, data: Data, budget: Budget, dir: string): Pro
     const policy = await loadPolicy(policyFile);
     let found: Conditionality;
     try {
-      found = conditionality(await policyReport({ policy, data: data.test }));
+      found = conditionality(await policyReport({ policy, data: data.test }), LAYOUTS[unit.benchmark]);
     } finally {
       policy.dispose();
     }
@@ -735,13 +751,14 @@ async function main(): Promise<void> {
   const hash = createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 12);
   const root = path.join(os.tmpdir(), 'dna-bench-policies', hash);
   mkdirSync(root, { recursive: true });
+  const short = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 8);
+  // NUISANCE's groups are in the settings' hash; another layout's folder names its own.
+  const benchmarkFolder = (benchmark: UnitBenchmark) =>
+    LAYOUTS[benchmark] === undefined || LAYOUTS[benchmark] === NUISANCE
+      ? benchmark
+      : `${benchmark}-${short(LAYOUTS[benchmark])}`;
   const unitDir = (unit: Unit) =>
-    path.join(
-      root,
-      unit.benchmark,
-      `${unit.config.name}-${createHash('sha256').update(JSON.stringify(unit.config)).digest('hex').slice(0, 8)}`,
-      `seed${unit.seed}`,
-    );
+    path.join(root, benchmarkFolder(unit.benchmark), `${unit.config.name}-${short(unit.config)}`, `seed${unit.seed}`);
   const readResult = (unit: Unit): UnitResult | undefined => {
     const file = path.join(unitDir(unit), 'result.json');
     if (!existsSync(file)) return undefined;
@@ -764,12 +781,13 @@ async function main(): Promise<void> {
     datasets.fashionMnist({ split: 'train' }),
     datasets.fashionMnist({ split: 'test' }),
   ]);
-  const prepared = new Map<BenchmarkName, Data>();
-  const dataFor = (benchmark: BenchmarkName): Data => {
+  const prepared = new Map<UnitBenchmark, Data>();
+  const dataFor = (benchmark: UnitBenchmark): Data => {
     let data = prepared.get(benchmark);
     if (data === undefined) {
-      const pool = benchmark === 'nuisance' ? withNuisance(trainSet, 1) : trainSet;
-      const fullTest = benchmark === 'nuisance' ? withNuisance(testSet, 2) : testSet;
+      const layout = LAYOUTS[benchmark];
+      const pool = layout === undefined ? trainSet : withNuisance(trainSet, 1, layout);
+      const fullTest = layout === undefined ? testSet : withNuisance(testSet, 2, layout);
       data = {
         train: stratifiedSubset(pool, budget.images, DATA_SEED),
         test: budget.testImages >= fullTest.count ? fullTest : stratifiedSubset(fullTest, budget.testImages, 0),
@@ -807,7 +825,7 @@ async function main(): Promise<void> {
   }
 
   const all = MORE_SEEDS.flatMap((seed) =>
-    BENCHMARKS.flatMap((benchmark) => CONFIGS.map((config) => ({ benchmark, config, seed }))),
+    UNIT_BENCHMARKS.flatMap((benchmark) => CONFIGS.map((config) => ({ benchmark, config, seed }))),
   );
   const results = new Map<string, UnitResult>();
   for (const unit of all) {
@@ -915,7 +933,7 @@ function perClassSection(results: Map<string, UnitResult>, perClass: Map<string,
 /** The results of a configuration on a benchmark, over the seeds that are done. */
 function runsOf(
   results: Map<string, UnitResult>,
-  benchmark: BenchmarkName,
+  benchmark: UnitBenchmark,
   config: Config,
   seeds: number[] = SEEDS,
 ): UnitResult[] {
@@ -927,11 +945,47 @@ function runsOf(
 /** The test accuracies of a configuration on a benchmark over `seeds`, summarised (null where none ran). */
 function accuracyOf(
   results: Map<string, UnitResult>,
-  benchmark: BenchmarkName,
+  benchmark: UnitBenchmark,
   config: Config,
   seeds: number[] = SEEDS,
 ): Summary | null {
   return summarise(runsOf(results, benchmark, config, seeds).map((r) => r.testAccuracy));
+}
+
+/**
+ * A configuration against its own marginal on the nuisance benchmark over `seeds`, on the seeds
+ * where both ran: both accuracies, the paired difference per seed, and the goal's part (2), whether
+ * the mean gap exceeds the seed spread (the larger of the two standard deviations); null until
+ * every seed ran.
+ */
+function againstMarginal(
+  results: Map<string, UnitResult>,
+  config: Config,
+  seeds: number[],
+): { own: Summary | null; marginal: Summary | null; paired: Summary | null; beats: boolean | null } {
+  const runs = runsOf(results, 'nuisance', config, seeds).filter((r) => r.marginal !== undefined);
+  const own = summarise(runs.map((r) => r.testAccuracy));
+  const marginal = summarise(runs.map((r) => r.marginal!.testAccuracy));
+  const paired = summarise(runs.map((r) => r.testAccuracy - r.marginal!.testAccuracy));
+  const beats =
+    own === null || marginal === null || runs.length < seeds.length
+      ? null
+      : own.mean - marginal.mean > Math.max(own.sd, marginal.sd);
+  return { own, marginal, paired, beats };
+}
+
+/** A paired difference in points: mean ± sd (per seed). */
+const pairedCell = (paired: Summary) =>
+  `${points(paired.mean)} ± ${(100 * paired.sd).toFixed(2)} (${paired.values.map(points).join(', ')})`;
+
+/** The goal's part (2) asked of a class oracle over `seeds`; undefined until every seed ran. */
+function oracleReading(results: Map<string, UnitResult>, config: Config, seeds: number[]): string | undefined {
+  const { own, marginal, beats } = againstMarginal(results, config, seeds);
+  if (beats === null) return undefined;
+  return (
+    `${config.name} is ${points(own!.mean - marginal!.mean)} points above its marginal, ${beats ? 'more' : 'not more'} ` +
+    `than the seed spread (${(100 * Math.max(own!.sd, marginal!.sd)).toFixed(2)})`
+  );
 }
 
 interface Scored {
@@ -958,9 +1012,7 @@ function score(
       plain: accuracyOf(results, 'plain', config, seeds),
     };
     const nuisanceRuns = runsOf(results, 'nuisance', config, seeds);
-    const withMarginal = nuisanceRuns.filter((r) => r.marginal !== undefined);
-    const marginal = summarise(withMarginal.map((r) => r.marginal!.testAccuracy));
-    const paired = summarise(withMarginal.map((r) => r.testAccuracy - r.marginal!.testAccuracy));
+    const { marginal, paired, beats } = againstMarginal(results, config, seeds);
     const searched = nuisanceRuns.filter((r) => r.search !== undefined).map((r) => r.search!.conditionality);
     const invert =
       searched.length === 0
@@ -996,10 +1048,7 @@ function score(
       rotate,
       goals: {
         accuracy: both.includes(null) ? (both.includes(false) ? false : null) : both.every(Boolean),
-        marginal:
-          !complete(accuracy.nuisance) || !complete(marginal)
-            ? null
-            : accuracy.nuisance!.mean - marginal!.mean > Math.max(accuracy.nuisance!.sd, marginal!.sd),
+        marginal: beats,
         invert:
           invert === null || searched.length < seeds.length
             ? null
@@ -1085,10 +1134,20 @@ function moreSeedsSection(results: Map<string, UnitResult>): string[] {
   const candidateRows = candidates.map(
     (s) =>
       `| ${s.config.name} | ${cells(s.accuracy.nuisance)} | ${cells(s.marginal)} | ` +
-      `${points(s.paired!.mean)} ± ${(100 * s.paired!.sd).toFixed(2)} (${s.paired!.values.map(points).join(', ')}) | ` +
+      `${pairedCell(s.paired!)} | ` +
       `${s.invert === null ? '' : ratioCell(s.invert.inverted, s.invert.unaffected)} | ${cells(s.accuracy.plain)} | ` +
       `${mark(s.goals.accuracy)} | ${mark(s.goals.marginal)} | ${mark(s.goals.invert)} |`,
   );
+  // The class oracles, where they ran every seed: what knowing the class is worth on these seeds.
+  const oracles = CONFIGS.filter(
+    (c): c is ReferenceConfig =>
+      c.kind === 'reference' && c.strength !== null && againstMarginal(results, c, MORE_SEEDS).beats !== null,
+  );
+  const oracleRows = oracles.map((config) => {
+    const { own, marginal, paired, beats } = againstMarginal(results, config, MORE_SEEDS);
+    return `| ${config.name} | ${cells(own)} | ${cells(marginal)} | ${pairedCell(paired!)} | - | - | - | ${mark(beats)} | - |`;
+  });
+  const oracleReadings = oracles.map((config) => oracleReading(results, config, MORE_SEEDS)!);
   return [
     `**The goal over seeds ${MORE_SEEDS.join(', ')}**, asked of the baselines and the candidates that ran every one ` +
       `of these seeds on both benchmarks, with the same rules as the ranking below (best baseline over these seeds: ` +
@@ -1099,7 +1158,16 @@ function moreSeedsSection(results: Map<string, UnitResult>): string[] {
     '|---|---|---|---|---:|---|---|---|---|',
     ...baselineRows,
     ...candidateRows,
+    ...oracleRows,
     '',
+    ...(oracleReadings.length === 0
+      ? []
+      : [
+          `What knowing the class is worth over these seeds (the class oracles, nuisance benchmark only): ` +
+            `${oracleReadings.join('; ')}. The candidates above beat their marginals by ` +
+            `${candidates.map((s) => `${points(s.paired!.mean)} (${s.config.name})`).join(', ')}.`,
+          '',
+        ]),
   ];
 }
 
@@ -1169,16 +1237,12 @@ function section(
 
   const references = CONFIGS.filter((c): c is ReferenceConfig => c.kind === 'reference');
   const referenceRows = references.map((config) => {
-    const nuisance = runsOf(results, 'nuisance', config);
-    const paired = summarise(
-      nuisance.filter((r) => r.marginal !== undefined).map((r) => r.testAccuracy - r.marginal!.testAccuracy),
-    );
-    const marginal = summarise(nuisance.filter((r) => r.marginal !== undefined).map((r) => r.marginal!.testAccuracy));
+    const { marginal, paired } = againstMarginal(results, config, SEEDS);
     const plain = runsOn(config, 'plain') ? pctSummary(accuracyOf(results, 'plain', config)) : '-';
     return (
-      `| ${config.name} | ${config.what} | ${pctSummary(summarise(nuisance.map((r) => r.testAccuracy)))} | ` +
+      `| ${config.name} | ${config.what} | ${pctSummary(accuracyOf(results, 'nuisance', config))} | ` +
       `${config.strength === null ? '(itself)' : pctSummary(marginal)} | ` +
-      `${paired === null ? '' : `${points(paired.mean)} ± ${(100 * paired.sd).toFixed(2)} (${paired.values.map(points).join(', ')})`} | ` +
+      `${paired === null ? '' : pairedCell(paired)} | ` +
       `${plain} |`
     );
   });
@@ -1186,18 +1250,7 @@ function section(
   // The goal's part (2) asked of the class oracle: does knowing the class beat its marginal by more than the spread?
   const referenceReading = references
     .filter((config) => config.strength !== null)
-    .map((config) => {
-      const runs = runsOf(results, 'nuisance', config).filter((r) => r.marginal !== undefined);
-      const own = summarise(runs.map((r) => r.testAccuracy));
-      const marginal = summarise(runs.map((r) => r.marginal!.testAccuracy));
-      if (own === null || marginal === null || runs.length < SEEDS.length) return undefined;
-      const spread = Math.max(own.sd, marginal.sd);
-      const gap = own.mean - marginal.mean;
-      return (
-        `${config.name} is ${points(gap)} points above its marginal, ${gap > spread ? 'more' : 'not more'} than ` +
-        `the seed spread (${(100 * spread).toFixed(2)})`
-      );
-    })
+    .map((config) => oracleReading(results, config, SEEDS))
     .filter((x): x is string => x !== undefined);
 
   const monitorRows = scored.map((s) => {
