@@ -953,17 +953,18 @@ function accuracyOf(
 }
 
 /**
- * A configuration against its own marginal on the nuisance benchmark over `seeds`, on the seeds
- * where both ran: both accuracies, the paired difference per seed, and the goal's part (2), whether
- * the mean gap exceeds the seed spread (the larger of the two standard deviations); null until
- * every seed ran.
+ * A configuration against its own marginal on a class-dependent benchmark over `seeds`, on the
+ * seeds where both ran: both accuracies, the paired difference per seed, and the goal's part (2),
+ * whether the mean gap exceeds the seed spread (the larger of the two standard deviations); null
+ * until every seed ran.
  */
 function againstMarginal(
   results: Map<string, UnitResult>,
   config: Config,
   seeds: number[],
+  benchmark: UnitBenchmark = 'nuisance',
 ): { own: Summary | null; marginal: Summary | null; paired: Summary | null; beats: boolean | null } {
-  const runs = runsOf(results, 'nuisance', config, seeds).filter((r) => r.marginal !== undefined);
+  const runs = runsOf(results, benchmark, config, seeds).filter((r) => r.marginal !== undefined);
   const own = summarise(runs.map((r) => r.testAccuracy));
   const marginal = summarise(runs.map((r) => r.marginal!.testAccuracy));
   const paired = summarise(runs.map((r) => r.testAccuracy - r.marginal!.testAccuracy));
@@ -979,14 +980,32 @@ const pairedCell = (paired: Summary) =>
   `${points(paired.mean)} ± ${(100 * paired.sd).toFixed(2)} (${paired.values.map(points).join(', ')})`;
 
 /** The goal's part (2) asked of a class oracle over `seeds`; undefined until every seed ran. */
-function oracleReading(results: Map<string, UnitResult>, config: Config, seeds: number[]): string | undefined {
-  const { own, marginal, beats } = againstMarginal(results, config, seeds);
+function oracleReading(
+  results: Map<string, UnitResult>,
+  config: Config,
+  seeds: number[],
+  benchmark: UnitBenchmark = 'nuisance',
+): string | undefined {
+  const { own, marginal, beats } = againstMarginal(results, config, seeds, benchmark);
   if (beats === null) return undefined;
   return (
     `${config.name} is ${points(own!.mean - marginal!.mean)} points above its marginal, ${beats ? 'more' : 'not more'} ` +
     `than the seed spread (${(100 * Math.max(own!.sd, marginal!.sd)).toFixed(2)})`
   );
 }
+
+/** Invert's applications per image on the inverted and the unaffected classes, mean over searches (null: none). */
+function invertMass(searched: Conditionality[]): { inverted: number; unaffected: number } | null {
+  if (searched.length === 0) return null;
+  return {
+    inverted: mean(searched.map((c) => c.invert.inverted)),
+    unaffected: mean(searched.map((c) => c.invert.unaffected)),
+  };
+}
+
+/** The goal's part (3): Invert at least GOAL_RATIO times as often on the inverted classes, and not negligibly. */
+const meetsInvert = (invert: { inverted: number; unaffected: number } | null) =>
+  invert !== null && invert.inverted / invert.unaffected >= GOAL_RATIO && invert.inverted >= NEGLIGIBLE;
 
 interface Scored {
   config: CandidateConfig;
@@ -1014,13 +1033,7 @@ function score(
     const nuisanceRuns = runsOf(results, 'nuisance', config, seeds);
     const { marginal, paired, beats } = againstMarginal(results, config, seeds);
     const searched = nuisanceRuns.filter((r) => r.search !== undefined).map((r) => r.search!.conditionality);
-    const invert =
-      searched.length === 0
-        ? null
-        : {
-            inverted: mean(searched.map((c) => c.invert.inverted)),
-            unaffected: mean(searched.map((c) => c.invert.unaffected)),
-          };
+    const invert = invertMass(searched);
     const rotate =
       searched.length === 0
         ? null
@@ -1049,29 +1062,33 @@ function score(
       goals: {
         accuracy: both.includes(null) ? (both.includes(false) ? false : null) : both.every(Boolean),
         marginal: beats,
-        invert:
-          invert === null || searched.length < seeds.length
-            ? null
-            : invert.inverted / invert.unaffected >= GOAL_RATIO && invert.inverted >= NEGLIGIBLE,
+        invert: searched.length < seeds.length ? null : meetsInvert(invert),
       },
     };
   });
 }
 
-/** The most accurate baseline per benchmark over `seeds` (a baseline counts once every seed ran). */
+/** The most accurate baseline on a benchmark over `seeds`, of those that ran (null: none). */
+function bestBaselineOn(
+  results: Map<string, UnitResult>,
+  benchmark: UnitBenchmark,
+  seeds: number[],
+): { config: BaselineConfig; s: Summary } | null {
+  const done = CONFIGS.filter((c): c is BaselineConfig => c.kind === 'baseline')
+    .map((config) => ({ config, s: accuracyOf(results, benchmark, config, seeds) }))
+    .filter((x): x is { config: BaselineConfig; s: Summary } => x.s !== null);
+  return done.length === 0 ? null : done.reduce((a, c) => (c.s.mean > a.s.mean ? c : a));
+}
+
+/** The most accurate baseline per benchmark over `seeds`, of those that ran. */
 function bestBaselines(
   results: Map<string, UnitResult>,
   seeds: number[],
 ): { bestBaseline: Record<BenchmarkName, Summary | null>; bestName: (b: BenchmarkName) => string } {
-  const baselines = CONFIGS.filter((c): c is BaselineConfig => c.kind === 'baseline');
-  const best = Object.fromEntries(
-    BENCHMARKS.map((b) => {
-      const done = baselines
-        .map((config) => ({ config, s: accuracyOf(results, b, config, seeds) }))
-        .filter((x): x is { config: BaselineConfig; s: Summary } => x.s !== null);
-      return [b, done.length === 0 ? null : done.reduce((a, c) => (c.s.mean > a.s.mean ? c : a))];
-    }),
-  ) as Record<BenchmarkName, { config: BaselineConfig; s: Summary } | null>;
+  const best = Object.fromEntries(BENCHMARKS.map((b) => [b, bestBaselineOn(results, b, seeds)])) as Record<
+    BenchmarkName,
+    { config: BaselineConfig; s: Summary } | null
+  >;
   return {
     bestBaseline: Object.fromEntries(BENCHMARKS.map((b) => [b, best[b]?.s ?? null])) as Record<
       BenchmarkName,
@@ -1173,6 +1190,86 @@ function moreSeedsSection(results: Map<string, UnitResult>): string[] {
 
 const mark = (value: boolean | null) => (value === null ? '?' : value ? 'yes' : 'no');
 
+/**
+ * The cue benchmark, where it ran: the goal asked there in place of the nuisance benchmark (plain
+ * Fashion-MNIST stays the other), over seeds 0-4 where every baseline ran them on both, else 0-2.
+ * Rows: the baselines, the class oracles (what knowing the class is worth there) and every search
+ * that ran each of these seeds on both benchmarks.
+ */
+function cueSection(results: Map<string, UnitResult>): string[] {
+  const baselines = CONFIGS.filter((c) => c.kind === 'baseline');
+  const ranAll = (b: UnitBenchmark, config: Config, seeds: number[]) =>
+    runsOf(results, b, config, seeds).length === seeds.length;
+  const seeds = [MORE_SEEDS, SEEDS].find((set) =>
+    baselines.every((config) => ranAll('cue', config, set) && ranAll('plain', config, set)),
+  );
+  if (seeds === undefined) return [];
+  const best = { cue: bestBaselineOn(results, 'cue', seeds)!, plain: bestBaselineOn(results, 'plain', seeds)! };
+  const cells = (s: Summary | null) => `${pctSummary(s)}: ${seedCells(s)}`;
+  const none = accuracyOf(results, 'cue', CONFIGS[0], seeds)!;
+  const trivial = accuracyOf(
+    results,
+    'cue',
+    CONFIGS.find((c) => c.name === 'trivialaugment')!,
+    seeds,
+  )!;
+  const oracles = CONFIGS.filter(
+    (c) => c.kind === 'reference' && c.strength !== null && againstMarginal(results, c, seeds, 'cue').beats !== null,
+  );
+  const candidates = CONFIGS.filter(
+    (c) =>
+      c.kind === 'search' &&
+      ranAll('cue', c, seeds) &&
+      ranAll('plain', c, seeds) &&
+      againstMarginal(results, c, seeds, 'cue').beats !== null,
+  );
+  const candidateRows = candidates.map((config) => {
+    const cue = accuracyOf(results, 'cue', config, seeds)!;
+    const plain = accuracyOf(results, 'plain', config, seeds)!;
+    const { marginal, paired, beats } = againstMarginal(results, config, seeds, 'cue');
+    const invert = invertMass(runsOf(results, 'cue', config, seeds).map((r) => r.search!.conditionality));
+    const accuracy = cue.mean >= best.cue.s.mean && plain.mean >= best.plain.s.mean;
+    return {
+      config,
+      met: accuracy && beats! && meetsInvert(invert),
+      row:
+        `| ${config.name} | ${cells(cue)} | ${cells(marginal)} | ${pairedCell(paired!)} | ` +
+        `${f4(invert!.inverted)} / ${f4(invert!.unaffected)} = ${ratioCell(invert!.inverted, invert!.unaffected)} | ` +
+        `${cells(plain)} | ${mark(accuracy)} | ${mark(beats)} | ${mark(meetsInvert(invert))} |`,
+    };
+  });
+  const met = candidateRows.filter((c) => c.met).map((c) => c.config.name);
+  const readings = oracles.map((config) => oracleReading(results, config, seeds, 'cue')!);
+  return [
+    `**The goal on the cue benchmark** (bench/nuisance.ts CUE: rotated ${CUE.rotated.map((k) => FASHION_NAMES[k]).join(', ')} ` +
+      `as on nuisance; ${CUE.inverted.map((k) => FASHION_NAMES[k]).join(', ')} inverted with probability ` +
+      `${INVERT_PROBABILITY}, so that inversion tells classes of one confusable group apart), in place of the ` +
+      `nuisance benchmark, with plain Fashion-MNIST as the other, over seeds ${seeds.join(', ')}. Best baselines over ` +
+      `these seeds: cue ${best.cue.config.name} ${pct(best.cue.s.mean)}, plain ${best.plain.config.name} ` +
+      `${pct(best.plain.s.mean)}. Regime: none ${pctSummary(none)}, trivialaugment ${pctSummary(trivial)} on cue. ` +
+      'Invert: applications per image on the inverted / unaffected classes of CUE.',
+    '',
+    '| configuration | cue | its marginal | policy - marginal (points; per seed) | Invert | plain | (1) | (2) | (3) |',
+    '|---|---|---|---|---:|---|---|---|---|',
+    ...baselines.map(
+      (config) =>
+        `| ${config.name} | ${cells(accuracyOf(results, 'cue', config, seeds))} | | | | ` +
+        `${cells(accuracyOf(results, 'plain', config, seeds))} | | | |`,
+    ),
+    ...oracles.map((config) => {
+      const { own, marginal, paired, beats } = againstMarginal(results, config, seeds, 'cue');
+      return `| ${config.name} | ${cells(own)} | ${cells(marginal)} | ${pairedCell(paired!)} | - | - | - | ${mark(beats)} | - |`;
+    }),
+    ...candidateRows.map((c) => c.row),
+    '',
+    `What knowing the class is worth on cue: ${readings.length === 0 ? 'not yet measured' : readings.join('; ')}. ` +
+      (candidates.length === 0
+        ? 'No search has run every seed on cue and plain yet.'
+        : `Goal met on cue and plain by ${met.length === 0 ? 'no candidate' : met.join(', ')}.`),
+    '',
+  ];
+}
+
 function section(
   results: Map<string, UnitResult>,
   budget: Budget,
@@ -1183,8 +1280,10 @@ function section(
   const scored = score(results, bestBaseline);
   const units = [...results.values()];
   const extraSeeds = MORE_SEEDS.filter((seed) => !SEEDS.includes(seed));
-  const done = (seeds: number[]) =>
-    [...results.keys()].filter((key) => seeds.some((seed) => key.endsWith(`/seed${seed}`))).length;
+  const done = (seeds: number[], benchmarks: UnitBenchmark[] = BENCHMARKS) =>
+    [...results.keys()].filter(
+      (key) => benchmarks.some((b) => key.startsWith(`${b}/`)) && seeds.some((seed) => key.endsWith(`/seed${seed}`)),
+    ).length;
   const hours =
     units.reduce((sum, r) => sum + r.trainSeconds + (r.search?.seconds ?? 0) + (r.marginal?.trainSeconds ?? 0), 0) /
     3600;
@@ -1288,7 +1387,7 @@ function section(
       '`--seeds` pick them; the processes share them by lock files), resuming where a killed one stopped.',
     '',
     `Units done: ${done(SEEDS)} of ${expected} (benchmark x configuration x seed), and ${done(extraSeeds)} with ` +
-      `seeds ${extraSeeds.join(' and ')}; made from ${sources.join('; ') || 'nothing yet'}. ` +
+      `seeds ${extraSeeds.join(' and ')}; ${done(MORE_SEEDS, ['cue'])} on cue; made from ${sources.join('; ') || 'nothing yet'}. ` +
       `${hours.toFixed(1)} process-hours of search and training in all.`,
     '',
     `**Regime.** Fashion-MNIST, a stratified ${budget.images.toLocaleString('en-US')}-image training subset ` +
@@ -1355,6 +1454,7 @@ function section(
     '',
     ...moreSeedsSection(results),
     ...pooledAgainstMarginal(results),
+    ...cueSection(results),
     `**Ranking and goal.** A candidate meets the goal when, on the mean over the seeds: (1) its accuracy is at ` +
       `least the best baseline's on both benchmarks; (2) on the nuisance benchmark it beats its own marginal by more ` +
       `than the seed spread (the larger of the two standard deviations); (3) the Invert ratio is at least ` +

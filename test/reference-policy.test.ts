@@ -1,20 +1,29 @@
 // The reference policies of bench/policies.ts (bench/nuisance.ts): the prior applies every op
 // equally often to every class; the class oracle applies Rotate and Invert only to the classes
-// the nuisance benchmark shows with them, each to the stated fraction of them, and leaves the
-// other ops as the prior has them among the sub-policies it allows.
+// a class-dependent benchmark shows with them, each to the stated fraction of them, and leaves
+// the other ops as the prior has them among the sub-policies it allows. And the benchmarks' data:
+// each layout changes its own classes only.
 import test from 'ava';
 
 import * as dna from '../lib/index.js';
-import { INVERTED, ROTATED, referenceOutputs, referencePolicy } from '../bench/nuisance.js';
+import {
+  CUE,
+  INVERT_PROBABILITY,
+  NUISANCE,
+  referenceOutputs,
+  referencePolicy,
+  withNuisance,
+  type NuisanceLayout,
+} from '../bench/nuisance.js';
 
 const space = dna.defaultSearchSpace();
 const opIndex = (name: string) => space.ops.findIndex((op) => op.name === name);
 
 /** Per label 0..9, each op's probability of being applied: sum over s of pi(s) * p(slot of the op). */
-function applyRates(strength: number | null, apply?: number): number[][] {
+function applyRates(strength: number | null, apply?: number, layout?: NuisanceLayout): number[][] {
   return dna.tidy(() => {
     const labels = dna.arange(0, 10, 1);
-    const outputs = referenceOutputs(strength, labels, { apply });
+    const outputs = referenceOutputs(strength, labels, { apply }, layout);
     const pi = Array.from(outputs.logits.softmax(1).data() as Float32Array);
     const p = Array.from(outputs.p.data() as Float32Array);
     const S = space.subPolicies.length;
@@ -41,9 +50,9 @@ test('the prior applies each of the 15 ops to 1/15 of every class, 2/15 when bot
 
 test('the class oracle applies each nuisance op to its own classes only, at the strength asked', (t) => {
   const [rotate, invert] = [opIndex('Rotate'), opIndex('Invert')];
-  for (const strength of [0.15, 0.5]) {
-    applyRates(strength).forEach((rates, label) => {
-      const own = ROTATED.includes(label) ? rotate : INVERTED.includes(label) ? invert : -1;
+  for (const [strength, layout] of [0.15, 0.5].flatMap((s) => [NUISANCE, CUE].map((l) => [s, l] as const))) {
+    applyRates(strength, undefined, layout).forEach((rates, label) => {
+      const own = layout.rotated.includes(label) ? rotate : layout.inverted.includes(label) ? invert : -1;
       for (const op of [rotate, invert]) t.true(Math.abs(rates[op] - (op === own ? strength : 0)) < 1e-5);
       // The other ops: equally often, and together what the sub-policies leave.
       const others = rates.filter((_, op) => op !== rotate && op !== invert);
@@ -66,4 +75,32 @@ test('the class oracle as an augmentation needs the labels and keeps the images 
     out.dispose();
   }
   images.dispose();
+});
+
+test('each layout inverts about half of its own inverted classes, rotates its rotated ones and leaves the rest', (t) => {
+  // 40 images of random pixels per class: an inverted image is exactly 255 - x.
+  const [perClass, size] = [40, 8 * 8];
+  const count = 10 * perClass;
+  const images = new Uint8Array(count * size);
+  for (let k = 0; k < images.length; k++) images[k] = (k * 7919 + 13) % 256;
+  const labels = Int32Array.from({ length: count }, (_, i) => i % 10);
+  const ds = { name: 'toy', images, labels, count, shape: [1, 8, 8] as [number, number, number], classes: [] };
+  for (const layout of [NUISANCE, CUE]) {
+    const changed = withNuisance(ds, 1, layout);
+    t.is(changed.name, `toy+${layout.name}`);
+    for (let label = 0; label < 10; label++) {
+      let [same, inverted, other] = [0, 0, 0];
+      for (let i = label; i < count; i += 10) {
+        const [a, b] = [images.subarray(i * size, (i + 1) * size), changed.images.subarray(i * size, (i + 1) * size)];
+        if (a.every((v, k) => v === b[k])) same++;
+        else if (a.every((v, k) => 255 - v === b[k])) inverted++;
+        else other++;
+      }
+      if (layout.inverted.includes(label)) {
+        t.is(other, 0, `${layout.name} label ${label}`);
+        t.true(Math.abs(inverted / perClass - INVERT_PROBABILITY) < 0.3, `${layout.name} label ${label}: ${inverted}`);
+      } else if (layout.rotated.includes(label)) t.is(inverted, 0, `${layout.name} label ${label}`);
+      else t.is(same, perClass, `${layout.name} label ${label}`);
+    }
+  }
 });
