@@ -303,19 +303,20 @@ test('the collapse monitor fires on a collapsing run; an entropy floor prevents 
   t.deepEqual(floored.warnings, []);
 });
 
+/** A short search over two brightness classes with photometric and geometric ops, whose pixel change the tests read. */
+const pixelChangeSearch = () => ({
+  train: brightnessClasses(256, 2),
+  classifier: dna.WRN_10_1,
+  policy: dna.WRN_10_1,
+  searchSpace: space(['Brightness', 'Contrast', 'TranslateX', 'Rotate']),
+  epochs: 4,
+  batchSize: 32,
+  policyLr: 0.05,
+  seed: 4,
+});
+
 test('a strength target brings the pixel change of the sampled sub-policies toward it', async (t) => {
-  const data = brightnessClasses(256, 2);
-  const searchSpace = space(['Brightness', 'Contrast', 'TranslateX', 'Rotate']);
-  const options = {
-    train: data,
-    classifier: dna.WRN_10_1,
-    policy: dna.WRN_10_1,
-    searchSpace,
-    epochs: 4,
-    batchSize: 32,
-    policyLr: 0.05,
-    seed: 4,
-  };
+  const options = pixelChangeSearch();
   const target = 0.2;
   const plain = await search(options);
   plain.policy.dispose();
@@ -348,19 +349,7 @@ test(
 );
 
 test('a change reward makes the sampled sub-policies change the images more', async (t) => {
-  const data = brightnessClasses(256, 2);
-  const searchSpace = space(['Brightness', 'Contrast', 'TranslateX', 'Rotate']);
-  const options = {
-    train: data,
-    classifier: dna.WRN_10_1,
-    policy: dna.WRN_10_1,
-    searchSpace,
-    epochs: 4,
-    batchSize: 32,
-    policyLr: 0.05,
-    seed: 4,
-    objective: 'joint' as const,
-  };
+  const options = { ...pixelChangeSearch(), objective: 'joint' as const };
   const plain = await search(options);
   plain.policy.dispose();
   const rewarded = await search({ ...options, regularisers: { changeReward: 5 } });
