@@ -110,6 +110,8 @@ const UNIT_BENCHMARKS: UnitBenchmark[] = [...BENCHMARKS, 'cue'];
 const LAYOUTS: { [B in UnitBenchmark]?: NuisanceLayout } = { nuisance: NUISANCE, cue: CUE };
 /** Where candidates are also trained with their marginal: the goal compares them there. */
 const MARGINAL_ON: UnitBenchmark[] = ['nuisance', 'cue'];
+/** The seeds whose policy and marginal the report compares class by class, per class-dependent benchmark. */
+const PER_CLASS_SEEDS: { [B in UnitBenchmark]?: number[] } = { nuisance: SEEDS, cue: MORE_SEEDS };
 
 // ---- Configurations ----
 
@@ -832,16 +834,18 @@ async function main(): Promise<void> {
     const result = readResult(unit);
     if (result !== undefined) results.set(unitKey(unit), result);
   }
+  // Per class: nuisance over SEEDS, cue over every seed (PER_CLASS_SEEDS).
   const perClass = new Map<string, PerClass>();
   for (const unit of all) {
+    const seeds = PER_CLASS_SEEDS[unit.benchmark];
     if (
-      !SEEDS.includes(unit.seed) ||
-      unit.benchmark !== 'nuisance' ||
+      seeds === undefined ||
+      !seeds.includes(unit.seed) ||
       unit.config.kind === 'baseline' ||
       results.get(unitKey(unit))?.marginal === undefined
     )
       continue;
-    const found = await perClassOf(unitDir(unit), args.perClass ? dataFor('nuisance').test : undefined);
+    const found = await perClassOf(unitDir(unit), args.perClass ? dataFor(unit.benchmark).test : undefined);
     if (found !== undefined) perClass.set(unitKey(unit), found);
   }
   const command = `npx tsc -p . && node dist/bench/${SCRIPT}.js ${process.argv.slice(2).join(' ')}`.trim();
@@ -884,25 +888,29 @@ async function perClassOf(dir: string, test: ImageDataset | undefined): Promise<
 // ---- Report ----
 
 /**
- * Where conditioning gains or loses against the marginal, class by class: for each candidate whose
- * nuisance units all have their per-class accuracies, the mean over the seeds of policy minus
- * marginal per class (points); empty when none has.
+ * Where conditioning gains or loses against the marginal, class by class, on a class-dependent
+ * benchmark: for each candidate whose units on `seeds` all have their per-class accuracies, the
+ * mean over the seeds of policy minus marginal per class (points); empty when none has.
  */
-function perClassSection(results: Map<string, UnitResult>, perClass: Map<string, PerClass>): string[] {
+function perClassSection(
+  results: Map<string, UnitResult>,
+  perClass: Map<string, PerClass>,
+  benchmark: UnitBenchmark,
+  seeds: number[],
+): string[] {
   const candidates = CONFIGS.filter(
     (config): config is CandidateConfig | ReferenceConfig =>
-      config.kind !== 'baseline' &&
-      SEEDS.every((seed) => perClass.has(unitKey({ benchmark: 'nuisance', config, seed }))),
+      config.kind !== 'baseline' && seeds.every((seed) => perClass.has(unitKey({ benchmark, config, seed }))),
   );
   if (candidates.length === 0) return [];
   const of = (config: CandidateConfig | ReferenceConfig) =>
-    SEEDS.map((seed) => perClass.get(unitKey({ benchmark: 'nuisance', config, seed }))!);
+    seeds.map((seed) => perClass.get(unitKey({ benchmark, config, seed }))!);
   // The per-class accuracies come from the saved classifiers; on the balanced test set their mean is the tested accuracy.
   const drift = Math.max(
     ...candidates.flatMap((config) =>
-      SEEDS.map((seed) => {
-        const unit = results.get(unitKey({ benchmark: 'nuisance', config, seed }))!;
-        const found = perClass.get(unitKey({ benchmark: 'nuisance', config, seed }))!;
+      seeds.map((seed) => {
+        const unit = results.get(unitKey({ benchmark, config, seed }))!;
+        const found = perClass.get(unitKey({ benchmark, config, seed }))!;
         return Math.max(
           Math.abs(mean(found.policy) - unit.testAccuracy),
           Math.abs(mean(found.marginal) - unit.marginal!.testAccuracy),
@@ -910,17 +918,20 @@ function perClassSection(results: Map<string, UnitResult>, perClass: Map<string,
       }),
     ),
   );
-  const group = (k: number) => (ROTATED.includes(k) ? ' (rotated)' : INVERTED.includes(k) ? ' (inverted)' : '');
+  const layout = LAYOUTS[benchmark]!;
+  const group = (k: number) =>
+    layout.rotated.includes(k) ? ' (rotated)' : layout.inverted.includes(k) ? ' (inverted)' : '';
   const rows = FASHION_NAMES.map((name, k) => {
     const cells = candidates.map((config) => points(mean(of(config).map((r) => r.policy[k] - r.marginal[k]))));
     return `| ${name}${group(k)} | ${cells.join(' | ')} |`;
   });
   return [
-    '**Policy against its marginal, class by class** (nuisance benchmark, test accuracy with the policy minus with ' +
-      `its marginal, points, mean over seeds ${SEEDS.join(', ')}; from the saved classifiers, whose per-class ` +
+    `**Policy against its marginal, class by class** (${benchmark} benchmark, test accuracy with the policy minus ` +
+      `with its marginal, points, mean over seeds ${seeds.join(', ')}; from the saved classifiers, whose per-class ` +
       `accuracies average to the recorded test accuracies within ${(100 * drift).toFixed(2)} points). A class ` +
       'has 1,000 test images: its accuracy alone carries a standard error of about 1.3 points per run, so a mean ' +
-      'difference over 3 seeds of two runs each moves by about 1 point from the test sample alone, more with the ' +
+      `difference over ${seeds.length} seeds of two runs each moves by about ${(1.3 * Math.sqrt(2 / seeds.length)).toFixed(1)} ` +
+      'points from the test sample alone, more with the ' +
       "training's own spread.",
     '',
     `| class | ${candidates.map((c) => c.name).join(' | ')} |`,
@@ -1194,9 +1205,9 @@ const mark = (value: boolean | null) => (value === null ? '?' : value ? 'yes' : 
  * The cue benchmark, where it ran: the goal asked there in place of the nuisance benchmark (plain
  * Fashion-MNIST stays the other), over seeds 0-4 where every baseline ran them on both, else 0-2.
  * Rows: the baselines, the class oracles (what knowing the class is worth there) and every search
- * that ran each of these seeds on both benchmarks.
+ * that ran each of these seeds on both benchmarks; then policy against marginal class by class.
  */
-function cueSection(results: Map<string, UnitResult>): string[] {
+function cueSection(results: Map<string, UnitResult>, perClass: Map<string, PerClass>): string[] {
   const baselines = CONFIGS.filter((c) => c.kind === 'baseline');
   const ranAll = (b: UnitBenchmark, config: Config, seeds: number[]) =>
     runsOf(results, b, config, seeds).length === seeds.length;
@@ -1273,6 +1284,7 @@ function cueSection(results: Map<string, UnitResult>): string[] {
         ? 'No search has run every seed on cue and plain yet.'
         : `Goal met on cue and plain by ${met.length === 0 ? 'no candidate' : met.join(', ')}.`),
     '',
+    ...perClassSection(results, perClass, 'cue', seeds),
   ];
 }
 
@@ -1450,7 +1462,7 @@ function section(
     ...referenceRows,
     '',
     ...(referenceReading.length === 0 ? [] : [`Against part (2) of the goal: ${referenceReading.join('; ')}.`, '']),
-    ...perClassSection(results, perClass),
+    ...perClassSection(results, perClass, 'nuisance', PER_CLASS_SEEDS.nuisance!),
     '**What the searches ended with** (collapse monitor of the last search epoch, mean over every search: entropy of ' +
       'pi in nats of 4.65, ops applied per image, mean pixel change; top sub-policies on the test set)',
     '',
@@ -1460,7 +1472,7 @@ function section(
     '',
     ...moreSeedsSection(results),
     ...pooledAgainstMarginal(results),
-    ...cueSection(results),
+    ...cueSection(results, perClass),
     `**Ranking and goal.** A candidate meets the goal when, on the mean over the seeds: (1) its accuracy is at ` +
       `least the best baseline's on both benchmarks; (2) on the nuisance benchmark it beats its own marginal by more ` +
       `than the seed spread (the larger of the two standard deviations); (3) the Invert ratio is at least ` +
