@@ -6,9 +6,11 @@
 // of its own or a head on the classifier's features), each trained with its policy and, on the
 // class-dependent benchmark, with its own marginal (the same frozen network, each image drawing
 // from another image's outputs): the ablation that says what looking at each image is worth.
+// A third benchmark, 'cue' (bench/nuisance.ts CUE: inversion as a cue inside confusable groups of
+// classes), runs when named (--benchmarks cue); the report asks the goal there too.
 //
 //   npx tsc -p . && node dist/bench/policies.js [--write] [--report] [--only a,b] [--benchmarks nuisance,plain]
-//       [--seeds 0,1,2] [--shard K/N] [--fresh] [--smoke]
+//       [--seeds 0,1,2] [--shard K/N] [--fresh] [--smoke] [--per-class]
 //
 // Every unit of work (benchmark, configuration, seed) keeps its result in its own folder under
 // /tmp/dna-bench-policies/<settings hash>/ (searches and trainings checkpoint there too), so a
@@ -503,7 +505,7 @@ function parseArgs(argv: string[]): Args {
     else if (arg === '--per-class') args.perClass = true;
     else if (arg === '--help' || arg === '-h') {
       console.log(
-        `usage: node dist/bench/${SCRIPT}.js [--write] [--report] [--only a,b] [--benchmarks nuisance,plain] [--seeds 0,1,2] ` +
+        `usage: node dist/bench/${SCRIPT}.js [--write] [--report] [--only a,b] [--benchmarks nuisance,plain|cue] [--seeds 0,1,2] ` +
           `[--shard K/N] [--fresh] [--smoke] [--per-class]\nconfigurations: ${CONFIGS.map((c) => c.name).join(', ')}`,
       );
       process.exit(0);
