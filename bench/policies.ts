@@ -144,7 +144,7 @@ interface CandidateConfig {
  * A policy that is not searched (bench/nuisance.ts `referencePolicy`), in the policies' own form:
  * the prior they are drawn towards, or the class oracle, which reads the labels and applies each
  * nuisance op only to the classes the data shows with it. The oracle bounds what conditioning on
- * the class can be worth here; it runs on the nuisance benchmark only, with its marginal.
+ * the class can be worth here; it runs on the class-dependent benchmarks only, with its marginal.
  */
 interface ReferenceConfig {
   kind: 'reference';
@@ -1193,7 +1193,7 @@ function moreSeedsSection(results: Map<string, UnitResult>): string[] {
     ...(oracleReadings.length === 0
       ? []
       : [
-          `What knowing the class is worth over these seeds (the class oracles, nuisance benchmark only): ` +
+          `What knowing the class is worth over these seeds (the class oracles, on the nuisance benchmark): ` +
             `${oracleReadings.join('; ')}. The candidates above beat their marginals by ` +
             `${candidates.map((s) => `${points(s.paired!.mean)} (${s.config.name})`).join(', ')}.`,
           '',
