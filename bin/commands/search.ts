@@ -105,6 +105,7 @@ export const searchCommand: Command = {
     RUN_GROUP,
   ],
   async run(v) {
+    checkPolicyModel(v, v['policy-head'] === 'features' ? 'features' : 'network');
     applyThreads(v);
     const execution = executionOption(v);
     const device = deviceOption(v);
@@ -125,7 +126,6 @@ export const searchCommand: Command = {
     });
     let result: SearchResult;
     try {
-      checkPolicyModel(v, v['policy-head'] === 'features' ? 'features' : 'network');
       result = await search({
         train: data,
         searchSpace,
