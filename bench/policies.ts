@@ -734,6 +734,8 @@ function summarise(values: number[]): Summary | null {
 const pctSummary = (s: Summary | null) =>
   s === null ? 'not run' : `${pct(s.mean)} ± ${(100 * s.sd).toFixed(2)} (n = ${s.values.length})`;
 const seedCells = (s: Summary | null) => (s === null ? '' : s.values.map((v) => (100 * v).toFixed(2)).join(', '));
+/** mean ± sd (n): per seed. */
+const summaryCells = (s: Summary | null) => `${pctSummary(s)}: ${seedCells(s)}`;
 
 // ---- Main ----
 
@@ -1007,12 +1009,19 @@ function oracleReading(
   );
 }
 
-/** Invert's applications per image on the inverted and the unaffected classes, mean over searches (null: none). */
-function invertMass(searched: Conditionality[]): { inverted: number; unaffected: number } | null {
-  if (searched.length === 0) return null;
+/**
+ * The matching ops' applications per image, mean over searches: Invert on the inverted and the
+ * unaffected classes, Rotate on the rotated and the unaffected ones (null: no search).
+ */
+function matchingMass(searched: Conditionality[]): {
+  invert: { inverted: number; unaffected: number } | null;
+  rotate: { rotated: number; unaffected: number } | null;
+} {
+  if (searched.length === 0) return { invert: null, rotate: null };
+  const average = (value: (c: Conditionality) => number) => mean(searched.map(value));
   return {
-    inverted: mean(searched.map((c) => c.invert.inverted)),
-    unaffected: mean(searched.map((c) => c.invert.unaffected)),
+    invert: { inverted: average((c) => c.invert.inverted), unaffected: average((c) => c.invert.unaffected) },
+    rotate: { rotated: average((c) => c.rotate.rotated), unaffected: average((c) => c.rotate.unaffected) },
   };
 }
 
@@ -1046,14 +1055,7 @@ function score(
     const nuisanceRuns = runsOf(results, 'nuisance', config, seeds);
     const { marginal, paired, beats } = againstMarginal(results, config, seeds);
     const searched = nuisanceRuns.filter((r) => r.search !== undefined).map((r) => r.search!.conditionality);
-    const invert = invertMass(searched);
-    const rotate =
-      searched.length === 0
-        ? null
-        : {
-            rotated: mean(searched.map((c) => c.rotate.rotated)),
-            unaffected: mean(searched.map((c) => c.rotate.unaffected)),
-          };
+    const { invert, rotate } = matchingMass(searched);
     // A goal is judged on every seed only (the issue's "mean over at least 3 seeds"); before that it is '?'.
     const complete = (summary: Summary | null) => summary !== null && summary.values.length >= seeds.length;
     const atLeastBest = (b: BenchmarkName) =>
@@ -1155,17 +1157,16 @@ function moreSeedsSection(results: Map<string, UnitResult>): string[] {
     (s) => everySeed(s.accuracy.nuisance) && everySeed(s.accuracy.plain) && everySeed(s.marginal),
   );
   if (candidates.length === 0) return [];
-  const cells = (s: Summary | null) => `${pctSummary(s)}: ${seedCells(s)}`;
   const baselineRows = baselines.map(
     (config) =>
-      `| ${config.name} | ${cells(accuracyOf(results, 'nuisance', config, MORE_SEEDS))} | | | | ` +
-      `${cells(accuracyOf(results, 'plain', config, MORE_SEEDS))} | | | |`,
+      `| ${config.name} | ${summaryCells(accuracyOf(results, 'nuisance', config, MORE_SEEDS))} | | | | ` +
+      `${summaryCells(accuracyOf(results, 'plain', config, MORE_SEEDS))} | | | |`,
   );
   const candidateRows = candidates.map(
     (s) =>
-      `| ${s.config.name} | ${cells(s.accuracy.nuisance)} | ${cells(s.marginal)} | ` +
+      `| ${s.config.name} | ${summaryCells(s.accuracy.nuisance)} | ${summaryCells(s.marginal)} | ` +
       `${pairedCell(s.paired!)} | ` +
-      `${s.invert === null ? '' : ratioCell(s.invert.inverted, s.invert.unaffected)} | ${cells(s.accuracy.plain)} | ` +
+      `${s.invert === null ? '' : ratioCell(s.invert.inverted, s.invert.unaffected)} | ${summaryCells(s.accuracy.plain)} | ` +
       `${mark(s.goals.accuracy)} | ${mark(s.goals.marginal)} | ${mark(s.goals.invert)} |`,
   );
   // The class oracles, where they ran every seed: what knowing the class is worth on these seeds.
@@ -1175,7 +1176,7 @@ function moreSeedsSection(results: Map<string, UnitResult>): string[] {
   );
   const oracleRows = oracles.map((config) => {
     const { own, marginal, paired, beats } = againstMarginal(results, config, MORE_SEEDS);
-    return `| ${config.name} | ${cells(own)} | ${cells(marginal)} | ${pairedCell(paired!)} | - | - | - | ${mark(beats)} | - |`;
+    return `| ${config.name} | ${summaryCells(own)} | ${summaryCells(marginal)} | ${pairedCell(paired!)} | - | - | - | ${mark(beats)} | - |`;
   });
   const oracleReadings = oracles.map((config) => oracleReading(results, config, MORE_SEEDS)!);
   return [
@@ -1203,6 +1204,25 @@ function moreSeedsSection(results: Map<string, UnitResult>): string[] {
 
 const mark = (value: boolean | null) => (value === null ? '?' : value ? 'yes' : 'no');
 
+/** Whether augmentation matters on a benchmark over `seeds`: none against trivialaugment, and the wider spread. */
+function regimeReading(results: Map<string, UnitResult>, benchmark: UnitBenchmark, seeds: number[]): string {
+  const none = accuracyOf(results, benchmark, CONFIGS[0], seeds);
+  const ta = accuracyOf(
+    results,
+    benchmark,
+    CONFIGS.find((c) => c.name === 'trivialaugment')!,
+    seeds,
+  );
+  if (none === null || ta === null) return `${benchmark}: not yet measured`;
+  const gap = ta.mean - none.mean;
+  const widest = Math.max(none.sd, ta.sd);
+  return (
+    `${benchmark}: none ${pctSummary(none)}, trivialaugment ${pctSummary(ta)}: trivialaugment ahead by ` +
+    `${(100 * gap).toFixed(2)} points, ${gap > widest ? 'more' : 'NOT more'} than the wider seed spread ` +
+    `(${(100 * widest).toFixed(2)})`
+  );
+}
+
 /**
  * The cue benchmark, where it ran: the goal asked there in place of the nuisance benchmark (plain
  * Fashion-MNIST stays the other), over seeds 0-4 where every baseline ran them on both, else 0-2.
@@ -1218,14 +1238,6 @@ function cueSection(results: Map<string, UnitResult>, perClass: Map<string, PerC
   );
   if (seeds === undefined) return [];
   const best = { cue: bestBaselineOn(results, 'cue', seeds)!, plain: bestBaselineOn(results, 'plain', seeds)! };
-  const cells = (s: Summary | null) => `${pctSummary(s)}: ${seedCells(s)}`;
-  const none = accuracyOf(results, 'cue', CONFIGS[0], seeds)!;
-  const trivial = accuracyOf(
-    results,
-    'cue',
-    CONFIGS.find((c) => c.name === 'trivialaugment')!,
-    seeds,
-  )!;
   const oracles = CONFIGS.filter(
     (c) => c.kind === 'reference' && c.strength !== null && againstMarginal(results, c, seeds, 'cue').beats !== null,
   );
@@ -1241,19 +1253,16 @@ function cueSection(results: Map<string, UnitResult>, perClass: Map<string, PerC
     const plain = accuracyOf(results, 'plain', config, seeds)!;
     const { marginal, paired, beats } = againstMarginal(results, config, seeds, 'cue');
     const searched = runsOf(results, 'cue', config, seeds).map((r) => r.search!.conditionality);
-    const invert = invertMass(searched);
-    const rotate = ratioCell(
-      mean(searched.map((c) => c.rotate.rotated)),
-      mean(searched.map((c) => c.rotate.unaffected)),
-    );
+    const { invert, rotate } = matchingMass(searched);
     const accuracy = cue.mean >= best.cue.s.mean && plain.mean >= best.plain.s.mean;
     return {
       config,
       met: accuracy && beats! && meetsInvert(invert),
       row:
-        `| ${config.name} | ${cells(cue)} | ${cells(marginal)} | ${pairedCell(paired!)} | ` +
+        `| ${config.name} | ${summaryCells(cue)} | ${summaryCells(marginal)} | ${pairedCell(paired!)} | ` +
         `${f4(invert!.inverted)} / ${f4(invert!.unaffected)} = ${ratioCell(invert!.inverted, invert!.unaffected)} | ` +
-        `${rotate} | ${cells(plain)} | ${mark(accuracy)} | ${mark(beats)} | ${mark(meetsInvert(invert))} |`,
+        `${ratioCell(rotate!.rotated, rotate!.unaffected)} | ${summaryCells(plain)} | ${mark(accuracy)} | ${mark(beats)} | ` +
+        `${mark(meetsInvert(invert))} |`,
     };
   });
   const met = candidateRows.filter((c) => c.met).map((c) => c.config.name);
@@ -1264,7 +1273,7 @@ function cueSection(results: Map<string, UnitResult>, perClass: Map<string, PerC
       `${INVERT_PROBABILITY}, so that inversion tells classes of one confusable group apart), in place of the ` +
       `nuisance benchmark, with plain Fashion-MNIST as the other, over seeds ${seeds.join(', ')}. Best baselines over ` +
       `these seeds: cue ${best.cue.config.name} ${pct(best.cue.s.mean)}, plain ${best.plain.config.name} ` +
-      `${pct(best.plain.s.mean)}. Regime: none ${pctSummary(none)}, trivialaugment ${pctSummary(trivial)} on cue. ` +
+      `${pct(best.plain.s.mean)}. Regime: ${regimeReading(results, 'cue', seeds)}. ` +
       'Invert: applications per image on the inverted / unaffected classes of CUE; Rotate (a diagnostic): the ' +
       'ratio of its applications on the rotated classes to the unaffected ones.',
     '',
@@ -1272,12 +1281,12 @@ function cueSection(results: Map<string, UnitResult>, perClass: Map<string, PerC
     '|---|---|---|---|---:|---:|---|---|---|---|',
     ...baselines.map(
       (config) =>
-        `| ${config.name} | ${cells(accuracyOf(results, 'cue', config, seeds))} | | | | | ` +
-        `${cells(accuracyOf(results, 'plain', config, seeds))} | | | |`,
+        `| ${config.name} | ${summaryCells(accuracyOf(results, 'cue', config, seeds))} | | | | | ` +
+        `${summaryCells(accuracyOf(results, 'plain', config, seeds))} | | | |`,
     ),
     ...oracles.map((config) => {
       const { own, marginal, paired, beats } = againstMarginal(results, config, seeds, 'cue');
-      return `| ${config.name} | ${cells(own)} | ${cells(marginal)} | ${pairedCell(paired!)} | - | - | - | - | ${mark(beats)} | - |`;
+      return `| ${config.name} | ${summaryCells(own)} | ${summaryCells(marginal)} | ${pairedCell(paired!)} | - | - | - | - | ${mark(beats)} | - |`;
     }),
     ...candidateRows.map((c) => c.row),
     '',
@@ -1310,22 +1319,7 @@ function section(
   const sources = [...new Set(units.map((r) => r.source))];
   const expected = SEEDS.length * BENCHMARKS.reduce((n, b) => n + CONFIGS.filter((c) => runsOn(c, b)).length, 0);
 
-  const regime = BENCHMARKS.map((b) => {
-    const none = accuracyOf(results, b, CONFIGS[0]);
-    const ta = accuracyOf(
-      results,
-      b,
-      CONFIGS.find((c) => c.name === 'trivialaugment')!,
-    );
-    if (none === null || ta === null) return `${b}: not yet measured`;
-    const gap = ta.mean - none.mean;
-    const widest = Math.max(none.sd, ta.sd);
-    return (
-      `${b}: none ${pctSummary(none)}, trivialaugment ${pctSummary(ta)}: trivialaugment ahead by ` +
-      `${(100 * gap).toFixed(2)} points, ${gap > widest ? 'more' : 'NOT more'} than the wider seed spread ` +
-      `(${(100 * widest).toFixed(2)})`
-    );
-  });
+  const regime = BENCHMARKS.map((b) => regimeReading(results, b, SEEDS));
 
   const accuracyRows = (b: BenchmarkName) =>
     CONFIGS.map((config) => {
