@@ -994,6 +994,26 @@ function againstMarginal(
 const pairedCell = (paired: Summary) =>
   `${points(paired.mean)} ± ${(100 * paired.sd).toFixed(2)} (${paired.values.map(points).join(', ')})`;
 
+/**
+ * A class oracle's row in a goal table: its accuracy, its marginal's and their paired difference,
+ * then `searchColumns` dashes for what only a search has (its ops' ratios), the plain benchmark and
+ * parts (1) and (3), which do not apply to it, and part (2).
+ */
+function oracleRow(
+  results: Map<string, UnitResult>,
+  config: Config,
+  seeds: number[],
+  benchmark: UnitBenchmark,
+  searchColumns: number,
+): string {
+  const { own, marginal, paired, beats } = againstMarginal(results, config, seeds, benchmark);
+  const dashes = (n: number) => Array<string>(n).fill(' - |').join('');
+  return (
+    `| ${config.name} | ${summaryCells(own)} | ${summaryCells(marginal)} | ${pairedCell(paired!)} |` +
+    `${dashes(searchColumns + 2)} ${mark(beats)} | - |`
+  );
+}
+
 /** The goal's part (2) asked of a class oracle over `seeds`; undefined until every seed ran. */
 function oracleReading(
   results: Map<string, UnitResult>,
@@ -1174,10 +1194,7 @@ function moreSeedsSection(results: Map<string, UnitResult>): string[] {
     (c): c is ReferenceConfig =>
       c.kind === 'reference' && c.strength !== null && againstMarginal(results, c, MORE_SEEDS).beats !== null,
   );
-  const oracleRows = oracles.map((config) => {
-    const { own, marginal, paired, beats } = againstMarginal(results, config, MORE_SEEDS);
-    return `| ${config.name} | ${summaryCells(own)} | ${summaryCells(marginal)} | ${pairedCell(paired!)} | - | - | - | ${mark(beats)} | - |`;
-  });
+  const oracleRows = oracles.map((config) => oracleRow(results, config, MORE_SEEDS, 'nuisance', 1));
   const oracleReadings = oracles.map((config) => oracleReading(results, config, MORE_SEEDS)!);
   return [
     `**The goal over seeds ${MORE_SEEDS.join(', ')}**, asked of the baselines and the candidates that ran every one ` +
@@ -1284,10 +1301,7 @@ function cueSection(results: Map<string, UnitResult>, perClass: Map<string, PerC
         `| ${config.name} | ${summaryCells(accuracyOf(results, 'cue', config, seeds))} | | | | | ` +
         `${summaryCells(accuracyOf(results, 'plain', config, seeds))} | | | |`,
     ),
-    ...oracles.map((config) => {
-      const { own, marginal, paired, beats } = againstMarginal(results, config, seeds, 'cue');
-      return `| ${config.name} | ${summaryCells(own)} | ${summaryCells(marginal)} | ${pairedCell(paired!)} | - | - | - | - | ${mark(beats)} | - |`;
-    }),
+    ...oracles.map((config) => oracleRow(results, config, seeds, 'cue', 2)),
     ...candidateRows.map((c) => c.row),
     '',
     `What knowing the class is worth on cue: ${readings.length === 0 ? 'not yet measured' : readings.join('; ')}. ` +

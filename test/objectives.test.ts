@@ -472,6 +472,6 @@ test('invariance with several draws per image: a search runs and records them; o
   for (const draws of [0, 1.5, 65])
     await t.throwsAsync(
       () => search({ ...searchOptions(data, searchSpace, 0), epochs: 1, objective: 'invariance', draws }),
-      { message: `search: draws must be an integer from 1 to 64, got ${draws}` },
+      { message: `search: draws must be an integer in 1..64, got ${draws}` },
     );
 });

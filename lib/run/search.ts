@@ -29,7 +29,7 @@ import { executionOptions, wideResNet, type Module, type WideResNetConfig } from
 import { adam, sgd } from '../engine/optim.js';
 import { full, zeros } from '../engine/creation.js';
 import { dispose, tidy, type Device } from '../engine/tensor.js';
-import { checkSeed, positiveInteger } from '../util/checks.js';
+import { checkSeed, integerInRange, positiveInteger } from '../util/checks.js';
 import { describe, requiredOptions } from '../util/describe.js';
 import { exists } from '../util/files.js';
 import { openRun, recordRun } from './run-files.js';
@@ -185,9 +185,7 @@ function resolveSearch(options: SearchOptions) {
     throw new RangeError('search: regularisers.tolerance and riseTarget are two costs of one rise: give one');
   if (regularisers.shortfallWeight !== undefined && regularisers.riseTarget === undefined)
     throw new RangeError('search: regularisers.shortfallWeight weighs a rise short of riseTarget: give riseTarget too');
-  const draws = options.draws ?? 1;
-  if (!Number.isInteger(draws) || draws < 1 || draws > 64)
-    throw new RangeError(`search: draws must be an integer from 1 to 64, got ${describe(draws)}`);
+  const draws = integerInRange(options.draws ?? 1, 'draws', 'search', 1, 64);
   if (draws > 1 && objective !== 'invariance')
     throw new RangeError("search: draws (several sub-policies per image) applies to objective: 'invariance' only");
   return {
