@@ -19,7 +19,9 @@
 // split it by --shard K/N). One LibTorch thread per process. --report runs nothing: it prints (and
 // with --write writes) the section from the units done. --write rewrites the '## Conditional
 // policies (CPU)' section of bench/RESULTS.md from whatever units are done (missing ones are
-// listed as such), leaving other sections alone.
+// listed as such), leaving other sections alone, and keeps each unit's result and per-class
+// accuracies in bench/records/policies/ (committed), where a report finds the units whose folders
+// are gone: the section regenerates on another machine, and new units add to it.
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -38,7 +40,7 @@ import { setThreads } from '../lib/engine/backend.js';
 import { WRN_10_1, WRN_16_1 } from '../lib/engine/models.js';
 import { search, type SearchMonitor } from '../lib/run/search.js';
 import { loadTrainedModel } from '../lib/run/trained-model.js';
-import { classAccuracies, log, measuredOn, signTest, sourceState, trainAndTest, writeSection } from './common.js';
+import { ROOT, classAccuracies, log, measuredOn, signTest, sourceState, trainAndTest, writeSection } from './common.js';
 import {
   CUE,
   FASHION_NAMES,
@@ -65,6 +67,11 @@ import {
 
 const SECTION = '## Conditional policies (CPU)';
 const SCRIPT = 'policies';
+/**
+ * Where --write keeps every unit's result and per-class accuracies (a few KB each, committed), so
+ * that the section regenerates on a machine whose unit folders are gone; folders as under the root.
+ */
+const RECORDS = path.join(ROOT, 'bench', 'records', SCRIPT);
 const THREADS = 1;
 
 // ---- Budget and regime ----
@@ -765,11 +772,16 @@ async function main(): Promise<void> {
       : `${benchmark}-${short(LAYOUTS[benchmark])}`;
   const unitDir = (unit: Unit) =>
     path.join(root, benchmarkFolder(unit.benchmark), `${unit.config.name}-${short(unit.config)}`, `seed${unit.seed}`);
+  const recordFile = (unit: Unit) => path.join(RECORDS, path.relative(path.dirname(root), unitDir(unit)) + '.json');
+  const readRecord = (unit: Unit): UnitRecord | undefined => {
+    const file = recordFile(unit);
+    return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as UnitRecord) : undefined;
+  };
+  // The unit's folder first (a rerun with --fresh replaces it), then its record.
   const readResult = (unit: Unit): UnitResult | undefined => {
     const file = path.join(unitDir(unit), 'result.json');
-    if (!existsSync(file)) return undefined;
-    const result = JSON.parse(readFileSync(file, 'utf8')) as UnitResult;
-    return result.definition === JSON.stringify(unit.config) ? result : undefined;
+    const result = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as UnitResult) : readRecord(unit)?.result;
+    return result?.definition === JSON.stringify(unit.config) ? result : undefined;
   };
 
   // Benchmark by benchmark (the class-dependent one first: the goal asks the most of it), then seed
@@ -849,8 +861,25 @@ async function main(): Promise<void> {
       results.get(unitKey(unit))?.marginal === undefined
     )
       continue;
-    const found = await perClassOf(unitDir(unit), args.perClass ? dataFor(unit.benchmark).test : undefined);
+    const found =
+      (await perClassOf(unitDir(unit), args.perClass ? dataFor(unit.benchmark).test : undefined)) ??
+      readRecord(unit)?.perClass;
     if (found !== undefined) perClass.set(unitKey(unit), found);
+  }
+  if (args.write && !args.smoke) {
+    let written = 0;
+    for (const unit of all) {
+      const result = results.get(unitKey(unit));
+      if (result === undefined) continue;
+      const record: UnitRecord = { result, perClass: perClass.get(unitKey(unit)) };
+      const text = JSON.stringify(record, null, 1) + '\n';
+      const file = recordFile(unit);
+      if (existsSync(file) && readFileSync(file, 'utf8') === text) continue;
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, text);
+      written++;
+    }
+    log(`${written} unit records written under ${path.relative(ROOT, RECORDS)}`);
   }
   const command = `npx tsc -p . && node dist/bench/${SCRIPT}.js ${process.argv.slice(2).join(' ')}`.trim();
   const text = section(results, budget, command, perClass);
@@ -865,6 +894,12 @@ async function main(): Promise<void> {
 interface PerClass {
   policy: number[];
   marginal: number[];
+}
+
+/** What bench/records keeps of a unit: its result and, where measured, its per-class accuracies. */
+interface UnitRecord {
+  result: UnitResult;
+  perClass?: PerClass;
 }
 
 /**
