@@ -19,9 +19,9 @@
 // split it by --shard K/N). One LibTorch thread per process. --report runs nothing: it prints (and
 // with --write writes) the section from the units done. --write rewrites the '## Conditional
 // policies (CPU)' section of bench/RESULTS.md from whatever units are done (missing ones are
-// listed as such), leaving other sections alone, and keeps each unit's result and per-class
-// accuracies in bench/records/policies/ (committed), where a report finds the units whose folders
-// are gone: the section regenerates on another machine, and new units add to it.
+// listed as such), leaving other sections alone. Every run, --report included, keeps each unit's
+// result and per-class accuracies in bench/records/policies/ (committed), where a report finds the
+// units whose folders are gone: the section regenerates on another machine, and new units add to it.
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -68,7 +68,7 @@ import {
 const SECTION = '## Conditional policies (CPU)';
 const SCRIPT = 'policies';
 /**
- * Where --write keeps every unit's result and per-class accuracies (a few KB each, committed), so
+ * Where every run keeps each unit's result and per-class accuracies (a few KB each, committed), so
  * that the section regenerates on a machine whose unit folders are gone; folders as under the root.
  */
 const RECORDS = path.join(ROOT, 'bench', 'records', SCRIPT);
@@ -866,7 +866,7 @@ async function main(): Promise<void> {
       readRecord(unit)?.perClass;
     if (found !== undefined) perClass.set(unitKey(unit), found);
   }
-  if (args.write && !args.smoke) {
+  if (!args.smoke) {
     let written = 0;
     for (const unit of all) {
       const result = results.get(unitKey(unit));
