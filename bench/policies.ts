@@ -830,7 +830,7 @@ async function main(): Promise<void> {
     }
     try {
       if (args.fresh) {
-        for (const part of ['search', 'train', 'marginal', 'partial.json', 'result.json'])
+        for (const part of ['search', 'train', 'marginal', 'partial.json', 'result.json', 'per-class.json'])
           rmSync(path.join(dir, part), { recursive: true, force: true });
       } else if (readResult(unit) !== undefined) continue;
       log(`${unitKey(unit)}: starting`);
@@ -861,9 +861,10 @@ async function main(): Promise<void> {
       results.get(unitKey(unit))?.marginal === undefined
     )
       continue;
-    const found =
-      (await perClassOf(unitDir(unit), args.perClass ? dataFor(unit.benchmark).test : undefined)) ??
-      readRecord(unit)?.perClass;
+    // As readResult: the unit's folder where its result is there (its classifiers too), else its record.
+    const found = existsSync(path.join(unitDir(unit), 'result.json'))
+      ? await perClassOf(unitDir(unit), args.perClass ? dataFor(unit.benchmark).test : undefined)
+      : readRecord(unit)?.perClass;
     if (found !== undefined) perClass.set(unitKey(unit), found);
   }
   if (!args.smoke) {
