@@ -185,6 +185,11 @@ export function fmtRatio(affected: number, unaffected: number): string {
 }
 
 export const pct = (value: number) => `${(100 * value).toFixed(2)}%`;
+/** A difference of accuracies in points, signed; one that rounds to zero reads +0.00 (not -0.00). */
+export const points = (delta: number) => {
+  const text = (100 * delta).toFixed(2);
+  return Number(text) < 0 ? text : `+${text.replace('-', '')}`;
+};
 export const f3 = (value: number) => value.toFixed(3);
 /** Masses: 4 decimals, so that small ones and their ratios can be checked. */
 export const f4 = (value: number) => value.toFixed(4);

@@ -53,6 +53,7 @@ import {
   fmtRatio,
   opChanges,
   pct,
+  points,
   ratioCell,
   rotateCell,
   withNuisance,
@@ -590,7 +591,7 @@ function plural(count: number, word: string): string {
 }
 
 function signedPoints(delta: number): string {
-  return `${delta >= 0 ? '+' : ''}${(100 * delta).toFixed(2)} points`;
+  return `${points(delta)} points`;
 }
 
 // ---- Main ----

@@ -58,6 +58,7 @@ import {
   fmtRatio,
   mean,
   pct,
+  points,
   ratioCell,
   referencePolicy,
   withNuisance,
@@ -1533,12 +1534,6 @@ function section(
     '',
   ].join('\n');
 }
-
-/** A difference in points, signed; one that rounds to zero reads +0.00 (not -0.00). */
-const points = (delta: number) => {
-  const text = (100 * delta).toFixed(2);
-  return Number(text) < 0 ? text : `+${text.replace('-', '')}`;
-};
 
 /** The plain-words reading, computed from the numbers (nothing beyond what was measured). */
 function findings(
