@@ -780,10 +780,13 @@ async function main(): Promise<void> {
     const file = recordFile(unit);
     return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as UnitRecord) : undefined;
   };
-  // The unit's folder first (a rerun with --fresh replaces it), then its record.
+  // A unit is read from its folder where its result is there (a rerun with --fresh replaces it), else from its record.
+  const resultFile = (unit: Unit) => path.join(unitDir(unit), 'result.json');
+  const inFolder = (unit: Unit) => existsSync(resultFile(unit));
   const readResult = (unit: Unit): UnitResult | undefined => {
-    const file = path.join(unitDir(unit), 'result.json');
-    const result = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as UnitResult) : readRecord(unit)?.result;
+    const result = inFolder(unit)
+      ? (JSON.parse(readFileSync(resultFile(unit), 'utf8')) as UnitResult)
+      : readRecord(unit)?.result;
     return result?.definition === JSON.stringify(unit.config) ? result : undefined;
   };
 
@@ -839,7 +842,7 @@ async function main(): Promise<void> {
       log(`${unitKey(unit)}: starting`);
       const source = sourceState();
       const result = await runUnit(unit, dataFor(unit.benchmark), budget, dir);
-      writeFileSync(path.join(dir, 'result.json'), JSON.stringify({ ...result, source }, null, 2) + '\n');
+      writeFileSync(resultFile(unit), JSON.stringify({ ...result, source }, null, 2) + '\n');
     } finally {
       unlinkSync(lock);
     }
@@ -864,8 +867,8 @@ async function main(): Promise<void> {
       results.get(unitKey(unit))?.marginal === undefined
     )
       continue;
-    // As readResult: the unit's folder where its result is there (its classifiers too), else its record.
-    const found = existsSync(path.join(unitDir(unit), 'result.json'))
+    // As readResult: from the folder (its classifiers too), else from the record.
+    const found = inFolder(unit)
       ? await perClassOf(unitDir(unit), args.perClass ? dataFor(unit.benchmark).test : undefined)
       : readRecord(unit)?.perClass;
     if (found !== undefined) perClass.set(unitKey(unit), found);
@@ -1205,7 +1208,7 @@ function pooledAgainstMarginal(results: Map<string, UnitResult>): string[] {
  * The goal over `seeds` (MORE_SEEDS or MOST_SEEDS), where the best baseline ran them all on both
  * benchmarks: for each candidate that did too, its numbers and the three parts.
  */
-function moreSeedsSection(results: Map<string, UnitResult>, seeds: number[]): string[] {
+function goalOverSeeds(results: Map<string, UnitResult>, seeds: number[]): string[] {
   const { bestBaseline, bestName } = bestBaselines(results, seeds);
   const everySeed = (s: Summary | null) => s !== null && s.values.length === seeds.length;
   if (!BENCHMARKS.every((b) => everySeed(bestBaseline[b]))) return [];
@@ -1519,8 +1522,8 @@ function section(
     '|---|---:|---:|---:|---|',
     ...monitorRows,
     '',
-    ...moreSeedsSection(results, MORE_SEEDS),
-    ...moreSeedsSection(results, MOST_SEEDS),
+    ...goalOverSeeds(results, MORE_SEEDS),
+    ...goalOverSeeds(results, MOST_SEEDS),
     ...pooledAgainstMarginal(results),
     ...cueSection(results, perClass),
     `**Ranking and goal.** A candidate meets the goal when, on the mean over the seeds: (1) its accuracy is at ` +
