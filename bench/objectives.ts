@@ -625,8 +625,8 @@ async function main(): Promise<void> {
     datasets.fashionMnist({ split: 'train' }),
     datasets.fashionMnist({ split: 'test' }),
   ]);
-  const changedTrain = withNuisance(trainSet, 1);
-  const changedTest = withNuisance(testSet, 2);
+  const changedTrain = withNuisance(trainSet, 'train');
+  const changedTest = withNuisance(testSet, 'test');
   const test =
     budget.testImages >= changedTest.count ? changedTest : stratifiedSubset(changedTest, budget.testImages, args.seed);
   const context: Context = {

@@ -6,8 +6,10 @@
 // of its own or a head on the classifier's features), each trained with its policy and, on the
 // class-dependent benchmark, with its own marginal (the same frozen network, each image drawing
 // from another image's outputs): the ablation that says what looking at each image is worth.
-// A third benchmark, 'cue' (bench/nuisance.ts CUE: inversion as a cue inside confusable groups of
-// classes), runs when named (--benchmarks cue); the report asks the goal there too.
+// Two more class-dependent benchmarks run when named (--benchmarks cue,shift), and the report asks
+// the goal there too: 'cue' (bench/nuisance.ts CUE: inversion as a cue inside confusable groups of
+// classes) and 'shift' (SHIFT: the same classes, whose training images show the nuisances less
+// than their test images do).
 //
 //   npx tsc -p . && node dist/bench/policies.js [--write] [--report] [--only a,b] [--benchmarks nuisance,plain]
 //       [--seeds 0,1,2] [--shard K/N] [--fresh] [--smoke] [--per-class]
@@ -43,6 +45,7 @@ import { loadTrainedModel } from '../lib/run/trained-model.js';
 import { ROOT, classAccuracies, log, measuredOn, signTest, sourceState, trainAndTest, writeSection } from './common.js';
 import {
   CUE,
+  SHIFT,
   FASHION_NAMES,
   GOAL_RATIO,
   INVERTED,
@@ -113,17 +116,20 @@ const CUTOUT: PreprocessConfig = { flip: 0, pad: 0, cutout: 8 };
 type BenchmarkName = 'nuisance' | 'plain';
 const BENCHMARKS: BenchmarkName[] = ['nuisance', 'plain'];
 /**
- * Every benchmark a unit can run on: the goal's, and 'cue', a class-dependent benchmark where
- * knowing the class should be worth more (bench/nuisance.ts CUE; run it by name with --benchmarks).
+ * The class-dependent benchmarks beside the goal's, run by name with --benchmarks, each asked the
+ * goal in place of the nuisance benchmark: 'cue', where knowing the class should be worth more
+ * (bench/nuisance.ts CUE), and 'shift', where the training images show the nuisances less (SHIFT).
  */
-type UnitBenchmark = BenchmarkName | 'cue';
-const UNIT_BENCHMARKS: UnitBenchmark[] = [...BENCHMARKS, 'cue'];
+type ExtraBenchmark = 'cue' | 'shift';
+/** Every benchmark a unit can run on. */
+type UnitBenchmark = BenchmarkName | ExtraBenchmark;
+const UNIT_BENCHMARKS: UnitBenchmark[] = [...BENCHMARKS, 'cue', 'shift'];
 /** The class-dependent benchmarks, by their groups of classes. */
-const LAYOUTS: { [B in UnitBenchmark]?: NuisanceLayout } = { nuisance: NUISANCE, cue: CUE };
+const LAYOUTS: { [B in UnitBenchmark]?: NuisanceLayout } = { nuisance: NUISANCE, cue: CUE, shift: SHIFT };
 /** Where candidates are also trained with their marginal: the goal compares them there. */
-const MARGINAL_ON: UnitBenchmark[] = ['nuisance', 'cue'];
+const MARGINAL_ON: UnitBenchmark[] = ['nuisance', 'cue', 'shift'];
 /** The seeds whose policy and marginal the report compares class by class, per class-dependent benchmark. */
-const PER_CLASS_SEEDS: { [B in UnitBenchmark]?: number[] } = { nuisance: SEEDS, cue: MORE_SEEDS };
+const PER_CLASS_SEEDS: { [B in UnitBenchmark]?: number[] } = { nuisance: SEEDS, cue: MORE_SEEDS, shift: MORE_SEEDS };
 
 // ---- Configurations ----
 
@@ -515,7 +521,7 @@ function parseArgs(argv: string[]): Args {
     else if (arg === '--per-class') args.perClass = true;
     else if (arg === '--help' || arg === '-h') {
       console.log(
-        `usage: node dist/bench/${SCRIPT}.js [--write] [--report] [--only a,b] [--benchmarks nuisance,plain|cue] [--seeds 0,1,2] ` +
+        `usage: node dist/bench/${SCRIPT}.js [--write] [--report] [--only a,b] [--benchmarks nuisance,plain,cue,shift] [--seeds 0,1,2] ` +
           `[--shard K/N] [--fresh] [--smoke] [--per-class]\nconfigurations: ${CONFIGS.map((c) => c.name).join(', ')}`,
       );
       process.exit(0);
@@ -810,8 +816,8 @@ async function main(): Promise<void> {
     let data = prepared.get(benchmark);
     if (data === undefined) {
       const layout = LAYOUTS[benchmark];
-      const pool = layout === undefined ? trainSet : withNuisance(trainSet, 1, layout);
-      const fullTest = layout === undefined ? testSet : withNuisance(testSet, 2, layout);
+      const pool = layout === undefined ? trainSet : withNuisance(trainSet, 'train', layout);
+      const fullTest = layout === undefined ? testSet : withNuisance(testSet, 'test', layout);
       data = {
         train: stratifiedSubset(pool, budget.images, DATA_SEED),
         test: budget.testImages >= fullTest.count ? fullTest : stratifiedSubset(fullTest, budget.testImages, 0),
@@ -856,7 +862,7 @@ async function main(): Promise<void> {
     const result = readResult(unit);
     if (result !== undefined) results.set(unitKey(unit), result);
   }
-  // Per class: nuisance over SEEDS, cue over every seed (PER_CLASS_SEEDS).
+  // Per class: nuisance over SEEDS, cue and shift over MORE_SEEDS (PER_CLASS_SEEDS).
   const perClass = new Map<string, PerClass>();
   for (const unit of all) {
     const seeds = PER_CLASS_SEEDS[unit.benchmark];
@@ -1282,76 +1288,96 @@ function regimeReading(results: Map<string, UnitResult>, benchmark: UnitBenchmar
   );
 }
 
+/** What the class-dependent benchmarks beside the goal's stand for, as their sections say it. */
+const ABOUT_LAYOUT: { [B in ExtraBenchmark]: string } = {
+  cue:
+    `bench/nuisance.ts CUE: rotated ${CUE.rotated.map((k) => FASHION_NAMES[k]).join(', ')} as on nuisance; ` +
+    `${CUE.inverted.map((k) => FASHION_NAMES[k]).join(', ')} inverted with probability ${INVERT_PROBABILITY}, so ` +
+    'that inversion tells classes of one confusable group apart',
+  shift:
+    `bench/nuisance.ts SHIFT: the classes of cue, but the training images show the nuisances less than the test ` +
+    `images do: ${SHIFT.inverted.map((k) => FASHION_NAMES[k]).join(', ')} come inverted with probability ` +
+    `${SHIFT.train!.invertProbability} in training (${INVERT_PROBABILITY} in test), and ` +
+    `${SHIFT.rotated.map((k) => FASHION_NAMES[k]).join(', ')} turn by up to ${30 * SHIFT.train!.rotateWidth} ` +
+    'degrees in training (30 in test), so that the right op, and the classes it belongs to, fill in what the ' +
+    'test images show',
+};
+
 /**
- * The cue benchmark, where it ran: the goal asked there in place of the nuisance benchmark (plain
- * Fashion-MNIST stays the other), over the most seeds (0-7, 0-4, else 0-2) that every baseline ran on both.
- * Rows: the baselines, the class oracles (what knowing the class is worth there) and every search
- * that ran each of these seeds on both benchmarks; then policy against marginal class by class.
+ * A class-dependent benchmark beside the goal's (cue, shift), where it ran: the goal asked there in
+ * place of the nuisance benchmark (plain Fashion-MNIST stays the other), over the most seeds (0-7,
+ * 0-4, else 0-2) that every baseline ran on both. Rows: the baselines, the class oracles (what
+ * knowing the class is worth there) and every search that ran each of these seeds on both
+ * benchmarks; then policy against marginal class by class.
  */
-function cueSection(results: Map<string, UnitResult>, perClass: Map<string, PerClass>): string[] {
+function layoutSection(
+  results: Map<string, UnitResult>,
+  perClass: Map<string, PerClass>,
+  benchmark: ExtraBenchmark,
+): string[] {
+  const layout = LAYOUTS[benchmark]!;
   const baselines = CONFIGS.filter((c) => c.kind === 'baseline');
   const ranAll = (b: UnitBenchmark, config: Config, seeds: number[]) =>
     runsOf(results, b, config, seeds).length === seeds.length;
   const seeds = [MOST_SEEDS, MORE_SEEDS, SEEDS].find((set) =>
-    baselines.every((config) => ranAll('cue', config, set) && ranAll('plain', config, set)),
+    baselines.every((config) => ranAll(benchmark, config, set) && ranAll('plain', config, set)),
   );
   if (seeds === undefined) return [];
-  const best = { cue: bestBaselineOn(results, 'cue', seeds)!, plain: bestBaselineOn(results, 'plain', seeds)! };
+  const best = { own: bestBaselineOn(results, benchmark, seeds)!, plain: bestBaselineOn(results, 'plain', seeds)! };
   const oracles = CONFIGS.filter(
-    (c) => c.kind === 'reference' && c.strength !== null && againstMarginal(results, c, seeds, 'cue').beats !== null,
+    (c) =>
+      c.kind === 'reference' && c.strength !== null && againstMarginal(results, c, seeds, benchmark).beats !== null,
   );
   const candidates = CONFIGS.filter(
     (c) =>
       c.kind === 'search' &&
-      ranAll('cue', c, seeds) &&
+      ranAll(benchmark, c, seeds) &&
       ranAll('plain', c, seeds) &&
-      againstMarginal(results, c, seeds, 'cue').beats !== null,
+      againstMarginal(results, c, seeds, benchmark).beats !== null,
   );
   const candidateRows = candidates.map((config) => {
-    const cue = accuracyOf(results, 'cue', config, seeds)!;
+    const own = accuracyOf(results, benchmark, config, seeds)!;
     const plain = accuracyOf(results, 'plain', config, seeds)!;
-    const { marginal, paired, beats } = againstMarginal(results, config, seeds, 'cue');
-    const searched = runsOf(results, 'cue', config, seeds).map((r) => r.search!.conditionality);
+    const { marginal, paired, beats } = againstMarginal(results, config, seeds, benchmark);
+    const searched = runsOf(results, benchmark, config, seeds).map((r) => r.search!.conditionality);
     const { invert, rotate } = matchingMass(searched);
-    const accuracy = cue.mean >= best.cue.s.mean && plain.mean >= best.plain.s.mean;
+    const accuracy = own.mean >= best.own.s.mean && plain.mean >= best.plain.s.mean;
     return {
       config,
       met: accuracy && beats! && meetsInvert(invert),
       row:
-        `| ${config.name} | ${summaryCells(cue)} | ${summaryCells(marginal)} | ${pairedCell(paired!)} | ` +
+        `| ${config.name} | ${summaryCells(own)} | ${summaryCells(marginal)} | ${pairedCell(paired!)} | ` +
         `${f4(invert!.inverted)} / ${f4(invert!.unaffected)} = ${ratioCell(invert!.inverted, invert!.unaffected)} | ` +
         `${ratioCell(rotate!.rotated, rotate!.unaffected)} | ${summaryCells(plain)} | ${mark(accuracy)} | ${mark(beats)} | ` +
         `${mark(meetsInvert(invert))} |`,
     };
   });
   const met = candidateRows.filter((c) => c.met).map((c) => c.config.name);
-  const readings = oracles.map((config) => oracleReading(results, config, seeds, 'cue')!);
+  const readings = oracles.map((config) => oracleReading(results, config, seeds, benchmark)!);
   return [
-    `**The goal on the cue benchmark** (bench/nuisance.ts CUE: rotated ${CUE.rotated.map((k) => FASHION_NAMES[k]).join(', ')} ` +
-      `as on nuisance; ${CUE.inverted.map((k) => FASHION_NAMES[k]).join(', ')} inverted with probability ` +
-      `${INVERT_PROBABILITY}, so that inversion tells classes of one confusable group apart), in place of the ` +
+    `**The goal on the ${benchmark} benchmark** (${ABOUT_LAYOUT[benchmark]}), in place of the ` +
       `nuisance benchmark, with plain Fashion-MNIST as the other, over seeds ${seeds.join(', ')}. Best baselines over ` +
-      `these seeds: cue ${best.cue.config.name} ${pct(best.cue.s.mean)}, plain ${best.plain.config.name} ` +
-      `${pct(best.plain.s.mean)}. Regime: ${regimeReading(results, 'cue', seeds)}. ` +
-      'Invert: applications per image on the inverted / unaffected classes of CUE; Rotate (a diagnostic): the ' +
-      'ratio of its applications on the rotated classes to the unaffected ones.',
+      `these seeds: ${benchmark} ${best.own.config.name} ${pct(best.own.s.mean)}, plain ${best.plain.config.name} ` +
+      `${pct(best.plain.s.mean)}. Regime: ${regimeReading(results, benchmark, seeds)}. ` +
+      `Invert: applications per image on the inverted / unaffected classes of ${layout.name.toUpperCase()}; Rotate ` +
+      '(a diagnostic): the ratio of its applications on the rotated classes to the unaffected ones.',
     '',
-    '| configuration | cue | its marginal | policy - marginal (points; per seed) | Invert | Rotate | plain | (1) | (2) | (3) |',
+    `| configuration | ${benchmark} | its marginal | policy - marginal (points; per seed) | Invert | Rotate | plain | (1) | (2) | (3) |`,
     '|---|---|---|---|---:|---:|---|---|---|---|',
     ...baselines.map(
       (config) =>
-        `| ${config.name} | ${summaryCells(accuracyOf(results, 'cue', config, seeds))} | | | | | ` +
+        `| ${config.name} | ${summaryCells(accuracyOf(results, benchmark, config, seeds))} | | | | | ` +
         `${summaryCells(accuracyOf(results, 'plain', config, seeds))} | | | |`,
     ),
-    ...oracles.map((config) => oracleRow(results, config, seeds, 'cue', 2)),
+    ...oracles.map((config) => oracleRow(results, config, seeds, benchmark, 2)),
     ...candidateRows.map((c) => c.row),
     '',
-    `What knowing the class is worth on cue: ${readings.length === 0 ? 'not yet measured' : readings.join('; ')}. ` +
+    `What knowing the class is worth on ${benchmark}: ${readings.length === 0 ? 'not yet measured' : readings.join('; ')}. ` +
       (candidates.length === 0
-        ? 'No search has run every seed on cue and plain yet.'
-        : `Goal met on cue and plain by ${met.length === 0 ? 'no candidate' : met.join(', ')}.`),
+        ? `No search has run every seed on ${benchmark} and plain yet.`
+        : `Goal met on ${benchmark} and plain by ${met.length === 0 ? 'no candidate' : met.join(', ')}.`),
     '',
-    ...perClassSection(results, perClass, 'cue', PER_CLASS_SEEDS.cue!),
+    ...perClassSection(results, perClass, benchmark, PER_CLASS_SEEDS[benchmark]!),
   ];
 }
 
@@ -1457,7 +1483,7 @@ function section(
       '`--seeds` pick them; the processes share them by lock files), resuming where a killed one stopped.',
     '',
     `Units done: ${done(SEEDS)} of ${expected} (benchmark x configuration x seed), and ${done(extraSeeds)} with ` +
-      `seeds ${extraSeeds.join(', ')}; ${done(MOST_SEEDS, ['cue'])} on cue; made from ${sources.join('; ') || 'nothing yet'}. ` +
+      `seeds ${extraSeeds.join(', ')}; ${done(MOST_SEEDS, ['cue'])} on cue, ${done(MOST_SEEDS, ['shift'])} on shift; made from ${sources.join('; ') || 'nothing yet'}. ` +
       `${hours.toFixed(1)} process-hours of search and training in all.`,
     '',
     `**Regime.** Fashion-MNIST, a stratified ${budget.images.toLocaleString('en-US')}-image training subset ` +
@@ -1525,7 +1551,8 @@ function section(
     ...goalOverSeeds(results, MORE_SEEDS),
     ...goalOverSeeds(results, MOST_SEEDS),
     ...pooledAgainstMarginal(results),
-    ...cueSection(results, perClass),
+    ...layoutSection(results, perClass, 'cue'),
+    ...layoutSection(results, perClass, 'shift'),
     `**Ranking and goal.** A candidate meets the goal when, on the mean over the seeds: (1) its accuracy is at ` +
       `least the best baseline's on both benchmarks; (2) on the nuisance benchmark it beats its own marginal by more ` +
       `than the seed spread (the larger of the two standard deviations); (3) the Invert ratio is at least ` +

@@ -126,7 +126,7 @@ await runBench(SCRIPT, SECTION, async (seed, command) => {
     datasets.fashionMnist({ split: 'test' }),
   ]);
   const sets: [string, ImageDataset, ImageDataset][] = [
-    ['nuisance', stratifiedSubset(withNuisance(full, 1), IMAGES, DATA_SEED), withNuisance(test, 2)],
+    ['nuisance', stratifiedSubset(withNuisance(full, 'train'), IMAGES, DATA_SEED), withNuisance(test, 'test')],
     ['plain', stratifiedSubset(full, IMAGES, DATA_SEED), test],
   ];
   const text = [

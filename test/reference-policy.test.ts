@@ -2,7 +2,7 @@
 // equally often to every class; the class oracle applies Rotate and Invert only to the classes
 // a class-dependent benchmark shows with them, each to the stated fraction of them, and leaves
 // the other ops as the prior has them among the sub-policies it allows. And the benchmarks' data:
-// each layout changes its own classes only.
+// each layout changes its own classes only, and SHIFT's training split shows them less.
 import test from 'ava';
 
 import * as dna from '../lib/index.js';
@@ -10,6 +10,7 @@ import {
   CUE,
   INVERT_PROBABILITY,
   NUISANCE,
+  SHIFT,
   referenceOutputs,
   referencePolicy,
   withNuisance,
@@ -85,8 +86,13 @@ test('each layout inverts about half of its own inverted classes, rotates its ro
   for (let k = 0; k < images.length; k++) images[k] = (k * 7919 + 13) % 256;
   const labels = Int32Array.from({ length: count }, (_, i) => i % 10);
   const ds = { name: 'toy', images, labels, count, shape: [1, 8, 8] as [number, number, number], classes: [] };
-  for (const layout of [NUISANCE, CUE]) {
-    const changed = withNuisance(ds, 1, layout);
+  const runs: [NuisanceLayout, 'train' | 'test'][] = [
+    [NUISANCE, 'train'],
+    [CUE, 'train'],
+    [SHIFT, 'test'],
+  ];
+  for (const [layout, split] of runs) {
+    const changed = withNuisance(ds, split, layout);
     t.is(changed.name, `toy+${layout.name}`);
     for (let label = 0; label < 10; label++) {
       let [same, inverted, other] = [0, 0, 0];
@@ -103,4 +109,34 @@ test('each layout inverts about half of its own inverted classes, rotates its ro
       else t.is(same, perClass, `${layout.name} label ${label}`);
     }
   }
+});
+
+test("SHIFT's training split inverts fewer images and rotates by smaller angles than its test split", (t) => {
+  // Horizontal ramps: an inverted image is exactly 255 - x, and a rotation changes more pixels the wider it turns.
+  const [perClass, side] = [60, 16];
+  const size = side * side;
+  const count = 10 * perClass;
+  const images = new Uint8Array(count * size);
+  for (let k = 0; k < images.length; k++) images[k] = (k % side) * 16;
+  const labels = Int32Array.from({ length: count }, (_, i) => i % 10);
+  const ds = { name: 'ramp', images, labels, count, shape: [1, side, side] as [number, number, number], classes: [] };
+  const summary = (split: 'train' | 'test') => {
+    const changed = withNuisance(ds, split, SHIFT);
+    let [inverted, invertedOf, change, rotatedOf] = [0, 0, 0, 0];
+    for (let i = 0; i < count; i++) {
+      const [a, b] = [images.subarray(i * size, (i + 1) * size), changed.images.subarray(i * size, (i + 1) * size)];
+      if (SHIFT.inverted.includes(labels[i])) {
+        invertedOf++;
+        if (a.every((v, k) => 255 - v === b[k])) inverted++;
+      } else if (SHIFT.rotated.includes(labels[i])) {
+        rotatedOf++;
+        change += a.reduce((sum, v, k) => sum + Math.abs(v - b[k]), 0) / size;
+      } else t.deepEqual(b, a);
+    }
+    return { inverted: inverted / invertedOf, change: change / rotatedOf };
+  };
+  const [train, testSplit] = [summary('train'), summary('test')];
+  t.true(Math.abs(train.inverted - SHIFT.train!.invertProbability) < 0.08, `train: ${train.inverted}`);
+  t.true(Math.abs(testSplit.inverted - INVERT_PROBABILITY) < 0.15, `test: ${testSplit.inverted}`);
+  t.true(train.change > 0 && train.change < 0.6 * testSplit.change, `${train.change} against ${testSplit.change}`);
 });
