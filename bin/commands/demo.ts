@@ -30,7 +30,7 @@ export const demoCommand: Command = {
     'Searches a policy on a stratified subset of Fashion-MNIST, trains a WRN-16-1 with it (frozen; each image gets ' +
     'its own sub-policy), evaluates it on the test images and writes the per-class report, all into --out. Every ' +
     'size is an option; --compare also trains baselines at the same budget. The search, unless --objective ' +
-    'says otherwise, is the measured best (see the README): invariance with prior 1 and rise target 1, ' +
+    'says otherwise, is the measured best (see the README): invariance with prior 1, rise target 1 and change reward 1, ' +
     "magnitude ranges, a head on the classifier's features and 4 draws per image.",
   groups: [
     {
