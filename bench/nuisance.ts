@@ -103,6 +103,7 @@ export function withNuisance(
     const [u, v] = [random(), random()];
     if (layout.rotated.includes(ds.labels[i])) {
       rotate.push(i);
+      // u itself at the whole range, so that NUISANCE and CUE keep their magnitudes to the last bit.
       rotateM.push(rotateWidth === 1 ? u : 0.5 + (u - 0.5) * rotateWidth);
     } else if (layout.inverted.includes(ds.labels[i]) && v < invertProbability) invert.push(i);
   }

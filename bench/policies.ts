@@ -42,7 +42,17 @@ import { setThreads } from '../lib/engine/backend.js';
 import { WRN_10_1, WRN_16_1 } from '../lib/engine/models.js';
 import { search, type SearchMonitor } from '../lib/run/search.js';
 import { loadTrainedModel } from '../lib/run/trained-model.js';
-import { ROOT, classAccuracies, log, measuredOn, signTest, sourceState, trainAndTest, writeSection } from './common.js';
+import {
+  ROOT,
+  classAccuracies,
+  log,
+  measuredOn,
+  median,
+  signTest,
+  sourceState,
+  trainAndTest,
+  writeSection,
+} from './common.js';
 import {
   CUE,
   SHIFT,
@@ -1400,9 +1410,7 @@ function plainOverSeeds(results: Map<string, UnitResult>): string[] {
     '|---|---|---:|---:|',
     ...ran.map((config) => {
       const s = accuracyOf(results, 'plain', config, seeds)!;
-      const sorted = [...s.values].sort((a, b) => a - b);
-      const median = (sorted[Math.floor((sorted.length - 1) / 2)] + sorted[Math.ceil((sorted.length - 1) / 2)]) / 2;
-      return `| ${config.name} | ${summaryCells(s)} | ${pct(median)} | ${points(s.mean - best.s.mean)} |`;
+      return `| ${config.name} | ${summaryCells(s)} | ${pct(median(s.values))} | ${points(s.mean - best.s.mean)} |`;
     }),
     '',
   ];
